@@ -1,0 +1,298 @@
+// Package config reads config.toml: strict TOML decoding with koanf, where an
+// unknown key or section anywhere is an error, and errors that read as a
+// path to the mistake (file, section or stage, key).
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+)
+
+// File is a decoded config file.
+type File struct {
+	// Path is the file it was read from; Hash the SHA-256 of its bytes.
+	Path string `toml:"-"`
+	Hash string `toml:"-"`
+
+	Server Server  `toml:"server"`
+	Log    Log     `toml:"log"`
+	Stages []Stage `toml:"-"`
+}
+
+// Server is the [server] section.
+type Server struct {
+	// Listen lists the sockets, as URIs: "udp://0.0.0.0:5060", "tcp://[::1]:5070".
+	Listen []string `toml:"listen"`
+	// Domains are the SIP domains this proxy is authoritative for.
+	Domains []string `toml:"domains"`
+	// AOR says how an address-of-record is keyed: "user" (the default: the
+	// user name alone, so alice@192.0.2.10 and alice@example.org are one
+	// user) or "user@domain".
+	AOR string `toml:"aor"`
+	// Advertise is the host[:port] the proxy puts in Record-Route and Via,
+	// when the listen address is not one the phones can reach (0.0.0.0, or
+	// behind NAT). Empty: the listen address, or this host's first
+	// non-loopback address when listening on all interfaces.
+	Advertise string `toml:"advertise"`
+	// DrainTimeout bounds a graceful stop: new dialog-creating requests get
+	// 503 while transactions in flight finish, for at most this long.
+	DrainTimeout Duration `toml:"drain_timeout"`
+}
+
+// Log is the [log] section.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `toml:"level"`
+	// Format is text or json.
+	Format string `toml:"format"`
+}
+
+// Stage is one [[stage]] entry: its type, its rule, and its own keys, which
+// the stage decodes strictly itself.
+type Stage struct {
+	// Index is the entry's position, from 1.
+	Index int
+	Use   string
+	When  string
+	Keys  map[string]any
+}
+
+// Label names the entry in errors: `stage 3 (rewrite)`.
+func (s Stage) Label() string {
+	if s.Use == "" {
+		return fmt.Sprintf("stage %d", s.Index)
+	}
+	return fmt.Sprintf("stage %d (%s)", s.Index, s.Use)
+}
+
+// Defaults fills what the file left out.
+func (f *File) Defaults() {
+	if len(f.Server.Listen) == 0 {
+		f.Server.Listen = []string{"udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"}
+	}
+	if f.Server.AOR == "" {
+		f.Server.AOR = "user"
+	}
+	if f.Server.DrainTimeout == 0 {
+		f.Server.DrainTimeout = Duration(32 * time.Second)
+	}
+	if f.Log.Level == "" {
+		f.Log.Level = "info"
+	}
+	if f.Log.Format == "" {
+		f.Log.Format = "text"
+	}
+}
+
+// Load reads and decodes a config file.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Errors{File: path, List: []error{err}}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes config bytes; path names the file in errors. Every mistake
+// found is returned together, as *Errors.
+func Parse(path string, data []byte) (*File, error) {
+	errs := &Errors{File: path}
+	sum := sha256.Sum256(data)
+	f := &File{Path: path, Hash: hex.EncodeToString(sum[:])}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		errs.Add(fmt.Errorf("the file is empty: a config needs at least one [[stage]]"))
+		return nil, errs
+	}
+	k := koanf.New("\x00")
+	if err := k.Load(rawbytes.Provider(data), toml.Parser()); err != nil {
+		errs.Add(fmt.Errorf("toml: %w", err))
+		return nil, errs
+	}
+	raw := k.Raw()
+	for _, key := range sortedKeys(raw) {
+		val := raw[key]
+		switch key {
+		case "server":
+			decodeSection(errs, "server", val, &f.Server)
+		case "log":
+			decodeSection(errs, "log", val, &f.Log)
+		case "stage":
+			f.Stages = decodeStages(errs, val)
+		default:
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [[stage]])", key))
+		}
+	}
+	f.Defaults()
+	f.validate(errs)
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	return f, nil
+}
+
+func (f *File) validate(errs *Errors) {
+	for i, l := range f.Server.Listen {
+		if _, err := ParseListen(l); err != nil {
+			errs.Add(fmt.Errorf("server: listen[%d]: %w", i, err))
+		}
+	}
+	switch f.Server.AOR {
+	case "user", "user@domain":
+	default:
+		errs.Add(fmt.Errorf("server: aor: %q is neither \"user\" nor \"user@domain\"", f.Server.AOR))
+	}
+	for i, d := range f.Server.Domains {
+		if d == "" || strings.ContainsAny(d, " :;@") {
+			errs.Add(fmt.Errorf("server: domains[%d]: %q is not a host name", i, d))
+		}
+	}
+	switch f.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs.Add(fmt.Errorf("log: level: %q is not one of debug, info, warn, error", f.Log.Level))
+	}
+	switch f.Log.Format {
+	case "text", "json":
+	default:
+		errs.Add(fmt.Errorf("log: format: %q is not one of text, json", f.Log.Format))
+	}
+	if len(f.Stages) == 0 && errs.Len() == 0 {
+		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))
+	}
+}
+
+func decodeStages(errs *Errors, val any) []Stage {
+	list, ok := val.([]any)
+	if !ok {
+		errs.Add(fmt.Errorf("stage: must be an array of tables, written [[stage]]"))
+		return nil
+	}
+	stages := make([]Stage, 0, len(list))
+	for i, item := range list {
+		st := Stage{Index: i + 1, Keys: map[string]any{}}
+		table, ok := item.(map[string]any)
+		if !ok {
+			errs.Add(fmt.Errorf("%s: must be a table", st.Label()))
+			continue
+		}
+		for k, v := range table {
+			st.Keys[k] = v
+		}
+		if use, ok := table["use"].(string); ok && use != "" {
+			st.Use = use
+		} else {
+			errs.Add(fmt.Errorf("%s: use: missing: every stage names its type, for example use = \"forward\"", st.Label()))
+		}
+		delete(st.Keys, "use")
+		if w, present := table["when"]; present {
+			s, ok := w.(string)
+			if !ok {
+				errs.Add(fmt.Errorf("%s: when: must be a string holding an expr rule", st.Label()))
+			}
+			st.When = s
+			delete(st.Keys, "when")
+		}
+		stages = append(stages, st)
+	}
+	return stages
+}
+
+// decodeSection decodes one section strictly into out, adding an error per
+// unknown key or wrong type.
+func decodeSection(errs *Errors, name string, val any, out any) {
+	if _, ok := val.(map[string]any); !ok {
+		errs.Add(fmt.Errorf("%s: must be a table, written [%s]", name, name))
+		return
+	}
+	for _, err := range DecodeStrict(val, out) {
+		errs.Add(fmt.Errorf("%s: %w", name, err))
+	}
+}
+
+// DecodeStrict decodes a TOML table into out, a pointer to a struct whose
+// fields carry `toml` tags. It returns one error per unknown key and per
+// value of the wrong type, each starting with the key's name. Stages use it
+// through pipeline.Build.
+func DecodeStrict(in any, out any) []error {
+	var md mapstructure.Metadata
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:  "toml",
+		Result:   out,
+		Metadata: &md,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			durationHook,
+		),
+		ErrorUnset: false,
+	})
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	if err := dec.Decode(in); err != nil {
+		errs = append(errs, decodeErrors(err)...)
+	}
+	sort.Strings(md.Unused)
+	for _, k := range md.Unused {
+		errs = append(errs, fmt.Errorf("%s: unknown key%s", k, knownKeys(out)))
+	}
+	return errs
+}
+
+func decodeErrors(err error) []error {
+	type unwrapper interface{ Unwrap() []error }
+	if u, ok := err.(unwrapper); ok {
+		var out []error
+		for _, e := range u.Unwrap() {
+			out = append(out, decodeErrors(e)...)
+		}
+		return out
+	}
+	var fe *mapstructure.DecodeError
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		fe = de
+		return []error{fmt.Errorf("%s: %v", strings.TrimPrefix(fe.Name(), "."), fe.Unwrap())}
+	}
+	return []error{err}
+}
+
+// knownKeys lists the keys of the struct out points to, for error messages.
+func knownKeys(out any) string {
+	t := reflect.TypeOf(out)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("toml"), ",")[0]
+		if tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	if len(keys) == 0 {
+		return " (this stage takes no keys)"
+	}
+	return " (known: " + strings.Join(keys, ", ") + ")"
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

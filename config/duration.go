@@ -1,0 +1,45 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Duration is a time.Duration written in TOML as a string: "30s", "1m30s",
+// "500ms".
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats the duration as Go does.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+var (
+	durationType    = reflect.TypeOf(Duration(0))
+	stdDurationType = reflect.TypeOf(time.Duration(0))
+)
+
+// durationHook decodes "30s" into Duration and time.Duration fields.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType && to != stdDurationType {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case string:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration such as \"30s\" or \"1m\"", v)
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("%q is negative", v)
+		}
+		if to == durationType {
+			return Duration(d), nil
+		}
+		return d, nil
+	default:
+		return nil, fmt.Errorf("must be a duration written as a string, such as \"30s\" (got %v)", data)
+	}
+}

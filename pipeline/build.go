@@ -1,0 +1,265 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+)
+
+// Pipeline is an immutable chain of stages built from one config. A
+// transaction keeps the Pipeline it started on until it ends; a reload
+// builds a new one and swaps it in.
+type Pipeline struct {
+	// Config is the config it was built from.
+	Config *config.File
+	// Services are the long-lived services it borrows.
+	Services *Services
+	// Ours decides whether a URI names this proxy.
+	Ours *Ours
+
+	stages   []*entry
+	requests []*entry
+	replies  []*entry
+
+	aorByDomain bool
+	advHost     string
+	advPort     int
+
+	inflight sync.WaitGroup
+}
+
+// entry is one configured stage.
+type entry struct {
+	index int
+	name  string
+	label string
+	rule  *Rule
+	stage Stage
+	req   RequestStage
+	res   ResponseStage
+}
+
+// BuildContext is what Provision sees.
+type BuildContext struct {
+	// Services are the long-lived services.
+	Services *Services
+	// Pipeline is the pipeline being built: Ours and AORKey already work.
+	Pipeline *Pipeline
+	// Stage is the stage's own config entry.
+	Stage config.Stage
+	// ConfigDir is the directory of the config file, for relative paths.
+	ConfigDir string
+	// Log is the logger, with the stage's label.
+	Log *slog.Logger
+}
+
+// Path resolves a file name from the config relative to its directory.
+func (b *BuildContext) Path(name string) string {
+	if name == "" || strings.HasPrefix(name, "/") || b.ConfigDir == "" {
+		return name
+	}
+	return b.ConfigDir + "/" + name
+}
+
+// Build decodes, provisions and validates every stage of cfg into a new
+// Pipeline. It returns every mistake it finds as *config.Errors, each line a
+// path: `config.toml: stage 3 (rewrite): when: ...`. A pipeline that fails
+// to build is cleaned up and nothing of it stays running.
+func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
+	errs := &config.Errors{File: cfg.Path}
+	p := &Pipeline{Config: cfg, Services: svc, aorByDomain: cfg.Server.AOR == "user@domain"}
+	p.advHost, p.advPort = advertised(cfg.Server.Advertise, svc)
+	p.Ours = NewOurs(cfg.Server.Domains, svc.Sockets, svc.LocalAddrs, p.advHost, p.advPort)
+
+	dir := ""
+	if i := strings.LastIndex(cfg.Path, "/"); i >= 0 {
+		dir = cfg.Path[:i]
+	}
+	for _, sc := range cfg.Stages {
+		e, err := p.buildStage(sc, dir)
+		if e != nil {
+			p.stages = append(p.stages, e)
+		}
+		for _, err := range err {
+			errs.Add(fmt.Errorf("%s: %w", sc.Label(), err))
+		}
+	}
+	p.checkOrder(errs)
+	if errs.Len() > 0 {
+		p.Cleanup()
+		return nil, errs
+	}
+	return p, nil
+}
+
+func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
+	info, ok := Lookup(sc.Use)
+	if !ok {
+		var names []string
+		for _, s := range Stages() {
+			names = append(names, s.Name)
+		}
+		return nil, []error{fmt.Errorf("use: unknown stage type %q (registered: %s)", sc.Use, strings.Join(names, ", "))}
+	}
+	e := &entry{index: sc.Index, name: sc.Use, label: sc.Label(), stage: info.New()}
+	e.req, _ = e.stage.(RequestStage)
+	e.res, _ = e.stage.(ResponseStage)
+	var errs []error
+	if sc.When != "" {
+		r, err := CompileRule(sc.When)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("when: %w", err))
+		}
+		e.rule = r
+	}
+	errs = append(errs, config.DecodeStrict(sc.Keys, e.stage)...)
+	if len(errs) > 0 {
+		return e, errs
+	}
+	if pr, ok := e.stage.(Provisioner); ok {
+		b := &BuildContext{Services: p.Services, Pipeline: p, Stage: sc, ConfigDir: dir, Log: p.Services.Log.With("stage", e.label)}
+		if err := pr.Provision(b); err != nil {
+			return e, []error{err}
+		}
+	}
+	if v, ok := e.stage.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return e, []error{err}
+		}
+	}
+	if e.req != nil {
+		p.requests = append(p.requests, e)
+	}
+	if e.res != nil {
+		p.replies = append(p.replies, e)
+	}
+	return e, nil
+}
+
+// checkOrder rejects a terminal stage that is not the last request stage.
+func (p *Pipeline) checkOrder(errs *config.Errors) {
+	for i, e := range p.requests {
+		if t, ok := e.stage.(Terminal); ok && t.Terminal() && i != len(p.requests)-1 {
+			next := p.requests[i+1]
+			errs.Add(fmt.Errorf("%s: is terminal (it ends every request it runs on) but %s comes after it: move it to the end", e.label, next.label))
+		}
+	}
+}
+
+// Cleanup releases every stage's resources. It runs when a pipeline is
+// retired, or after a failed build.
+func (p *Pipeline) Cleanup() error {
+	var errs []error
+	for _, e := range p.stages {
+		if c, ok := e.stage.(CleanerUpper); ok {
+			if err := c.Cleanup(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: cleanup: %w", e.label, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Hold marks a transaction as running on p; Release ends it. Retire waits
+// for every held transaction.
+func (p *Pipeline) Hold()    { p.inflight.Add(1) }
+func (p *Pipeline) Release() { p.inflight.Done() }
+
+// Wait blocks until every transaction that started on p has ended.
+func (p *Pipeline) Wait() { p.inflight.Wait() }
+
+// AORKey returns the address-of-record key of a URI: the user name alone,
+// or user@domain when server.aor = "user@domain". A URI without a user is
+// keyed by its host.
+func (p *Pipeline) AORKey(u *sip.Uri) string {
+	user := u.User
+	if user == "" {
+		return strings.ToLower(u.Host)
+	}
+	if p.aorByDomain {
+		return user + "@" + strings.ToLower(u.Host)
+	}
+	return user
+}
+
+// Advertised returns the host and port the proxy puts in Record-Route and
+// Via for the given transport.
+func (p *Pipeline) Advertised(transport string) (string, int) {
+	port := p.advPort
+	for _, s := range p.Services.Sockets {
+		if strings.EqualFold(s.Transport, transport) {
+			if p.Config.Server.Advertise == "" || !strings.Contains(p.Config.Server.Advertise, ":") {
+				port = int(s.Addr.Port())
+			}
+			break
+		}
+	}
+	return p.advHost, port
+}
+
+// Stages returns the labels of the configured stages, in order.
+func (p *Pipeline) Stages() []string {
+	out := make([]string, len(p.stages))
+	for i, e := range p.stages {
+		out[i] = e.label
+	}
+	return out
+}
+
+// advertised picks the host and port for Record-Route and Via.
+func advertised(setting string, svc *Services) (string, int) {
+	host, port := "", 0
+	if setting != "" {
+		h, ps, err := net.SplitHostPort(setting)
+		if err != nil {
+			h = strings.Trim(setting, "[]")
+		} else {
+			port, _ = strconv.Atoi(ps)
+		}
+		host = h
+	}
+	if len(svc.Sockets) > 0 {
+		s := svc.Sockets[0]
+		if port == 0 {
+			port = int(s.Addr.Port())
+		}
+		if host == "" {
+			if a := s.Addr.Addr(); !a.IsUnspecified() {
+				host = a.Unmap().String()
+			} else {
+				host = firstRoutable(svc.LocalAddrs, a.Is6() && !a.Is4In6())
+			}
+		}
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return host, port
+}
+
+// firstRoutable returns the first non-loopback address of the host, IPv4
+// unless want6.
+func firstRoutable(addrs []netip.Addr, want6 bool) string {
+	for _, a := range addrs {
+		if a.IsLoopback() || a.IsLinkLocalUnicast() || a.Is6() != want6 {
+			continue
+		}
+		return a.String()
+	}
+	if want6 {
+		return "::1"
+	}
+	return "127.0.0.1"
+}

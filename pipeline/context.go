@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Source is where a message came from.
+type Source struct {
+	IP   netip.Addr
+	Port int
+}
+
+// String returns "ip:port" ("[ip]:port" for IPv6).
+func (s Source) String() string { return netip.AddrPortFrom(s.IP, uint16(s.Port)).String() }
+
+// Target is one destination of a forwarded request: a branch.
+type Target struct {
+	// URI becomes the branch's Request-URI.
+	URI sip.Uri
+	// Destination, when set, is the "ip:port" the request is sent to instead
+	// of the address the URI or Route set names (a registered device's
+	// source address, for phones behind NAT or on a TCP connection).
+	Destination string
+	// Transport, when set, is "UDP" or "TCP" for Destination.
+	Transport string
+	// Path is a Route set to put in front of the request (RFC 3327).
+	Path []string
+}
+
+// ForwardOptions are the forward stage's settings for one request.
+type ForwardOptions struct {
+	// ProvisionalTimeout cancels a branch that sent no provisional response
+	// in this time (fr_timeout).
+	ProvisionalTimeout time.Duration
+	// InviteTimeout cancels an INVITE branch that has no final response in
+	// this time after its last provisional (Timer C).
+	InviteTimeout time.Duration
+}
+
+// Context is one request's trip through the request stages. Stages read and
+// change Request, which is the proxy's own copy of what was received.
+type Context struct {
+	// Request is the proxy's copy of the received request.
+	Request *sip.Request
+	// Source and Transport say where it came from ("UDP" or "TCP").
+	Source    Source
+	Transport string
+	// Received is when the request arrived.
+	Received time.Time
+	// Targets are the branches the request is forwarded to; the location
+	// stage fills them in.
+	Targets []Target
+	// RecordRoute asks the engine to add Record-Route on every branch.
+	RecordRoute bool
+	// Forward holds the forward stage's settings.
+	Forward ForwardOptions
+	// Log is the engine's logger, with the Call-ID.
+	Log *slog.Logger
+
+	pipeline *Pipeline
+	reply    *sip.Response
+	env      *Env
+}
+
+// NewContext returns a Context for req as received from src over transport.
+// The engine and the stage test helpers build contexts with it.
+func NewContext(p *Pipeline, req *sip.Request, src Source, transport string) *Context {
+	return &Context{
+		Request:   req,
+		Source:    src,
+		Transport: transport,
+		Received:  time.Now(),
+		Log:       slog.Default(),
+		pipeline:  p,
+	}
+}
+
+// Pipeline returns the pipeline the request runs on.
+func (c *Context) Pipeline() *Pipeline { return c.pipeline }
+
+// Reply makes the response to the request. The engine sends it after the
+// response stages, and the stage returns Replied. Reply returns the response
+// so that the stage can add headers to it.
+func (c *Context) Reply(code int, reason string) *sip.Response {
+	res := sip.NewResponseFromRequest(c.Request, code, reason, nil)
+	c.reply = res
+	return res
+}
+
+// SetReply makes res the answer to the request.
+func (c *Context) SetReply(res *sip.Response) { c.reply = res }
+
+// Response returns the reply a stage made, if any.
+func (c *Context) Response() *sip.Response { return c.reply }
+
+// IsOurs reports whether a URI names this proxy: its host is one of our
+// domains (any port), or its host and port are those of a socket we listen on.
+func (c *Context) IsOurs(u *sip.Uri) bool { return c.pipeline.Ours.URI(u) }
+
+// AOR returns the address-of-record key of a URI, by the config's rule.
+func (c *Context) AOR(u *sip.Uri) string { return c.pipeline.AORKey(u) }
+
+// Services returns the long-lived services.
+func (c *Context) Services() *Services { return c.pipeline.Services }
+
+// ResponseContext is one response's trip through the response stages on
+// its way upstream. Stages may change Response: it is the proxy's own copy.
+type ResponseContext struct {
+	// Response is about to be sent upstream.
+	Response *sip.Response
+	// Request is the request it answers, as the proxy received it (read only).
+	Request *sip.Request
+	// Local is true for responses the proxy made itself.
+	Local bool
+	// Source is where the request came from; Transport its transport.
+	Source    Source
+	Transport string
+	// Log is the engine's logger, with the Call-ID.
+	Log *slog.Logger
+
+	pipeline *Pipeline
+	env      *Env
+}
+
+// NewResponseContext returns a ResponseContext for res, the answer to req.
+func NewResponseContext(p *Pipeline, req *sip.Request, res *sip.Response, local bool, src Source, transport string) *ResponseContext {
+	return &ResponseContext{
+		Response:  res,
+		Request:   req,
+		Local:     local,
+		Source:    src,
+		Transport: transport,
+		Log:       slog.Default(),
+		pipeline:  p,
+	}
+}
+
+// Pipeline returns the pipeline the response runs on.
+func (c *ResponseContext) Pipeline() *Pipeline { return c.pipeline }
+
+// Services returns the long-lived services.
+func (c *ResponseContext) Services() *Services { return c.pipeline.Services }

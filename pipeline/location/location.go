@@ -1,0 +1,55 @@
+// Package location is the location service of RFC 3261 section 10: the
+// bindings of each address-of-record (AOR) to the contacts where its devices
+// can be reached. A Store outlives every pipeline: the registrar stage writes
+// to it and the location stage reads it, across reloads.
+package location
+
+import (
+	"time"
+)
+
+// Binding is one registered contact of an AOR.
+type Binding struct {
+	// AOR is the key of the address-of-record, as the registrar made it
+	// (the user name alone, or user@domain; see pipeline.AORKey).
+	AOR string
+	// Contact is the Contact header's URI as the device sent it.
+	Contact string
+	// Params holds the Contact header's parameters other than expires
+	// (for example +sip.instance, reg-id, q), as written.
+	Params string
+	// Instance is the +sip.instance parameter, unquoted, if any.
+	Instance string
+	// CallID and CSeq order REGISTER requests for this binding (RFC 3261 10.3).
+	CallID string
+	CSeq   uint32
+	// Expires is when the binding lapses.
+	Expires time.Time
+	// Received is the source address ("ip:port") the REGISTER came from and
+	// Transport its transport ("UDP", "TCP"); a request for a device behind
+	// NAT, or on a TCP connection, is sent there.
+	Received  string
+	Transport string
+	// Path is the Path header set of the REGISTER (RFC 3327), if any.
+	Path []string
+	// Updated is when the binding was last written.
+	Updated time.Time
+}
+
+// Store keeps bindings. Implementations are safe for concurrent use.
+type Store interface {
+	// Lookup returns the live bindings of an AOR (expired ones are never
+	// returned) and whether the AOR was known: it has, or recently had,
+	// bindings.
+	Lookup(aor string, now time.Time) (bindings []Binding, known bool, err error)
+	// Update reads the live bindings of aor, passes them to fn and stores
+	// what fn returns, atomically with respect to other Updates of the
+	// same AOR. If fn fails, nothing changes and its error is returned.
+	Update(aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error)
+	// Sweep removes the bindings that expired by now and returns how many.
+	Sweep(now time.Time) int
+	// Count returns the number of AORs with live bindings and of bindings.
+	Count() (aors, bindings int)
+	// Close releases the store.
+	Close() error
+}

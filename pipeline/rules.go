@@ -1,0 +1,198 @@
+package pipeline
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Env is what a `when` rule sees. Every name is documented in docs/rules.md.
+// On a request the response fields are zero; on a response, request holds
+// the request it answers.
+type Env struct {
+	Request   RequestEnv  `expr:"request"`
+	Response  ResponseEnv `expr:"response"`
+	From      PartyEnv    `expr:"from"`
+	To        PartyEnv    `expr:"to"`
+	CallID    string      `expr:"call_id"`
+	CSeq      CSeqEnv     `expr:"cseq"`
+	InDialog  bool        `expr:"in_dialog"`
+	Source    SourceEnv   `expr:"source"`
+	Transport string      `expr:"transport"`
+	// IsResponse is true while the response stages run.
+	IsResponse bool `expr:"is_response"`
+	// Header returns the first value of a header of the message in hand
+	// (the response, on a response), or "".
+	Header func(name string) string `expr:"header"`
+}
+
+// RequestEnv describes the request.
+type RequestEnv struct {
+	Method string `expr:"method"`
+	URI    URIEnv `expr:"uri"`
+}
+
+// URIEnv describes a SIP URI.
+type URIEnv struct {
+	User string `expr:"user"`
+	Host string `expr:"host"`
+	Port int    `expr:"port"`
+	// Ours is true when the URI names this proxy (see server.domains).
+	Ours bool `expr:"ours"`
+}
+
+// PartyEnv describes the From or To header.
+type PartyEnv struct {
+	User string `expr:"user"`
+	Host string `expr:"host"`
+	Tag  string `expr:"tag"`
+	// Display is the display name, if any.
+	Display string `expr:"display"`
+}
+
+// CSeqEnv describes the CSeq header.
+type CSeqEnv struct {
+	Method string `expr:"method"`
+	Seq    int    `expr:"seq"`
+}
+
+// ResponseEnv describes the response; zero on requests.
+type ResponseEnv struct {
+	Code   int    `expr:"code"`
+	Reason string `expr:"reason"`
+}
+
+// SourceEnv is where the request came from.
+type SourceEnv struct {
+	IP   string `expr:"ip"`
+	Port int    `expr:"port"`
+}
+
+// Rule is a compiled `when` rule.
+type Rule struct {
+	Text    string
+	program *vm.Program
+}
+
+// CompileRule compiles a `when` rule against Env; it must return a bool.
+func CompileRule(text string) (*Rule, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("the rule is empty: leave out `when` to run the stage always")
+	}
+	p, err := expr.Compile(text, expr.Env(Env{}), expr.AsBool())
+	if err != nil {
+		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+	}
+	return &Rule{Text: text, program: p}, nil
+}
+
+// Match runs the rule. A rule that fails at run time does not match; the
+// error is returned so that the engine can count and log it.
+func (r *Rule) Match(env *Env) (bool, error) {
+	out, err := expr.Run(r.program, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+// CompileExpr compiles an expression against Env that returns a string,
+// for stages that compute a value from the message (rewrite's `value_expr`).
+func CompileExpr(text string) (*vm.Program, error) {
+	p, err := expr.Compile(text, expr.Env(Env{}), expr.AsKind(reflect.String))
+	if err != nil {
+		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+	}
+	return p, nil
+}
+
+// oneLine folds expr's multi-line error (message, source line, caret) into
+// one line that still shows where the mistake is.
+func oneLine(s string) string {
+	lines := strings.Split(s, "\n")
+	out := strings.TrimSpace(lines[0])
+	if len(lines) > 2 {
+		out += " in `" + strings.TrimSpace(lines[1]) + "`"
+	}
+	return out
+}
+
+// Env returns the rule environment of the request, built on first use.
+func (c *Context) Env() *Env {
+	if c.env == nil {
+		c.env = requestEnv(c.pipeline, c.Request, c.Source, c.Transport)
+	}
+	return c.env
+}
+
+// Env returns the rule environment of the response, built on first use.
+func (c *ResponseContext) Env() *Env {
+	if c.env == nil {
+		env := requestEnv(c.pipeline, c.Request, c.Source, c.Transport)
+		env.IsResponse = true
+		env.Response = ResponseEnv{Code: c.Response.StatusCode, Reason: c.Response.Reason}
+		res := c.Response
+		env.Header = func(name string) string { return headerValue(res, name) }
+		if to := res.To(); to != nil {
+			env.To.Tag, _ = to.Params.Get("tag")
+		}
+		c.env = env
+	}
+	return c.env
+}
+
+// invalidate drops the cached environment after a stage ran, since it may
+// have changed the message.
+func (c *Context) invalidate()         { c.env = nil }
+func (c *ResponseContext) invalidate() { c.env = nil }
+
+func requestEnv(p *Pipeline, req *sip.Request, src Source, transport string) *Env {
+	env := &Env{
+		Request: RequestEnv{
+			Method: string(req.Method),
+			URI:    uriEnv(p, &req.Recipient),
+		},
+		Source:    SourceEnv{IP: src.IP.String(), Port: src.Port},
+		Transport: transport,
+		Header:    func(name string) string { return headerValue(req, name) },
+	}
+	if !src.IP.IsValid() {
+		env.Source.IP = ""
+	}
+	if f := req.From(); f != nil {
+		env.From = PartyEnv{User: f.Address.User, Host: f.Address.Host, Display: f.DisplayName}
+		env.From.Tag, _ = f.Params.Get("tag")
+	}
+	if t := req.To(); t != nil {
+		env.To = PartyEnv{User: t.Address.User, Host: t.Address.Host, Display: t.DisplayName}
+		env.To.Tag, _ = t.Params.Get("tag")
+		env.InDialog = env.To.Tag != ""
+	}
+	if id := req.CallID(); id != nil {
+		env.CallID = id.Value()
+	}
+	if cs := req.CSeq(); cs != nil {
+		env.CSeq = CSeqEnv{Method: string(cs.MethodName), Seq: int(cs.SeqNo)}
+	}
+	return env
+}
+
+func uriEnv(p *Pipeline, u *sip.Uri) URIEnv {
+	e := URIEnv{User: u.User, Host: u.Host, Port: u.Port}
+	if p != nil && p.Ours != nil {
+		e.Ours = p.Ours.URI(u)
+	}
+	return e
+}
+
+func headerValue(m interface{ GetHeader(string) sip.Header }, name string) string {
+	if h := m.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}

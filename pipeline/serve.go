@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"fmt"
+)
+
+// StageError is an error a stage returned, with the stage's label, so that
+// the engine logs it with the stage's name.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Step is what one stage did with one message, for the trace.
+type Step struct {
+	Stage string
+	// Matched is false when the stage's rule was false (or failed), and the
+	// stage was skipped.
+	Matched bool
+	Verdict Verdict
+	// RuleErr is a rule that failed at run time (it counts as no match).
+	RuleErr error
+}
+
+// ServeRequest runs the request stages in config order until one replies,
+// drops or forwards. If every stage continues, the verdict is Continue and
+// the engine answers as the proxy core would. step, if not nil, is called
+// for every stage.
+func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
+	for _, e := range p.requests {
+		if e.rule != nil {
+			ok, err := e.rule.Match(c.Env())
+			if !ok {
+				if step != nil {
+					step(Step{Stage: e.label, RuleErr: err})
+				}
+				continue
+			}
+		}
+		v, err := e.req.ServeRequest(c)
+		c.invalidate()
+		if step != nil {
+			step(Step{Stage: e.label, Matched: true, Verdict: v})
+		}
+		if err != nil {
+			return v, &StageError{Stage: e.label, Err: err}
+		}
+		switch v {
+		case Continue:
+			continue
+		case Replied:
+			if c.reply == nil {
+				return v, &StageError{Stage: e.label, Err: fmt.Errorf("returned Replied without a reply")}
+			}
+		}
+		return v, nil
+	}
+	return Continue, nil
+}
+
+// ServeResponse runs the response stages in config order on a response
+// about to go upstream. An error stops the chain; the engine logs it and
+// sends the response as it stands.
+func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
+	for _, e := range p.replies {
+		if e.rule != nil {
+			ok, err := e.rule.Match(c.Env())
+			if !ok {
+				if step != nil {
+					step(Step{Stage: e.label, RuleErr: err})
+				}
+				continue
+			}
+		}
+		err := e.res.ServeResponse(c)
+		c.invalidate()
+		if step != nil {
+			step(Step{Stage: e.label, Matched: true, Verdict: Continue})
+		}
+		if err != nil {
+			return &StageError{Stage: e.label, Err: err}
+		}
+	}
+	return nil
+}

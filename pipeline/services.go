@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/switchboard-sip/switchboard/pipeline/location"
+)
+
+// Services are the long-lived parts that outlive every Pipeline: the
+// location store, the sockets, and whatever stages share through Shared
+// (call trackers, open log files). A Pipeline borrows them at build time.
+type Services struct {
+	// Location keeps registrations.
+	Location location.Store
+	// Log is the process logger.
+	Log *slog.Logger
+	// Sockets are the addresses the proxy listens on (for `validate`, the
+	// ones the config names).
+	Sockets []Socket
+	// LocalAddrs are this host's interface addresses.
+	LocalAddrs []netip.Addr
+
+	mu     sync.Mutex
+	shared map[string]any
+	order  []string
+}
+
+// Shared returns the service stored under key, creating it with create on
+// first use. Stages use it for state that must outlive a reload: the same
+// key returns the same value to the stage of every later pipeline. A value
+// that implements io.Closer is closed by Close.
+func (s *Services) Shared(key string, create func() (any, error)) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.shared[key]; ok {
+		return v, nil
+	}
+	v, err := create()
+	if err != nil {
+		return nil, err
+	}
+	if s.shared == nil {
+		s.shared = map[string]any{}
+	}
+	s.shared[key] = v
+	s.order = append(s.order, key)
+	return v, nil
+}
+
+// Each calls fn for every shared service, in creation order.
+func (s *Services) Each(fn func(key string, v any)) {
+	s.mu.Lock()
+	keys := append([]string(nil), s.order...)
+	vals := make([]any, len(keys))
+	for i, k := range keys {
+		vals[i] = s.shared[k]
+	}
+	s.mu.Unlock()
+	for i, k := range keys {
+		fn(k, vals[i])
+	}
+}
+
+// Close closes every shared service that is an io.Closer, newest first,
+// and the location store.
+func (s *Services) Close() error {
+	s.mu.Lock()
+	keys := s.order
+	shared := s.shared
+	s.order, s.shared = nil, nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(keys) - 1; i >= 0; i-- {
+		if c, ok := shared[keys[i]].(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	if s.Location != nil {
+		errs = append(errs, s.Location.Close())
+	}
+	return errors.Join(errs...)
+}
