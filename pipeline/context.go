@@ -56,6 +56,10 @@ type Context struct {
 	Targets []Target
 	// RecordRoute asks the engine to add Record-Route on every branch.
 	RecordRoute bool
+	// Routed is true when the request arrived with a Route of ours on top,
+	// which the engine removed (loose routing, RFC 3261 16.4): the request
+	// follows a route set that this proxy put in place.
+	Routed bool
 	// Forward holds the forward stage's settings.
 	Forward ForwardOptions
 	// Log is the engine's logger, with the Call-ID.

@@ -125,15 +125,26 @@ func oneLine(s string) string {
 // Env returns the rule environment of the request, built on first use.
 func (c *Context) Env() *Env {
 	if c.env == nil {
-		c.env = requestEnv(c.pipeline, c.Request, c.Source, c.Transport)
+		c.env = messageEnv(c.pipeline, c.Request, string(c.Request.Method), &c.Request.Recipient, c.Source, c.Transport)
 	}
 	return c.env
 }
 
 // Env returns the rule environment of the response, built on first use.
+// Without the request (a stateless relay of a 2xx retransmission), the
+// request's fields come from the response's own headers.
 func (c *ResponseContext) Env() *Env {
 	if c.env == nil {
-		env := requestEnv(c.pipeline, c.Request, c.Source, c.Transport)
+		var env *Env
+		if c.Request != nil {
+			env = messageEnv(c.pipeline, c.Request, string(c.Request.Method), &c.Request.Recipient, c.Source, c.Transport)
+		} else {
+			method := ""
+			if cs := c.Response.CSeq(); cs != nil {
+				method = string(cs.MethodName)
+			}
+			env = messageEnv(c.pipeline, c.Response, method, &sip.Uri{}, c.Source, c.Transport)
+		}
 		env.IsResponse = true
 		env.Response = ResponseEnv{Code: c.Response.StatusCode, Reason: c.Response.Reason}
 		res := c.Response
@@ -151,32 +162,41 @@ func (c *ResponseContext) Env() *Env {
 func (c *Context) invalidate()         { c.env = nil }
 func (c *ResponseContext) invalidate() { c.env = nil }
 
-func requestEnv(p *Pipeline, req *sip.Request, src Source, transport string) *Env {
+// headers is what the rule environment reads of a request or response.
+type headers interface {
+	GetHeader(name string) sip.Header
+	From() *sip.FromHeader
+	To() *sip.ToHeader
+	CallID() *sip.CallIDHeader
+	CSeq() *sip.CSeqHeader
+}
+
+func messageEnv(p *Pipeline, m headers, method string, uri *sip.Uri, src Source, transport string) *Env {
 	env := &Env{
 		Request: RequestEnv{
-			Method: string(req.Method),
-			URI:    uriEnv(p, &req.Recipient),
+			Method: method,
+			URI:    uriEnv(p, uri),
 		},
-		Source:    SourceEnv{IP: src.IP.String(), Port: src.Port},
+		Source:    SourceEnv{Port: src.Port},
 		Transport: transport,
-		Header:    func(name string) string { return headerValue(req, name) },
+		Header:    func(name string) string { return headerValue(m, name) },
 	}
-	if !src.IP.IsValid() {
-		env.Source.IP = ""
+	if src.IP.IsValid() {
+		env.Source.IP = src.IP.String()
 	}
-	if f := req.From(); f != nil {
+	if f := m.From(); f != nil {
 		env.From = PartyEnv{User: f.Address.User, Host: f.Address.Host, Display: f.DisplayName}
 		env.From.Tag, _ = f.Params.Get("tag")
 	}
-	if t := req.To(); t != nil {
+	if t := m.To(); t != nil {
 		env.To = PartyEnv{User: t.Address.User, Host: t.Address.Host, Display: t.DisplayName}
 		env.To.Tag, _ = t.Params.Get("tag")
 		env.InDialog = env.To.Tag != ""
 	}
-	if id := req.CallID(); id != nil {
+	if id := m.CallID(); id != nil {
 		env.CallID = id.Value()
 	}
-	if cs := req.CSeq(); cs != nil {
+	if cs := m.CSeq(); cs != nil {
 		env.CSeq = CSeqEnv{Method: string(cs.MethodName), Seq: int(cs.SeqNo)}
 	}
 	return env

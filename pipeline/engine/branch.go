@@ -1,0 +1,352 @@
+package engine
+
+import (
+	"errors"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// branch is one forwarded copy of a request: a client transaction.
+type branch struct {
+	t   *transaction
+	req *sip.Request
+	tx  *sip.ClientTx
+
+	// guarded by t.mu
+	provisional  bool   // a 1xx arrived: the branch may be cancelled
+	done         bool   // a final response arrived, or the branch failed
+	cancelSent   bool   //
+	cancelReason string // a CANCEL waits for the first 1xx
+	cancelWanted bool
+}
+
+func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target) (*branch, error) {
+	br, err := t.prepare(ctx, target, sip.GenerateBranch())
+	if err != nil {
+		return nil, err
+	}
+	b := &branch{t: t, req: br}
+	tx, err := t.e.sendRequest(br)
+	if err != nil {
+		return nil, err
+	}
+	b.tx = tx
+	tx.OnRetransmission(func(res *sip.Response) {
+		if res.IsSuccess() {
+			t.relay2xxRetransmission(res)
+		}
+	})
+	return b, nil
+}
+
+// run reads the branch's responses until its client transaction ends,
+// and enforces fr_timeout and Timer C.
+func (b *branch) run() {
+	t := b.t
+	defer t.running.Done()
+	opts := t.ctx.Forward
+	frTimeout := opts.ProvisionalTimeout
+	if frTimeout <= 0 {
+		frTimeout = DefaultProvisionalTimeout
+	}
+	timerC := opts.InviteTimeout
+	if timerC <= 0 {
+		timerC = DefaultInviteTimeout
+	}
+	timer := time.NewTimer(frTimeout)
+	defer timer.Stop()
+	invite := b.req.IsInvite()
+	for {
+		select {
+		case res := <-b.tx.Responses():
+			if res.IsProvisional() && invite {
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(timerC)
+			} else if !res.IsProvisional() {
+				timer.Stop()
+			}
+			b.onResponse(res)
+		case <-timer.C:
+			b.timeout()
+		case <-b.tx.Done():
+			b.ended(b.tx.Err())
+			return
+		}
+	}
+}
+
+// onResponse is RFC 3261 16.7 for one response of the branch.
+func (b *branch) onResponse(res *sip.Response) {
+	t := b.t
+	res.RemoveHeader("Via") // ours
+	if res.Via() == nil {
+		return
+	}
+	code := res.StatusCode
+	switch {
+	case code == 100:
+		t.mu.Lock()
+		b.provisional = true
+		send := b.cancelWanted && !b.cancelSent
+		t.mu.Unlock()
+		if send {
+			b.cancel()
+		}
+	case code < 200:
+		t.mu.Lock()
+		b.provisional = true
+		send := b.cancelWanted && !b.cancelSent
+		relay := !t.finalSent
+		t.mu.Unlock()
+		if send {
+			b.cancel()
+		}
+		if relay {
+			t.respond(res, false)
+		}
+	case code < 300:
+		t.mu.Lock()
+		b.done = true
+		t.mu.Unlock()
+		t.respond(res, false)
+		if b.req.IsInvite() {
+			t.cancelBranches(b, cancelledElsewhere)
+		}
+	default:
+		t.mu.Lock()
+		b.done = true
+		t.finals = append(t.finals, res)
+		t.mu.Unlock()
+		if code >= 600 && b.req.IsInvite() {
+			t.cancelBranches(b, "")
+		}
+		t.maybeFinish()
+	}
+}
+
+// timeout ends a branch that had no provisional response within
+// fr_timeout, or no final response within Timer C after its last
+// provisional: it is cancelled and counts as 408 (480 if it rang).
+func (b *branch) timeout() {
+	t := b.t
+	t.mu.Lock()
+	if b.done {
+		t.mu.Unlock()
+		return
+	}
+	b.done = true
+	rang := b.provisional
+	t.mu.Unlock()
+	if b.req.IsInvite() && rang {
+		b.cancel()
+		t.addFinal(sip.NewResponseFromRequest(t.req, 480, "Temporarily Unavailable", nil))
+	} else {
+		t.addFinal(timeoutResponse(t.req))
+		b.tx.Terminate()
+	}
+	t.maybeFinish()
+}
+
+// ended is the client transaction's end: a branch that got no final
+// response timed out or failed on the transport.
+func (b *branch) ended(err error) {
+	t := b.t
+	t.mu.Lock()
+	if b.done {
+		t.mu.Unlock()
+		return
+	}
+	b.done = true
+	t.mu.Unlock()
+	if errors.Is(err, sip.ErrTransactionTransport) {
+		t.addFinal(sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil))
+	} else {
+		t.addFinal(timeoutResponse(t.req))
+	}
+	t.maybeFinish()
+}
+
+func timeoutResponse(req *sip.Request) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 408, "Request Timeout", nil)
+	return res
+}
+
+func (t *transaction) addFinal(res *sip.Response) {
+	t.mu.Lock()
+	t.finals = append(t.finals, res)
+	t.mu.Unlock()
+}
+
+// cancel sends CANCEL for the branch (RFC 3261 9.1): at once if it had a
+// provisional response, else as soon as one arrives.
+func (b *branch) cancel() {
+	t := b.t
+	t.mu.Lock()
+	if b.cancelSent {
+		t.mu.Unlock()
+		return
+	}
+	if !b.provisional {
+		b.cancelWanted = true
+		t.mu.Unlock()
+		return
+	}
+	b.cancelSent = true
+	reason := b.cancelReason
+	t.mu.Unlock()
+
+	c := cancelFor(b.req, reason)
+	tx, err := t.e.sendRequest(c)
+	if err != nil {
+		t.log.Warn("CANCEL not sent", "error", err)
+		return
+	}
+	t.running.Add(1)
+	go func() {
+		defer t.running.Done()
+		for {
+			select {
+			case <-tx.Responses():
+			case <-tx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// cancelBranches cancels every pending branch but except.
+func (t *transaction) cancelBranches(except *branch, reason string) {
+	t.mu.Lock()
+	var pending []*branch
+	for _, b := range t.branches {
+		if b != except && !b.done {
+			b.cancelReason = reason
+			pending = append(pending, b)
+		}
+	}
+	t.mu.Unlock()
+	for _, b := range pending {
+		b.cancel()
+	}
+}
+
+// cancelFor builds the CANCEL of a forwarded INVITE: same Request-URI, top
+// Via, Call-ID, From, To, Route set and CSeq number (RFC 3261 9.1).
+func cancelFor(inv *sip.Request, reason string) *sip.Request {
+	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	c.SipVersion = inv.SipVersion
+	if v := inv.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	for _, r := range inv.GetHeaders("Route") {
+		c.AppendHeader(sip.HeaderClone(r))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	for _, name := range []string{"From", "To", "Call-ID"} {
+		if h := inv.GetHeader(name); h != nil {
+			c.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	if cs := inv.CSeq(); cs != nil {
+		c.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.CANCEL})
+	}
+	if reason != "" {
+		c.AppendHeader(sip.NewHeader("Reason", reason))
+	}
+	c.SetBody(nil)
+	c.SetTransport(inv.Transport())
+	c.SetDestination(inv.Destination())
+	c.Laddr = inv.Laddr
+	return c
+}
+
+// cancel is the caller's CANCEL reaching this transaction (RFC 3261 16.10).
+// local says whether the proxy answers the INVITE with 487 itself (sipgo
+// did it already when it handled the CANCEL).
+func (t *transaction) cancel(req *sip.Request, local bool) {
+	t.mu.Lock()
+	if t.cancelled {
+		t.mu.Unlock()
+		return
+	}
+	t.cancelled = true
+	if !local {
+		t.finalSent = true
+	}
+	reason := ""
+	if h := req.GetHeader("Reason"); h != nil {
+		reason = h.Value()
+	}
+	pending := []*branch{}
+	for _, b := range t.branches {
+		if !b.done {
+			b.cancelReason = reason
+			pending = append(pending, b)
+		}
+	}
+	idle := len(t.branches) == 0 && !t.forwarding && !t.finalSent
+	t.mu.Unlock()
+	for _, b := range pending {
+		b.cancel()
+	}
+	if idle && local {
+		t.respond(sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil), true)
+	}
+}
+
+// maybeFinish sends the best final response once every branch is done.
+func (t *transaction) maybeFinish() {
+	t.mu.Lock()
+	if t.finalSent || t.forwarding {
+		t.mu.Unlock()
+		return
+	}
+	for _, b := range t.branches {
+		if !b.done {
+			t.mu.Unlock()
+			return
+		}
+	}
+	best := bestResponse(t.finals)
+	cancelled := t.cancelled
+	t.mu.Unlock()
+	if best == nil {
+		if !t.req.IsInvite() {
+			return
+		}
+		best = timeoutResponse(t.req)
+	}
+	if cancelled && (best.StatusCode == 408 || best.StatusCode == 480) {
+		best = sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil)
+	}
+	if best.StatusCode == 408 && !t.req.IsInvite() {
+		// RFC 4320: no 408 upstream for a non-INVITE; let it time out there.
+		t.tx.Terminate()
+		return
+	}
+	local := best.Via() == nil || best.Source() == ""
+	t.respond(best, local)
+}
+
+// relay2xxRetransmission sends a 2xx retransmission from downstream on to
+// the caller.
+func (t *transaction) relay2xxRetransmission(res *sip.Response) {
+	res = res.Clone()
+	res.RemoveHeader("Via")
+	if res.Via() == nil {
+		return
+	}
+	t.runResponseStages(res, false)
+	if err := t.tx.Respond(res); err != nil {
+		t.e.writeStateless(res)
+	}
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"bytes"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// readFilter sees every datagram (and every TCP read) before sipgo parses
+// it. It takes CANCEL requests out of sipgo's way so that the 200 to a
+// CANCEL and the 487 to the INVITE are the proxy's own, made after the
+// response stages, instead of the ones sipgo's transaction layer would
+// write directly. A TCP read that does not start with a whole CANCEL is
+// left to sipgo, which then answers the CANCEL itself (its 200 skips the
+// response stages; the branches are still cancelled through tx.OnCancel).
+func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
+	if !bytes.HasPrefix(data, []byte("CANCEL ")) {
+		return data, nil
+	}
+	stream := info.Transport != "UDP" && info.Transport != "udp"
+	msg, n, err := e.parser.Parse(data, stream)
+	if err != nil {
+		return data, nil
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok || !req.IsCancel() {
+		return data, nil
+	}
+	req.SetSource(info.RemoteAddr.String())
+	req.SetTransport(transportName(info.Transport))
+	go e.onCancel(req)
+	if !stream || n >= len(data) {
+		return nil, nil
+	}
+	rest := make([]byte, len(data)-n)
+	copy(rest, data[n:])
+	return rest, nil
+}
+
+func transportName(t string) string {
+	switch t {
+	case "udp", "UDP":
+		return "UDP"
+	case "tcp", "TCP":
+		return "TCP"
+	}
+	return t
+}
+
+// onCancel answers a CANCEL (RFC 3261 16.10): 200 and cancellation of the
+// matching INVITE's branches, or 481 when no INVITE matches.
+func (e *Engine) onCancel(req *sip.Request) {
+	v, ok := e.invites.Load(inviteKey(req))
+	if !ok {
+		res := sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil)
+		e.respondStateless(req, res)
+		return
+	}
+	t := v.(*transaction)
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	rc := pipeline.NewResponseContext(t.p, req, res, true, sourceOf(req), t.transport)
+	rc.Log = t.log
+	if err := t.p.ServeResponse(rc, nil); err != nil {
+		t.log.Error("response stage failed", "error", err, "code", 200)
+	}
+	if err := t.tx.Connection().WriteMsg(res); err != nil {
+		t.log.Warn("200 to CANCEL not sent", "error", err)
+	}
+	t.cancel(req, true)
+}
+
+// respondStateless answers a request that has no transaction, after the
+// response stages of the current pipeline.
+func (e *Engine) respondStateless(req *sip.Request, res *sip.Response) {
+	if p := e.current.Load(); p != nil {
+		rc := pipeline.NewResponseContext(p, req, res, true, sourceOf(req), req.Transport())
+		if err := p.ServeResponse(rc, nil); err != nil {
+			e.log.Error("response stage failed", "error", err, "code", res.StatusCode)
+		}
+	}
+	if err := e.tp.WriteMsg(res); err != nil {
+		e.log.Debug("response not sent", "code", res.StatusCode, "error", err)
+	}
+}
+
+// onStrayResponse relays a response that matches no client transaction:
+// a 2xx retransmission after the INVITE's client transaction ended. It is
+// sent on statelessly by the next Via, after the response stages.
+func (e *Engine) onStrayResponse(res *sip.Response) {
+	via := res.Via()
+	if via == nil {
+		return
+	}
+	p := e.current.Load()
+	if p == nil {
+		return
+	}
+	u := sip.Uri{Host: via.Host, Port: via.Port}
+	if !p.Ours.URI(&u) || !res.IsSuccess() {
+		return
+	}
+	res.RemoveHeader("Via")
+	if res.Via() == nil {
+		return
+	}
+	rc := pipeline.NewResponseContext(p, nil, res, false, pipeline.Source{}, res.Transport())
+	if err := p.ServeResponse(rc, nil); err != nil {
+		e.log.Error("response stage failed", "error", err, "code", res.StatusCode)
+	}
+	e.writeStateless(res)
+}

@@ -1,0 +1,263 @@
+// Package engine binds sipgo's transport and transaction layers to a
+// Pipeline: it owns the sockets, pins the current Pipeline for every
+// transaction, runs the request stages, and is the proxy core of RFC 3261
+// section 16 (route processing, forking, the response context, CANCEL).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// MaxUDPMessage is the largest SIP message sent or read over UDP. Larger
+// than the path MTU, such messages go out IP-fragmented (RFC 3261 18.1.1
+// asks for TCP past 1300 bytes, but phones such as Linphone send 1.5-1.8 kB
+// video INVITEs over UDP and expect them relayed as they are).
+const MaxUDPMessage = 65507
+
+func init() {
+	// These are process-wide in sipgo: a restart changes them, not a reload.
+	sip.UDPMTUSize = MaxUDPMessage + 200
+	sip.TransportBufferReadSize = 65535
+}
+
+// Engine is a running proxy.
+type Engine struct {
+	ua  *sipgo.UserAgent
+	tp  *sip.TransportLayer
+	txl *sip.TransactionLayer
+	log *slog.Logger
+	svc *pipeline.Services
+
+	current atomic.Pointer[pipeline.Pipeline]
+
+	sockets  []boundSocket
+	parser   *sip.Parser
+	invites  sync.Map // inviteKey -> *transaction, for CANCEL matching
+	active   atomic.Int64
+	draining atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closers  []func() error
+}
+
+// boundSocket is one listening socket.
+type boundSocket struct {
+	pipeline.Socket
+	local sip.Addr // the listener's own address, as sipgo's pool keys it
+}
+
+// New returns an engine for the given services. Listen opens its sockets.
+func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
+	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), stop: make(chan struct{})}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("Switchboard"),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(log.With("layer", "transport")),
+			sip.WithTransportLayerReadFilter(e.readFilter),
+		),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(log.With("layer", "transaction")),
+			sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
+		),
+	)
+	if err != nil {
+		return nil, err
+	}
+	e.ua = ua
+	e.tp = ua.TransportLayer()
+	e.txl = ua.TransactionLayer()
+	e.txl.OnRequest(e.onRequest)
+	return e, nil
+}
+
+// Listen binds every socket. It fails, closing what it opened, when one
+// cannot be bound. The bound addresses (with ports picked by the kernel for
+// port 0) are added to the services' sockets.
+func (e *Engine) Listen(listens []config.Listen) error {
+	for _, l := range listens {
+		if err := e.listen(l); err != nil {
+			e.closeSockets()
+			return fmt.Errorf("listen %s: %w", l, err)
+		}
+	}
+	e.svc.Sockets = e.svc.Sockets[:0]
+	for _, s := range e.sockets {
+		e.svc.Sockets = append(e.svc.Sockets, s.Socket)
+	}
+	return nil
+}
+
+func (e *Engine) listen(l config.Listen) error {
+	network := l.Network
+	ip := net.ParseIP(l.Host)
+	if ip == nil || ip.To4() != nil {
+		network += "4"
+		if ip == nil {
+			l.Host = "0.0.0.0"
+		}
+	} else {
+		network += "6"
+	}
+	switch l.Network {
+	case "udp":
+		conn, err := net.ListenPacket(network, l.Addr())
+		if err != nil {
+			return err
+		}
+		ap := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+		e.addSocket("UDP", ap)
+		e.closers = append(e.closers, conn.Close)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := e.tp.ServeUDP(conn); err != nil && !errors.Is(err, net.ErrClosed) {
+				e.log.Error("udp socket stopped", "addr", ap.String(), "error", err)
+			}
+		}()
+	case "tcp":
+		ln, err := net.Listen(network, l.Addr())
+		if err != nil {
+			return err
+		}
+		ap := ln.Addr().(*net.TCPAddr).AddrPort()
+		e.addSocket("TCP", ap)
+		e.closers = append(e.closers, ln.Close)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := e.tp.ServeTCP(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				e.log.Error("tcp socket stopped", "addr", ap.String(), "error", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func (e *Engine) addSocket(transport string, ap netip.AddrPort) {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	e.sockets = append(e.sockets, boundSocket{
+		Socket: pipeline.Socket{Transport: transport, Addr: ap},
+		local:  sip.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port())},
+	})
+	e.log.Info("listening", "transport", strings.ToLower(transport), "addr", ap.String())
+}
+
+// Sockets returns the bound sockets.
+func (e *Engine) Sockets() []pipeline.Socket {
+	out := make([]pipeline.Socket, len(e.sockets))
+	for i, s := range e.sockets {
+		out[i] = s.Socket
+	}
+	return out
+}
+
+// Use makes p the pipeline for every new transaction. The one it replaces
+// keeps serving its own transactions and is cleaned up once the last ends.
+func (e *Engine) Use(p *pipeline.Pipeline) {
+	old := e.current.Swap(p)
+	if old == nil || old == p {
+		return
+	}
+	go func() {
+		old.Wait()
+		if err := old.Cleanup(); err != nil {
+			e.log.Error("retiring pipeline", "error", err)
+		}
+	}()
+}
+
+// Pipeline returns the current pipeline.
+func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
+
+// Start runs the background work: the binding sweeper.
+func (e *Engine) Start() {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.stop:
+				return
+			case now := <-t.C:
+				if e.svc.Location != nil {
+					if n := e.svc.Location.Sweep(now); n > 0 {
+						e.log.Debug("bindings expired", "count", n)
+					}
+				}
+			}
+		}
+	}()
+}
+
+// Shutdown drains: new dialog-creating requests get 503 with Retry-After
+// while the transactions in flight finish, until ctx ends. Then it closes
+// the sockets and the transaction layer.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.draining.Store(true)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var err error
+wait:
+	for e.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("%d transactions still in flight at shutdown", e.active.Load())
+			break wait
+		case <-t.C:
+		}
+	}
+	close(e.stop)
+	e.closeSockets()
+	e.ua.Close()
+	e.wg.Wait()
+	if p := e.current.Load(); p != nil {
+		if cerr := p.Cleanup(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}
+	return err
+}
+
+func (e *Engine) closeSockets() {
+	for _, c := range e.closers {
+		_ = c()
+	}
+	e.closers = nil
+}
+
+// socketFor returns the listening socket to send from over transport, the
+// one matching the address family of dst when there are several.
+func (e *Engine) socketFor(transport string, dst netip.Addr) (boundSocket, bool) {
+	var found boundSocket
+	ok := false
+	for _, s := range e.sockets {
+		if !strings.EqualFold(s.Transport, transport) {
+			continue
+		}
+		a := s.Addr.Addr()
+		if dst.IsValid() && a.Is4() != dst.Unmap().Is4() && !a.IsUnspecified() {
+			continue
+		}
+		if !ok || (dst.IsValid() && a == dst.Unmap()) {
+			found, ok = s, true
+		}
+	}
+	return found, ok
+}

@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// Defaults of the forward stage's timers, used when it sets none.
+const (
+	DefaultProvisionalTimeout = 30 * time.Second
+	DefaultInviteTimeout      = 180 * time.Second
+)
+
+// cancelledElsewhere is the Reason of the CANCEL sent to the other branches
+// when one answers (RFC 3326).
+const cancelledElsewhere = `SIP;cause=200;text="Call completed elsewhere"`
+
+// forward relays the request to ctx.Targets (or its Route set or
+// Request-URI), one client transaction per target.
+func (t *transaction) forward(ctx *pipeline.Context) {
+	req := ctx.Request
+	if mf := req.MaxForwards(); mf == nil {
+		m := sip.MaxForwardsHeader(70)
+		req.AppendHeader(&m)
+	} else if mf.Val() == 0 {
+		if !req.IsAck() {
+			t.respond(sip.NewResponseFromRequest(t.req, 483, "Too Many Hops", nil), true)
+		}
+		return
+	} else {
+		mf.Dec()
+	}
+	t.markPreviousHop(req)
+
+	if req.IsAck() {
+		t.forwardAck(ctx)
+		return
+	}
+	targets := ctx.Targets
+	if len(targets) == 0 {
+		targets = []pipeline.Target{{URI: *req.Recipient.Clone()}}
+	}
+	t.mu.Lock()
+	if t.cancelled {
+		t.mu.Unlock()
+		t.respond(sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil), true)
+		return
+	}
+	t.forwarding = true
+	t.mu.Unlock()
+
+	for _, target := range targets {
+		b, err := t.newBranch(ctx, target)
+		if err != nil {
+			t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
+			t.mu.Lock()
+			t.finals = append(t.finals, sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil))
+			t.mu.Unlock()
+			continue
+		}
+		t.mu.Lock()
+		t.branches = append(t.branches, b)
+		t.mu.Unlock()
+		t.running.Add(1)
+		go b.run()
+	}
+	t.mu.Lock()
+	t.forwarding = false
+	t.mu.Unlock()
+	t.maybeFinish()
+}
+
+// markPreviousHop sets received and rport on the top Via (RFC 3261 18.2.1,
+// RFC 3581), so that responses go back where the request came from.
+func (t *transaction) markPreviousHop(req *sip.Request) {
+	via := req.Via()
+	if via == nil || !t.src.IP.IsValid() {
+		return
+	}
+	if _, ok := via.Params.Get("rport"); ok {
+		via.Params.Add("rport", strconv.Itoa(t.src.Port))
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(via.Host, "[]")); err != nil || ip.Unmap() != t.src.IP {
+		via.Params.Add("received", t.src.IP.String())
+	}
+}
+
+// nextHop works out where a request goes: host, port and transport, from
+// the top Route or the Request-URI, unless the target names a destination.
+func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport string) {
+	if target.Destination != "" {
+		tp := target.Transport
+		if tp == "" {
+			tp = "UDP"
+		}
+		return target.Destination, strings.ToUpper(tp)
+	}
+	uri := &req.Recipient
+	if r := req.Route(); r != nil {
+		uri = &r.Address
+	}
+	transport = "UDP"
+	if tp, ok := uri.UriParams.Get("transport"); ok && tp != "" {
+		transport = strings.ToUpper(tp)
+	}
+	port := uri.Port
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(strings.Trim(uri.Host, "[]"), strconv.Itoa(port)), transport
+}
+
+// prepare turns a copy of the request into what goes to one next hop:
+// Request-URI, Path, Record-Route, our Via, destination and socket.
+func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string) (*sip.Request, error) {
+	br := ctx.Request.Clone()
+	br.Recipient = *target.URI.Clone()
+	for i := len(target.Path) - 1; i >= 0; i-- {
+		if r, err := parseRoute(target.Path[i]); err == nil {
+			br.PrependHeader(r)
+		}
+	}
+	dest, tp := nextHop(br, target)
+	host, _, _ := net.SplitHostPort(dest)
+	dstIP, _ := netip.ParseAddr(host)
+	sock, ok := t.e.socketFor(tp, dstIP)
+	if !ok {
+		return nil, errNoSocket(tp)
+	}
+	if ctx.RecordRoute && !inDialog(br) && recordRoutes(br.Method) {
+		t.addRecordRoute(br, t.transport)
+		if !strings.EqualFold(tp, t.transport) {
+			t.addRecordRoute(br, tp)
+		}
+	}
+	advHost, advPort := t.p.Advertised(tp)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: advHost, Port: advPort, Params: sip.NewParams()}
+	via.Params.Add("branch", branchID)
+	via.Params.Add(pipeline.LoopParam, pipeline.LoopHash(br))
+	br.PrependHeader(via)
+	br.SetTransport(tp)
+	br.SetSource("")
+	if target.Destination != "" || dstIP.IsValid() {
+		br.SetDestination(dest)
+	} else {
+		br.SetDestination("")
+	}
+	if tp == "UDP" {
+		br.Laddr = sock.local
+	} else {
+		br.Laddr = sip.Addr{}
+	}
+	return br, nil
+}
+
+func recordRoutes(m sip.RequestMethod) bool {
+	switch m {
+	case sip.INVITE, sip.SUBSCRIBE, sip.REFER, sip.NOTIFY:
+		return true
+	}
+	return false
+}
+
+// addRecordRoute puts a Record-Route of ours for transport on top.
+func (t *transaction) addRecordRoute(req *sip.Request, transport string) {
+	host, port := t.p.Advertised(transport)
+	u := sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.NewParams()}
+	u.UriParams.Add("transport", strings.ToLower(transport))
+	u.UriParams.Add("lr", "")
+	req.PrependHeader(&sip.RecordRouteHeader{Address: u})
+}
+
+func parseRoute(value string) (*sip.RouteHeader, error) {
+	var u sip.Uri
+	params := sip.NewParams()
+	if _, err := sip.ParseAddressValue(value, &u, &params); err != nil {
+		return nil, err
+	}
+	return &sip.RouteHeader{Address: u}, nil
+}
+
+// forwardAck relays an ACK for a 2xx: a new request of its own, routed by
+// Route and Request-URI, sent without a transaction.
+func (t *transaction) forwardAck(ctx *pipeline.Context) {
+	target := pipeline.Target{URI: *ctx.Request.Recipient.Clone()}
+	if len(ctx.Targets) > 0 {
+		target = ctx.Targets[0]
+	}
+	ack, err := t.prepare(ctx, target, sip.GenerateBranch())
+	if err != nil {
+		t.log.Warn("ACK not relayed", "error", err)
+		return
+	}
+	if err := t.e.tp.WriteMsg(ack); err != nil {
+		t.log.Warn("ACK not relayed", "error", err)
+	}
+}
+
+// sendRequest starts a client transaction for req.
+func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.txl.Request(ctx, req)
+}
+
+type errNoSocket string
+
+func (e errNoSocket) Error() string {
+	return "no " + strings.ToLower(string(e)) + " socket to send from: add one to server.listen"
+}

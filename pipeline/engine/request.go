@@ -1,0 +1,198 @@
+package engine
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// onRequest is sipgo's transaction layer handing over a new request with
+// its server transaction. A non-2xx ACK never arrives here: the INVITE's
+// server transaction absorbs it (it is hop-by-hop).
+func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
+	p := e.current.Load()
+	if p == nil {
+		tx.Terminate()
+		return
+	}
+	p.Hold()
+	e.active.Add(1)
+	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport())}
+	t.log = e.log.With("call_id", callID(req), "method", string(req.Method))
+	go func() {
+		<-tx.Done()
+		t.settle()
+		t.waitBranches()
+		e.invites.Delete(t.key)
+		p.Release()
+	}()
+	t.serve()
+}
+
+// serve runs the request through route processing and the request stages.
+func (t *transaction) serve() {
+	req := t.req
+	if req.IsInvite() {
+		t.key = inviteKey(req)
+		t.e.invites.Store(t.key, t)
+		tx := t.tx
+		tx.OnCancel(func(cancel *sip.Request) { t.cancel(cancel, false) })
+		// 100 Trying at once, through the response stages, so that sipgo's
+		// own timer never sends one of its own.
+		t.respond(sip.NewResponseFromRequest(req, 100, "Trying", nil), true)
+	}
+	if req.IsAck() {
+		defer t.tx.Terminate()
+	}
+
+	work := req.Clone()
+	work.SetSource(req.Source())
+	work.SetTransport(req.Transport())
+	ctx := pipeline.NewContext(t.p, work, t.src, t.transport)
+	ctx.Log = t.log
+	t.ctx = ctx
+	t.processRoute(ctx)
+
+	if t.e.draining.Load() && isDialogCreating(req) && !inDialog(req) {
+		res := ctx.Reply(503, "Service Unavailable")
+		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+		t.respond(res, true)
+		return
+	}
+	if req.Method == sip.OPTIONS && !ctx.Routed && work.Route() == nil && work.Recipient.User == "" && ctx.IsOurs(&work.Recipient) {
+		res := ctx.Reply(200, "OK")
+		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK"))
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+		t.respond(res, true)
+		return
+	}
+
+	verdict, err := t.p.ServeRequest(ctx, nil)
+	if err != nil {
+		t.log.Error("stage failed", "error", err)
+		if !req.IsAck() {
+			t.respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil), true)
+		}
+		return
+	}
+	switch verdict {
+	case pipeline.Replied:
+		if req.IsAck() {
+			return // an ACK is never answered
+		}
+		t.respond(ctx.Response(), true)
+	case pipeline.Dropped:
+		if !req.IsAck() {
+			t.tx.Terminate()
+		}
+	case pipeline.Forwarded:
+		t.forward(ctx)
+	default:
+		t.noDecision(ctx)
+	}
+}
+
+// noDecision answers a request that every stage let through.
+func (t *transaction) noDecision(ctx *pipeline.Context) {
+	if t.req.IsAck() {
+		return
+	}
+	if !ctx.IsOurs(&ctx.Request.Recipient) && !ctx.Routed {
+		t.respond(sip.NewResponseFromRequest(t.req, 403, "Forbidden: Relaying Denied", nil), true)
+		return
+	}
+	t.respond(sip.NewResponseFromRequest(t.req, 404, "Not Found", nil), true)
+}
+
+// processRoute is RFC 3261 16.4: a Request-URI we put in a Record-Route
+// (a strict router upstream) is replaced by the last Route; our own Route
+// entries on top are removed.
+func (t *transaction) processRoute(ctx *pipeline.Context) {
+	req := ctx.Request
+	routes := routeSet(req)
+	if len(routes) > 0 && req.Recipient.User == "" && req.Recipient.UriParams.Has("lr") && ctx.IsOurs(&req.Recipient) {
+		last := routes[len(routes)-1]
+		req.Recipient = *last.Address.Clone()
+		routes = routes[:len(routes)-1]
+		ctx.Routed = true
+	}
+	for len(routes) > 0 && ctx.IsOurs(&routes[0].Address) {
+		routes = routes[1:]
+		ctx.Routed = true
+	}
+	setRouteSet(req, routes)
+}
+
+// routeSet returns the Route entries of req, top first.
+func routeSet(req *sip.Request) []*sip.RouteHeader {
+	var out []*sip.RouteHeader
+	for _, h := range req.GetHeaders("Route") {
+		if r, ok := h.(*sip.RouteHeader); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// setRouteSet replaces the Route headers of req with routes, keeping them
+// where the first one stood.
+func setRouteSet(req *sip.Request, routes []*sip.RouteHeader) {
+	current := req.GetHeaders("Route")
+	if len(current) == len(routes) {
+		return
+	}
+	for req.RemoveHeader("Route") {
+	}
+	for i := len(routes) - 1; i >= 0; i-- {
+		req.PrependHeader(routes[i])
+	}
+}
+
+func isDialogCreating(req *sip.Request) bool {
+	switch req.Method {
+	case sip.INVITE, sip.SUBSCRIBE, sip.REFER:
+		return true
+	}
+	return false
+}
+
+func inDialog(req *sip.Request) bool {
+	if to := req.To(); to != nil {
+		return to.Params.Has("tag")
+	}
+	return false
+}
+
+func callID(m sip.Message) string {
+	if id := m.CallID(); id != nil {
+		return id.Value()
+	}
+	return ""
+}
+
+// sourceOf returns where a request came from.
+func sourceOf(req *sip.Request) pipeline.Source {
+	host, port, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return pipeline.Source{}
+	}
+	ip, _ := netip.ParseAddr(host)
+	p, _ := strconv.Atoi(port)
+	return pipeline.Source{IP: ip.Unmap(), Port: p}
+}
+
+// inviteKey identifies an INVITE server transaction the way a CANCEL
+// names it (RFC 3261 9.2): top Via branch and sent-by.
+func inviteKey(req *sip.Request) string {
+	via := req.Via()
+	if via == nil {
+		return ""
+	}
+	branch, _ := via.Params.Get("branch")
+	return branch + "|" + strings.ToLower(via.Host) + "|" + strconv.Itoa(via.Port)
+}

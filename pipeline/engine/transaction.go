@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// transaction is the proxy's side of one server transaction: the request,
+// the pipeline it is pinned to, and its response context (RFC 3261 16.7):
+// the branches it forked and the best final response so far.
+type transaction struct {
+	e         *Engine
+	p         *pipeline.Pipeline
+	req       *sip.Request // as received; read only
+	tx        *sip.ServerTx
+	src       pipeline.Source
+	transport string
+	log       *slog.Logger
+	key       string
+	ctx       *pipeline.Context
+
+	mu         sync.Mutex
+	branches   []*branch
+	forwarding bool // branches are still being created
+	finalSent  bool // a final response went upstream
+	answered   bool // a 2xx went upstream
+	cancelled  bool
+	finals     []*sip.Response // non-2xx finals of the branches
+	running    sync.WaitGroup  // branch goroutines
+	settled    sync.Once       // the engine stopped counting it as in flight
+}
+
+// settle takes the transaction off the engine's in-flight count: it has
+// sent its final response, or ended. A graceful stop waits for the count
+// to reach zero.
+func (t *transaction) settle() {
+	t.settled.Do(func() { t.e.active.Add(-1) })
+}
+
+// respond sends res upstream on the server transaction, after the response
+// stages. local says whether the proxy made it.
+func (t *transaction) respond(res *sip.Response, local bool) {
+	if res.StatusCode >= 200 {
+		t.mu.Lock()
+		t.finalSent = true
+		if res.StatusCode < 300 {
+			t.answered = true
+		}
+		t.mu.Unlock()
+	}
+	t.runResponseStages(res, local)
+	if res.StatusCode >= 200 {
+		defer t.settle()
+	}
+	if err := t.tx.Respond(res); err != nil {
+		if res.StatusCode >= 200 && res.StatusCode < 300 {
+			// The server transaction is gone (TCP ends it at once): a 2xx
+			// still has to reach the caller.
+			t.e.writeStateless(res)
+			return
+		}
+		t.log.Debug("response not sent", "code", res.StatusCode, "error", err)
+	}
+}
+
+func (t *transaction) runResponseStages(res *sip.Response, local bool) {
+	rc := pipeline.NewResponseContext(t.p, t.req, res, local, t.src, t.transport)
+	rc.Log = t.log
+	if err := t.p.ServeResponse(rc, nil); err != nil {
+		t.log.Error("response stage failed", "error", err, "code", res.StatusCode)
+	}
+}
+
+// waitBranches blocks until every branch goroutine has ended.
+func (t *transaction) waitBranches() { t.running.Wait() }
+
+// writeStateless sends a response by its top Via, with no transaction
+// (2xx retransmissions after the server transaction ended).
+func (e *Engine) writeStateless(res *sip.Response) {
+	via := res.Via()
+	if via == nil {
+		return
+	}
+	res.SetDestination("")
+	res.SetTransport(via.Transport)
+	if err := e.tp.WriteMsg(res); err != nil {
+		e.log.Debug("stateless response not sent", "code", res.StatusCode, "error", err)
+	}
+}

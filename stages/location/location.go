@@ -1,0 +1,114 @@
+// Package location is the `location` stage: it turns a request for one of
+// our users into the branches where that user's devices are registered.
+package location
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+	loc "github.com/switchboard-sip/switchboard/pipeline/location"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageInfo{
+		Name:        "location",
+		Description: "looks up the registered devices of the called user and makes them the targets; guards in-dialog and foreign requests",
+		New:         func() pipeline.Stage { return new(Location) },
+	})
+}
+
+// Location is the location lookup stage.
+type Location struct{}
+
+var _ pipeline.RequestStage = (*Location)(nil)
+
+// ServeRequest sets ctx.Targets for an initial request to one of our
+// users, lets in-dialog requests that follow our route set through, and
+// refuses the rest.
+func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
+	req := ctx.Request
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		if ctx.Routed {
+			return pipeline.Continue, nil
+		}
+		if req.IsAck() {
+			return pipeline.Dropped, nil
+		}
+		ctx.Reply(404, "Not Found: no dialog through this proxy")
+		return pipeline.Replied, nil
+	}
+	if req.Route() != nil {
+		ctx.Reply(403, "Forbidden: preloaded Route to another host")
+		return pipeline.Replied, nil
+	}
+	if !ctx.IsOurs(&req.Recipient) {
+		ctx.Reply(403, "Forbidden: Relaying Denied")
+		return pipeline.Replied, nil
+	}
+	if req.Recipient.User == "" {
+		ctx.Reply(404, "Not Found")
+		return pipeline.Replied, nil
+	}
+	store := ctx.Services().Location
+	if store == nil {
+		return pipeline.Continue, fmt.Errorf("no location store")
+	}
+	bindings, known, err := store.Lookup(ctx.AOR(&req.Recipient), ctx.Received)
+	if err != nil {
+		return pipeline.Continue, fmt.Errorf("lookup %s: %w", ctx.AOR(&req.Recipient), err)
+	}
+	if len(bindings) == 0 {
+		if known {
+			ctx.Reply(480, "Temporarily Unavailable")
+		} else {
+			ctx.Reply(404, "Not Found")
+		}
+		return pipeline.Replied, nil
+	}
+	targets := make([]pipeline.Target, 0, len(bindings))
+	for _, b := range bindings {
+		t, err := Target(b)
+		if err != nil {
+			ctx.Log.Warn("binding skipped", "aor", b.AOR, "contact", b.Contact, "error", err)
+			continue
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		ctx.Reply(480, "Temporarily Unavailable")
+		return pipeline.Replied, nil
+	}
+	ctx.Targets = targets
+	return pipeline.Continue, nil
+}
+
+// Target turns a binding into a branch. A device registered over TCP is
+// reached over the connection it registered on; one whose Contact names
+// another IP than the one its REGISTER came from (a phone behind NAT) is
+// reached at that source address; the others at their Contact.
+func Target(b loc.Binding) (pipeline.Target, error) {
+	var u sip.Uri
+	if err := sip.ParseUri(strings.Trim(b.Contact, "<>"), &u); err != nil {
+		return pipeline.Target{}, err
+	}
+	t := pipeline.Target{URI: u, Path: b.Path}
+	if b.Received == "" {
+		return t, nil
+	}
+	if strings.EqualFold(b.Transport, "TCP") {
+		t.Destination, t.Transport = b.Received, "TCP"
+		return t, nil
+	}
+	host, _, err := net.SplitHostPort(b.Received)
+	if err != nil {
+		return t, nil
+	}
+	if ip := net.ParseIP(strings.Trim(u.Host, "[]")); ip != nil && !ip.Equal(net.ParseIP(host)) {
+		t.Destination, t.Transport = b.Received, strings.ToUpper(b.Transport)
+	}
+	return t, nil
+}
