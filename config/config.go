@@ -250,18 +250,20 @@ func DecodeStrict(in any, out any) []error {
 }
 
 func decodeErrors(err error) []error {
-	type unwrapper interface{ Unwrap() []error }
-	if u, ok := err.(unwrapper); ok {
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		return []error{fmt.Errorf("%s: %v", strings.TrimPrefix(de.Name(), "."), de.Unwrap())}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
 		var out []error
 		for _, e := range u.Unwrap() {
 			out = append(out, decodeErrors(e)...)
 		}
 		return out
-	}
-	var fe *mapstructure.DecodeError
-	if de, ok := err.(*mapstructure.DecodeError); ok {
-		fe = de
-		return []error{fmt.Errorf("%s: %v", strings.TrimPrefix(fe.Name(), "."), fe.Unwrap())}
+	case interface{ Unwrap() error }:
+		if inner := u.Unwrap(); inner != nil {
+			return decodeErrors(inner)
+		}
 	}
 	return []error{err}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -46,6 +47,21 @@ type entry struct {
 	stage Stage
 	req   RequestStage
 	res   ResponseStage
+
+	// ruleFailures counts runs of the rule that failed (and so did not match).
+	ruleFailures atomic.Int64
+}
+
+// RuleFailures returns, per stage label, how many times its rule failed at
+// run time (a failed rule counts as no match).
+func (p *Pipeline) RuleFailures() map[string]int64 {
+	out := map[string]int64{}
+	for _, e := range p.stages {
+		if n := e.ruleFailures.Load(); n > 0 {
+			out[e.label] = n
+		}
+	}
+	return out
 }
 
 // BuildContext is what Provision sees.

@@ -33,6 +33,9 @@ func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 	for _, e := range p.requests {
 		if e.rule != nil {
 			ok, err := e.rule.Match(c.Env())
+			if err != nil {
+				e.ruleFailures.Add(1)
+			}
 			if !ok {
 				if step != nil {
 					step(Step{Stage: e.label, RuleErr: err})
@@ -68,6 +71,9 @@ func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
 	for _, e := range p.replies {
 		if e.rule != nil {
 			ok, err := e.rule.Match(c.Env())
+			if err != nil {
+				e.ruleFailures.Add(1)
+			}
 			if !ok {
 				if step != nil {
 					step(Step{Stage: e.label, RuleErr: err})

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	f, err := Parse("c.toml", []byte(`
+[server]
+listen = ["udp://127.0.0.1:5070", "tcp://[::1]:5070"]
+domains = ["example.org"]
+aor = "user@domain"
+drain_timeout = "5s"
+[log]
+level = "debug"
+[[stage]]
+use = "registrar"
+when = 'request.method == "REGISTER"'
+max_contacts = 3
+[[stage]]
+use = "forward"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Stages) != 2 || f.Stages[0].Use != "registrar" || f.Stages[0].When == "" || f.Stages[0].Keys["max_contacts"] == nil {
+		t.Errorf("stages: %+v", f.Stages)
+	}
+	if _, ok := f.Stages[0].Keys["use"]; ok {
+		t.Errorf("use left in the stage's keys")
+	}
+	if f.Server.DrainTimeout.D() != 5*time.Second || f.Server.AOR != "user@domain" || f.Log.Format != "text" {
+		t.Errorf("server: %+v log: %+v", f.Server, f.Log)
+	}
+	if f.Stages[1].Index != 2 || f.Stages[1].Label() != "stage 2 (forward)" {
+		t.Errorf("label: %q", f.Stages[1].Label())
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string // each must appear in the error text
+	}{
+		{"empty file", "", []string{"c.toml: the file is empty"}},
+		{"only spaces", "  \n\n", []string{"the file is empty"}},
+		{"toml syntax", "[server\nlisten = 1", []string{"c.toml: toml:"}},
+		{"half written", "[server]\nlisten = [\"udp://127.0.0.1:5060\"\n", []string{"c.toml: toml:"}},
+		{"unknown section", "[serveur]\n[[stage]]\nuse='forward'", []string{`c.toml: unknown section or key "serveur"`}},
+		{"unknown server key", "[server]\nlisten_on = []\n[[stage]]\nuse='forward'", []string{`c.toml: server: listen_on: unknown key (known: listen, domains`}},
+		{"unknown log key", "[log]\nlevl = 'x'\n[[stage]]\nuse='forward'", []string{`log: levl: unknown key`}},
+		{"bad listen", "[server]\nlisten = ['sctp://1.2.3.4:5060']\n[[stage]]\nuse='forward'", []string{`server: listen[0]: "sctp://1.2.3.4:5060": transport "sctp" is not udp or tcp`}},
+		{"bad listen host", "[server]\nlisten = ['udp://example.org:5060']\n[[stage]]\nuse='forward'", []string{`is not an IP address`}},
+		{"bad aor", "[server]\naor = 'domain'\n[[stage]]\nuse='forward'", []string{`server: aor: "domain"`}},
+		{"bad duration", "[server]\ndrain_timeout = 'soon'\n[[stage]]\nuse='forward'", []string{`server: drain_timeout:`, `not a duration`}},
+		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
+		{"bad log level", "[log]\nlevel = 'loud'\n[[stage]]\nuse='forward'", []string{`log: level: "loud"`}},
+		{"no stages", "[server]\ndomains = ['a.org']", []string{"no [[stage]]"}},
+		{"stage without use", "[[stage]]\nwhen = 'true'", []string{"c.toml: stage 1: use: missing"}},
+		{"stage as table", "[stage]\nuse = 'forward'", []string{"stage: must be an array of tables"}},
+		{"when not a string", "[[stage]]\nuse='forward'\nwhen = 3", []string{"stage 1 (forward): when: must be a string"}},
+		{"two mistakes", "[server]\nfoo = 1\nbar = 2\n[[stage]]\nuse='forward'", []string{"server: bar: unknown key", "server: foo: unknown key"}},
+	}
+	for i, tc := range tests {
+		_, err := Parse("c.toml", []byte(tc.toml))
+		if err == nil {
+			t.Errorf("test %d (%s): no error", i, tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("test %d (%s): error %q does not contain %q", i, tc.name, err, w)
+			}
+		}
+	}
+}
+
+func TestParseListen(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"udp://0.0.0.0:5060", "udp://0.0.0.0:5060", false},
+		{"tcp://[::1]:5070", "tcp://[::1]:5070", false},
+		{"UDP://127.0.0.1:0", "udp://127.0.0.1:0", false},
+		{"udp://127.0.0.1", "", true},
+		{"udp://127.0.0.1:70000", "", true},
+		{"tls://127.0.0.1:5061", "", true},
+		{"127.0.0.1:5060", "", true},
+		{"udp://127.0.0.1:5060/x", "", true},
+	}
+	for i, tc := range tests {
+		l, err := ParseListen(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("test %d: %q: err = %v", i, tc.in, err)
+			continue
+		}
+		if err == nil && l.String() != tc.want {
+			t.Errorf("test %d: %q = %q, want %q", i, tc.in, l.String(), tc.want)
+		}
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	type stage struct {
+		Reason  string            `toml:"reason"`
+		Timeout Duration          `toml:"timeout"`
+		Headers map[string]string `toml:"headers"`
+	}
+	tests := []struct {
+		in   map[string]any
+		want []string
+	}{
+		{map[string]any{"reason": "OK", "timeout": "2s", "headers": map[string]any{"X": "y"}}, nil},
+		{map[string]any{"reasn": "OK"}, []string{"reasn: unknown key (known: reason, timeout, headers)"}},
+		{map[string]any{"timeout": 3}, []string{"timeout:", "must be a duration"}},
+		{map[string]any{"reason": []any{1}}, []string{"reason:"}},
+	}
+	for i, tc := range tests {
+		var s stage
+		errs := DecodeStrict(tc.in, &s)
+		if len(tc.want) == 0 && len(errs) > 0 {
+			t.Errorf("test %d: unexpected %v", i, errs)
+		}
+		var text []string
+		for _, e := range errs {
+			text = append(text, e.Error())
+		}
+		joined := strings.Join(text, "\n")
+		for _, w := range tc.want {
+			if !strings.Contains(joined, w) {
+				t.Errorf("test %d: %q does not contain %q", i, joined, w)
+			}
+		}
+	}
+}

@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+)
+
+// echo is a test stage: it replies with Code to requests, and sets the
+// reason of responses to Reason.
+type echo struct {
+	Code     int    `toml:"code"`
+	Reason   string `toml:"reason"`
+	Final    bool   `toml:"final"`
+	Fail     bool   `toml:"fail_validate"`
+	cleaned  *int
+	provided bool
+}
+
+func (e *echo) ServeRequest(ctx *Context) (Verdict, error) {
+	if e.Code == 0 {
+		return Continue, nil
+	}
+	ctx.Reply(e.Code, "Echo")
+	return Replied, nil
+}
+
+func (e *echo) ServeResponse(ctx *ResponseContext) error {
+	if e.Reason != "" {
+		ctx.Response.Reason = e.Reason
+	}
+	return nil
+}
+
+func (e *echo) Terminal() bool { return e.Final }
+
+func (e *echo) Validate() error {
+	if e.Fail {
+		return errors.New("fail_validate: asked to fail")
+	}
+	return nil
+}
+
+func (e *echo) Provision(b *BuildContext) error { e.provided = true; return nil }
+
+var cleanups int
+
+func (e *echo) Cleanup() error { cleanups++; return nil }
+
+func init() {
+	Register(StageInfo{Name: "test_echo", Description: "test", New: func() Stage { return new(echo) }})
+}
+
+func testServices() *Services {
+	return &Services{Log: slog.Default(), Sockets: []Socket{{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}}}
+}
+
+func build(t *testing.T, toml string) (*Pipeline, error) {
+	t.Helper()
+	cfg, err := config.Parse("c.toml", []byte(toml))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return Build(cfg, testServices())
+}
+
+func TestBuildErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want string
+	}{
+		{"unknown stage", "[[stage]]\nuse = 'nope'", `c.toml: stage 1 (nope): use: unknown stage type "nope" (registered:`},
+		{"rule does not compile", "[[stage]]\nuse = 'test_echo'\nwhen = 'respons.code == 200'", `c.toml: stage 1 (test_echo): when: unknown name respons`},
+		{"rule not bool", "[[stage]]\nuse = 'test_echo'\nwhen = 'response.code'", `c.toml: stage 1 (test_echo): when: expected bool, but got int`},
+		{"empty rule", "[[stage]]\nuse = 'test_echo'\nwhen = ' '", `when: the rule is empty`},
+		{"unknown key", "[[stage]]\nuse = 'test_echo'\ncodes = 3", `c.toml: stage 1 (test_echo): codes: unknown key (known: code, reason, final, fail_validate)`},
+		{"wrong type", "[[stage]]\nuse = 'test_echo'\ncode = 'x'", `c.toml: stage 1 (test_echo): code:`},
+		{"validate", "[[stage]]\nuse = 'test_echo'\nfail_validate = true", `c.toml: stage 1 (test_echo): fail_validate: asked to fail`},
+		{"terminal not last", "[[stage]]\nuse = 'test_echo'\nfinal = true\n[[stage]]\nuse = 'test_echo'", `c.toml: stage 1 (test_echo): is terminal`},
+		{"second stage", "[[stage]]\nuse = 'test_echo'\n[[stage]]\nuse = 'test_echo'\nwhen = 'x =='", `c.toml: stage 2 (test_echo): when:`},
+	}
+	for i, tc := range tests {
+		_, err := build(t, tc.toml)
+		if err == nil {
+			t.Errorf("test %d (%s): built", i, tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("test %d (%s): %q does not contain %q", i, tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestBuildCleansUpOnFailure(t *testing.T) {
+	before := cleanups
+	_, err := build(t, "[[stage]]\nuse = 'test_echo'\n[[stage]]\nuse = 'test_echo'\nfail_validate = true")
+	if err == nil {
+		t.Fatal("built")
+	}
+	if cleanups-before != 2 {
+		t.Errorf("cleanups = %d, want 2", cleanups-before)
+	}
+}
+
+func parseReq(t *testing.T, raw string) *sip.Request {
+	t.Helper()
+	msg, err := sip.ParseMessage([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.(*sip.Request)
+}
+
+const invite = `INVITE sip:bob@example.org SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK1;rport
+From: "Alice" <sip:alice@example.org>;tag=a1
+To: <sip:bob@example.org>
+Call-ID: c1
+CSeq: 1 INVITE
+Max-Forwards: 70
+X-Test: yes
+Content-Length: 0
+
+`
+
+func TestServeRequestRules(t *testing.T) {
+	tests := []struct {
+		rule string
+		want Verdict
+	}{
+		{`request.method == "INVITE"`, Replied},
+		{`request.method == "BYE"`, Continue},
+		{`request.uri.user == "bob" && request.uri.ours`, Replied},
+		{`from.user == "alice" && from.tag == "a1" && from.display == "Alice"`, Replied},
+		{`to.user == "bob" && !in_dialog`, Replied},
+		{`call_id == "c1" && cseq.method == "INVITE" && cseq.seq == 1`, Replied},
+		{`source.ip == "127.0.0.2" && source.port == 5062 && transport == "UDP"`, Replied},
+		{`header("X-Test") == "yes" && header("X-None") == ""`, Replied},
+		{`response.code == 0 && !is_response`, Replied},
+		{`int(header("X-Test")) > 0`, Continue}, // fails at run time: no match
+	}
+	for i, tc := range tests {
+		p, err := build(t, "[server]\ndomains = ['example.org']\n[[stage]]\nuse = 'test_echo'\ncode = 403\nwhen = '"+tc.rule+"'")
+		if err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		ctx := NewContext(p, parseReq(t, invite), Source{IP: netip.MustParseAddr("127.0.0.2"), Port: 5062}, "UDP")
+		v, err := p.ServeRequest(ctx, nil)
+		if err != nil {
+			t.Errorf("test %d: %v", i, err)
+		}
+		if v != tc.want {
+			t.Errorf("test %d: %s: verdict %s, want %s", i, tc.rule, v, tc.want)
+		}
+	}
+}
+
+func TestServeResponseRules(t *testing.T) {
+	p, err := build(t, "[[stage]]\nuse = 'test_echo'\nreason = 'OK THANKS'\nwhen = 'response.code == 200 && is_response && request.method == \"INVITE\"'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parseReq(t, invite)
+	for i, tc := range []struct {
+		code int
+		want string
+	}{{200, "OK THANKS"}, {180, "Ringing"}, {486, "Busy Here"}} {
+		res := sip.NewResponseFromRequest(req, tc.code, map[int]string{200: "OK", 180: "Ringing", 486: "Busy Here"}[tc.code], nil)
+		if err := p.ServeResponse(NewResponseContext(p, req, res, true, Source{}, "UDP"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if res.Reason != tc.want {
+			t.Errorf("test %d: reason %q, want %q", i, res.Reason, tc.want)
+		}
+	}
+}
+
+func TestOurs(t *testing.T) {
+	o := NewOurs([]string{"Example.org"}, []Socket{
+		{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")},
+		{Transport: "UDP", Addr: netip.MustParseAddrPort("0.0.0.0:5070")},
+	}, []netip.Addr{netip.MustParseAddr("192.0.2.10")}, "proxy.example.net", 5080)
+	tests := []struct {
+		uri  string
+		want bool
+	}{
+		{"sip:bob@example.org", true},
+		{"sip:bob@EXAMPLE.ORG:9999", true},
+		{"sip:bob@127.0.0.1", true},
+		{"sip:bob@127.0.0.1:5060", true},
+		{"sip:bob@127.0.0.1:5061", false},
+		{"sip:bob@192.0.2.10:5070", true},
+		{"sip:bob@192.0.2.11:5070", false},
+		{"sip:bob@127.0.0.5:5070", true},
+		{"sip:proxy.example.net:5080", true},
+		{"sip:bob@other.org", false},
+	}
+	for i, tc := range tests {
+		var u sip.Uri
+		if err := sip.ParseUri(tc.uri, &u); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.URI(&u); got != tc.want {
+			t.Errorf("test %d: %s ours = %v, want %v", i, tc.uri, got, tc.want)
+		}
+	}
+}
+
+func TestAORKey(t *testing.T) {
+	for i, tc := range []struct {
+		aor, uri, want string
+	}{
+		{"user", "sip:alice@192.0.2.10", "alice"},
+		{"user", "sip:alice@example.org", "alice"},
+		{"user@domain", "sip:alice@Example.org", "alice@example.org"},
+		{"user", "sip:example.org", "example.org"},
+	} {
+		p, err := build(t, "[server]\naor = '"+tc.aor+"'\n[[stage]]\nuse = 'test_echo'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var u sip.Uri
+		_ = sip.ParseUri(tc.uri, &u)
+		if got := p.AORKey(&u); got != tc.want {
+			t.Errorf("test %d: %q", i, got)
+		}
+	}
+}
+
+func TestRuleFailuresCounted(t *testing.T) {
+	p, err := build(t, "[[stage]]\nuse = 'test_echo'\ncode = 403\nwhen = 'int(header(\"X-Test\")) > 0'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ctx := NewContext(p, parseReq(t, invite), Source{}, "UDP")
+		if v, _ := p.ServeRequest(ctx, nil); v != Continue {
+			t.Errorf("verdict %s", v)
+		}
+	}
+	if got := p.RuleFailures()["stage 1 (test_echo)"]; got != 3 {
+		t.Errorf("rule failures = %d, want 3", got)
+	}
+}
