@@ -13,7 +13,9 @@ func init() {
 	pipeline.Register(pipeline.StageInfo{
 		Name:        "forward",
 		Description: "relays the request to its targets (parallel forking), or by its Route set and Request-URI; terminal",
-		New:         func() pipeline.Stage { return &Forward{FrTimeout: config.Duration(30e9), InviteTimeout: config.Duration(180e9)} },
+		New: func() pipeline.Stage {
+			return &Forward{FrTimeout: config.Duration(30e9), InviteTimeout: config.Duration(180e9)}
+		},
 	})
 }
 
