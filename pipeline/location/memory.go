@@ -1,0 +1,210 @@
+package location
+
+import (
+	"hash/maphash"
+	"slices"
+	"sync"
+	"time"
+)
+
+// TombstoneTTL is how long Memory remembers an AOR after its last binding
+// was removed or expired: Lookup reports such an AOR as known (a 480 rather
+// than a 404 for the location stage) until then, and Sweep forgets it after.
+const TombstoneTTL = 24 * time.Hour
+
+// shardCount is the number of independently locked parts of a Memory.
+const shardCount = 32
+
+// Memory is a Store that keeps bindings in memory. It is safe for
+// concurrent use: AORs are spread over shards, each with its own lock, and
+// Update holds the lock of its AOR's shard while fn runs, so fn must be
+// quick and must not call the Store.
+type Memory struct {
+	seed   maphash.Seed
+	shards [shardCount]shard
+	// clock is what Count takes as "now"; tests replace it.
+	clock func() time.Time
+}
+
+// shard is one locked part of a Memory.
+type shard struct {
+	mu   sync.RWMutex
+	aors map[string]*record
+}
+
+// record is what Memory keeps of one AOR.
+type record struct {
+	// bindings may hold expired bindings until the next Update or Sweep.
+	bindings []Binding
+	// gone is when the AOR last lost its last binding, or zero.
+	gone time.Time
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory Store.
+func NewMemory() *Memory {
+	m := &Memory{seed: maphash.MakeSeed(), clock: time.Now}
+	for i := range m.shards {
+		m.shards[i].aors = map[string]*record{}
+	}
+	return m
+}
+
+func (m *Memory) shard(aor string) *shard {
+	return &m.shards[maphash.String(m.seed, aor)%shardCount]
+}
+
+// Lookup returns copies of the live bindings of aor at now, and whether the
+// AOR is known: it has live bindings, or lost its last one less than
+// TombstoneTTL before now.
+func (m *Memory) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
+	s := m.shard(aor)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.aors[aor]
+	if !ok {
+		return nil, false, nil
+	}
+	live := liveCopies(r.bindings, now)
+	if len(live) > 0 {
+		return live, true, nil
+	}
+	gone := r.goneAt()
+	return nil, !gone.IsZero() && now.Sub(gone) < TombstoneTTL, nil
+}
+
+// Update passes copies of the live bindings of aor to fn and stores what fn
+// returns, minus the bindings that are already expired at now. The whole
+// call holds the lock of the AOR's shard, so it is atomic with respect to
+// every other call on the same AOR. It returns copies of what it stored.
+// When fn leaves no binding of an AOR that had some, the AOR is remembered
+// as known for TombstoneTTL.
+func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error) {
+	s := m.shard(aor)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.aors[aor]
+	var current []Binding
+	if r != nil {
+		current = liveCopies(r.bindings, now)
+	}
+	next, err := fn(current)
+	if err != nil {
+		return nil, err
+	}
+	stored := make([]Binding, 0, len(next))
+	for _, b := range next {
+		if !b.Expires.After(now) {
+			continue
+		}
+		b.AOR = aor
+		stored = append(stored, cloneBinding(b))
+	}
+	switch {
+	case len(stored) > 0:
+		if r == nil {
+			r = &record{}
+			s.aors[aor] = r
+		}
+		r.bindings = stored
+	case r == nil:
+		// Nothing was, nothing is: no tombstone for an AOR never seen.
+	default:
+		gone := r.goneAt()
+		if len(current) > 0 {
+			gone = now
+		}
+		r.bindings, r.gone = nil, gone
+	}
+	return liveCopies(stored, now), nil
+}
+
+// Sweep removes the bindings that expired by now and returns how many, and
+// forgets the AORs that lost their last binding TombstoneTTL or more ago.
+func (m *Memory) Sweep(now time.Time) int {
+	removed := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for aor, r := range s.aors {
+			if len(r.bindings) > 0 {
+				gone := r.goneAt()
+				kept := r.bindings[:0]
+				for _, b := range r.bindings {
+					if b.Expires.After(now) {
+						kept = append(kept, b)
+					}
+				}
+				removed += len(r.bindings) - len(kept)
+				clear(r.bindings[len(kept):])
+				if len(kept) == 0 {
+					r.bindings, r.gone = nil, gone
+				} else {
+					r.bindings = kept
+				}
+			}
+			if len(r.bindings) == 0 && now.Sub(r.gone) >= TombstoneTTL {
+				delete(s.aors, aor)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return removed
+}
+
+// Count returns the number of AORs with live bindings and the number of
+// live bindings, at the present time.
+func (m *Memory) Count() (aors, bindings int) {
+	now := m.clock()
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		for _, r := range s.aors {
+			n := 0
+			for _, b := range r.bindings {
+				if b.Expires.After(now) {
+					n++
+				}
+			}
+			if n > 0 {
+				aors++
+				bindings += n
+			}
+		}
+		s.mu.RUnlock()
+	}
+	return aors, bindings
+}
+
+// Close does nothing: a Memory holds no resources.
+func (m *Memory) Close() error { return nil }
+
+// goneAt returns when the AOR lost its last binding: the tombstone's time,
+// or, if its bindings all lapsed since the last write, the latest expiry.
+func (r *record) goneAt() time.Time {
+	gone := r.gone
+	for _, b := range r.bindings {
+		if b.Expires.After(gone) {
+			gone = b.Expires
+		}
+	}
+	return gone
+}
+
+// liveCopies returns copies of the bindings that are live at now.
+func liveCopies(bs []Binding, now time.Time) []Binding {
+	var out []Binding
+	for _, b := range bs {
+		if b.Expires.After(now) {
+			out = append(out, cloneBinding(b))
+		}
+	}
+	return out
+}
+
+// cloneBinding copies b so that the caller and the store share nothing.
+func cloneBinding(b Binding) Binding {
+	b.Path = slices.Clone(b.Path)
+	return b
+}

@@ -1,0 +1,582 @@
+// Package registrar is the registrar stage: it answers REGISTER requests
+// for our domains as RFC 3261 section 10.3 asks, and keeps the bindings in
+// the location store that the location stage reads.
+package registrar
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageInfo{
+		Name:        "registrar",
+		Description: "answers REGISTER for our domains (RFC 3261 10.3) and keeps the bindings in the location store",
+		New:         func() pipeline.Stage { return New() },
+	})
+}
+
+// Defaults of the stage's keys.
+const (
+	DefaultExpires     = 3600 * time.Second
+	DefaultMinExpires  = 60 * time.Second
+	DefaultMaxExpires  = 86400 * time.Second
+	DefaultMaxContacts = 10
+)
+
+// dateFormat is the SIP-date of RFC 3261 section 20.17 (RFC 1123, in GMT).
+const dateFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// supported are the option tags the registrar understands in Require.
+var supported = []string{"path"}
+
+// headerParser parses header lines as sipgo's message parser does.
+var headerParser = sip.HeadersParser(sip.DefaultHeadersParser())
+
+// errOutOfOrder aborts an update whose CSeq is not higher than the one a
+// binding was written with by the same Call-ID (RFC 3261 10.3 step 7).
+var errOutOfOrder = errors.New("CSeq out of order")
+
+// Registrar is the registrar stage.
+type Registrar struct {
+	// DefaultExpires is the lifetime of a binding whose REGISTER gives none.
+	DefaultExpires config.Duration `toml:"default_expires"`
+	// MinExpires is the shortest lifetime accepted; a shorter one (other
+	// than 0, which removes) gets 423 Interval Too Brief.
+	MinExpires config.Duration `toml:"min_expires"`
+	// MaxExpires is the longest lifetime granted; longer ones are cut to it.
+	MaxExpires config.Duration `toml:"max_expires"`
+	// MaxContacts is how many bindings an AOR keeps; past it the binding
+	// written longest ago is dropped.
+	MaxContacts int `toml:"max_contacts"`
+
+	store location.Store
+}
+
+var (
+	_ pipeline.RequestStage = (*Registrar)(nil)
+	_ pipeline.Provisioner  = (*Registrar)(nil)
+	_ pipeline.Validator    = (*Registrar)(nil)
+)
+
+// New returns a Registrar with the default settings.
+func New() *Registrar {
+	return &Registrar{
+		DefaultExpires: config.Duration(DefaultExpires),
+		MinExpires:     config.Duration(DefaultMinExpires),
+		MaxExpires:     config.Duration(DefaultMaxExpires),
+		MaxContacts:    DefaultMaxContacts,
+	}
+}
+
+// Provision borrows the location store.
+func (r *Registrar) Provision(b *pipeline.BuildContext) error {
+	if b.Services == nil || b.Services.Location == nil {
+		return errors.New("no location store: the registrar needs the services' location store")
+	}
+	r.store = b.Services.Location
+	return nil
+}
+
+// Validate checks that the settings are whole seconds and consistent.
+func (r *Registrar) Validate() error {
+	var problems []string
+	for _, d := range []struct {
+		key string
+		val config.Duration
+	}{
+		{"default_expires", r.DefaultExpires},
+		{"min_expires", r.MinExpires},
+		{"max_expires", r.MaxExpires},
+	} {
+		if d.val.D()%time.Second != 0 {
+			problems = append(problems, fmt.Sprintf("%s: %q is not a whole number of seconds", d.key, d.val))
+		}
+	}
+	switch {
+	case r.MaxExpires < config.Duration(time.Second):
+		problems = append(problems, fmt.Sprintf("max_expires: %q is too short: a binding must last at least 1s", r.MaxExpires))
+	case r.MinExpires > r.MaxExpires:
+		problems = append(problems, fmt.Sprintf("min_expires: %q is longer than max_expires %q", r.MinExpires, r.MaxExpires))
+	case r.DefaultExpires < r.MinExpires || r.DefaultExpires > r.MaxExpires || r.DefaultExpires < config.Duration(time.Second):
+		problems = append(problems, fmt.Sprintf("default_expires: %q is not between min_expires %q and max_expires %q (and at least 1s)", r.DefaultExpires, r.MinExpires, r.MaxExpires))
+	}
+	if r.MaxContacts < 1 {
+		problems = append(problems, fmt.Sprintf("max_contacts: %d is not a positive number", r.MaxContacts))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// contact is one Contact of a REGISTER, checked.
+type contact struct {
+	uri sip.Uri
+	// params are the header parameters other than expires, as written.
+	params string
+	// instance is +sip.instance, unquoted.
+	instance string
+	// expires is the granted lifetime; 0 removes the binding.
+	expires time.Duration
+}
+
+// refusal is a final answer other than 200.
+type refusal struct {
+	code    int
+	reason  string
+	headers []sip.Header
+}
+
+func refuse(code int, reason string, headers ...sip.Header) *refusal {
+	return &refusal{code: code, reason: reason, headers: headers}
+}
+
+// registration is a REGISTER, checked.
+type registration struct {
+	aor      string
+	callID   string
+	cseq     uint32
+	wildcard bool
+	// contacts is empty for a query.
+	contacts []contact
+	path     []string
+}
+
+// ServeRequest answers REGISTER requests for our domains; every other
+// request, and REGISTER for other domains, goes on to the next stage.
+func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
+	req := ctx.Request
+	if req.Method != sip.REGISTER {
+		return pipeline.Continue, nil
+	}
+	to := req.To()
+	if !ctx.IsOurs(&req.Recipient) && (to == nil || !ctx.IsOurs(&to.Address)) {
+		return pipeline.Continue, nil
+	}
+	now := ctx.Received
+	if now.IsZero() {
+		now = time.Now()
+	}
+	reg, no := r.check(ctx)
+	if no != nil {
+		res := ctx.Reply(no.code, no.reason)
+		for _, h := range no.headers {
+			res.AppendHeader(h)
+		}
+		return pipeline.Replied, nil
+	}
+	store := r.store
+	if store == nil {
+		return pipeline.Continue, errors.New("not provisioned: no location store")
+	}
+
+	var bindings []location.Binding
+	var err error
+	if len(reg.contacts) == 0 && !reg.wildcard {
+		bindings, _, err = store.Lookup(reg.aor, now)
+	} else {
+		received := ""
+		if ctx.Source.IP.IsValid() {
+			received = ctx.Source.String()
+		}
+		bindings, err = store.Update(reg.aor, now, func(current []location.Binding) ([]location.Binding, error) {
+			return r.apply(reg, current, now, received, ctx.Transport)
+		})
+	}
+	if errors.Is(err, errOutOfOrder) {
+		ctx.Reply(sip.StatusInternalServerError, "Server Internal Error: CSeq out of order")
+		return pipeline.Replied, nil
+	}
+	if err != nil {
+		return pipeline.Continue, fmt.Errorf("bindings of %q: %w", reg.aor, err)
+	}
+
+	res := ctx.Reply(sip.StatusOK, "OK")
+	for _, b := range bindings {
+		res.AppendHeader(contactHeader(b, now))
+	}
+	if len(reg.path) > 0 && hasOption(req, "Supported", "k", "path") {
+		for _, p := range reg.path {
+			res.AppendHeader(sip.NewHeader("Path", p))
+		}
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(dateFormat)))
+	return pipeline.Replied, nil
+}
+
+// check reads the REGISTER of ctx, or says why it is refused (RFC 3261
+// 10.3 steps 2, 3 and 6).
+func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
+	req := ctx.Request
+	to, callID, cseq := req.To(), req.CallID(), req.CSeq()
+	switch {
+	case to == nil:
+		return nil, refuse(sip.StatusBadRequest, "Bad Request: missing To")
+	case callID == nil:
+		return nil, refuse(sip.StatusBadRequest, "Bad Request: missing Call-ID")
+	case cseq == nil:
+		return nil, refuse(sip.StatusBadRequest, "Bad Request: missing CSeq")
+	}
+	if unknown := unsupported(req); len(unknown) > 0 {
+		return nil, refuse(sip.StatusBadExtension, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(unknown, ", ")))
+	}
+	if s := strings.ToLower(to.Address.Scheme); (s != "sip" && s != "sips") || to.Address.User == "" {
+		return nil, refuse(sip.StatusNotFound, "Not Found: the To URI is not a user's address-of-record")
+	}
+	reg := &registration{aor: ctx.AOR(&to.Address), callID: callID.Value(), cseq: cseq.SeqNo}
+
+	headers, err := contactHeaders(req)
+	if err != nil {
+		return nil, refuse(sip.StatusBadRequest, "Bad Request: malformed Contact header")
+	}
+	headerExpires, hasExpires := uint64(0), false
+	if h := req.GetHeader("Expires"); h != nil {
+		v, ok := deltaSeconds(h.Value())
+		if !ok {
+			return nil, refuse(sip.StatusBadRequest, "Bad Request: malformed Expires header")
+		}
+		headerExpires, hasExpires = v, true
+	}
+	for _, h := range headers {
+		if h.Address.Wildcard {
+			reg.wildcard = true
+		}
+	}
+	if reg.wildcard {
+		switch {
+		case len(headers) > 1:
+			return nil, refuse(sip.StatusBadRequest, "Bad Request: Contact * must be the only Contact")
+		case !hasExpires || headerExpires != 0:
+			return nil, refuse(sip.StatusBadRequest, "Bad Request: Contact * needs Expires: 0")
+		}
+		return reg, nil
+	}
+
+	minSecs := uint64(r.MinExpires.D() / time.Second)
+	maxSecs := uint64(r.MaxExpires.D() / time.Second)
+	for _, h := range headers {
+		if s := strings.ToLower(h.Address.Scheme); (s != "sip" && s != "sips") || h.Address.Host == "" {
+			return nil, refuse(sip.StatusBadRequest, "Bad Request: Contact is not a sip or sips URI with a host")
+		}
+		secs := uint64(r.DefaultExpires.D() / time.Second)
+		if hasExpires {
+			secs = headerExpires
+		}
+		c := contact{uri: *h.Address.Clone()}
+		var params sip.HeaderParams
+		for _, kv := range h.Params {
+			switch strings.ToLower(kv.K) {
+			case "expires":
+				v, ok := deltaSeconds(kv.V)
+				if !ok {
+					return nil, refuse(sip.StatusBadRequest, "Bad Request: malformed expires parameter in Contact")
+				}
+				secs = v
+				continue
+			case "+sip.instance":
+				c.instance = unquote(kv.V)
+			}
+			params = append(params, kv)
+		}
+		c.params = params.ToString(';')
+		if secs != 0 && secs < minSecs {
+			return nil, refuse(sip.StatusIntervalToBrief, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.FormatUint(minSecs, 10)))
+		}
+		c.expires = time.Duration(min(secs, maxSecs)) * time.Second
+		reg.contacts = append(reg.contacts, c)
+	}
+	for _, h := range req.GetHeaders("Path") {
+		reg.path = append(reg.path, splitList(h.Value())...)
+	}
+	return reg, nil
+}
+
+// apply returns the bindings of an AOR after reg, given the current ones
+// (RFC 3261 10.3 steps 7 and 8). A contact replaces the bindings with the
+// same URI or the same +sip.instance; expires 0 removes them. Past
+// MaxContacts the bindings written longest ago are dropped.
+func (r *Registrar) apply(reg *registration, current []location.Binding, now time.Time, received, transport string) ([]location.Binding, error) {
+	if reg.wildcard {
+		for _, b := range current {
+			if b.CallID == reg.callID && reg.cseq <= b.CSeq {
+				return nil, errOutOfOrder
+			}
+		}
+		return nil, nil
+	}
+	for _, c := range reg.contacts {
+		for _, b := range current {
+			if c.matches(b) && b.CallID == reg.callID && reg.cseq <= b.CSeq {
+				return nil, errOutOfOrder
+			}
+		}
+	}
+	next := current
+	for _, c := range reg.contacts {
+		bound := false
+		kept := make([]location.Binding, 0, len(next)+1)
+		for _, b := range next {
+			switch {
+			case !c.matches(b):
+				kept = append(kept, b)
+			case c.expires > 0 && !bound:
+				// The binding keeps its place; a second match is a
+				// duplicate and goes.
+				kept = append(kept, r.bind(reg, c, now, received, transport))
+				bound = true
+			}
+		}
+		if c.expires > 0 && !bound {
+			kept = append(kept, r.bind(reg, c, now, received, transport))
+		}
+		next = kept
+	}
+	return evict(next, r.MaxContacts), nil
+}
+
+// bind returns the binding that contact c of reg makes.
+func (r *Registrar) bind(reg *registration, c contact, now time.Time, received, transport string) location.Binding {
+	return location.Binding{
+		AOR:       reg.aor,
+		Contact:   c.uri.String(),
+		Params:    c.params,
+		Instance:  c.instance,
+		CallID:    reg.callID,
+		CSeq:      reg.cseq,
+		Expires:   now.Add(c.expires),
+		Received:  received,
+		Transport: transport,
+		Path:      slices.Clone(reg.path),
+		Updated:   now,
+	}
+}
+
+// evict drops the bindings written longest ago until at most max remain;
+// among bindings written at the same time, the earlier in the list goes
+// first. The others keep their order.
+func evict(bs []location.Binding, max int) []location.Binding {
+	if len(bs) <= max {
+		return bs
+	}
+	order := make([]int, len(bs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return bs[a].Updated.Compare(bs[b].Updated) })
+	drop := make(map[int]bool, len(bs)-max)
+	for _, i := range order[:len(bs)-max] {
+		drop[i] = true
+	}
+	out := make([]location.Binding, 0, max)
+	for i, b := range bs {
+		if !drop[i] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// matches reports whether c names binding b: the same +sip.instance, or
+// an equivalent URI.
+func (c contact) matches(b location.Binding) bool {
+	if c.instance != "" && strings.EqualFold(c.instance, b.Instance) {
+		return true
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(b.Contact, &u); err != nil {
+		return c.uri.String() == b.Contact
+	}
+	return sameURI(&c.uri, &u)
+}
+
+// contactHeader returns the Contact of b for the 200: its URI and
+// parameters with ;expires= the seconds it has left, without the GRUU and
+// outbound parameters the registrar does not implement.
+func contactHeader(b location.Binding, now time.Time) sip.Header {
+	left := b.Expires.Sub(now)
+	secs := strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10)
+	value := "<" + b.Contact + ">"
+	if b.Params != "" {
+		value += ";" + b.Params
+	}
+	hs, err := headerParser.ParseHeader(nil, []byte("Contact: "+value))
+	if err != nil || len(hs) != 1 {
+		return sip.NewHeader("Contact", value+";expires="+secs)
+	}
+	h, ok := hs[0].(*sip.ContactHeader)
+	if !ok {
+		return sip.NewHeader("Contact", value+";expires="+secs)
+	}
+	params := make(sip.HeaderParams, 0, len(h.Params)+1)
+	for _, kv := range h.Params {
+		switch strings.ToLower(kv.K) {
+		case "expires", "reg-id", "pub-gruu", "temp-gruu":
+			continue
+		}
+		params = append(params, kv)
+	}
+	h.Params = append(params, sip.HeaderKV{K: "expires", V: secs})
+	return h
+}
+
+// contactHeaders returns the Contacts of req, one per value, whether they
+// came as one header with commas or as several headers.
+func contactHeaders(req *sip.Request) ([]*sip.ContactHeader, error) {
+	var out []*sip.ContactHeader
+	for _, h := range req.Headers() {
+		name := h.Name()
+		if !strings.EqualFold(name, "Contact") && !strings.EqualFold(name, "m") {
+			continue
+		}
+		if c, ok := h.(*sip.ContactHeader); ok {
+			out = append(out, c)
+			continue
+		}
+		parsed, err := headerParser.ParseHeader(nil, []byte("Contact: "+h.Value()))
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parsed {
+			c, ok := p.(*sip.ContactHeader)
+			if !ok {
+				return nil, fmt.Errorf("contact %q did not parse as a Contact", h.Value())
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// deltaSeconds parses the delta-seconds of Expires (RFC 3261 20.19): a
+// value too large for 32 bits counts as 2**32-1.
+func deltaSeconds(s string) (uint64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v > math.MaxUint32 {
+		return math.MaxUint32, true
+	}
+	return v, true
+}
+
+// unsupported returns the option tags of req's Require headers that the
+// registrar does not understand (RFC 3261 8.2.2.3).
+func unsupported(req *sip.Request) []string {
+	var out []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			tag = strings.TrimSpace(tag)
+			if tag != "" && !slices.Contains(supported, strings.ToLower(tag)) {
+				out = append(out, tag)
+			}
+		}
+	}
+	return out
+}
+
+// hasOption reports whether a header of req named name (or its compact
+// form) lists the option tag.
+func hasOption(req *sip.Request, name, compact, tag string) bool {
+	for _, h := range req.Headers() {
+		if !strings.EqualFold(h.Name(), name) && !strings.EqualFold(h.Name(), compact) {
+			continue
+		}
+		for _, t := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(t), tag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// splitList splits a header value at the commas between its entries,
+// keeping commas inside <> and quotes.
+func splitList(s string) []string {
+	var out []string
+	inAngle, inQuote, start := false, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case c == '<':
+			inAngle = true
+		case c == '>':
+			inAngle = false
+		case c == ',' && !inAngle:
+			if v := strings.TrimSpace(s[start:i]); v != "" {
+				out = append(out, v)
+			}
+			start = i + 1
+		}
+	}
+	if v := strings.TrimSpace(s[start:]); v != "" {
+		out = append(out, v)
+	}
+	return out
+}
+
+// unquote removes the double quotes around a parameter value.
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// sameURI compares two SIP URIs as RFC 3261 19.1.4 does: scheme and host
+// without case, user and password exactly, the port as written, the
+// transport, user, ttl, method and maddr parameters when either has them,
+// other parameters when both have them, and the headers.
+func sameURI(a, b *sip.Uri) bool {
+	if !strings.EqualFold(a.Scheme, b.Scheme) || a.User != b.User || a.Password != b.Password ||
+		!strings.EqualFold(a.Host, b.Host) || a.Port != b.Port || a.Raw() != b.Raw() {
+		return false
+	}
+	pa, pb := lowerParams(a.UriParams), lowerParams(b.UriParams)
+	for _, k := range []string{"transport", "user", "ttl", "method", "maddr"} {
+		va, oka := pa[k]
+		vb, okb := pb[k]
+		if oka != okb || !strings.EqualFold(va, vb) {
+			return false
+		}
+	}
+	for k, va := range pa {
+		if vb, ok := pb[k]; ok && !strings.EqualFold(va, vb) {
+			return false
+		}
+	}
+	ha, hb := lowerParams(a.Headers), lowerParams(b.Headers)
+	if len(ha) != len(hb) {
+		return false
+	}
+	for k, va := range ha {
+		if vb, ok := hb[k]; !ok || va != vb {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerParams(ps sip.HeaderParams) map[string]string {
+	m := make(map[string]string, len(ps))
+	for _, kv := range ps {
+		m[strings.ToLower(kv.K)] = kv.V
+	}
+	return m
+}
