@@ -144,12 +144,12 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 	if pr, ok := e.stage.(Provisioner); ok {
 		b := &BuildContext{Services: p.Services, Pipeline: p, Stage: sc, ConfigDir: dir, Log: p.Services.Log.With("stage", e.label)}
 		if err := pr.Provision(b); err != nil {
-			return e, []error{err}
+			return e, splitErrors(err)
 		}
 	}
 	if v, ok := e.stage.(Validator); ok {
 		if err := v.Validate(); err != nil {
-			return e, []error{err}
+			return e, splitErrors(err)
 		}
 	}
 	if e.req != nil {
@@ -159,6 +159,15 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 		p.replies = append(p.replies, e)
 	}
 	return e, nil
+}
+
+// splitErrors turns an errors.Join of several mistakes into one error each,
+// so that every mistake gets its own line with the stage's label.
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // checkOrder rejects a terminal stage that is not the last request stage.

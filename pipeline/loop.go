@@ -1,42 +1,63 @@
 package pipeline
 
 import (
+	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
 
-// LoopParam is the Via parameter in which the proxy writes LoopHash of each
-// request it forwards. A request that comes back carrying one of our Vias
-// with the same hash has looped (RFC 3261 16.3 step 4): the parse stage
+// LoopParam is the Via parameter in which the engine writes LoopHash of
+// every branch it sends. A request that comes back carrying a Via of ours
+// with its own hash has looped (RFC 3261 16.3 step 4): the parse stage
 // answers it with 482.
 const LoopParam = "sbloop"
 
-// LoopHash is a short hash of the fields that decide where a request goes:
-// the Request-URI, the top Route, the Call-ID, the From and To tags and the
-// CSeq number. A spiral (the same request sent back to us with a changed
-// Request-URI) hashes differently and is not a loop.
+// LoopHash returns a short, stable hex hash of the parts of req that decide
+// where the proxy sends it (RFC 3261 16.6 step 8): the Request-URI without
+// its parameters, the Call-ID, the From and To tags, the CSeq number and the
+// top Route. The engine computes it on each branch as it leaves; a request
+// that arrives with the same hash in one of our Vias is that branch come
+// back unchanged, while one whose hash differs is spiralling.
 func LoopHash(req *sip.Request) string {
-	h := fnv.New64a()
-	write := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
-	write(req.Recipient.Scheme + ":" + req.Recipient.User + "@" + req.Recipient.Host + ":" + strconv.Itoa(req.Recipient.Port))
-	if r := req.Route(); r != nil {
-		write(r.Address.Host + ":" + strconv.Itoa(r.Address.Port))
+	var b strings.Builder
+	u := &req.Recipient
+	b.WriteString(strings.ToLower(u.Scheme))
+	b.WriteByte(':')
+	if u.Raw() != "" {
+		b.WriteString(u.Raw())
+	} else {
+		b.WriteString(u.User)
+		b.WriteByte('@')
+		b.WriteString(strings.ToLower(u.Host))
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(u.Port))
 	}
+	b.WriteByte('\n')
 	if id := req.CallID(); id != nil {
-		write(id.Value())
+		b.WriteString(id.Value())
 	}
+	b.WriteByte('\n')
 	if f := req.From(); f != nil {
 		tag, _ := f.Params.Get("tag")
-		write(tag)
+		b.WriteString(tag)
 	}
+	b.WriteByte('\n')
 	if t := req.To(); t != nil {
 		tag, _ := t.Params.Get("tag")
-		write(tag)
+		b.WriteString(tag)
 	}
+	b.WriteByte('\n')
 	if cs := req.CSeq(); cs != nil {
-		write(strconv.FormatUint(uint64(cs.SeqNo), 10))
+		b.WriteString(strconv.FormatUint(uint64(cs.SeqNo), 10))
 	}
-	return strconv.FormatUint(h.Sum64(), 36)
+	b.WriteByte('\n')
+	if r := req.Route(); r != nil {
+		b.WriteString(r.Value())
+	}
+	h := fnv.New64a()
+	h.Write([]byte(b.String()))
+	return fmt.Sprintf("%016x", h.Sum64())
 }

@@ -1,0 +1,12 @@
+// Package all links in every built-in stage, the way database/sql drivers
+// are linked in: import it blank from a main package.
+package all
+
+import (
+	_ "github.com/switchboard-sip/switchboard/stages/forward"
+	_ "github.com/switchboard-sip/switchboard/stages/location"
+	_ "github.com/switchboard-sip/switchboard/stages/parse"
+	_ "github.com/switchboard-sip/switchboard/stages/record_route"
+	_ "github.com/switchboard-sip/switchboard/stages/registrar"
+	_ "github.com/switchboard-sip/switchboard/stages/rewrite"
+)

@@ -1,0 +1,139 @@
+// Package parse is the parse stage: the request checks of RFC 3261 section
+// 16.3 (reasonable syntax, URI scheme, Max-Forwards, loop detection) made on
+// the parsed request before any other stage sees it.
+package parse
+
+import (
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageInfo{
+		Name:        "parse",
+		Description: "checks requests as RFC 3261 16.3 asks: 400, 416, 483 and 482 with a reason",
+		New:         func() pipeline.Stage { return New() },
+	})
+}
+
+// defaultMaxForwards is the Max-Forwards value a request without the header
+// is treated as having.
+const defaultMaxForwards = 70
+
+// statusUnsupportedURIScheme is 416 Unsupported URI Scheme (RFC 3261
+// 21.4.17), which sipgo has no constant for.
+const statusUnsupportedURIScheme = 416
+
+// Parse checks every request it runs on and answers the broken ones.
+type Parse struct {
+	// CheckLoops turns on loop detection (482 Loop Detected).
+	CheckLoops bool `toml:"check_loops"`
+	// RequireContact answers an INVITE without a Contact with 400.
+	RequireContact bool `toml:"require_contact"`
+}
+
+var _ pipeline.RequestStage = (*Parse)(nil)
+
+// New returns a parse stage with its defaults: every check on.
+func New() *Parse {
+	return &Parse{CheckLoops: true, RequireContact: true}
+}
+
+// ServeRequest checks ctx.Request. A request that fails a check is
+// answered (400, 416, 483 or 482, with a reason that names the problem)
+// and the verdict is Replied; a broken ACK, which cannot be answered, is
+// Dropped. A request that passes continues unchanged.
+func (p *Parse) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
+	code, reason := p.check(ctx)
+	if code == 0 {
+		return pipeline.Continue, nil
+	}
+	if ctx.Request.IsAck() {
+		// RFC 3261 17.2.3: an ACK is never answered.
+		return pipeline.Dropped, nil
+	}
+	ctx.Reply(code, reason)
+	return pipeline.Replied, nil
+}
+
+// check returns the status code and reason phrase of the first check the
+// request fails, or 0.
+func (p *Parse) check(ctx *pipeline.Context) (int, string) {
+	req := ctx.Request
+	if code, reason := checkHeaders(req); code != 0 {
+		return code, reason
+	}
+	if code, reason := checkRequestURI(&req.Recipient); code != 0 {
+		return code, reason
+	}
+	if cs := req.CSeq(); !strings.EqualFold(string(cs.MethodName), string(req.Method)) {
+		return sip.StatusBadRequest, "Bad Request: CSeq method " + string(cs.MethodName) + " does not match request method " + string(req.Method)
+	}
+	if p.RequireContact && req.Method == sip.INVITE && req.Contact() == nil {
+		return sip.StatusBadRequest, "Bad Request: missing Contact in INVITE"
+	}
+	if maxForwards(req) == 0 {
+		if req.Method == sip.OPTIONS && ctx.IsOurs(&req.Recipient) {
+			// RFC 3261 16.3 step 3: the proxy may answer an OPTIONS
+			// addressed to itself; a later stage or the engine does.
+			return 0, ""
+		}
+		return sip.StatusTooManyHops, "Too Many Hops"
+	}
+	if p.CheckLoops && looped(ctx) {
+		return sip.StatusLoopDetected, "Loop Detected"
+	}
+	return 0, ""
+}
+
+// checkHeaders checks that the headers every request needs are there.
+func checkHeaders(req *sip.Request) (int, string) {
+	missing := ""
+	switch {
+	case req.Via() == nil:
+		missing = "Via"
+	case req.From() == nil:
+		missing = "From"
+	case req.To() == nil:
+		missing = "To"
+	case req.CallID() == nil:
+		missing = "Call-ID"
+	case req.CSeq() == nil:
+		missing = "CSeq"
+	default:
+		return 0, ""
+	}
+	return sip.StatusBadRequest, "Bad Request: missing " + missing
+}
+
+// checkRequestURI checks that the Request-URI is one the proxy can route:
+// sip or sips with a host, or tel with a number (RFC 3261 16.3 step 2).
+func checkRequestURI(u *sip.Uri) (int, string) {
+	switch strings.ToLower(u.Scheme) {
+	case "sip", "sips":
+		if u.Host == "" {
+			return sip.StatusBadRequest, "Bad Request: Request-URI has no host"
+		}
+	case "tel":
+		if u.Raw() == "" {
+			return sip.StatusBadRequest, "Bad Request: Request-URI has no telephone number"
+		}
+	case "":
+		return sip.StatusBadRequest, "Bad Request: Request-URI has no scheme"
+	default:
+		return statusUnsupportedURIScheme, "Unsupported URI Scheme: " + u.Scheme
+	}
+	return 0, ""
+}
+
+// maxForwards returns the request's Max-Forwards, defaultMaxForwards when
+// it has none.
+func maxForwards(req *sip.Request) int {
+	if mf := req.MaxForwards(); mf != nil {
+		return int(*mf)
+	}
+	return defaultMaxForwards
+}

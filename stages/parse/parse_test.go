@@ -1,0 +1,259 @@
+package parse
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
+)
+
+// build returns a pipeline of the given stage keys, listening on
+// 127.0.0.1:5060, with example.org as its domain.
+func build(t *testing.T, keys string) (*pipeline.Pipeline, error) {
+	t.Helper()
+	return buildConfig(t, "[server]\ndomains = [\"example.org\"]\n\n[[stage]]\nuse = \"parse\"\n"+keys+"\n")
+}
+
+// buildConfig returns the pipeline of a whole config file.
+func buildConfig(t *testing.T, text string) (*pipeline.Pipeline, error) {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", []byte(text))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	svc := &pipeline.Services{
+		Log:     slog.Default(),
+		Sockets: []pipeline.Socket{{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}},
+	}
+	return pipeline.Build(cfg, svc)
+}
+
+// request parses raw SIP text, with LF line ends, into a request.
+func request(t *testing.T, raw string) *sip.Request {
+	t.Helper()
+	raw = strings.ReplaceAll(strings.TrimLeft(raw, "\n"), "\n", "\r\n")
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, raw)
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		t.Fatalf("not a request:\n%s", raw)
+	}
+	return req
+}
+
+// message builds a request from a request line and header lines; a header
+// whose value is "-" is left out.
+func message(line string, headers ...string) string {
+	base := []string{
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds",
+		"Max-Forwards: 70",
+		"From: Alice <sip:alice@example.org>;tag=1928301774",
+		"To: Bob <sip:bob@example.org>",
+		"Call-ID: a84b4c76e66710@pc33.example.org",
+		"CSeq: 314159 INVITE",
+		"Contact: <sip:alice@192.0.2.10:5060>",
+	}
+	set := map[string]string{}
+	var extra []string
+	for _, h := range headers {
+		name, _, _ := strings.Cut(h, ":")
+		found := false
+		for _, b := range base {
+			if strings.HasPrefix(b, name+":") {
+				found = true
+			}
+		}
+		if found {
+			set[name] = h
+		} else {
+			extra = append(extra, h)
+		}
+	}
+	out := []string{line}
+	for _, b := range base {
+		name, _, _ := strings.Cut(b, ":")
+		if h, ok := set[name]; ok {
+			if strings.TrimSpace(strings.TrimPrefix(h, name+":")) == "-" {
+				continue
+			}
+			b = h
+		}
+		out = append(out, b)
+	}
+	out = append(out, extra...)
+	out = append(out, "Content-Length: 0", "", "")
+	return strings.Join(out, "\n")
+}
+
+var src = pipeline.Source{IP: netip.MustParseAddr("192.0.2.10"), Port: 5060}
+
+// serveCase is one request through a parse stage configured with keys.
+type serveCase struct {
+	keys    string
+	raw     string
+	verdict pipeline.Verdict
+	// code and reason are the reply's, when verdict is Replied.
+	code   int
+	reason string
+}
+
+func runCases(t *testing.T, tests []serveCase) {
+	t.Helper()
+	for i, tc := range tests {
+		p, err := build(t, tc.keys)
+		if err != nil {
+			t.Fatalf("test %d: build: %v", i, err)
+		}
+		ctx := pipeline.NewContext(p, request(t, tc.raw), src, "UDP")
+		v, err := p.ServeRequest(ctx, nil)
+		if err != nil {
+			t.Errorf("test %d: error %v", i, err)
+			continue
+		}
+		if v != tc.verdict {
+			t.Errorf("test %d: verdict %v, want %v", i, v, tc.verdict)
+			continue
+		}
+		res := ctx.Response()
+		if tc.verdict != pipeline.Replied {
+			if res != nil {
+				t.Errorf("test %d: replied %d %s, want no reply", i, res.StatusCode, res.Reason)
+			}
+			continue
+		}
+		if res == nil {
+			t.Errorf("test %d: no reply", i)
+			continue
+		}
+		if res.StatusCode != tc.code || res.Reason != tc.reason {
+			t.Errorf("test %d: replied %d %q, want %d %q", i, res.StatusCode, res.Reason, tc.code, tc.reason)
+		}
+	}
+}
+
+func TestServeRequest(t *testing.T) {
+	const invite = "INVITE sip:bob@example.org SIP/2.0"
+	tests := []serveCase{
+		// 0: a good INVITE passes.
+		{raw: message(invite), verdict: pipeline.Continue},
+		// 1-5: required headers.
+		{raw: message(invite, "Via: -"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: missing Via"},
+		{raw: message(invite, "From: -"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: missing From"},
+		{raw: message(invite, "To: -"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: missing To"},
+		{raw: message(invite, "Call-ID: -"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: missing Call-ID"},
+		{raw: message(invite, "CSeq: -"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: missing CSeq"},
+		// 6: Max-Forwards is optional.
+		{raw: message(invite, "Max-Forwards: -"), verdict: pipeline.Continue},
+		// 7-9: Contact is required in INVITE, unless require_contact = false, and not in BYE.
+		{raw: message(invite, "Contact: -"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: missing Contact in INVITE"},
+		{keys: "require_contact = false", raw: message(invite, "Contact: -"), verdict: pipeline.Continue},
+		{raw: message("BYE sip:bob@example.org SIP/2.0", "CSeq: 2 BYE", "Contact: -"), verdict: pipeline.Continue},
+		// 10-12: CSeq method.
+		{raw: message("BYE sip:bob@example.org SIP/2.0"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: CSeq method INVITE does not match request method BYE"},
+		{raw: message("CANCEL sip:bob@example.org SIP/2.0"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: CSeq method INVITE does not match request method CANCEL"},
+		{raw: message("CANCEL sip:bob@example.org SIP/2.0", "CSeq: 314159 CANCEL"), verdict: pipeline.Continue},
+		// 13: a broken ACK is dropped, never answered.
+		{raw: message("ACK sip:bob@example.org SIP/2.0"), verdict: pipeline.Dropped},
+		// 14-17: Request-URI.
+		{raw: message("INVITE tel:+15551234567 SIP/2.0"), verdict: pipeline.Continue},
+		{raw: message("INVITE sips:bob@example.org SIP/2.0"), verdict: pipeline.Continue},
+		{raw: message("INVITE http://example.org/bob SIP/2.0"), verdict: pipeline.Replied, code: 416, reason: "Unsupported URI Scheme: http"},
+		{raw: message("INVITE sip:bob@ SIP/2.0"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: Request-URI has no host"},
+		// 18-21: Max-Forwards 0.
+		{raw: message(invite, "Max-Forwards: 0"), verdict: pipeline.Replied, code: 483, reason: "Too Many Hops"},
+		{raw: message(invite, "Max-Forwards: 1"), verdict: pipeline.Continue},
+		{raw: message("OPTIONS sip:example.org SIP/2.0", "CSeq: 1 OPTIONS", "Max-Forwards: 0"), verdict: pipeline.Continue},
+		{raw: message("OPTIONS sip:bob@192.0.2.99 SIP/2.0", "CSeq: 1 OPTIONS", "Max-Forwards: 0"), verdict: pipeline.Replied, code: 483, reason: "Too Many Hops"},
+	}
+	runCases(t, tests)
+}
+
+func TestLoopDetection(t *testing.T) {
+	const line = "INVITE sip:bob@example.org SIP/2.0"
+	base := request(t, message(line))
+	part := pipeline.LoopHash(base)
+	if len(part) != 16 || strings.Trim(part, "0123456789abcdef") != "" {
+		t.Fatalf("LoopHash = %q, want 16 hex digits", part)
+	}
+	if again := pipeline.LoopHash(request(t, message(line))); again != part {
+		t.Fatalf("LoopHash is not stable: %q then %q", part, again)
+	}
+
+	ours := "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsb1;sbloop=" + part
+	prev := "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKprev"
+	first := "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds"
+	vias := func(v ...string) string { return strings.Join(v, "\n") }
+
+	tests := []serveCase{
+		// 0: it came back through another hop: loop.
+		{raw: message(line, vias(prev, ours, first)), verdict: pipeline.Replied, code: 482, reason: "Loop Detected"},
+		// 1: it came straight back from us: loop.
+		{raw: message(line, vias(ours, first)), verdict: pipeline.Replied, code: 482, reason: "Loop Detected"},
+		// 2: check_loops = false.
+		{keys: "check_loops = false", raw: message(line, vias(prev, ours, first)), verdict: pipeline.Continue},
+		// 3: a spiral: the Request-URI changed.
+		{raw: message("INVITE sip:carol@example.org SIP/2.0", vias(prev, ours, first)), verdict: pipeline.Continue},
+		// 4: a spiral: another Route on top.
+		{raw: message(line, vias(prev, ours, first), "Route: <sip:192.0.2.30;lr>"), verdict: pipeline.Continue},
+		// 5: the same hash on a Via that is not ours.
+		{raw: message(line, vias(prev, strings.Replace(ours, "127.0.0.1", "192.0.2.40", 1), first)), verdict: pipeline.Continue},
+		// 6: our Via with another hash.
+		{raw: message(line, vias(prev, strings.Replace(ours, part, "0000000000000000", 1), first)), verdict: pipeline.Continue},
+		// 7: the CSeq number changed: a new request.
+		{raw: message(line, vias(prev, ours, first), "CSeq: 314160 INVITE"), verdict: pipeline.Continue},
+		// 8: the Via parameter is all that counts, not the branch.
+		{raw: message(line, vias(prev, "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsb1", first)), verdict: pipeline.Continue},
+	}
+	runCases(t, tests)
+}
+
+func TestLoopHashInputs(t *testing.T) {
+	const line = "INVITE sip:bob@example.org SIP/2.0"
+	part := pipeline.LoopHash(request(t, message(line)))
+	tests := []struct {
+		raw  string
+		same bool
+	}{
+		{raw: message("INVITE sip:bob@example.org;transport=udp SIP/2.0"), same: true},
+		{raw: message(line, "Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKother"), same: true},
+		{raw: message(line, "Max-Forwards: 12"), same: true},
+		{raw: message("INVITE sip:bob@example.org:5070 SIP/2.0")},
+		{raw: message(line, "Call-ID: other@pc33.example.org")},
+		{raw: message(line, "From: Alice <sip:alice@example.org>;tag=other")},
+		{raw: message(line, "To: Bob <sip:bob@example.org>;tag=other")},
+		{raw: message(line, "Route: <sip:192.0.2.30;lr>")},
+	}
+	for i, tc := range tests {
+		got := pipeline.LoopHash(request(t, tc.raw))
+		if (got == part) != tc.same {
+			t.Errorf("test %d: LoopBranchPart %q vs %q, want same=%v", i, got, part, tc.same)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		keys string
+		err  string
+	}{
+		{keys: "check_loops = false\nrequire_contact = false"},
+		{keys: "max_message_size = 10", err: "test.toml: stage 1 (parse): max_message_size: unknown key (known: check_loops, require_contact)"},
+		{keys: "check_loops = \"yes\"", err: "stage 1 (parse): "},
+	}
+	for i, tc := range tests {
+		_, err := build(t, tc.keys)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("test %d: %v", i, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("test %d: error %v, want %q", i, err, tc.err)
+		}
+	}
+}
