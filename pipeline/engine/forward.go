@@ -121,6 +121,7 @@ func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport s
 // prepare turns a copy of the request into what goes to one next hop:
 // Request-URI, Path, Record-Route, our Via, destination and socket.
 func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string) (*sip.Request, error) {
+	target = t.e.reachable(target)
 	br := ctx.Request.Clone()
 	br.Recipient = *target.URI.Clone()
 	for i := len(target.Path) - 1; i >= 0; i-- {
@@ -159,6 +160,21 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 		br.Laddr = sip.Addr{}
 	}
 	return br, nil
+}
+
+// reachable drops a target's TCP destination when the connection the
+// device registered on is gone: the device is then reached at its Contact.
+func (e *Engine) reachable(target pipeline.Target) pipeline.Target {
+	if target.Destination == "" || !strings.EqualFold(target.Transport, "TCP") {
+		return target
+	}
+	c, err := e.tp.GetConnection("tcp", target.Destination)
+	if err != nil || c == nil {
+		target.Destination, target.Transport = "", ""
+		return target
+	}
+	_, _ = c.TryClose() // GetConnection took a reference
+	return target
 }
 
 func recordRoutes(m sip.RequestMethod) bool {
