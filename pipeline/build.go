@@ -32,6 +32,7 @@ type Pipeline struct {
 	replies  []*entry
 
 	aorByDomain bool
+	files       []string
 	advHost     string
 	advPort     int
 
@@ -76,6 +77,18 @@ type BuildContext struct {
 	ConfigDir string
 	// Log is the logger, with the stage's label.
 	Log *slog.Logger
+}
+
+// Watch makes a file the stage loads (a user list, say) part of the config:
+// an edit to it reloads the config, as an edit to config.toml does.
+func (b *BuildContext) Watch(path string) {
+	b.Pipeline.files = append(b.Pipeline.files, path)
+}
+
+// Files returns the files the pipeline was built from: the config file and
+// the files its stages load.
+func (p *Pipeline) Files() []string {
+	return append([]string{p.Config.Path}, p.files...)
 }
 
 // Path resolves a file name from the config relative to its directory.

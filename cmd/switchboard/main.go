@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
@@ -26,6 +27,10 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 	_ "github.com/switchboard-sip/switchboard/stages/all"
 )
+
+// watchDebounce is how long the config must stay unchanged after an edit
+// before it is reloaded: editors write in several steps.
+const watchDebounce = 150 * time.Millisecond
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -49,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "config.toml", "the config file")
+	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070")
 	fs.Usage = func() {
@@ -70,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.Log)
 	slog.SetDefault(log)
-	return serve(cfg, file.Server.Listen, log)
+	return serve(cfg, file.Server.Listen, *watch, log)
 }
 
 // withListens returns the config with the -listen flags in place of the
@@ -92,7 +98,7 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 	return &cfg, nil
 }
 
-func serve(cfg *config.File, fileListen []string, log *slog.Logger) int {
+func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
 	svc := &pipeline.Services{Location: location.NewMemory(), Log: log, LocalAddrs: localAddrs()}
 	eng, err := engine.New(svc, log)
 	if err != nil {
@@ -122,6 +128,21 @@ func serve(cfg *config.File, fileListen []string, log *slog.Logger) int {
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
 	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	if watch {
+		w, err := config.NewWatcher(watchDebounce,
+			func(path string) { r.reload("file changed: " + path) },
+			func(err error) { log.Warn("watching the config", "error", err) })
+		if err != nil {
+			log.Error("watching the config", "error", err)
+			return 1
+		}
+		defer w.Close()
+		r.watcher = w
+		if err := w.Watch(p.Files()...); err != nil {
+			log.Error("watching the config", "error", err)
+			return 1
+		}
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for sig := range sigs {

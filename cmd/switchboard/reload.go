@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
@@ -21,6 +22,26 @@ type reloader struct {
 	svc    *pipeline.Services
 	log    *slog.Logger
 	hash   string
+	// watcher, if any, learns of the files each new pipeline loads.
+	watcher *config.Watcher
+
+	// last is the outcome of the last reload, for metrics and the admin view.
+	last Outcome
+}
+
+// Outcome is what one reload did.
+type Outcome struct {
+	Result string // "applied", "unchanged" or "failed"
+	Hash   string // the config's hash (of the file read, even when it failed)
+	Errors []string
+	At     time.Time
+}
+
+// Last returns the outcome of the last reload.
+func (r *reloader) Last() Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
 }
 
 // reload loads, builds and swaps in the config, and logs the outcome:
@@ -30,10 +51,11 @@ func (r *reloader) reload(cause string) {
 	defer r.mu.Unlock()
 	cfg, err := config.Load(r.path)
 	if err != nil {
-		r.failed(cause, err)
+		r.failed(cause, "", err)
 		return
 	}
 	if cfg.Hash == r.hash {
+		r.last = Outcome{Result: "unchanged", Hash: cfg.Hash, At: time.Now()}
 		r.log.Info("reload", "outcome", "unchanged", "cause", cause, "hash", short(cfg.Hash))
 		return
 	}
@@ -43,17 +65,27 @@ func (r *reloader) reload(cause string) {
 	}
 	p, err := pipeline.Build(cfg, r.svc)
 	if err != nil {
-		r.failed(cause, err)
+		r.failed(cause, cfg.Hash, err)
 		return
 	}
 	r.eng.Use(p)
 	r.hash = cfg.Hash
+	if r.watcher != nil {
+		if err := r.watcher.Watch(p.Files()...); err != nil {
+			r.log.Warn("watching the config", "error", err)
+		}
+	}
+	r.last = Outcome{Result: "applied", Hash: cfg.Hash, At: time.Now()}
 	r.log.Info("reload", "outcome", "applied", "cause", cause, "hash", short(cfg.Hash), "stages", len(p.Stages()))
 }
 
-func (r *reloader) failed(cause string, err error) {
+// failed logs every mistake of a config that did not build, one line each,
+// then the outcome; the running pipeline stays.
+func (r *reloader) failed(cause, hash string, err error) {
 	ls := lines(err)
 	for _, line := range ls {
-		r.log.Error("reload", "outcome", "failed", "cause", cause, "error", line)
+		r.log.Error("reload error", "error", line)
 	}
+	r.last = Outcome{Result: "failed", Hash: hash, Errors: ls, At: time.Now()}
+	r.log.Error("reload", "outcome", "failed", "cause", cause, "hash", short(hash), "errors", len(ls), "running", short(r.hash))
 }
