@@ -147,6 +147,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
+			// Reopen log files first, so that logrotate works even when
+			// the reload that SIGHUP also asks for fails.
+			reopen(svc, log)
 			r.reload("SIGHUP")
 			continue
 		}
@@ -166,6 +169,17 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// reopen reopens every shared service that writes to a file.
+func reopen(svc *pipeline.Services, log *slog.Logger) {
+	svc.Each(func(key string, v any) {
+		if r, ok := v.(interface{ Reopen() error }); ok {
+			if err := r.Reopen(); err != nil {
+				log.Error("reopen", "service", key, "error", err)
+			}
+		}
+	})
 }
 
 // warnOpen warns while no stage authenticates anyone.
