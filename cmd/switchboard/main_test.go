@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+		args   []string
+		code   int
+		want   []string // in stdout (code 0) or stderr
+	}{
+		{"good", "[server]\ndomains=['a.org']\n[[stage]]\nuse='registrar'\n[[stage]]\nuse='forward'", nil, 0,
+			[]string{"ok (2 stages: stage 1 (registrar), stage 2 (forward))"}},
+		{"unknown stage and bad rule", "[[stage]]\nuse='registar'\n[[stage]]\nuse='rewrite'\nwhen='respons.code == 200'\nreason='OK THANKS'", nil, 1,
+			[]string{`config.toml: stage 1 (registar): use: unknown stage type "registar"`, `config.toml: stage 2 (rewrite): when: unknown name respons`}},
+		{"stage key", "[[stage]]\nuse='forward'\nfr_timout='3s'", nil, 1,
+			[]string{`config.toml: stage 1 (forward): fr_timout: unknown key (known: fr_timeout, invite_timeout)`}},
+		{"terminal not last", "[[stage]]\nuse='forward'\n[[stage]]\nuse='location'", nil, 1,
+			[]string{`stage 1 (forward): is terminal`}},
+		{"rule not bool", "[[stage]]\nuse='forward'\nwhen='request.method'", nil, 1,
+			[]string{`stage 1 (forward): when: expected bool`}},
+		{"no stages", "[server]\ndomains=['a.org']", nil, 1, []string{"no [[stage]]"}},
+		{"bad listen flag", "[[stage]]\nuse='forward'", []string{"-listen", "sctp://127.0.0.1:1"}, 1, []string{`-listen: "sctp://127.0.0.1:1"`}},
+		{"listen flag", "[[stage]]\nuse='forward'", []string{"-listen", "udp://127.0.0.1:5999", "-listen", "tcp://[::1]:5999"}, 0, []string{"ok"}},
+	}
+	for i, tc := range tests {
+		path := writeConfig(t, tc.config)
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"validate", "-config", path}, tc.args...), &stdout, &stderr)
+		if code != tc.code {
+			t.Errorf("test %d (%s): exit %d, want %d; stderr: %s", i, tc.name, code, tc.code, stderr.String())
+			continue
+		}
+		out := stdout.String() + stderr.String()
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("test %d (%s): output %q does not contain %q", i, tc.name, out, w)
+			}
+		}
+	}
+}
+
+func TestValidateMissingFile(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", "-config", "/nonexistent/config.toml"}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "/nonexistent/config.toml: open") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+func TestStages(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"stages"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, name := range []string{"parse", "registrar", "location", "record_route", "rewrite", "forward"} {
+		if !strings.Contains(stdout.String(), name+" ") {
+			t.Errorf("stages does not list %s:\n%s", name, stdout.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "keys: fr_timeout, invite_timeout") {
+		t.Errorf("stages does not list forward's keys:\n%s", stdout.String())
+	}
+}
