@@ -56,6 +56,14 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is text or json.
 	Format string `toml:"format"`
+	// Trace logs, for each message, every stage it went through, whether
+	// its rule matched, and what the stage did.
+	Trace bool `toml:"trace"`
+	// TraceMessages logs every SIP message in and out, whole.
+	TraceMessages bool `toml:"trace_messages"`
+	// TraceWhen, an expr rule, limits both traces to the messages it
+	// matches (a Call-ID, a user...). Empty: every message.
+	TraceWhen string `toml:"trace_when"`
 }
 
 // Stage is one [[stage]] entry: its type, its rule, and its own keys, which

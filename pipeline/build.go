@@ -37,6 +37,10 @@ type Pipeline struct {
 	advPort     int
 
 	inflight sync.WaitGroup
+
+	traceStages   bool
+	traceMessages bool
+	traceRule     *Rule
 }
 
 // entry is one configured stage.
@@ -109,6 +113,14 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 	p.advHost, p.advPort = advertised(cfg.Server.Advertise, svc)
 	p.Ours = NewOurs(cfg.Server.Domains, svc.Sockets, svc.LocalAddrs, p.advHost, p.advPort)
 
+	p.traceStages, p.traceMessages = cfg.Log.Trace, cfg.Log.TraceMessages
+	if cfg.Log.TraceWhen != "" {
+		r, err := CompileRule(cfg.Log.TraceWhen)
+		if err != nil {
+			errs.Add(fmt.Errorf("log: trace_when: %w", err))
+		}
+		p.traceRule = r
+	}
 	dir := ""
 	if i := strings.LastIndex(cfg.Path, "/"); i >= 0 {
 		dir = cfg.Path[:i]
@@ -205,6 +217,51 @@ func (p *Pipeline) Cleanup() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Traced reports whether the stage trace is on for the message whose rule
+// environment env returns. It costs a field read when the trace is off.
+func (p *Pipeline) Traced(env func() *Env) bool {
+	if !p.traceStages {
+		return false
+	}
+	return p.traceRule == nil || p.matchTrace(env())
+}
+
+// TracedMessage reports whether the raw message trace is on for a message;
+// env is called only when a trace_when rule needs it.
+func (p *Pipeline) TracedMessage(env func() *Env) bool {
+	if !p.traceMessages {
+		return false
+	}
+	return p.traceRule == nil || p.matchTrace(env())
+}
+
+func (p *Pipeline) matchTrace(env *Env) bool {
+	if env == nil {
+		return false
+	}
+	ok, _ := p.traceRule.Match(env)
+	return ok
+}
+
+// MessageEnv returns the rule environment of a message outside any
+// Context (the raw message trace).
+func (p *Pipeline) MessageEnv(m sip.Message) *Env {
+	switch m := m.(type) {
+	case *sip.Request:
+		return messageEnv(p, m, string(m.Method), &m.Recipient, Source{}, m.Transport())
+	case *sip.Response:
+		method := ""
+		if cs := m.CSeq(); cs != nil {
+			method = string(cs.MethodName)
+		}
+		env := messageEnv(p, m, method, &sip.Uri{}, Source{}, m.Transport())
+		env.IsResponse = true
+		env.Response = ResponseEnv{Code: m.StatusCode, Reason: m.Reason}
+		return env
+	}
+	return nil
 }
 
 // Hold marks a transaction as running on p; Release ends it. Retire waits

@@ -29,6 +29,7 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target) (
 		return nil, err
 	}
 	b := &branch{t: t, req: br}
+	t.traceBranch(br)
 	tx, err := t.e.sendRequest(br)
 	if err != nil {
 		return nil, err

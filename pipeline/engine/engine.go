@@ -45,8 +45,9 @@ type Engine struct {
 
 	current atomic.Pointer[pipeline.Pipeline]
 
-	sockets  []boundSocket
-	parser   *sip.Parser
+	sockets     []boundSocket
+	parser      *sip.Parser
+	traceParser *sip.Parser
 	invites  sync.Map // inviteKey -> *transaction, for CANCEL matching
 	active   atomic.Int64
 	draining atomic.Bool
@@ -63,7 +64,9 @@ type boundSocket struct {
 
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), stop: make(chan struct{})}
+	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{})}
+	sip.SIPDebug = true
+	sip.SIPDebugTracer(tracer{e: e, log: log})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Switchboard"),
 		sipgo.WithUserAgentTransportLayerOptions(

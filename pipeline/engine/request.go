@@ -72,7 +72,7 @@ func (t *transaction) serve() {
 		return
 	}
 
-	verdict, err := t.p.ServeRequest(ctx, nil)
+	verdict, err := t.p.ServeRequest(ctx, t.stageTrace(ctx))
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
 		if !req.IsAck() {

@@ -70,7 +70,7 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 func (t *transaction) runResponseStages(res *sip.Response, local bool) {
 	rc := pipeline.NewResponseContext(t.p, t.req, res, local, t.src, t.transport)
 	rc.Log = t.log
-	if err := t.p.ServeResponse(rc, nil); err != nil {
+	if err := t.p.ServeResponse(rc, t.responseTrace(rc)); err != nil {
 		t.log.Error("response stage failed", "error", err, "code", res.StatusCode)
 	}
 }
