@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/engine"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
+)
+
+// syncBuffer is a log sink safe for the engine's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+const goodConfig = `[server]
+domains = ["sip.test"]
+[[stage]]
+use = "registrar"
+[[stage]]
+use    = "rewrite"
+when   = 'response.code == 200'
+reason = "OK THANKS"
+[[stage]]
+use = "forward"
+`
+
+// TestReloadBadEdits checks that every kind of bad edit leaves the running
+// pipeline in place and logs the mistake as a path.
+func TestReloadBadEdits(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	svc := &pipeline.Services{Location: location.NewMemory(), Log: log}
+	eng, err := engine.New(svc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Shutdown(context.Background())
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Build(cfg, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Use(p)
+	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+
+	tests := []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"toml syntax error", "[server\ndomains = [", "config.toml: toml:"},
+		{"unknown key", strings.Replace(goodConfig, "domains", "domain", 1), `config.toml: server: domain: unknown key`},
+		{"unknown stage", strings.Replace(goodConfig, `use = "registrar"`, `use = "registar"`, 1), `config.toml: stage 1 (registar): use: unknown stage type`},
+		{"rule does not compile", strings.Replace(goodConfig, "response.code == 200", "respons.code == 200", 1), `config.toml: stage 2 (rewrite): when: unknown name respons`},
+		{"rule of the wrong type", strings.Replace(goodConfig, "response.code == 200", "response.code", 1), `config.toml: stage 2 (rewrite): when: expected bool, but got int`},
+		{"empty file", "", "config.toml: the file is empty"},
+		{"half-written file", goodConfig[:len(goodConfig)/2], "config.toml: "},
+		{"stage key", strings.Replace(goodConfig, `reason = "OK THANKS"`, `reasn = "OK THANKS"`, 1), `config.toml: stage 2 (rewrite): reasn: unknown key`},
+	}
+	for i, tc := range tests {
+		before := len(logs.String())
+		if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.reload("test")
+		out := logs.String()[before:]
+		if eng.Pipeline() != p {
+			t.Errorf("test %d (%s): the running pipeline was replaced", i, tc.name)
+		}
+		if got := r.Last(); got.Result != "failed" {
+			t.Errorf("test %d (%s): outcome %q, want failed", i, tc.name, got.Result)
+		}
+		if !strings.Contains(out, "outcome=failed") || !strings.Contains(out, tc.want) {
+			t.Errorf("test %d (%s): log does not say %q:\n%s", i, tc.name, tc.want, out)
+		}
+	}
+
+	// A good edit applies; the same content again is unchanged.
+	edited := strings.Replace(goodConfig, "OK THANKS", "OK", 1)
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.reload("test")
+	if eng.Pipeline() == p || r.Last().Result != "applied" {
+		t.Fatalf("good edit not applied: %+v", r.Last())
+	}
+	applied := eng.Pipeline()
+	r.reload("test")
+	if eng.Pipeline() != applied || r.Last().Result != "unchanged" {
+		t.Errorf("same content: %+v", r.Last())
+	}
+
+	// A changed listen list needs a restart; the rest applies.
+	if err := os.WriteFile(path, []byte("[server]\nlisten = ['udp://127.0.0.1:5999']\n"+strings.TrimPrefix(goodConfig, "[server]\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := len(logs.String())
+	r.reload("test")
+	if r.Last().Result != "applied" || !strings.Contains(logs.String()[before:], "needs_restart=server.listen") {
+		t.Errorf("listen change: %+v\n%s", r.Last(), logs.String()[before:])
+	}
+}
