@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "github.com/switchboard-sip/switchboard/stages/all"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -42,7 +44,7 @@ func TestValidate(t *testing.T) {
 	for i, tc := range tests {
 		path := writeConfig(t, tc.config)
 		var stdout, stderr bytes.Buffer
-		code := run(append([]string{"validate", "-config", path}, tc.args...), &stdout, &stderr)
+		code := Main(append([]string{"validate", "-config", path}, tc.args...), &stdout, &stderr)
 		if code != tc.code {
 			t.Errorf("test %d (%s): exit %d, want %d; stderr: %s", i, tc.name, code, tc.code, stderr.String())
 			continue
@@ -58,7 +60,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateMissingFile(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"validate", "-config", "/nonexistent/config.toml"}, &stdout, &stderr); code != 1 {
+	if code := Main([]string{"validate", "-config", "/nonexistent/config.toml"}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit %d", code)
 	}
 	if !strings.Contains(stderr.String(), "/nonexistent/config.toml: open") {
@@ -68,7 +70,7 @@ func TestValidateMissingFile(t *testing.T) {
 
 func TestStages(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"stages"}, &stdout, &stderr); code != 0 {
+	if code := Main([]string{"stages"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	for _, name := range []string{"parse", "registrar", "location", "record_route", "rewrite", "forward"} {

@@ -1,0 +1,293 @@
+// Package app is the switchboard command: flags, subcommands, logging,
+// signals and reloads. A binary with extra stages imports them and calls
+// Main, as cmd/switchboard and examples/customstage do.
+//
+//	switchboard -config config.toml [-listen udp://127.0.0.1:5060]...
+//	switchboard validate -config config.toml
+//	switchboard stages
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/engine"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
+)
+
+// watchDebounce is how long the config must stay unchanged after an edit
+// before it is reloaded: editors write in several steps.
+const watchDebounce = 150 * time.Millisecond
+
+// listFlag is a repeatable -listen flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// Main runs the command with its arguments (without the program name) and
+// returns the exit code: 0, 1 for a config or start-up error, 2 for usage.
+// The stages it knows are those registered by the binary's imports.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "validate":
+			return validate(args[1:], stdout, stderr)
+		case "stages":
+			return listStages(stdout)
+		}
+	}
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "config.toml", "the config file")
+	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
+	var listens listFlag
+	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	file, err := config.Load(*cfgPath)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	cfg, err := withListens(file, listens)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.Log)
+	slog.SetDefault(log)
+	return serve(cfg, file.Server.Listen, *watch, log)
+}
+
+// withListens returns the config with the -listen flags in place of the
+// file's listen list.
+func withListens(file *config.File, listens []string) (*config.File, error) {
+	cfg := *file
+	if len(listens) > 0 {
+		errs := &config.Errors{File: "-listen"}
+		for _, l := range listens {
+			if _, err := config.ParseListen(l); err != nil {
+				errs.Add(err)
+			}
+		}
+		if errs.Len() > 0 {
+			return nil, errs
+		}
+		cfg.Server.Listen = listens
+	}
+	return &cfg, nil
+}
+
+func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
+	svc := &pipeline.Services{Location: location.NewMemory(), Log: log, LocalAddrs: localAddrs()}
+	eng, err := engine.New(svc, log)
+	if err != nil {
+		log.Error("starting", "error", err)
+		return 1
+	}
+	var listens []config.Listen
+	for _, l := range cfg.Server.Listen {
+		parsed, _ := config.ParseListen(l)
+		listens = append(listens, parsed)
+	}
+	if err := eng.Listen(listens); err != nil {
+		log.Error("starting", "error", err)
+		return 1
+	}
+	p, err := pipeline.Build(cfg, svc)
+	if err != nil {
+		for _, line := range lines(err) {
+			log.Error("config", "error", line)
+		}
+		_ = eng.Shutdown(context.Background())
+		return 1
+	}
+	eng.Use(p)
+	eng.Start()
+	warnOpen(cfg, log)
+	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
+
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	if watch {
+		w, err := config.NewWatcher(watchDebounce,
+			func(path string) { r.reload("file changed: " + path) },
+			func(err error) { log.Warn("watching the config", "error", err) })
+		if err != nil {
+			log.Error("watching the config", "error", err)
+			return 1
+		}
+		defer w.Close()
+		r.watcher = w
+		if err := w.Watch(p.Files()...); err != nil {
+			log.Error("watching the config", "error", err)
+			return 1
+		}
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			// Reopen log files first, so that logrotate works even when
+			// the reload that SIGHUP also asks for fails.
+			reopen(svc, log)
+			r.reload("SIGHUP")
+			continue
+		}
+		log.Info("stopping", "signal", sig.String(), "drain_timeout", cfg.Server.DrainTimeout.String())
+		break
+	}
+	signal.Stop(sigs)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout.D())
+	defer cancel()
+	err = eng.Shutdown(ctx)
+	if cerr := svc.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		log.Warn("stopped", "error", err)
+		return 0
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// reopen reopens every shared service that writes to a file.
+func reopen(svc *pipeline.Services, log *slog.Logger) {
+	svc.Each(func(key string, v any) {
+		if r, ok := v.(interface{ Reopen() error }); ok {
+			if err := r.Reopen(); err != nil {
+				log.Error("reopen", "service", key, "error", err)
+			}
+		}
+	})
+}
+
+// warnOpen warns while no stage authenticates anyone.
+func warnOpen(cfg *config.File, log *slog.Logger) {
+	for _, s := range cfg.Stages {
+		if s.Use == "auth" {
+			return
+		}
+	}
+	log.Warn("no authentication is configured: anyone who reaches this proxy can register as any user and call through it")
+}
+
+// validate builds the whole pipeline without opening sockets.
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "config.toml", "the config file")
+	var listens listFlag
+	fs.Var(&listens, "listen", "a socket, replacing server.listen (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	file, err := config.Load(*cfgPath)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	cfg, err := withListens(file, listens)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	svc := &pipeline.Services{Location: location.NewMemory(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalAddrs: localAddrs()}
+	defer svc.Close()
+	for _, l := range cfg.Server.Listen {
+		parsed, _ := config.ParseListen(l)
+		ip, _ := netip.ParseAddr(parsed.Host)
+		if !ip.IsValid() {
+			ip = netip.IPv4Unspecified()
+		}
+		svc.Sockets = append(svc.Sockets, pipeline.Socket{Transport: strings.ToUpper(parsed.Network), Addr: netip.AddrPortFrom(ip, uint16(parsed.Port))})
+	}
+	p, err := pipeline.Build(cfg, svc)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	_ = p.Cleanup()
+	fmt.Fprintf(stdout, "%s: ok (%d stages: %s)\n", cfg.Path, len(p.Stages()), strings.Join(p.Stages(), ", "))
+	return 0
+}
+
+// listStages prints every registered stage with its description and keys.
+func listStages(stdout io.Writer) int {
+	for _, info := range pipeline.Stages() {
+		fmt.Fprintf(stdout, "%-14s %s\n", info.Name, info.Description)
+		if keys := pipeline.StageKeys(info); len(keys) > 0 {
+			fmt.Fprintf(stdout, "%-14s keys: %s\n", "", strings.Join(keys, ", "))
+		}
+	}
+	return 0
+}
+
+func printErrors(w io.Writer, err error) {
+	for _, line := range lines(err) {
+		fmt.Fprintln(w, line)
+	}
+}
+
+func lines(err error) []string {
+	var ce *config.Errors
+	if errors.As(err, &ce) {
+		return ce.Lines()
+	}
+	return []string{err.Error()}
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// localAddrs returns this host's interface addresses.
+func localAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Is4() && !out[j].Is4() })
+	return out
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
