@@ -1,52 +1,12 @@
 package parse
 
 import (
-	"log/slog"
-	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/emiago/sipgo/sip"
-
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
-
-// build returns a pipeline of the given stage keys, listening on
-// 127.0.0.1:5060, with example.org as its domain.
-func build(t *testing.T, keys string) (*pipeline.Pipeline, error) {
-	t.Helper()
-	return buildConfig(t, "[server]\ndomains = [\"example.org\"]\n\n[[stage]]\nuse = \"parse\"\n"+keys+"\n")
-}
-
-// buildConfig returns the pipeline of a whole config file.
-func buildConfig(t *testing.T, text string) (*pipeline.Pipeline, error) {
-	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(text))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	svc := &pipeline.Services{
-		Log:     slog.Default(),
-		Sockets: []pipeline.Socket{{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}},
-	}
-	return pipeline.Build(cfg, svc)
-}
-
-// request parses raw SIP text, with LF line ends, into a request.
-func request(t *testing.T, raw string) *sip.Request {
-	t.Helper()
-	raw = strings.ReplaceAll(strings.TrimLeft(raw, "\n"), "\n", "\r\n")
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, raw)
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok {
-		t.Fatalf("not a request:\n%s", raw)
-	}
-	return req
-}
 
 // message builds a request from a request line and header lines; a header
 // whose value is "-" is left out.
@@ -92,8 +52,6 @@ func message(line string, headers ...string) string {
 	return strings.Join(out, "\n")
 }
 
-var src = pipeline.Source{IP: netip.MustParseAddr("192.0.2.10"), Port: 5060}
-
 // serveCase is one request through a parse stage configured with keys.
 type serveCase struct {
 	keys    string
@@ -107,12 +65,14 @@ type serveCase struct {
 func runCases(t *testing.T, tests []serveCase) {
 	t.Helper()
 	for i, tc := range tests {
-		p, err := build(t, tc.keys)
+		h, err := stagetest.BuildStage(t, "parse", tc.keys)
 		if err != nil {
 			t.Fatalf("test %d: build: %v", i, err)
 		}
-		ctx := pipeline.NewContext(p, request(t, tc.raw), src, "UDP")
-		v, err := p.ServeRequest(ctx, nil)
+		// From stagetest.DefaultSource, 192.0.2.10:5060, over UDP.
+		r := h.Request(stagetest.Request(t, tc.raw))
+		ctx := r.Context
+		v, err := r.Verdict, r.Err
 		if err != nil {
 			t.Errorf("test %d: error %v", i, err)
 			continue
@@ -177,12 +137,12 @@ func TestServeRequest(t *testing.T) {
 
 func TestLoopDetection(t *testing.T) {
 	const line = "INVITE sip:bob@example.org SIP/2.0"
-	base := request(t, message(line))
+	base := stagetest.Request(t, message(line))
 	part := pipeline.LoopHash(base)
 	if len(part) != 16 || strings.Trim(part, "0123456789abcdef") != "" {
 		t.Fatalf("LoopHash = %q, want 16 hex digits", part)
 	}
-	if again := pipeline.LoopHash(request(t, message(line))); again != part {
+	if again := pipeline.LoopHash(stagetest.Request(t, message(line))); again != part {
 		t.Fatalf("LoopHash is not stable: %q then %q", part, again)
 	}
 
@@ -216,7 +176,7 @@ func TestLoopDetection(t *testing.T) {
 
 func TestLoopHashInputs(t *testing.T) {
 	const line = "INVITE sip:bob@example.org SIP/2.0"
-	part := pipeline.LoopHash(request(t, message(line)))
+	part := pipeline.LoopHash(stagetest.Request(t, message(line)))
 	tests := []struct {
 		raw  string
 		same bool
@@ -231,7 +191,7 @@ func TestLoopHashInputs(t *testing.T) {
 		{raw: message(line, "Route: <sip:192.0.2.30;lr>")},
 	}
 	for i, tc := range tests {
-		got := pipeline.LoopHash(request(t, tc.raw))
+		got := pipeline.LoopHash(stagetest.Request(t, tc.raw))
 		if (got == part) != tc.same {
 			t.Errorf("test %d: LoopBranchPart %q vs %q, want same=%v", i, got, part, tc.same)
 		}
@@ -248,7 +208,7 @@ func TestConfig(t *testing.T) {
 		{keys: "check_loops = \"yes\"", err: "stage 1 (parse): "},
 	}
 	for i, tc := range tests {
-		_, err := build(t, tc.keys)
+		_, err := stagetest.BuildStage(t, "parse", tc.keys)
 		switch {
 		case tc.err == "" && err != nil:
 			t.Errorf("test %d: %v", i, err)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 // TestReadmeExamples builds every example of README.md.
@@ -19,7 +21,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	for i, block := range blocks {
 		text, _, _ := strings.Cut(block, "~~~")
-		if _, err := buildConfig(t, text); err != nil {
+		if _, err := stagetest.Build(t, text); err != nil {
 			t.Errorf("example %d: %v", i, err)
 		}
 	}
