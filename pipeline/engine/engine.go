@@ -48,12 +48,12 @@ type Engine struct {
 	sockets     []boundSocket
 	parser      *sip.Parser
 	traceParser *sip.Parser
-	invites  sync.Map // inviteKey -> *transaction, for CANCEL matching
-	active   atomic.Int64
-	draining atomic.Bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closers  []func() error
+	invites     sync.Map // inviteKey -> *transaction, for CANCEL matching
+	active      atomic.Int64
+	draining    atomic.Bool
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	closers     []func() error
 }
 
 // boundSocket is one listening socket.
