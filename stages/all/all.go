@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/switchboard-sip/switchboard/stages/calllog"
 	_ "github.com/switchboard-sip/switchboard/stages/forward"
 	_ "github.com/switchboard-sip/switchboard/stages/location"
 	_ "github.com/switchboard-sip/switchboard/stages/parse"

@@ -1,0 +1,240 @@
+package calllog
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// Reopener is implemented by shared services that write to a file: Reopen
+// closes the file and opens its path again, so that a log rotated away (by
+// logrotate, on SIGHUP) is followed by a new file at the same path.
+type Reopener interface {
+	Reopen() error
+}
+
+// flushDelay bounds how long a line stays in the buffer before it reaches
+// the file.
+const flushDelay = 200 * time.Millisecond
+
+// bufferSize is the write buffer of an open log file.
+const bufferSize = 64 << 10
+
+// errClosed is returned by a write to a log file no stage holds any more.
+var errClosed = errors.New("the file is closed")
+
+// fileState is what a preamble knows of the file it goes in front of.
+type fileState struct {
+	// Empty is true when the file has nothing in it yet.
+	Empty bool
+	// First is true for the first line written through this service since
+	// the process started.
+	First bool
+	// Created is when the service was created (the process start, for the
+	// first pipeline).
+	Created time.Time
+}
+
+// logFile is an append-only file shared by every pipeline whose calllog
+// stages write to its path: a shared service keyed by the absolute path.
+// Lines are buffered and flushed within flushDelay, on Reopen and on
+// Close. Stages hold it with acquire and release; it is open while at least
+// one stage holds it.
+type logFile struct {
+	path    string
+	created time.Time
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	size    int64 // bytes in the file, buffered ones included
+	refs    int
+	used    bool // a line was written since the service was created
+	pending bool // a flush is scheduled
+	timer   *time.Timer
+}
+
+var (
+	_ Reopener = (*logFile)(nil)
+)
+
+// newLogFile returns the service of a path; it opens nothing yet.
+func newLogFile(path string, log *slog.Logger) *logFile {
+	return &logFile{path: path, created: time.Now(), log: log}
+}
+
+// openAppend opens path for appending, creating it with mode 0644, and
+// returns its size.
+func openAppend(path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+// acquire opens the file if no stage holds it yet, and counts one more
+// holder.
+func (l *logFile) acquire() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		f, size, err := openAppend(l.path)
+		if err != nil {
+			return err
+		}
+		l.f, l.size = f, size
+		if l.w == nil {
+			l.w = bufio.NewWriterSize(f, bufferSize)
+		} else {
+			l.w.Reset(f)
+		}
+	}
+	l.refs++
+	return nil
+}
+
+// release counts one holder less, and closes the file after the last.
+func (l *logFile) release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refs > 0 {
+		l.refs--
+	}
+	if l.refs > 0 {
+		return nil
+	}
+	return l.closeLocked()
+}
+
+// write appends line, after what preamble returns for the file as it
+// stands (a header line, or ""). preamble may be nil.
+func (l *logFile) write(preamble func(fileState) string, line []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("%s: %w", l.path, errClosed)
+	}
+	st := fileState{Empty: l.size == 0, First: !l.used, Created: l.created}
+	l.used = true
+	if preamble != nil {
+		if p := preamble(st); p != "" {
+			n, _ := l.w.WriteString(p)
+			l.size += int64(n)
+		}
+	}
+	n, err := l.w.Write(line)
+	l.size += int64(n)
+	if err != nil {
+		l.recoverLocked(err)
+		return fmt.Errorf("%s: %w", l.path, err)
+	}
+	if !l.pending {
+		l.pending = true
+		if l.timer == nil {
+			l.timer = time.AfterFunc(flushDelay, l.timedFlush)
+		} else {
+			l.timer.Reset(flushDelay)
+		}
+	}
+	return nil
+}
+
+// timedFlush runs flushDelay after a write.
+func (l *logFile) timedFlush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = false
+	if l.f != nil {
+		l.flushLocked()
+	}
+}
+
+// Flush writes the buffered lines to the file.
+func (l *logFile) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	return l.flushLocked()
+}
+
+func (l *logFile) flushLocked() error {
+	if l.w.Buffered() == 0 {
+		return nil
+	}
+	if err := l.w.Flush(); err != nil {
+		l.recoverLocked(err)
+		return fmt.Errorf("%s: %w", l.path, err)
+	}
+	return nil
+}
+
+// recoverLocked reports a failed write and drops what was buffered: a
+// bufio.Writer that failed refuses every later write, and a full disk
+// must not silence the log for good.
+func (l *logFile) recoverLocked(err error) {
+	lost := l.w.Buffered()
+	l.w.Reset(l.f)
+	if st, serr := l.f.Stat(); serr == nil {
+		l.size = st.Size()
+	}
+	if l.log != nil {
+		l.log.Error("calllog: writing failed", "path", l.path, "error", err, "bytes_lost", lost)
+	}
+}
+
+// Reopen flushes the file, opens its path again and closes the old one:
+// after logrotate renamed the file, new lines go to a new file at the
+// path. If the path cannot be opened, the old file stays in use and the
+// error is returned. A file no stage holds is left closed.
+func (l *logFile) Reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	flushErr := l.flushLocked()
+	f, size, err := openAppend(l.path)
+	if err != nil {
+		return errors.Join(flushErr, fmt.Errorf("reopening %s: %w", l.path, err))
+	}
+	old := l.f
+	l.f, l.size = f, size
+	l.w.Reset(f)
+	return errors.Join(flushErr, old.Close())
+}
+
+// Close flushes and closes the file, whoever holds it. It is safe to call
+// more than once.
+func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refs = 0
+	return l.closeLocked()
+}
+
+func (l *logFile) closeLocked() error {
+	if l.timer != nil {
+		l.timer.Stop()
+		l.pending = false
+	}
+	if l.f == nil {
+		return nil
+	}
+	err := l.flushLocked()
+	err = errors.Join(err, l.f.Close())
+	l.f = nil
+	return err
+}
