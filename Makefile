@@ -1,6 +1,6 @@
 # Switchboard: a SIP proxy and registrar.
 #   make run    builds and runs the proxy with ./config.toml
-#   make test   installs what the tests need (sipp, iproute2) and runs every test with -race
+#   make test   installs what the tests need (sipp, iproute2, redis-server) and runs every test with -race
 
 GO      ?= go
 BIN     := bin/switchboard
@@ -26,6 +26,7 @@ test-deps:
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 		echo "installing:$$missing"; \

@@ -27,6 +27,7 @@ type File struct {
 
 	Server Server  `toml:"server"`
 	Log    Log     `toml:"log"`
+	Store  Store   `toml:"store"`
 	Stages []Stage `toml:"-"`
 }
 
@@ -101,6 +102,7 @@ func (f *File) Defaults() {
 	if f.Log.Format == "" {
 		f.Log.Format = "text"
 	}
+	f.Store.Defaults()
 }
 
 // Load reads and decodes a config file.
@@ -135,10 +137,12 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "server", val, &f.Server)
 		case "log":
 			decodeSection(errs, "log", val, &f.Log)
+		case "store":
+			decodeSection(errs, "store", val, &f.Store)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [[stage]])", key))
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [[stage]])", key))
 		}
 	}
 	f.Defaults()
@@ -174,6 +178,9 @@ func (f *File) validate(errs *Errors) {
 	case "text", "json":
 	default:
 		errs.Add(fmt.Errorf("log: format: %q is not one of text, json", f.Log.Format))
+	}
+	for _, err := range f.Store.Validate() {
+		errs.Add(fmt.Errorf("store: %w", err))
 	}
 	if len(f.Stages) == 0 && errs.Len() == 0 {
 		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
 )
 
 // onRequest is sipgo's transaction layer handing over a new request with
@@ -75,9 +77,17 @@ func (t *transaction) serve() {
 	verdict, err := t.p.ServeRequest(ctx, t.stageTrace(ctx))
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
-		if !req.IsAck() {
-			t.respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil), true)
+		if req.IsAck() {
+			return
 		}
+		if errors.Is(err, location.ErrUnavailable) {
+			// Better no answer than a wrong one: the phone retries.
+			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+			t.respond(res, true)
+			return
+		}
+		t.respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil), true)
 		return
 	}
 	switch verdict {

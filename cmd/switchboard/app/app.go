@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -99,7 +100,21 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 }
 
 func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
-	svc := &pipeline.Services{Location: location.NewMemory(), Log: log, LocalAddrs: localAddrs()}
+	location.SetRedisLogger(log)
+	store, err := location.Open(cfg.Store, filepath.Dir(cfg.Path))
+	if err != nil {
+		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
+		return 1
+	}
+	if r, ok := store.(*location.Redis); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := r.Ping(ctx); err != nil {
+			log.Warn("the location store is not reachable yet: requests that need it get 503 until it is", "error", err)
+		}
+		cancel()
+	}
+	log.Info("location store", "backend", cfg.Store.Backend)
+	svc := &pipeline.Services{Location: store, Log: log, LocalAddrs: localAddrs()}
 	eng, err := engine.New(svc, log)
 	if err != nil {
 		log.Error("starting", "error", err)
@@ -127,7 +142,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	warnOpen(cfg, log)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },

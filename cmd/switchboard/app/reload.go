@@ -18,6 +18,7 @@ type reloader struct {
 	path   string
 	listen []string // the listen list in force, from the flags or the file
 	file   []string // the listen list the file had at start
+	store  config.Store
 	eng    *engine.Engine
 	svc    *pipeline.Services
 	log    *slog.Logger
@@ -62,6 +63,9 @@ func (r *reloader) reload(cause string) {
 	if !slices.Equal(cfg.Server.Listen, r.file) {
 		r.log.Warn("reload", "needs_restart", "server.listen", "detail", "listen addresses change on restart; the rest applies now")
 		cfg.Server.Listen = r.listen
+	}
+	if cfg.Store != r.store {
+		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")
 	}
 	p, err := pipeline.Build(cfg, r.svc)
 	if err != nil {

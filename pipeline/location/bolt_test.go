@@ -1,0 +1,156 @@
+package location
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// newTestBolt opens a Bolt in a new file of t's temporary directory.
+func newTestBolt(t *testing.T) *Bolt {
+	t.Helper()
+	s, err := NewBolt(filepath.Join(t.TempDir(), "switchboard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestBoltConformance(t *testing.T) {
+	runStoreTests(t, func(t *testing.T) Store { return newTestBolt(t) })
+}
+
+// TestBoltReopen checks that closing and opening the file again restores
+// every live binding with its expiry, and the tombstones.
+func TestBoltReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s, err := NewBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := binding("sip:a@1", time.Hour)
+	a.Path = []string{"<sip:edge1;lr>"}
+	a.Received, a.Transport, a.CallID, a.CSeq = "192.0.2.1:5060", "UDP", "call-1", 7
+	mustUpdate(t, s, "alice", t0, set(a, binding("sip:a@2", 2*time.Hour)))
+	mustUpdate(t, s, "bob", t0, set(binding("sip:b@1", time.Hour)))
+	mustUpdate(t, s, "bob", t0.Add(time.Minute), set())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = NewBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, known, err := s.Lookup("alice", t0.Add(time.Minute))
+	if err != nil || !known || len(got) != 2 {
+		t.Fatalf("alice after reopening: %+v, %v, %v; want 2 bindings", got, known, err)
+	}
+	a.AOR = "alice"
+	if !sameBinding(got[0], a) || got[1].Contact != "sip:a@2" || !got[1].Expires.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("alice after reopening: %+v", got)
+	}
+	if got, _, _ := s.Lookup("alice", t0.Add(90*time.Minute)); len(got) != 1 {
+		t.Errorf("alice after reopening, 90 minutes on: %+v, want only sip:a@2", got)
+	}
+	if got, known, _ := s.Lookup("bob", t0.Add(time.Hour)); len(got) != 0 || !known {
+		t.Errorf("bob after reopening: %+v, known %v; want none, known", got, known)
+	}
+}
+
+// TestBoltSurvivesKill kills -9 a process right after its Update returned
+// and finds the binding in the file: nothing waits for Close.
+func TestBoltSurvivesKill(t *testing.T) {
+	if path := os.Getenv("SWITCHBOARD_BOLT_HELPER"); path != "" {
+		// The child: write, say so, and wait to be killed.
+		s, err := NewBolt(path)
+		if err != nil {
+			os.Exit(2)
+		}
+		if _, err := s.Update("alice", t0, set(binding("sip:a@1", time.Hour))); err != nil {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString("written\n")
+		time.Sleep(time.Minute)
+		os.Exit(4)
+	}
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBoltSurvivesKill$")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOLT_HELPER="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if line != "written\n" {
+		t.Fatalf("child said %q, want written", line)
+	}
+	s, err := NewBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, _, err := s.Lookup("alice", t0)
+	if err != nil || len(got) != 1 || got[0].Contact != "sip:a@1" {
+		t.Errorf("after kill -9: %+v, %v; want sip:a@1", got, err)
+	}
+}
+
+func TestBoltOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	locked := filepath.Join(dir, "locked.db")
+	s, err := NewBolt(locked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	notBolt := filepath.Join(dir, "config.toml")
+	text := strings.Repeat("[[stage]]\nuse = \"forward\"\n", 1000)
+	if err := os.WriteFile(notBolt, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.db")
+	if err := os.WriteFile(short, []byte("not a database\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path string
+		want string
+	}{
+		{locked, "location store " + locked + " is locked by another process"},
+		{notBolt, "location store " + notBolt + " is not a bbolt database"},
+		{short, "location store " + short + " is not a bbolt database"},
+		{filepath.Join(dir, "missing", "x.db"), "location store " + filepath.Join(dir, "missing", "x.db") + ": "},
+	}
+	for i, tc := range tests {
+		start := time.Now()
+		s, err := NewBolt(tc.path)
+		if err == nil {
+			s.Close()
+			t.Errorf("test %d: NewBolt(%s) succeeded, want an error", i, tc.path)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("test %d: error %q, want it to start with %q", i, err, tc.want)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("test %d: NewBolt took %v", i, d)
+		}
+	}
+	// The failed opens left the files as they were.
+	if data, _ := os.ReadFile(notBolt); string(data) != text {
+		t.Errorf("%s was changed", notBolt)
+	}
+}

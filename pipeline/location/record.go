@@ -1,0 +1,87 @@
+package location
+
+import (
+	"sync"
+	"time"
+)
+
+// This file holds the rules of Update and Sweep that the persistent stores
+// share with Memory, so that every Store answers alike.
+
+// storable returns what Update keeps of next at now: copies of the
+// bindings that have not expired, each with its AOR set to aor.
+func storable(aor string, now time.Time, next []Binding) []Binding {
+	stored := make([]Binding, 0, len(next))
+	for _, b := range next {
+		if !b.Expires.After(now) {
+			continue
+		}
+		b.AOR = aor
+		stored = append(stored, cloneBinding(b))
+	}
+	return stored
+}
+
+// lostAt returns the tombstone time of an AOR that Update leaves without
+// bindings: now if it had live bindings until then, else when its last
+// binding lapsed (goneAt).
+func lostAt(goneAt time.Time, current []Binding, now time.Time) time.Time {
+	if len(current) > 0 {
+		return now
+	}
+	return goneAt
+}
+
+// sweep removes the bindings of r that expired by now, as Memory.Sweep
+// does, and returns how many, and whether r is to be forgotten: it has no
+// binding left and lost its last one TombstoneTTL or more before now.
+func (r *record) sweep(now time.Time) (removed int, forget bool) {
+	if len(r.bindings) > 0 {
+		gone := r.goneAt()
+		var kept []Binding
+		for _, b := range r.bindings {
+			if b.Expires.After(now) {
+				kept = append(kept, b)
+			}
+		}
+		removed = len(r.bindings) - len(kept)
+		if len(kept) == 0 {
+			r.bindings, r.gone = nil, gone
+		} else {
+			r.bindings = kept
+		}
+	}
+	return removed, len(r.bindings) == 0 && now.Sub(r.gone) >= TombstoneTTL
+}
+
+// known reports whether an AOR without live bindings at now is still
+// known: it lost its last binding at goneAt, less than TombstoneTTL ago.
+func known(goneAt, now time.Time) bool {
+	return !goneAt.IsZero() && now.Sub(goneAt) < TombstoneTTL
+}
+
+// sweepGate spaces out the sweeps of a store whose Sweep reads every AOR:
+// the engine calls Sweep every second, and expired bindings need no hurry,
+// as Lookup and Count never return them.
+type sweepGate struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+// enter reports whether a sweep at now may run: none is running, and the
+// last one ran at least every before now (or after now: the clock went
+// back). A sweep that entered calls leave when done.
+func (g *sweepGate) enter(now time.Time) bool {
+	if !g.mu.TryLock() {
+		return false
+	}
+	if !g.last.IsZero() && !now.Before(g.last) && now.Sub(g.last) < g.every {
+		g.mu.Unlock()
+		return false
+	}
+	g.last = now
+	return true
+}
+
+func (g *sweepGate) leave() { g.mu.Unlock() }
