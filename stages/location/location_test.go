@@ -1,0 +1,120 @@
+package location_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+	loc "github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
+	_ "github.com/switchboard-sip/switchboard/stages/all"
+)
+
+func request(method, ruri, toTag, route string) string {
+	to := "To: <" + ruri + ">"
+	if toTag != "" {
+		to += ";tag=" + toTag
+	}
+	r := ""
+	if route != "" {
+		r = "Route: " + route + "\n"
+	}
+	return method + " " + ruri + ` SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds
+Max-Forwards: 70
+From: <sip:alice@example.org>;tag=1928301774
+` + to + `
+Call-ID: a84b4c76e66710@pc33.example.org
+CSeq: 1 ` + method + `
+Contact: <sip:alice@192.0.2.10:5060>
+` + r
+}
+
+func TestLocation(t *testing.T) {
+	now := time.Now()
+	bindings := map[string][]loc.Binding{
+		"bob": {
+			{Contact: "sip:bob@192.0.2.20:5060", Received: "192.0.2.20:5060", Transport: "UDP", Expires: now.Add(time.Hour)},
+			{Contact: "sip:bob@10.0.0.5:5062;transport=udp", Received: "198.51.100.7:40000", Transport: "UDP", Expires: now.Add(time.Hour)},
+			{Contact: "sip:bob@192.0.2.30:5070;transport=tcp", Received: "192.0.2.30:51000", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:edge.example.org;lr>"}},
+		},
+		"carol": {{Contact: "sip:carol@192.0.2.40", Expires: now.Add(time.Second)}},
+	}
+	tests := []struct {
+		name    string
+		raw     string
+		routed  bool
+		verdict pipeline.Verdict
+		code    int
+		targets []pipeline.Target
+	}{
+		{name: "three devices", raw: request("INVITE", "sip:bob@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: ""},
+			{Destination: "198.51.100.7:40000", Transport: "UDP"},
+			{Destination: "192.0.2.30:51000", Transport: "TCP", Path: []string{"<sip:edge.example.org;lr>"}},
+		}},
+		{name: "our IP as domain", raw: request("MESSAGE", "sip:bob@127.0.0.1:5060", "", ""), verdict: pipeline.Continue, targets: make([]pipeline.Target, 3)},
+		{name: "unknown user", raw: request("INVITE", "sip:dave@example.org", "", ""), verdict: pipeline.Replied, code: 404},
+		{name: "known user offline", raw: request("INVITE", "sip:carol@example.org", "", ""), verdict: pipeline.Replied, code: 480},
+		{name: "foreign domain", raw: request("INVITE", "sip:bob@example.com", "", ""), verdict: pipeline.Replied, code: 403},
+		{name: "preloaded route", raw: request("INVITE", "sip:bob@example.org", "", "<sip:other.example.com;lr>"), verdict: pipeline.Replied, code: 403},
+		{name: "no user", raw: request("MESSAGE", "sip:example.org", "", ""), verdict: pipeline.Replied, code: 404},
+		{name: "in dialog, routed", raw: request("BYE", "sip:bob@192.0.2.20:5060", "xyz", ""), routed: true, verdict: pipeline.Continue},
+		{name: "in dialog, forged", raw: request("BYE", "sip:bob@192.0.2.20:5060", "xyz", ""), verdict: pipeline.Replied, code: 404},
+		{name: "in dialog ACK, forged", raw: request("ACK", "sip:bob@192.0.2.20:5060", "xyz", ""), verdict: pipeline.Dropped},
+	}
+	for i, tc := range tests {
+		h := stagetest.Stage(t, "location", "")
+		for aor, bs := range bindings {
+			bs := bs
+			if _, err := h.Location().Update(aor, now, func([]loc.Binding) ([]loc.Binding, error) { return bs, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// carol's binding lapses: she is known, but offline.
+		if _, err := h.Location().Update("carol", now, func([]loc.Binding) ([]loc.Binding, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+		var opts []stagetest.RequestOption
+		if tc.routed {
+			opts = append(opts, stagetest.Routed())
+		}
+		res := h.Request(stagetest.Request(t, tc.raw), opts...)
+		if res.Err != nil {
+			t.Errorf("test %d (%s): %v", i, tc.name, res.Err)
+			continue
+		}
+		if res.Verdict != tc.verdict {
+			t.Errorf("test %d (%s): verdict %s, want %s", i, tc.name, res.Verdict, tc.verdict)
+			continue
+		}
+		if tc.code != 0 && res.Code() != tc.code {
+			t.Errorf("test %d (%s): code %d, want %d", i, tc.name, res.Code(), tc.code)
+		}
+		if tc.targets == nil {
+			if len(res.Targets) != 0 {
+				t.Errorf("test %d (%s): targets %v, want none", i, tc.name, res.Targets)
+			}
+			continue
+		}
+		if len(res.Targets) != len(tc.targets) {
+			t.Errorf("test %d (%s): %d targets, want %d", i, tc.name, len(res.Targets), len(tc.targets))
+			continue
+		}
+		if !strings.Contains(tc.name, "three") {
+			continue
+		}
+		for j, want := range tc.targets {
+			got := res.Targets[j]
+			if got.Destination != want.Destination || got.Transport != want.Transport || strings.Join(got.Path, ",") != strings.Join(want.Path, ",") {
+				t.Errorf("test %d (%s): target %d = %+v, want %+v", i, tc.name, j, got, want)
+			}
+			if got.URI.User != "bob" {
+				t.Errorf("test %d (%s): target %d URI %s", i, tc.name, j, got.URI.String())
+			}
+		}
+	}
+}
+
+func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }
