@@ -30,6 +30,7 @@ type Pipeline struct {
 	stages   []*entry
 	requests []*entry
 	replies  []*entry
+	packets  []PacketStage
 
 	aorByDomain bool
 	files       []string
@@ -183,6 +184,9 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 	if e.res != nil {
 		p.replies = append(p.replies, e)
 	}
+	if ps, ok := e.stage.(PacketStage); ok {
+		p.packets = append(p.packets, ps)
+	}
 	return e, nil
 }
 
@@ -262,6 +266,19 @@ func (p *Pipeline) MessageEnv(m sip.Message) *Env {
 		return env
 	}
 	return nil
+}
+
+// HasPacketStages reports whether any stage screens raw traffic.
+func (p *Pipeline) HasPacketStages() bool { return len(p.packets) > 0 }
+
+// AllowPacket asks every PacketStage whether data from src may be parsed.
+func (p *Pipeline) AllowPacket(src netip.AddrPort, transport string) bool {
+	for _, ps := range p.packets {
+		if !ps.AllowPacket(src, transport) {
+			return false
+		}
+	}
+	return true
 }
 
 // Hold marks a transaction as running on p; Release ends it. Retire waits

@@ -4,6 +4,8 @@
 // which turns a decoded config into an immutable Pipeline.
 package pipeline
 
+import "net/netip"
+
 // Verdict is what a request stage decided about the request in hand.
 type Verdict int
 
@@ -83,4 +85,14 @@ type CleanerUpper interface {
 // the last request stage.
 type Terminal interface {
 	Terminal() bool
+}
+
+// PacketStage is implemented by stages that screen traffic before it is
+// parsed: the engine asks every PacketStage of the current pipeline about
+// each datagram (and each TCP read) before sipgo parses it or creates a
+// transaction for it, so that a flood costs no transaction state. Allow
+// must be fast and safe for concurrent use; returning false drops the data
+// unanswered.
+type PacketStage interface {
+	AllowPacket(src netip.AddrPort, transport string) bool
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"net"
+	"net/netip"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -16,6 +18,11 @@ import (
 // left to sipgo, which then answers the CANCEL itself (its 200 skips the
 // response stages; the branches are still cancelled through tx.OnCancel).
 func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
+	if p := e.current.Load(); p != nil && p.HasPacketStages() {
+		if !p.AllowPacket(addrPort(info.RemoteAddr), transportName(info.Transport)) {
+			return nil, nil
+		}
+	}
 	if !bytes.HasPrefix(data, []byte("CANCEL ")) {
 		return data, nil
 	}
@@ -37,6 +44,20 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	rest := make([]byte, len(data)-n)
 	copy(rest, data[n:])
 	return rest, nil
+}
+
+// addrPort returns the address of a UDP or TCP peer.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }
 
 func transportName(t string) string {
