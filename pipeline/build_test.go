@@ -249,3 +249,31 @@ func TestRuleFailuresCounted(t *testing.T) {
 		t.Errorf("rule failures = %d, want 3", got)
 	}
 }
+
+func TestCIDR(t *testing.T) {
+	tests := []struct {
+		rule string
+		ip   string
+		want Verdict
+	}{
+		{`cidr(source.ip, "127.0.0.0/8")`, "127.0.0.2", Replied},
+		{`cidr(source.ip, "10.0.0.0/8")`, "127.0.0.2", Continue},
+		{`cidr(source.ip, "127.0.0.2")`, "127.0.0.2", Replied},
+		{`cidr(source.ip, "::1/128")`, "::1", Replied},
+		{`!cidr(source.ip, "192.168.0.0/16") && cidr(source.ip, "127.0.0.1/8")`, "127.0.0.9", Replied},
+		{`cidr(source.ip, "not a net")`, "127.0.0.2", Continue}, // fails at run time: no match
+	}
+	for i, tc := range tests {
+		p, err := build(t, "[[stage]]\nuse = 'test_echo'\ncode = 403\nwhen = '"+tc.rule+"'")
+		if err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		ctx := NewContext(p, parseReq(t, invite), Source{IP: netip.MustParseAddr(tc.ip), Port: 5060}, "UDP")
+		if v, _ := p.ServeRequest(ctx, nil); v != tc.want {
+			t.Errorf("test %d: %s from %s: %s, want %s", i, tc.rule, tc.ip, v, tc.want)
+		}
+	}
+	if _, err := build(t, "[[stage]]\nuse = 'test_echo'\nwhen = 'cidr(source.port, \"10.0.0.0/8\")'"); err == nil {
+		t.Error("cidr on an int compiled")
+	}
+}

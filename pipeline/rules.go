@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
+	"sync"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -83,7 +85,7 @@ func CompileRule(text string) (*Rule, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, fmt.Errorf("the rule is empty: leave out `when` to run the stage always")
 	}
-	p, err := expr.Compile(text, expr.Env(Env{}), expr.AsBool())
+	p, err := expr.Compile(text, append(ruleOptions(), expr.AsBool())...)
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err.Error()))
 	}
@@ -104,11 +106,53 @@ func (r *Rule) Match(env *Env) (bool, error) {
 // CompileExpr compiles an expression against Env that returns a string,
 // for stages that compute a value from the message (rewrite's `value_expr`).
 func CompileExpr(text string) (*vm.Program, error) {
-	p, err := expr.Compile(text, expr.Env(Env{}), expr.AsKind(reflect.String))
+	p, err := expr.Compile(text, append(ruleOptions(), expr.AsKind(reflect.String))...)
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err.Error()))
 	}
 	return p, nil
+}
+
+// ruleOptions are the environment and the functions every rule and
+// expression is compiled with.
+func ruleOptions() []expr.Option {
+	return []expr.Option{
+		expr.Env(Env{}),
+		expr.Function("cidr", func(params ...any) (any, error) {
+			return InCIDR(params[0].(string), params[1].(string))
+		}, new(func(ip, network string) (bool, error))),
+	}
+}
+
+// prefixes caches parsed networks of cidr() calls: rules name a few.
+var prefixes sync.Map // string -> netip.Prefix
+
+// InCIDR reports whether ip is inside network ("10.0.0.0/8", "::1/128", or
+// a bare address). An ip that is not an address is outside every network;
+// a network that does not parse is an error, so the rule fails (no match)
+// and is counted.
+func InCIDR(ip, network string) (bool, error) {
+	var prefix netip.Prefix
+	if v, ok := prefixes.Load(network); ok {
+		prefix = v.(netip.Prefix)
+	} else {
+		var err error
+		prefix, err = netip.ParsePrefix(network)
+		if err != nil {
+			a, aerr := netip.ParseAddr(network)
+			if aerr != nil {
+				return false, fmt.Errorf("cidr: %q is not a network such as \"10.0.0.0/8\"", network)
+			}
+			prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+		prefix = prefix.Masked()
+		prefixes.Store(network, prefix)
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false, nil
+	}
+	return prefix.Contains(a.Unmap()), nil
 }
 
 // oneLine folds expr's multi-line error (message, source line, caret) into
