@@ -28,6 +28,7 @@ type File struct {
 	Server Server  `toml:"server"`
 	Log    Log     `toml:"log"`
 	Store  Store   `toml:"store"`
+	HTTP   HTTP    `toml:"http"`
 	Stages []Stage `toml:"-"`
 }
 
@@ -139,10 +140,12 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "log", val, &f.Log)
 		case "store":
 			decodeSection(errs, "store", val, &f.Store)
+		case "http":
+			decodeSection(errs, "http", val, &f.HTTP)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [[stage]])", key))
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [[stage]])", key))
 		}
 	}
 	f.Defaults()
@@ -181,6 +184,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	for _, err := range f.Store.Validate() {
 		errs.Add(fmt.Errorf("store: %w", err))
+	}
+	for _, err := range f.HTTP.Validate() {
+		errs.Add(fmt.Errorf("http: %w", err))
 	}
 	if len(f.Stages) == 0 && errs.Len() == 0 {
 		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))

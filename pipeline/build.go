@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
 
 // Pipeline is an immutable chain of stages built from one config. A
@@ -56,6 +57,8 @@ type entry struct {
 
 	// ruleFailures counts runs of the rule that failed (and so did not match).
 	ruleFailures atomic.Int64
+	// metrics are the stage's Prometheus counters, nil without metrics.
+	metrics *metrics.Stage
 }
 
 // RuleFailures returns, per stage label, how many times its rule failed at
@@ -153,6 +156,7 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 		return nil, []error{fmt.Errorf("use: unknown stage type %q (registered: %s)", sc.Use, strings.Join(names, ", "))}
 	}
 	e := &entry{index: sc.Index, name: sc.Use, label: sc.Label(), stage: info.New()}
+	e.metrics = p.Services.Metrics.Stage(fmt.Sprintf("%d:%s", sc.Index, sc.Use))
 	e.req, _ = e.stage.(RequestStage)
 	e.res, _ = e.stage.(ResponseStage)
 	var errs []error

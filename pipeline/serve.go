@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"time"
 )
 
 // StageError is an error a stage returned, with the stage's label, so that
@@ -36,6 +37,7 @@ func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 			if err != nil {
 				e.ruleFailures.Add(1)
 			}
+			e.metrics.Rule(ok, err != nil)
 			if !ok {
 				if step != nil {
 					step(Step{Stage: e.label, RuleErr: err})
@@ -43,7 +45,14 @@ func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 				continue
 			}
 		}
+		var start time.Time
+		if e.metrics != nil {
+			start = time.Now()
+		}
 		v, err := e.req.ServeRequest(c)
+		if e.metrics != nil {
+			e.metrics.Ran(false, int(v), err != nil, time.Since(start))
+		}
 		c.invalidate()
 		if step != nil {
 			step(Step{Stage: e.label, Matched: true, Verdict: v})
@@ -74,6 +83,7 @@ func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
 			if err != nil {
 				e.ruleFailures.Add(1)
 			}
+			e.metrics.Rule(ok, err != nil)
 			if !ok {
 				if step != nil {
 					step(Step{Stage: e.label, RuleErr: err})
@@ -81,7 +91,14 @@ func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
 				continue
 			}
 		}
+		var start time.Time
+		if e.metrics != nil {
+			start = time.Now()
+		}
 		err := e.res.ServeResponse(c)
+		if e.metrics != nil {
+			e.metrics.Ran(true, -1, err != nil, time.Since(start))
+		}
 		c.invalidate()
 		if step != nil {
 			step(Step{Stage: e.label, Matched: true, Verdict: Continue})

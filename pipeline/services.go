@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
 
 // Services are the long-lived parts that outlive every Pipeline: the
@@ -23,6 +25,8 @@ type Services struct {
 	Sockets []Socket
 	// LocalAddrs are this host's interface addresses.
 	LocalAddrs []netip.Addr
+	// Metrics are the Prometheus collectors; nil counts nothing.
+	Metrics *metrics.Metrics
 
 	mu     sync.Mutex
 	shared map[string]any
@@ -83,4 +87,32 @@ func (s *Services) Close() error {
 		errs = append(errs, s.Location.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// CallInfo describes a call in progress, for the admin API.
+type CallInfo struct {
+	CallID   string    `json:"call_id"`
+	Caller   string    `json:"caller"`
+	Callee   string    `json:"callee"`
+	State    string    `json:"state"`
+	Start    time.Time `json:"start"`
+	Answered time.Time `json:"answered,omitzero"`
+}
+
+// CallLister is implemented by shared services that track calls (the
+// calllog stage's tracker); the admin API and the active-calls gauge read
+// every one.
+type CallLister interface {
+	Calls() []CallInfo
+}
+
+// Calls returns the calls in progress of every shared CallLister.
+func (s *Services) Calls() []CallInfo {
+	var out []CallInfo
+	s.Each(func(_ string, v any) {
+		if l, ok := v.(CallLister); ok {
+			out = append(out, l.Calls()...)
+		}
+	})
+	return out
 }

@@ -35,6 +35,7 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target) (
 		return nil, err
 	}
 	b.tx = tx
+	t.e.svc.Metrics.Message("out", string(br.Method), 0)
 	tx.OnRetransmission(func(res *sip.Response) {
 		if res.IsSuccess() {
 			t.relay2xxRetransmission(res)
@@ -87,6 +88,7 @@ func (b *branch) run() {
 // onResponse is RFC 3261 16.7 for one response of the branch.
 func (b *branch) onResponse(res *sip.Response) {
 	t := b.t
+	t.e.svc.Metrics.Message("in", string(b.req.Method), res.StatusCode)
 	res.RemoveHeader("Via") // ours
 	if res.Via() == nil {
 		return
@@ -210,6 +212,7 @@ func (b *branch) cancel() {
 		t.log.Warn("CANCEL not sent", "error", err)
 		return
 	}
+	t.e.svc.Metrics.Message("out", "CANCEL", 0)
 	t.running.Add(1)
 	go func() {
 		defer t.running.Done()

@@ -73,6 +73,7 @@ func transportName(t string) string {
 // onCancel answers a CANCEL (RFC 3261 16.10): 200 and cancellation of the
 // matching INVITE's branches, or 481 when no INVITE matches.
 func (e *Engine) onCancel(req *sip.Request) {
+	e.svc.Metrics.Message("in", "CANCEL", 0)
 	v, ok := e.invites.Load(inviteKey(req))
 	if !ok {
 		res := sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil)
@@ -86,6 +87,7 @@ func (e *Engine) onCancel(req *sip.Request) {
 	if err := t.p.ServeResponse(rc, nil); err != nil {
 		t.log.Error("response stage failed", "error", err, "code", 200)
 	}
+	e.svc.Metrics.Message("out", "CANCEL", 200)
 	if err := t.tx.Connection().WriteMsg(res); err != nil {
 		t.log.Warn("200 to CANCEL not sent", "error", err)
 	}
@@ -101,6 +103,7 @@ func (e *Engine) respondStateless(req *sip.Request, res *sip.Response) {
 			e.log.Error("response stage failed", "error", err, "code", res.StatusCode)
 		}
 	}
+	e.svc.Metrics.Message("out", "CANCEL", res.StatusCode)
 	if err := e.tp.WriteMsg(res); err != nil {
 		e.log.Debug("response not sent", "code", res.StatusCode, "error", err)
 	}
@@ -126,6 +129,12 @@ func (e *Engine) onStrayResponse(res *sip.Response) {
 	if res.Via() == nil {
 		return
 	}
+	method := ""
+	if cs := res.CSeq(); cs != nil {
+		method = string(cs.MethodName)
+	}
+	e.svc.Metrics.Message("in", method, res.StatusCode)
+	e.svc.Metrics.Message("out", method, res.StatusCode)
 	rc := pipeline.NewResponseContext(p, nil, res, false, pipeline.Source{}, res.Transport())
 	if err := p.ServeResponse(rc, nil); err != nil {
 		e.log.Error("response stage failed", "error", err, "code", res.StatusCode)

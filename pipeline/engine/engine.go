@@ -184,6 +184,13 @@ func (e *Engine) Use(p *pipeline.Pipeline) {
 	}()
 }
 
+// InFlight returns the number of server transactions without a final
+// response yet.
+func (e *Engine) InFlight() int64 { return e.active.Load() }
+
+// Draining reports whether a graceful stop has begun.
+func (e *Engine) Draining() bool { return e.draining.Load() }
+
 // Pipeline returns the current pipeline.
 func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
 

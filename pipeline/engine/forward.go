@@ -215,6 +215,7 @@ func (t *transaction) forwardAck(ctx *pipeline.Context) {
 		t.log.Warn("ACK not relayed", "error", err)
 		return
 	}
+	t.e.svc.Metrics.Message("out", "ACK", 0)
 	if err := t.e.tp.WriteMsg(ack); err != nil {
 		t.log.Warn("ACK not relayed", "error", err)
 	}

@@ -24,6 +24,7 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
 	}
 	p.Hold()
 	e.active.Add(1)
+	e.svc.Metrics.Message("in", string(req.Method), 0)
 	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport())}
 	t.log = e.log.With("call_id", callID(req), "method", string(req.Method))
 	go func() {

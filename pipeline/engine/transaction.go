@@ -53,6 +53,7 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 		t.mu.Unlock()
 	}
 	t.runResponseStages(res, local)
+	t.e.svc.Metrics.Message("out", string(t.req.Method), res.StatusCode)
 	if res.StatusCode >= 200 {
 		defer t.settle()
 	}

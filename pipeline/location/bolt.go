@@ -206,6 +206,32 @@ func (s *Bolt) Count() (aors, bindings int) {
 	return aors, bindings
 }
 
+// Each calls fn for every AOR with live bindings, after reading them all
+// in one read transaction.
+func (s *Bolt) Each(now time.Time, fn func(aor string, bindings []Binding) bool) error {
+	type item struct {
+		aor string
+		bs  []Binding
+	}
+	var items []item
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return s.each(tx, func(aor string, r *record) {
+			if bs := liveCopies(r.bindings, now); len(bs) > 0 {
+				items = append(items, item{aor, bs})
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if !fn(it.aor, it.bs) {
+			break
+		}
+	}
+	return nil
+}
+
 // Close closes the file.
 func (s *Bolt) Close() error { return s.db.Close() }
 

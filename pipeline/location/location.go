@@ -50,6 +50,10 @@ type Store interface {
 	Sweep(now time.Time) int
 	// Count returns the number of AORs with live bindings and of bindings.
 	Count() (aors, bindings int)
+	// Each calls fn with every AOR that has live bindings at now, and
+	// copies of them, in no set order, until fn returns false. It reads the
+	// whole store: it is for the admin API, not for each request.
+	Each(now time.Time, fn func(aor string, bindings []Binding) bool) error
 	// Close releases the store.
 	Close() error
 }

@@ -177,6 +177,32 @@ func (m *Memory) Count() (aors, bindings int) {
 	return aors, bindings
 }
 
+// Each calls fn for every AOR with live bindings, shard by shard; fn runs
+// without any lock held.
+func (m *Memory) Each(now time.Time, fn func(aor string, bindings []Binding) bool) error {
+	for i := range m.shards {
+		s := &m.shards[i]
+		type item struct {
+			aor string
+			bs  []Binding
+		}
+		var items []item
+		s.mu.RLock()
+		for aor, r := range s.aors {
+			if bs := liveCopies(r.bindings, now); len(bs) > 0 {
+				items = append(items, item{aor, bs})
+			}
+		}
+		s.mu.RUnlock()
+		for _, it := range items {
+			if !fn(it.aor, it.bs) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
 // Close does nothing: a Memory holds no resources.
 func (m *Memory) Close() error { return nil }
 

@@ -346,6 +346,22 @@ func (r *Redis) Count() (aors, bindings int) {
 	return aors, bindings
 }
 
+// Each calls fn for every AOR with live bindings, walking the AORs with
+// SCAN as Count does; an AOR that SCAN returns twice is passed once.
+func (r *Redis) Each(now time.Time, fn func(aor string, bindings []Binding) bool) error {
+	seen := map[string]bool{}
+	stop := false
+	return r.scan(func(aor string, st *redisState) {
+		if stop || seen[aor] {
+			return
+		}
+		seen[aor] = true
+		if bs := liveCopies(st.bindings, now); len(bs) > 0 {
+			stop = !fn(aor, bs)
+		}
+	})
+}
+
 // Close closes the connections to Redis.
 func (r *Redis) Close() error { return r.client.Close() }
 

@@ -35,6 +35,7 @@ func runStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Copies", func(t *testing.T) { testStoreCopies(t, newStore) })
 	t.Run("Sweep", func(t *testing.T) { testStoreSweep(t, newStore) })
 	t.Run("Count", func(t *testing.T) { testStoreCount(t, newStore) })
+	t.Run("Each", func(t *testing.T) { testStoreEach(t, newStore) })
 	t.Run("Concurrent", func(t *testing.T) { testStoreConcurrent(t, newStore) })
 }
 
@@ -501,6 +502,43 @@ func testStoreCount(t *testing.T, newStore func(t *testing.T) Store) {
 		aors, bindings := s.Count()
 		if aors != tc.wantAORs || bindings != tc.wantBindings {
 			t.Errorf("test %d: Count() = %d, %d; want %d, %d", i, aors, bindings, tc.wantAORs, tc.wantBindings)
+		}
+	}
+}
+
+func testStoreEach(t *testing.T, newStore func(t *testing.T) Store) {
+	tests := []struct {
+		at   time.Duration
+		want map[string]int // AOR -> live bindings
+	}{
+		{0, map[string]int{"alice": 2, "bob": 1}},
+		{90 * time.Minute, map[string]int{"alice": 1}},
+		{3 * time.Hour, map[string]int{}},
+	}
+	for i, tc := range tests {
+		s := newStore(t)
+		mustUpdate(t, s, "alice", t0, set(binding("sip:a@1", time.Hour), binding("sip:a@2", 2*time.Hour)))
+		mustUpdate(t, s, "bob", t0, set(binding("sip:b@1", time.Hour)))
+		mustUpdate(t, s, "carol", t0, set())
+		got := map[string]int{}
+		if err := s.Each(t0.Add(tc.at), func(aor string, bs []Binding) bool {
+			got[aor] += len(bs)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("test %d: Each saw %v, want %v", i, got, tc.want)
+		}
+		for aor, n := range tc.want {
+			if got[aor] != n {
+				t.Errorf("test %d: Each saw %v, want %v", i, got, tc.want)
+			}
+		}
+		calls := 0
+		_ = s.Each(t0, func(string, []Binding) bool { calls++; return false })
+		if tc.at == 0 && calls != 1 {
+			t.Errorf("test %d: Each went on after false: %d calls", i, calls)
 		}
 	}
 }

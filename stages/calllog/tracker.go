@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
 // linger is how long a call stays known after it ended, or after an answer
@@ -153,6 +155,32 @@ func (t *tracker) release(s sink) {
 	t.mu.Unlock()
 	waitSweeper(stop, done)
 }
+
+// Calls returns the calls in progress (tried or answered), for the admin
+// API and the active-calls gauge.
+func (t *tracker) Calls() []pipeline.CallInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []pipeline.CallInfo
+	for _, c := range t.calls {
+		var st string
+		switch c.state {
+		case trying:
+			st = "trying"
+			if c.rang {
+				st = "ringing"
+			}
+		case answered:
+			st = "answered"
+		default:
+			continue
+		}
+		out = append(out, pipeline.CallInfo{CallID: c.callID, Caller: c.users[caller], Callee: c.users[callee], State: st, Start: c.start, Answered: c.answer})
+	}
+	return out
+}
+
+var _ pipeline.CallLister = (*tracker)(nil)
 
 // Close stops the sweeper. It is safe to call more than once.
 func (t *tracker) Close() error {

@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
 
 // watchDebounce is how long the config must stay unchanged after an edit
@@ -120,6 +121,12 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		log.Error("starting", "error", err)
 		return 1
 	}
+	svc.Metrics = metrics.New(metrics.Gauges{
+		Bindings:     func() float64 { _, n := store.Count(); return float64(n) },
+		AORs:         func() float64 { n, _ := store.Count(); return float64(n) },
+		Calls:        func() float64 { return float64(len(svc.Calls())) },
+		Transactions: func() float64 { return float64(eng.InFlight()) },
+	})
 	var listens []config.Listen
 	for _, l := range cfg.Server.Listen {
 		parsed, _ := config.ParseListen(l)
@@ -139,10 +146,11 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	}
 	eng.Use(p)
 	eng.Start()
+	svc.Metrics.Config(cfg.Hash)
 	warnOpen(cfg, log)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },
@@ -157,6 +165,15 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 			log.Error("watching the config", "error", err)
 			return 1
 		}
+	}
+	if cfg.HTTP.Listen != "" {
+		a, err := startAdmin(cfg.HTTP, eng, svc, r, log)
+		if err != nil {
+			log.Error("starting", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
+			_ = eng.Shutdown(context.Background())
+			return 1
+		}
+		defer a.stop()
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

@@ -19,6 +19,7 @@ type reloader struct {
 	listen []string // the listen list in force, from the flags or the file
 	file   []string // the listen list the file had at start
 	store  config.Store
+	http   config.HTTP
 	eng    *engine.Engine
 	svc    *pipeline.Services
 	log    *slog.Logger
@@ -32,10 +33,10 @@ type reloader struct {
 
 // Outcome is what one reload did.
 type Outcome struct {
-	Result string // "applied", "unchanged" or "failed"
-	Hash   string // the config's hash (of the file read, even when it failed)
-	Errors []string
-	At     time.Time
+	Result string    `json:"result"` // "applied", "unchanged" or "failed"
+	Hash   string    `json:"hash"`   // the config's hash (of the file read, even when it failed)
+	Errors []string  `json:"errors,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Last returns the outcome of the last reload.
@@ -57,12 +58,16 @@ func (r *reloader) reload(cause string) {
 	}
 	if cfg.Hash == r.hash {
 		r.last = Outcome{Result: "unchanged", Hash: cfg.Hash, At: time.Now()}
+		r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 		r.log.Info("reload", "outcome", "unchanged", "cause", cause, "hash", short(cfg.Hash))
 		return
 	}
 	if !slices.Equal(cfg.Server.Listen, r.file) {
 		r.log.Warn("reload", "needs_restart", "server.listen", "detail", "listen addresses change on restart; the rest applies now")
 		cfg.Server.Listen = r.listen
+	}
+	if cfg.HTTP != r.http {
+		r.log.Warn("reload", "needs_restart", "http", "detail", "the http listener changes on restart; the rest applies now")
 	}
 	if cfg.Store != r.store {
 		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")
@@ -80,6 +85,7 @@ func (r *reloader) reload(cause string) {
 		}
 	}
 	r.last = Outcome{Result: "applied", Hash: cfg.Hash, At: time.Now()}
+	r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 	r.log.Info("reload", "outcome", "applied", "cause", cause, "hash", short(cfg.Hash), "stages", len(p.Stages()))
 }
 
@@ -91,5 +97,6 @@ func (r *reloader) failed(cause, hash string, err error) {
 		r.log.Error("reload error", "error", line)
 	}
 	r.last = Outcome{Result: "failed", Hash: hash, Errors: ls, At: time.Now()}
+	r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 	r.log.Error("reload", "outcome", "failed", "cause", cause, "hash", short(hash), "errors", len(ls), "running", short(r.hash))
 }

@@ -71,7 +71,7 @@ func TestReloadBadEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng.Use(p)
-	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 
 	tests := []struct {
 		name    string

@@ -1,0 +1,141 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/engine"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/metrics"
+)
+
+const token = "0123456789abcdef-token"
+
+func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Services) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	store := location.NewMemory()
+	svc := &pipeline.Services{Location: store, Log: log}
+	eng, err := engine.New(svc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Shutdown(context.Background()) })
+	svc.Metrics = metrics.New(metrics.Gauges{
+		Bindings:     func() float64 { _, n := store.Count(); return float64(n) },
+		Transactions: func() float64 { return float64(eng.InFlight()) },
+	})
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Build(cfg, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Use(p)
+	svc.Metrics.Config(cfg.Hash)
+	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	a := &admin{cfg: config.HTTP{Token: tok}, eng: eng, svc: svc, r: r, log: log}
+	srv := httptest.NewServer(a.routes())
+	t.Cleanup(srv.Close)
+	return srv, path, svc
+}
+
+func get(t *testing.T, method, url, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func TestAdmin(t *testing.T) {
+	srv, path, svc := newAdmin(t, token)
+	now := time.Now()
+	for _, aor := range []string{"alice", "bob"} {
+		svc.Location.Update(aor, now, func([]location.Binding) ([]location.Binding, error) {
+			return []location.Binding{{Contact: "sip:" + aor + "@192.0.2.1", Expires: now.Add(time.Hour), CallID: "c", CSeq: 1}}, nil
+		})
+	}
+	tests := []struct {
+		method, path, tok string
+		code              int
+		want              []string
+	}{
+		{"GET", "/health", "", 200, []string{`"ok"`}},
+		{"GET", "/ready", "", 200, []string{`"ready"`}},
+		{"GET", "/metrics", "", 200, []string{"switchboard_registrations 2", "switchboard_transactions_in_flight 0", "go_goroutines", "switchboard_config_info"}},
+		{"GET", "/admin/registrations", "", 401, []string{"missing or wrong token"}},
+		{"GET", "/admin/registrations", "wrong-token-wrong-token", 401, nil},
+		{"GET", "/admin/registrations", token, 200, []string{`"aor": "alice"`, `"aor": "bob"`, `"contact": "sip:alice@192.0.2.1"`}},
+		{"GET", "/admin/registrations?aor=bob", token, 200, []string{`"aor": "bob"`}},
+		{"GET", "/admin/calls", token, 200, []string{"[]"}},
+		{"GET", "/admin/config", token, 200, []string{`"hash"`, `stage 1 (registrar)`}},
+		{"POST", "/admin/reload", token, 200, []string{`"result": "unchanged"`}},
+		{"GET", "/admin/reload", token, 405, nil},
+	}
+	for i, tc := range tests {
+		code, body := get(t, tc.method, srv.URL+tc.path, tc.tok)
+		if code != tc.code {
+			t.Errorf("test %d: %s %s: %d, want %d: %s", i, tc.method, tc.path, code, tc.code, body)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("test %d: %s %s: body does not contain %q:\n%s", i, tc.method, tc.path, w, body)
+			}
+		}
+		if tc.path == "/admin/registrations?aor=bob" && strings.Contains(body, "alice") {
+			t.Errorf("test %d: the filter let alice through", i)
+		}
+	}
+
+	// A broken edit: the reload fails with the mistake, 422.
+	if err := os.WriteFile(path, []byte(strings.Replace(goodConfig, "registrar", "registar", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get(t, "POST", srv.URL+"/admin/reload", token)
+	var out Outcome
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	if code != 422 || out.Result != "failed" || len(out.Errors) != 1 || !strings.Contains(out.Errors[0], `stage 1 (registar): use: unknown stage type`) {
+		t.Errorf("broken reload: %d %+v", code, out)
+	}
+	if _, body := get(t, "GET", srv.URL+"/metrics", ""); !strings.Contains(body, `switchboard_reloads_total{outcome="failed"} 1`) {
+		t.Errorf("metrics do not count the failed reload:\n%s", body)
+	}
+}
+
+func TestAdminWithoutToken(t *testing.T) {
+	srv, _, _ := newAdmin(t, "")
+	if code, body := get(t, "GET", srv.URL+"/admin/registrations", "anything"); code != 403 || !strings.Contains(body, "set http.token") {
+		t.Errorf("%d %s", code, body)
+	}
+	if code, _ := get(t, "GET", srv.URL+"/health", ""); code != 200 {
+		t.Errorf("health %d", code)
+	}
+}

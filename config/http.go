@@ -1,0 +1,40 @@
+package config
+
+import (
+	"fmt"
+	"net"
+)
+
+// HTTP is the [http] section: the listener for metrics, health and the
+// admin API. It is off unless listen is set.
+type HTTP struct {
+	// Listen is "host:port"; "" turns the listener off. Keep it on
+	// loopback (127.0.0.1:9060) unless a firewall guards it.
+	Listen string `toml:"listen"`
+	// Token protects the admin API (/admin/...): requests carry
+	// "Authorization: Bearer <token>". Without a token the admin API is
+	// off; /metrics, /health and /ready need none.
+	Token string `toml:"token"`
+	// Pprof serves Go's profiler under /debug/pprof/ (behind the token).
+	Pprof bool `toml:"pprof"`
+}
+
+// Validate returns one error per mistake, each starting with the key.
+func (h *HTTP) Validate() []error {
+	var errs []error
+	if h.Listen != "" {
+		host, port, err := net.SplitHostPort(h.Listen)
+		if err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("listen: %q is not host:port such as \"127.0.0.1:9060\"", h.Listen))
+		} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+			errs = append(errs, fmt.Errorf("listen: host %q is not an IP address", host))
+		}
+	}
+	if h.Token != "" && len(h.Token) < 16 {
+		errs = append(errs, fmt.Errorf("token: shorter than 16 characters: make it long and random"))
+	}
+	if h.Pprof && h.Token == "" {
+		errs = append(errs, fmt.Errorf("pprof: needs a token"))
+	}
+	return errs
+}

@@ -1,0 +1,188 @@
+// Package metrics holds Switchboard's Prometheus collectors. They are made
+// and registered once per process and outlive every pipeline: a pipeline
+// binds its stages' counters at build time, so that a message costs a few
+// atomic adds.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the process's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	messages     *prometheus.CounterVec
+	stageSeen    *prometheus.CounterVec
+	stageVerdict *prometheus.CounterVec
+	stageSeconds *prometheus.CounterVec
+	ruleMatched  *prometheus.CounterVec
+	ruleFailed   *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	configInfo   *prometheus.GaugeVec
+	lastReload   prometheus.Gauge
+}
+
+// New makes and registers the collectors. gauges are read when scraped.
+func New(g Gauges) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_messages_total",
+			Help: "SIP messages received (in) and sent (out), by method and, for responses, status class.",
+		}, []string{"direction", "method", "class"}),
+		stageSeen: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_stage_messages_total",
+			Help: "Messages each stage ran on (its rule matched), by stage and direction.",
+		}, []string{"stage", "direction"}),
+		stageVerdict: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_stage_verdicts_total",
+			Help: "What each request stage decided: continue, replied, dropped, forwarded, error.",
+		}, []string{"stage", "verdict"}),
+		stageSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_stage_seconds_total",
+			Help: "Time spent in each stage, in seconds.",
+		}, []string{"stage"}),
+		ruleMatched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_rule_matches_total",
+			Help: "Times each stage's `when` rule was true.",
+		}, []string{"stage"}),
+		ruleFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_rule_failures_total",
+			Help: "Times each stage's `when` rule failed at run time (counted as no match).",
+		}, []string{"stage"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_reloads_total",
+			Help: "Config reloads, by outcome: applied, unchanged, failed.",
+		}, []string{"outcome"}),
+		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_config_info",
+			Help: "The config in force: 1 for its hash.",
+		}, []string{"hash"}),
+		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_config_last_reload_timestamp_seconds",
+			Help: "When the last reload was tried (Unix time).",
+		}),
+	}
+	reg.MustRegister(m.messages, m.stageSeen, m.stageVerdict, m.stageSeconds, m.ruleMatched, m.ruleFailed,
+		m.reloads, m.configInfo, m.lastReload,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		if f != nil {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		}
+	}
+	gauge("switchboard_registrations", "Live bindings in the location store.", g.Bindings)
+	gauge("switchboard_registered_aors", "Addresses-of-record with live bindings.", g.AORs)
+	gauge("switchboard_active_calls", "Calls in progress in the call trackers.", g.Calls)
+	gauge("switchboard_transactions_in_flight", "Server transactions without a final response yet.", g.Transactions)
+	return m
+}
+
+// Gauges are read at scrape time.
+type Gauges struct {
+	Bindings, AORs, Calls, Transactions func() float64
+}
+
+// Message counts one SIP message. method is the request's, or the CSeq
+// method of a response; code is 0 for requests.
+func (m *Metrics) Message(direction, method string, code int) {
+	if m == nil {
+		return
+	}
+	class := ""
+	if code > 0 {
+		class = strconv.Itoa(code/100) + "xx"
+	}
+	m.messages.WithLabelValues(direction, method, class).Inc()
+}
+
+// Reload records a reload's outcome and, when applied, the config's hash.
+func (m *Metrics) Reload(outcome, hash string, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(outcome).Inc()
+	m.lastReload.Set(float64(at.Unix()))
+	if outcome == "applied" {
+		m.Config(hash)
+	}
+}
+
+// Config marks hash as the config in force.
+func (m *Metrics) Config(hash string) {
+	if m == nil {
+		return
+	}
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues(hash).Set(1)
+}
+
+// Stage returns the counters of one stage, bound once at build time.
+func (m *Metrics) Stage(label string) *Stage {
+	if m == nil {
+		return nil
+	}
+	return &Stage{
+		requests:  m.stageSeen.WithLabelValues(label, "request"),
+		responses: m.stageSeen.WithLabelValues(label, "response"),
+		seconds:   m.stageSeconds.WithLabelValues(label),
+		matched:   m.ruleMatched.WithLabelValues(label),
+		failed:    m.ruleFailed.WithLabelValues(label),
+		verdicts: [...]prometheus.Counter{
+			m.stageVerdict.WithLabelValues(label, "continue"),
+			m.stageVerdict.WithLabelValues(label, "replied"),
+			m.stageVerdict.WithLabelValues(label, "dropped"),
+			m.stageVerdict.WithLabelValues(label, "forwarded"),
+		},
+		errors: m.stageVerdict.WithLabelValues(label, "error"),
+	}
+}
+
+// Stage holds one stage's counters. A nil *Stage counts nothing.
+type Stage struct {
+	requests, responses prometheus.Counter
+	seconds             prometheus.Counter
+	matched, failed     prometheus.Counter
+	verdicts            [4]prometheus.Counter
+	errors              prometheus.Counter
+}
+
+// Ran counts a run of the stage on a request (response false) or a
+// response, its verdict index (0-3 as pipeline.Verdict, -1 for a response),
+// whether it failed, and its time.
+func (s *Stage) Ran(response bool, verdict int, failed bool, d time.Duration) {
+	if s == nil {
+		return
+	}
+	if response {
+		s.responses.Inc()
+	} else {
+		s.requests.Inc()
+		switch {
+		case failed:
+			s.errors.Inc()
+		case verdict >= 0 && verdict < len(s.verdicts):
+			s.verdicts[verdict].Inc()
+		}
+	}
+	s.seconds.Add(d.Seconds())
+}
+
+// Rule counts a run of the stage's rule.
+func (s *Stage) Rule(matched, failed bool) {
+	if s == nil {
+		return
+	}
+	if failed {
+		s.failed.Inc()
+	}
+	if matched {
+		s.matched.Inc()
+	}
+}
