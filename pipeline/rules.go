@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"sync"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/expr-lang/expr"
