@@ -174,20 +174,40 @@ type proxy struct {
 	// UDP and TCP are the host:port it listens on ("" when not listening on
 	// that transport).
 	UDP, TCP string
+	// ConfigPath is its config file, config.toml in a temporary directory
+	// that holds its log file too.
+	ConfigPath string
 
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	waitErr error
+	killed  bool // the test killed it on purpose
+}
+
+// kill ends the proxy with SIGKILL, as a crash would, and waits for it.
+func (p *proxy) kill(t *testing.T) {
+	t.Helper()
+	p.killed = true
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
 // startProxy writes config to a temporary config.toml and runs switchboard
-// with it. listens are -listen URIs; none means UDP and TCP on free ports of
-// 127.0.0.1. It returns once the proxy logged msg=ready. The proxy is stopped
-// with SIGTERM when the test ends, and the test fails if it does not exit
-// with 0, or if its log shows a panic or a data race.
+// with it, with -watch=false. listens are -listen URIs; none means UDP and
+// TCP on free ports of 127.0.0.1. It returns once the proxy logged
+// msg=ready. The proxy is stopped with SIGTERM when the test ends, and the
+// test fails if it does not exit with 0, or if its log shows a panic or a
+// data race.
 func startProxy(t *testing.T, config string, listens ...string) *proxy {
+	t.Helper()
+	return startProxyWatch(t, config, false, listens...)
+}
+
+// startProxyWatch is startProxy with the config file watched (the proxy's
+// default, -watch=true) when watch is true: edits of p.ConfigPath reload it.
+func startProxyWatch(t *testing.T, config string, watch bool, listens ...string) *proxy {
 	t.Helper()
 	requireE2E(t)
 	if len(listens) == 0 {
@@ -201,8 +221,8 @@ func startProxy(t *testing.T, config string, listens ...string) *proxy {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{})}
-	args := []string{"-config", cfgPath, "-watch=false"}
+	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{})}
+	args := []string{"-config", cfgPath, fmt.Sprintf("-watch=%t", watch)}
 	for _, l := range listens {
 		args = append(args, "-listen", l)
 		switch {
@@ -251,7 +271,9 @@ func (p *proxy) stop(t *testing.T) {
 	t.Helper()
 	select {
 	case <-p.done:
-		t.Errorf("switchboard exited during the test: %v", p.waitErr)
+		if !p.killed {
+			t.Errorf("switchboard exited during the test: %v", p.waitErr)
+		}
 	default:
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
