@@ -50,6 +50,9 @@ type Server struct {
 	// DrainTimeout bounds a graceful stop: new dialog-creating requests get
 	// 503 while transactions in flight finish, for at most this long.
 	DrainTimeout Duration `toml:"drain_timeout"`
+	// MaxTransactions bounds the server transactions in flight (without a
+	// final response); past it, new requests get 503 with Retry-After.
+	MaxTransactions int `toml:"max_transactions"`
 }
 
 // Log is the [log] section.
@@ -93,6 +96,9 @@ func (f *File) Defaults() {
 	}
 	if f.Server.AOR == "" {
 		f.Server.AOR = "user"
+	}
+	if f.Server.MaxTransactions == 0 {
+		f.Server.MaxTransactions = 20000
 	}
 	if f.Server.DrainTimeout == 0 {
 		f.Server.DrainTimeout = Duration(32 * time.Second)
@@ -171,6 +177,9 @@ func (f *File) validate(errs *Errors) {
 		if d == "" || strings.ContainsAny(d, " :;@") {
 			errs.Add(fmt.Errorf("server: domains[%d]: %q is not a host name", i, d))
 		}
+	}
+	if f.Server.MaxTransactions < 0 {
+		errs.Add(fmt.Errorf("server: max_transactions: %d is negative", f.Server.MaxTransactions))
 	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":

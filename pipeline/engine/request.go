@@ -61,6 +61,13 @@ func (t *transaction) serve() {
 	t.ctx = ctx
 	t.processRoute(ctx)
 
+	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.active.Load() > int64(limit) && !req.IsAck() {
+		t.log.Warn("too many transactions in flight: refused", "limit", limit)
+		res := ctx.Reply(503, "Service Unavailable: overloaded")
+		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+		t.respond(res, true)
+		return
+	}
 	if t.e.draining.Load() && isDialogCreating(req) && !inDialog(req) {
 		res := ctx.Reply(503, "Service Unavailable")
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
