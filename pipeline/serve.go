@@ -26,24 +26,31 @@ type Step struct {
 	RuleErr error
 }
 
+// matches runs the stage's rule, if any, on the environment env returns,
+// counting failures; a stage that does not match is reported to step.
+func (e *entry) matches(env func() *Env, step func(Step)) bool {
+	if e.rule == nil {
+		return true
+	}
+	ok, err := e.rule.Match(env())
+	if err != nil {
+		e.ruleFailures.Add(1)
+	}
+	e.metrics.Rule(ok, err != nil)
+	if !ok && step != nil {
+		step(Step{Stage: e.label, RuleErr: err})
+	}
+	return ok
+}
+
 // ServeRequest runs the request stages in config order until one replies,
 // drops or forwards. If every stage continues, the verdict is Continue and
 // the engine answers as the proxy core would. step, if not nil, is called
 // for every stage.
 func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 	for _, e := range p.requests {
-		if e.rule != nil {
-			ok, err := e.rule.Match(c.Env())
-			if err != nil {
-				e.ruleFailures.Add(1)
-			}
-			e.metrics.Rule(ok, err != nil)
-			if !ok {
-				if step != nil {
-					step(Step{Stage: e.label, RuleErr: err})
-				}
-				continue
-			}
+		if !e.matches(c.Env, step) {
+			continue
 		}
 		var start time.Time
 		if e.metrics != nil {
@@ -78,18 +85,8 @@ func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 // sends the response as it stands.
 func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
 	for _, e := range p.replies {
-		if e.rule != nil {
-			ok, err := e.rule.Match(c.Env())
-			if err != nil {
-				e.ruleFailures.Add(1)
-			}
-			e.metrics.Rule(ok, err != nil)
-			if !ok {
-				if step != nil {
-					step(Step{Stage: e.label, RuleErr: err})
-				}
-				continue
-			}
+		if !e.matches(c.Env, step) {
+			continue
 		}
 		var start time.Time
 		if e.metrics != nil {

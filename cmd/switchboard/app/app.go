@@ -66,12 +66,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	file, err := config.Load(*cfgPath)
-	if err != nil {
-		printErrors(stderr, err)
-		return 1
-	}
-	cfg, err := withListens(file, listens)
+	file, cfg, err := load(*cfgPath, listens)
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
@@ -79,6 +74,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.Log)
 	slog.SetDefault(log)
 	return serve(cfg, file.Server.Listen, *watch, log)
+}
+
+// load reads the config file and returns it as written and with the
+// -listen flags applied.
+func load(path string, listens []string) (file, cfg *config.File, err error) {
+	file, err = config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err = withListens(file, listens)
+	return file, cfg, err
 }
 
 // withListens returns the config with the -listen flags in place of the
@@ -234,33 +240,17 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	file, err := config.Load(*cfgPath)
+	_, cfg, err := load(*cfgPath, listens)
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
 	}
-	cfg, err := withListens(file, listens)
+	stages, err := pipeline.Check(cfg, localAddrs())
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
 	}
-	svc := &pipeline.Services{Location: location.NewMemory(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalAddrs: localAddrs()}
-	defer svc.Close()
-	for _, l := range cfg.Server.Listen {
-		parsed, _ := config.ParseListen(l)
-		ip, _ := netip.ParseAddr(parsed.Host)
-		if !ip.IsValid() {
-			ip = netip.IPv4Unspecified()
-		}
-		svc.Sockets = append(svc.Sockets, pipeline.Socket{Transport: strings.ToUpper(parsed.Network), Addr: netip.AddrPortFrom(ip, uint16(parsed.Port))})
-	}
-	p, err := pipeline.Build(cfg, svc)
-	if err != nil {
-		printErrors(stderr, err)
-		return 1
-	}
-	_ = p.Cleanup()
-	fmt.Fprintf(stdout, "%s: ok (%d stages: %s)\n", cfg.Path, len(p.Stages()), strings.Join(p.Stages(), ", "))
+	fmt.Fprintf(stdout, "%s: ok (%d stages: %s)\n", cfg.Path, len(stages), strings.Join(stages, ", "))
 	return 0
 }
 

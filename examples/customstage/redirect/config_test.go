@@ -1,15 +1,12 @@
 package redirect
 
 import (
-	"log/slog"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
-	"github.com/switchboard-sip/switchboard/pipeline/location"
 	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 	_ "github.com/switchboard-sip/switchboard/stages/all"
 )
@@ -24,22 +21,11 @@ func TestExampleConfigBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &pipeline.Services{Location: location.NewMemory(), Log: slog.New(slog.DiscardHandler)}
-	defer svc.Close()
-	for _, l := range cfg.Server.Listen {
-		parsed, err := config.ParseListen(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ip, _ := netip.ParseAddr(parsed.Host)
-		svc.Sockets = append(svc.Sockets, pipeline.Socket{Transport: strings.ToUpper(parsed.Network), Addr: netip.AddrPortFrom(ip, uint16(parsed.Port))})
-	}
-	p, err := pipeline.Build(cfg, svc)
+	stages, err := pipeline.Check(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Cleanup()
-	if got := strings.Join(p.Stages(), ", "); !strings.Contains(got, "stage 3 (redirect), stage 4 (location)") {
+	if got := strings.Join(stages, ", "); !strings.Contains(got, "stage 3 (redirect), stage 4 (location)") {
 		t.Errorf("stages %s: want redirect before location", got)
 	}
 }
