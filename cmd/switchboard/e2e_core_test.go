@@ -1,0 +1,102 @@
+package main
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestOptionsToProxy: an OPTIONS addressed to the proxy itself gets 200
+// with Allow.
+func TestOptionsToProxy(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, testConfig())
+	runSipp(t, p.UDP, "-sf", scenario(t, "options.xml"), "-i", callerIP).ExpectCalls(1)
+}
+
+// TestMessageRelayed: a MESSAGE to a registered user reaches its Contact.
+func TestMessageRelayed(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, testConfig())
+	callee := startPhone(t, "uas_message.xml", calleeIP, "udp")
+	registerPhone(t, p, "bob", callee)
+	callFrom(t, p, "uac_message.xml", "udp", "-s", "bob").ExpectCalls(1)
+	callee.ExpectCalls(1)
+}
+
+// TestDoubleRecordRoute: a call from a UDP phone to a TCP phone crosses
+// transports, so the proxy records two routes, one per transport; the ACK
+// and BYE then cross back through both, and the callee sees no Route of
+// ours left.
+func TestDoubleRecordRoute(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, testConfig())
+	callee := startPhone(t, "uas.xml", calleeIP, "tcp")
+	registerPhone(t, p, "bob", callee)
+	callFrom(t, p, "uac.xml", "udp", "-s", "bob").ExpectCalls(1)
+	callee.ExpectCalls(1)
+
+	invites := callee.Received("INVITE ")
+	if len(invites) == 0 {
+		t.Fatalf("the callee received no INVITE\n%s", callee.Report())
+	}
+	var routes []string
+	for _, h := range invites[0].Headers("Record-Route") {
+		for _, r := range strings.Split(h, ",") {
+			routes = append(routes, strings.TrimSpace(r))
+		}
+	}
+	if len(routes) != 2 || !strings.Contains(routes[0], "transport=tcp") || !strings.Contains(routes[1], "transport=udp") {
+		t.Errorf("Record-Route %q, want the TCP side on top of the UDP side", routes)
+	}
+}
+
+// TestInviteTimeout: a callee that rings and never answers is cancelled
+// when Timer C (invite_timeout) runs out, and the caller gets 480.
+func TestInviteTimeout(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, strings.Replace(testConfig(), "use = \"forward\"", "use = \"forward\"\ninvite_timeout = \"1s\"", 1))
+	callee := startPhone(t, "uas_ring.xml", calleeIP, "udp")
+	registerPhone(t, p, "bob", callee)
+	callFrom(t, p, "uac_reject.xml", "udp", "-s", "bob", "-key", "reject_code", "480").ExpectCalls(1)
+	callee.ExpectCalls(1) // it received the proxy's CANCEL
+}
+
+// TestDrain: on SIGTERM the proxy refuses new calls with 503 and
+// Retry-After while the call being set up finishes, then exits 0.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, testConfig())
+	callee := startPhone(t, "uas.xml", calleeIP, "udp", "-d", "1500")
+	registerPhone(t, p, "bob", callee)
+	first := callFrom(t, p, "uac.xml", "udp", "-s", "bob")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(callee.Received("INVITE ")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the callee got no INVITE\n%s", callee.Report())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.killed = true // the exit below is expected
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	second := runSipp(t, p.UDP, "-sf", scenario(t, "uac_reject.xml"), "-i", callee2IP, "-s", "bob", "-key", "reject_code", "503")
+	second.ExpectCalls(1)
+	if res := second.Received("SIP/2.0 503"); len(res) == 0 || res[0].Header("Retry-After") == "" {
+		t.Errorf("the 503 has no Retry-After\n%s", second.Report())
+	}
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		t.Fatal("the proxy did not exit after draining")
+	}
+	if p.waitErr != nil {
+		t.Errorf("the proxy exited with %v", p.waitErr)
+	}
+	first.Stop()
+	if len(first.Received("SIP/2.0 200")) == 0 {
+		t.Errorf("the call in progress got no 200 before the proxy stopped\n%s", first.Report())
+	}
+}
