@@ -23,9 +23,12 @@ func init() {
 // is treated as having.
 const defaultMaxForwards = 70
 
-// statusUnsupportedURIScheme is 416 Unsupported URI Scheme (RFC 3261
-// 21.4.17), which sipgo has no constant for.
-const statusUnsupportedURIScheme = 416
+// Status codes sipgo has no constants for (RFC 3261 21).
+const (
+	statusUnsupportedURIScheme = 416 // 21.4.17
+	statusBadExtension         = 420 // 21.4.15
+	statusVersionNotSupported  = 505 // 21.5.6
+)
 
 // Parse checks every request it runs on and answers the broken ones.
 type Parse struct {
@@ -55,7 +58,12 @@ func (p *Parse) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 		// RFC 3261 17.2.3: an ACK is never answered.
 		return pipeline.Dropped, nil
 	}
-	ctx.Reply(code, reason)
+	res := ctx.Reply(code, reason)
+	if code == statusBadExtension {
+		if h := ctx.Request.GetHeader("Proxy-Require"); h != nil {
+			res.AppendHeader(sip.NewHeader("Unsupported", h.Value()))
+		}
+	}
 	return pipeline.Replied, nil
 }
 
@@ -63,7 +71,13 @@ func (p *Parse) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 // request fails, or 0.
 func (p *Parse) check(ctx *pipeline.Context) (int, string) {
 	req := ctx.Request
+	if req.SipVersion != "SIP/2.0" {
+		return statusVersionNotSupported, "Version Not Supported: " + req.SipVersion
+	}
 	if code, reason := checkHeaders(req); code != 0 {
+		return code, reason
+	}
+	if code, reason := checkSingle(req); code != 0 {
 		return code, reason
 	}
 	if code, reason := checkRequestURI(&req.Recipient); code != 0 {
@@ -85,6 +99,25 @@ func (p *Parse) check(ctx *pipeline.Context) (int, string) {
 	}
 	if p.CheckLoops && looped(ctx) {
 		return sip.StatusLoopDetected, "Loop Detected"
+	}
+	if h := req.GetHeader("Proxy-Require"); h != nil && !req.IsAck() && req.Method != sip.CANCEL {
+		// RFC 3261 16.3 step 5: this proxy supports no extension a client
+		// may require of it.
+		return statusBadExtension, "Bad Extension: " + strings.TrimSpace(h.Value())
+	}
+	return 0, ""
+}
+
+// single are the headers a request carries once (RFC 3261 7.3.1): two of
+// them make the request ambiguous.
+var single = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"}
+
+// checkSingle refuses a request with two values of a single-value header.
+func checkSingle(req *sip.Request) (int, string) {
+	for _, name := range single {
+		if hs := req.GetHeaders(name); len(hs) > 1 {
+			return sip.StatusBadRequest, "Bad Request: more than one " + name
+		}
 	}
 	return 0, ""
 }
@@ -116,6 +149,11 @@ func checkRequestURI(u *sip.Uri) (int, string) {
 	case "sip", "sips":
 		if u.Host == "" {
 			return sip.StatusBadRequest, "Bad Request: Request-URI has no host"
+		}
+		if len(u.Headers) > 0 {
+			// RFC 3261 19.1.5: headers in a URI are for building a request,
+			// never part of a Request-URI (RFC 4475 3.1.2.11).
+			return sip.StatusBadRequest, "Bad Request: Request-URI carries headers"
 		}
 	case "tel":
 		if u.Raw() == "" {

@@ -131,6 +131,15 @@ func TestServeRequest(t *testing.T) {
 		{raw: message(invite, "Max-Forwards: 1"), verdict: pipeline.Continue},
 		{raw: message("OPTIONS sip:example.org SIP/2.0", "CSeq: 1 OPTIONS", "Max-Forwards: 0"), verdict: pipeline.Continue},
 		{raw: message("OPTIONS sip:bob@192.0.2.99 SIP/2.0", "CSeq: 1 OPTIONS", "Max-Forwards: 0"), verdict: pipeline.Replied, code: 483, reason: "Too Many Hops"},
+		// 22: another SIP version (RFC 4475 3.1.2.16).
+		{raw: message("INVITE sip:bob@example.org SIP/7.0"), verdict: pipeline.Replied, code: 505, reason: "Version Not Supported: SIP/7.0"},
+		// 23-24: a single-value header twice (RFC 4475 3.3.8).
+		{raw: strings.Replace(message(invite), "Call-ID:", "Call-ID: second@pc33.example.org\nCall-ID:", 1), verdict: pipeline.Replied, code: 400, reason: "Bad Request: more than one Call-ID"},
+		{raw: strings.Replace(message(invite), "From:", "From: Eve <sip:eve@example.org>;tag=2\nFrom:", 1), verdict: pipeline.Replied, code: 400, reason: "Bad Request: more than one From"},
+		// 25: headers in the Request-URI (RFC 4475 3.1.2.11).
+		{raw: message("INVITE sip:bob@example.org?Route=%3Csip:example.com%3E SIP/2.0"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: Request-URI carries headers"},
+		// 26: Proxy-Require of an extension (RFC 4475 3.3.5).
+		{raw: message(invite, "Proxy-Require: totallyunsupported"), verdict: pipeline.Replied, code: 420, reason: "Bad Extension: totallyunsupported"},
 	}
 	runCases(t, tests)
 }
