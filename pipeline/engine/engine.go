@@ -67,14 +67,15 @@ func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{})}
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(tracer{e: e, log: log})
+	sipgoLog := slog.New(newQuietHandler(log.Handler()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Switchboard"),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(log.With("layer", "transport")),
+			sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 			sip.WithTransportLayerReadFilter(e.readFilter),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(log.With("layer", "transaction")),
+			sip.WithTransactionLayerLogger(sipgoLog.With("layer", "transaction")),
 			sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
 		),
 	)
