@@ -25,8 +25,10 @@ func TestQuietHandler(t *testing.T) {
 			}
 		}
 	}
-	if errors != burst {
-		t.Errorf("%d error lines passed in one second, want %d", errors, burst)
+	// The 50 lines take microseconds; should they straddle a second,
+	// two bursts pass.
+	if errors != burst && errors != 2*burst {
+		t.Errorf("%d error lines passed, want %d (or %d across a second)", errors, burst, 2*burst)
 	}
 	if !strings.Contains(buf.String(), "an info line always passes") || !strings.Contains(buf.String(), "layer=transport") {
 		t.Errorf("log:\n%s", buf.String())
