@@ -1,0 +1,188 @@
+package ratelimit
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// maxShards is how many locks a table spreads its sources over.
+const maxShards = 64
+
+// table maps source addresses to a V, in a fixed amount of memory: it never
+// holds more than its capacity, and when it is full it forgets the source
+// seen least recently to make room for a new one. The sources are spread
+// over shards, each with its own lock and its own share of the capacity, so
+// that packets from different sources seldom wait for each other.
+type table[V any] struct {
+	shards atomic.Pointer[[]shard[V]]
+	// capacity is the number of sources the shards hold at most.
+	capacity atomic.Int64
+	// evicted counts the sources forgotten to make room.
+	evicted atomic.Int64
+	// resizing serializes resize.
+	resizing sync.Mutex
+	seed     uint64
+}
+
+// shard is one lock's share of a table: a map and a list of its nodes from
+// the most recently seen (lru.next) to the least (lru.prev).
+type shard[V any] struct {
+	mu    sync.Mutex
+	nodes map[netip.Addr]*node[V]
+	lru   node[V]
+	cap   int
+	// pad keeps two shards' locks off one cache line.
+	_ [40]byte
+}
+
+type node[V any] struct {
+	key        netip.Addr
+	val        V
+	seen       int64 // when the source was last seen, for resize
+	prev, next *node[V]
+}
+
+// newTable returns a table of the given capacity (at least 1).
+func newTable[V any](capacity int) *table[V] {
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	t := &table[V]{seed: binary.LittleEndian.Uint64(seed[:])}
+	shards := makeShards[V](capacity)
+	t.shards.Store(&shards)
+	t.capacity.Store(int64(capacity))
+	return t
+}
+
+// makeShards returns empty shards whose capacities add up to capacity.
+func makeShards[V any](capacity int) []shard[V] {
+	capacity = max(capacity, 1)
+	n := min(capacity, maxShards)
+	shards := make([]shard[V], n)
+	for i := range shards {
+		s := &shards[i]
+		s.cap = capacity / n
+		if i < capacity%n {
+			s.cap++
+		}
+		s.nodes = make(map[netip.Addr]*node[V])
+		s.lru.next, s.lru.prev = &s.lru, &s.lru
+	}
+	return shards
+}
+
+// shard returns the shard of a source.
+func (t *table[V]) shard(key netip.Addr) *shard[V] {
+	shards := *t.shards.Load()
+	a := key.As16()
+	h := (binary.LittleEndian.Uint64(a[:8]) ^ t.seed) * 0x9e3779b97f4a7c15
+	h = (h ^ binary.LittleEndian.Uint64(a[8:])) * 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return &shards[h%uint64(len(shards))]
+}
+
+// update calls fn with the value of a source, under its shard's lock, and
+// marks the source as seen at now (Unix nanoseconds). A source the table
+// does not hold is added with the zero V, and when the shard is full the
+// one it saw least recently is forgotten to make room.
+func (t *table[V]) update(key netip.Addr, now int64, fn func(v *V)) {
+	s := t.shard(key)
+	s.mu.Lock()
+	n, ok := s.nodes[key]
+	switch {
+	case ok:
+		s.unlink(n)
+	case len(s.nodes) >= s.cap:
+		n = s.lru.prev
+		s.unlink(n)
+		delete(s.nodes, n.key)
+		t.evicted.Add(1)
+		var zero V
+		n.key, n.val = key, zero
+		s.nodes[key] = n
+	default:
+		n = &node[V]{key: key}
+		s.nodes[key] = n
+	}
+	n.seen = now
+	s.pushFront(n)
+	fn(&n.val)
+	s.mu.Unlock()
+}
+
+// peek calls fn with the value of a source, under its shard's lock, if the
+// table holds it; it does not count as seeing the source.
+func (t *table[V]) peek(key netip.Addr, fn func(v *V)) bool {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[key]
+	if ok {
+		fn(&n.val)
+	}
+	return ok
+}
+
+// Len returns how many sources the table holds.
+func (t *table[V]) Len() int {
+	shards := *t.shards.Load()
+	total := 0
+	for i := range shards {
+		s := &shards[i]
+		s.mu.Lock()
+		total += len(s.nodes)
+		s.mu.Unlock()
+	}
+	return total
+}
+
+// resize changes the capacity, keeping the sources seen most recently. It
+// is for a reload that changes max_sources, and is cheap when the capacity
+// is already right. Updates that race with it may be lost: a few packets
+// may go uncounted while a reload resizes.
+func (t *table[V]) resize(capacity int) {
+	if t.capacity.Load() == int64(capacity) {
+		return
+	}
+	t.resizing.Lock()
+	defer t.resizing.Unlock()
+	if t.capacity.Load() == int64(capacity) {
+		return
+	}
+	old := *t.shards.Load()
+	var all []node[V]
+	for i := range old {
+		s := &old[i]
+		s.mu.Lock()
+		for n := s.lru.next; n != &s.lru; n = n.next {
+			all = append(all, node[V]{key: n.key, val: n.val, seen: n.seen})
+		}
+		s.mu.Unlock()
+	}
+	// From the least recently seen, so that the newest are kept.
+	slices.SortStableFunc(all, func(a, b node[V]) int { return cmp.Compare(a.seen, b.seen) })
+	fresh := &table[V]{seed: t.seed}
+	shards := makeShards[V](capacity)
+	fresh.shards.Store(&shards)
+	for _, n := range all {
+		fresh.update(n.key, n.seen, func(v *V) { *v = n.val })
+	}
+	t.evicted.Add(fresh.evicted.Load())
+	t.shards.Store(&shards)
+	t.capacity.Store(int64(capacity))
+}
+
+func (s *shard[V]) unlink(n *node[V]) {
+	n.prev.next, n.next.prev = n.next, n.prev
+	n.prev, n.next = nil, nil
+}
+
+func (s *shard[V]) pushFront(n *node[V]) {
+	n.prev, n.next = &s.lru, s.lru.next
+	s.lru.next.prev = n
+	s.lru.next = n
+}
