@@ -135,3 +135,37 @@ func (s *storeRedisServer) stop(t *testing.T) {
 	_ = s.cmd.Wait()
 	s.cmd = nil
 }
+
+// TestTCPPhoneThroughPath: two proxies share a Redis; a phone registers
+// over its own TCP connection with A, and a call placed through B reaches
+// it through A (B sends along the binding's Path), over that connection.
+func TestTCPPhoneThroughPath(t *testing.T) {
+	t.Parallel()
+	redis := storeRedis(t)
+	config := strings.Replace(testConfig(), "use = \"registrar\"", "use = \"registrar\"\npath = true", 1) +
+		fmt.Sprintf("\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:%d/0\"\nprefix = %q\n", redis.port, "path:")
+	a := startProxy(t, config)
+	b := startProxy(t, config)
+	cid := fmt.Sprintf("tcp-path-%d@test", time.Now().UnixNano())
+	phonePort := freePort(t, "tcp", calleeIP)
+	phone := runSipp(t, a.TCP, "-sf", scenario(t, "tcp_phone.xml"), "-t", "t1", "-s", "bob", "-i", calleeIP,
+		"-p", strconv.Itoa(phonePort), "-cid_str", cid)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(phone.Received("SIP/2.0 200")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the phone did not register\n%s", phone.Report())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	callFrom(t, b, "uac.xml", "tcp", "-s", "bob", "-cid_str", cid).ExpectCalls(1)
+	phone.ExpectCalls(1)
+	invites := phone.Received("INVITE ")
+	if len(invites) == 0 {
+		t.Fatalf("the phone got no INVITE\n%s", phone.Report())
+	}
+	// Both proxies recorded their route: B, then A along the Path.
+	rr := strings.Join(invites[0].Headers("Record-Route"), ",")
+	if !strings.Contains(rr, a.TCP) || !strings.Contains(rr, b.TCP) {
+		t.Errorf("Record-Route %q, want both %s (A) and %s (B)", rr, a.TCP, b.TCP)
+	}
+}

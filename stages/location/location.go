@@ -41,6 +41,9 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		ctx.Reply(404, "Not Found: no dialog through this proxy")
 		return pipeline.Replied, nil
 	}
+	if ctx.Routed && req.Route() == nil && !ctx.IsOurs(&req.Recipient) {
+		return l.viaPath(ctx)
+	}
 	if req.Route() != nil {
 		ctx.Reply(403, "Forbidden: preloaded Route to another host")
 		return pipeline.Replied, nil
@@ -71,6 +74,7 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 	}
 	targets := make([]pipeline.Target, 0, len(bindings))
 	for _, b := range bindings {
+		b.Path = ownPathDropped(ctx, b.Path)
 		t, err := Target(b)
 		if err != nil {
 			ctx.Log.Warn("binding skipped", "aor", b.AOR, "contact", b.Contact, "error", err)
@@ -86,6 +90,52 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 	return pipeline.Continue, nil
 }
 
+// viaPath serves an initial request that another instance sent us along a
+// binding's Path (RFC 3327): its Request-URI is the Contact of a phone
+// registered through us. It goes to that phone over the connection it
+// registered on. Any other request with only our Route is refused: a Route
+// to us does not make us a relay.
+func (l *Location) viaPath(ctx *pipeline.Context) (pipeline.Verdict, error) {
+	req := ctx.Request
+	to := req.To()
+	store := ctx.Services().Location
+	if to != nil && store != nil {
+		bindings, _, err := store.Lookup(ctx.AOR(&to.Address), ctx.Received)
+		if err != nil {
+			return pipeline.Continue, fmt.Errorf("lookup %s: %w", ctx.AOR(&to.Address), err)
+		}
+		want := req.Recipient.String()
+		for _, b := range bindings {
+			if strings.Trim(b.Contact, "<>") != want {
+				continue
+			}
+			b.Path = ownPathDropped(ctx, b.Path)
+			t, err := Target(b)
+			if err != nil {
+				break
+			}
+			ctx.Targets = []pipeline.Target{t}
+			return pipeline.Continue, nil
+		}
+	}
+	ctx.Reply(403, "Forbidden: Relaying Denied")
+	return pipeline.Replied, nil
+}
+
+// ownPathDropped removes the Path entries that name this instance from the
+// front of a binding's Path: the phone's connection is ours to use.
+func ownPathDropped(ctx *pipeline.Context, path []string) []string {
+	for len(path) > 0 {
+		var u sip.Uri
+		params := sip.NewParams()
+		if _, err := sip.ParseAddressValue(path[0], &u, &params); err != nil || !ctx.IsOurs(&u) {
+			break
+		}
+		path = path[1:]
+	}
+	return path
+}
+
 // Target turns a binding into a branch. A device registered over TCP is
 // reached over the connection it registered on; one whose Contact names
 // another IP than the one its REGISTER came from (a phone behind NAT) is
@@ -96,7 +146,8 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 		return pipeline.Target{}, err
 	}
 	t := pipeline.Target{URI: u, Path: b.Path}
-	if b.Received == "" {
+	if b.Received == "" || len(b.Path) > 0 {
+		// Through a Path, the next hop is the Path's first entry.
 		return t, nil
 	}
 	if strings.EqualFold(b.Transport, "TCP") {

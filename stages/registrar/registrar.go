@@ -60,6 +60,11 @@ type Registrar struct {
 	// MaxContacts is how many bindings an AOR keeps; past it the binding
 	// written longest ago is dropped.
 	MaxContacts int `toml:"max_contacts"`
+	// Path records this instance in the Path (RFC 3327) of bindings made
+	// over TCP, so that the other instances sharing the location store
+	// (Redis) reach such a phone through the instance that holds its
+	// connection. Turn it on when several instances share a store.
+	Path bool `toml:"path"`
 
 	store location.Store
 }
@@ -184,12 +189,16 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 
 	var bindings []location.Binding
 	var err error
+	echo := reg.path // the Path the REGISTER brought, without ours
 	if len(reg.contacts) == 0 && !reg.wildcard {
 		bindings, _, err = store.Lookup(reg.aor, now)
 	} else {
 		received := ""
 		if ctx.Source.IP.IsValid() {
 			received = ctx.Source.String()
+		}
+		if r.Path && strings.EqualFold(ctx.Transport, "TCP") {
+			reg.path = append([]string{ownPath(ctx)}, reg.path...)
 		}
 		bindings, err = store.Update(reg.aor, now, func(current []location.Binding) ([]location.Binding, error) {
 			return r.apply(reg, current, now, received, ctx.Transport)
@@ -207,13 +216,23 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 	for _, b := range bindings {
 		res.AppendHeader(contactHeader(b, now))
 	}
-	if len(reg.path) > 0 && hasOption(req, "Supported", "k", "path") {
-		for _, p := range reg.path {
+	if len(echo) > 0 && hasOption(req, "Supported", "k", "path") {
+		for _, p := range echo {
 			res.AppendHeader(sip.NewHeader("Path", p))
 		}
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(dateFormat)))
 	return pipeline.Replied, nil
+}
+
+// ownPath is the Path entry that names this instance: its advertised
+// address for TCP, loose-routing.
+func ownPath(ctx *pipeline.Context) string {
+	host, port := ctx.Pipeline().Advertised("TCP")
+	u := sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.NewParams()}
+	u.UriParams.Add("transport", "tcp")
+	u.UriParams.Add("lr", "")
+	return "<" + u.String() + ">"
 }
 
 // check reads the REGISTER of ctx, or says why it is refused (RFC 3261
