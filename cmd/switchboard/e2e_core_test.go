@@ -32,7 +32,9 @@ func TestMessageRelayed(t *testing.T) {
 func TestDoubleRecordRoute(t *testing.T) {
 	t.Parallel()
 	p := startProxy(t, testConfig())
-	callee := startPhone(t, "uas.xml", calleeIP, "tcp")
+	// The callee rings 50 ms before it answers: sipgo hands each response to
+	// its own goroutine, so a 200 right behind a 180 may overtake it.
+	callee := startPhone(t, "uas.xml", calleeIP, "tcp", "-d", "50")
 	registerPhone(t, p, "bob", callee)
 	callFrom(t, p, "uac.xml", "udp", "-s", "bob").ExpectCalls(1)
 	callee.ExpectCalls(1)
