@@ -86,7 +86,11 @@ func (t *transaction) markPreviousHop(req *sip.Request) {
 		return
 	}
 	if _, ok := via.Params.Get("rport"); ok {
+		// RFC 3581 4: with rport, received is added even when it equals
+		// the sent-by host.
 		via.Params.Add("rport", strconv.Itoa(t.src.Port))
+		via.Params.Add("received", t.src.IP.String())
+		return
 	}
 	if ip, err := netip.ParseAddr(strings.Trim(via.Host, "[]")); err != nil || ip.Unmap() != t.src.IP {
 		via.Params.Add("received", t.src.IP.String())
