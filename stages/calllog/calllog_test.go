@@ -372,14 +372,16 @@ func TestCSVRecords(t *testing.T) {
 		}
 		c := newCall2(t, fmt.Sprintf("id,%d", round), "alice", "bob")
 		c.answered(p, t0)
+		// 5.0015 s: written as 5.001, so the duration is 3.001 (end minus
+		// answer as written), not 3.0015 rounded.
 		c.send(p, caller, "BYE", t0.Add(5*time.Second+1500*time.Microsecond), "")
 		_ = p.Cleanup()
 		_ = svc.Close()
 	}
 	want := []string{
 		"call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target",
-		`"id,0",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.002,answered,,alice,`,
-		`"id,1",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.002,answered,,alice,`,
+		`"id,0",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.001,answered,,alice,`,
+		`"id,1",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.001,answered,,alice,`,
 	}
 	if got := readLines(t, cdrPath); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("CDR file:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

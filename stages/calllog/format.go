@@ -250,12 +250,14 @@ type record struct {
 }
 
 // duration is from answer to end, 0 for a call that was not answered or
-// whose end is not known (expired).
+// whose end is not known (expired). It is the difference of the two times
+// as written (to the millisecond), so that a reader who subtracts them
+// finds the same figure.
 func (r *record) duration() time.Duration {
 	if r.disposition != dispAnswered || r.answer.IsZero() || r.end.Before(r.answer) {
 		return 0
 	}
-	return r.end.Sub(r.answer)
+	return r.end.Truncate(time.Millisecond).Sub(r.answer.Truncate(time.Millisecond))
 }
 
 // csvColumns is the header line of a CSV file of records.
