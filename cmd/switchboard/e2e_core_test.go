@@ -102,3 +102,41 @@ func TestDrain(t *testing.T) {
 		t.Errorf("the call in progress got no 200 before the proxy stopped\n%s", first.Report())
 	}
 }
+
+// TestTrace: with [log] trace and trace_messages on and limited by a rule
+// to one user's calls, the log shows each stage's decision and the whole
+// messages of those calls, and nothing of the others.
+func TestTrace(t *testing.T) {
+	t.Parallel()
+	config := strings.Replace(testConfig("use = \"rewrite\"\nwhen = 'response.code == 200'\nreason = \"OK THANKS\""), "[log]\n", "[log]\ntrace = true\ntrace_messages = true\ntrace_when = 'to.user == \"bob\"'\n", 1)
+	p := startProxy(t, config)
+	bob := startPhone(t, "uas.xml", calleeIP, "udp", "-d", "50")
+	registerPhone(t, p, "bob", bob)
+	carol := startPhone(t, "uas_message.xml", callee2IP, "udp")
+	registerPhone(t, p, "carol", carol)
+	callFrom(t, p, "uac.xml", "udp", "-s", "bob").ExpectCalls(1)
+	callFrom(t, p, "uac_message.xml", "udp", "-s", "carol").ExpectCalls(1)
+	bob.ExpectCalls(1)
+	carol.ExpectCalls(1)
+
+	log := p.log.String()
+	for _, want := range []string{
+		`msg="trace request"`, `stage="stage 3 (location)" matched=true verdict=continue`,
+		`stage="stage 6 (forward)" matched=true verdict=forwarded targets=1`,
+		`stage="stage 5 (rewrite)" code=200 matched=true`,
+		`msg="trace forward"`, `msg="trace response"`,
+		`msg="sip in"`, `msg="sip out"`, `message="INVITE sip:bob@`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log has no %s", want)
+		}
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "msg=trace") || strings.Contains(line, `msg="trace`) || strings.Contains(line, `msg="sip `) {
+			if strings.Contains(line, "MESSAGE") || strings.Contains(line, "carol") {
+				t.Errorf("traced a message of carol's, outside trace_when: %s", line)
+				break
+			}
+		}
+	}
+}
