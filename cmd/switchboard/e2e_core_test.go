@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,5 +140,58 @@ func TestTrace(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestSIGHUPReopensLogs: logrotate renames the call log and sends SIGHUP;
+// the proxy reopens the log at its path even though the reload that SIGHUP
+// also asks for fails, and the next lines go to the new file.
+func TestSIGHUPReopensLogs(t *testing.T) {
+	t.Parallel()
+	config := testConfig("use = \"calllog\"\npath = \"calls.log\"\nformat = \"seed\"")
+	p := startProxy(t, config)
+	dir := filepath.Dir(p.ConfigPath)
+	logPath := filepath.Join(dir, "calls.log")
+	callee := startPhone(t, "uas.xml", calleeIP, "udp")
+	registerPhone(t, p, "bob", callee)
+	waitFile(t, logPath, ",REGISTER,bob")
+
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.ConfigPath, []byte(config+"\n[[stage]]\nuse = \"no_such_stage\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := len(p.log.String())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.log.String()[before:], "outcome=failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed reload after SIGHUP:\n%s", p.log.String()[before:])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	registerUser(t, p.UDP, "carol", calleeIP, callee.Port, "udp")
+	waitFile(t, logPath, ",REGISTER,carol")
+	if data, _ := os.ReadFile(logPath + ".1"); strings.Contains(string(data), "carol") {
+		t.Errorf("a line went to the rotated file:\n%s", data)
+	}
+}
+
+// waitFile waits until the file at path contains want.
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not contain %q:\n%s", path, want, data)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
