@@ -57,9 +57,12 @@ type Context struct {
 	// RecordRoute asks the engine to add Record-Route on every branch.
 	RecordRoute bool
 	// Routed is true when the request arrived with a Route of ours on top,
-	// which the engine removed (loose routing, RFC 3261 16.4): the request
-	// follows a route set that this proxy put in place.
+	// which the engine removed (loose routing, RFC 3261 16.4).
 	Routed bool
+	// InDialog is true when that Route was one this proxy recorded for the
+	// request's own dialog (its signature checks out): the request follows
+	// a route set that this proxy put in place.
+	InDialog bool
 	// Forward holds the forward stage's settings.
 	Forward ForwardOptions
 	// Log is the engine's logger, with the Call-ID.

@@ -27,6 +27,10 @@ type Services struct {
 	LocalAddrs []netip.Addr
 	// Metrics are the Prometheus collectors; nil counts nothing.
 	Metrics *metrics.Metrics
+	// DialogKey signs the Record-Routes the proxy writes (see DialogToken).
+	// It must outlive a restart, or the dialogs in progress lose their
+	// in-dialog requests; the binary keeps it in a file.
+	DialogKey []byte
 
 	mu     sync.Mutex
 	shared map[string]any

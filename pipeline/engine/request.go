@@ -133,13 +133,24 @@ func (t *transaction) noDecision(ctx *pipeline.Context) {
 func (t *transaction) processRoute(ctx *pipeline.Context) {
 	req := ctx.Request
 	routes := routeSet(req)
+	key := t.p.Services.DialogKey
+	signed := func(u *sip.Uri) bool {
+		token, _ := u.UriParams.Get(pipeline.DialogParam)
+		return pipeline.DialogSigned(key, req, token)
+	}
 	if len(routes) > 0 && req.Recipient.User == "" && req.Recipient.UriParams.Has("lr") && ctx.IsOurs(&req.Recipient) {
+		if signed(&req.Recipient) {
+			ctx.InDialog = true
+		}
 		last := routes[len(routes)-1]
 		req.Recipient = *last.Address.Clone()
 		routes = routes[:len(routes)-1]
 		ctx.Routed = true
 	}
 	for len(routes) > 0 && ctx.IsOurs(&routes[0].Address) {
+		if signed(&routes[0].Address) {
+			ctx.InDialog = true
+		}
 		routes = routes[1:]
 		ctx.Routed = true
 	}

@@ -33,9 +33,17 @@ func At(when time.Time) RequestOption {
 }
 
 // Routed marks the request as arrived with a Route of ours on top, which
-// the engine's route processing removed (Context.Routed): an in-dialog
-// request on a dialog this proxy record-routed.
+// the engine's route processing removed, with a valid dialog signature
+// (Context.Routed and Context.InDialog): an in-dialog request on a dialog
+// this proxy record-routed.
 func Routed() RequestOption {
+	return func(c *pipeline.Context) { c.Routed, c.InDialog = true, true }
+}
+
+// RoutedUnsigned makes the request one that arrived with a Route of ours on
+// top whose dialog signature does not check out: a Route copied into a
+// forged request, or one along a Path (which carries none).
+func RoutedUnsigned() RequestOption {
 	return func(c *pipeline.Context) { c.Routed = true }
 }
 

@@ -32,7 +32,7 @@ var _ pipeline.RequestStage = (*Location)(nil)
 func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 	req := ctx.Request
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		if ctx.Routed {
+		if ctx.InDialog {
 			return pipeline.Continue, nil
 		}
 		if req.IsAck() {

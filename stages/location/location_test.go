@@ -46,12 +46,14 @@ func TestLocation(t *testing.T) {
 		"erin": {{Contact: "sip:erin@192.0.2.60:5070;transport=tcp", Received: "192.0.2.60:40002", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}}},
 	}
 	tests := []struct {
-		name    string
-		raw     string
-		routed  bool
-		verdict pipeline.Verdict
-		code    int
-		targets []pipeline.Target
+		name   string
+		raw    string
+		routed bool
+		// unsigned: routed by a Route of ours without a valid signature.
+		unsigned bool
+		verdict  pipeline.Verdict
+		code     int
+		targets  []pipeline.Target
 	}{
 		{name: "three devices", raw: request("INVITE", "sip:bob@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Destination: ""},
@@ -70,12 +72,13 @@ func TestLocation(t *testing.T) {
 		{name: "another instance's Path", raw: request("INVITE", "sip:erin@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}},
 		}},
-		{name: "sent along our Path", raw: strings.Replace(request("INVITE", "sip:dave@192.0.2.50:5070;transport=tcp", "", ""), "To: <sip:dave@192.0.2.50:5070;transport=tcp>", "To: <sip:dave@example.org>", 1), routed: true, verdict: pipeline.Continue, targets: []pipeline.Target{
+		{name: "sent along our Path", raw: strings.Replace(request("INVITE", "sip:dave@192.0.2.50:5070;transport=tcp", "", ""), "To: <sip:dave@192.0.2.50:5070;transport=tcp>", "To: <sip:dave@example.org>", 1), unsigned: true, verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Destination: "192.0.2.50:40001", Transport: "TCP"},
 		}},
-		{name: "routed to us, not a contact", raw: strings.Replace(request("INVITE", "sip:mallory@203.0.113.9", "", ""), "To: <sip:mallory@203.0.113.9>", "To: <sip:dave@example.org>", 1), routed: true, verdict: pipeline.Replied, code: 403},
+		{name: "routed to us, not a contact", raw: strings.Replace(request("INVITE", "sip:mallory@203.0.113.9", "", ""), "To: <sip:mallory@203.0.113.9>", "To: <sip:dave@example.org>", 1), unsigned: true, verdict: pipeline.Replied, code: 403},
 		{name: "in dialog, routed", raw: request("BYE", "sip:bob@192.0.2.20:5060", "xyz", ""), routed: true, verdict: pipeline.Continue},
 		{name: "in dialog, forged", raw: request("BYE", "sip:bob@192.0.2.20:5060", "xyz", ""), verdict: pipeline.Replied, code: 404},
+		{name: "in dialog, our Route copied", raw: request("INVITE", "sip:+19005550100@203.0.113.5", "xyz", ""), unsigned: true, verdict: pipeline.Replied, code: 404},
 		{name: "in dialog ACK, forged", raw: request("ACK", "sip:bob@192.0.2.20:5060", "xyz", ""), verdict: pipeline.Dropped},
 	}
 	for i, tc := range tests {
@@ -93,6 +96,9 @@ func TestLocation(t *testing.T) {
 		var opts []stagetest.RequestOption
 		if tc.routed {
 			opts = append(opts, stagetest.Routed())
+		}
+		if tc.unsigned {
+			opts = append(opts, stagetest.RoutedUnsigned())
 		}
 		res := h.Request(stagetest.Request(t, tc.raw), opts...)
 		if res.Err != nil {

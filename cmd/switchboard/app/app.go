@@ -9,6 +9,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -121,7 +122,13 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		cancel()
 	}
 	log.Info("location store", "backend", cfg.Store.Backend)
-	svc := &pipeline.Services{Location: store, Log: log, LocalAddrs: localAddrs()}
+	key, err := dialogKey(filepath.Dir(cfg.Path))
+	if err != nil {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		log.Warn("no lasting key for signing Record-Routes: dialogs in progress will not survive a restart", "error", err)
+	}
+	svc := &pipeline.Services{Location: store, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
 	eng, err := engine.New(svc, log)
 	if err != nil {
 		log.Error("starting", "error", err)

@@ -1,0 +1,235 @@
+package location_test
+
+// Benchmarks of the location store: Lookup and Update of one AOR among
+// 10^3 and 10^6 registrations in memory, among 10^3 and 10^4 in bolt,
+// Lookup and Update from every CPU at once (lock contention), and the
+// memory one registration takes.
+//
+//	go test -run '^$' -bench . -benchmem ./pipeline/location/
+//
+// Each store is filled once per benchmark (b.Loop runs the set-up once),
+// with bindings like those the registrar writes for a phone.
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/pipeline/location"
+)
+
+// sizes are the numbers of registrations measured, per backend.
+var sizes = map[string][]int{
+	"memory": {1_000, 1_000_000},
+	"bolt":   {1_000, 10_000},
+}
+
+// registration returns the binding the registrar writes for user i's phone.
+func registration(i int, now time.Time) location.Binding {
+	n := strconv.Itoa(i)
+	ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+	return location.Binding{
+		Contact:   "sip:u" + n + "@" + ip + ":5060;transport=udp",
+		CallID:    "a84b4c76e66710-" + n + "@" + ip,
+		CSeq:      1,
+		Expires:   now.Add(time.Hour),
+		Received:  ip + ":5060",
+		Transport: "UDP",
+		Updated:   now,
+	}
+}
+
+func aor(i int) string { return "u" + strconv.Itoa(i) }
+
+// fill registers users 0..n-1 in s, one binding each, through Update as
+// the registrar does.
+func fill(b *testing.B, s location.Store, n int, now time.Time) {
+	for i := range n {
+		bd := registration(i, now)
+		if _, err := s.Update(aor(i), now, func([]location.Binding) ([]location.Binding, error) {
+			return []location.Binding{bd}, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// newStore returns an empty store of the backend, closed when b ends.
+func newStore(b *testing.B, backend string) location.Store {
+	var s location.Store
+	switch backend {
+	case "memory":
+		s = location.NewMemory()
+	case "bolt":
+		bs, err := location.NewBolt(filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s = bs
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sample returns k AORs among the n registered, at random.
+func sample(n, k int) []string {
+	r := rand.New(rand.NewPCG(1, 2))
+	out := make([]string, k)
+	for i := range out {
+		out[i] = aor(r.IntN(n))
+	}
+	return out
+}
+
+// BenchmarkLookup is the location stage's read: the bindings of one user
+// among n.
+func BenchmarkLookup(b *testing.B) {
+	for _, backend := range []string{"memory", "bolt"} {
+		for _, n := range sizes[backend] {
+			b.Run(fmt.Sprintf("%s/%d", backend, n), func(b *testing.B) {
+				now := time.Now()
+				s := newStore(b, backend)
+				fill(b, s, n, now)
+				keys := sample(n, 4096)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					bs, _, err := s.Lookup(keys[i&4095], now)
+					if err != nil || len(bs) != 1 {
+						b.Fatalf("lookup %s: %d bindings, %v", keys[i&4095], len(bs), err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkUpdate is the registrar's write: a phone's re-REGISTER (its
+// binding replaced, a higher CSeq) among n users.
+func BenchmarkUpdate(b *testing.B) {
+	for _, backend := range []string{"memory", "bolt"} {
+		for _, n := range sizes[backend] {
+			b.Run(fmt.Sprintf("%s/%d", backend, n), func(b *testing.B) {
+				now := time.Now()
+				s := newStore(b, backend)
+				fill(b, s, n, now)
+				keys := sample(n, 4096)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					refresh(b, s, keys[i&4095], now)
+					i++
+				}
+			})
+		}
+	}
+}
+
+// refresh re-registers the phone of aor with a higher CSeq.
+func refresh(b *testing.B, s location.Store, key string, now time.Time) {
+	_, err := s.Update(key, now, func(cur []location.Binding) ([]location.Binding, error) {
+		if len(cur) != 1 {
+			return nil, fmt.Errorf("%s has %d bindings", key, len(cur))
+		}
+		cur[0].CSeq++
+		cur[0].Expires = now.Add(time.Hour)
+		return cur, nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkMemoryParallel is calls and registrations from every CPU at
+// once on 10^5 users: one Update for every nine Lookups. Read against
+// BenchmarkLookup it shows what the shard locks cost under contention
+// (go test -bench MemoryParallel -cpu 1,2 -mutexprofile mutex.out).
+func BenchmarkMemoryParallel(b *testing.B) {
+	const n = 100_000
+	now := time.Now()
+	s := newStore(b, "memory")
+	fill(b, s, n, now)
+	keys := sample(n, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(4096)
+		for pb.Next() {
+			key := keys[i&4095]
+			if i%10 == 0 {
+				refresh(b, s, key, now)
+			} else if _, _, err := s.Lookup(key, now); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkMemoryPerRegistration measures the heap that n registrations
+// take in a Memory store, the AOR strings and the bindings included: the
+// B/registration metric; and the resident memory of the whole test process
+// once they are in (MiB-RSS, Linux only), garbage collector's headroom
+// included. It also times a Lookup among them.
+func BenchmarkMemoryPerRegistration(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			now := time.Now()
+			before := heapInUse()
+			s := location.NewMemory()
+			fill(b, s, n, now)
+			after := heapInUse()
+			if aors, bindings := s.Count(); aors != n || bindings != n {
+				b.Fatalf("%d AORs and %d bindings, want %d", aors, bindings, n)
+			}
+			keys := sample(n, 4096)
+			i := 0
+			for b.Loop() {
+				if _, _, err := s.Lookup(keys[i&4095], now); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(after-before)/float64(n), "B/registration")
+			if rss, err := residentMiB(); err == nil {
+				b.ReportMetric(rss, "MiB-RSS")
+			}
+			runtime.KeepAlive(s)
+		})
+	}
+}
+
+// heapInUse returns the bytes of live heap objects after a full GC.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// residentMiB returns the resident set of this process (VmRSS), in MiB.
+func residentMiB() (float64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
+}
