@@ -225,6 +225,27 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 	return pipeline.Replied, nil
 }
 
+// uriChars are the characters a SIP URI may hold (RFC 3261 25.1): the
+// unreserved and reserved marks, escapes, and the brackets of an IPv6
+// reference.
+const uriChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()%;/?:@&=+$,[]"
+
+// validContact reports whether a Contact URI is one the registrar can store
+// and write back: sipgo's parser accepts some that are not URIs (a host
+// "*", a ">" in the user part), and written back in <> they would read as
+// something else (Contact: *).
+func validContact(u *sip.Uri) bool {
+	if u.Wildcard || strings.ContainsAny(u.Host, "*") {
+		return false
+	}
+	for _, c := range u.String() {
+		if !strings.ContainsRune(uriChars, c) {
+			return false
+		}
+	}
+	return true
+}
+
 // ownPath is the Path entry that names this instance: its advertised
 // address for TCP, loose-routing.
 func ownPath(ctx *pipeline.Context) string {
@@ -288,6 +309,9 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 	for _, h := range headers {
 		if s := strings.ToLower(h.Address.Scheme); (s != "sip" && s != "sips") || h.Address.Host == "" {
 			return nil, refuse(sip.StatusBadRequest, "Bad Request: Contact is not a sip or sips URI with a host")
+		}
+		if !validContact(&h.Address) {
+			return nil, refuse(sip.StatusBadRequest, "Bad Request: Contact is not a valid URI")
 		}
 		secs := uint64(r.DefaultExpires.D() / time.Second)
 		if hasExpires {

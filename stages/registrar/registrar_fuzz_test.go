@@ -110,13 +110,10 @@ func FuzzRegistrar(f *testing.F) {
 		}
 		for _, b := range bindings {
 			if !fuzzValidURI(b.Contact) {
-				// KNOWN, reported: sipgo's parser accepts Contact URIs
-				// that are not URIs (<sip:*;>, sip:*>0, sip:*>@0: a host
-				// "*", a ">" in the user part), the registrar binds them
-				// as they are, and writing them back in <> breaks them:
-				// the 200 lists "Contact: *", a call targets host "*".
-				// Remove this when the registrar refuses such a Contact.
-				t.Skipf("known: contact %q binds as %q, not a valid SIP URI", contact, b.Contact)
+				// sipgo's parser accepts Contact URIs that are not URIs
+				// (<sip:*;>, sip:*>0, sip:*>@0); the registrar must refuse
+				// them rather than bind them (the seeds keep these cases).
+				t.Fatalf("contact %q bound as %q, not a valid SIP URI\n%s", contact, b.Contact, reg)
 			}
 		}
 		if len(bindings) > fuzzMaxContacts {
