@@ -94,6 +94,7 @@ func (c *Context) Pipeline() *Pipeline { return c.pipeline }
 // so that the stage can add headers to it.
 func (c *Context) Reply(code int, reason string) *sip.Response {
 	res := sip.NewResponseFromRequest(c.Request, code, reason, nil)
+	res.SipVersion = "SIP/2.0" // even to a request of another version (505)
 	c.reply = res
 	return res
 }
