@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/expr-lang/expr"
@@ -124,8 +125,15 @@ func ruleOptions() []expr.Option {
 	}
 }
 
-// prefixes caches parsed networks of cidr() calls: rules name a few.
-var prefixes sync.Map // string -> netip.Prefix
+// prefixes caches parsed networks of cidr() calls: rules name a few. A rule
+// that takes the network from the message could name many, so the cache
+// stops growing at maxPrefixes; past it networks are parsed on each call.
+var (
+	prefixes    sync.Map // string -> netip.Prefix
+	prefixCount atomic.Int64
+)
+
+const maxPrefixes = 1024
 
 // InCIDR reports whether ip is inside network ("10.0.0.0/8", "::1/128", or
 // a bare address). An ip that is not an address is outside every network;
@@ -146,7 +154,11 @@ func InCIDR(ip, network string) (bool, error) {
 			prefix = netip.PrefixFrom(a, a.BitLen())
 		}
 		prefix = prefix.Masked()
-		prefixes.Store(network, prefix)
+		if prefixCount.Load() < maxPrefixes {
+			if _, loaded := prefixes.LoadOrStore(network, prefix); !loaded {
+				prefixCount.Add(1)
+			}
+		}
 	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
