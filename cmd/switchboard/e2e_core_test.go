@@ -38,7 +38,7 @@ func TestDoubleRecordRoute(t *testing.T) {
 	// its own goroutine, so a 200 right behind a 180 may overtake it.
 	callee := startPhone(t, "uas.xml", calleeIP, "tcp", "-d", "50")
 	registerPhone(t, p, "bob", callee)
-	callFrom(t, p, "uac.xml", "udp", "-s", "bob").ExpectCalls(1)
+	callFrom(t, p, "uac.xml", "udp", "-s", "bob", "-d", "100").ExpectCalls(1)
 	callee.ExpectCalls(1)
 
 	invites := callee.Received("INVITE ")
