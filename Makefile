@@ -1,13 +1,14 @@
 # Switchboard: a SIP proxy and registrar.
 #   make run    builds and runs the proxy with ./config.toml
-#   make test   installs what the tests need (sipp, iproute2, redis-server) and runs every test with -race
+#   make test   installs what the tests need (sipp, iproute2, redis-server, sipvicious, kamailio),
+#               runs every test with -race, then each fuzz target for 10 s
 
 GO      ?= go
 BIN     := bin/switchboard
 CONFIG  ?= config.toml
 PKGS    := ./...
 
-.PHONY: all build run test test-deps unit lint vet fmt bench clean validate
+.PHONY: all build run test test-deps unit lint vet fmt bench bench-smoke clean validate
 
 all: build
 
@@ -27,6 +28,8 @@ test-deps:
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v svwar >/dev/null 2>&1 || missing="$$missing sipvicious"; \
+	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 		echo "installing:$$missing"; \
@@ -36,6 +39,7 @@ test-deps:
 test: test-deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-short
 
 unit:
 	$(GO) test -race -count=1 -short $(PKGS)
@@ -49,8 +53,42 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# fuzz runs every fuzz target for FUZZTIME each (2 minutes by default), one
+# after the other; a crasher is written to the package's testdata/fuzz and
+# fails the run. fuzz-short runs each for 10 seconds, for CI. Plain `go test`
+# runs every target over its seed corpus (f.Add and testdata/fuzz) only.
+FUZZTIME     ?= 2m
+FUZZ_TARGETS := \
+	./stages/parse:FuzzParseStage \
+	./pipeline:FuzzRuleEnv \
+	./stages/registrar:FuzzRegistrar \
+	./stages/calllog:FuzzSDP \
+	./stages/auth:FuzzParseCredentials
+
+.PHONY: fuzz fuzz-short
+
+fuzz:
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# bench runs the Go benchmarks (each stage, the pipeline, the location
+# store) and the SIPp harness's full run, Switchboard beside Kamailio (about
+# 15 minutes in all); the harness's results replace the table in
+# docs/benchmarks.md. Needs sipp and kamailio: make test-deps.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./pipeline/... ./stages/...
+	$(GO) run ./examples/bench -full -docs docs/benchmarks.md
+
+# bench-smoke runs the harness at one low rate per proxy (under a minute);
+# make test runs it too, as examples/bench's TestSmoke.
+bench-smoke:
+	$(GO) run ./examples/bench -smoke
 
 clean:
 	rm -rf bin
