@@ -91,30 +91,25 @@ func sample(n, k int) []string {
 // BenchmarkLookup is the location stage's read: the bindings of one user
 // among n.
 func BenchmarkLookup(b *testing.B) {
-	for _, backend := range []string{"memory", "bolt"} {
-		for _, n := range sizes[backend] {
-			b.Run(fmt.Sprintf("%s/%d", backend, n), func(b *testing.B) {
-				now := time.Now()
-				s := newStore(b, backend)
-				fill(b, s, n, now)
-				keys := sample(n, 4096)
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					bs, _, err := s.Lookup(keys[i&4095], now)
-					if err != nil || len(bs) != 1 {
-						b.Fatalf("lookup %s: %d bindings, %v", keys[i&4095], len(bs), err)
-					}
-					i++
-				}
-			})
+	eachStore(b, func(b *testing.B, s location.Store, key string, now time.Time) {
+		bs, _, err := s.Lookup(key, now)
+		if err != nil || len(bs) != 1 {
+			b.Fatalf("lookup %s: %d bindings, %v", key, len(bs), err)
 		}
-	}
+	})
 }
 
 // BenchmarkUpdate is the registrar's write: a phone's re-REGISTER (its
 // binding replaced, a higher CSeq) among n users.
 func BenchmarkUpdate(b *testing.B) {
+	eachStore(b, func(b *testing.B, s location.Store, key string, now time.Time) {
+		refresh(b, s, key, now)
+	})
+}
+
+// eachStore runs op in a loop on one of n registered users at random, for
+// every backend and size.
+func eachStore(b *testing.B, op func(b *testing.B, s location.Store, key string, now time.Time)) {
 	for _, backend := range []string{"memory", "bolt"} {
 		for _, n := range sizes[backend] {
 			b.Run(fmt.Sprintf("%s/%d", backend, n), func(b *testing.B) {
@@ -125,7 +120,7 @@ func BenchmarkUpdate(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					refresh(b, s, keys[i&4095], now)
+					op(b, s, keys[i&4095], now)
 					i++
 				}
 			})

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSmoke runs the harness in smoke mode: one low rate of calls and of
+// registrations against every proxy, Kamailio included, and fails unless
+// each passed with its response times, CPU and memory measured. It needs
+// sipp and kamailio (make test-deps installs both); with
+// SWITCHBOARD_BENCH_OPTIONAL=1 a missing tool skips it instead.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the smoke run of the benchmark harness takes about a minute: not with -short")
+	}
+	optional := os.Getenv("SWITCHBOARD_BENCH_OPTIONAL") == "1"
+	for _, tool := range []struct{ name, pkg string }{{"sipp", "sip-tester"}, {"kamailio", "kamailio"}} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			if optional {
+				t.Skipf("%s is not installed; skipping the smoke run because SWITCHBOARD_BENCH_OPTIONAL=1", tool.name)
+			}
+			t.Fatalf("%s is not installed: the benchmark harness's smoke run needs it (Debian: apt-get install %s, or make test-deps); "+
+				"set SWITCHBOARD_BENCH_OPTIONAL=1 to skip it instead", tool.name, tool.pkg)
+		}
+	}
+	o := smokeOptions()
+	root, err := findRoot("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Root = root
+	o.Log = testWriter{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := markdown(res)
+	if err := checkSmoke(res); err != nil {
+		t.Fatalf("%v\n%s", err, md)
+	}
+	for _, want := range []string{"| sb-seed |", "| sb-minimal |", "| sb-bolt |", "| kamailio |", "Switchboard / Kamailio"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// testWriter sends the harness's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		in           string
+		ppid         int
+		utime, stime uint64
+		wantErr      bool
+	}{
+		{"1234 (kamailio) S 1200 1234 1234 0 -1 4194560 1 0 0 0 250 75 0 0 20 0 1 0 100 1000 10", 1200, 250, 75, false},
+		{"99 (a b) c)) R 7 99 99 0 -1 0 0 0 0 0 3 4 0 0", 7, 3, 4, false},
+		{"no parenthesis", 0, 0, 0, true},
+		{"1 (x) S 0 1", 0, 0, 0, true},
+	}
+	for i, tc := range tests {
+		got, err := parseStat([]byte(tc.in))
+		if (err != nil) != tc.wantErr {
+			t.Errorf("test %d: error %v, want error %v", i, err, tc.wantErr)
+			continue
+		}
+		if err == nil && (got.ppid != tc.ppid || got.utime != tc.utime || got.stime != tc.stime) {
+			t.Errorf("test %d: got %+v, want ppid %d utime %d stime %d", i, got, tc.ppid, tc.utime, tc.stime)
+		}
+	}
+}
+
+func TestParseMachineCPU(t *testing.T) {
+	busy, total, err := parseMachineCPU([]byte("cpu  100 5 50 800 20 3 2 0 0 0\ncpu0 1 2 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy != 1600*time.Millisecond || total != 9800*time.Millisecond {
+		t.Errorf("busy %v total %v, want 1.6s and 9.8s", busy, total)
+	}
+	if _, _, err := parseMachineCPU([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("a file without the cpu line parsed")
+	}
+}
+
+func TestParseUDPDrops(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\n" +
+		"Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n" +
+		"Udp: 3342392 147895 147108 3637673 147100 0\n" +
+		"UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\nUdpLite: 0 0 0 0 9\n"
+	n, err := parseUDPDrops([]byte(snmp))
+	if err != nil || n != 147100 {
+		t.Errorf("drops %d, %v; want 147100", n, err)
+	}
+	if _, err := parseUDPDrops([]byte("Ip: a\nIp: 1\n")); err == nil {
+		t.Error("a file without the Udp lines parsed")
+	}
+}
+
+func TestParseSocketDrops(t *testing.T) {
+	table := "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n" +
+		" 7054: 0200007F:BE64 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 478945 2 000000008468e0c0 0\n" +
+		" 8399: 0100007F:83A5 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 460882 2 000000009004445b 29252\n"
+	n, err := parseSocketDrops([]byte(table), "127.0.0.1", 0x83A5)
+	if err != nil || n != 29252 {
+		t.Errorf("drops %d, %v; want 29252", n, err)
+	}
+	if _, err := parseSocketDrops([]byte(table), "127.0.0.1", 5060); err == nil {
+		t.Error("a socket that is not there has drops")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	values := []float64{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	tests := []struct {
+		p    float64
+		want float64
+	}{{50, 5}, {99, 10}, {100, 10}, {10, 1}, {1, 1}}
+	for i, tc := range tests {
+		got, ok := percentile(values, tc.p)
+		if !ok || got != tc.want {
+			t.Errorf("test %d: p%g = %g (%v), want %g", i, tc.p, got, ok, tc.want)
+		}
+	}
+	if _, ok := percentile(nil, 50); ok {
+		t.Error("a percentile of nothing")
+	}
+}
+
+func TestRTTFreq(t *testing.T) {
+	tests := []struct{ n, want int }{{80, 20}, {100, 100}, {4000, 200}, {7, 1}, {150, 50}}
+	for i, tc := range tests {
+		if got := rttFreq(tc.n); got != tc.want {
+			t.Errorf("test %d: rttFreq(%d) = %d, want %d", i, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestReadStatsAndRTT(t *testing.T) {
+	dir := t.TempDir()
+	stat := "StartTime;SuccessfulCall(P);SuccessfulCall(C);FailedCall(C);Retransmissions(C);\n" +
+		"a;1;2;0;0;\n" +
+		"b;3;98;2;5;\n"
+	path := filepath.Join(dir, "uac_stat.csv")
+	if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := readStats(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.int("SuccessfulCall") != 98 || c.int("FailedCall") != 2 || c.int("Retransmissions") != 5 || c.int("Missing") != 0 {
+		t.Errorf("counters %v: want the last line's cumulative ones", c)
+	}
+	trace := "Date_ms;response_time_ms;rtd_no\n1.0;4;1\n2.0;0;2\n3.0;8;1\n"
+	if err := os.WriteFile(filepath.Join(dir, "bench_uac_123_rtt.csv"), []byte(trace), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := rtts(dir, "bench_uac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r[1]) != 2 || len(r[2]) != 1 || r[1][1] != (rtt{at: 3, ms: 8}) {
+		t.Errorf("response times %v, want rtd 1: [1.0;4 3.0;8], rtd 2: [2.0;0]", r)
+	}
+	if got, ok := rate(r[1]); !ok || got != 500 {
+		t.Errorf("rate %g (%v), want 500/s (two answers 2 ms apart)", got, ok)
+	}
+	if _, ok := rate(r[2]); ok {
+		t.Error("a rate from one answer")
+	}
+}
+
+func TestJudge(t *testing.T) {
+	ok := step{Workload: workCalls, Rate: 100, Planned: 1000, Attempted: 1000, Succeeded: 1000, ViaProxy: 1000, Wall: 10 * time.Second}
+	tests := []struct {
+		change func(*step)
+		pass   bool
+		why    string
+	}{
+		{func(*step) {}, true, ""},
+		{func(s *step) { s.Succeeded, s.Failed, s.ViaProxy = 999, 1, 999 }, false, "1 of 1000 failed"},
+		{func(s *step) { s.Unexpected = 1 }, false, "1 unexpected messages"},
+		{func(s *step) { s.ViaProxy = 998 }, false, "only 998 of 1000 calls verified"},
+		{func(s *step) { s.Wall = 20 * time.Second }, false, "carried 50/s of 100/s"},
+		{func(s *step) { s.Wall, s.Answered = 20*time.Second, 99 }, true, ""},
+		{func(s *step) { s.Answered = 80 }, false, "carried 80/s of 100/s"},
+		{func(s *step) { s.Workload, s.ViaProxy = workRegistrations, 0 }, true, ""},
+	}
+	for i, tc := range tests {
+		s := ok
+		tc.change(&s)
+		s.judge()
+		if s.Pass != tc.pass || !strings.Contains(s.Why, tc.why) {
+			t.Errorf("test %d: pass %v (%q), want %v (%q)", i, s.Pass, s.Why, tc.pass, tc.why)
+		}
+	}
+}
+
+func TestMarkdownAndSummary(t *testing.T) {
+	o := fullOptions()
+	o.CallRate, o.RegRate = []int{100, 200}, []int{100}
+	mk := func(target, work string, rate int, pass bool, cpu time.Duration) step {
+		s := step{Target: target, Workload: work, Rate: rate, Planned: rate * 10, Succeeded: rate * 10, ViaProxy: rate * 10,
+			Wall: 10 * time.Second, ProxyCPU: cpu, UACCPU: time.Second, UASCPU: time.Second, P50: 1, P99: 4, HaveRTT: true, ProxyRSS: 30 << 20}
+		if work == workRegistrations {
+			s.ViaProxy = 0
+		}
+		if !pass {
+			s.Succeeded, s.ViaProxy = rate*10-50, rate*10-50
+			s.Failed = 50
+		}
+		s.judge()
+		return s
+	}
+	r := &result{Opts: o, Targets: []target{targets[1], targets[3]}, Steps: []step{
+		mk("sb-minimal", workCalls, 100, true, 2*time.Second),
+		mk("kamailio", workCalls, 100, true, time.Second),
+		mk("sb-minimal", workCalls, 200, false, 5*time.Second),
+		mk("kamailio", workCalls, 200, true, 2*time.Second),
+		mk("sb-minimal", workRegistrations, 100, true, time.Second),
+		mk("kamailio", workRegistrations, 100, true, time.Second),
+	}}
+	sums := summarize(r)
+	if sums[0].Calls != 100 || sums[0].CallsTop || sums[1].Calls != 200 || !sums[1].CallsTop {
+		t.Errorf("summaries %+v: want sb-minimal 100 calls/s, kamailio at least 200", sums)
+	}
+	md := markdown(r)
+	for _, want := range []string{
+		"| sb-minimal | 100 | 2000 µs |",
+		"| kamailio | ≥ 200 |",
+		"| sb-minimal | ≤ 0.50 | 2.00 | 1.00 | n/a (both ≥) | 1.00 | 1.00 |",
+		"| 200 | sb-minimal | 1 | 1950 / 2000 | 50 |",
+		"fail: 50 of 2000 failed (2.50%)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestUpdateDocs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "benchmarks.md")
+	doc := "# Benchmarks\n\nbefore\n\n" + docsBegin + "\nold\n" + docsEnd + "\n\nafter\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateDocs(path, "new table\n"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	got := string(data)
+	if strings.Contains(got, "old") || !strings.Contains(got, docsBegin+"\n\nnew table\n\n"+docsEnd) || !strings.HasSuffix(got, "after\n") {
+		t.Errorf("updated docs:\n%s", got)
+	}
+	if err := os.WriteFile(path, []byte("no markers"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateDocs(path, "x"); err == nil {
+		t.Error("a file without markers was updated")
+	}
+}
+
+func TestSwitchboardConfig(t *testing.T) {
+	root, err := findRoot("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		if tg.Kamailio {
+			continue
+		}
+		p := &proxy{target: tg, dir: t.TempDir()}
+		path, err := p.switchboardConfig(root)
+		if err != nil {
+			t.Fatalf("%s: %v", tg.Name, err)
+		}
+		data, _ := os.ReadFile(path)
+		text := string(data)
+		for _, want := range []string{"[store]\nbackend = \"" + tg.Store + "\"", "pprof = true", "[[stage]]"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: config lacks %q:\n%s", tg.Name, want, text)
+			}
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package main
+
+// The run: every proxy started once, then each offered rate of the calls
+// series and then of the registrations series played against every proxy
+// in turn, alternately, until a proxy fails a rate.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// The loopback addresses of the run: the proxies listen on proxyIP, the
+// callers and the registering phones are on callerIP, the callees on
+// calleeIP.
+const (
+	proxyIP  = "127.0.0.1"
+	callerIP = "127.0.0.2"
+	calleeIP = "127.0.0.3"
+)
+
+// Workloads.
+const (
+	workCalls         = "calls"
+	workRegistrations = "registrations"
+)
+
+// quietBusy is what a quiet machine means: under half a core busy over a
+// second (the proxies idle).
+const quietBusy = 500 * time.Millisecond
+
+// waitQuiet waits until the machine was nearly idle for a second, or
+// limit. Unless limit is 0 it waits a second at least: the proxy finishes
+// with the calls of the rate before.
+func waitQuiet(ctx context.Context, limit time.Duration) error {
+	if limit <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		busy0, _, err := machineCPU()
+		if err != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		busy1, _, _ := machineCPU()
+		if busy1-busy0 < quietBusy || time.Now().After(deadline) {
+			return nil
+		}
+	}
+}
+
+// recvTimeout is sipp's -recv_timeout: a call that waits longer for a
+// message fails (and so stops by itself).
+const recvTimeout = 5 * time.Second
+
+// options say what a run measures.
+type options struct {
+	Mode     string // "smoke" or "full"
+	Root     string // the repository
+	Targets  []string
+	CallRate []int
+	RegRate  []int
+	CallDur  time.Duration
+	RegDur   time.Duration
+	// Pin pins the proxies to ProxyCPUs and sipp to SippCPUs (taskset).
+	Pin       bool
+	ProxyCPUs string
+	SippCPUs  string
+	// KamailioChildren is Kamailio's number of UDP workers (-n), and
+	// KamailioShm its shared memory in MB (-m): its transactions and
+	// bindings live there, and at 256 MB a burst of failed calls (their
+	// transactions kept for fr_timer) exhausts it at 1600 calls/s.
+	KamailioChildren int
+	KamailioShm      int
+	// PprofDir, when set, receives CPU profiles of the Switchboard targets
+	// taken during the calls at PprofRate, and heap profiles at the end.
+	PprofDir  string
+	PprofRate int
+	// Retries is how many times a rate that failed is played again
+	// before the proxy's series ends: a failure must repeat to count, so
+	// that a burst of load from other processes does not end a series.
+	// A failure on a quiet machine is played again once at most; Retries
+	// more than 1 are for failures while other processes were busy.
+	Retries int
+	// QuietWait and QuietWaitRetry bound the wait for a quiet machine
+	// before a rate and before a rate played again (0: no wait).
+	QuietWait      time.Duration
+	QuietWaitRetry time.Duration
+	// Keep keeps the work directory (logs, sipp traces).
+	Keep bool
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// smokeOptions and fullOptions are the two modes.
+func smokeOptions() options {
+	return options{
+		Mode:             "smoke",
+		Targets:          []string{"sb-seed", "sb-minimal", "sb-bolt", "kamailio"},
+		CallRate:         []int{20},
+		RegRate:          []int{50},
+		CallDur:          4 * time.Second,
+		RegDur:           2 * time.Second,
+		Pin:              runtime.NumCPU() >= 2,
+		ProxyCPUs:        "1",
+		SippCPUs:         "0",
+		KamailioChildren: 4,
+		KamailioShm:      1024,
+		Retries:          1,
+		QuietWaitRetry:   5 * time.Second,
+	}
+}
+
+func fullOptions() options {
+	o := smokeOptions()
+	o.Mode = "full"
+	o.CallRate = []int{50, 100, 200, 400, 800, 1600, 3200}
+	o.RegRate = []int{100, 400, 1600, 3200, 6400, 12800}
+	o.CallDur = 10 * time.Second
+	o.RegDur = 10 * time.Second
+	o.PprofRate = 400
+	o.Retries = 2
+	o.QuietWait, o.QuietWaitRetry = 5*time.Second, 30*time.Second
+	return o
+}
+
+// result is everything a run measured.
+type result struct {
+	Opts    options
+	Machine machine
+	Started time.Time
+	Elapsed time.Duration
+	Targets []target
+	Steps   []step
+	// Notes are things the reader must know (a target left out, a proxy
+	// that died).
+	Notes []string
+	// Profiles are the pprof files written.
+	Profiles []string
+}
+
+// run measures every target of o and returns what it measured. An error
+// means the harness itself could not run (a tool missing, a proxy that
+// did not start); failed steps are results, not errors.
+func run(ctx context.Context, o options) (*result, error) {
+	res := &result{Opts: o, Machine: describeMachine(), Started: time.Now()}
+	if _, err := exec.LookPath("sipp"); err != nil {
+		return nil, errors.New("sipp is not installed: the harness needs it (Debian: apt-get install sip-tester)")
+	}
+	var ts []target
+	for _, name := range o.Targets {
+		t, ok := findTarget(name)
+		if !ok {
+			return nil, fmt.Errorf("unknown target %q (known: sb-seed, sb-minimal, sb-bolt, kamailio)", name)
+		}
+		if t.Kamailio {
+			if _, err := exec.LookPath("kamailio"); err != nil {
+				if os.Getenv("SWITCHBOARD_BENCH_OPTIONAL") == "1" {
+					res.Notes = append(res.Notes, "kamailio is not installed: left out (SWITCHBOARD_BENCH_OPTIONAL=1)")
+					continue
+				}
+				return nil, errors.New("kamailio is not installed: the harness compares Switchboard with it " +
+					"(Debian: apt-get install kamailio, or make test-deps); set SWITCHBOARD_BENCH_OPTIONAL=1 to leave it out")
+			}
+		}
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		return nil, errors.New("no target to measure")
+	}
+	res.Targets = ts
+	proxyCPUs, sippCPUs := "", ""
+	if o.Pin {
+		proxyCPUs, sippCPUs = o.ProxyCPUs, o.SippCPUs
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return nil, errors.New("taskset is not installed (Debian: util-linux): run with -pin=false")
+		}
+	}
+
+	work, err := os.MkdirTemp("", "switchboard-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.Keep {
+		o.logf("work directory: %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	bin := filepath.Join(work, "switchboard")
+	o.logf("building switchboard (without -race)...")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
+	build.Dir = o.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
+	}
+
+	// Every proxy runs for the whole run, so that they can take turns.
+	var proxies []*proxy
+	defer func() {
+		for _, p := range proxies {
+			_ = p.stop()
+		}
+	}()
+	for _, t := range ts {
+		dir := filepath.Join(work, t.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		p, err := startProxy(ctx, t, o, bin, dir, proxyCPUs)
+		if err != nil {
+			return nil, err
+		}
+		proxies = append(proxies, p)
+		o.logf("%s: listening on udp %s (pids %v)", t.Name, p.Addr, p.pids)
+	}
+
+	if err := playSeries(ctx, o, proxies, work, sippCPUs, res); err != nil {
+		return nil, err
+	}
+	if o.PprofDir != "" {
+		saveHeapProfiles(ctx, o, proxies, res)
+	}
+	for _, p := range proxies {
+		if err := p.stop(); err != nil {
+			res.Notes = append(res.Notes, err.Error())
+		}
+	}
+	proxies = nil
+	res.Elapsed = time.Since(res.Started)
+	return res, nil
+}
+
+// playSeries plays the calls series, then the registrations series: each
+// rate against every proxy in turn, a proxy leaving a series at its first
+// rate that fails on every try.
+func playSeries(ctx context.Context, o options, proxies []*proxy, work, sippCPUs string, res *result) error {
+	series := []struct {
+		work  string
+		rates []int
+		dur   time.Duration
+	}{{workCalls, o.CallRate, o.CallDur}, {workRegistrations, o.RegRate, o.RegDur}}
+	for _, s := range series {
+		failed := map[string]bool{}
+		for i, rate := range s.rates {
+			// Alternate the order of the proxies from one rate to the next,
+			// so that none always runs right after another.
+			order := append([]*proxy(nil), proxies...)
+			if i%2 == 1 {
+				for a, b := 0, len(order)-1; a < b; a, b = a+1, b-1 {
+					order[a], order[b] = order[b], order[a]
+				}
+			}
+			for _, p := range order {
+				if failed[p.Name] {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if !p.alive() {
+					res.Notes = append(res.Notes, fmt.Sprintf("%s exited during the run: %v", p.Name, p.err))
+					failed[p.Name] = true
+					continue
+				}
+				for try := 1; try <= 1+o.Retries; try++ {
+					// Wait (a little, or longer before a retry) for the
+					// other processes of the machine to quieten down.
+					wait := o.QuietWait
+					if try > 1 {
+						wait = o.QuietWaitRetry
+					}
+					if err := waitQuiet(ctx, wait); err != nil {
+						return err
+					}
+					st, err := playStep(ctx, o, p, s.work, rate, s.dur, try, work, sippCPUs, res)
+					if err != nil {
+						return err
+					}
+					res.Steps = append(res.Steps, st)
+					o.logf("%s", progressLine(st))
+					if st.Pass {
+						break
+					}
+					if try == 1+o.Retries || (try >= 2 && !st.disturbed()) {
+						failed[p.Name] = true
+						break
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// saveHeapProfiles saves the heap and allocation profiles of every
+// Switchboard proxy in o.PprofDir.
+func saveHeapProfiles(ctx context.Context, o options, proxies []*proxy, res *result) {
+	for _, p := range proxies {
+		if p.Kamailio {
+			continue
+		}
+		for _, kind := range []string{"heap", "allocs"} {
+			file := filepath.Join(o.PprofDir, fmt.Sprintf("%s.%s.pprof", p.Name, kind))
+			if err := p.profile(ctx, kind, file); err != nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("%s: %s profile: %v", p.Name, kind, err))
+				continue
+			}
+			res.Profiles = append(res.Profiles, file)
+		}
+	}
+}
+
+// playStep plays one rate of a workload against p and judges it.
+func playStep(ctx context.Context, o options, p *proxy, workload string, rate int, dur time.Duration, try int, work string, sippCPUs string, res *result) (step, error) {
+	dir := filepath.Join(work, p.Name, fmt.Sprintf("%s-%d-try%d", workload, rate, try))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return step{}, err
+	}
+	var st step
+	if workload == workCalls {
+		var prof string
+		if o.PprofDir != "" && !p.Kamailio && rate == o.PprofRate && try == 1 {
+			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-calls-%d.cpu.pprof", p.Name, rate))
+		}
+		st = runCalls(ctx, o, p, rate, dur, try, dir, sippCPUs, prof)
+		if prof != "" && st.Err == "" {
+			res.Profiles = append(res.Profiles, prof)
+		}
+	} else {
+		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)
+	}
+	st.Try = try
+	st.judge()
+	return st, nil
+}
+
+// logf writes a progress line to o.Log, if any.
+func (o options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// scenario returns the path of a SIPp scenario in examples/sipp.
+func scenario(o options, name string) string {
+	return filepath.Join(o.Root, "examples", "sipp", name)
+}

@@ -1,0 +1,245 @@
+// Command bench measures Switchboard side by side with Kamailio on this
+// machine, over loopback, with SIPp: calls per second (INVITE, 100, 180,
+// 200, ACK, BYE, 200, record-routed, so ACK and BYE traverse the proxy)
+// and registrations per second (a new user per REGISTER), at a rising
+// series of offered rates, until a proxy fails a rate.
+//
+//	go run ./examples/bench -smoke    # one low rate per proxy, under a minute
+//	go run ./examples/bench -full     # the full series (about 10 minutes)
+//	go run ./examples/bench -full -docs docs/benchmarks.md -pprof /tmp/prof
+//
+// The proxies: Switchboard with examples/seed.toml's chain, with
+// examples/minimal.toml's chain, the minimal chain over the bolt store,
+// and Kamailio with examples/bench/kamailio.cfg. Each rate of a series is
+// played against every proxy in turn, so that they run under the same
+// conditions. docs/benchmarks.md explains the method and the figures.
+//
+// It needs sipp (Debian package sip-tester) and kamailio (package
+// kamailio); with SWITCHBOARD_BENCH_OPTIONAL=1 a missing Kamailio is left
+// out instead of failing the run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func cli(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	smoke := fs.Bool("smoke", false, "one low rate per proxy: checks the harness works end to end (under a minute)")
+	full := fs.Bool("full", false, "the full series of rates (about 10 minutes)")
+	targetList := fs.String("targets", "", "comma-separated proxies to measure (default: sb-seed,sb-minimal,sb-bolt,kamailio)")
+	callRates := fs.String("call-rates", "", "comma-separated offered call rates per second (default: the mode's)")
+	regRates := fs.String("reg-rates", "", "comma-separated offered REGISTER rates per second (default: the mode's)")
+	callDur := fs.Duration("call-duration", 0, "how long each call rate is offered (default: the mode's)")
+	regDur := fs.Duration("reg-duration", 0, "how long each REGISTER rate is offered (default: the mode's)")
+	pin := fs.String("pin", "auto", "pin the proxy to -proxy-cpus and sipp to -sipp-cpus with taskset: auto (on with 2 CPUs or more), on, off")
+	proxyCPUs := fs.String("proxy-cpus", "1", "the CPUs of the proxy when pinned (taskset -c list)")
+	sippCPUs := fs.String("sipp-cpus", "0", "the CPUs of sipp when pinned (taskset -c list)")
+	children := fs.Int("kamailio-children", 4, "Kamailio's UDP worker processes (-n)")
+	shm := fs.Int("kamailio-shm", 1024, "Kamailio's shared memory in MB (-m)")
+	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate, and heap profiles, to this directory")
+	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 400 in full mode, the first rate in smoke mode)")
+	mdPath := fs.String("md", "", "also write the results as markdown to this file")
+	docsPath := fs.String("docs", "", "replace the results section of this markdown file (docs/benchmarks.md) with the results")
+	root := fs.String("root", "", "the repository (default: found from the working directory)")
+	keep := fs.Bool("keep", false, "keep the work directory: proxy logs and sipp traces")
+	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 25m full)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *smoke == *full {
+		fmt.Fprintln(stderr, "bench: give exactly one of -smoke and -full")
+		fs.Usage()
+		return 2
+	}
+	o := smokeOptions()
+	limit := 2 * time.Minute
+	if *full {
+		o = fullOptions()
+		limit = 25 * time.Minute
+	}
+	if *timeout > 0 {
+		limit = *timeout
+	}
+	var err error
+	if o.Root, err = findRoot(*root); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	if *targetList != "" {
+		o.Targets = splitList(*targetList)
+	}
+	for _, r := range []struct {
+		flag string
+		into *[]int
+	}{{*callRates, &o.CallRate}, {*regRates, &o.RegRate}} {
+		if r.flag == "" {
+			continue
+		}
+		if *r.into, err = parseRates(r.flag); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+	}
+	if *callDur > 0 {
+		o.CallDur = *callDur
+	}
+	if *regDur > 0 {
+		o.RegDur = *regDur
+	}
+	if o.CallDur < time.Second || o.RegDur < time.Second {
+		fmt.Fprintln(stderr, "bench: durations must be at least 1s")
+		return 2
+	}
+	switch *pin {
+	case "auto":
+	case "on":
+		o.Pin = true
+	case "off":
+		o.Pin = false
+	default:
+		fmt.Fprintf(stderr, "bench: -pin %q is not auto, on or off\n", *pin)
+		return 2
+	}
+	o.ProxyCPUs, o.SippCPUs, o.KamailioChildren, o.KamailioShm = *proxyCPUs, *sippCPUs, *children, *shm
+	o.PprofDir, o.Keep, o.Log = *pprofDir, *keep, stderr
+	if *pprofRate > 0 {
+		o.PprofRate = *pprofRate
+	} else if o.PprofRate == 0 {
+		o.PprofRate = o.CallRate[0]
+	}
+	if o.PprofDir != "" {
+		if err := os.MkdirAll(o.PprofDir, 0o755); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	md := markdown(res)
+	fmt.Fprintln(stdout, md)
+	if *mdPath != "" {
+		if err := os.WriteFile(*mdPath, []byte(md), 0o644); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	if *docsPath != "" {
+		if err := updateDocs(*docsPath, md); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	if o.Mode == "smoke" {
+		if err := checkSmoke(res); err != nil {
+			fmt.Fprintln(stderr, "bench: smoke run failed:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// checkSmoke returns an error unless every proxy passed its one rate of
+// each workload, with response times and CPU measured.
+func checkSmoke(r *result) error {
+	var errs []error
+	for _, t := range r.Targets {
+		for _, w := range []string{workCalls, workRegistrations} {
+			found := false
+			for _, s := range r.Steps {
+				if s.Target != t.Name || s.Workload != w {
+					continue
+				}
+				found = true
+				switch {
+				case !s.Pass:
+					errs = append(errs, fmt.Errorf("%s %s at %d/s: %s", t.Name, w, s.Rate, s.Why))
+				case !s.HaveRTT:
+					errs = append(errs, fmt.Errorf("%s %s at %d/s: no response times from sipp's -trace_rtt", t.Name, w, s.Rate))
+				case s.ProxyCPU <= 0 || s.ProxyRSS <= 0:
+					errs = append(errs, fmt.Errorf("%s %s at %d/s: the proxy's CPU (%v) or memory (%d) was not measured", t.Name, w, s.Rate, s.ProxyCPU, s.ProxyRSS))
+				}
+			}
+			if !found {
+				errs = append(errs, fmt.Errorf("%s: no %s step ran", t.Name, w))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// findRoot returns dir, or the directory above the working directory that
+// holds Switchboard's go.mod.
+func findRoot(dir string) (string, error) {
+	if dir != "" {
+		return filepath.Abs(dir)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module github.com/switchboard-sip/switchboard\n") {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no Switchboard go.mod above %s: run from the repository or give -root", wd)
+		}
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("rate %q is not a positive whole number", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no rate given")
+	}
+	return out, nil
+}
+
+func execOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}

@@ -1,0 +1,348 @@
+package main
+
+// The report: a summary with the ratio Switchboard/Kamailio, then every
+// step, as markdown tables (readable in a terminal too).
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine describes where the run ran.
+type machine struct {
+	CPUs   int
+	Model  string
+	Memory string
+	Kernel string
+	Sipp   string
+	Kam    string
+	Go     string
+}
+
+func describeMachine() machine {
+	m := machine{CPUs: runtime.NumCPU(), Model: "?", Memory: "?", Go: runtime.Version()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.Model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if n, err := kbField("/proc/meminfo", "MemTotal"); err == nil {
+		m.Memory = fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	m.Sipp = firstLine(commandOutput("sipp", "-v"), "SIPp")
+	m.Kam = firstLine(commandOutput("kamailio", "-v"), "version:")
+	return m
+}
+
+// summary is one target's figures.
+type summary struct {
+	Target string
+	// Calls and Regs are the highest rates passed (0: none), with the
+	// step at that rate and the step that ended the series.
+	Calls, Regs         int
+	CallsTop, RegsTop   bool // every rate of the series passed
+	CallStep, RegStep   *step
+	CallLimit, RegLimit string
+	PeakRSS             int64
+}
+
+func summarize(r *result) []summary {
+	var out []summary
+	for _, t := range r.Targets {
+		s := summary{Target: t.Name}
+		for _, w := range []string{workCalls, workRegistrations} {
+			// A rate counts by its last try: a failure played again and
+			// passed is a pass.
+			var last []*step
+			for i := range r.Steps {
+				st := &r.Steps[i]
+				if st.Target != t.Name || st.Workload != w {
+					continue
+				}
+				s.PeakRSS = max(s.PeakRSS, st.ProxyRSS)
+				if n := len(last); n > 0 && last[n-1].Rate == st.Rate {
+					last[n-1] = st
+				} else {
+					last = append(last, st)
+				}
+			}
+			var best, end *step
+			all := true
+			for _, st := range last {
+				if st.Pass {
+					best = st
+				} else {
+					all = false
+					if end == nil {
+						end = st
+					}
+				}
+			}
+			rates := r.Opts.CallRate
+			if w == workRegistrations {
+				rates = r.Opts.RegRate
+			}
+			top := all && best != nil && best.Rate == rates[len(rates)-1]
+			lim := ""
+			switch {
+			case end != nil:
+				lim = limitOf(*end, r.Opts)
+			case top:
+				lim = "not reached: every offered rate passed (" + limitOf(*best, r.Opts) + ")"
+			}
+			rate := 0
+			if best != nil {
+				rate = best.Rate
+			}
+			if w == workCalls {
+				s.Calls, s.CallsTop, s.CallStep, s.CallLimit = rate, top, best, lim
+			} else {
+				s.Regs, s.RegsTop, s.RegStep, s.RegLimit = rate, top, best, lim
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// busy is the share of a core (percent) from which a process counts as
+// the limit: with the garbage collector, the scheduler and the kernel's
+// work on its sockets, a proxy is saturated before 100 %.
+const busy = 80
+
+// limitOf says what limited a step: sipp's CPU, the proxy's CPU, other
+// processes, or the proxy itself (failures with CPU to spare).
+func limitOf(s step, o options) string {
+	uac, uas := s.pct(s.UACCPU), s.pct(s.UASCPU)
+	proxy, other := s.pct(s.ProxyCPU), s.pct(s.OtherCPU)
+	switch {
+	case o.Pin && uac+uas >= busy:
+		return fmt.Sprintf("sipp: its core at %.0f%% (caller %.0f%%, callee %.0f%%)", uac+uas, uac, uas)
+	case uac >= busy || uas >= busy:
+		return fmt.Sprintf("sipp: caller at %.0f%%, callee at %.0f%% of a core", uac, uas)
+	case o.Pin && proxy >= busy:
+		return fmt.Sprintf("proxy CPU: %.0f%% of its core", proxy)
+	case !o.Pin && proxy >= busy*float64(runtime.NumCPU())-uac-uas:
+		return fmt.Sprintf("CPU: proxy %.0f%%, sipp %.0f%%", proxy, uac+uas)
+	case other >= 50:
+		return fmt.Sprintf("other processes: %.0f%% of a core", other)
+	case s.Pass:
+		return fmt.Sprintf("proxy %.0f%%, sipp %.0f%% of a core", proxy, uac+uas)
+	}
+	if s.ProxyDrops > 0 {
+		return fmt.Sprintf("the proxy, with CPU to spare (%.0f%%): %s; %d datagrams dropped at its full UDP receive buffer", proxy, s.Why, s.ProxyDrops)
+	}
+	return fmt.Sprintf("the proxy, with CPU to spare (%.0f%%): %s", proxy, s.Why)
+}
+
+// markdown renders the result.
+func markdown(r *result) string {
+	var b strings.Builder
+	o := r.Opts
+	fmt.Fprintf(&b, "Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.\n\n",
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), o.Mode, r.Elapsed.Round(time.Second), r.Machine.CPUs, r.Machine.Model,
+		r.Machine.Memory, r.Machine.Kernel, r.Machine.Go, r.Machine.Sipp, r.Machine.Kam)
+	pin := "no CPU pinning: the proxy and sipp share every core"
+	if o.Pin {
+		pin = fmt.Sprintf("the proxy pinned to CPU %s, every sipp to CPU %s (taskset)", o.ProxyCPUs, o.SippCPUs)
+	}
+	fmt.Fprintf(&b, "Calls: %s s per rate; registrations: %s s per rate; %s; Kamailio with %d UDP workers and %d MB of shared memory.\n\n",
+		trimSecs(o.CallDur), trimSecs(o.RegDur), pin, o.KamailioChildren, o.KamailioShm)
+	for _, t := range r.Targets {
+		fmt.Fprintf(&b, "- **%s**: %s\n", t.Name, t.About)
+	}
+	b.WriteString("\n")
+
+	sums := summarize(r)
+	var kam *summary
+	for i := range sums {
+		if sums[i].Target == "kamailio" {
+			kam = &sums[i]
+		}
+	}
+	b.WriteString("| proxy | calls/s | CPU per call | p50 / p99 INVITE→200 | what limited calls | registrations/s | CPU per REGISTER | p50 / p99 | what limited registrations | peak RSS |\n")
+	b.WriteString("|---|--:|--:|--:|---|--:|--:|--:|---|--:|\n")
+	for _, s := range sums {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
+			figure(s.Calls, s.CallsTop), opCPU(s.CallStep), latency(s.CallStep), s.CallLimit,
+			figure(s.Regs, s.RegsTop), opCPU(s.RegStep), latency(s.RegStep), s.RegLimit, mib(s.PeakRSS))
+	}
+	if kam != nil && len(sums) > 1 {
+		b.WriteString("\nSwitchboard / Kamailio (above 1 is more for rates, costlier for CPU and time):\n\n")
+		b.WriteString("| proxy | calls/s | CPU per call | p99 INVITE→200 | registrations/s | CPU per REGISTER | p99 REGISTER→200 |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
+		for _, s := range sums {
+			if s.Target == "kamailio" {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
+				figureRatio(s.Calls, s.CallsTop, kam.Calls, kam.CallsTop), stepRatio(s.CallStep, kam.CallStep, cpuPerOp),
+				stepRatio(s.CallStep, kam.CallStep, p99),
+				figureRatio(s.Regs, s.RegsTop, kam.Regs, kam.RegsTop), stepRatio(s.RegStep, kam.RegStep, cpuPerOp),
+				stepRatio(s.RegStep, kam.RegStep, p99))
+		}
+		b.WriteString("\nCPU per operation and p99 are compared at each proxy's own highest passing rate; the step tables below compare them rate by rate.\n")
+	}
+	for _, w := range []string{workCalls, workRegistrations} {
+		fmt.Fprintf(&b, "\n%s, rate by rate:\n\n", strings.ToUpper(w[:1])+w[1:])
+		b.WriteString("| offered/s | proxy | try | ok / planned | failed | retrans | unexpected | verified at callee | carried/s | p50 | p99 | proxy CPU | CPU per op | peak RSS | sipp CPU caller+callee | other CPU | UDP drops (proxy's) | load | result |\n")
+		b.WriteString("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		for _, s := range r.Steps {
+			if s.Workload != w {
+				continue
+			}
+			verified := "n/a"
+			if w == workCalls {
+				verified = fmt.Sprint(s.ViaProxy)
+			}
+			result := "pass"
+			if !s.Pass {
+				result = "fail: " + s.Why
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %d / %d | %d | %d | %d | %s | %.0f | %s | %s | %.0f%% | %s | %s | %.0f%% + %.0f%% | %.0f%% | %d (%d) | %s | %s |\n",
+				s.Rate, s.Target, max(1, s.Try), s.Succeeded, s.Planned, s.Failed, s.Retrans, s.Unexpected, verified, s.Achieved(),
+				fmtMS(s.P50, s.HaveRTT), fmtMS(s.P99, s.HaveRTT), s.pct(s.ProxyCPU), fmtDur(s.CPUPerOp()), mib(s.ProxyRSS),
+				s.pct(s.UACCPU), s.pct(s.UASCPU), s.pct(s.OtherCPU), s.UDPDrops, s.ProxyDrops, s.Load, result)
+		}
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\nNotes:\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	if len(r.Profiles) > 0 {
+		b.WriteString("\nProfiles written: " + strings.Join(r.Profiles, ", ") + "\n")
+	}
+	return b.String()
+}
+
+func cpuPerOp(s *step) float64 { return float64(s.CPUPerOp()) }
+func p99(s *step) float64      { return s.P99 }
+
+func stepRatio(a, b *step, f func(*step) float64) string {
+	if a == nil || b == nil {
+		return "n/a"
+	}
+	return ratio(f(a), f(b))
+}
+
+// figureRatio is ratio for two figures, either of which may be a lower
+// bound (every offered rate passed): then the ratio is a bound too, or
+// unknown when both are.
+func figureRatio(a int, aTop bool, b int, bTop bool) string {
+	r := ratio(float64(a), float64(b))
+	switch {
+	case r == "n/a" || aTop == bTop && !aTop:
+		return r
+	case aTop && bTop:
+		return "n/a (both ≥)"
+	case aTop:
+		return "≥ " + r
+	}
+	return "≤ " + r
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+func figure(rate int, top bool) string {
+	switch {
+	case rate == 0:
+		return "none passed"
+	case top:
+		return fmt.Sprintf("≥ %d", rate)
+	}
+	return fmt.Sprint(rate)
+}
+
+func opCPU(s *step) string {
+	if s == nil {
+		return "n/a"
+	}
+	return fmtDur(s.CPUPerOp())
+}
+
+func latency(s *step) string {
+	if s == nil {
+		return "n/a"
+	}
+	return fmtMS(s.P50, s.HaveRTT) + " / " + fmtMS(s.P99, s.HaveRTT)
+}
+
+func fmtMS(v float64, ok bool) string {
+	if !ok {
+		return "n/a"
+	}
+	return fmt.Sprintf("%g ms", v)
+}
+
+func fmtDur(d time.Duration) string {
+	if d == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+func mib(n int64) string {
+	if n == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+}
+
+func trimSecs(d time.Duration) string { return fmt.Sprintf("%g", d.Seconds()) }
+
+func commandOutput(name string, args ...string) string {
+	out, _ := execOutput(name, args...)
+	return out
+}
+
+func firstLine(text, prefix string) string {
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, prefix) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return prefix + " ?"
+}
+
+// docsBegin and docsEnd mark the part of docs/benchmarks.md that -docs
+// replaces with the latest results.
+const (
+	docsBegin = "<!-- bench:results:begin -->"
+	docsEnd   = "<!-- bench:results:end -->"
+)
+
+// updateDocs replaces the text between the markers of the file at path
+// with results.
+func updateDocs(path, results string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	text := string(data)
+	i, j := strings.Index(text, docsBegin), strings.Index(text, docsEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %s ... %s markers to put the results between", path, docsBegin, docsEnd)
+	}
+	text = text[:i+len(docsBegin)] + "\n\n" + results + "\n" + text[j:]
+	return os.WriteFile(path, []byte(text), 0o644)
+}

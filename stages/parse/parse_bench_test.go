@@ -1,0 +1,33 @@
+package parse_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
+	_ "github.com/switchboard-sip/switchboard/stages/parse"
+)
+
+// BenchmarkParse is the parse stage alone on an initial INVITE that
+// passes every check (loop detection on).
+func BenchmarkParse(b *testing.B) {
+	h := stagetest.Stage(b, "parse", "")
+	req := stagetest.Request(b, `INVITE sip:bob@example.org SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-bench;rport
+Max-Forwards: 70
+From: <sip:alice@example.org>;tag=1928301774
+To: <sip:bob@example.org>
+Call-ID: bench@192.0.2.10
+CSeq: 1 INVITE
+Contact: <sip:alice@192.0.2.10:5060>
+`)
+	src := pipeline.Source{IP: netip.MustParseAddr("192.0.2.10"), Port: 5060}
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx := pipeline.NewContext(h.Pipeline, req, src, "UDP")
+		if v, err := h.Pipeline.ServeRequest(ctx, nil); v != pipeline.Continue || err != nil {
+			b.Fatalf("verdict %v, error %v", v, err)
+		}
+	}
+}
