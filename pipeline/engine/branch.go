@@ -23,13 +23,15 @@ type branch struct {
 	cancelWanted bool
 }
 
-func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target) (*branch, error) {
-	br, err := t.prepare(ctx, target, sip.GenerateBranch())
+func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target, last, traced bool) (*branch, error) {
+	br, err := t.prepare(ctx, target, sip.GenerateBranch(), last)
 	if err != nil {
 		return nil, err
 	}
 	b := &branch{t: t, req: br}
-	t.traceBranch(br)
+	if traced {
+		t.traceBranch(br)
+	}
 	tx, err := t.e.sendRequest(br)
 	if err != nil {
 		return nil, err
@@ -44,11 +46,15 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target) (
 	return b, nil
 }
 
-// run reads the branch's responses until its client transaction ends,
-// and enforces fr_timeout and Timer C.
+// run reads the branch's responses until the final one (or the end of its
+// client transaction), and enforces fr_timeout and Timer C. After a final
+// response sipgo passes nothing more up the channel: a 2xx retransmission
+// comes through OnRetransmission, other retransmissions are absorbed. The
+// client transaction lingers in sipgo for its Timer D, K or M, but no
+// goroutine waits for it.
 func (b *branch) run() {
 	t := b.t
-	defer t.running.Done()
+	defer t.unref()
 	opts := t.ctx.Forward
 	frTimeout := opts.ProvisionalTimeout
 	if frTimeout <= 0 {
@@ -76,6 +82,9 @@ func (b *branch) run() {
 				timer.Stop()
 			}
 			b.onResponse(res)
+			if !res.IsProvisional() {
+				return
+			}
 		case <-timer.C:
 			b.timeout()
 		case <-b.tx.Done():
@@ -213,12 +222,15 @@ func (b *branch) cancel() {
 		return
 	}
 	t.e.svc.Metrics.Message("out", "CANCEL", 0)
-	t.running.Add(1)
+	// sipgo hands each response up a channel that must be read; the CANCEL
+	// needs nothing of the pipeline, so this reader holds no reference.
 	go func() {
-		defer t.running.Done()
 		for {
 			select {
-			case <-tx.Responses():
+			case res := <-tx.Responses():
+				if !res.IsProvisional() {
+					return
+				}
 			case <-tx.Done():
 				return
 			}
@@ -333,8 +345,16 @@ func (t *transaction) maybeFinish() {
 		best = sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil)
 	}
 	if best.StatusCode == 408 && !t.req.IsInvite() {
-		// RFC 4320: no 408 upstream for a non-INVITE; let it time out there.
-		t.tx.Terminate()
+		// RFC 4320: no 408 upstream for a non-INVITE; it times out at the
+		// caller. Until the caller's Timer F (64*T1 after it sent the
+		// request) the server transaction stays, to absorb retransmissions
+		// that would otherwise be forwarded as new requests.
+		t.settle()
+		wait := time.Until(t.start.Add(64 * sip.T1))
+		if wait < sip.Timer_J {
+			wait = sip.Timer_J
+		}
+		time.AfterFunc(wait, t.tx.Terminate)
 		return
 	}
 	local := best.Via() == nil || best.Source() == ""

@@ -57,8 +57,11 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.forwarding = true
 	t.mu.Unlock()
 
-	for _, target := range targets {
-		b, err := t.newBranch(ctx, target)
+	traced := t.p.Traced(ctx.Env)
+	for i, target := range targets {
+		// The last branch takes the request itself: nothing reads it
+		// after this, and a clone costs as much as parsing the message.
+		b, err := t.newBranch(ctx, target, i == len(targets)-1, traced)
 		if err != nil {
 			t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
 			t.mu.Lock()
@@ -69,7 +72,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		t.mu.Lock()
 		t.branches = append(t.branches, b)
 		t.mu.Unlock()
-		t.running.Add(1)
+		t.refs.Add(1)
 		go b.run()
 	}
 	t.mu.Lock()
@@ -123,10 +126,15 @@ func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport s
 }
 
 // prepare turns a copy of the request into what goes to one next hop:
-// Request-URI, Path, Record-Route, our Via, destination and socket.
-func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string) (*sip.Request, error) {
+// Request-URI, Path, Record-Route, our Via, destination and socket. With
+// last, the request itself becomes the branch, uncopied: ctx.Request must
+// not be read after that.
+func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string, last bool) (*sip.Request, error) {
 	target = t.e.reachable(target)
-	br := ctx.Request.Clone()
+	br := ctx.Request
+	if !last {
+		br = br.Clone()
+	}
 	br.Recipient = *target.URI.Clone()
 	for i := len(target.Path) - 1; i >= 0; i-- {
 		if r, err := parseRoute(target.Path[i]); err == nil {
@@ -218,7 +226,7 @@ func (t *transaction) forwardAck(ctx *pipeline.Context) {
 	if len(ctx.Targets) > 0 {
 		target = ctx.Targets[0]
 	}
-	ack, err := t.prepare(ctx, target, sip.GenerateBranch())
+	ack, err := t.prepare(ctx, target, sip.GenerateBranch(), true)
 	if err != nil {
 		t.log.Warn("ACK not relayed", "error", err)
 		return

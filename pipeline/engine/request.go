@@ -2,10 +2,12 @@ package engine
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -25,16 +27,17 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
 	p.Hold()
 	e.active.Add(1)
 	e.svc.Metrics.Message("in", string(req.Method), 0)
-	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport())}
-	t.log = e.log.With("call_id", callID(req), "method", string(req.Method))
-	go func() {
-		<-tx.Done()
-		t.settle()
-		t.waitBranches()
-		e.invites.Delete(t.key)
-		p.Release()
-	}()
+	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now()}
+	t.logAttrs = txLogHandler{inner: e.log.Handler(), req: req}
+	t.log = slog.New(&t.logAttrs)
+	// One reference for the server transaction, one for serve: the
+	// transaction cannot end before its branches are counted.
+	t.refs.Store(2)
+	if !tx.OnTerminate(func(string, error) { t.unref() }) {
+		t.unref()
+	}
 	t.serve()
+	t.unref()
 }
 
 // serve runs the request through route processing and the request stages.

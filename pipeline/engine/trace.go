@@ -49,9 +49,6 @@ func (t *transaction) responseTrace(rc *pipeline.ResponseContext) func(pipeline.
 
 // traceBranch logs where a branch went.
 func (t *transaction) traceBranch(br *sip.Request) {
-	if t.ctx == nil || !t.p.Traced(t.ctx.Env) {
-		return
-	}
 	t.log.Info("trace forward", "uri", br.Recipient.String(), "destination", br.Destination(), "transport", br.Transport())
 }
 

@@ -3,6 +3,8 @@ package engine
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -20,6 +22,7 @@ type transaction struct {
 	src       pipeline.Source
 	transport string
 	log       *slog.Logger
+	start     time.Time // when the request arrived
 	key       string
 	ctx       *pipeline.Context
 
@@ -30,8 +33,28 @@ type transaction struct {
 	answered   bool // a 2xx went upstream
 	cancelled  bool
 	finals     []*sip.Response // non-2xx finals of the branches
-	running    sync.WaitGroup  // branch goroutines
 	settled    sync.Once       // the engine stopped counting it as in flight
+
+	// refs counts what still needs the transaction's pipeline: the server
+	// transaction until sipgo ends it, serve while it runs, and each
+	// branch until its final response. The last one out ends it.
+	refs     atomic.Int32
+	logAttrs txLogHandler
+}
+
+// unref drops one reference; the last one ends the transaction: it is
+// taken off the in-flight count, out of CANCEL matching, and releases its
+// pipeline (a retired pipeline is cleaned up once all its transactions
+// ended).
+func (t *transaction) unref() {
+	if t.refs.Add(-1) != 0 {
+		return
+	}
+	t.settle()
+	if t.key != "" {
+		t.e.invites.CompareAndDelete(t.key, t)
+	}
+	t.p.Release()
 }
 
 // settle takes the transaction off the engine's in-flight count: it has
@@ -75,9 +98,6 @@ func (t *transaction) runResponseStages(res *sip.Response, local bool) {
 		t.log.Error("response stage failed", "error", err, "code", res.StatusCode)
 	}
 }
-
-// waitBranches blocks until every branch goroutine has ended.
-func (t *transaction) waitBranches() { t.running.Wait() }
 
 // writeStateless sends a response by its top Via, with no transaction
 // (2xx retransmissions after the server transaction ended).
