@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,10 +35,17 @@ var errNoChange = errors.New("no change")
 // Lookup reads in a bbolt read transaction, which never waits for writers;
 // writes are serialized by bbolt and each costs one fsync. The file is
 // locked while open: a second process gets an error, not a shared file.
+//
+// AORs reads a counter kept in memory: NewBolt counts the records that
+// hold bindings, and each Update and Sweep adds what its committed
+// transaction changed.
 type Bolt struct {
 	db     *bolt.DB
 	path   string
 	sweeps sweepGate
+	// held is the number of records that hold bindings (live, or lapsed
+	// since the last Sweep): what AORs returns.
+	held atomic.Int64
 	// clock is what Count takes as "now"; tests replace it.
 	clock func() time.Time
 }
@@ -63,15 +71,22 @@ func NewBolt(path string) (*Bolt, error) {
 	case err != nil:
 		return nil, fmt.Errorf("location store %s: %w", path, err)
 	}
+	s := &Bolt{db: db, path: path, sweeps: sweepGate{every: boltSweepEvery}, clock: time.Now}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketAORs)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketAORs); err != nil {
+			return err
+		}
+		return s.each(tx, func(_ string, r *record) {
+			if len(r.bindings) > 0 {
+				s.held.Add(1)
+			}
+		})
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("location store %s: %w", path, err)
 	}
-	return &Bolt{db: db, path: path, sweeps: sweepGate{every: boltSweepEvery}, clock: time.Now}, nil
+	return s, nil
 }
 
 // Lookup returns the live bindings of aor at now, and whether the AOR is
@@ -105,6 +120,7 @@ func (s *Bolt) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
 func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error) {
 	var stored []Binding
 	var fnErr error
+	held := 0 // what the write adds to s.held
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		r, err := s.get(tx, aor)
 		if err != nil {
@@ -120,18 +136,14 @@ func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]B
 			return err
 		}
 		stored = storable(aor, now, next)
-		switch {
-		case len(stored) > 0:
-			if r == nil {
-				r = &record{}
+		if r == nil {
+			if len(stored) == 0 {
+				// Nothing was, nothing is: no tombstone for an AOR never seen.
+				return errNoChange
 			}
-			r.bindings = stored
-		case r == nil:
-			// Nothing was, nothing is: no tombstone for an AOR never seen.
-			return errNoChange
-		default:
-			r.bindings, r.gone = nil, lostAt(r.goneAt(), current, now)
+			r = &record{}
 		}
+		held = r.replace(stored, current, now)
 		return s.put(tx, aor, r)
 	})
 	switch {
@@ -140,6 +152,8 @@ func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]B
 	case errors.Is(err, errNoChange):
 	case err != nil:
 		return nil, fmt.Errorf("location store %s: %w", s.path, err)
+	default:
+		s.held.Add(int64(held))
 	}
 	return liveCopies(stored, now), nil
 }
@@ -166,16 +180,20 @@ func (s *Bolt) Sweep(now time.Time) int {
 	if len(due) == 0 {
 		return 0
 	}
-	removed := 0
-	s.db.Update(func(tx *bolt.Tx) error {
-		removed = 0
+	removed, lost := 0, 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		removed, lost = 0, 0
 		for _, aor := range due {
 			r, err := s.get(tx, aor)
 			if err != nil || r == nil {
 				continue
 			}
+			had := len(r.bindings) > 0
 			n, forget := r.sweep(now)
 			removed += n
+			if had && len(r.bindings) == 0 {
+				lost++
+			}
 			if forget {
 				err = tx.Bucket(bucketAORs).Delete([]byte(aor))
 			} else if n > 0 {
@@ -187,6 +205,10 @@ func (s *Bolt) Sweep(now time.Time) int {
 		}
 		return nil
 	})
+	if err != nil {
+		return 0
+	}
+	s.held.Add(-int64(lost))
 	return removed
 }
 
@@ -205,6 +227,11 @@ func (s *Bolt) Count() (aors, bindings int) {
 	})
 	return aors, bindings
 }
+
+// AORs returns the number of AORs that hold bindings, from the counter:
+// an AOR whose last binding lapsed is counted until the next Sweep that
+// runs (at most boltSweepEvery later). It never fails.
+func (s *Bolt) AORs(time.Time) (int, error) { return int(s.held.Load()), nil }
 
 // Each calls fn for every AOR with live bindings, after reading them all
 // in one read transaction.

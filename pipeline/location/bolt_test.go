@@ -40,6 +40,7 @@ func TestBoltReopen(t *testing.T) {
 	mustUpdate(t, s, "alice", t0, set(a, binding("sip:a@2", 2*time.Hour)))
 	mustUpdate(t, s, "bob", t0, set(binding("sip:b@1", time.Hour)))
 	mustUpdate(t, s, "bob", t0.Add(time.Minute), set())
+	mustUpdate(t, s, "carol", t0, set(binding("sip:c@1", time.Minute)))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +63,14 @@ func TestBoltReopen(t *testing.T) {
 	}
 	if got, known, _ := s.Lookup("bob", t0.Add(time.Hour)); len(got) != 0 || !known {
 		t.Errorf("bob after reopening: %+v, known %v; want none, known", got, known)
+	}
+	// The count is read from the file: alice, and carol until a sweep.
+	if n, _ := s.AORs(t0.Add(time.Minute)); n != 2 {
+		t.Errorf("AORs after reopening = %d, want 2 (alice and carol)", n)
+	}
+	s.Sweep(t0.Add(time.Minute))
+	if n, _ := s.AORs(t0.Add(time.Minute)); n != 1 {
+		t.Errorf("AORs after reopening and a sweep = %d, want 1 (alice)", n)
 	}
 }
 

@@ -49,7 +49,14 @@ type Store interface {
 	// Sweep removes the bindings that expired by now and returns how many.
 	Sweep(now time.Time) int
 	// Count returns the number of AORs with live bindings and of bindings.
+	// It reads the whole store: it is for metrics and the admin API.
 	Count() (aors, bindings int)
+	// AORs returns the number of AORs with live bindings at now, cheaply
+	// enough to be asked on each REGISTER (the registrar's max_aors
+	// does). It may also count the AORs whose last binding lapsed since
+	// the last Sweep; once a Sweep has run at now, it is exact. Only a Store that
+	// cannot reach its backend fails.
+	AORs(now time.Time) (int, error)
 	// Each calls fn with every AOR that has live bindings at now, and
 	// copies of them, in no set order, until fn returns false. It reads the
 	// whole store: it is for the admin API, not for each request.

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,9 @@ const shardCount = 32
 type Memory struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
+	// held is the number of records that hold bindings (live, or lapsed
+	// since the last Sweep): what AORs returns.
+	held atomic.Int64
 	// clock is what Count takes as "now"; tests replace it.
 	clock func() time.Time
 }
@@ -93,30 +97,16 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 	if err != nil {
 		return nil, err
 	}
-	stored := make([]Binding, 0, len(next))
-	for _, b := range next {
-		if !b.Expires.After(now) {
-			continue
+	stored := storable(aor, now, next)
+	if r == nil {
+		if len(stored) == 0 {
+			// Nothing was, nothing is: no tombstone for an AOR never seen.
+			return nil, nil
 		}
-		b.AOR = aor
-		stored = append(stored, cloneBinding(b))
+		r = &record{}
+		s.aors[aor] = r
 	}
-	switch {
-	case len(stored) > 0:
-		if r == nil {
-			r = &record{}
-			s.aors[aor] = r
-		}
-		r.bindings = stored
-	case r == nil:
-		// Nothing was, nothing is: no tombstone for an AOR never seen.
-	default:
-		gone := r.goneAt()
-		if len(current) > 0 {
-			gone = now
-		}
-		r.bindings, r.gone = nil, gone
-	}
+	m.held.Add(int64(r.replace(stored, current, now)))
 	return liveCopies(stored, now), nil
 }
 
@@ -140,6 +130,7 @@ func (m *Memory) Sweep(now time.Time) int {
 				clear(r.bindings[len(kept):])
 				if len(kept) == 0 {
 					r.bindings, r.gone = nil, gone
+					m.held.Add(-1)
 				} else {
 					r.bindings = kept
 				}
@@ -176,6 +167,11 @@ func (m *Memory) Count() (aors, bindings int) {
 	}
 	return aors, bindings
 }
+
+// AORs returns the number of AORs that hold bindings, from a counter that
+// Update and Sweep keep: an AOR whose last binding lapsed is counted until
+// the next Sweep (the engine sweeps a Memory every second). It never fails.
+func (m *Memory) AORs(time.Time) (int, error) { return int(m.held.Load()), nil }
 
 // Each calls fn for every AOR with live bindings, shard by shard; fn runs
 // without any lock held.

@@ -32,6 +32,24 @@ func lostAt(goneAt time.Time, current []Binding, now time.Time) time.Time {
 	return goneAt
 }
 
+// replace makes r hold stored, what Update keeps, or when that is
+// nothing, the tombstone of the bindings current (those live at now). It
+// returns what it adds to the count of AORs with bindings: 1, -1 or 0.
+func (r *record) replace(stored, current []Binding, now time.Time) (held int) {
+	if len(stored) == 0 {
+		if len(r.bindings) > 0 {
+			held = -1
+		}
+		r.bindings, r.gone = nil, lostAt(r.goneAt(), current, now)
+		return held
+	}
+	if len(r.bindings) == 0 {
+		held = 1
+	}
+	r.bindings = stored
+	return held
+}
+
 // sweep removes the bindings of r that expired by now, as Memory.Sweep
 // does, and returns how many, and whether r is to be forgotten: it has no
 // binding left and lost its last one TombstoneTTL or more before now.

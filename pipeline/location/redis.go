@@ -58,6 +58,10 @@ const (
 //	                      latest binding expires, Unix ns). It is what makes
 //	                      the AOR known, and lives until TombstoneTTL after
 //	                      the AOR lost, or will lose, its last binding.
+//	<prefix>aors          a sorted set of the AORs with bindings, each
+//	                      scored with when its latest binding expires
+//	                      (Unix ms): AORs counts the members scored after
+//	                      its now, Sweep removes the others.
 //
 // TTLs are set relative to the now given to Update (PEXPIRE, not
 // PEXPIREAT), so the clocks of the Redis host and of the proxies need not
@@ -75,6 +79,12 @@ const (
 // ErrUnavailable; calls never answer from stale data. go-redis retries
 // with backoff, within redisCallTimeout. Keep Redis's maxmemory-policy at
 // noeviction: an evicted key is a lost registration.
+//
+// The aors set is written by the same script as the bindings, so AORs is
+// exact (to the millisecond) across every instance. A Switchboard older
+// than the set does not keep it: an AOR it wrote is counted from its next
+// write by a newer one, and while old and new instances share a Redis,
+// the count is off by what the old ones write.
 type Redis struct {
 	client *redis.Client
 	addr   string
@@ -136,24 +146,30 @@ return out
 // version: go-redis may retry a script whose reply was lost), 0 if
 // another write came first.
 //
-// KEYS: the a: set, the t: hash. ARGV: expected version, new version,
-// prefix of the b: keys, gone, last, TTL of t: in ms (0 deletes it), TTL
-// of a: in ms, then id, JSON, TTL in ms for each binding.
+// KEYS: the a: set, the t: hash, the aors set. ARGV: expected version,
+// new version, prefix of the b: keys, gone, last, TTL of t: in ms (0
+// deletes it), TTL of a: in ms, the AOR's score in the aors set, the
+// AOR, then id, JSON, TTL in ms for each binding.
 var writeScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[2], 'v') or ''
 if v == ARGV[2] then return 1 end
 if v ~= ARGV[1] then return 0 end
 local keep = {}
-for i = 8, #ARGV, 3 do keep[ARGV[i]] = true end
+for i = 10, #ARGV, 3 do keep[ARGV[i]] = true end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if not keep[id] then redis.call('DEL', ARGV[3] .. id) end
 end
 redis.call('DEL', KEYS[1])
-for i = 8, #ARGV, 3 do
+for i = 10, #ARGV, 3 do
   redis.call('SET', ARGV[3] .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2])
   redis.call('SADD', KEYS[1], ARGV[i])
 end
-if #ARGV >= 8 then redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+if #ARGV >= 10 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[9])
+else
+  redis.call('ZREM', KEYS[3], ARGV[9])
+end
 if tonumber(ARGV[6]) > 0 then
   redis.call('HSET', KEYS[2], 'v', ARGV[2], 'gone', ARGV[4], 'last', ARGV[5])
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
@@ -292,7 +308,8 @@ func (r *Redis) Update(aor string, now time.Time, fn func(current []Binding) ([]
 }
 
 // Sweep tidies up after Redis, which expires the bindings itself: at most
-// once per redisSweepEvery (or when now goes back), it walks the AORs
+// once per redisSweepEvery (or when now goes back), it removes the AORs
+// whose bindings all expired by now from the aors set, walks the AORs
 // with SCAN, prunes the ids whose binding key expired, deletes the
 // bindings that expired by now but that Redis still holds (its clock runs
 // behind), and returns how many bindings it removed of either kind. Its
@@ -303,6 +320,12 @@ func (r *Redis) Sweep(now time.Time) int {
 		return 0
 	}
 	defer r.sweeps.leave()
+	ctx, cancel := context.WithTimeout(context.Background(), redisCallTimeout)
+	err := r.client.ZRemRangeByScore(ctx, r.aorsKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10)).Err()
+	cancel()
+	if err != nil {
+		return 0
+	}
 	removed := 0
 	r.scan(func(aor string, st *redisState) {
 		removed += st.pruned
@@ -346,6 +369,19 @@ func (r *Redis) Count() (aors, bindings int) {
 	return aors, bindings
 }
 
+// AORs returns the number of AORs with live bindings at now, to the
+// millisecond: the members of the aors set scored after now. It is one
+// round trip.
+func (r *Redis) AORs(now time.Time) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisCallTimeout)
+	defer cancel()
+	n, err := r.client.ZCount(ctx, r.aorsKey(), "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf").Result()
+	if err != nil {
+		return 0, r.unavailable(err)
+	}
+	return int(n), nil
+}
+
 // Each calls fn for every AOR with live bindings, walking the AORs with
 // SCAN as Count does; an AOR that SCAN returns twice is passed once.
 func (r *Redis) Each(now time.Time, fn func(aor string, bindings []Binding) bool) error {
@@ -382,6 +418,7 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 func (r *Redis) setKey(aor string) string        { return r.prefix + "a:" + aor }
 func (r *Redis) metaKey(aor string) string       { return r.prefix + "t:" + aor }
 func (r *Redis) bindingPrefix(aor string) string { return r.prefix + "b:" + aor + ":" }
+func (r *Redis) aorsKey() string                 { return r.prefix + "aors" }
 
 // read runs readScript for aor.
 func (r *Redis) read(ctx context.Context, aor string) (*redisState, error) {
@@ -428,7 +465,7 @@ func (r *Redis) write(ctx context.Context, aor, expect string, now time.Time, bs
 	if until := later(gone, last).Add(TombstoneTTL); until.After(now) {
 		metaTTL = ttlMillis(until, now)
 	}
-	args := []any{expect, newVersion(), r.bindingPrefix(aor), nanos(gone), nanos(last), metaTTL, ttlMillis(last, now)}
+	args := []any{expect, newVersion(), r.bindingPrefix(aor), nanos(gone), nanos(last), metaTTL, ttlMillis(last, now), ceilMillis(last), aor}
 	used := map[string]bool{}
 	for i, b := range bs {
 		data, err := json.Marshal(redisBinding{Seq: i, Binding: b})
@@ -442,7 +479,7 @@ func (r *Redis) write(ctx context.Context, aor, expect string, now time.Time, bs
 		used[id] = true
 		args = append(args, id, data, ttlMillis(b.Expires, now))
 	}
-	n, err := writeScript.Run(ctx, r.client, []string{r.setKey(aor), r.metaKey(aor)}, args...).Int()
+	n, err := writeScript.Run(ctx, r.client, []string{r.setKey(aor), r.metaKey(aor), r.aorsKey()}, args...).Int()
 	if err != nil {
 		return false, r.unavailable(err)
 	}
@@ -527,6 +564,17 @@ func newVersion() string {
 func ttlMillis(t, now time.Time) int64 {
 	ms := (t.Sub(now) + time.Millisecond - 1) / time.Millisecond
 	return max(int64(ms), 1)
+}
+
+// ceilMillis returns t in Unix milliseconds, rounded up, so that an AOR
+// scored with the expiry of its latest binding counts as live at every
+// now (in milliseconds, rounded down) before that expiry.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
 }
 
 // nanos and fromNanos encode a time for the t: hash; "0" is the zero time.

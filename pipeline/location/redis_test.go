@@ -162,7 +162,7 @@ func TestRedisKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(keys)
-	want := []string{"sb:a:alice", "sb:b:alice:" + bindingID(phone), "sb:b:alice:" + bindingID(laptop), "sb:t:alice"}
+	want := []string{"sb:a:alice", "sb:aors", "sb:b:alice:" + bindingID(phone), "sb:b:alice:" + bindingID(laptop), "sb:t:alice"}
 	slices.Sort(want)
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys %q, want %q", keys, want)
@@ -188,6 +188,10 @@ func TestRedisKeys(t *testing.T) {
 	members, _ := raw.SMembers(ctx, "sb:a:alice").Result()
 	if len(members) != 2 {
 		t.Errorf("set members %q, want the 2 binding ids", members)
+	}
+	score, err := raw.ZScore(ctx, "sb:aors", "alice").Result()
+	if err != nil || int64(score) != ceilMillis(laptop.Expires) {
+		t.Errorf("alice's score in sb:aors = %v (%v), want %d, when her last binding expires", score, err, ceilMillis(laptop.Expires))
 	}
 
 	// Removing every binding leaves the tombstone alone, for a day.
@@ -223,11 +227,20 @@ func TestRedisShared(t *testing.T) {
 	if aors, n := b.Count(); aors != 1 || n != 1 {
 		t.Errorf("B counts %d AORs, %d bindings; want 1, 1", aors, n)
 	}
+	if n, err := b.AORs(now); n != 1 || err != nil {
+		t.Errorf("B's AORs = %d, %v; want 1", n, err)
+	}
+	if n, err := other.AORs(now); n != 0 || err != nil {
+		t.Errorf("another prefix's AORs = %d, %v; want 0", n, err)
+	}
 
 	mustUpdate(t, b, "alice", now, set())
 	got, known, err = a.Lookup("alice", now)
 	if err != nil || len(got) != 0 || !known {
 		t.Errorf("A sees %q (known %v, err %v) after B removed it, want none and known", contacts(got), known, err)
+	}
+	if n, err := a.AORs(now); n != 0 || err != nil {
+		t.Errorf("A's AORs after B removed alice = %d, %v; want 0", n, err)
 	}
 }
 
@@ -292,9 +305,15 @@ func TestRedisExpiry(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if n, err := s.AORs(time.Now()); n != 0 || err != nil {
+		t.Errorf("AORs after expiry = %d, %v; want 0", n, err)
+	}
+	// Redis expired the binding by itself: alice stays in the aors set
+	// until a Sweep.
+	s.Sweep(time.Now())
 	keys, _ := raw.Keys(context.Background(), "*").Result()
 	if !slices.Equal(keys, []string{"sb:t:alice"}) {
-		t.Errorf("keys after expiry %q, want only the tombstone", keys)
+		t.Errorf("keys after expiry and a sweep %q, want only the tombstone", keys)
 	}
 }
 
@@ -367,6 +386,7 @@ func checkUnavailable(t *testing.T, s *Redis, now time.Time) {
 			})
 			return err
 		}},
+		{"AORs", func() error { _, err := s.AORs(now); return err }},
 		{"Count", func() error {
 			if aors, n := s.Count(); aors != 0 || n != 0 {
 				return fmt.Errorf("Count() = %d, %d without Redis", aors, n)

@@ -33,7 +33,19 @@ const (
 	DefaultMinExpires  = 60 * time.Second
 	DefaultMaxExpires  = 86400 * time.Second
 	DefaultMaxContacts = 10
+	// DefaultMaxAORs keeps a flood of REGISTERs for made-up users from
+	// growing the location store without end: 10^6 AORs of one binding
+	// take about 405 MiB of heap in a Memory store (425 B each, see
+	// docs/benchmarks.md), ten times that if each holds max_contacts
+	// (10) bindings. A deployment with more users sets its own.
+	DefaultMaxAORs = 1_000_000
 )
+
+// fullRetryAfter is the Retry-After, in seconds, of the 503 that refuses
+// a new AOR when the location store is full: room comes back only as
+// registrations lapse or are removed, so there is no point in retrying
+// sooner.
+const fullRetryAfter = 300
 
 // dateFormat is the SIP-date of RFC 3261 section 20.17 (RFC 1123, in GMT).
 const dateFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
@@ -48,6 +60,10 @@ var headerParser = sip.HeadersParser(sip.DefaultHeadersParser())
 // binding was written with by the same Call-ID (RFC 3261 10.3 step 7).
 var errOutOfOrder = errors.New("CSeq out of order")
 
+// errFull aborts an update that would add an AOR to a location store
+// that holds MaxAORs AORs already.
+var errFull = errors.New("location store full")
+
 // Registrar is the registrar stage.
 type Registrar struct {
 	// DefaultExpires is the lifetime of a binding whose REGISTER gives none.
@@ -60,6 +76,11 @@ type Registrar struct {
 	// MaxContacts is how many bindings an AOR keeps; past it the binding
 	// written longest ago is dropped.
 	MaxContacts int `toml:"max_contacts"`
+	// MaxAORs is how many AORs with bindings the location store may hold
+	// (0: no limit); past it, a REGISTER that would add an AOR gets 503,
+	// while the AORs already there register, refresh and unregister as
+	// usual.
+	MaxAORs int `toml:"max_aors"`
 	// Path records this instance in the Path (RFC 3327) of bindings made
 	// over TCP, so that the other instances sharing the location store
 	// (Redis) reach such a phone through the instance that holds its
@@ -82,6 +103,7 @@ func New() *Registrar {
 		MinExpires:     config.Duration(DefaultMinExpires),
 		MaxExpires:     config.Duration(DefaultMaxExpires),
 		MaxContacts:    DefaultMaxContacts,
+		MaxAORs:        DefaultMaxAORs,
 	}
 }
 
@@ -119,6 +141,9 @@ func (r *Registrar) Validate() error {
 	}
 	if r.MaxContacts < 1 {
 		problems = append(problems, fmt.Sprintf("max_contacts: %d is not a positive number", r.MaxContacts))
+	}
+	if r.MaxAORs < 0 {
+		problems = append(problems, fmt.Sprintf("max_aors: %d is negative (0 is no limit)", r.MaxAORs))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -200,12 +225,26 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 		if r.Path && strings.EqualFold(ctx.Transport, "TCP") {
 			reg.path = append([]string{ownPath(ctx)}, reg.path...)
 		}
+		var full bool
+		full, err = r.full(store, reg, now)
+		if err != nil {
+			return pipeline.Continue, err
+		}
 		bindings, err = store.Update(reg.aor, now, func(current []location.Binding) ([]location.Binding, error) {
-			return r.apply(reg, current, now, received, ctx.Transport)
+			next, err := r.apply(reg, current, now, received, ctx.Transport)
+			if err == nil && full && len(current) == 0 && len(next) > 0 {
+				return nil, errFull
+			}
+			return next, err
 		})
 	}
-	if errors.Is(err, errOutOfOrder) {
+	switch {
+	case errors.Is(err, errOutOfOrder):
 		ctx.Reply(sip.StatusInternalServerError, "Server Internal Error: CSeq out of order")
+		return pipeline.Replied, nil
+	case errors.Is(err, errFull):
+		res := ctx.Reply(sip.StatusServiceUnavailable, "Service Unavailable: location store full")
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(fullRetryAfter)))
 		return pipeline.Replied, nil
 	}
 	if err != nil {
@@ -344,6 +383,35 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 		reg.path = append(reg.path, splitList(h.Value())...)
 	}
 	return reg, nil
+}
+
+// full reports whether the location store is full for reg: reg adds
+// bindings, and the store holds MaxAORs AORs or more, so that reg may
+// refresh or add bindings of an AOR that has some, but not bind a new one.
+// The count is read before the Update that the answer guards, so
+// REGISTERs of new AORs that run at once may all pass at MaxAORs-1: the
+// store may hold a few more AORs than MaxAORs, as many as such REGISTERs
+// were in flight (on every instance sharing the store).
+func (r *Registrar) full(store location.Store, reg *registration, now time.Time) (bool, error) {
+	if r.MaxAORs == 0 || !reg.adds() {
+		return false, nil
+	}
+	n, err := store.AORs(now)
+	if err != nil {
+		return false, fmt.Errorf("counting the AORs of the location store: %w", err)
+	}
+	return n >= r.MaxAORs, nil
+}
+
+// adds reports whether reg may add bindings: it has a contact with a
+// lifetime.
+func (reg *registration) adds() bool {
+	for _, c := range reg.contacts {
+		if c.expires > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // apply returns the bindings of an AOR after reg, given the current ones

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +69,8 @@ type step struct {
 	msg string
 	// mutate changes the parsed request, for what raw text cannot say.
 	mutate func(*sip.Request)
+	// sweep sweeps the store at the step's time before the request.
+	sweep bool
 	// src is the source address; "192.0.2.1:5060" if empty.
 	src string
 	// pass means the stage must continue without replying.
@@ -199,6 +203,50 @@ func TestRegistrar(t *testing.T) {
 					code: 200, reason: "OK",
 					contacts: []string{"<sip:alice@192.0.2.5>;expires=3600", "<sip:alice@192.0.2.6>;expires=3600"},
 				},
+			},
+		},
+		{
+			name: "past max_aors a new AOR gets 503, the AORs there go on",
+			keys: "max_aors = 2",
+			steps: []step{
+				{msg: register("c1", 1, "Contact: "+phone1), code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"}},
+				{msg: request("REGISTER", "sip:example.org", "sip:bob@example.org", "b1", 1, "Contact: <sip:bob@192.0.2.7>"), code: 200, reason: "OK", contacts: []string{"<sip:bob@192.0.2.7>;expires=3600"}},
+				{
+					msg:  request("REGISTER", "sip:example.org", "sip:carol@example.org", "k1", 1, "Contact: <sip:carol@192.0.2.8>"),
+					code: 503, reason: "Service Unavailable: location store full",
+					headers: map[string]string{"Retry-After": "300"},
+				},
+				// Alice refreshes, adds a device, removes one.
+				{at: time.Minute, msg: register("c1", 2, "Contact: "+phone1), code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"}},
+				{at: time.Minute, msg: register("c2", 1, "Contact: "+phone2), code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600", phone2 + ";expires=3600"}},
+				{at: time.Minute, msg: register("c2", 2, "Contact: "+phone2+";expires=0"), code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"}},
+				// Carol may query and remove what she does not have.
+				{msg: request("REGISTER", "sip:example.org", "sip:carol@example.org", "k1", 2), code: 200, reason: "OK"},
+				{msg: request("REGISTER", "sip:example.org", "sip:carol@example.org", "k1", 3, "Contact: *", "Expires: 0"), code: 200, reason: "OK"},
+				// Bob leaves: carol gets his place, then dave finds none.
+				{msg: request("REGISTER", "sip:example.org", "sip:bob@example.org", "b1", 2, "Contact: *", "Expires: 0"), code: 200, reason: "OK"},
+				{msg: request("REGISTER", "sip:example.org", "sip:carol@example.org", "k1", 4, "Contact: <sip:carol@192.0.2.8>"), code: 200, reason: "OK", contacts: []string{"<sip:carol@192.0.2.8>;expires=3600"}},
+				{msg: request("REGISTER", "sip:example.org", "sip:dave@example.org", "d1", 1, "Contact: <sip:dave@192.0.2.9>"), code: 503, reason: "Service Unavailable: location store full", headers: map[string]string{"Retry-After": "300"}},
+				// Alice leaves by letting her binding lapse: until the
+				// store is swept, it may count her still.
+				{
+					at:   2 * time.Hour,
+					msg:  request("REGISTER", "sip:example.org", "sip:dave@example.org", "d1", 2, "Contact: <sip:dave@192.0.2.9>"),
+					code: 503, reason: "Service Unavailable: location store full", headers: map[string]string{"Retry-After": "300"},
+				},
+				{
+					at: 2 * time.Hour, sweep: true,
+					msg:  request("REGISTER", "sip:example.org", "sip:dave@example.org", "d1", 3, "Contact: <sip:dave@192.0.2.9>"),
+					code: 200, reason: "OK", contacts: []string{"<sip:dave@192.0.2.9>;expires=3600"},
+				},
+			},
+		},
+		{
+			name: "max_aors = 0 is no limit",
+			keys: "max_aors = 0",
+			steps: []step{
+				{msg: register("c1", 1, "Contact: "+phone1), code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"}},
+				{msg: request("REGISTER", "sip:example.org", "sip:bob@example.org", "b1", 1, "Contact: <sip:bob@192.0.2.7>"), code: 200, reason: "OK", contacts: []string{"<sip:bob@192.0.2.7>;expires=3600"}},
 			},
 		},
 		{
@@ -466,6 +514,9 @@ func run(p *pipeline.Pipeline, store location.Store, s step) error {
 		src = "192.0.2.1:5060"
 	}
 	req.SetSource(src)
+	if s.sweep {
+		store.Sweep(t0.Add(s.at))
+	}
 	ap := netip.MustParseAddrPort(src)
 	ctx := pipeline.NewContext(p, req, pipeline.Source{IP: ap.Addr(), Port: int(ap.Port())}, "UDP")
 	ctx.Received = t0.Add(s.at)
@@ -584,6 +635,10 @@ func TestConfig(t *testing.T) {
 		{keys: `max_expires = 3600`, wantErr: "max_expires"},
 		{keys: `default_expires = "1500ms"`, wantErr: "not a whole number of seconds"},
 		{keys: `max_contacts = 0`, wantErr: "max_contacts: 0 is not a positive number"},
+		{keys: `max_aors = 0`},
+		{keys: `max_aors = 5`},
+		{keys: `max_aors = -1`, wantErr: "test.toml: stage 1 (registrar): max_aors: -1 is negative (0 is no limit)"},
+		{keys: `max_aors = "many"`, wantErr: "max_aors"},
 		{keys: `expires = "1h"`, wantErr: "expires: unknown key"},
 		{noStore: true, wantErr: "no location store"},
 	}
@@ -616,5 +671,55 @@ func TestNotProvisioned(t *testing.T) {
 	ctx := pipeline.NewContext(p, msg.(*sip.Request), pipeline.Source{IP: netip.MustParseAddr("192.0.2.1"), Port: 5060}, "UDP")
 	if _, err := New().ServeRequest(ctx); err == nil {
 		t.Errorf("unprovisioned registrar did not fail")
+	}
+}
+
+// TestMaxAORsConcurrent registers new AORs from many goroutines at once
+// (run it with -race) on a store with room for fewer: the store may
+// overshoot max_aors by at most the REGISTERs in flight, one per
+// goroutine, and every AOR it holds got a 200.
+func TestMaxAORsConcurrent(t *testing.T) {
+	const (
+		maxAORs    = 20
+		goroutines = 8
+		perWorker  = 10
+	)
+	store := location.NewMemory()
+	p, err := newPipeline(fmt.Sprintf("max_aors = %d", maxAORs), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, full atomic.Int64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range perWorker {
+				user := fmt.Sprintf("u%d-%d", g, i)
+				msg, err := sip.ParseMessage([]byte(request("REGISTER", "sip:example.org", "sip:"+user+"@example.org", user, 1, "Contact: <sip:"+user+"@192.0.2.1>")))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ctx := pipeline.NewContext(p, msg.(*sip.Request), pipeline.Source{IP: netip.MustParseAddr("192.0.2.1"), Port: 5060}, "UDP")
+				ctx.Received = t0
+				if _, err := p.ServeRequest(ctx, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				switch code := ctx.Response().StatusCode; code {
+				case 200:
+					ok.Add(1)
+				case 503:
+					full.Add(1)
+				default:
+					t.Errorf("%s: %d", user, code)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n, _ := store.AORs(t0)
+	if int64(n) != ok.Load() || n < maxAORs || n > maxAORs+goroutines-1 {
+		t.Errorf("%d AORs stored, %d REGISTERs got 200, %d got 503; want %d to %d AORs, one per 200", n, ok.Load(), full.Load(), maxAORs, maxAORs+goroutines-1)
 	}
 }
