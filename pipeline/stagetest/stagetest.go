@@ -55,6 +55,7 @@ type options struct {
 	store     location.Store
 	storeSet  bool
 	domains   []string
+	aor       string
 	source    string
 	transport string
 	now       func() time.Time
@@ -80,6 +81,11 @@ func WithLocation(store location.Store) Option {
 // WithDomains sets server.domains, replacing those of the config.
 func WithDomains(domains ...string) Option {
 	return func(o *options) { o.domains = domains }
+}
+
+// WithAOR sets server.aor, "user" or "user@domain", replacing the config's.
+func WithAOR(aor string) Option {
+	return func(o *options) { o.aor = aor }
 }
 
 // WithSource sets the "ip:port" requests come from (DefaultSource).
@@ -190,6 +196,9 @@ func Build(t testing.TB, toml string, opts ...Option) (*Harness, error) {
 	}
 	if o.domains != nil {
 		cfg.Server.Domains = o.domains
+	}
+	if o.aor != "" {
+		cfg.Server.AOR = o.aor
 	}
 	svc, own := o.svc, o.svc == nil
 	if own {

@@ -269,7 +269,10 @@ func (a *Auth) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 		return a.challenge(ctx, true), nil
 	}
 	if req.Method == sip.REGISTER {
-		if to := req.To(); to == nil || to.Address.User != cred.param("username") {
+		// Only one's own AOR: the To user is the digest user and, when
+		// AORs are keyed by user@domain, the To domain is the realm.
+		user := cred.param("username")
+		if to := req.To(); to == nil || to.Address.User != user || ctx.AOR(&to.Address) != ctx.AOR(&sip.Uri{User: user, Host: a.Realm}) {
 			a.stats.Forbidden.Add(1)
 			ctx.Reply(403, "Forbidden")
 			return pipeline.Replied, nil

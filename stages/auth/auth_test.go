@@ -556,3 +556,39 @@ func TestNonceCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnAORByDomain checks that with server.aor = "user@domain" a user
+// registers only the AOR of the realm: alice of example.org may not take
+// alice@example.net, another user's AOR there.
+func TestOwnAORByDomain(t *testing.T) {
+	alice := answer{alg: "SHA-256", user: "alice", password: "secret"}
+	tests := []struct {
+		aor    string
+		domain string // of the REGISTER's To and From
+		code   int    // 0: the request goes on
+	}{
+		{aor: "user@domain", domain: "example.org"},
+		{aor: "user@domain", domain: "EXAMPLE.ORG"},
+		{aor: "user@domain", domain: "example.net", code: 403},
+		{aor: "user", domain: "example.net"}, // one AOR per user name: alice is alice
+	}
+	for i, tc := range tests {
+		h := harness(t, "", stagetest.WithAOR(tc.aor), stagetest.WithDomains("example.org", "example.net"))
+		register := func(headers ...string) string {
+			return strings.ReplaceAll(request("REGISTER", "alice", headers...), "alice@example.org", "alice@"+tc.domain)
+		}
+		first := h.Request(stagetest.Request(t, register()), stagetest.At(t0))
+		if first.Code() != 401 {
+			t.Fatalf("test %d: no challenge: %s", i, first)
+		}
+		nonce := parseChallenge(t, first.Headers("WWW-Authenticate")[0])["nonce"]
+		uri := first.Received.Recipient.String()
+		res := h.Request(stagetest.Request(t, register(alice.header("REGISTER", uri, nonce))), stagetest.At(t0))
+		switch {
+		case tc.code == 0 && res.Verdict != pipeline.Continue:
+			t.Errorf("test %d (%s, To %s): %s, want continue", i, tc.aor, tc.domain, res)
+		case tc.code != 0 && res.Code() != tc.code:
+			t.Errorf("test %d (%s, To %s): %s, want %d", i, tc.aor, tc.domain, res, tc.code)
+		}
+	}
+}
