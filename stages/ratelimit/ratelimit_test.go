@@ -210,10 +210,31 @@ func TestMemoryBound(t *testing.T) {
 	}
 }
 
+// TestSmallTableKeepsAll checks that a table holds as many sources as its
+// capacity before it forgets any: a ban must not be lost to a few
+// unrelated sources that share its shard.
+func TestSmallTableKeepsAll(t *testing.T) {
+	for _, capacity := range []int{1, 10, 100, 300, 2*minPerShard - 1} { // one shard
+		tab := newTable[int](capacity)
+		for i := 0; i < capacity; i++ {
+			tab.update(addr(i).Addr(), int64(i), func(p *int) { *p = 1 })
+		}
+		for i := 0; i < capacity; i++ {
+			if !tab.peek(addr(i).Addr(), func(*int) {}) {
+				t.Errorf("capacity %d: source %d of %d forgotten", capacity, i, capacity)
+				break
+			}
+		}
+	}
+}
+
 // TestEvictLeastRecent checks that a full shard forgets the source it saw
 // least recently.
 func TestEvictLeastRecent(t *testing.T) {
-	tab := newTable[int](3 * maxShards) // three sources a shard
+	tab := newTable[int](3 * minPerShard * maxShards)
+	for i := range *tab.shards.Load() {
+		(*tab.shards.Load())[i].cap = 3 // three sources a shard
+	}
 	// Four addresses of one shard.
 	var same []netip.Addr
 	first := tab.shard(addr(0).Addr())

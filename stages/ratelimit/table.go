@@ -58,10 +58,15 @@ func newTable[V any](capacity int) *table[V] {
 	return t
 }
 
+// minPerShard is the fewest sources a shard holds: a shard that holds a
+// handful would forget a ban as soon as a few other sources that hash to
+// it show up, long before the table is full. Small tables have one lock.
+const minPerShard = 256
+
 // makeShards returns empty shards whose capacities add up to capacity.
 func makeShards[V any](capacity int) []shard[V] {
 	capacity = max(capacity, 1)
-	n := min(capacity, maxShards)
+	n := min(max(capacity/minPerShard, 1), maxShards)
 	shards := make([]shard[V], n)
 	for i := range shards {
 		s := &shards[i]
