@@ -303,7 +303,7 @@ func (c *CallLog) register(req *sip.Request, at time.Time) {
 	if !ok {
 		return
 	}
-	e := &event{at: at, kind: k, user: userOf(&to.Address)}
+	e := event{at: at, kind: k, user: userOf(&to.Address)}
 	if id := req.CallID(); id != nil {
 		e.callID = id.Value()
 	}
@@ -365,19 +365,19 @@ func registration(req *sip.Request) (k kind, ok bool) {
 }
 
 // event writes e to the event log.
-func (c *CallLog) event(e *event) {
+func (c *CallLog) event(e event) {
 	if c.events == nil {
 		return
 	}
-	var line []byte
+	var line func([]byte) []byte
 	var preamble func(fileState) string
 	if c.Format == "json" {
-		line = jsonLine(e, c.loc)
+		line = func(b []byte) []byte { return appendJSONLine(b, &e, c.loc) }
 	} else {
 		if c.SeedOnly && !e.original() {
 			return
 		}
-		line = seedLine(e, c.loc, c.SeedOnly)
+		line = func(b []byte) []byte { return appendSeedLine(b, &e, c.loc, c.SeedOnly) }
 		preamble = c.seedPreamble
 	}
 	if err := c.events.write(preamble, line); err != nil {
@@ -396,16 +396,16 @@ func (c *CallLog) seedPreamble(st fileState) string {
 }
 
 // record writes r to the call detail records.
-func (c *CallLog) record(r *record) {
+func (c *CallLog) record(r record) {
 	if c.cdrs == nil {
 		return
 	}
-	var line []byte
+	var line func([]byte) []byte
 	var preamble func(fileState) string
 	if c.CDRFormat == "json" {
-		line = jsonRecordLine(r, c.loc)
+		line = func(b []byte) []byte { return appendJSONRecordLine(b, &r, c.loc) }
 	} else {
-		line = csvLine(r, c.loc)
+		line = func(b []byte) []byte { return appendCSVLine(b, &r, c.loc) }
 		preamble = func(st fileState) string {
 			if st.Empty {
 				return csvHeader

@@ -117,9 +117,12 @@ func (l *logFile) release() error {
 	return l.closeLocked()
 }
 
-// write appends line, after what preamble returns for the file as it
-// stands (a header line, or ""). preamble may be nil.
-func (l *logFile) write(preamble func(fileState) string, line []byte) error {
+// write appends a line, after what preamble returns for the file as it
+// stands (a header line, or ""); preamble may be nil. appendLine appends
+// the line to the slice it is given: the free space of the file's buffer,
+// so that a line that fits is written where it is made, without a copy or
+// an allocation.
+func (l *logFile) write(preamble func(fileState) string, appendLine func([]byte) []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -133,7 +136,7 @@ func (l *logFile) write(preamble func(fileState) string, line []byte) error {
 			l.size += int64(n)
 		}
 	}
-	n, err := l.w.Write(line)
+	n, err := l.w.Write(appendLine(l.w.AvailableBuffer()))
 	l.size += int64(n)
 	if err != nil {
 		l.recoverLocked(err)

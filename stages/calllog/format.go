@@ -1,13 +1,11 @@
 package calllog
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // kind is the type of an event of the call log.
@@ -36,7 +34,7 @@ const (
 
 // names are the events' names in the json format, and in the seed format
 // where the line does not start with a SIP code.
-var names = map[kind]string{
+var names = [...]string{
 	evRegister:     "REGISTER",
 	evUnregister:   "UNREGISTER",
 	evInvite:       "INVITE",
@@ -56,6 +54,9 @@ var names = map[kind]string{
 	evEnded:        "CALL ENDED",
 	evUnknownBye:   "BYE",
 }
+
+// String returns the event's name.
+func (k kind) String() string { return names[k] }
 
 // event is one line of the call log.
 type event struct {
@@ -93,27 +94,30 @@ func (e *event) original() bool {
 }
 
 // detail is the free text of an event: the seed format's last field and
-// the json format's "detail".
-func (e *event) detail() string {
+// the json format's "detail". It comes in two parts, a fixed text and the
+// name or reason phrase that follows it ("Call hung up by ", "alice"), so
+// that it is written without being put together first; text is "" for an
+// event without one.
+func (e *event) detail() (text, name string) {
 	switch e.kind {
 	case evCancelled:
-		return "Call hung up by " + e.by
+		return "Call hung up by ", e.by
 	case evRejected:
 		if e.code == 603 {
-			return "Call hung up by " + e.by
+			return "Call hung up by ", e.by
 		}
-		return "Call rejected by " + e.by
+		return "Call rejected by ", e.by
 	case evNoAnswer:
-		return "No answer"
+		return "No answer", ""
 	case evFailed:
 		if e.reason == "" {
-			return "Call failed"
+			return "Call failed", ""
 		}
-		return "Call failed: " + e.reason
+		return "Call failed: ", e.reason
 	case evUnknownBye:
-		return "Unknown call"
+		return "Unknown call", ""
 	}
-	return ""
+	return "", ""
 }
 
 // Time layouts.
@@ -122,11 +126,10 @@ const (
 	jsonTime = "2006-01-02T15:04:05.000Z07:00"
 )
 
-// seedLine renders e as the seed's logger did: the local time and the
-// fields, comma-separated, without spaces around the commas. With
+// appendSeedLine appends e as the seed's logger wrote it: the local time
+// and the fields, comma-separated, without spaces around the commas. With
 // seedOnly, a classified re-INVITE is a SWITCH INVITE, as it was.
-func seedLine(e *event, loc *time.Location, seedOnly bool) []byte {
-	var f []string
+func appendSeedLine(b []byte, e *event, loc *time.Location, seedOnly bool) []byte {
 	k := e.kind
 	if seedOnly {
 		switch k {
@@ -134,94 +137,206 @@ func seedLine(e *event, loc *time.Location, seedOnly bool) []byte {
 			k = evSwitchInvite
 		}
 	}
+	b = e.at.In(loc).AppendFormat(b, seedTime)
 	switch k {
 	case evRegister, evUnregister:
-		f = []string{names[k], e.user}
+		b = appendSeedFields(b, k.String(), e.user)
 	case evInvite, evRinging, evStarted:
-		f = []string{names[k], e.caller, e.callee}
+		b = appendSeedFields(b, k.String(), e.caller, e.callee)
 	case evCancelled, evRejected, evNoAnswer, evFailed:
-		f = []string{strconv.Itoa(e.code), e.caller, e.callee, e.detail()}
+		b = strconv.AppendInt(append(b, ','), int64(e.code), 10)
+		b = appendSeedFields(b, e.caller, e.callee)
+		b = appendSeedDetail(b, e)
 	case evSwitchInvite, evHold, evResume, evVideoOn, evVideoOff, evSwitchAck:
-		f = []string{names[k], e.by, e.other}
+		b = appendSeedFields(b, k.String(), e.by, e.other)
 	case evTransfer:
-		f = []string{names[k], e.by, e.other, "Transfer to " + e.target}
+		b = appendSeedFields(b, k.String(), e.by, e.other)
+		b = appendSeedText(append(b, ",Transfer to "...), e.target)
 	case evEnded:
-		f = []string{names[k], e.by, e.other, "Call duration: " + centiseconds(e.duration) + " seconds"}
+		b = appendSeedFields(b, k.String(), e.by, e.other)
+		b = appendCentiseconds(append(b, ",Call duration: "...), e.duration)
+		b = append(b, " seconds"...)
 	case evUnknownBye:
-		f = []string{names[k], e.caller, e.callee, e.detail()}
+		b = appendSeedFields(b, k.String(), e.caller, e.callee)
+		b = appendSeedDetail(b, e)
 	}
-	var b strings.Builder
-	b.WriteString(e.at.In(loc).Format(seedTime))
-	for _, s := range f {
-		b.WriteByte(',')
-		b.WriteString(seedField(s))
-	}
-	b.WriteByte('\n')
-	return []byte(b.String())
+	return append(b, '\n')
 }
 
-// seedField keeps a field from breaking the line into more fields or
+// appendSeedFields appends each field after a comma.
+func appendSeedFields(b []byte, fields ...string) []byte {
+	for _, f := range fields {
+		b = appendSeedText(append(b, ','), f)
+	}
+	return b
+}
+
+// appendSeedDetail appends the event's detail as the last field.
+func appendSeedDetail(b []byte, e *event) []byte {
+	text, name := e.detail()
+	return appendSeedText(appendSeedText(append(b, ','), text), name)
+}
+
+// appendSeedText appends s to a field, its commas, CRs and LFs written
+// %2C, %0D and %0A so that it breaks the line into no more fields or
 // lines.
-var seedField = strings.NewReplacer(",", "%2C", "\r", "%0D", "\n", "%0A").Replace
+func appendSeedText(b []byte, s string) []byte {
+	for {
+		i := strings.IndexAny(s, ",\r\n")
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = append(b, s[:i]...)
+		switch s[i] {
+		case ',':
+			b = append(b, "%2C"...)
+		case '\r':
+			b = append(b, "%0D"...)
+		case '\n':
+			b = append(b, "%0A"...)
+		}
+		s = s[i+1:]
+	}
+}
 
 // seedHeader is the line the seed's logger wrote when the server started.
 func seedHeader(at time.Time, loc *time.Location) string {
 	return "===== Starting server (" + at.In(loc).Format(seedTime) + ") =====\n"
 }
 
-// jsonEvent is an event in the json format.
-type jsonEvent struct {
-	Time       string `json:"time"`
-	Event      string `json:"event"`
-	CallID     string `json:"call_id,omitempty"`
-	User       string `json:"user,omitempty"`
-	Caller     string `json:"caller,omitempty"`
-	Callee     string `json:"callee,omitempty"`
-	By         string `json:"by,omitempty"`
-	Code       int    `json:"code,omitempty"`
-	DurationMS *int64 `json:"duration_ms,omitempty"`
-	Target     string `json:"target,omitempty"`
-	Detail     string `json:"detail,omitempty"`
-}
-
-// jsonLine renders e as one JSON object on a line.
-func jsonLine(e *event, loc *time.Location) []byte {
-	j := jsonEvent{
-		Time:   e.at.In(loc).Format(jsonTime),
-		Event:  names[e.kind],
-		CallID: e.callID,
-		User:   e.user,
-		Caller: e.caller,
-		Callee: e.callee,
-		By:     e.by,
-		Code:   e.code,
-		Target: e.target,
-		Detail: e.detail(),
+// appendJSONLine appends e as one JSON object on a line, its keys in the
+// order of the README, the empty ones left out, written byte for byte as
+// encoding/json writes them.
+func appendJSONLine(b []byte, e *event, loc *time.Location) []byte {
+	b = append(b, `{"time":"`...)
+	b = e.at.In(loc).AppendFormat(b, jsonTime)
+	b = append(b, `","event":`...)
+	b = appendJSONString(b, e.kind.String())
+	b = appendJSONMember(b, "call_id", e.callID)
+	b = appendJSONMember(b, "user", e.user)
+	b = appendJSONMember(b, "caller", e.caller)
+	b = appendJSONMember(b, "callee", e.callee)
+	b = appendJSONMember(b, "by", e.by)
+	if e.code != 0 {
+		b = strconv.AppendInt(append(b, `,"code":`...), int64(e.code), 10)
 	}
 	if e.kind == evEnded {
-		ms := e.duration.Round(time.Millisecond).Milliseconds()
-		j.DurationMS = &ms
+		b = strconv.AppendInt(append(b, `,"duration_ms":`...), e.duration.Round(time.Millisecond).Milliseconds(), 10)
 	}
-	b, _ := json.Marshal(j)
-	return append(b, '\n')
+	b = appendJSONMember(b, "target", e.target)
+	// The detail's text is ASCII, so escaping its two parts one after the
+	// other is escaping the whole.
+	if text, name := e.detail(); text != "" {
+		b = append(b, `,"detail":"`...)
+		b = appendJSONEscaped(appendJSONEscaped(b, text), name)
+		b = append(b, '"')
+	}
+	return append(b, "}\n"...)
 }
 
-// seconds returns d in seconds, rounded to the millisecond.
-func seconds(d time.Duration) float64 {
-	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
+// appendJSONMember appends `,"key":"value"`, or nothing when value is
+// empty. key is written as it is.
+func appendJSONMember(b []byte, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), key...), '"', ':')
+	return appendJSONString(b, value)
 }
 
-// centiseconds formats d in seconds with two decimals, rounded half up
-// from the millisecond: 17233ms is "17.23", 60345ms "60.35".
-func centiseconds(d time.Duration) string {
-	cs := (d.Round(time.Millisecond).Milliseconds() + 5) / 10
-	return fmt.Sprintf("%d.%02d", cs/100, cs%100)
+// appendJSONTime appends t as a JSON string in the jsonTime layout, ""
+// for the zero time. The layout writes no character that JSON escapes.
+func appendJSONTime(b []byte, t time.Time, loc *time.Location) []byte {
+	b = append(b, '"')
+	b = appendTime(b, t, loc)
+	return append(b, '"')
 }
 
-// milliseconds formats d in seconds with three decimals.
-func milliseconds(d time.Duration) string {
-	ms := d.Round(time.Millisecond).Milliseconds()
-	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	return append(appendJSONEscaped(append(b, '"'), s), '"')
+}
+
+// appendJSONEscaped appends s escaped as encoding/json escapes the
+// contents of a string: quotes, backslashes and control characters, the
+// HTML characters <, > and &, U+2028 and U+2029, and each byte that is
+// not UTF-8 as \ufffd.
+func appendJSONEscaped(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(b, s[start:]...)
+}
+
+// appendCentiseconds appends d in seconds with two decimals, rounded half
+// up from the millisecond: 17233ms is "17.23", 60345ms "60.35". d is not
+// negative.
+func appendCentiseconds(b []byte, d time.Duration) []byte {
+	return appendDecimal(b, (d.Round(time.Millisecond).Milliseconds()+5)/10, 2)
+}
+
+// appendMilliseconds appends d in seconds with three decimals. d is not
+// negative.
+func appendMilliseconds(b []byte, d time.Duration) []byte {
+	return appendDecimal(b, d.Round(time.Millisecond).Milliseconds(), 3)
+}
+
+// appendDecimal appends n / 10^digits with digits decimals: n = 1723 with
+// two digits is "17.23", n = 5 with three "0.005". n is not negative.
+func appendDecimal(b []byte, n int64, digits int) []byte {
+	unit := int64(1)
+	for range digits {
+		unit *= 10
+	}
+	b = strconv.AppendInt(b, n/unit, 10)
+	b = append(b, '.')
+	frac := n % unit
+	for pad := unit / 10; pad > 1 && frac < pad; pad /= 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, frac, 10)
 }
 
 // The dispositions of a finished call.
@@ -260,67 +375,107 @@ func (r *record) duration() time.Duration {
 	return r.end.Truncate(time.Millisecond).Sub(r.answer.Truncate(time.Millisecond))
 }
 
-// csvColumns is the header line of a CSV file of records.
-var csvColumns = []string{"call_id", "caller", "callee", "start", "answer", "end", "duration", "disposition", "end_code", "ended_by", "transfer_target"}
+// csvHeader is the header line of a CSV file of records.
+const csvHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target\n"
 
-// csvHeader is csvColumns as a line.
-var csvHeader = strings.Join(csvColumns, ",") + "\n"
-
-// timeField formats a time of a record, "" for none.
-func timeField(t time.Time, loc *time.Location) string {
+// appendTime appends a time of a record in the jsonTime layout, nothing
+// for the zero time.
+func appendTime(b []byte, t time.Time, loc *time.Location) []byte {
 	if t.IsZero() {
-		return ""
+		return b
 	}
-	return t.In(loc).Format(jsonTime)
+	return t.In(loc).AppendFormat(b, jsonTime)
 }
 
-// csvLine renders r as a CSV line.
-func csvLine(r *record, loc *time.Location) []byte {
-	code := ""
+// appendCSVLine appends r as a CSV line, as encoding/csv writes it (see
+// appendCSVField). The times, numbers and dispositions never need quotes.
+func appendCSVLine(b []byte, r *record, loc *time.Location) []byte {
+	b = appendCSVField(b, r.callID)
+	b = appendCSVField(append(b, ','), r.caller)
+	b = appendCSVField(append(b, ','), r.callee)
+	b = appendTime(append(b, ','), r.start, loc)
+	b = appendTime(append(b, ','), r.answer, loc)
+	b = appendTime(append(b, ','), r.end, loc)
+	b = appendMilliseconds(append(b, ','), r.duration())
+	b = append(append(b, ','), r.disposition...)
+	b = append(b, ',')
 	if r.code != 0 {
-		code = strconv.Itoa(r.code)
+		b = strconv.AppendInt(b, int64(r.code), 10)
 	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{
-		r.callID, r.caller, r.callee,
-		timeField(r.start, loc), timeField(r.answer, loc), timeField(r.end, loc),
-		milliseconds(r.duration()),
-		r.disposition, code, r.endedBy, r.transfer,
-	})
-	w.Flush()
-	return buf.Bytes()
-}
-
-// jsonRecord is a record in the json format.
-type jsonRecord struct {
-	CallID         string  `json:"call_id"`
-	Caller         string  `json:"caller"`
-	Callee         string  `json:"callee"`
-	Start          string  `json:"start"`
-	Answer         string  `json:"answer,omitempty"`
-	End            string  `json:"end"`
-	Duration       float64 `json:"duration"`
-	Disposition    string  `json:"disposition"`
-	EndCode        int     `json:"end_code,omitempty"`
-	EndedBy        string  `json:"ended_by,omitempty"`
-	TransferTarget string  `json:"transfer_target,omitempty"`
-}
-
-// jsonRecordLine renders r as one JSON object on a line.
-func jsonRecordLine(r *record, loc *time.Location) []byte {
-	b, _ := json.Marshal(jsonRecord{
-		CallID:         r.callID,
-		Caller:         r.caller,
-		Callee:         r.callee,
-		Start:          timeField(r.start, loc),
-		Answer:         timeField(r.answer, loc),
-		End:            timeField(r.end, loc),
-		Duration:       seconds(r.duration()),
-		Disposition:    r.disposition,
-		EndCode:        r.code,
-		EndedBy:        r.endedBy,
-		TransferTarget: r.transfer,
-	})
+	b = appendCSVField(append(b, ','), r.endedBy)
+	b = appendCSVField(append(b, ','), r.transfer)
 	return append(b, '\n')
+}
+
+// appendCSVField appends s as encoding/csv's Writer (comma ',', LF line
+// ends) writes a field: in quotes, its quotes doubled, when it has a
+// comma, a quote, a CR or an LF, begins with a space (any Unicode space)
+// or is `\.`; as it is otherwise.
+func appendCSVField(b []byte, s string) []byte {
+	if !csvNeedsQuotes(s) {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		b = append(b, s[:i+1]...)
+		b = append(b, '"')
+		s = s[i+1:]
+	}
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// csvNeedsQuotes reports whether encoding/csv quotes the field s.
+func csvNeedsQuotes(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s == `\.` || strings.ContainsAny(s, ",\"\r\n") {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
+}
+
+// appendJSONRecordLine appends r as one JSON object on a line, written
+// byte for byte as encoding/json writes it: the keys of the README in its
+// order, answer, end_code, ended_by and transfer_target left out when
+// empty.
+func appendJSONRecordLine(b []byte, r *record, loc *time.Location) []byte {
+	b = append(b, `{"call_id":`...)
+	b = appendJSONString(b, r.callID)
+	b = append(b, `,"caller":`...)
+	b = appendJSONString(b, r.caller)
+	b = append(b, `,"callee":`...)
+	b = appendJSONString(b, r.callee)
+	b = append(b, `,"start":`...)
+	b = appendJSONTime(b, r.start, loc)
+	if !r.answer.IsZero() {
+		b = append(b, `,"answer":`...)
+		b = appendJSONTime(b, r.answer, loc)
+	}
+	b = append(b, `,"end":`...)
+	b = appendJSONTime(b, r.end, loc)
+	// encoding/json writes a float64 between 1e-6 and 1e21 in the 'f'
+	// format; a duration in seconds to the millisecond is 0 or in that
+	// range.
+	b = append(b, `,"duration":`...)
+	b = strconv.AppendFloat(b, seconds(r.duration()), 'f', -1, 64)
+	b = append(b, `,"disposition":`...)
+	b = appendJSONString(b, r.disposition)
+	if r.code != 0 {
+		b = strconv.AppendInt(append(b, `,"end_code":`...), int64(r.code), 10)
+	}
+	b = appendJSONMember(b, "ended_by", r.endedBy)
+	b = appendJSONMember(b, "transfer_target", r.transfer)
+	return append(b, "}\n"...)
+}
+
+// seconds returns d in seconds, rounded to the millisecond.
+func seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
 }

@@ -1,7 +1,10 @@
 package calllog
 
 import (
+	"bytes"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -21,105 +24,153 @@ type media struct {
 	video bool
 }
 
-// stream is one m= section.
+// stream is what parseSDP keeps of one m= section.
 type stream struct {
-	kind string
-	port string
-	conn string
-	dir  string
+	// audio and video tell the media type.
+	audio, video bool
+	// port is true when the port is not 0 (nor missing).
+	port bool
+	// conn is the c= address, nil for none.
+	conn []byte
+	// dir is the direction attribute, "" for none.
+	dir string
 }
 
 // parseSDP reads a session description. A body that is not SDP gives a
-// media that is not known.
+// media that is not known. It reads the body where it lies, one line after
+// the other, and allocates nothing.
 func parseSDP(body []byte) media {
-	text := string(body)
-	if !strings.HasPrefix(strings.TrimLeft(text, "\r\n\t "), "v=") {
+	if !bytes.HasPrefix(bytes.TrimLeft(body, "\r\n\t "), []byte("v=")) {
 		return media{}
 	}
-	sessConn, sessDir := "", ""
-	var streams []*stream
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimRight(line, "\r")
+	m := media{known: true}
+	// session holds the session-level c= and a= lines; main is the first
+	// audio stream with a port, else the first stream with a port.
+	var session, cur, main stream
+	inStream, hasMain := false, false
+	endStream := func() {
+		if !inStream || !cur.port {
+			return
+		}
+		m.video = m.video || cur.video
+		if !hasMain || (!main.audio && cur.audio) {
+			main, hasMain = cur, true
+		}
+	}
+	for rest := body; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		line = bytes.TrimRight(line, "\r")
 		if len(line) < 2 || line[1] != '=' {
 			continue
 		}
 		val := line[2:]
-		var cur *stream
-		if len(streams) > 0 {
-			cur = streams[len(streams)-1]
+		// section is where a c= or a= line belongs: the session or the
+		// m= section it follows.
+		section := &session
+		if inStream {
+			section = &cur
 		}
 		switch line[0] {
 		case 'm':
-			f := strings.Fields(val)
-			s := &stream{}
-			if len(f) > 0 {
-				s.kind = strings.ToLower(f[0])
-			}
-			if len(f) > 1 {
-				// "port/count"
-				s.port, _, _ = strings.Cut(f[1], "/")
-			}
-			streams = append(streams, s)
+			// m=audio 7078[/count] RTP/AVP 0
+			endStream()
+			kind := field(val, 0)
+			port, _, _ := bytes.Cut(field(val, 1), []byte("/"))
+			cur = stream{audio: lowerIs(kind, "audio"), video: lowerIs(kind, "video"), port: len(port) > 0 && string(port) != "0"}
+			inStream = true
 		case 'c':
 			// c=IN IP4 192.0.2.1[/ttl]
-			f := strings.Fields(val)
-			addr := ""
-			if len(f) > 2 {
-				addr, _, _ = strings.Cut(f[2], "/")
-			}
-			if cur == nil {
-				sessConn = addr
-			} else {
-				cur.conn = addr
-			}
+			section.conn, _, _ = bytes.Cut(field(val, 2), []byte("/"))
 		case 'a':
-			switch d := strings.ToLower(strings.TrimSpace(val)); d {
-			case "sendrecv", "sendonly", "recvonly", "inactive":
-				if cur == nil {
-					sessDir = d
-				} else {
-					cur.dir = d
-				}
+			if d := direction(val); d != "" {
+				section.dir = d
 			}
 		}
 	}
-	m := media{known: true}
-	var main *stream
-	for _, s := range streams {
-		if s.port == "0" || s.port == "" {
-			continue
-		}
-		if s.kind == "video" {
-			m.video = true
-		}
-		if main == nil && s.kind == "audio" {
-			main = s
-		}
-	}
-	if main == nil {
-		for _, s := range streams {
-			if s.port != "0" && s.port != "" {
-				main = s
-				break
-			}
-		}
-	}
-	if main == nil {
+	endStream()
+	if !hasMain {
 		return m
 	}
 	dir, conn := main.dir, main.conn
 	if dir == "" {
-		dir = sessDir
+		dir = session.dir
 	}
 	if dir == "" {
 		dir = "sendrecv"
 	}
-	if conn == "" {
-		conn = sessConn
+	if len(conn) == 0 {
+		conn = session.conn
 	}
-	m.held = dir == "sendonly" || dir == "inactive" || conn == "0.0.0.0"
+	m.held = dir == "sendonly" || dir == "inactive" || string(conn) == "0.0.0.0"
 	m.sendrecv = dir == "sendrecv" && !m.held
 	return m
+}
+
+// directions are the values of the direction attributes (RFC 4566 6).
+var directions = [...]string{"sendrecv", "sendonly", "recvonly", "inactive"}
+
+// direction returns the direction an a= line's value sets, in lower case,
+// or "" when it sets none.
+func direction(val []byte) string {
+	val = bytes.TrimSpace(val)
+	for _, d := range directions {
+		if lowerIs(val, d) {
+			return d
+		}
+	}
+	return ""
+}
+
+// field returns field n (from 0) of s, split around runs of white space
+// as strings.Fields splits it; nil when s has fewer fields.
+func field(s []byte, n int) []byte {
+	for i := skip(s, 0, true); i < len(s); i = skip(s, i, true) {
+		end := skip(s, i, false)
+		if n == 0 {
+			return s[i:end]
+		}
+		n, i = n-1, end
+	}
+	return nil
+}
+
+// skip returns the index in s past the characters from i that are white
+// space (space true) or are not (space false), as unicode.IsSpace tells;
+// a byte that is not UTF-8 is not space.
+func skip(s []byte, i int, space bool) int {
+	for i < len(s) {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(s[i:])
+		}
+		if unicode.IsSpace(r) != space {
+			break
+		}
+		i += size
+	}
+	return i
+}
+
+// lowerIs reports whether s in lower case (strings.ToLower) is word, a
+// word in lower-case ASCII, without making the lower-case copy.
+func lowerIs(s []byte, word string) bool {
+	i := 0
+	for len(s) > 0 {
+		r, size := rune(s[0]), 1
+		switch {
+		case 'A' <= r && r <= 'Z':
+			r += 'a' - 'A'
+		case r >= utf8.RuneSelf:
+			r, size = utf8.DecodeRune(s)
+			r = unicode.ToLower(r)
+		}
+		if i == len(word) || r != rune(word[i]) {
+			return false
+		}
+		s, i = s[size:], i+1
+	}
+	return i == len(word)
 }
 
 // sdpOf returns the session description of a message, if its body is SDP.
@@ -128,13 +179,37 @@ func sdpOf(msg sip.Message) media {
 	if len(body) == 0 {
 		return media{}
 	}
-	if cts := msg.GetHeaders("Content-Type"); len(cts) > 0 {
-		v, _, _ := strings.Cut(cts[0].Value(), ";")
+	if ct, ok := contentType(msg); ok {
+		v, _, _ := strings.Cut(ct, ";")
 		if !strings.EqualFold(strings.TrimSpace(v), "application/sdp") {
 			return media{}
 		}
 	}
 	return parseSDP(body)
+}
+
+// contentType returns the value of the first Content-Type header of msg,
+// and whether it has one. It compares the headers' names itself, for
+// GetHeaders makes a lower-case copy of most of them.
+func contentType(msg sip.Message) (string, bool) {
+	var hs []sip.Header
+	switch m := msg.(type) {
+	case *sip.Request:
+		hs = m.Headers()
+	case *sip.Response:
+		hs = m.Headers()
+	default:
+		if cts := msg.GetHeaders("Content-Type"); len(cts) > 0 {
+			return cts[0].Value(), true
+		}
+		return "", false
+	}
+	for _, h := range hs {
+		if strings.EqualFold(h.Name(), "Content-Type") {
+			return h.Value(), true
+		}
+	}
+	return "", false
 }
 
 // classify names a re-INVITE by its offer next, against prev, the sender's

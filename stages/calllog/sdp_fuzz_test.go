@@ -17,6 +17,7 @@ import (
 //     stream is never sendrecv;
 //   - the classification is one of the five events;
 //   - LF and CRLF line ends read the same;
+//   - parseSDP reads both as referenceSDP, the reader it replaced, does;
 //   - sdpOf reads the body as parseSDP does when its Content-Type is
 //     application/sdp (or absent), and not at all otherwise.
 //
@@ -39,6 +40,10 @@ func FuzzSDP(f *testing.F) {
 		{audio, "not sdp", false, "text/plain"},
 		{audio, strings.ReplaceAll(sdp("sendonly", "127.0.0.2", -1), "\n", "\r\n"), true, "multipart/mixed;boundary=x"},
 		{"v=0\r\nm=audio 0 RTP/AVP 0\r\nm=video 5/2 RTP/AVP 31\r\nc=IN IP4 224.2.1.1/127/3", "v=\nm=\nc=\na=\n=\nm", false, ""},
+		// Unicode white space and case, as strings.Fields, TrimSpace and
+		// ToLower read them ("AUD\u0130O" is "audio" in lower case).
+		{"v=0\nm=AUD\u0130O\u00a07078\u0085RTP/AVP 0\nc=IN\u2003IP4 0.0.0.0/1", "v=0\nm=VIDEO\t9\nm=\xffaudio 1\na=\u00a0SENDONLY\u0085\nc=IN IP4\v0.0.0.0\r\r", true, "application/\u017fdp"},
+		{"v=0\nm=audio 00 RTP\nm=text 5\na=Inactive\nm=audio 6\nc=IN IP4 0.0.0.0", "\r\n\t v=0\na=sendrecv\nm=audio 1/2\na=recvonly \nm=video 0\nc=IN IP4", false, ""},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s.prev), []byte(s.next), s.video, s.ct)
@@ -59,6 +64,11 @@ func FuzzSDP(f *testing.F) {
 		}
 		if k := classify(p, videoActive, n); !kinds[k] {
 			t.Fatalf("classify: kind %d", k)
+		}
+		for _, body := range [][]byte{prev, next} {
+			if got, want := parseSDP(body), referenceSDP(body); got != want {
+				t.Fatalf("parseSDP reads %+v, referenceSDP %+v\n%q", got, want, body)
+			}
 		}
 		crlf := bytes.ReplaceAll(bytes.ReplaceAll(next, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
 		if got := parseSDP(crlf); got != n {
@@ -92,4 +102,105 @@ func FuzzSDP(f *testing.F) {
 			t.Fatalf("sdpOf read a %q body: %+v", ct, got)
 		}
 	})
+}
+
+// referenceStream is one m= section, for referenceSDP.
+type referenceStream struct {
+	kind string
+	port string
+	conn string
+	dir  string
+}
+
+// referenceSDP is the reader parseSDP replaced, which splits the body
+// into lines and fields: parseSDP must read every body as it does.
+func referenceSDP(body []byte) media {
+	text := string(body)
+	if !strings.HasPrefix(strings.TrimLeft(text, "\r\n\t "), "v=") {
+		return media{}
+	}
+	sessConn, sessDir := "", ""
+	var streams []*referenceStream
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if len(line) < 2 || line[1] != '=' {
+			continue
+		}
+		val := line[2:]
+		var cur *referenceStream
+		if len(streams) > 0 {
+			cur = streams[len(streams)-1]
+		}
+		switch line[0] {
+		case 'm':
+			f := strings.Fields(val)
+			s := &referenceStream{}
+			if len(f) > 0 {
+				s.kind = strings.ToLower(f[0])
+			}
+			if len(f) > 1 {
+				// "port/count"
+				s.port, _, _ = strings.Cut(f[1], "/")
+			}
+			streams = append(streams, s)
+		case 'c':
+			// c=IN IP4 192.0.2.1[/ttl]
+			f := strings.Fields(val)
+			addr := ""
+			if len(f) > 2 {
+				addr, _, _ = strings.Cut(f[2], "/")
+			}
+			if cur == nil {
+				sessConn = addr
+			} else {
+				cur.conn = addr
+			}
+		case 'a':
+			switch d := strings.ToLower(strings.TrimSpace(val)); d {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				if cur == nil {
+					sessDir = d
+				} else {
+					cur.dir = d
+				}
+			}
+		}
+	}
+	m := media{known: true}
+	var main *referenceStream
+	for _, s := range streams {
+		if s.port == "0" || s.port == "" {
+			continue
+		}
+		if s.kind == "video" {
+			m.video = true
+		}
+		if main == nil && s.kind == "audio" {
+			main = s
+		}
+	}
+	if main == nil {
+		for _, s := range streams {
+			if s.port != "0" && s.port != "" {
+				main = s
+				break
+			}
+		}
+	}
+	if main == nil {
+		return m
+	}
+	dir, conn := main.dir, main.conn
+	if dir == "" {
+		dir = sessDir
+	}
+	if dir == "" {
+		dir = "sendrecv"
+	}
+	if conn == "" {
+		conn = sessConn
+	}
+	m.held = dir == "sendonly" || dir == "inactive" || conn == "0.0.0.0"
+	m.sendrecv = dir == "sendrecv" && !m.held
+	return m
 }

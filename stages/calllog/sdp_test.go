@@ -45,7 +45,7 @@ func TestClassify(t *testing.T) {
 	for i, tc := range tests {
 		got := classify(parseSDP([]byte(tc.prev)), tc.video, parseSDP([]byte(tc.next)))
 		if got != tc.want {
-			t.Errorf("test %d: %s, want %s", i, names[got], names[tc.want])
+			t.Errorf("test %d: %s, want %s", i, got, tc.want)
 		}
 	}
 }

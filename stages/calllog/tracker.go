@@ -1,7 +1,6 @@
 package calllog
 
 import (
-	"container/list"
 	"log/slog"
 	"strings"
 	"sync"
@@ -47,10 +46,16 @@ type offer struct {
 	cseq uint32
 }
 
+// callKey is what tells a call apart: the Call-ID and the caller's tag of
+// its initial INVITE.
+type callKey struct {
+	callID, fromTag string
+}
+
 // call is one call: one initial INVITE, keyed by its Call-ID and the
 // caller's tag, and the dialog its first 2xx made.
 type call struct {
-	key    string
+	key    callKey
 	callID string
 	// tags are the dialog's: the caller's From tag, the callee's To tag
 	// (from the first 2xx; "" before).
@@ -73,8 +78,9 @@ type call struct {
 	sdp   [2]media
 	video bool
 	// pending is the offer of a re-INVITE (or of the initial INVITE)
-	// waiting for its 2xx.
-	pending *offer
+	// waiting for its 2xx, if hasPending.
+	pending    offer
+	hasPending bool
 	// ackCSeq is the CSeq of a re-INVITE whose ACK is awaited.
 	ackCSeq uint32
 
@@ -87,28 +93,33 @@ type call struct {
 	// call's life (max_call), until ends its lingering.
 	created time.Time
 	until   time.Time
-	elem    *list.Element
+	// older and newer link the tracker's calls in the order they came.
+	older, newer *call
 }
 
 // sink is where a tracker's events and records go: the calllog stage that
 // serves the message in hand, or for the sweeper the newest stage that
 // holds the tracker.
 type sink interface {
-	event(e *event)
-	record(r *record)
+	event(e event)
+	record(r record)
 }
 
 // tracker is the state of the calls of one call log: a shared service, so
 // that the stage of every later pipeline (after a reload) knows the calls
 // in progress. Its methods take the lock and hand events to a sink while
-// holding it, so the lines of one call are written in order.
+// holding it, so the lines of one call are written in order; they read
+// what they need of the message (its dialog, its SDP) before they take it.
 type tracker struct {
 	mu       sync.Mutex
-	calls    map[string]*call
-	order    *list.List // of *call, oldest first
+	calls    map[callKey]*call
 	maxCall  time.Duration
 	maxCalls int
 	log      *slog.Logger
+	// oldest and newest are the ends of the list of the calls, in the
+	// order they came, linked through the calls themselves, so that
+	// tracking a call allocates only the call.
+	oldest, newest *call
 	// sinks are the stages that hold the tracker, newest last.
 	sinks []sink
 	stop  chan struct{}
@@ -116,7 +127,7 @@ type tracker struct {
 }
 
 func newTracker() *tracker {
-	return &tracker{calls: map[string]*call{}, order: list.New()}
+	return &tracker{calls: map[callKey]*call{}}
 }
 
 // acquire makes s a holder of the tracker, with its limits and logger, and
@@ -148,8 +159,8 @@ func (t *tracker) release(s sink) {
 	}
 	var stop, done chan struct{}
 	if len(t.sinks) == 0 {
-		t.calls = map[string]*call{}
-		t.order.Init()
+		t.calls = map[callKey]*call{}
+		t.oldest, t.newest = nil, nil
 		stop, done = t.detachSweeper()
 	}
 	t.mu.Unlock()
@@ -231,9 +242,8 @@ func (t *tracker) sweep(now time.Time) {
 	if len(t.sinks) > 0 {
 		s = t.sinks[len(t.sinks)-1]
 	}
-	for e := t.order.Front(); e != nil; {
-		next := e.Next()
-		c := e.Value.(*call)
+	for c := t.oldest; c != nil; {
+		next := c.newer
 		switch {
 		case c.state == ended || c.state == retrying:
 			if now.After(c.until) {
@@ -242,7 +252,7 @@ func (t *tracker) sweep(now time.Time) {
 		case now.Sub(c.created) > t.maxCall:
 			t.drop(s, c, now, "max_call")
 		}
-		e = next
+		c = next
 	}
 }
 
@@ -258,7 +268,7 @@ func (t *tracker) Len() int {
 // sent again is recorded as failed with the response that ended it.
 func (t *tracker) drop(s sink, c *call, now time.Time, why string) {
 	delete(t.calls, c.key)
-	t.order.Remove(c.elem)
+	t.unlink(c)
 	r := c.record()
 	switch c.state {
 	case ended:
@@ -284,25 +294,51 @@ func (t *tracker) drop(s sink, c *call, now time.Time, why string) {
 // insert adds c, which starts at at, dropping the oldest calls past
 // max_calls (their records end at at).
 func (t *tracker) insert(s sink, c *call, at time.Time) {
-	for t.maxCalls > 0 && len(t.calls) >= t.maxCalls && t.order.Len() > 0 {
-		t.drop(s, t.order.Front().Value.(*call), at, "max_calls")
+	for t.maxCalls > 0 && len(t.calls) >= t.maxCalls && t.oldest != nil {
+		t.drop(s, t.oldest, at, "max_calls")
 	}
 	c.created = time.Now()
-	c.elem = t.order.PushBack(c)
+	t.link(c)
 	t.calls[c.key] = c
 }
 
+// link adds c to the list of calls, as the newest.
+func (t *tracker) link(c *call) {
+	c.older, c.newer = t.newest, nil
+	if t.newest != nil {
+		t.newest.newer = c
+	} else {
+		t.oldest = c
+	}
+	t.newest = c
+}
+
+// unlink takes c out of the list of calls.
+func (t *tracker) unlink(c *call) {
+	if c.older != nil {
+		c.older.newer = c.newer
+	} else {
+		t.oldest = c.newer
+	}
+	if c.newer != nil {
+		c.newer.older = c.older
+	} else {
+		t.newest = c.older
+	}
+	c.older, c.newer = nil, nil
+}
+
 // finish ends c and records it.
-func (t *tracker) finish(s sink, c *call, r *record) {
+func (t *tracker) finish(s sink, c *call, r record) {
 	c.state = ended
 	c.until = time.Now().Add(linger)
-	c.pending, c.ackCSeq = nil, 0
+	c.hasPending, c.ackCSeq = false, 0
 	s.record(r)
 }
 
 // record returns c's record, without its end.
-func (c *call) record() *record {
-	return &record{
+func (c *call) record() record {
+	return record{
 		callID:   c.callID,
 		caller:   c.users[caller],
 		callee:   c.users[callee],
@@ -314,8 +350,8 @@ func (c *call) record() *record {
 }
 
 // ev returns an event of c at time at, by party from (or by no one, -1).
-func (c *call) ev(k kind, at time.Time, from int) *event {
-	e := &event{at: at, kind: k, callID: c.callID, caller: c.users[caller], callee: c.users[callee]}
+func (c *call) ev(k kind, at time.Time, from int) event {
+	e := event{at: at, kind: k, callID: c.callID, caller: c.users[caller], callee: c.users[callee]}
 	if from >= 0 {
 		e.by, e.other = c.users[from], c.users[1-from]
 	}
@@ -332,8 +368,6 @@ func (c *call) commit(p int, m media) {
 		c.video = c.sdp[caller].video && c.sdp[callee].video
 	}
 }
-
-func callKey(callID, tag string) string { return callID + "\x00" + tag }
 
 // tag returns the tag parameter of a From or To header.
 func tag(params sip.HeaderParams) string {
@@ -366,13 +400,13 @@ func userOf(u *sip.Uri) string {
 // it. A message of another dialog of a known call (a second 2xx of a
 // forked INVITE) gives no call but known.
 func (t *tracker) lookup(callID, fromTag, toTag string) (c *call, from int, known bool) {
-	if c := t.calls[callKey(callID, fromTag)]; c != nil {
+	if c := t.calls[callKey{callID, fromTag}]; c != nil {
 		if c.tags[callee] == "" || toTag == c.tags[callee] {
 			return c, caller, true
 		}
 		return nil, 0, true
 	}
-	if c := t.calls[callKey(callID, toTag)]; c != nil {
+	if c := t.calls[callKey{callID, toTag}]; c != nil {
 		if c.tags[callee] == "" || fromTag == c.tags[callee] {
 			return c, callee, true
 		}
@@ -383,7 +417,7 @@ func (t *tracker) lookup(callID, fromTag, toTag string) (c *call, from int, know
 
 // newCall returns the call an initial INVITE starts.
 func newCall(req *sip.Request, callID, fromTag string, at time.Time) *call {
-	c := &call{key: callKey(callID, fromTag), callID: callID, start: at}
+	c := &call{key: callKey{callID, fromTag}, callID: callID, start: at}
 	c.tags[caller] = fromTag
 	c.users[caller] = userOf(&req.From().Address)
 	c.users[callee] = userOf(&req.To().Address)
@@ -398,17 +432,18 @@ func (t *tracker) invite(s sink, req *sip.Request, at time.Time) {
 	if !ok {
 		return
 	}
+	o := offer{from: caller, sdp: sdpOf(req)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c := t.calls[callKey(callID, fromTag)]; c != nil {
+	if c := t.calls[callKey{callID, fromTag}]; c != nil {
 		if c.state == retrying {
 			c.state = trying
-			c.pending = &offer{from: caller, sdp: sdpOf(req)}
+			c.pending, c.hasPending = o, true
 		}
 		return
 	}
 	c := newCall(req, callID, fromTag, at)
-	c.pending = &offer{from: caller, sdp: sdpOf(req)}
+	c.pending, c.hasPending = o, true
 	t.insert(s, c, at)
 	s.event(c.ev(evInvite, at, -1))
 }
@@ -432,14 +467,18 @@ func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, lo
 	if !ok {
 		return
 	}
+	var answer media
+	if code/100 == 2 {
+		answer = sdpOf(res)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c := t.calls[callKey(callID, fromTag)]
+	c := t.calls[callKey{callID, fromTag}]
 	if c == nil {
 		// The INVITE did not reach this stage (a stage before it
 		// answered, or a reload added the stage during the call).
 		c = newCall(req, callID, fromTag, at)
-		c.pending = &offer{from: caller, sdp: sdpOf(req)}
+		c.pending, c.hasPending = offer{from: caller, sdp: sdpOf(req)}, true
 		t.insert(s, c, at)
 		s.event(c.ev(evInvite, at, -1))
 	}
@@ -455,11 +494,11 @@ func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, lo
 	case code < 300:
 		_, _, toTag, _ := dialogOf(res)
 		c.state, c.answer, c.tags[callee] = answered, at, toTag
-		if c.pending != nil {
+		if c.hasPending {
 			c.commit(c.pending.from, c.pending.sdp)
-			c.pending = nil
+			c.hasPending = false
 		}
-		c.commit(callee, sdpOf(res))
+		c.commit(callee, answer)
 		s.event(c.ev(evStarted, at, -1))
 	case retryCode(code):
 		c.state, c.until = retrying, time.Now().Add(linger)
@@ -524,11 +563,11 @@ func cseqOf(req *sip.Request) uint32 {
 // or what its SDP says against the sender's last one (HOLD, RESUME, VIDEO
 // ON, VIDEO OFF), and waits for its ACK.
 func (t *tracker) reinvite(s sink, req *sip.Request, at time.Time) {
+	m, cseq := sdpOf(req), cseqOf(req)
 	t.inCall(req, func(c *call, from int) {
-		m := sdpOf(req)
 		k := classify(c.sdp[from], c.video, m)
-		c.pending = &offer{from: from, sdp: m, cseq: cseqOf(req)}
-		c.ackCSeq = cseqOf(req)
+		c.pending, c.hasPending = offer{from: from, sdp: m, cseq: cseq}, true
+		c.ackCSeq = cseq
 		s.event(c.ev(k, at, from))
 	})
 }
@@ -540,28 +579,33 @@ func (t *tracker) reinviteResponse(req *sip.Request, res *sip.Response) {
 	if res.StatusCode < 200 {
 		return
 	}
+	var answer media
+	if res.StatusCode < 300 {
+		answer = sdpOf(res)
+	}
+	cseq := cseqOf(req)
 	t.inCall(req, func(c *call, from int) {
-		cseq := cseqOf(req)
 		if res.StatusCode >= 300 {
 			if c.ackCSeq == cseq {
 				c.ackCSeq = 0
 			}
-			c.pending = nil
+			c.hasPending = false
 			return
 		}
-		if p := c.pending; p != nil && p.cseq == cseq {
-			c.commit(p.from, p.sdp)
-			c.pending = nil
+		if c.hasPending && c.pending.cseq == cseq {
+			c.commit(c.pending.from, c.pending.sdp)
+			c.hasPending = false
 		}
-		c.commit(1-from, sdpOf(res))
+		c.commit(1-from, answer)
 	})
 }
 
 // ack handles an ACK in a call: the ACK of a re-INVITE logs SWITCH ACK.
 func (t *tracker) ack(s sink, req *sip.Request, at time.Time) {
+	m, cseq := sdpOf(req), cseqOf(req)
 	t.inCall(req, func(c *call, from int) {
-		c.commit(from, sdpOf(req))
-		if cseq := cseqOf(req); c.ackCSeq != 0 && cseq == c.ackCSeq {
+		c.commit(from, m)
+		if c.ackCSeq != 0 && cseq == c.ackCSeq {
 			c.ackCSeq = 0
 			s.event(c.ev(evSwitchAck, at, from))
 		}
@@ -582,7 +626,7 @@ func (t *tracker) bye(s sink, req *sip.Request, at time.Time) {
 	if c == nil {
 		if !known {
 			u, v := userOf(&req.From().Address), userOf(&req.To().Address)
-			s.event(&event{at: at, kind: evUnknownBye, callID: callID, caller: u, callee: v, by: u})
+			s.event(event{at: at, kind: evUnknownBye, callID: callID, caller: u, callee: v, by: u})
 		}
 		return
 	}
