@@ -22,8 +22,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -34,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -838,22 +841,25 @@ func TestSecurityMaxTransactions(t *testing.T) {
 	}
 }
 
-// TestSecurityMessageSize: sipgo reads messages of up to 65535 bytes (its
-// ParseMaxMessageLength, the proxy's read buffer); a UDP datagram cannot be
-// larger than 65507 bytes. A datagram of that size, and one with thousands
-// of headers (there is no header count limit but the size), are answered.
-// Over TCP a message past 65535 bytes is dropped unanswered, with the
-// stream it came on. The proxy answers as before afterwards.
+// TestSecurityMessageSize: a request larger than [server]
+// max_message_size (65535 bytes by default, the most sipgo's parser reads;
+// a UDP datagram carries at most 65507) gets 513 Message Too Large,
+// unparsed: over UDP at once, over TCP as soon as its header section
+// declares a Content-Length past the limit, and the connection is then
+// closed. A datagram of the largest size, and one with thousands of
+// headers (there is no header count limit but the size), are answered. The
+// proxy answers as before afterwards.
 func TestSecurityMessageSize(t *testing.T) {
 	t.Parallel()
 	p := startProxy(t, testConfig())
-	options := func(local string, extra []string, body string) string {
+	small := startProxy(t, strings.Replace(testConfig(), "[server]\n", "[server]\nmax_message_size = 16384\n", 1))
+	options := func(target, local string, extra []string, body string) string {
 		lines := []string{
-			"OPTIONS sip:" + p.UDP + " SIP/2.0",
+			"OPTIONS sip:" + target + " SIP/2.0",
 			"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-sec-" + secRandom() + ";rport",
 			"Max-Forwards: 70",
 			"From: <sip:monitor@" + local + ">;tag=" + secRandom(),
-			"To: <sip:" + p.UDP + ">",
+			"To: <sip:" + target + ">",
 			"Call-ID: sec-" + secRandom(),
 			"CSeq: 1 OPTIONS",
 		}
@@ -864,9 +870,19 @@ func TestSecurityMessageSize(t *testing.T) {
 		lines = append(lines, "Content-Length: "+strconv.Itoa(len(body)), "", body)
 		return strings.Join(lines, "\r\n")
 	}
+	// sized returns an OPTIONS to target of exactly n bytes.
+	sized := func(target, local string, n int) string {
+		around := len(options(target, local, nil, strings.Repeat("x", 10000))) - 10000
+		msg := options(target, local, nil, strings.Repeat("x", n-around))
+		if len(msg) != n {
+			t.Fatalf("the OPTIONS is %d bytes, want %d", len(msg), n)
+		}
+		return msg
+	}
 	// udp sends the message write makes for the local address of a fresh
-	// socket, and returns the first line of the answer, "" for none.
-	udp := func(what string, write func(local string) string) string {
+	// socket to target, and returns the first line of the answer, "" for
+	// none.
+	udp := func(target, what string, write func(local string) string) string {
 		t.Helper()
 		pc, err := net.ListenPacket("udp4", net.JoinHostPort(callerIP, "0"))
 		if err != nil {
@@ -874,7 +890,7 @@ func TestSecurityMessageSize(t *testing.T) {
 		}
 		defer pc.Close()
 		msg := write(pc.LocalAddr().String())
-		dst, _ := net.ResolveUDPAddr("udp4", p.UDP)
+		dst, _ := net.ResolveUDPAddr("udp4", target)
 		if _, err := pc.WriteTo([]byte(msg), dst); err != nil {
 			t.Fatalf("%s: send %d bytes: %v", what, len(msg), err)
 		}
@@ -889,50 +905,52 @@ func TestSecurityMessageSize(t *testing.T) {
 		return line
 	}
 
-	// The largest datagram UDP carries over IPv4.
-	got := udp("the largest datagram", func(local string) string {
-		// The headers around a body of five-digit length.
-		around := len(options(local, nil, strings.Repeat("x", 10000))) - 10000
-		msg := options(local, nil, strings.Repeat("x", 65507-around))
-		if len(msg) != 65507 {
-			t.Fatalf("the big datagram is %d bytes, want 65507", len(msg))
+	tests := []struct {
+		what   string
+		target string
+		write  func(local string) string
+		want   string
+	}{
+		{"the largest datagram", p.UDP, func(local string) string { return sized(p.UDP, local, 65507) }, "SIP/2.0 200 "},
+		{"3000 headers", p.UDP, func(local string) string {
+			var headers []string
+			for i := range 3000 {
+				headers = append(headers, fmt.Sprintf("X-Header-%d: %d", i, i))
+			}
+			return options(p.UDP, local, headers, "")
+		}, "SIP/2.0 200 "},
+		{"at max_message_size", small.UDP, func(local string) string { return sized(small.UDP, local, 16384) }, "SIP/2.0 200 "},
+		{"past max_message_size", small.UDP, func(local string) string { return sized(small.UDP, local, 16385) },
+			"SIP/2.0 513 Message Too Large: 16385 bytes, at most 16384"},
+	}
+	for i, tc := range tests {
+		if got := udp(tc.target, tc.what, tc.write); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("test %d (%s): %q, want %q", i, tc.what, got, tc.want)
 		}
-		return msg
-	})
-	if !strings.HasPrefix(got, "SIP/2.0 200") {
-		t.Errorf("a 65507-byte OPTIONS over UDP: %q, want 200", got)
 	}
 
-	// 3000 headers.
-	got = udp("3000 headers", func(local string) string {
-		var headers []string
-		for i := range 3000 {
-			headers = append(headers, fmt.Sprintf("X-Header-%d: %d", i, i))
-		}
-		return options(local, headers, "")
-	})
-	if !strings.HasPrefix(got, "SIP/2.0 200") {
-		t.Errorf("an OPTIONS with 3000 headers over UDP: %q, want 200", got)
-	}
-
-	// Over TCP, 70000 bytes.
+	// Over TCP, 70000 bytes: 513 as soon as the header section is read,
+	// then the connection is closed.
 	conn, err := net.Dial("tcp4", p.TCP)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	local := conn.LocalAddr().String()
-	big := strings.Replace(options(local, nil, strings.Repeat("x", 70000)), "SIP/2.0/UDP", "SIP/2.0/TCP", 1)
+	big := strings.Replace(options(p.TCP, local, nil, strings.Repeat("x", 70000)), "SIP/2.0/UDP", "SIP/2.0/TCP", 1)
 	if _, err := conn.Write([]byte(big)); err != nil {
 		t.Logf("writing %d bytes over TCP: %v", len(big), err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	switch {
-	case err == nil:
-		t.Errorf("a %d-byte OPTIONS over TCP got an answer: %q, want none", len(big), line)
-	default:
-		t.Logf("a %d-byte OPTIONS over TCP: no answer (%v)", len(big), err)
+	_ = conn.SetReadDeadline(time.Now().Add(secWait))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if want := fmt.Sprintf("SIP/2.0 513 Message Too Large: %d bytes, at most 65535\r\n", len(big)); line != want {
+		t.Errorf("a %d-byte OPTIONS over TCP: %q (%v), want %q", len(big), line, err, want)
+	}
+	// Closed with the rest of the body unread, the connection may end
+	// with a reset rather than EOF.
+	if _, err := io.Copy(io.Discard, r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the connection was not closed after the 513: %v", err)
 	}
 
 	// Still alive, on both transports.

@@ -11,39 +11,60 @@ import (
 )
 
 // readFilter sees every datagram (and every TCP read) before sipgo parses
-// it. It takes CANCEL requests out of sipgo's way so that the 200 to a
+// it, on the goroutine that reads the socket.
+//
+// A request larger than [server] max_message_size gets 513 unparsed (over
+// TCP when a read starts with a header section whose Content-Length takes
+// it past; the connection is then closed). A UDP request whose top Via has
+// no RFC 3261 branch gets one of the proxy's own (markRFC2543). The last
+// datagram of each UDP socket is remembered, for answerUnparsable.
+//
+// It takes CANCEL requests out of sipgo's way so that the 200 to a
 // CANCEL and the 487 to the INVITE are the proxy's own, made after the
 // response stages, instead of the ones sipgo's transaction layer would
 // write directly. A TCP read that does not start with a whole CANCEL is
 // left to sipgo, which then answers the CANCEL itself (its 200 skips the
 // response stages; the branches are still cancelled through tx.OnCancel).
+//
+// It never returns an error for UDP: that would stop the socket's reader.
 func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
-	if p := e.current.Load(); p != nil && p.HasPacketStages() {
+	p := e.current.Load()
+	if p != nil && p.HasPacketStages() {
 		if !p.AllowPacket(addrPort(info.RemoteAddr), transportName(info.Transport)) {
 			return nil, nil
 		}
 	}
-	if !bytes.HasPrefix(data, []byte("CANCEL ")) {
-		return data, nil
-	}
 	stream := info.Transport != "UDP" && info.Transport != "udp"
-	msg, n, err := e.parser.Parse(data, stream)
-	if err != nil {
-		return data, nil
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok || !req.IsCancel() {
-		return data, nil
-	}
-	req.SetSource(info.RemoteAddr.String())
-	req.SetTransport(transportName(info.Transport))
-	go e.onCancel(req)
-	if !stream || n >= len(data) {
+	limit := maxMessageSize(p)
+	if !stream && len(data) > limit {
+		e.tooLarge(info, data, len(data), limit)
 		return nil, nil
 	}
-	rest := make([]byte, len(data)-n)
-	copy(rest, data[n:])
-	return rest, nil
+	if stream {
+		if n := streamMessageSize(data, limit); n > limit {
+			e.tooLarge(info, data, n, limit)
+			return nil, errMessageTooLarge
+		}
+	}
+	if bytes.HasPrefix(data, []byte("CANCEL ")) {
+		msg, n, err := e.parser.Parse(data, stream)
+		if req, ok := msg.(*sip.Request); ok && err == nil && req.IsCancel() {
+			req.SetSource(info.RemoteAddr.String())
+			req.SetTransport(transportName(info.Transport))
+			go e.onCancel(req)
+			if !stream || n >= len(data) {
+				return nil, nil
+			}
+			rest := make([]byte, len(data)-n)
+			copy(rest, data[n:])
+			return rest, nil
+		}
+	}
+	if !stream {
+		data = markRFC2543(data)
+		e.sawDatagram(info.LocalAddr, info.RemoteAddr, data)
+	}
+	return data, nil
 }
 
 // addrPort returns the address of a UDP or TCP peer.

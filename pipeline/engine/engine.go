@@ -35,6 +35,21 @@ func init() {
 	sip.TransportBufferReadSize = 65535
 }
 
+// SetLinger sets how long sipgo keeps a completed transaction to absorb
+// retransmissions: Timers D, J, L and M, 64*T1 = 32 s in RFC 3261. While
+// it lingers a transaction holds its messages and timers, so at a high
+// call rate the linger decides the proxy's memory and much of its garbage
+// collection. A retransmission that comes later is handled like a new
+// request (a late 2xx is still relayed, statelessly). The timers are
+// process-wide in sipgo: call SetLinger before New, never while
+// transactions run.
+func SetLinger(d time.Duration) {
+	sip.Timer_D = d
+	sip.Timer_J = d
+	sip.Timer_L = d
+	sip.Timer_M = d
+}
+
 // Engine is a running proxy.
 type Engine struct {
 	ua  *sipgo.UserAgent

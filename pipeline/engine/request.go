@@ -19,6 +19,7 @@ import (
 // its server transaction. A non-2xx ACK never arrives here: the INVITE's
 // server transaction absorbs it (it is hop-by-hop).
 func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
+	restoreVia(req)
 	p := e.current.Load()
 	if p == nil {
 		tx.Terminate()
@@ -219,12 +220,27 @@ func sourceOf(req *sip.Request) pipeline.Source {
 }
 
 // inviteKey identifies an INVITE server transaction the way a CANCEL
-// names it (RFC 3261 9.2): top Via branch and sent-by.
+// names it (RFC 3261 9.2): top Via branch and sent-by. Without a magic
+// cookie (an RFC 2543 client), the branch may be missing or reused, so the
+// key also holds what RFC 3261 17.2.3 matches such requests by: the
+// Request-URI, From tag, Call-ID and CSeq number.
 func inviteKey(req *sip.Request) string {
 	via := req.Via()
 	if via == nil {
 		return ""
 	}
 	branch, _ := via.Params.Get("branch")
-	return branch + "|" + strings.ToLower(via.Host) + "|" + strconv.Itoa(via.Port)
+	key := branch + "|" + strings.ToLower(via.Host) + "|" + strconv.Itoa(via.Port)
+	if strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
+		return key
+	}
+	var tag string
+	if f := req.From(); f != nil {
+		tag, _ = f.Params.Get("tag")
+	}
+	var seq uint32
+	if cs := req.CSeq(); cs != nil {
+		seq = cs.SeqNo
+	}
+	return key + "|" + req.Recipient.String() + "|" + tag + "|" + callID(req) + "|" + strconv.FormatUint(uint64(seq), 10)
 }

@@ -13,9 +13,14 @@ import (
 // handler cuts long attributes to maxAttr bytes and lets at most burst
 // error or warning lines through per second; the others are counted and
 // reported with the next line that passes.
+//
+// It is also where a UDP datagram sipgo could not parse is answered: the
+// "failed to parse" line of sipgo's UDP transport (the logger it was given
+// carries caller=Transport<UDP>) goes to answerUnparsable, before the gate.
 type quietHandler struct {
 	slog.Handler
 	gate *logGate
+	udp  bool // the logger of sipgo's UDP transport
 }
 
 const (
@@ -23,7 +28,9 @@ const (
 	burst   = 10
 )
 
+// logGate lets at most limit events through per second.
 type logGate struct {
+	limit   int
 	mu      sync.Mutex
 	second  int64
 	n       int
@@ -31,7 +38,7 @@ type logGate struct {
 }
 
 func newQuietHandler(h slog.Handler) *quietHandler {
-	return &quietHandler{Handler: h, gate: &logGate{}}
+	return &quietHandler{Handler: h, gate: &logGate{limit: burst}}
 }
 
 // allow reports whether a line may pass now, and how many were dropped
@@ -42,7 +49,7 @@ func (g *logGate) allow(now time.Time) (bool, int) {
 	if s := now.Unix(); s != g.second {
 		g.second, g.n = s, 0
 	}
-	if g.n >= burst {
+	if g.n >= g.limit {
 		g.dropped++
 		return false, 0
 	}
@@ -52,7 +59,19 @@ func (g *logGate) allow(now time.Time) (bool, int) {
 	return true, d
 }
 
+// Enabled lets sipgo's UDP transport log its errors whatever the level,
+// so that Handle sees every "failed to parse".
+func (h *quietHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.udp && level >= slog.LevelError || h.Handler.Enabled(ctx, level)
+}
+
 func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.udp && r.Message == "failed to parse" {
+		answerUnparsable(parseFailure(r))
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
 	if r.Level >= slog.LevelWarn {
 		ok, dropped := h.gate.allow(r.Time)
 		if !ok {
@@ -75,9 +94,34 @@ func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &quietHandler{Handler: h.Handler.WithAttrs(attrs), gate: h.gate}
+	udp := h.udp
+	for _, a := range attrs {
+		if a.Key == "caller" && a.Value.String() == "Transport<UDP>" {
+			udp = true
+		}
+	}
+	return &quietHandler{Handler: h.Handler.WithAttrs(attrs), gate: h.gate, udp: udp}
 }
 
 func (h *quietHandler) WithGroup(name string) slog.Handler {
-	return &quietHandler{Handler: h.Handler.WithGroup(name), gate: h.gate}
+	return &quietHandler{Handler: h.Handler.WithGroup(name), gate: h.gate, udp: h.udp}
+}
+
+// parseFailure returns the data and the error of sipgo's "failed to
+// parse" record.
+func parseFailure(r slog.Record) (data, cause string) {
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "data":
+			data = a.Value.String()
+		case "error":
+			if err, ok := a.Value.Any().(error); ok {
+				cause = err.Error()
+			} else {
+				cause = a.Value.String()
+			}
+		}
+		return true
+	})
+	return data, cause
 }

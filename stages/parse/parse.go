@@ -86,7 +86,7 @@ func (p *Parse) check(ctx *pipeline.Context) (int, string) {
 	if cs := req.CSeq(); !strings.EqualFold(string(cs.MethodName), string(req.Method)) {
 		return sip.StatusBadRequest, "Bad Request: CSeq method " + string(cs.MethodName) + " does not match request method " + string(req.Method)
 	}
-	if p.RequireContact && req.Method == sip.INVITE && req.Contact() == nil {
+	if p.RequireContact && req.Method == sip.INVITE && req.Contact() == nil && !rfc2543(req) {
 		return sip.StatusBadRequest, "Bad Request: missing Contact in INVITE"
 	}
 	if maxForwards(req) == 0 {
@@ -174,4 +174,16 @@ func maxForwards(req *sip.Request) int {
 		return int(*mf)
 	}
 	return defaultMaxForwards
+}
+
+// rfc2543 reports whether req comes from an RFC 2543 client: its top Via
+// branch has no magic cookie. Such clients may leave out the Contact of an
+// INVITE (RFC 3261 8.1.1.8 made it mandatory).
+func rfc2543(req *sip.Request) bool {
+	via := req.Via()
+	if via == nil {
+		return false
+	}
+	branch, _ := via.Params.Get("branch")
+	return !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie)
 }

@@ -140,6 +140,8 @@ func TestServeRequest(t *testing.T) {
 		{raw: message("INVITE sip:bob@example.org?Route=%3Csip:example.com%3E SIP/2.0"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: Request-URI carries headers"},
 		// 26: Proxy-Require of an extension (RFC 4475 3.3.5).
 		{raw: message(invite, "Proxy-Require: totallyunsupported"), verdict: pipeline.Replied, code: 420, reason: "Bad Extension: totallyunsupported"},
+		// 27: an RFC 2543 client (no magic cookie) need not send a Contact.
+		{raw: message(invite, "Contact: -", "Via: SIP/2.0/UDP 192.0.2.10:5060"), verdict: pipeline.Continue},
 	}
 	runCases(t, tests)
 }

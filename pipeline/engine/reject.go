@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"hash/maphash"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// rejects bounds the stateless answers to requests that do not parse or
+// are too large: a flood of garbage must not become a flood of answers.
+var rejects = &logGate{limit: 100}
+
+// rejectRaw answers a request that sipgo cannot (or must not) parse,
+// statelessly, with the status status gives: from the socket that received
+// it (local, for UDP; the connection, for a stream) to its source, where
+// sipgo answers every request. The answer copies the request's Via, From,
+// To, Call-ID and CSeq header fields as they were sent (RFC 3261 8.2.6.2),
+// with rport and received filled in as sipgo does (RFC 3581) and a To tag
+// added. Nothing is sent for a response, an ACK, what has no Via or CSeq,
+// what seems to come from this proxy, or past the rate limit. It reports
+// whether it answered.
+func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, status func([]byte) (int, string)) bool {
+	r, ok := readRawRequest(data)
+	if !ok || r.method == "ACK" || !e.mayAnswer(from) {
+		return false
+	}
+	if allowed, _ := rejects.allow(time.Now()); !allowed {
+		return false
+	}
+	code, reason := status(data)
+	res := rawResponse(r, code, reason, addrPort(from))
+	res.SetDestination(from.String())
+	res.SetTransport(transport)
+	connAddr := from.String()
+	if strings.EqualFold(transport, "UDP") {
+		connAddr = local.String()
+	}
+	conn, err := e.tp.GetConnection(transport, connAddr)
+	if err != nil {
+		e.log.Debug("unparsed request not answered", "code", code, "remote", from.String(), "error", err)
+		return false
+	}
+	defer conn.TryClose()
+	if err := conn.WriteMsg(res); err != nil {
+		e.log.Debug("unparsed request not answered", "code", code, "remote", from.String(), "error", err)
+		return false
+	}
+	method := metricMethod(r.method)
+	e.svc.Metrics.Message("in", method, 0)
+	e.svc.Metrics.Message("out", method, code)
+	e.log.Debug("unparsed request answered", "code", code, "reason", reason, "remote", from.String(), "transport", transport)
+	return true
+}
+
+// rawResponse makes the answer to r.
+func rawResponse(r rawRequest, code int, reason string, from netip.AddrPort) *sip.Response {
+	res := sip.NewResponse(code, reason)
+	for i, v := range r.vias {
+		if i == 0 {
+			v = topViaAnswered(unmarkVia(v), from)
+		}
+		res.AppendHeader(sip.NewHeader("Via", v))
+	}
+	if r.from != "" {
+		res.AppendHeader(sip.NewHeader("From", r.from))
+	}
+	if r.to != "" {
+		to := r.to
+		if _, ok := rawParam(to, "tag"); !ok {
+			to += ";tag=" + localTag(r.callID)
+		}
+		res.AppendHeader(sip.NewHeader("To", to))
+	}
+	if r.callID != "" {
+		res.AppendHeader(sip.NewHeader("Call-ID", r.callID))
+	}
+	res.AppendHeader(sip.NewHeader("CSeq", r.cseq))
+	res.SetBody(nil)
+	return res
+}
+
+// topViaAnswered fills in an empty rport parameter of the top Via with the
+// source port, and adds received, as sipgo does for the requests it parses
+// (RFC 3581 4).
+func topViaAnswered(via string, from netip.AddrPort) string {
+	first, rest, many := strings.Cut(via, ",")
+	if v, ok := rawParam(first, "rport"); !ok || v != "" {
+		return via
+	}
+	i := strings.Index(strings.ToLower(first), ";rport")
+	if i < 0 {
+		return via // "; rport": leave it
+	}
+	end := i + len(";rport")
+	first = first[:end] + "=" + strconv.Itoa(int(from.Port())) + first[end:] + ";received=" + from.Addr().String()
+	if many {
+		return first + "," + rest
+	}
+	return first
+}
+
+var tagSeed = maphash.MakeSeed()
+
+// localTag is the To tag of a stateless answer: the same for every
+// retransmission of a request (RFC 3261 8.2.6.2).
+func localTag(callID string) string {
+	return strconv.FormatUint(maphash.String(tagSeed, callID), 36)
+}
+
+// mayAnswer reports whether a stateless answer may go to from: a unicast
+// address with a port, and not one of this proxy's sockets (it would
+// answer itself; it never answers the answer, a response, in turn).
+func (e *Engine) mayAnswer(from net.Addr) bool {
+	if from == nil {
+		return false
+	}
+	ap := addrPort(from)
+	ip := ap.Addr()
+	if ap.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == broadcast {
+		return false
+	}
+	for _, s := range e.sockets {
+		if s.Addr.Port() != ap.Port() {
+			continue
+		}
+		if ip.IsLoopback() || ip == s.Addr.Addr() || s.Addr.Addr().IsUnspecified() && slices.Contains(e.svc.LocalAddrs, ip) {
+			return false
+		}
+	}
+	return true
+}
+
+var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// metricMethod is the method label of a request that did not parse: one
+// of RFC 3261's and its extensions', else OTHER, so that garbage cannot
+// make new series.
+func metricMethod(m string) string {
+	switch sip.RequestMethod(m) {
+	case sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.SUBSCRIBE,
+		sip.NOTIFY, sip.REFER, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
+		return m
+	}
+	return "OTHER"
+}
