@@ -32,6 +32,17 @@ type File struct {
 	Stages []Stage `toml:"-"`
 }
 
+// DefaultLinger is server.linger's default: Kamailio's wt_timer.
+const DefaultLinger = 5 * time.Second
+
+// The bounds of [server] max_message_size. The largest, and the default, is
+// the most sipgo's parser reads; the smallest leaves room for an INVITE with
+// a plain SDP offer.
+const (
+	MinMessageSize = 1024
+	MaxMessageSize = 65535
+)
+
 // Server is the [server] section.
 type Server struct {
 	// Listen lists the sockets, as URIs: "udp://0.0.0.0:5060", "tcp://[::1]:5070".
@@ -53,6 +64,13 @@ type Server struct {
 	// MaxTransactions bounds the server transactions in flight (without a
 	// final response); past it, new requests get 503 with Retry-After.
 	MaxTransactions int `toml:"max_transactions"`
+	// Linger is how long a completed transaction stays to absorb
+	// retransmissions (RFC 3261 Timers D, J, L and M, 32 s there; like
+	// Kamailio's wt_timer). It changes on restart.
+	Linger Duration `toml:"linger"`
+	// MaxMessageSize is the largest SIP message accepted, in bytes; a
+	// larger request is answered 513 Message Too Large, unparsed.
+	MaxMessageSize int `toml:"max_message_size"`
 }
 
 // Log is the [log] section.
@@ -102,6 +120,12 @@ func (f *File) Defaults() {
 	}
 	if f.Server.DrainTimeout == 0 {
 		f.Server.DrainTimeout = Duration(32 * time.Second)
+	}
+	if f.Server.MaxMessageSize == 0 {
+		f.Server.MaxMessageSize = MaxMessageSize
+	}
+	if f.Server.Linger == 0 {
+		f.Server.Linger = Duration(DefaultLinger)
 	}
 	if f.Log.Level == "" {
 		f.Log.Level = "info"
@@ -180,6 +204,12 @@ func (f *File) validate(errs *Errors) {
 	}
 	if f.Server.MaxTransactions < 0 {
 		errs.Add(fmt.Errorf("server: max_transactions: %d is negative", f.Server.MaxTransactions))
+	}
+	if n := f.Server.MaxMessageSize; n < MinMessageSize || n > MaxMessageSize {
+		errs.Add(fmt.Errorf("server: max_message_size: %d is not between %d and %d", n, MinMessageSize, MaxMessageSize))
+	}
+	if l := time.Duration(f.Server.Linger); l < time.Second || l > 32*time.Second {
+		errs.Add(fmt.Errorf("server: linger: %s is not between 1s and 32s", l))
 	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -262,6 +292,7 @@ func DecodeStrict(in any, out any) []error {
 		Metadata: &md,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			durationHook,
+			wholeNumberHook,
 		),
 		ErrorUnset: false,
 	})

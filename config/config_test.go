@@ -13,6 +13,7 @@ listen = ["udp://127.0.0.1:5070", "tcp://[::1]:5070"]
 domains = ["example.org"]
 aor = "user@domain"
 drain_timeout = "5s"
+linger = "32s"
 [log]
 level = "debug"
 [[stage]]
@@ -31,7 +32,7 @@ use = "forward"
 	if _, ok := f.Stages[0].Keys["use"]; ok {
 		t.Errorf("use left in the stage's keys")
 	}
-	if f.Server.DrainTimeout.D() != 5*time.Second || f.Server.AOR != "user@domain" || f.Log.Format != "text" {
+	if f.Server.DrainTimeout.D() != 5*time.Second || f.Server.Linger.D() != 32*time.Second || f.Server.AOR != "user@domain" || f.Log.Format != "text" {
 		t.Errorf("server: %+v log: %+v", f.Server, f.Log)
 	}
 	if f.Stages[1].Index != 2 || f.Stages[1].Label() != "stage 2 (forward)" {
@@ -56,6 +57,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad listen host", "[server]\nlisten = ['udp://example.org:5060']\n[[stage]]\nuse='forward'", []string{`is not an IP address`}},
 		{"bad aor", "[server]\naor = 'domain'\n[[stage]]\nuse='forward'", []string{`server: aor: "domain"`}},
 		{"bad duration", "[server]\ndrain_timeout = 'soon'\n[[stage]]\nuse='forward'", []string{`server: drain_timeout:`, `not a duration`}},
+		{"fraction for a whole number", "[server]\nmax_transactions = 2.5\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_transactions: 2.5 is not a whole number`}},
+		{"max_message_size too small", "[server]\nmax_message_size = 100\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_message_size: 100 is not between 1024 and 65535`}},
+		{"max_message_size too large", "[server]\nmax_message_size = 100000\n[[stage]]\nuse='forward'", []string{`server: max_message_size: 100000 is not between 1024 and 65535`}},
+		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: linger: 100ms is not between 1s and 32s`}},
+		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
 		{"bad log level", "[log]\nlevel = 'loud'\n[[stage]]\nuse='forward'", []string{`log: level: "loud"`}},
 		{"no stages", "[server]\ndomains = ['a.org']", []string{"no [[stage]]"}},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 )
@@ -42,4 +43,22 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 	default:
 		return nil, fmt.Errorf("must be a duration written as a string, such as \"30s\" (got %v)", data)
 	}
+}
+
+// wholeNumberHook refuses a number with a fraction for an integer key:
+// mapstructure would cut 2.7 to 2 without a word.
+func wholeNumberHook(from, to reflect.Type, data any) (any, error) {
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	if to == durationType || to == stdDurationType {
+		return data, nil
+	}
+	if f, ok := data.(float64); ok && f != math.Trunc(f) {
+		return nil, fmt.Errorf("%v is not a whole number", f)
+	}
+	return data, nil
 }

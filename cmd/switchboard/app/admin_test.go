@@ -50,7 +50,7 @@ func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Ser
 	}
 	eng.Use(p)
 	svc.Metrics.Config(cfg.Hash)
-	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	a := &admin{cfg: config.HTTP{Token: tok}, eng: eng, svc: svc, r: r, log: log}
 	srv := httptest.NewServer(a.routes())
 	t.Cleanup(srv.Close)

@@ -20,6 +20,7 @@ type reloader struct {
 	file   []string // the listen list the file had at start
 	store  config.Store
 	http   config.HTTP
+	linger config.Duration
 	eng    *engine.Engine
 	svc    *pipeline.Services
 	log    *slog.Logger
@@ -68,6 +69,9 @@ func (r *reloader) reload(cause string) {
 	}
 	if cfg.HTTP != r.http {
 		r.log.Warn("reload", "needs_restart", "http", "detail", "the http listener changes on restart; the rest applies now")
+	}
+	if cfg.Server.Linger != r.linger {
+		r.log.Warn("reload", "needs_restart", "server.linger", "detail", "the transaction linger changes on restart; the rest applies now")
 	}
 	if cfg.Store != r.store {
 		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")

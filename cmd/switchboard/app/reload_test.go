@@ -71,7 +71,7 @@ func TestReloadBadEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng.Use(p)
-	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 
 	tests := []struct {
 		name    string
@@ -128,5 +128,18 @@ func TestReloadBadEdits(t *testing.T) {
 	r.reload("test")
 	if r.Last().Result != "applied" || !strings.Contains(logs.String()[before:], "needs_restart=server.listen") {
 		t.Errorf("listen change: %+v\n%s", r.Last(), logs.String()[before:])
+	}
+	if strings.Contains(logs.String()[before:], "needs_restart=server.linger") {
+		t.Errorf("linger unchanged, yet reported:\n%s", logs.String()[before:])
+	}
+
+	// So does a changed linger: sipgo's timers are process-wide.
+	if err := os.WriteFile(path, []byte("[server]\nlinger = '20s'\n"+strings.TrimPrefix(goodConfig, "[server]\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = len(logs.String())
+	r.reload("test")
+	if r.Last().Result != "applied" || !strings.Contains(logs.String()[before:], "needs_restart=server.linger") {
+		t.Errorf("linger change: %+v\n%s", r.Last(), logs.String()[before:])
 	}
 }
