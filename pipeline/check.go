@@ -32,7 +32,7 @@ func ConfigSockets(cfg *config.File) []Socket {
 // socket and uses a throwaway in-memory location store; then cleans it up.
 // It returns the stages' labels, or every mistake as *config.Errors.
 func Check(cfg *config.File, localAddrs []netip.Addr) ([]string, error) {
-	svc := &Services{Location: location.NewMemory(), Log: slog.New(slog.DiscardHandler), LocalAddrs: localAddrs, Sockets: ConfigSockets(cfg)}
+	svc := &Services{Location: location.NewMemory(), Log: slog.New(slog.DiscardHandler), LocalAddrs: localAddrs, Sockets: ConfigSockets(cfg), Checking: true}
 	defer svc.Close()
 	p, err := Build(cfg, svc)
 	if err != nil {

@@ -31,6 +31,10 @@ type Services struct {
 	// It must outlive a restart, or the dialogs in progress lose their
 	// in-dialog requests; the binary keeps it in a file.
 	DialogKey []byte
+	// Checking is true when the pipeline is built only to be checked
+	// (`switchboard validate`): stages must change nothing outside the
+	// process, such as creating the files they would write.
+	Checking bool
 
 	mu     sync.Mutex
 	shared map[string]any

@@ -168,12 +168,23 @@ func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 			return fmt.Errorf("cdr_path: %q is the event log's path too: give the records a file of their own", c.CDRPath)
 		}
 	}
-	if evPath != "" {
+	if svc.Checking {
+		// validate: say whether the files could be written, create none.
+		for _, f := range []struct{ key, path string }{{"path", evPath}, {"cdr_path", cdrPath}} {
+			if f.path == "" {
+				continue
+			}
+			if err := checkWritable(f.path); err != nil {
+				return fmt.Errorf("%s: %w", f.key, err)
+			}
+		}
+	}
+	if evPath != "" && !svc.Checking {
 		if c.events, err = acquireFile(svc, evPath, c.log); err != nil {
 			return fmt.Errorf("path: %w", err)
 		}
 	}
-	if cdrPath != "" {
+	if cdrPath != "" && !svc.Checking {
 		if c.cdrs, err = acquireFile(svc, cdrPath, c.log); err != nil {
 			return fmt.Errorf("cdr_path: %w", err)
 		}

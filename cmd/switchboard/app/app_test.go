@@ -58,6 +58,35 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateCreatesNothing checks that validate says whether the call
+// log's files could be written, and creates none of them.
+func TestValidateCreatesNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		path string // the event log's path, relative to the config's directory
+		code int
+		want string
+	}{
+		{name: "new file", path: "calls.log"},
+		{name: "no such directory", path: "missing/calls.log", code: 1, want: "stage 1 (calllog): path: open"},
+		{name: "a directory", path: ".", code: 1, want: "stage 1 (calllog): path:"},
+	}
+	for i, tc := range tests {
+		path := writeConfig(t, "[[stage]]\nuse='calllog'\npath='"+tc.path+"'\ncdr_path='cdr.csv'\n[[stage]]\nuse='forward'")
+		dir := filepath.Dir(path)
+		var stdout, stderr bytes.Buffer
+		if code := Main([]string{"validate", "-config", path}, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("test %d (%s): exit %d, stderr %q; want %d and %q", i, tc.name, code, stderr.String(), tc.code, tc.want)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.Name() != "config.toml" {
+				t.Errorf("test %d (%s): validate created %s", i, tc.name, e.Name())
+			}
+		}
+	}
+}
+
 func TestValidateMissingFile(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := Main([]string{"validate", "-config", "/nonexistent/config.toml"}, &stdout, &stderr); code != 1 {
