@@ -54,6 +54,9 @@ type entry struct {
 	stage Stage
 	req   RequestStage
 	res   ResponseStage
+	// readOnly is true for a stage that changes nothing a rule reads (see
+	// ReadOnly): the rule environment built before it stays valid.
+	readOnly bool
 
 	// ruleFailures counts runs of the rule that failed (and so did not match).
 	ruleFailures atomic.Int64
@@ -181,6 +184,9 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 		if err := v.Validate(); err != nil {
 			return e, splitErrors(err)
 		}
+	}
+	if ro, ok := e.stage.(ReadOnly); ok {
+		e.readOnly = ro.ReadOnly()
 	}
 	if e.req != nil {
 		p.requests = append(p.requests, e)

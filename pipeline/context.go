@@ -70,7 +70,9 @@ type Context struct {
 
 	pipeline *Pipeline
 	reply    *sip.Response
-	env      *Env
+	// rules is the rule environment of the request: nil until a rule reads
+	// it, and again once the stages are done.
+	rules *lazyEnv
 }
 
 // NewContext returns a Context for req as received from src over transport.
@@ -131,7 +133,9 @@ type ResponseContext struct {
 	Log *slog.Logger
 
 	pipeline *Pipeline
-	env      *Env
+	// rules is the rule environment of the response: nil until a rule reads
+	// it, and again once the stages are done.
+	rules *lazyEnv
 }
 
 // NewResponseContext returns a ResponseContext for res, the answer to req.

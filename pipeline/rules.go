@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 )
@@ -79,6 +78,8 @@ type SourceEnv struct {
 type Rule struct {
 	Text    string
 	program *vm.Program
+	// uses are the fields of the environment it reads.
+	uses envFields
 }
 
 // CompileRule compiles a `when` rule against Env; it must return a bool.
@@ -90,13 +91,15 @@ func CompileRule(text string) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err.Error()))
 	}
-	return &Rule{Text: text, program: p}, nil
+	return &Rule{Text: text, program: p, uses: envUses(p.Node())}, nil
 }
 
-// Match runs the rule. A rule that fails at run time does not match; the
-// error is returned so that the engine can count and log it.
-func (r *Rule) Match(env *Env) (bool, error) {
-	out, err := expr.Run(r.program, env)
+// Match runs the rule on a message: a Context or ResponseContext builds
+// only the fields of its environment that the rule reads. A rule that
+// fails at run time does not match; the error is returned so that the
+// engine can count and log it.
+func (r *Rule) Match(m EnvSource) (bool, error) {
+	out, err := run(r.program, m.ruleEnv(r.uses))
 	if err != nil {
 		return false, err
 	}
@@ -104,14 +107,47 @@ func (r *Rule) Match(env *Env) (bool, error) {
 	return b, nil
 }
 
-// CompileExpr compiles an expression against Env that returns a string,
-// for stages that compute a value from the message (rewrite's `value_expr`).
-func CompileExpr(text string) (*vm.Program, error) {
+// Expr is a compiled expression that returns a string, for stages that
+// compute a value from the message (rewrite's `value_expr`).
+type Expr struct {
+	Text    string
+	program *vm.Program
+	// uses are the fields of the environment it reads.
+	uses envFields
+}
+
+// CompileExpr compiles an expression against Env that returns a string.
+func CompileExpr(text string) (*Expr, error) {
 	p, err := expr.Compile(text, append(ruleOptions(), expr.AsKind(reflect.String))...)
 	if err != nil {
 		return nil, fmt.Errorf("%s", oneLine(err.Error()))
 	}
-	return p, nil
+	return &Expr{Text: text, program: p, uses: envUses(p.Node())}, nil
+}
+
+// Eval runs the expression on a message, as Rule.Match does.
+func (x *Expr) Eval(m EnvSource) (string, error) {
+	out, err := run(x.program, m.ruleEnv(x.uses))
+	if err != nil {
+		return "", err
+	}
+	s, ok := out.(string)
+	if !ok {
+		return "", fmt.Errorf("the expression returned %T, not a string", out)
+	}
+	return s, nil
+}
+
+// machines are expr's virtual machines, reused: expr.Run makes one for
+// every run.
+var machines = sync.Pool{New: func() any { return new(vm.VM) }}
+
+// run runs a compiled program on env.
+func run(p *vm.Program, env *Env) (any, error) {
+	m := machines.Get().(*vm.VM)
+	out, err := m.Run(p, env)
+	machines.Put(m)
+	return out, err
 }
 
 // ruleOptions are the environment and the functions every rule and
@@ -176,99 +212,4 @@ func oneLine(s string) string {
 		out += " in `" + strings.TrimSpace(lines[1]) + "`"
 	}
 	return out
-}
-
-// Env returns the rule environment of the request, built on first use.
-func (c *Context) Env() *Env {
-	if c.env == nil {
-		c.env = messageEnv(c.pipeline, c.Request, string(c.Request.Method), &c.Request.Recipient, c.Source, c.Transport)
-	}
-	return c.env
-}
-
-// Env returns the rule environment of the response, built on first use.
-// Without the request (a stateless relay of a 2xx retransmission), the
-// request's fields come from the response's own headers.
-func (c *ResponseContext) Env() *Env {
-	if c.env == nil {
-		var env *Env
-		if c.Request != nil {
-			env = messageEnv(c.pipeline, c.Request, string(c.Request.Method), &c.Request.Recipient, c.Source, c.Transport)
-		} else {
-			method := ""
-			if cs := c.Response.CSeq(); cs != nil {
-				method = string(cs.MethodName)
-			}
-			env = messageEnv(c.pipeline, c.Response, method, &sip.Uri{}, c.Source, c.Transport)
-		}
-		env.IsResponse = true
-		env.Response = ResponseEnv{Code: c.Response.StatusCode, Reason: c.Response.Reason}
-		res := c.Response
-		env.Header = func(name string) string { return headerValue(res, name) }
-		if to := res.To(); to != nil {
-			env.To.Tag, _ = to.Params.Get("tag")
-		}
-		c.env = env
-	}
-	return c.env
-}
-
-// invalidate drops the cached environment after a stage ran, since it may
-// have changed the message.
-func (c *Context) invalidate()         { c.env = nil }
-func (c *ResponseContext) invalidate() { c.env = nil }
-
-// headers is what the rule environment reads of a request or response.
-type headers interface {
-	GetHeader(name string) sip.Header
-	From() *sip.FromHeader
-	To() *sip.ToHeader
-	CallID() *sip.CallIDHeader
-	CSeq() *sip.CSeqHeader
-}
-
-func messageEnv(p *Pipeline, m headers, method string, uri *sip.Uri, src Source, transport string) *Env {
-	env := &Env{
-		Request: RequestEnv{
-			Method: method,
-			URI:    uriEnv(p, uri),
-		},
-		Source:    SourceEnv{Port: src.Port},
-		Transport: transport,
-		Header:    func(name string) string { return headerValue(m, name) },
-	}
-	if src.IP.IsValid() {
-		env.Source.IP = src.IP.String()
-	}
-	if f := m.From(); f != nil {
-		env.From = PartyEnv{User: f.Address.User, Host: f.Address.Host, Display: f.DisplayName}
-		env.From.Tag, _ = f.Params.Get("tag")
-	}
-	if t := m.To(); t != nil {
-		env.To = PartyEnv{User: t.Address.User, Host: t.Address.Host, Display: t.DisplayName}
-		env.To.Tag, _ = t.Params.Get("tag")
-		env.InDialog = env.To.Tag != ""
-	}
-	if id := m.CallID(); id != nil {
-		env.CallID = id.Value()
-	}
-	if cs := m.CSeq(); cs != nil {
-		env.CSeq = CSeqEnv{Method: string(cs.MethodName), Seq: int(cs.SeqNo)}
-	}
-	return env
-}
-
-func uriEnv(p *Pipeline, u *sip.Uri) URIEnv {
-	e := URIEnv{User: u.User, Host: u.Host, Port: u.Port}
-	if p != nil && p.Ours != nil {
-		e.Ours = p.Ours.URI(u)
-	}
-	return e
-}
-
-func headerValue(m interface{ GetHeader(string) sip.Header }, name string) string {
-	if h := m.GetHeader(name); h != nil {
-		return h.Value()
-	}
-	return ""
 }

@@ -47,7 +47,9 @@ var fuzzMessages = []string{
 // with and without the request it answers, and runs compiled rules on it.
 // Building the environment and running a rule must never panic; a rule may
 // fail at run time (it then counts as no match), and the environment must
-// describe the message it was built from.
+// describe the message it was built from. A rule run on a new context,
+// which builds only the fields the rule reads, must match as it does on
+// the whole environment.
 func FuzzRuleEnv(f *testing.F) {
 	for _, m := range fuzzMessages {
 		f.Add([]byte(m))
@@ -66,10 +68,14 @@ func FuzzRuleEnv(f *testing.F) {
 use = "parse"
 `)
 	src := pipeline.Source{IP: netip.MustParseAddr("192.0.2.10"), Port: 5060}
-	run := func(t *testing.T, env *pipeline.Env, raw []byte) {
+	run := func(t *testing.T, env *pipeline.Env, fresh func() pipeline.EnvSource, raw []byte) {
 		t.Helper()
-		for _, r := range rules {
-			_, _ = r.Match(env) // an error is a rule that does not match
+		for i, r := range rules {
+			ok, err := r.Match(env) // an error is a rule that does not match
+			lazyOK, lazyErr := r.Match(fresh())
+			if ok != lazyOK || (err == nil) != (lazyErr == nil) {
+				t.Fatalf("rule %d: %v, %v on the whole environment; %v, %v on its own fields\n%q", i, ok, err, lazyOK, lazyErr, raw)
+			}
 		}
 		if env.Header == nil {
 			t.Fatalf("no header function\n%q", raw)
@@ -82,6 +88,7 @@ use = "parse"
 		}
 		switch m := msg.(type) {
 		case *sip.Request:
+			fresh := func() pipeline.EnvSource { return pipeline.NewContext(h.Pipeline, m, src, "UDP") }
 			env := pipeline.NewContext(h.Pipeline, m, src, "UDP").Env()
 			if env.Request.Method != string(m.Method) || env.IsResponse || env.Response.Code != 0 {
 				t.Fatalf("request env: method %q, is_response %v, response.code %d\n%q", env.Request.Method, env.IsResponse, env.Response.Code, raw)
@@ -89,21 +96,23 @@ use = "parse"
 			if env.Source.IP != "192.0.2.10" || env.Source.Port != 5060 {
 				t.Fatalf("request env: source %s:%d\n%q", env.Source.IP, env.Source.Port, raw)
 			}
-			run(t, env, raw)
+			run(t, env, fresh, raw)
 			// The proxy's own answer to it, as the response stages see it.
 			res := sip.NewResponseFromRequest(m, 486, "Busy Here", nil)
+			rfresh := func() pipeline.EnvSource { return pipeline.NewResponseContext(h.Pipeline, m, res, true, src, "UDP") }
 			renv := pipeline.NewResponseContext(h.Pipeline, m, res, true, src, "UDP").Env()
 			if !renv.IsResponse || renv.Response.Code != 486 || renv.Request.Method != string(m.Method) {
 				t.Fatalf("response env: is_response %v, code %d, method %q\n%q", renv.IsResponse, renv.Response.Code, renv.Request.Method, raw)
 			}
-			run(t, renv, raw)
+			run(t, renv, rfresh, raw)
 		case *sip.Response:
 			// A response relayed without its request (a 2xx retransmission).
+			fresh := func() pipeline.EnvSource { return pipeline.NewResponseContext(h.Pipeline, nil, m, false, src, "UDP") }
 			env := pipeline.NewResponseContext(h.Pipeline, nil, m, false, src, "UDP").Env()
 			if !env.IsResponse || env.Response.Code != m.StatusCode || env.Response.Reason != m.Reason {
 				t.Fatalf("response env: is_response %v, code %d %q\n%q", env.IsResponse, env.Response.Code, env.Response.Reason, raw)
 			}
-			run(t, env, raw)
+			run(t, env, fresh, raw)
 		}
 	})
 }

@@ -26,13 +26,13 @@ type Step struct {
 	RuleErr error
 }
 
-// matches runs the stage's rule, if any, on the environment env returns,
-// counting failures; a stage that does not match is reported to step.
-func (e *entry) matches(env func() *Env, step func(Step)) bool {
+// matches runs the stage's rule, if any, on the message m, counting
+// failures; a stage that does not match is reported to step.
+func (e *entry) matches(m EnvSource, step func(Step)) bool {
 	if e.rule == nil {
 		return true
 	}
-	ok, err := e.rule.Match(env())
+	ok, err := e.rule.Match(m)
 	if err != nil {
 		e.ruleFailures.Add(1)
 	}
@@ -48,8 +48,9 @@ func (e *entry) matches(env func() *Env, step func(Step)) bool {
 // the engine answers as the proxy core would. step, if not nil, is called
 // for every stage.
 func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
+	defer c.release()
 	for _, e := range p.requests {
-		if !e.matches(c.Env, step) {
+		if !e.matches(c, step) {
 			continue
 		}
 		var start time.Time
@@ -60,7 +61,9 @@ func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 		if e.metrics != nil {
 			e.metrics.Ran(false, int(v), err != nil, time.Since(start))
 		}
-		c.invalidate()
+		if !e.readOnly {
+			c.invalidate()
+		}
 		if step != nil {
 			step(Step{Stage: e.label, Matched: true, Verdict: v})
 		}
@@ -84,8 +87,9 @@ func (p *Pipeline) ServeRequest(c *Context, step func(Step)) (Verdict, error) {
 // about to go upstream. An error stops the chain; the engine logs it and
 // sends the response as it stands.
 func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
+	defer c.release()
 	for _, e := range p.replies {
-		if !e.matches(c.Env, step) {
+		if !e.matches(c, step) {
 			continue
 		}
 		var start time.Time
@@ -96,7 +100,9 @@ func (p *Pipeline) ServeResponse(c *ResponseContext, step func(Step)) error {
 		if e.metrics != nil {
 			e.metrics.Ran(true, -1, err != nil, time.Since(start))
 		}
-		c.invalidate()
+		if !e.readOnly {
+			c.invalidate()
+		}
 		if step != nil {
 			step(Step{Stage: e.label, Matched: true, Verdict: Continue})
 		}

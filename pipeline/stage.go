@@ -87,6 +87,17 @@ type Terminal interface {
 	Terminal() bool
 }
 
+// ReadOnly is implemented by stages that change nothing a rule reads: not
+// the message in hand (its Request-URI and headers; a response's status
+// and headers) nor Source and Transport. A stage that only sets Targets,
+// RecordRoute or Forward, makes a reply, or records what it saw is read
+// only. After a stage that is not, the rule environment of the message is
+// built again for the rules of the stages that follow; after one whose
+// ReadOnly returns true, they read the fields already built.
+type ReadOnly interface {
+	ReadOnly() bool
+}
+
 // PacketStage is implemented by stages that screen traffic before it is
 // parsed: the engine asks every PacketStage of the current pipeline about
 // each datagram (and each TCP read) before sipgo parses it or creates a

@@ -72,6 +72,7 @@ type CallLog struct {
 
 var (
 	_ pipeline.RequestStage  = (*CallLog)(nil)
+	_ pipeline.ReadOnly      = (*CallLog)(nil)
 	_ pipeline.ResponseStage = (*CallLog)(nil)
 	_ pipeline.Provisioner   = (*CallLog)(nil)
 	_ pipeline.Validator     = (*CallLog)(nil)
@@ -428,3 +429,8 @@ func (c *CallLog) record(r record) {
 		c.log.Error("calllog: writing the call detail records", "error", err)
 	}
 }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*CallLog) ReadOnly() bool { return true }

@@ -30,6 +30,7 @@ type Forward struct {
 
 var (
 	_ pipeline.RequestStage = (*Forward)(nil)
+	_ pipeline.ReadOnly     = (*Forward)(nil)
 	_ pipeline.Terminal     = (*Forward)(nil)
 	_ pipeline.Validator    = (*Forward)(nil)
 )
@@ -53,3 +54,8 @@ func (f *Forward) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) 
 
 // Terminal reports that no request stage can follow forward.
 func (f *Forward) Terminal() bool { return true }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*Forward) ReadOnly() bool { return true }

@@ -24,7 +24,10 @@ func init() {
 // Location is the location lookup stage.
 type Location struct{}
 
-var _ pipeline.RequestStage = (*Location)(nil)
+var (
+	_ pipeline.RequestStage = (*Location)(nil)
+	_ pipeline.ReadOnly     = (*Location)(nil)
+)
 
 // ServeRequest sets ctx.Targets for an initial request to one of our
 // users, lets in-dialog requests that follow our route set through, and
@@ -163,3 +166,8 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 	}
 	return t, nil
 }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*Location) ReadOnly() bool { return true }

@@ -38,7 +38,10 @@ type Parse struct {
 	RequireContact bool `toml:"require_contact"`
 }
 
-var _ pipeline.RequestStage = (*Parse)(nil)
+var (
+	_ pipeline.RequestStage = (*Parse)(nil)
+	_ pipeline.ReadOnly     = (*Parse)(nil)
+)
 
 // New returns a parse stage with its defaults: every check on.
 func New() *Parse {
@@ -187,3 +190,8 @@ func rfc2543(req *sip.Request) bool {
 	branch, _ := via.Params.Get("branch")
 	return !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie)
 }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*Parse) ReadOnly() bool { return true }

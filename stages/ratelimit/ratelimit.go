@@ -77,6 +77,7 @@ type Ratelimit struct {
 var (
 	_ pipeline.PacketStage  = (*Ratelimit)(nil)
 	_ pipeline.RequestStage = (*Ratelimit)(nil)
+	_ pipeline.ReadOnly     = (*Ratelimit)(nil)
 	_ pipeline.Provisioner  = (*Ratelimit)(nil)
 	_ pipeline.Validator    = (*Ratelimit)(nil)
 )
@@ -256,3 +257,8 @@ func parseNetwork(s string) (netip.Prefix, error) {
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*Ratelimit) ReadOnly() bool { return true }

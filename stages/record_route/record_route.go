@@ -19,10 +19,18 @@ func init() {
 // its host is server.advertise, or the listen address.
 type RecordRoute struct{}
 
-var _ pipeline.RequestStage = (*RecordRoute)(nil)
+var (
+	_ pipeline.RequestStage = (*RecordRoute)(nil)
+	_ pipeline.ReadOnly     = (*RecordRoute)(nil)
+)
 
 // ServeRequest asks for Record-Route on the request's branches.
 func (r *RecordRoute) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 	ctx.RecordRoute = true
 	return pipeline.Continue, nil
 }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*RecordRoute) ReadOnly() bool { return true }

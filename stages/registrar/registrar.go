@@ -92,6 +92,7 @@ type Registrar struct {
 
 var (
 	_ pipeline.RequestStage = (*Registrar)(nil)
+	_ pipeline.ReadOnly     = (*Registrar)(nil)
 	_ pipeline.Provisioner  = (*Registrar)(nil)
 	_ pipeline.Validator    = (*Registrar)(nil)
 )
@@ -691,3 +692,8 @@ func lowerParams(ps sip.HeaderParams) map[string]string {
 	}
 	return m
 }
+
+// ReadOnly reports that the stage changes nothing a rule reads (it answers,
+// or sets what the engine does next), so rules after it reuse the fields
+// already built.
+func (*Registrar) ReadOnly() bool { return true }

@@ -10,8 +10,6 @@ import (
 	"sort"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/vm"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
 )
@@ -80,8 +78,8 @@ type edit struct {
 	// headers is the parsed value of set_header and add_header, cloned
 	// into every message.
 	headers []sip.Header
-	// program computes the value of a value_expr.
-	program *vm.Program
+	// value computes the value of a value_expr.
+	value *pipeline.Expr
 }
 
 // Validate checks the settings. It is fast and has no side effects, and
@@ -159,11 +157,11 @@ func (r *Rewrite) Provision(b *pipeline.BuildContext) error {
 		edits = append(edits, edit{kind: setEdit, key: "set_header", name: name, canon: canonical(name), headers: hs})
 	}
 	for _, name := range sortedNames(r.ValueExpr) {
-		p, err := pipeline.CompileExpr(r.ValueExpr[name])
+		x, err := pipeline.CompileExpr(r.ValueExpr[name])
 		if err != nil {
 			return fmt.Errorf("value_expr: %q: %w", name, err)
 		}
-		edits = append(edits, edit{kind: setEdit, key: "value_expr", name: name, canon: canonical(name), program: p})
+		edits = append(edits, edit{kind: setEdit, key: "value_expr", name: name, canon: canonical(name), value: x})
 	}
 	for _, name := range sortedNames(r.AddHeader) {
 		hs, _ := makeHeaders(name, r.AddHeader[name])
@@ -180,7 +178,7 @@ func (r *Rewrite) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) 
 	if r.ApplyTo == ApplyResponses {
 		return pipeline.Continue, nil
 	}
-	return pipeline.Continue, r.rewrite(ctx.Request, ctx.Env)
+	return pipeline.Continue, r.rewrite(ctx.Request, ctx)
 }
 
 // ServeResponse rewrites ctx.Response, the proxy's own copy, in place,
@@ -190,7 +188,7 @@ func (r *Rewrite) ServeResponse(ctx *pipeline.ResponseContext) error {
 	if r.ApplyTo == ApplyRequests {
 		return nil
 	}
-	if err := r.rewrite(ctx.Response, ctx.Env); err != nil {
+	if err := r.rewrite(ctx.Response, ctx); err != nil {
 		return err
 	}
 	if r.Reason != "" {
@@ -199,18 +197,18 @@ func (r *Rewrite) ServeResponse(ctx *pipeline.ResponseContext) error {
 	return nil
 }
 
-// rewrite applies the edits to m. It computes every value first, so that
-// a value_expr that fails changes nothing, and the expressions see the
-// message as it came.
-func (r *Rewrite) rewrite(m headerMessage, env func() *pipeline.Env) error {
+// rewrite applies the edits to m, the message of ctx. It computes every
+// value first, so that a value_expr that fails changes nothing, and the
+// expressions see the message as it came.
+func (r *Rewrite) rewrite(m headerMessage, ctx pipeline.EnvSource) error {
 	if len(r.edits) == 0 {
 		return nil
 	}
 	values := make([][]sip.Header, len(r.edits))
 	for i, e := range r.edits {
 		switch {
-		case e.program != nil:
-			hs, err := e.eval(env())
+		case e.value != nil:
+			hs, err := e.eval(ctx)
 			if err != nil {
 				return err
 			}
@@ -242,15 +240,12 @@ func (r *Rewrite) rewrite(m headerMessage, env func() *pipeline.Env) error {
 	return nil
 }
 
-// eval runs a value_expr and parses its value into headers.
-func (e *edit) eval(env *pipeline.Env) ([]sip.Header, error) {
-	out, err := expr.Run(e.program, env)
+// eval runs a value_expr on the message of ctx and parses its value into
+// headers.
+func (e *edit) eval(ctx pipeline.EnvSource) ([]sip.Header, error) {
+	s, err := e.value.Eval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q: %w", e.key, e.name, err)
-	}
-	s, ok := out.(string)
-	if !ok {
-		return nil, fmt.Errorf("%s: %q: the expression returned %T, not a string", e.key, e.name, out)
 	}
 	hs, err := makeHeaders(e.name, s)
 	if err != nil {

@@ -30,7 +30,7 @@ Contact: <sip:bob@192.0.2.20:5060>
 
 // BenchmarkRewrite is the rewrite stage alone: the seed's "OK THANKS" on a
 // 200, with its `when` rule (the rule environment is built for it) and
-// without; and a header set on a request.
+// without; a header set on a request; and a header set from a value_expr.
 func BenchmarkRewrite(b *testing.B) {
 	src := pipeline.Source{IP: netip.MustParseAddr("192.0.2.10"), Port: 5060}
 	for _, tc := range []struct{ name, keys string }{
@@ -50,15 +50,20 @@ func BenchmarkRewrite(b *testing.B) {
 			}
 		})
 	}
-	b.Run("set_header", func(b *testing.B) {
-		h := stagetest.Stage(b, "rewrite", "apply_to = \"requests\"\nset_header = { \"X-Proxy\" = \"switchboard\" }")
-		req := stagetest.Request(b, benchRequest)
-		b.ReportAllocs()
-		for b.Loop() {
-			ctx := pipeline.NewContext(h.Pipeline, req, src, "UDP")
-			if v, err := h.Pipeline.ServeRequest(ctx, nil); v != pipeline.Continue || err != nil {
-				b.Fatalf("verdict %v, error %v", v, err)
+	for _, tc := range []struct{ name, keys string }{
+		{"set_header", "apply_to = \"requests\"\nset_header = { \"X-Proxy\" = \"switchboard\" }"},
+		{"value_expr", "apply_to = \"requests\"\nvalue_expr = { \"X-Caller\" = 'from.user + \"@\" + from.host' }"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := stagetest.Stage(b, "rewrite", tc.keys)
+			req := stagetest.Request(b, benchRequest)
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx := pipeline.NewContext(h.Pipeline, req, src, "UDP")
+				if v, err := h.Pipeline.ServeRequest(ctx, nil); v != pipeline.Continue || err != nil {
+					b.Fatalf("verdict %v, error %v", v, err)
+				}
 			}
-		}
-	})
+		})
+	}
 }

@@ -437,3 +437,39 @@ value_expr = { "X-Caller" = 'from.user' }`)
 		}
 	}
 }
+
+// TestChainSeesChanges runs two rewrite stages: the second one's rule and
+// value_expr read the headers the first one set, on requests and on
+// responses.
+func TestChainSeesChanges(t *testing.T) {
+	p, err := buildConfig(t, `
+[[stage]]
+use        = "rewrite"
+when       = 'header("X-Step") == ""'
+set_header = { "X-Step" = "1" }
+
+[[stage]]
+use        = "rewrite"
+when       = 'header("X-Step") == "1"'
+value_expr = { "X-Seen" = '"step " + header("X-Step") + " for " + from.user' }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parse(t, inviteText).(*sip.Request)
+	if _, err := p.ServeRequest(pipeline.NewContext(p, req, src, "UDP"), nil); err != nil {
+		t.Fatal(err)
+	}
+	res := parse(t, responseText("200 OK")).(*sip.Response)
+	if err := p.ServeResponse(pipeline.NewResponseContext(p, req, res, false, src, "UDP"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range []interface {
+		sip.Message
+		GetHeader(string) sip.Header
+	}{req, res} {
+		if h := m.GetHeader("X-Seen"); h == nil || h.Value() != "step 1 for alice" {
+			t.Errorf("test %d: X-Seen %v, want \"step 1 for alice\"\n%s", i, h, m)
+		}
+	}
+}
