@@ -35,6 +35,10 @@ type File struct {
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
 const DefaultLinger = 5 * time.Second
 
+// DefaultUDPReceiveBuffer is server.udp_receive_buffer's default: 4 MiB,
+// about 4000 requests of 1 kB.
+const DefaultUDPReceiveBuffer = 4 << 20
+
 // The bounds of [server] max_message_size. The largest, and the default, is
 // the most sipgo's parser reads; the smallest leaves room for an INVITE with
 // a plain SDP offer.
@@ -68,6 +72,11 @@ type Server struct {
 	// retransmissions (RFC 3261 Timers D, J, L and M, 32 s there; like
 	// Kamailio's wt_timer). It changes on restart.
 	Linger Duration `toml:"linger"`
+	// UDPReceiveBuffer is the receive buffer asked for each UDP socket, in
+	// bytes (SO_RCVBUF; the kernel caps it at net.core.rmem_max): room for
+	// bursts while the proxy is busy. -1 leaves the kernel's default. It
+	// changes on restart.
+	UDPReceiveBuffer int `toml:"udp_receive_buffer"`
 	// MaxMessageSize is the largest SIP message accepted, in bytes; a
 	// larger request is answered 513 Message Too Large, unparsed.
 	MaxMessageSize int `toml:"max_message_size"`
@@ -123,6 +132,9 @@ func (f *File) Defaults() {
 	}
 	if f.Server.MaxMessageSize == 0 {
 		f.Server.MaxMessageSize = MaxMessageSize
+	}
+	if f.Server.UDPReceiveBuffer == 0 {
+		f.Server.UDPReceiveBuffer = DefaultUDPReceiveBuffer
 	}
 	if f.Server.Linger == 0 {
 		f.Server.Linger = Duration(DefaultLinger)
@@ -207,6 +219,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	if n := f.Server.MaxMessageSize; n < MinMessageSize || n > MaxMessageSize {
 		errs.Add(fmt.Errorf("server: max_message_size: %d is not between %d and %d", n, MinMessageSize, MaxMessageSize))
+	}
+	if n := f.Server.UDPReceiveBuffer; n != -1 && (n < 65536 || n > 256<<20) {
+		errs.Add(fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
 	}
 	if l := time.Duration(f.Server.Linger); l < time.Second || l > 32*time.Second {
 		errs.Add(fmt.Errorf("server: linger: %s is not between 1s and 32s", l))

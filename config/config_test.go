@@ -60,6 +60,7 @@ func TestParseErrors(t *testing.T) {
 		{"fraction for a whole number", "[server]\nmax_transactions = 2.5\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_transactions: 2.5 is not a whole number`}},
 		{"max_message_size too small", "[server]\nmax_message_size = 100\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_message_size: 100 is not between 1024 and 65535`}},
 		{"max_message_size too large", "[server]\nmax_message_size = 100000\n[[stage]]\nuse='forward'", []string{`server: max_message_size: 100000 is not between 1024 and 65535`}},
+		{"udp_receive_buffer too small", "[server]\nudp_receive_buffer = 1000\n[[stage]]\nuse='forward'", []string{`c.toml: server: udp_receive_buffer: 1000 is not between 65536 and 268435456 bytes (-1: the kernel's default)`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: linger: 100ms is not between 1s and 32s`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},

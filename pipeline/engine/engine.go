@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -52,6 +53,10 @@ func SetLinger(d time.Duration) {
 
 // Engine is a running proxy.
 type Engine struct {
+	// UDPReceiveBuffer is the receive buffer Listen asks for each UDP
+	// socket, in bytes; 0 or less leaves the kernel's default.
+	UDPReceiveBuffer int
+
 	ua  *sipgo.UserAgent
 	tp  *sip.TransportLayer
 	txl *sip.TransactionLayer
@@ -139,6 +144,7 @@ func (e *Engine) listen(l config.Listen) error {
 			return err
 		}
 		ap := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+		e.setReceiveBuffer(conn.(*net.UDPConn), ap)
 		e.addSocket("UDP", ap)
 		e.closers = append(e.closers, conn.Close)
 		e.wg.Add(1)
@@ -165,6 +171,38 @@ func (e *Engine) listen(l config.Listen) error {
 		}()
 	}
 	return nil
+}
+
+// setReceiveBuffer asks the kernel for a UDP socket receive buffer of
+// UDPReceiveBuffer bytes, as Kamailio does up to its maxbuffer: while the
+// proxy is busy, datagrams wait there instead of being dropped. The kernel
+// caps it at net.core.rmem_max, which the log line then names.
+func (e *Engine) setReceiveBuffer(conn *net.UDPConn, ap netip.AddrPort) {
+	want := e.UDPReceiveBuffer
+	if want <= 0 {
+		return
+	}
+	if err := conn.SetReadBuffer(want); err != nil {
+		e.log.Warn("udp receive buffer not set", "addr", ap.String(), "bytes", want, "error", err)
+		return
+	}
+	if got := receiveBuffer(conn); got < want {
+		e.log.Warn("udp receive buffer smaller than asked: raise net.core.rmem_max (sysctl)", "addr", ap.String(), "asked", want, "granted", got)
+	}
+}
+
+// receiveBuffer returns the receive buffer the kernel granted a socket,
+// or 1<<30 when it cannot tell.
+func receiveBuffer(conn *net.UDPConn) int {
+	got := 1 << 30
+	if raw, err := conn.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) {
+			if n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil {
+				got = n / 2 // Linux reports twice what it grants the data
+			}
+		})
+	}
+	return got
 }
 
 func (e *Engine) addSocket(transport string, ap netip.AddrPort) {

@@ -146,6 +146,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		parsed, _ := config.ParseListen(l)
 		listens = append(listens, parsed)
 	}
+	eng.UDPReceiveBuffer = cfg.Server.UDPReceiveBuffer
 	if err := eng.Listen(listens); err != nil {
 		log.Error("starting", "error", err)
 		return 1
@@ -164,7 +165,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	warnOpen(cfg, log)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },

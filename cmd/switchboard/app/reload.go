@@ -21,10 +21,12 @@ type reloader struct {
 	store  config.Store
 	http   config.HTTP
 	linger config.Duration
-	eng    *engine.Engine
-	svc    *pipeline.Services
-	log    *slog.Logger
-	hash   string
+	// udpBuffer is server.udp_receive_buffer at start.
+	udpBuffer int
+	eng       *engine.Engine
+	svc       *pipeline.Services
+	log       *slog.Logger
+	hash      string
 	// watcher, if any, learns of the files each new pipeline loads.
 	watcher *config.Watcher
 
@@ -69,6 +71,9 @@ func (r *reloader) reload(cause string) {
 	}
 	if cfg.HTTP != r.http {
 		r.log.Warn("reload", "needs_restart", "http", "detail", "the http listener changes on restart; the rest applies now")
+	}
+	if r.udpBuffer != 0 && cfg.Server.UDPReceiveBuffer != r.udpBuffer {
+		r.log.Warn("reload", "needs_restart", "server.udp_receive_buffer", "detail", "socket buffers are set when the sockets open; the rest applies now")
 	}
 	if cfg.Server.Linger != r.linger {
 		r.log.Warn("reload", "needs_restart", "server.linger", "detail", "the transaction linger changes on restart; the rest applies now")
