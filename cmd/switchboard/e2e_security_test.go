@@ -870,6 +870,14 @@ func TestSecurityMessageSize(t *testing.T) {
 		lines = append(lines, "Content-Length: "+strconv.Itoa(len(body)), "", body)
 		return strings.Join(lines, "\r\n")
 	}
+	manyHeaders := func(n int) []string {
+		var headers []string
+		for i := range n {
+			headers = append(headers, fmt.Sprintf("X-Header-%d: %d", i, i))
+		}
+		return headers
+	}
+	toUser := func(msg string) string { return strings.Replace(msg, "OPTIONS sip:", "OPTIONS sip:nobody@", 1) }
 	// sized returns an OPTIONS to target of exactly n bytes.
 	sized := func(target, local string, n int) string {
 		around := len(options(target, local, nil, strings.Repeat("x", 10000))) - 10000
@@ -912,13 +920,12 @@ func TestSecurityMessageSize(t *testing.T) {
 		want   string
 	}{
 		{"the largest datagram", p.UDP, func(local string) string { return sized(p.UDP, local, 65507) }, "SIP/2.0 200 "},
-		{"3000 headers", p.UDP, func(local string) string {
-			var headers []string
-			for i := range 3000 {
-				headers = append(headers, fmt.Sprintf("X-Header-%d: %d", i, i))
-			}
-			return options(p.UDP, local, headers, "")
-		}, "SIP/2.0 200 "},
+		// To a user, so that the request goes through the stages (the proxy
+		// answers an OPTIONS to itself before them): the parse stage counts
+		// the header fields, the location stage knows no such user.
+		{"200 extra headers", p.UDP, func(local string) string { return toUser(options(p.UDP, local, manyHeaders(200), "")) }, "SIP/2.0 404 "},
+		{"3000 headers", p.UDP, func(local string) string { return toUser(options(p.UDP, local, manyHeaders(3000), "")) },
+			"SIP/2.0 400 Bad Request: more than 256 header fields"},
 		{"at max_message_size", small.UDP, func(local string) string { return sized(small.UDP, local, 16384) }, "SIP/2.0 200 "},
 		{"past max_message_size", small.UDP, func(local string) string { return sized(small.UDP, local, 16385) },
 			"SIP/2.0 513 Message Too Large: 16385 bytes, at most 16384"},

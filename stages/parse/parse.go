@@ -4,6 +4,8 @@
 package parse
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -36,16 +38,32 @@ type Parse struct {
 	CheckLoops bool `toml:"check_loops"`
 	// RequireContact answers an INVITE without a Contact with 400.
 	RequireContact bool `toml:"require_contact"`
+	// MaxHeaders answers a request with more header fields than this with
+	// 400; 0 is no limit (the message size still bounds them).
+	MaxHeaders int `toml:"max_headers"`
 }
+
+// DefaultMaxHeaders is max_headers' default: real requests carry 10 to 40
+// header fields.
+const DefaultMaxHeaders = 256
 
 var (
 	_ pipeline.RequestStage = (*Parse)(nil)
+	_ pipeline.Validator    = (*Parse)(nil)
 	_ pipeline.ReadOnly     = (*Parse)(nil)
 )
 
 // New returns a parse stage with its defaults: every check on.
 func New() *Parse {
-	return &Parse{CheckLoops: true, RequireContact: true}
+	return &Parse{CheckLoops: true, RequireContact: true, MaxHeaders: DefaultMaxHeaders}
+}
+
+// Validate checks the settings.
+func (p *Parse) Validate() error {
+	if p.MaxHeaders < 0 {
+		return fmt.Errorf("max_headers: %d is negative (0 is no limit)", p.MaxHeaders)
+	}
+	return nil
 }
 
 // ServeRequest checks ctx.Request. A request that fails a check is
@@ -76,6 +94,9 @@ func (p *Parse) check(ctx *pipeline.Context) (int, string) {
 	req := ctx.Request
 	if req.SipVersion != "SIP/2.0" {
 		return statusVersionNotSupported, "Version Not Supported: " + req.SipVersion
+	}
+	if p.MaxHeaders > 0 && len(req.Headers()) > p.MaxHeaders {
+		return sip.StatusBadRequest, "Bad Request: more than " + strconv.Itoa(p.MaxHeaders) + " header fields"
 	}
 	if code, reason := checkHeaders(req); code != 0 {
 		return code, reason

@@ -142,6 +142,10 @@ func TestServeRequest(t *testing.T) {
 		{raw: message(invite, "Proxy-Require: totallyunsupported"), verdict: pipeline.Replied, code: 420, reason: "Bad Extension: totallyunsupported"},
 		// 27: an RFC 2543 client (no magic cookie) need not send a Contact.
 		{raw: message(invite, "Contact: -", "Via: SIP/2.0/UDP 192.0.2.10:5060"), verdict: pipeline.Continue},
+		// 28-30: max_headers (the base message has 8 header fields).
+		{keys: "max_headers = 10", raw: message(invite, "X-A: 1", "X-B: 2"), verdict: pipeline.Continue},
+		{keys: "max_headers = 10", raw: message(invite, "X-A: 1", "X-B: 2", "X-C: 3"), verdict: pipeline.Replied, code: 400, reason: "Bad Request: more than 10 header fields"},
+		{keys: "max_headers = 0", raw: message(invite, "X-A: 1", "X-B: 2", "X-C: 3", "X-D: 4"), verdict: pipeline.Continue},
 	}
 	runCases(t, tests)
 }
@@ -215,7 +219,9 @@ func TestConfig(t *testing.T) {
 		err  string
 	}{
 		{keys: "check_loops = false\nrequire_contact = false"},
-		{keys: "max_message_size = 10", err: "test.toml: stage 1 (parse): max_message_size: unknown key (known: check_loops, require_contact)"},
+		{keys: "max_message_size = 10", err: "test.toml: stage 1 (parse): max_message_size: unknown key (known: check_loops, require_contact, max_headers)"},
+		{keys: "max_headers = 0"},
+		{keys: "max_headers = -1", err: "test.toml: stage 1 (parse): max_headers: -1 is negative (0 is no limit)"},
 		{keys: "check_loops = \"yes\"", err: "stage 1 (parse): "},
 	}
 	for i, tc := range tests {
