@@ -63,7 +63,10 @@ FUZZ_TARGETS := \
 	./pipeline:FuzzRuleEnv \
 	./stages/registrar:FuzzRegistrar \
 	./stages/calllog:FuzzSDP \
-	./stages/auth:FuzzParseCredentials
+	./stages/calllog:FuzzEventLines \
+	./stages/calllog:FuzzRecordLines \
+	./stages/auth:FuzzParseCredentials \
+	./pipeline/engine:FuzzRawDatagram
 
 .PHONY: fuzz fuzz-short
 

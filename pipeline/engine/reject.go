@@ -93,7 +93,7 @@ func topViaAnswered(via string, from netip.AddrPort) string {
 	if v, ok := rawParam(first, "rport"); !ok || v != "" {
 		return via
 	}
-	i := strings.Index(strings.ToLower(first), ";rport")
+	i := indexASCIIFold(first, ";rport")
 	if i < 0 {
 		return via // "; rport": leave it
 	}
@@ -103,6 +103,18 @@ func topViaAnswered(via string, from netip.AddrPort) string {
 		return first + "," + rest
 	}
 	return first
+}
+
+// indexASCIIFold is strings.Index ignoring ASCII case. strings.ToLower
+// would not do: it turns invalid UTF-8 into U+FFFD, three bytes, and the
+// index would no longer be one into s.
+func indexASCIIFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }
 
 var tagSeed = maphash.MakeSeed()
