@@ -38,7 +38,13 @@ type Pipeline struct {
 	advHost     string
 	advPort     int
 
-	inflight sync.WaitGroup
+	// inflight counts the transactions running on the pipeline.
+	inflight struct {
+		mu      sync.Mutex
+		n       int
+		retired bool
+		idle    chan struct{} // closed when n drops to 0, while Wait waits
+	}
 
 	traceStages   bool
 	traceMessages bool
@@ -291,13 +297,46 @@ func (p *Pipeline) AllowPacket(src netip.AddrPort, transport string) bool {
 	return true
 }
 
-// Hold marks a transaction as running on p; Release ends it. Retire waits
-// for every held transaction.
-func (p *Pipeline) Hold()    { p.inflight.Add(1) }
-func (p *Pipeline) Release() { p.inflight.Done() }
+// Hold marks a transaction as running on p, and reports whether it may:
+// once Wait has seen no transaction left, p is retired for good and Hold
+// returns false (the caller takes the current pipeline instead). Release
+// ends a held transaction.
+func (p *Pipeline) Hold() bool {
+	p.inflight.mu.Lock()
+	defer p.inflight.mu.Unlock()
+	if p.inflight.retired {
+		return false
+	}
+	p.inflight.n++
+	return true
+}
 
-// Wait blocks until every transaction that started on p has ended.
-func (p *Pipeline) Wait() { p.inflight.Wait() }
+// Release ends a transaction that Hold started.
+func (p *Pipeline) Release() {
+	p.inflight.mu.Lock()
+	defer p.inflight.mu.Unlock()
+	p.inflight.n--
+	if p.inflight.n == 0 && p.inflight.idle != nil {
+		close(p.inflight.idle)
+		p.inflight.idle = nil
+	}
+}
+
+// Wait blocks until every transaction that started on p has ended, and
+// retires p: no transaction starts on it after that. The engine calls it
+// once p is no longer the current pipeline.
+func (p *Pipeline) Wait() {
+	p.inflight.mu.Lock()
+	for p.inflight.n > 0 {
+		idle := make(chan struct{})
+		p.inflight.idle = idle
+		p.inflight.mu.Unlock()
+		<-idle
+		p.inflight.mu.Lock()
+	}
+	p.inflight.retired = true
+	p.inflight.mu.Unlock()
+}
 
 // AORKey returns the address-of-record key of a URI: the user name alone,
 // or user@domain when server.aor = "user@domain". A URI without a user is

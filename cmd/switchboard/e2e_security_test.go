@@ -16,7 +16,6 @@ package main
 // loopback route to 127.0.0.1 prefers the source 127.0.0.2.
 
 import (
-	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -936,8 +935,9 @@ func TestSecurityMessageSize(t *testing.T) {
 		}
 	}
 
-	// Over TCP, 70000 bytes: 513 as soon as the header section is read,
-	// then the connection is closed.
+	// Over TCP, 70000 bytes: past sipgo's 65535 the stream is closed,
+	// unanswered (a TCP read is not a message: the proxy cannot tell a
+	// request line from the middle of a body, so it answers no 513 there).
 	conn, err := net.Dial("tcp4", p.TCP)
 	if err != nil {
 		t.Fatal(err)
@@ -949,15 +949,14 @@ func TestSecurityMessageSize(t *testing.T) {
 		t.Logf("writing %d bytes over TCP: %v", len(big), err)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(secWait))
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	if want := fmt.Sprintf("SIP/2.0 513 Message Too Large: %d bytes, at most 65535\r\n", len(big)); line != want {
-		t.Errorf("a %d-byte OPTIONS over TCP: %q (%v), want %q", len(big), line, err, want)
+	answer, err := io.ReadAll(conn)
+	if len(answer) != 0 {
+		t.Errorf("a %d-byte OPTIONS over TCP was answered: %q", len(big), answer)
 	}
 	// Closed with the rest of the body unread, the connection may end
 	// with a reset rather than EOF.
-	if _, err := io.Copy(io.Discard, r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("the connection was not closed after the 513: %v", err)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the connection was not closed: %v", err)
 	}
 
 	// Still alive, on both transports.

@@ -14,6 +14,8 @@ type branch struct {
 	t   *transaction
 	req *sip.Request
 	tx  *sip.ClientTx
+	// expired is set when fr_timeout or Timer C fired (read only by run).
+	expired bool
 
 	// guarded by t.mu
 	provisional  bool   // a 1xx arrived: the branch may be cancelled
@@ -54,7 +56,6 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target, l
 // goroutine waits for it.
 func (b *branch) run() {
 	t := b.t
-	defer t.unref()
 	opts := t.ctx.Forward
 	frTimeout := opts.ProvisionalTimeout
 	if frTimeout <= 0 {
@@ -86,6 +87,15 @@ func (b *branch) run() {
 				return
 			}
 		case <-timer.C:
+			if b.expired {
+				// RFC 3261 9.1: no final response 64*T1 after the CANCEL
+				// (a callee that rang and went silent): sipgo's INVITE
+				// client transaction has no timer left in Proceeding.
+				b.tx.Terminate()
+				continue
+			}
+			b.expired = true
+			timer.Reset(64 * sip.T1)
 			b.timeout()
 		case <-b.tx.Done():
 			b.ended(b.tx.Err())

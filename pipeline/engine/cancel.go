@@ -13,9 +13,10 @@ import (
 // readFilter sees every datagram (and every TCP read) before sipgo parses
 // it, on the goroutine that reads the socket.
 //
-// A request larger than [server] max_message_size gets 513 unparsed (over
-// TCP when a read starts with a header section whose Content-Length takes
-// it past; the connection is then closed). A UDP request whose top Via has
+// A UDP request larger than [server] max_message_size gets 513 unparsed.
+// Over TCP a read is not a message (it may start in the middle of a body),
+// so the limit there is sipgo's: it closes the stream past 65535 bytes.
+// A UDP request whose top Via has
 // no RFC 3261 branch gets one of the proxy's own (markRFC2543). The last
 // datagram of each UDP socket is remembered, for answerUnparsable.
 //
@@ -39,12 +40,6 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	if !stream && len(data) > limit {
 		e.tooLarge(info, data, len(data), limit)
 		return nil, nil
-	}
-	if stream {
-		if n := streamMessageSize(data, limit); n > limit {
-			e.tooLarge(info, data, n, limit)
-			return nil, errMessageTooLarge
-		}
 	}
 	if bytes.HasPrefix(data, []byte("CANCEL ")) {
 		msg, n, err := e.parser.Parse(data, stream)

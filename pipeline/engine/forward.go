@@ -72,7 +72,13 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		t.mu.Lock()
 		t.branches = append(t.branches, b)
 		t.mu.Unlock()
+		// The branch holds the transaction until its client transaction
+		// ends, not only until its final response: a 2xx retransmission
+		// still runs the response stages of this pipeline (Timer M).
 		t.refs.Add(1)
+		if !b.tx.OnTerminate(func(string, error) { t.unref() }) {
+			t.unref()
+		}
 		go b.run()
 	}
 	t.mu.Lock()

@@ -84,14 +84,6 @@ func BenchmarkSawDatagram(b *testing.B) {
 	watches.list.Store(nil)
 }
 
-func BenchmarkStreamMessageSize(b *testing.B) {
-	for b.Loop() {
-		if streamMessageSize(benchInvite, sip.ParseMaxMessageLength) != 0 {
-			b.Fatal("too large")
-		}
-	}
-}
-
 // BenchmarkSipgoParse is the reference: what sipgo's parser costs the same
 // message.
 func BenchmarkSipgoParse(b *testing.B) {

@@ -21,11 +21,14 @@ import (
 func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
 	restoreVia(req)
 	p := e.current.Load()
+	for p != nil && !p.Hold() {
+		// A reload retired p between the load and the hold.
+		p = e.current.Load()
+	}
 	if p == nil {
 		tx.Terminate()
 		return
 	}
-	p.Hold()
 	e.active.Add(1)
 	e.svc.Metrics.Message("in", string(req.Method), 0)
 	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now()}

@@ -83,8 +83,11 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if err := t.tx.Respond(res); err != nil {
 		if res.StatusCode >= 200 && res.StatusCode < 300 {
 			// The server transaction is gone (TCP ends it at once): a 2xx
-			// still has to reach the caller.
+			// still has to reach the caller. If it is not gone, sipgo
+			// keeps it in Accepted with no timer after a failed write:
+			// end it, or it holds the transaction for good.
 			t.e.writeStateless(res)
+			t.tx.Terminate()
 			return
 		}
 		t.log.Debug("response not sent", "code", res.StatusCode, "error", err)

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -197,30 +195,6 @@ func TestEngineAnswersUnparsable(t *testing.T) {
 		if !strings.Contains(res, "\r\nVia: "+tc.via+"\r\n") {
 			t.Errorf("test %d (%s): want Via: %s in\n%s", i, tc.what, tc.via, res)
 		}
-	}
-}
-
-// TestEngineTCPTooLarge checks that a TCP request whose Content-Length
-// takes it past max_message_size gets 513, and its connection is closed.
-func TestEngineTCPTooLarge(t *testing.T) {
-	e := testEngine(t, 4000)
-	conn, err := net.Dial("tcp4", e.testAddr("TCP"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	head := "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TCP " + conn.LocalAddr().String() + ";branch=z9hG4bK-big\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: big\r\nCSeq: 1 OPTIONS\r\nContent-Length: 10000\r\n\r\n"
-	if _, err := conn.Write([]byte(head)); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	if want := "SIP/2.0 513 Message Too Large: " + strconv.Itoa(len(head)+10000) + " bytes, at most 4000\r\n"; line != want {
-		t.Errorf("got %q (%v), want %q", line, err, want)
-	}
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		t.Errorf("the connection was not closed: %v", err)
 	}
 }
 
