@@ -57,11 +57,10 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.forwarding = true
 	t.mu.Unlock()
 
-	traced := t.p.Traced(ctx.Env)
 	for i, target := range targets {
 		// The last branch takes the request itself: nothing reads it
 		// after this, and a clone costs as much as parsing the message.
-		b, err := t.newBranch(ctx, target, i == len(targets)-1, traced)
+		b, err := t.newBranch(ctx, target, i == len(targets)-1, t.traced)
 		if err != nil {
 			t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
 			t.mu.Lock()

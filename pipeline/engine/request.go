@@ -89,7 +89,9 @@ func (t *transaction) serve() {
 		return
 	}
 
-	verdict, err := t.p.ServeRequest(ctx, t.stageTrace(ctx))
+	trace := t.stageTrace(ctx)
+	t.traced = trace != nil
+	verdict, err := t.p.ServeRequest(ctx, trace)
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
 		if req.IsAck() {

@@ -23,6 +23,7 @@ type transaction struct {
 	transport string
 	log       *slog.Logger
 	start     time.Time // when the request arrived
+	traced    bool      // [log] trace is on for the request (decided before the stages)
 	key       string
 	ctx       *pipeline.Context
 
