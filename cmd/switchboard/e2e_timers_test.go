@@ -700,3 +700,49 @@ func TestTimersCancelOverTCP(t *testing.T) {
 		})
 	}
 }
+
+// TestTimers2xxAfterFinal: the callee rings past Timer C, so the proxy
+// cancels its branch and sends 480 upstream; the callee's 200 crosses the
+// CANCEL. RFC 3261 16.7 forwards every 2xx, even after a final response:
+// the caller gets the 200 after the 480 (sipgo's server transaction, done
+// with the 480, would swallow it: the proxy sends it statelessly), and the
+// call can be set up and ended through the proxy.
+func TestTimers2xxAfterFinal(t *testing.T) {
+	t.Parallel()
+	answerOnCancel := func(p *timersPeer, m timersMsg) {
+		if m.req != nil && m.req.IsCancel() {
+			if inv := p.matching(timersRequest("INVITE")); len(inv) > 0 {
+				p.reply(inv[0], 200, "OK")
+			}
+		}
+		timersAnswerCancelBye(p, m)
+	}
+	cfg := strings.Replace(testConfig(), "use = \"forward\"", "use = \"forward\"\ninvite_timeout = \"1s\"", 1)
+	p := startProxy(t, cfg)
+	callee := timersUDPPeer(t, "callee", calleeIP, p.UDP, answerOnCancel)
+	registerUser(t, p.UDP, "bob", calleeIP, callee.pc.LocalAddr().(*net.UDPAddr).Port, "udp")
+	caller := timersUDPPeer(t, "caller", callerIP, p.UDP, nil)
+
+	call := caller.call("bob")
+	inv := callee.waitFor("forwarded INVITE", timersRequest("INVITE"))
+	callee.reply(inv, 180, "Ringing")
+	final := caller.waitFor("480 after Timer C", timersResponse(480, "INVITE"))
+	call.ackNon2xx(final.res)
+	ok := caller.waitFor("the callee's 200, after the 480", timersResponse(200, "INVITE"))
+	call.inDialog("ACK", 1, ok.res)
+	callee.waitFor("ACK for the 200", timersRequest("ACK"))
+	call.inDialog("BYE", 2, ok.res)
+	if bye := caller.waitFor("final response to the BYE", timersFinal("BYE")); bye.res.StatusCode != 200 {
+		t.Errorf("the BYE got %s, want 200\n%s\n%s", bye, caller.report(), callee.report())
+	}
+	if n := len(caller.matching(timersResponse(480, "INVITE"))); n > 1 {
+		// A retransmission of the 480 is fine; a second final of another
+		// code would not be.
+		t.Logf("the 480 came %d times", n)
+	}
+	for _, m := range caller.matching(timersFinal("INVITE")) {
+		if c := m.res.StatusCode; c != 480 && c != 200 {
+			t.Errorf("the caller got %s, want only 480 and 200 to the INVITE\n%s", m, caller.report())
+		}
+	}
+}

@@ -58,6 +58,15 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.mu.Unlock()
 
 	for i, target := range targets {
+		// A branch answered 2xx, or the caller cancelled, while the
+		// earlier branches were sent (a TCP connect can take seconds):
+		// send no more.
+		t.mu.Lock()
+		stop := t.answered || t.cancelled
+		t.mu.Unlock()
+		if stop {
+			break
+		}
 		// The last branch takes the request itself: nothing reads it
 		// after this, and a clone costs as much as parsing the message.
 		b, err := t.newBranch(ctx, target, i == len(targets)-1, t.traced)
@@ -70,7 +79,16 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		}
 		t.mu.Lock()
 		t.branches = append(t.branches, b)
+		late := t.answered || t.cancelled
+		if t.answered {
+			b.cancelReason = cancelledElsewhere
+		}
 		t.mu.Unlock()
+		if late {
+			// cancelBranches or cancel ran before this branch was in
+			// the list: cancel it now (at its first provisional).
+			b.cancel()
+		}
 		// The branch holds the transaction until its client transaction
 		// ends, not only until its final response: a 2xx retransmission
 		// still runs the response stages of this pipeline (Timer M).

@@ -66,18 +66,33 @@ func (t *transaction) settle() {
 }
 
 // respond sends res upstream on the server transaction, after the response
-// stages. local says whether the proxy made it.
+// stages. local says whether the proxy made it. A transaction sends one
+// final response: a later non-2xx one (two branches ending at once, a
+// CANCEL answered while the stages ran) is not sent. Every 2xx is (RFC 3261
+// 16.7): one after a non-2xx final goes statelessly, since sipgo's server
+// transaction would swallow it.
 func (t *transaction) respond(res *sip.Response, local bool) {
+	stateless := false
 	if res.StatusCode >= 200 {
 		t.mu.Lock()
+		sent, answered := t.finalSent, t.answered
 		t.finalSent = true
 		if res.StatusCode < 300 {
 			t.answered = true
 		}
 		t.mu.Unlock()
+		if sent && res.StatusCode >= 300 {
+			t.log.Debug("a second final response not sent", "code", res.StatusCode)
+			return
+		}
+		stateless = sent && !answered
 	}
 	t.runResponseStages(res, local)
 	t.e.svc.Metrics.Message("out", string(t.req.Method), res.StatusCode)
+	if stateless {
+		t.e.writeStateless(res)
+		return
+	}
 	if res.StatusCode >= 200 {
 		defer t.settle()
 	}
