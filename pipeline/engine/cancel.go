@@ -91,12 +91,19 @@ func transportName(t string) string {
 func (e *Engine) onCancel(req *sip.Request) {
 	e.svc.Metrics.Message("in", "CANCEL", 0)
 	v, ok := e.invites.Load(inviteKey(req))
-	if !ok {
+	var t *transaction
+	if ok {
+		t = v.(*transaction)
+		if !t.hold() {
+			t = nil // it ended as the CANCEL came
+		}
+	}
+	if t == nil {
 		res := sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil)
 		e.respondStateless(req, res)
 		return
 	}
-	t := v.(*transaction)
+	defer t.unref()
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	rc := pipeline.NewResponseContext(t.p, req, res, true, sourceOf(req), t.transport)
 	rc.Log = t.log
@@ -113,7 +120,8 @@ func (e *Engine) onCancel(req *sip.Request) {
 // respondStateless answers a request that has no transaction, after the
 // response stages of the current pipeline.
 func (e *Engine) respondStateless(req *sip.Request, res *sip.Response) {
-	if p := e.current.Load(); p != nil {
+	if p := e.holdCurrent(); p != nil {
+		defer p.Release()
 		rc := pipeline.NewResponseContext(p, req, res, true, sourceOf(req), req.Transport())
 		if err := p.ServeResponse(rc, nil); err != nil {
 			e.log.Error("response stage failed", "error", err, "code", res.StatusCode)
@@ -133,10 +141,11 @@ func (e *Engine) onStrayResponse(res *sip.Response) {
 	if via == nil {
 		return
 	}
-	p := e.current.Load()
+	p := e.holdCurrent()
 	if p == nil {
 		return
 	}
+	defer p.Release()
 	u := sip.Uri{Host: via.Host, Port: via.Port}
 	if !p.Ours.URI(&u) || !res.IsSuccess() {
 		return

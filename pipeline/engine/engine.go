@@ -246,6 +246,17 @@ func (e *Engine) InFlight() int64 { return e.active.Load() }
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
 // Pipeline returns the current pipeline.
+// holdCurrent returns the current pipeline, held (the caller releases
+// it), or nil before the first. A reload may retire the pipeline between
+// the load and the hold: then the new one is taken.
+func (e *Engine) holdCurrent() *pipeline.Pipeline {
+	p := e.current.Load()
+	for p != nil && !p.Hold() {
+		p = e.current.Load()
+	}
+	return p
+}
+
 func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
 
 // Start runs the background work: the binding sweeper.

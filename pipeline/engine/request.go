@@ -20,11 +20,7 @@ import (
 // server transaction absorbs it (it is hop-by-hop).
 func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
 	restoreVia(req)
-	p := e.current.Load()
-	for p != nil && !p.Hold() {
-		// A reload retired p between the load and the hold.
-		p = e.current.Load()
-	}
+	p := e.holdCurrent()
 	if p == nil {
 		tx.Terminate()
 		return

@@ -43,6 +43,20 @@ type transaction struct {
 	logAttrs txLogHandler
 }
 
+// hold takes one more reference, unless the transaction has already
+// ended (for a CANCEL that found it just before it did).
+func (t *transaction) hold() bool {
+	for {
+		n := t.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if t.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 // unref drops one reference; the last one ends the transaction: it is
 // taken off the in-flight count, out of CANCEL matching, and releases its
 // pipeline (a retired pipeline is cleaned up once all its transactions
