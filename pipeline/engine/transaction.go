@@ -37,8 +37,9 @@ type transaction struct {
 	settled    sync.Once       // the engine stopped counting it as in flight
 
 	// refs counts what still needs the transaction's pipeline: the server
-	// transaction until sipgo ends it, serve while it runs, and each
-	// branch until its final response. The last one out ends it.
+	// transaction and each branch's client transaction until sipgo ends
+	// them, serve while it runs, a CANCEL while it is answered. The last
+	// one out ends it.
 	refs     atomic.Int32
 	logAttrs txLogHandler
 }
