@@ -113,6 +113,18 @@ func timersFinal(method string) func(timersMsg) bool {
 // It must not call the test's Fatal or Error.
 type timersAnswer func(p *timersPeer, m timersMsg)
 
+// timersAnswerOnCancel is a callee whose 200 to the INVITE crosses the
+// proxy's CANCEL: it answers the INVITE when the CANCEL comes, then the
+// CANCEL (and a BYE) as timersAnswerCancelBye does.
+func timersAnswerOnCancel(p *timersPeer, m timersMsg) {
+	if m.req != nil && m.req.IsCancel() {
+		if inv := p.matching(timersRequest("INVITE")); len(inv) > 0 {
+			p.reply(inv[0], 200, "OK")
+		}
+	}
+	timersAnswerCancelBye(p, m)
+}
+
 // timersAnswerCancelBye answers CANCEL and BYE with 200, and nothing else.
 func timersAnswerCancelBye(p *timersPeer, m timersMsg) {
 	if m.req != nil && (m.req.IsCancel() || m.req.Method == sip.BYE) {
@@ -540,15 +552,6 @@ func TestTimersNonInviteNo408(t *testing.T) {
 //     that already answered do).
 func TestTimersCancelCrosses200(t *testing.T) {
 	t.Parallel()
-	// answerOnCancel is the callee of "crossed downstream".
-	answerOnCancel := func(p *timersPeer, m timersMsg) {
-		if m.req != nil && m.req.IsCancel() {
-			if inv := p.matching(timersRequest("INVITE")); len(inv) > 0 {
-				p.reply(inv[0], 200, "OK")
-			}
-		}
-		timersAnswerCancelBye(p, m)
-	}
 	tests := []struct {
 		name   string
 		answer timersAnswer
@@ -561,7 +564,7 @@ func TestTimersCancelCrosses200(t *testing.T) {
 		{"after the 200", timersAnswerCancelBye, func(ok, cancel, relayed func()) { ok(); relayed(); cancel() }, true},
 		{"answer first", timersAnswerCancelBye, func(ok, cancel, relayed func()) { ok(); cancel() }, false},
 		{"cancel first", timersAnswerCancelBye, func(ok, cancel, relayed func()) { cancel(); ok() }, false},
-		{"crossed downstream", answerOnCancel, func(ok, cancel, relayed func()) { cancel() }, false},
+		{"crossed downstream", timersAnswerOnCancel, func(ok, cancel, relayed func()) { cancel() }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -709,17 +712,9 @@ func TestTimersCancelOverTCP(t *testing.T) {
 // call can be set up and ended through the proxy.
 func TestTimers2xxAfterFinal(t *testing.T) {
 	t.Parallel()
-	answerOnCancel := func(p *timersPeer, m timersMsg) {
-		if m.req != nil && m.req.IsCancel() {
-			if inv := p.matching(timersRequest("INVITE")); len(inv) > 0 {
-				p.reply(inv[0], 200, "OK")
-			}
-		}
-		timersAnswerCancelBye(p, m)
-	}
 	cfg := strings.Replace(testConfig(), "use = \"forward\"", "use = \"forward\"\ninvite_timeout = \"1s\"", 1)
 	p := startProxy(t, cfg)
-	callee := timersUDPPeer(t, "callee", calleeIP, p.UDP, answerOnCancel)
+	callee := timersUDPPeer(t, "callee", calleeIP, p.UDP, timersAnswerOnCancel)
 	registerUser(t, p.UDP, "bob", calleeIP, callee.pc.LocalAddr().(*net.UDPAddr).Port, "udp")
 	caller := timersUDPPeer(t, "caller", callerIP, p.UDP, nil)
 
