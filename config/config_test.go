@@ -40,6 +40,18 @@ use = "forward"
 	}
 }
 
+// TestDefaults checks what a file that sets nothing gets.
+func TestDefaults(t *testing.T) {
+	f, err := Parse("c.toml", []byte("[[stage]]\nuse = 'forward'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.Server
+	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != 20000 {
+		t.Errorf("defaults: %+v", s)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string

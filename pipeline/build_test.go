@@ -19,7 +19,6 @@ type echo struct {
 	Reason   string `toml:"reason"`
 	Final    bool   `toml:"final"`
 	Fail     bool   `toml:"fail_validate"`
-	cleaned  *int
 	provided bool
 }
 

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // TestUDPReceiveBuffer checks that the engine asks the kernel for the
@@ -46,6 +49,27 @@ func TestUDPReceiveBuffer(t *testing.T) {
 		}
 		if warned := strings.Contains(logs.String(), "udp receive buffer smaller than asked"); warned != tc.warns {
 			t.Errorf("%s: warned %v, want %v (granted %d):\n%s", tc.name, warned, tc.warns, got, logs.String())
+		}
+	}
+}
+
+// TestSetLinger checks that server.linger reaches every sipgo timer that
+// keeps a completed transaction, and none of those that time one out.
+func TestSetLinger(t *testing.T) {
+	saved := []time.Duration{sip.Timer_B, sip.Timer_D, sip.Timer_F, sip.Timer_H, sip.Timer_J, sip.Timer_L, sip.Timer_M}
+	defer func() {
+		sip.Timer_B, sip.Timer_D, sip.Timer_F, sip.Timer_H, sip.Timer_J, sip.Timer_L, sip.Timer_M =
+			saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6]
+	}()
+	SetLinger(3 * time.Second)
+	for name, got := range map[string]time.Duration{"D": sip.Timer_D, "J": sip.Timer_J, "L": sip.Timer_L, "M": sip.Timer_M} {
+		if got != 3*time.Second {
+			t.Errorf("Timer %s = %v, want the linger, 3s", name, got)
+		}
+	}
+	for name, pair := range map[string][2]time.Duration{"B": {sip.Timer_B, saved[0]}, "F": {sip.Timer_F, saved[2]}, "H": {sip.Timer_H, saved[3]}} {
+		if pair[0] != pair[1] {
+			t.Errorf("Timer %s changed from %v to %v: it times a transaction out, it does not keep it", name, pair[1], pair[0])
 		}
 	}
 }
