@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"runtime"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -29,13 +30,22 @@ import (
 //
 // It never returns an error for UDP: that would stop the socket's reader.
 func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
+	stream := info.Transport != "UDP" && info.Transport != "udp"
+	if !stream {
+		// sipgo hands each message to a goroutine of its own. Let those
+		// of the messages already read run before this one is parsed:
+		// a backlog then waits in the socket's queue, first in first
+		// out, and not in the Go scheduler's, which runs the newest
+		// goroutine first and puts an overflow behind all the rest (a
+		// 180 relayed after its 200, a BYE before its ACK).
+		runtime.Gosched()
+	}
 	p := e.current.Load()
 	if p != nil && p.HasPacketStages() {
 		if !p.AllowPacket(addrPort(info.RemoteAddr), transportName(info.Transport)) {
 			return nil, nil
 		}
 	}
-	stream := info.Transport != "UDP" && info.Transport != "udp"
 	limit := maxMessageSize(p)
 	if !stream && len(data) > limit {
 		e.tooLarge(info, data, len(data), limit)
