@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -335,7 +336,7 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		}
 		st = runCalls(ctx, o, p, rate, dur, try, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {
-			res.Profiles = append(res.Profiles, prof)
+			res.Profiles = append(res.Profiles, prof, strings.TrimSuffix(prof, ".cpu.pprof")+".heap.pprof")
 		}
 	} else {
 		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)

@@ -44,7 +44,7 @@ func registerCallee(ctx context.Context, o options, p *proxy, user string, port 
 // own, and a caller (bench_uac.xml) at callerIP. A new callee and user for
 // every step: what is left of an earlier step (a CANCEL the proxy still
 // sends for a call that failed) never reaches this one. With profile set,
-// a CPU profile of the proxy is taken meanwhile.
+// a CPU profile of the proxy is taken meanwhile, and a heap profile at its end.
 func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, try int, dir, cpus, profile string) step {
 	n := rate * int(dur/time.Second)
 	st := step{Target: p.Name, Workload: workCalls, Rate: rate, Planned: n, Load: loadAvg()}
@@ -85,6 +85,11 @@ func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Durat
 			defer profWG.Done()
 			secs := max(1, int(dur/time.Second)-1)
 			profErr = p.profile(ctx, fmt.Sprintf("profile?seconds=%d", secs), profile)
+			if profErr == nil {
+				// The heap while the calls run: the transactions that
+				// linger are most of what the garbage collector scans.
+				profErr = p.profile(ctx, "heap", strings.TrimSuffix(profile, ".cpu.pprof")+".heap.pprof")
+			}
 		}()
 	}
 	uac, err := startCaller(ctx, o, p, "uac", dir, cpus, "bench_uac.xml", rate, n, timeout, "-s", user)
