@@ -35,6 +35,10 @@ type File struct {
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
 const DefaultLinger = 5 * time.Second
 
+// MinMemoryLimit is the smallest server.memory_limit: below it the
+// collector would run all the time.
+const MinMemoryLimit Size = 64 << 20
+
 // DefaultUDPReceiveBuffer is server.udp_receive_buffer's default: 4 MiB,
 // about 4000 requests of 1 kB.
 const DefaultUDPReceiveBuffer = 4 << 20
@@ -80,6 +84,13 @@ type Server struct {
 	// MaxMessageSize is the largest SIP message accepted, in bytes; a
 	// larger request is answered 513 Message Too Large, unparsed.
 	MaxMessageSize int `toml:"max_message_size"`
+	// MemoryLimit, when set, is the memory the proxy's heap may grow to
+	// before the garbage collector runs (Go's GOMEMLIMIT, with GOGC off):
+	// memory set aside for the proxy, like Kamailio's -m. Collections are
+	// rarer and the latency they add with them. Zero leaves Go's default
+	// collector (a collection each time the heap doubles) and the GOGC
+	// and GOMEMLIMIT environment variables. It applies on reload.
+	MemoryLimit Size `toml:"memory_limit"`
 }
 
 // Log is the [log] section.
@@ -223,6 +234,9 @@ func (f *File) validate(errs *Errors) {
 	if n := f.Server.UDPReceiveBuffer; n != -1 && (n < 65536 || n > 256<<20) {
 		errs.Add(fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
 	}
+	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
+		errs.Add(fmt.Errorf("server: memory_limit: %s is less than %s (0: Go's default collector)", m, MinMemoryLimit))
+	}
 	if l := time.Duration(f.Server.Linger); l < time.Second || l > 32*time.Second {
 		errs.Add(fmt.Errorf("server: linger: %s is not between 1s and 32s", l))
 	}
@@ -307,6 +321,7 @@ func DecodeStrict(in any, out any) []error {
 		Metadata: &md,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			durationHook,
+			sizeHook,
 			wholeNumberHook,
 		),
 		ErrorUnset: false,

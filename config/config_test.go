@@ -14,6 +14,7 @@ domains = ["example.org"]
 aor = "user@domain"
 drain_timeout = "5s"
 linger = "32s"
+memory_limit = "1GiB"
 [log]
 level = "debug"
 [[stage]]
@@ -35,6 +36,9 @@ use = "forward"
 	if f.Server.DrainTimeout.D() != 5*time.Second || f.Server.Linger.D() != 32*time.Second || f.Server.AOR != "user@domain" || f.Log.Format != "text" {
 		t.Errorf("server: %+v log: %+v", f.Server, f.Log)
 	}
+	if f.Server.MemoryLimit != 1<<30 {
+		t.Errorf("memory_limit: %d, want 1GiB", f.Server.MemoryLimit)
+	}
 	if f.Stages[1].Index != 2 || f.Stages[1].Label() != "stage 2 (forward)" {
 		t.Errorf("label: %q", f.Stages[1].Label())
 	}
@@ -47,7 +51,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := f.Server
-	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != 20000 {
+	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != 20000 || s.MemoryLimit != 0 {
 		t.Errorf("defaults: %+v", s)
 	}
 }
@@ -73,6 +77,9 @@ func TestParseErrors(t *testing.T) {
 		{"max_message_size too small", "[server]\nmax_message_size = 100\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_message_size: 100 is not between 1024 and 65535`}},
 		{"max_message_size too large", "[server]\nmax_message_size = 100000\n[[stage]]\nuse='forward'", []string{`server: max_message_size: 100000 is not between 1024 and 65535`}},
 		{"udp_receive_buffer too small", "[server]\nudp_receive_buffer = 1000\n[[stage]]\nuse='forward'", []string{`c.toml: server: udp_receive_buffer: 1000 is not between 65536 and 268435456 bytes (-1: the kernel's default)`}},
+		{"memory_limit too small", "[server]\nmemory_limit = '16MiB'\n[[stage]]\nuse='forward'", []string{`c.toml: server: memory_limit: 16MiB is less than 64MiB (0: Go's default collector)`}},
+		{"memory_limit without a number", "[server]\nmemory_limit = 'lots'\n[[stage]]\nuse='forward'", []string{`c.toml: server: memory_limit:`, `"lots" is not a size such as "512MiB" or "1GiB"`}},
+		{"memory_limit fraction", "[server]\nmemory_limit = 1.5\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `must be a size`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: linger: 100ms is not between 1s and 32s`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
@@ -154,6 +161,39 @@ func TestDecodeStrict(t *testing.T) {
 			if !strings.Contains(joined, w) {
 				t.Errorf("test %d: %q does not contain %q", i, joined, w)
 			}
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Size
+		wantErr bool
+	}{
+		{"1GiB", 1 << 30, false},
+		{"512MiB", 512 << 20, false},
+		{"512 MiB", 512 << 20, false},
+		{"100MB", 100e6, false},
+		{"64KiB", 64 << 10, false},
+		{"4096", 4096, false},
+		{"4096B", 4096, false},
+		{"1.5GiB", 0, true},
+		{"-1GiB", 0, true},
+		{"GiB", 0, true},
+		{"1 gigabyte", 0, true},
+		{"99999999999TiB", 0, true},
+	}
+	for i, tc := range tests {
+		got, err := ParseSize(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("test %d: ParseSize(%q) = %d, %v; want %d, error %v", i, tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+	for _, s := range []Size{1 << 30, 512 << 20, 100e6, 4096, 1} {
+		back, err := ParseSize(s.String())
+		if err != nil || back != s {
+			t.Errorf("%d: String %q reads back as %d, %v", int64(s), s.String(), back, err)
 		}
 	}
 }

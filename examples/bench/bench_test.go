@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // TestSmoke runs the harness in smoke mode: one low rate of calls and of
@@ -292,10 +294,17 @@ func TestSwitchboardConfig(t *testing.T) {
 		}
 		data, _ := os.ReadFile(path)
 		text := string(data)
-		for _, want := range []string{"[store]\nbackend = \"" + tg.Store + "\"", "pprof = true", "[[stage]]"} {
+		for _, want := range []string{"[store]\nbackend = \"" + tg.Store + "\"", "pprof = true", "[[stage]]", "[server]\nmemory_limit = \"1GiB\""} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s: config lacks %q:\n%s", tg.Name, want, text)
 			}
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", tg.Name, err)
+		}
+		if cfg.Server.MemoryLimit != 1<<30 {
+			t.Errorf("%s: memory_limit %s, want 1GiB", tg.Name, cfg.Server.MemoryLimit)
 		}
 	}
 }

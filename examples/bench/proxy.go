@@ -142,8 +142,12 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 	return p, nil
 }
 
+// benchMemoryLimit is server.memory_limit in every Switchboard config.
+const benchMemoryLimit = "1GiB"
+
 // switchboardConfig writes dir/config.toml: the example config with the
-// [store] of the target and an [http] listener with pprof, and returns its
+// [store] of the target, server.memory_limit, and an [http] listener with
+// pprof, and returns its
 // path. The event log and CDRs of the seed's calllog stage go to dir.
 func (p *proxy) switchboardConfig(root string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "examples", p.Example))
@@ -162,6 +166,16 @@ func (p *proxy) switchboardConfig(root string) (string, error) {
 	}
 	p.httpAddr = net.JoinHostPort(proxyIP, strconv.Itoa(httpPort))
 	p.token = randomToken()
+	// Memory set aside for the proxy, as Kamailio gets -m 1024.
+	limit := fmt.Sprintf("memory_limit = %q # added by examples/bench\n", benchMemoryLimit)
+	switch {
+	case strings.HasPrefix(text, "[server]\n"):
+		text = "[server]\n" + limit + text[len("[server]\n"):]
+	case strings.Contains(text, "\n[server]\n"):
+		text = strings.Replace(text, "\n[server]\n", "\n[server]\n"+limit, 1)
+	default:
+		text = "[server]\n" + limit + "\n" + text
+	}
 	var b strings.Builder
 	b.WriteString(text)
 	fmt.Fprintf(&b, "\n# Added by examples/bench.\n[store]\nbackend = %q\n", p.Store)

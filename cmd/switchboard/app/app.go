@@ -130,6 +130,8 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	}
 	svc := &pipeline.Services{Location: store, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
 	engine.SetLinger(time.Duration(cfg.Server.Linger))
+	gc := &collector{}
+	gc.apply(cfg.Server.MemoryLimit, log)
 	eng, err := engine.New(svc, log)
 	if err != nil {
 		log.Error("starting", "error", err)
@@ -165,7 +167,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	warnOpen(cfg, log)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },

@@ -23,10 +23,12 @@ type reloader struct {
 	linger config.Duration
 	// udpBuffer is server.udp_receive_buffer at start.
 	udpBuffer int
-	eng       *engine.Engine
-	svc       *pipeline.Services
-	log       *slog.Logger
-	hash      string
+	// gc applies server.memory_limit, which changes on reload.
+	gc   *collector
+	eng  *engine.Engine
+	svc  *pipeline.Services
+	log  *slog.Logger
+	hash string
 	// watcher, if any, learns of the files each new pipeline loads.
 	watcher *config.Watcher
 
@@ -87,6 +89,9 @@ func (r *reloader) reload(cause string) {
 		return
 	}
 	r.eng.Use(p)
+	if r.gc != nil {
+		r.gc.apply(cfg.Server.MemoryLimit, r.log)
+	}
 	r.hash = cfg.Hash
 	if r.watcher != nil {
 		if err := r.watcher.Watch(p.Files()...); err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -141,5 +142,77 @@ func TestReloadBadEdits(t *testing.T) {
 	r.reload("test")
 	if r.Last().Result != "applied" || !strings.Contains(logs.String()[before:], "needs_restart=server.linger") {
 		t.Errorf("linger change: %+v\n%s", r.Last(), logs.String()[before:])
+	}
+}
+
+// TestReloadMemoryLimit checks that server.memory_limit reaches Go's
+// collector on reload, and that taking it out restores the setting the
+// process started with.
+func TestReloadMemoryLimit(t *testing.T) {
+	percent, limit := startGC()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	svc := &pipeline.Services{Location: location.NewMemory(), Log: log}
+	eng, err := engine.New(svc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Shutdown(context.Background())
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := &collector{}
+	defer gc.apply(0, log)
+	gc.apply(cfg.Server.MemoryLimit, log)
+	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, gc: gc, eng: eng, svc: svc, log: log}
+
+	tests := []struct {
+		name        string
+		limit       string // server.memory_limit, "" for none
+		wantPercent int
+		wantLimit   int64
+	}{
+		{"set", "256MiB", -1, 256 << 20},
+		{"changed", "1GiB", -1, 1 << 30},
+		{"taken out", "", percent, limit},
+		{"set again", "128MiB", -1, 128 << 20},
+	}
+	for i, tc := range tests {
+		content := goodConfig
+		if tc.limit != "" {
+			content = strings.Replace(goodConfig, "[server]\n", "[server]\nmemory_limit = '"+tc.limit+"'\n", 1)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.reload("test")
+		if r.Last().Result != "applied" {
+			t.Fatalf("test %d (%s): %+v", i, tc.name, r.Last())
+		}
+		p := debug.SetGCPercent(100)
+		debug.SetGCPercent(p)
+		if p != tc.wantPercent {
+			t.Errorf("test %d (%s): GOGC %d, want %d", i, tc.name, p, tc.wantPercent)
+		}
+		if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
+			t.Errorf("test %d (%s): memory limit %d, want %d", i, tc.name, got, tc.wantLimit)
+		}
+	}
+	if !strings.Contains(logs.String(), "memory_limit=128MiB") {
+		t.Errorf("the log does not say the limit:\n%s", logs.String())
+	}
+	// A bad limit fails the reload and leaves the collector alone.
+	if err := os.WriteFile(path, []byte(strings.Replace(goodConfig, "[server]\n", "[server]\nmemory_limit = '1MiB'\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.reload("test")
+	if r.Last().Result != "failed" || debug.SetMemoryLimit(-1) != 128<<20 {
+		t.Errorf("a bad limit: %+v, memory limit %d", r.Last(), debug.SetMemoryLimit(-1))
 	}
 }
