@@ -246,7 +246,7 @@ func TestMarkdownAndSummary(t *testing.T) {
 	for _, want := range []string{
 		"| sb-minimal | 100 | 2000 µs |",
 		"| kamailio | ≥ 200 |",
-		"| sb-minimal | ≤ 0.50 | 2.00 | 1.00 | n/a (both ≥) | 1.00 | 1.00 |",
+		"| sb-minimal | ≤ 0.50 | 2.00 (100/s) | 1.00 (100/s) | n/a (both ≥) | 1.00 (100/s) | 1.00 (100/s) |",
 		"| 200 | sb-minimal | 1 | 1950 / 2000 | 50 |",
 		"fail: 50 of 2000 failed (2.50%)",
 	} {

@@ -56,6 +56,19 @@ type summary struct {
 	CallStep, RegStep   *step
 	CallLimit, RegLimit string
 	PeakRSS             int64
+	// CallPassed and RegPassed are the steps that passed, by rate.
+	CallPassed, RegPassed map[int]*step
+}
+
+// common returns the steps of a and b at the highest rate both passed.
+func common(a, b map[int]*step) (*step, *step) {
+	best := 0
+	for rate := range a {
+		if b[rate] != nil && rate > best {
+			best = rate
+		}
+	}
+	return a[best], b[best]
 }
 
 func summarize(r *result) []summary {
@@ -80,9 +93,11 @@ func summarize(r *result) []summary {
 			}
 			var best, end *step
 			all := true
+			passed := map[int]*step{}
 			for _, st := range last {
 				if st.Pass {
 					best = st
+					passed[st.Rate] = st
 				} else {
 					all = false
 					if end == nil {
@@ -107,9 +122,9 @@ func summarize(r *result) []summary {
 				rate = best.Rate
 			}
 			if w == workCalls {
-				s.Calls, s.CallsTop, s.CallStep, s.CallLimit = rate, top, best, lim
+				s.Calls, s.CallsTop, s.CallStep, s.CallLimit, s.CallPassed = rate, top, best, lim, passed
 			} else {
-				s.Regs, s.RegsTop, s.RegStep, s.RegLimit = rate, top, best, lim
+				s.Regs, s.RegsTop, s.RegStep, s.RegLimit, s.RegPassed = rate, top, best, lim, passed
 			}
 		}
 		out = append(out, s)
@@ -187,13 +202,14 @@ func markdown(r *result) string {
 			if s.Target == "kamailio" {
 				continue
 			}
+			ca, ck := common(s.CallPassed, kam.CallPassed)
+			ra, rk := common(s.RegPassed, kam.RegPassed)
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
-				figureRatio(s.Calls, s.CallsTop, kam.Calls, kam.CallsTop), stepRatio(s.CallStep, kam.CallStep, cpuPerOp),
-				stepRatio(s.CallStep, kam.CallStep, p99),
-				figureRatio(s.Regs, s.RegsTop, kam.Regs, kam.RegsTop), stepRatio(s.RegStep, kam.RegStep, cpuPerOp),
-				stepRatio(s.RegStep, kam.RegStep, p99))
+				figureRatio(s.Calls, s.CallsTop, kam.Calls, kam.CallsTop), atRate(ca, ck, cpuPerOp), atRate(ca, ck, p99),
+				figureRatio(s.Regs, s.RegsTop, kam.Regs, kam.RegsTop), atRate(ra, rk, cpuPerOp), atRate(ra, rk, p99))
 		}
-		b.WriteString("\nCPU per operation and p99 are compared at each proxy's own highest passing rate; the step tables below compare them rate by rate.\n")
+		b.WriteString("\nCPU per operation and p99 are compared at the same offered rate, the highest both proxies passed (in parentheses): " +
+			"at its own highest rate a proxy runs closer to its limit, and its latency with it. The step tables below compare every rate.\n")
 	}
 	for _, w := range []string{workCalls, workRegistrations} {
 		fmt.Fprintf(&b, "\n%s, rate by rate:\n\n", strings.ToUpper(w[:1])+w[1:])
@@ -231,6 +247,15 @@ func markdown(r *result) string {
 
 func cpuPerOp(s *step) float64 { return float64(s.CPUPerOp()) }
 func p99(s *step) float64      { return s.P99 }
+
+// atRate is stepRatio with the rate the two steps were played at.
+func atRate(a, b *step, f func(*step) float64) string {
+	r := stepRatio(a, b, f)
+	if a == nil || b == nil || r == "n/a" {
+		return r
+	}
+	return fmt.Sprintf("%s (%d/s)", r, a.Rate)
+}
 
 func stepRatio(a, b *step, f func(*step) float64) string {
 	if a == nil || b == nil {
