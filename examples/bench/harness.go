@@ -126,8 +126,8 @@ func smokeOptions() options {
 func fullOptions() options {
 	o := smokeOptions()
 	o.Mode = "full"
-	o.CallRate = []int{50, 100, 200, 400, 800, 1600, 3200}
-	o.RegRate = []int{100, 400, 1600, 3200, 6400, 12800}
+	o.CallRate = []int{50, 100, 200, 400, 800, 1600, 2000, 2400, 3200}
+	o.RegRate = []int{100, 400, 1600, 3200, 6400, 9600, 12800}
 	o.CallDur = 10 * time.Second
 	o.RegDur = 10 * time.Second
 	o.PprofRate = 400

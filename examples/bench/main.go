@@ -5,7 +5,7 @@
 // series of offered rates, until a proxy fails a rate.
 //
 //	go run ./examples/bench -smoke    # one low rate per proxy, under a minute
-//	go run ./examples/bench -full     # the full series (about 15 minutes)
+//	go run ./examples/bench -full     # the full series (about 20 minutes)
 //	go run ./examples/bench -full -docs docs/benchmarks.md -pprof /tmp/prof
 //
 // The proxies: Switchboard with examples/seed.toml's chain, with
@@ -43,7 +43,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	smoke := fs.Bool("smoke", false, "one low rate per proxy: checks the harness works end to end (under a minute)")
-	full := fs.Bool("full", false, "the full series of rates (about 15 minutes)")
+	full := fs.Bool("full", false, "the full series of rates (about 20 minutes)")
 	targetList := fs.String("targets", "", "comma-separated proxies to measure (default: sb-seed,sb-minimal,sb-bolt,kamailio)")
 	callRates := fs.String("call-rates", "", "comma-separated offered call rates per second (default: the mode's)")
 	regRates := fs.String("reg-rates", "", "comma-separated offered REGISTER rates per second (default: the mode's)")
@@ -60,7 +60,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	docsPath := fs.String("docs", "", "replace the results section of this markdown file (docs/benchmarks.md) with the results")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
 	keep := fs.Bool("keep", false, "keep the work directory: proxy logs and sipp traces")
-	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 25m full)")
+	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 35m full)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,7 +73,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	limit := 2 * time.Minute
 	if *full {
 		o = fullOptions()
-		limit = 25 * time.Minute
+		limit = 35 * time.Minute
 	}
 	if *timeout > 0 {
 		limit = *timeout
