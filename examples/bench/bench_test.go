@@ -288,7 +288,7 @@ func TestSwitchboardConfig(t *testing.T) {
 			continue
 		}
 		p := &proxy{target: tg, dir: t.TempDir()}
-		path, err := p.switchboardConfig(root)
+		path, err := p.switchboardConfig(root, "1GiB")
 		if err != nil {
 			t.Fatalf("%s: %v", tg.Name, err)
 		}

@@ -84,6 +84,8 @@ type options struct {
 	// transactions kept for fr_timer) exhausts it at 1600 calls/s.
 	KamailioChildren int
 	KamailioShm      int
+	// MemoryLimit is Switchboard's server.memory_limit, "" for none.
+	MemoryLimit string
 	// PprofDir, when set, receives CPU profiles of the Switchboard targets
 	// taken during the calls at PprofRate, and heap profiles at the end.
 	PprofDir  string
@@ -118,6 +120,7 @@ func smokeOptions() options {
 		SippCPUs:         "0",
 		KamailioChildren: 4,
 		KamailioShm:      1024,
+		MemoryLimit:      "1GiB",
 		Retries:          1,
 		QuietWaitRetry:   5 * time.Second,
 	}

@@ -33,6 +33,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 func main() {
@@ -54,6 +56,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	sippCPUs := fs.String("sipp-cpus", "0", "the CPUs of sipp when pinned (taskset -c list)")
 	children := fs.Int("kamailio-children", 4, "Kamailio's UDP worker processes (-n)")
 	shm := fs.Int("kamailio-shm", 1024, "Kamailio's shared memory in MB (-m)")
+	memLimit := fs.String("memory-limit", "1GiB", "Switchboard's server.memory_limit (as Kamailio gets -kamailio-shm); none: Go's default collector")
 	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate, and heap profiles, to this directory")
 	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 400 in full mode, the first rate in smoke mode)")
 	mdPath := fs.String("md", "", "also write the results as markdown to this file")
@@ -119,6 +122,13 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.ProxyCPUs, o.SippCPUs, o.KamailioChildren, o.KamailioShm = *proxyCPUs, *sippCPUs, *children, *shm
+	o.MemoryLimit = *memLimit
+	if o.MemoryLimit == "none" {
+		o.MemoryLimit = ""
+	} else if _, err := config.ParseSize(o.MemoryLimit); err != nil {
+		fmt.Fprintf(stderr, "-memory-limit: %v\n", err)
+		return 2
+	}
 	o.PprofDir, o.Keep, o.Log = *pprofDir, *keep, stderr
 	if *pprofRate > 0 {
 		o.PprofRate = *pprofRate

@@ -100,7 +100,7 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 			"-w", dir,
 		}
 	} else {
-		cfg, err := p.switchboardConfig(o.Root)
+		cfg, err := p.switchboardConfig(o.Root, o.MemoryLimit)
 		if err != nil {
 			return nil, err
 		}
@@ -142,14 +142,11 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 	return p, nil
 }
 
-// benchMemoryLimit is server.memory_limit in every Switchboard config.
-const benchMemoryLimit = "1GiB"
-
 // switchboardConfig writes dir/config.toml: the example config with the
-// [store] of the target, server.memory_limit, and an [http] listener with
-// pprof, and returns its
+// [store] of the target, server.memory_limit (unless ""), and an [http]
+// listener with pprof, and returns its
 // path. The event log and CDRs of the seed's calllog stage go to dir.
-func (p *proxy) switchboardConfig(root string) (string, error) {
+func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "examples", p.Example))
 	if err != nil {
 		return "", err
@@ -166,9 +163,10 @@ func (p *proxy) switchboardConfig(root string) (string, error) {
 	}
 	p.httpAddr = net.JoinHostPort(proxyIP, strconv.Itoa(httpPort))
 	p.token = randomToken()
-	// Memory set aside for the proxy, as Kamailio gets -m 1024.
-	limit := fmt.Sprintf("memory_limit = %q # added by examples/bench\n", benchMemoryLimit)
+	// Memory set aside for the proxy, as Kamailio gets -m.
+	limit := fmt.Sprintf("memory_limit = %q # added by examples/bench\n", memoryLimit)
 	switch {
+	case memoryLimit == "":
 	case strings.HasPrefix(text, "[server]\n"):
 		text = "[server]\n" + limit + text[len("[server]\n"):]
 	case strings.Contains(text, "\n[server]\n"):

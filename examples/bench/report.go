@@ -173,8 +173,12 @@ func markdown(r *result) string {
 	if o.Pin {
 		pin = fmt.Sprintf("the proxy pinned to CPU %s, every sipp to CPU %s (taskset)", o.ProxyCPUs, o.SippCPUs)
 	}
-	fmt.Fprintf(&b, "Calls: %s s per rate; registrations: %s s per rate; %s; Kamailio with %d UDP workers and %d MB of shared memory.\n\n",
-		trimSecs(o.CallDur), trimSecs(o.RegDur), pin, o.KamailioChildren, o.KamailioShm)
+	gc := "Go's default garbage collector (no `server.memory_limit`)"
+	if o.MemoryLimit != "" {
+		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
+	}
+	fmt.Fprintf(&b, "Calls: %s s per rate; registrations: %s s per rate; %s; Kamailio with %d UDP workers and %d MB of shared memory; Switchboard with %s.\n\n",
+		trimSecs(o.CallDur), trimSecs(o.RegDur), pin, o.KamailioChildren, o.KamailioShm, gc)
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "- **%s**: %s\n", t.Name, t.About)
 	}
