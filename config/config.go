@@ -84,7 +84,7 @@ type Server struct {
 	// MaxMessageSize is the largest SIP message accepted, in bytes; a
 	// larger request is answered 513 Message Too Large, unparsed.
 	MaxMessageSize int `toml:"max_message_size"`
-	// MemoryLimit, when set, is the memory the proxy's heap may grow to
+	// MemoryLimit, when set, is the memory the Go runtime may grow to
 	// before the garbage collector runs (Go's GOMEMLIMIT, with GOGC off):
 	// memory set aside for the proxy, like Kamailio's -m. Collections are
 	// rarer and the latency they add with them. Zero leaves Go's default

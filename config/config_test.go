@@ -79,7 +79,9 @@ func TestParseErrors(t *testing.T) {
 		{"udp_receive_buffer too small", "[server]\nudp_receive_buffer = 1000\n[[stage]]\nuse='forward'", []string{`c.toml: server: udp_receive_buffer: 1000 is not between 65536 and 268435456 bytes (-1: the kernel's default)`}},
 		{"memory_limit too small", "[server]\nmemory_limit = '16MiB'\n[[stage]]\nuse='forward'", []string{`c.toml: server: memory_limit: 16MiB is less than 64MiB (0: Go's default collector)`}},
 		{"memory_limit without a number", "[server]\nmemory_limit = 'lots'\n[[stage]]\nuse='forward'", []string{`c.toml: server: memory_limit:`, `"lots" is not a size such as "512MiB" or "1GiB"`}},
-		{"memory_limit fraction", "[server]\nmemory_limit = 1.5\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `must be a size`}},
+		{"memory_limit fraction", "[server]\nmemory_limit = 2.5\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `not a whole number of bytes`}},
+		{"memory_limit negative", "[server]\nmemory_limit = '-1GiB'\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `"-1GiB" is negative`}},
+		{"memory_limit a boolean", "[server]\nmemory_limit = true\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `must be a size`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: linger: 100ms is not between 1s and 32s`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
@@ -194,6 +196,21 @@ func TestParseSize(t *testing.T) {
 		back, err := ParseSize(s.String())
 		if err != nil || back != s {
 			t.Errorf("%d: String %q reads back as %d, %v", int64(s), s.String(), back, err)
+		}
+	}
+}
+
+// TestMemoryLimitNumbers checks that a whole number of bytes, written as
+// TOML's integer or float, is a size.
+func TestMemoryLimitNumbers(t *testing.T) {
+	for _, v := range []string{"1000000000", "1e9", "'1000MB'"} {
+		f, err := Parse("c.toml", []byte("[server]\nmemory_limit = "+v+"\n[[stage]]\nuse = 'forward'\n"))
+		if err != nil {
+			t.Errorf("%s: %v", v, err)
+			continue
+		}
+		if f.Server.MemoryLimit != 1e9 {
+			t.Errorf("%s: %d, want 1e9", v, f.Server.MemoryLimit)
 		}
 	}
 }

@@ -33,8 +33,11 @@ func ParseSize(s string) (Size, error) {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil {
 		return 0, fmt.Errorf("%q is not a size such as \"512MiB\" or \"1GiB\"", s)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
 	}
 	if n > math.MaxInt64/unit {
 		return 0, fmt.Errorf("%q is too large", s)
@@ -68,6 +71,12 @@ func sizeHook(from, to reflect.Type, data any) (any, error) {
 	case int64:
 		if v < 0 {
 			return nil, fmt.Errorf("%d is negative", v)
+		}
+		return Size(v), nil
+	case float64:
+		// TOML's 1e9: a whole number of bytes is as good as an integer.
+		if v != math.Trunc(v) || v < 0 || v >= math.MaxInt64 {
+			return nil, fmt.Errorf("%v is not a whole number of bytes; write a size such as \"512MiB\"", v)
 		}
 		return Size(v), nil
 	default:

@@ -308,3 +308,27 @@ func TestSwitchboardConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestWithMemoryLimit(t *testing.T) {
+	const line = `memory_limit = "1GiB" # added by examples/bench` + "\n"
+	tests := []struct {
+		name, in, limit, want string
+	}{
+		{"no limit", "[server]\nlisten = []\n", "", "[server]\nlisten = []\n"},
+		{"server first", "[server]\nlisten = []\n", "1GiB", "[server]\n" + line + "listen = []\n"},
+		{"server later", "# c\n[log]\nlevel = 'info'\n[server]\nlisten = []\n", "1GiB", "# c\n[log]\nlevel = 'info'\n[server]\n" + line + "listen = []\n"},
+		{"a comment after the header", "[server] # the proxy\nlisten = []\n", "1GiB", "[server] # the proxy\n" + line + "listen = []\n"},
+		{"CRLF", "[server]\r\nlisten = []\r\n", "1GiB", "[server]\r\n" + line + "listen = []\r\n"},
+		{"no server table", "[[stage]]\nuse = 'forward'\n", "1GiB", "[server]\n" + line + "\n[[stage]]\nuse = 'forward'\n"},
+		{"not a header", "[server.x]\n[[stage]]\n", "1GiB", "[server]\n" + line + "\n[server.x]\n[[stage]]\n"},
+	}
+	for i, tc := range tests {
+		got := withMemoryLimit(tc.in, tc.limit)
+		if got != tc.want {
+			t.Errorf("test %d (%s): got\n%q\nwant\n%q", i, tc.name, got, tc.want)
+		}
+		if tc.limit != "" && strings.Count(got, "[server]") != 1 {
+			t.Errorf("test %d (%s): %d [server] tables", i, tc.name, strings.Count(got, "[server]"))
+		}
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 )
 
@@ -339,7 +338,10 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		}
 		st = runCalls(ctx, o, p, rate, dur, try, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {
-			res.Profiles = append(res.Profiles, prof, strings.TrimSuffix(prof, ".cpu.pprof")+".heap.pprof")
+			res.Profiles = append(res.Profiles, prof)
+			if _, err := os.Stat(heapProfile(prof)); err == nil {
+				res.Profiles = append(res.Profiles, heapProfile(prof))
+			}
 		}
 	} else {
 		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)

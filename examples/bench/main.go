@@ -125,8 +125,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	o.MemoryLimit = *memLimit
 	if o.MemoryLimit == "none" {
 		o.MemoryLimit = ""
-	} else if _, err := config.ParseSize(o.MemoryLimit); err != nil {
-		fmt.Fprintf(stderr, "-memory-limit: %v\n", err)
+	} else if n, err := config.ParseSize(o.MemoryLimit); err != nil || n < config.MinMemoryLimit {
+		fmt.Fprintf(stderr, "-memory-limit: %q: want none or a size of at least %s, such as 1GiB\n", o.MemoryLimit, config.MinMemoryLimit)
 		return 2
 	}
 	o.PprofDir, o.Keep, o.Log = *pprofDir, *keep, stderr

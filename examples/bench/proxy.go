@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,6 +143,24 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 	return p, nil
 }
 
+// serverTable finds the [server] header line of a config, a comment after
+// it or a carriage return included.
+var serverTable = regexp.MustCompile(`(?m)^\[server\][ \t]*(#[^\n]*)?\r?$`)
+
+// withMemoryLimit returns the config text with server.memory_limit set to
+// limit, in its [server] table (one is added if it has none); "" leaves
+// the text alone.
+func withMemoryLimit(text, limit string) string {
+	if limit == "" {
+		return text
+	}
+	line := fmt.Sprintf("memory_limit = %q # added by examples/bench\n", limit)
+	if loc := serverTable.FindStringIndex(text); loc != nil {
+		return text[:loc[1]] + "\n" + line + strings.TrimPrefix(text[loc[1]:], "\n")
+	}
+	return "[server]\n" + line + "\n" + text
+}
+
 // switchboardConfig writes dir/config.toml: the example config with the
 // [store] of the target, server.memory_limit (unless ""), and an [http]
 // listener with pprof, and returns its
@@ -164,16 +183,7 @@ func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
 	p.httpAddr = net.JoinHostPort(proxyIP, strconv.Itoa(httpPort))
 	p.token = randomToken()
 	// Memory set aside for the proxy, as Kamailio gets -m.
-	limit := fmt.Sprintf("memory_limit = %q # added by examples/bench\n", memoryLimit)
-	switch {
-	case memoryLimit == "":
-	case strings.HasPrefix(text, "[server]\n"):
-		text = "[server]\n" + limit + text[len("[server]\n"):]
-	case strings.Contains(text, "\n[server]\n"):
-		text = strings.Replace(text, "\n[server]\n", "\n[server]\n"+limit, 1)
-	default:
-		text = "[server]\n" + limit + "\n" + text
-	}
+	text = withMemoryLimit(text, memoryLimit)
 	var b strings.Builder
 	b.WriteString(text)
 	fmt.Fprintf(&b, "\n# Added by examples/bench.\n[store]\nbackend = %q\n", p.Store)

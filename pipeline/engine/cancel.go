@@ -31,15 +31,6 @@ import (
 // It never returns an error for UDP: that would stop the socket's reader.
 func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
 	stream := info.Transport != "UDP" && info.Transport != "udp"
-	if !stream {
-		// sipgo hands each message to a goroutine of its own. Let those
-		// of the messages already read run before this one is parsed:
-		// a backlog then waits in the socket's queue, first in first
-		// out, and not in the Go scheduler's, which runs the newest
-		// goroutine first and puts an overflow behind all the rest (a
-		// 180 relayed after its 200, a BYE before its ACK).
-		runtime.Gosched()
-	}
 	p := e.current.Load()
 	if p != nil && p.HasPacketStages() {
 		if !p.AllowPacket(addrPort(info.RemoteAddr), transportName(info.Transport)) {
@@ -56,6 +47,9 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		if req, ok := msg.(*sip.Request); ok && err == nil && req.IsCancel() {
 			req.SetSource(info.RemoteAddr.String())
 			req.SetTransport(transportName(info.Transport))
+			if !stream {
+				inTurn()
+			}
 			go e.onCancel(req)
 			if !stream || n >= len(data) {
 				return nil, nil
@@ -66,11 +60,23 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		}
 	}
 	if !stream {
+		inTurn()
 		data = markRFC2543(data)
 		e.sawDatagram(info.LocalAddr, info.RemoteAddr, data)
 	}
 	return data, nil
 }
+
+// inTurn is called on the UDP reader before a datagram is handed on to a
+// goroutine of its own (sipgo's for a message, the engine's for a CANCEL):
+// it lets the goroutines of the datagrams already read run first. A
+// backlog then waits in the socket's queue, first in first out, and not in
+// the Go scheduler's, which runs the newest goroutine first and puts an
+// overflow of its run queue behind all the rest (a 180 relayed after its
+// 200, a BYE before its ACK). Datagrams the filter drops (a banned source,
+// one too large) do not wait: a flood is still read and dropped at full
+// speed.
+func inTurn() { runtime.Gosched() }
 
 // addrPort returns the address of a UDP or TCP peer.
 func addrPort(a net.Addr) netip.AddrPort {

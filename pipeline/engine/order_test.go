@@ -14,11 +14,12 @@ import (
 
 // TestEngineKeepsOrder sends a burst of requests faster than one CPU
 // handles them and checks they are answered in the order they were sent.
-// The socket's reader yields after each datagram, so the goroutines of
-// the messages already read run before the next one is read: a backlog
-// waits in the kernel's queue, first in first out, instead of in the Go
-// scheduler's (where the newest goroutine runs first and an overflow
-// waits behind everything else). A 180 and a 200 sent back to back by a
+// The socket's reader yields before it hands each datagram on, so the
+// goroutines of the messages already read run first: a backlog waits in
+// the kernel's queue, first in first out, instead of in the Go scheduler's
+// (where the newest goroutine runs first and an overflow waits behind
+// everything else). On one CPU, as here; with several, handlers also run
+// in parallel and the order is looser. A 180 and a 200 sent back to back by a
 // callee reach the caller in that order (or, rarely, swapped).
 func TestEngineKeepsOrder(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))

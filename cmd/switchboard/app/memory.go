@@ -1,8 +1,12 @@
 package app
 
 import (
+	"bufio"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/switchboard-sip/switchboard/config"
@@ -36,11 +40,46 @@ func (c *collector) apply(limit config.Size, log *slog.Logger) {
 	if limit > 0 {
 		debug.SetMemoryLimit(int64(limit))
 		debug.SetGCPercent(-1)
-		log.Info("garbage collector", "memory_limit", limit.String(), "detail", "collections only as the heap nears the limit")
+		log.Info("garbage collector", "memory_limit", limit.String(), "detail", "collections only as the memory in use nears the limit")
+		for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+			if v := os.Getenv(env); v != "" {
+				log.Warn("server.memory_limit replaces an environment setting", "env", env+"="+v, "memory_limit", limit.String())
+			}
+		}
+		if avail, where := availableMemory(); avail > 0 && int64(limit) > avail {
+			log.Warn("server.memory_limit is more than the memory available: the garbage collector may never run before the kernel kills the proxy",
+				"memory_limit", limit.String(), "available", config.Size(avail).String(), "from", where)
+		}
 	} else {
 		debug.SetGCPercent(percent)
 		debug.SetMemoryLimit(start)
 		log.Info("garbage collector", "memory_limit", "none", "detail", "Go's default (GOGC, GOMEMLIMIT)")
 	}
 	c.applied = limit
+}
+
+// availableMemory returns the memory the process may use, in bytes, and
+// where that figure comes from: its cgroup's memory.max when it has one,
+// else the machine's MemTotal; 0 when neither can be read.
+func availableMemory() (int64, string) {
+	if data, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
+			return n, "cgroup memory.max"
+		}
+	}
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10, "MemTotal"
+			}
+		}
+	}
+	return 0, ""
 }

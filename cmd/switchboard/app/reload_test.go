@@ -216,3 +216,45 @@ func TestReloadMemoryLimit(t *testing.T) {
 		t.Errorf("a bad limit: %+v, memory limit %d", r.Last(), debug.SetMemoryLimit(-1))
 	}
 }
+
+// TestMemoryLimitWarnings checks the warnings of a memory_limit that
+// replaces an environment setting or exceeds the memory there is.
+func TestMemoryLimitWarnings(t *testing.T) {
+	if avail, _ := availableMemory(); avail <= 0 {
+		t.Skip("neither cgroup memory.max nor /proc/meminfo")
+	}
+	tests := []struct {
+		name  string
+		env   string // GOMEMLIMIT in the environment, "" for none
+		limit config.Size
+		want  []string
+		not   []string
+	}{
+		{"plain", "", 256 << 20, []string{"memory_limit=256MiB"}, []string{"level=WARN"}},
+		{"environment replaced", "2GiB", 256 << 20, []string{"replaces an environment setting", `env="GOMEMLIMIT=2GiB"`}, []string{"more than the memory available"}},
+		{"more than there is", "", 1 << 50, []string{"more than the memory available", "available="}, nil},
+	}
+	for i, tc := range tests {
+		if tc.env != "" {
+			t.Setenv("GOMEMLIMIT", tc.env)
+		} else {
+			t.Setenv("GOMEMLIMIT", "")
+		}
+		t.Setenv("GOGC", "")
+		var logs syncBuffer
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		gc := &collector{}
+		gc.apply(tc.limit, log)
+		gc.apply(0, log)
+		for _, w := range tc.want {
+			if !strings.Contains(logs.String(), w) {
+				t.Errorf("test %d (%s): the log lacks %q:\n%s", i, tc.name, w, logs.String())
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(logs.String(), w) {
+				t.Errorf("test %d (%s): the log has %q:\n%s", i, tc.name, w, logs.String())
+			}
+		}
+	}
+}
