@@ -47,22 +47,23 @@ reason = "OK THANKS"
 use = "forward"
 `
 
-// TestReloadBadEdits checks that every kind of bad edit leaves the running
-// pipeline in place and logs the mistake as a path.
-func TestReloadBadEdits(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
+// testReloader writes content as config.toml in a new directory, runs an
+// engine with the pipeline built from it, and returns a reloader of that
+// file, with its log.
+func testReloader(t *testing.T, content string) (*reloader, *syncBuffer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	svc := &pipeline.Services{Location: location.NewMemory(), Log: log}
 	eng, err := engine.New(svc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Shutdown(context.Background())
+	t.Cleanup(func() { eng.Shutdown(context.Background()) })
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +73,14 @@ func TestReloadBadEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng.Use(p)
-	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	return &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}, logs
+}
+
+// TestReloadBadEdits checks that every kind of bad edit leaves the running
+// pipeline in place and logs the mistake as a path.
+func TestReloadBadEdits(t *testing.T) {
+	r, logs := testReloader(t, goodConfig)
+	eng, path, p := r.eng, r.path, r.eng.Pipeline()
 
 	tests := []struct {
 		name    string
@@ -150,27 +158,11 @@ func TestReloadBadEdits(t *testing.T) {
 // process started with.
 func TestReloadMemoryLimit(t *testing.T) {
 	percent, limit := startGC()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	svc := &pipeline.Services{Location: location.NewMemory(), Log: log}
-	eng, err := engine.New(svc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Shutdown(context.Background())
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, logs := testReloader(t, goodConfig)
 	gc := &collector{}
-	defer gc.apply(0, log)
-	gc.apply(cfg.Server.MemoryLimit, log)
-	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, gc: gc, eng: eng, svc: svc, log: log}
+	defer gc.apply(0, r.log)
+	r.gc = gc
+	path := r.path
 
 	tests := []struct {
 		name        string
