@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -19,12 +22,29 @@ const DialogParam = "sbd"
 // tag of the initial request; in later requests it is the From or the To
 // tag, by direction).
 func DialogToken(key []byte, callID, tag string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(callID))
-	m.Write([]byte{0})
-	m.Write([]byte(tag))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:12])
+	m, _ := dialogMACs.Get().(*dialogMAC)
+	if m == nil || !bytes.Equal(m.key, key) {
+		m = &dialogMAC{key: bytes.Clone(key), h: hmac.New(sha256.New, key)}
+	} else {
+		m.h.Reset()
+	}
+	m.h.Write([]byte(callID))
+	m.h.Write([]byte{0})
+	m.h.Write([]byte(tag))
+	var sum [sha256.Size]byte
+	token := base64.RawURLEncoding.EncodeToString(m.h.Sum(sum[:0])[:12])
+	dialogMACs.Put(m)
+	return token
 }
+
+// dialogMAC is an HMAC of a key, kept for the next DialogToken: a new one
+// costs two SHA-256 states and the key's pads, per message.
+type dialogMAC struct {
+	key []byte
+	h   hash.Hash
+}
+
+var dialogMACs sync.Pool
 
 // DialogSigned reports whether token signs the dialog of req, in either
 // direction.

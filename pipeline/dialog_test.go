@@ -1,6 +1,10 @@
 package pipeline
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -29,5 +33,23 @@ func TestDialogSigned(t *testing.T) {
 	}
 	if !DialogSigned(key, callee, token) {
 		t.Error("the callee's direction (the caller's tag in To) is not signed")
+	}
+}
+
+// TestDialogTokenPooled checks that the pooled HMAC gives the same tokens
+// as a new one, whatever key the pool's last one had.
+func TestDialogTokenPooled(t *testing.T) {
+	reference := func(key []byte, callID, tag string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(callID + "\x00" + tag))
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:12])
+	}
+	keys := [][]byte{[]byte("0123456789abcdef0123456789abcdef"), []byte("another key, another deployment"), nil}
+	for i := range 30 {
+		key := keys[i%len(keys)]
+		callID, tag := fmt.Sprintf("call-%d", i), fmt.Sprintf("tag%d", i%4)
+		if got, want := DialogToken(key, callID, tag), reference(key, callID, tag); got != want {
+			t.Errorf("round %d (key %q): %q, want %q", i, key, got, want)
+		}
 	}
 }

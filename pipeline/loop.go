@@ -1,10 +1,9 @@
 package pipeline
 
 import (
-	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -22,42 +21,102 @@ const LoopParam = "sbloop"
 // that arrives with the same hash in one of our Vias is that branch come
 // back unchanged, while one whose hash differs is spiralling.
 func LoopHash(req *sip.Request) string {
-	var b strings.Builder
+	// FNV-1a over the same bytes as fnv.New64a on a string of the parts,
+	// a newline after each, without building that string.
+	h := fnv64a(fnvOffset)
 	u := &req.Recipient
-	b.WriteString(strings.ToLower(u.Scheme))
-	b.WriteByte(':')
+	h.lower(u.Scheme)
+	h.byte(':')
 	if u.Raw() != "" {
-		b.WriteString(u.Raw())
+		h.str(u.Raw())
 	} else {
-		b.WriteString(u.User)
-		b.WriteByte('@')
-		b.WriteString(strings.ToLower(u.Host))
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(u.Port))
+		h.str(u.User)
+		h.byte('@')
+		h.lower(u.Host)
+		h.byte(':')
+		h.uint(uint64(u.Port))
 	}
-	b.WriteByte('\n')
+	h.byte('\n')
 	if id := req.CallID(); id != nil {
-		b.WriteString(id.Value())
+		h.str(id.Value())
 	}
-	b.WriteByte('\n')
+	h.byte('\n')
 	if f := req.From(); f != nil {
 		tag, _ := f.Params.Get("tag")
-		b.WriteString(tag)
+		h.str(tag)
 	}
-	b.WriteByte('\n')
+	h.byte('\n')
 	if t := req.To(); t != nil {
 		tag, _ := t.Params.Get("tag")
-		b.WriteString(tag)
+		h.str(tag)
 	}
-	b.WriteByte('\n')
+	h.byte('\n')
 	if cs := req.CSeq(); cs != nil {
-		b.WriteString(strconv.FormatUint(uint64(cs.SeqNo), 10))
+		h.uint(uint64(cs.SeqNo))
 	}
-	b.WriteByte('\n')
-	if r := req.Route(); r != nil {
-		b.WriteString(r.Value())
+	h.byte('\n')
+	if r := TopRoute(req); r != nil {
+		h.str(r.Value())
 	}
-	h := fnv.New64a()
-	h.Write([]byte(b.String()))
-	return fmt.Sprintf("%016x", h.Sum64())
+	var out [16]byte
+	v := uint64(h)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = "0123456789abcdef"[v&0xf]
+		v >>= 4
+	}
+	return string(out[:])
+}
+
+// TopRoute returns the top Route header of req, or nil. sipgo's
+// req.Route() allocates an empty header each time it finds none.
+func TopRoute(req *sip.Request) *sip.RouteHeader {
+	if req.GetHeader("Route") == nil {
+		return nil
+	}
+	return req.Route()
+}
+
+// fnv64a is a 64-bit FNV-1a hash (hash/fnv's New64a) fed without
+// allocating.
+type fnv64a uint64
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func (h *fnv64a) byte(c byte) {
+	*h ^= fnv64a(c)
+	*h *= fnvPrime
+}
+
+func (h *fnv64a) str(s string) {
+	for i := 0; i < len(s); i++ {
+		h.byte(s[i])
+	}
+}
+
+// lower hashes s in ASCII lower case, as strings.ToLower would give it for
+// a scheme or a host name.
+func (h *fnv64a) lower(s string) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			h.str(strings.ToLower(s))
+			return
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h.byte(c)
+	}
+}
+
+func (h *fnv64a) uint(n uint64) {
+	var buf [20]byte
+	for _, c := range strconv.AppendUint(buf[:0], n, 10) {
+		h.byte(c)
+	}
 }

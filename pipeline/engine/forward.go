@@ -134,7 +134,7 @@ func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport s
 		return target.Destination, strings.ToUpper(tp)
 	}
 	uri := &req.Recipient
-	if r := req.Route(); r != nil {
+	if r := pipeline.TopRoute(req); r != nil {
 		uri = &r.Address
 	}
 	transport = "UDP"

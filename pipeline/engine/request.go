@@ -77,7 +77,7 @@ func (t *transaction) serve() {
 		t.respond(res, true)
 		return
 	}
-	if req.Method == sip.OPTIONS && !ctx.Routed && work.Route() == nil && work.Recipient.User == "" && ctx.IsOurs(&work.Recipient) {
+	if req.Method == sip.OPTIONS && !ctx.Routed && pipeline.TopRoute(work) == nil && work.Recipient.User == "" && ctx.IsOurs(&work.Recipient) {
 		res := ctx.Reply(200, "OK")
 		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, UPDATE, PRACK"))
 		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))

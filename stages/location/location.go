@@ -44,10 +44,10 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		ctx.Reply(404, "Not Found: no dialog through this proxy")
 		return pipeline.Replied, nil
 	}
-	if ctx.Routed && req.Route() == nil && !ctx.IsOurs(&req.Recipient) {
+	if ctx.Routed && pipeline.TopRoute(req) == nil && !ctx.IsOurs(&req.Recipient) {
 		return l.viaPath(ctx)
 	}
-	if req.Route() != nil {
+	if pipeline.TopRoute(req) != nil {
 		ctx.Reply(403, "Forbidden: preloaded Route to another host")
 		return pipeline.Replied, nil
 	}
