@@ -35,10 +35,17 @@ const (
 // second (the proxies idle).
 const quietBusy = 500 * time.Millisecond
 
-// waitQuiet waits until the machine was nearly idle for a second, or
-// limit. Unless limit is 0 it waits a second at least: the proxy finishes
-// with the calls of the rate before.
-func waitQuiet(ctx context.Context, limit time.Duration) error {
+// proxiesSettled is what idle proxies take: under 5 % of a core over a
+// second, all of them together.
+const proxiesSettled = 50 * time.Millisecond
+
+// waitQuiet waits until the machine was nearly idle for a second and the
+// proxies have settled, or limit. Unless limit is 0 it waits a second at
+// least. The proxies all share one core: the one measured last is still
+// ending the transactions of its step (they linger 5 s after their final
+// response, in Kamailio as in Switchboard) when the next step starts, and
+// without this wait that work falls on the next proxy's measurement.
+func waitQuiet(ctx context.Context, limit time.Duration, proxies []*proxy) error {
 	if limit <= 0 {
 		return nil
 	}
@@ -48,16 +55,31 @@ func waitQuiet(ctx context.Context, limit time.Duration) error {
 		if err != nil {
 			return nil
 		}
+		proxy0 := proxiesCPU(proxies)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 		busy1, _, _ := machineCPU()
-		if busy1-busy0 < quietBusy || time.Now().After(deadline) {
+		settled := proxiesCPU(proxies)-proxy0 < proxiesSettled
+		if busy1-busy0 < quietBusy && settled || time.Now().After(deadline) {
 			return nil
 		}
 	}
+}
+
+// proxiesCPU is the CPU time the proxies' processes have used so far.
+func proxiesCPU(proxies []*proxy) time.Duration {
+	var sum time.Duration
+	for _, p := range proxies {
+		for _, pid := range p.pids {
+			if d, err := procCPU(pid); err == nil {
+				sum += d
+			}
+		}
+	}
+	return sum
 }
 
 // recvTimeout is sipp's -recv_timeout: a call that waits longer for a
@@ -134,7 +156,7 @@ func fullOptions() options {
 	o.RegDur = 10 * time.Second
 	o.PprofRate = 400
 	o.Retries = 2
-	o.QuietWait, o.QuietWaitRetry = 5*time.Second, 30*time.Second
+	o.QuietWait, o.QuietWaitRetry = 10*time.Second, 30*time.Second
 	return o
 }
 
@@ -283,7 +305,7 @@ func playSeries(ctx context.Context, o options, proxies []*proxy, work, sippCPUs
 					if try > 1 {
 						wait = o.QuietWaitRetry
 					}
-					if err := waitQuiet(ctx, wait); err != nil {
+					if err := waitQuiet(ctx, wait, proxies); err != nil {
 						return err
 					}
 					st, err := playStep(ctx, o, p, s.work, rate, s.dur, try, work, sippCPUs, res)
