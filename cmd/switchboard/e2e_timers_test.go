@@ -741,3 +741,55 @@ func TestTimers2xxAfterFinal(t *testing.T) {
 		}
 	}
 }
+
+// TestTimersRFC2543AckOf2xx: an RFC 2543 caller (no branch in its Via)
+// calls the callee's own address through the proxy (which relays for it:
+// location runs only for our domain), so that the callee's Contact, the
+// Request-URI of the ACK of the 200, is the INVITE's Request-URI. RFC 3261
+// 17.2.3 matches such requests by Request-URI, From tag, Call-ID, CSeq
+// number and top Via: the ACK has all of the INVITE's. But the ACK of a
+// 2xx is a transaction of its own, to be relayed to the callee, not taken
+// by the INVITE's server transaction as the ACK of a non-2xx answer would
+// be.
+func TestTimersRFC2543AckOf2xx(t *testing.T) {
+	t.Parallel()
+	cfg := strings.Replace(testConfig(), "use = \"location\"", "use = \"location\"\nwhen = 'request.uri.ours || in_dialog'", 1)
+	p := startProxy(t, cfg)
+	callee := timersUDPPeer(t, "callee", calleeIP, p.UDP, nil)
+	caller := timersUDPPeer(t, "caller", callerIP, p.UDP, nil)
+	noBranch := func(text string) string {
+		out := strings.Replace(text, ";branch=rfc2543;rport", ";rport", 1)
+		if out == text {
+			t.Fatalf("no branch to take out of\n%s", text)
+		}
+		return out
+	}
+	uri := "sip:bob@" + callee.ua.local
+	callID, tag := "rfc2543-"+secRandom(), secRandom()
+	invite := secReq{Method: "INVITE", URI: uri, From: "alice@" + proxyDomain, To: "bob@" + proxyDomain}
+	caller.send(noBranch(caller.build(invite, callID, tag, 1, "rfc2543")))
+	inv := callee.waitFor("the INVITE, relayed", timersRequest("INVITE"))
+	callee.reply(inv, 200, "OK")
+	ok := caller.waitFor("the 200", timersResponse(200, "INVITE"))
+	if c := ok.res.Contact(); c == nil || c.Address.String() != uri {
+		t.Fatalf("the 200's Contact is %v, want %s: the ACK's Request-URI must be the INVITE's", c, uri)
+	}
+	var routes []string
+	for _, h := range ok.res.GetHeaders("Record-Route") {
+		routes = append(routes, strings.TrimSpace(h.Value()))
+	}
+	slices.Reverse(routes)
+	ack := secReq{Method: "ACK", URI: uri, From: invite.From, To: invite.To, ToTag: secToTag(ok.res), Route: strings.Join(routes, ", "), NoContact: true}
+	caller.send(noBranch(caller.build(ack, callID, tag, 1, "rfc2543")))
+	got := callee.waitFor("the ACK of the 200, relayed", timersRequest("ACK"))
+	if !strings.HasPrefix(timersBranch(got.req), sip.RFC3261BranchMagicCookie) {
+		t.Errorf("the relayed ACK has no branch of the proxy's:\n%s", got.req)
+	}
+	// A retransmission of the INVITE is still the INVITE's transaction:
+	// no second INVITE reaches the callee.
+	caller.send(noBranch(caller.build(invite, callID, tag, 1, "rfc2543")))
+	time.Sleep(300 * time.Millisecond)
+	if n := len(callee.matching(timersRequest("INVITE"))); n != 1 {
+		t.Errorf("the callee got %d INVITEs, want 1 (a retransmission is absorbed)\n%s", n, callee.report())
+	}
+}

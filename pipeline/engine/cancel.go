@@ -61,7 +61,7 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	}
 	if !stream {
 		inTurn()
-		data = markRFC2543(data)
+		data = markRFC2543(data, e.answered2543)
 		e.sawDatagram(info.LocalAddr, info.RemoteAddr, data)
 	}
 	return data, nil

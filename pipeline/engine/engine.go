@@ -69,11 +69,15 @@ type Engine struct {
 	parser      *sip.Parser
 	traceParser *sip.Parser
 	invites     sync.Map // inviteKey -> *transaction, for CANCEL matching
-	active      atomic.Int64
-	draining    atomic.Bool
-	stop        chan struct{}
-	wg          sync.WaitGroup
-	closers     []func() error
+	// answered2xx2543 holds the branch hashes of the RFC 2543 INVITE
+	// transactions that sent a 2xx, until they end: their ACKs get a
+	// branch of their own (markRFC2543).
+	answered2xx2543 sync.Map
+	active          atomic.Int64
+	draining        atomic.Bool
+	stop            chan struct{}
+	wg              sync.WaitGroup
+	closers         []func() error
 }
 
 // boundSocket is one listening socket.

@@ -104,7 +104,7 @@ func TestRawResponse(t *testing.T) {
 		},
 		{
 			// The branch the proxy gave an RFC 2543 request is not sent back.
-			data: string(markRFC2543([]byte("INVITE <sip:a@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.5\r\nTo: <sip:a@example.com>;tag=2\r\nCSeq: 1 INVITE\r\n\r\n"))),
+			data: string(markRFC2543([]byte("INVITE <sip:a@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.5\r\nTo: <sip:a@example.com>;tag=2\r\nCSeq: 1 INVITE\r\n\r\n"), nil)),
 			want: []string{
 				"SIP/2.0 400 Bad Request: malformed CSeq",
 				"Via: SIP/2.0/UDP 192.0.2.5",

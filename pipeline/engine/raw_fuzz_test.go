@@ -25,7 +25,7 @@ func FuzzRawDatagram(f *testing.F) {
 	from := netip.MustParseAddrPort("192.0.2.10:5060")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		orig := bytes.Clone(data)
-		marked := markRFC2543(data)
+		marked := markRFC2543(data, nil)
 		if !bytes.Equal(data, orig) {
 			t.Fatalf("markRFC2543 changed its input")
 		}

@@ -19,7 +19,7 @@ import (
 // its server transaction. A non-2xx ACK never arrives here: the INVITE's
 // server transaction absorbs it (it is hop-by-hop).
 func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
-	restoreVia(req)
+	mark := restoreVia(req)
 	p := e.holdCurrent()
 	if p == nil {
 		tx.Terminate()
@@ -28,6 +28,9 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
 	e.active.Add(1)
 	e.svc.Metrics.Message("in", string(req.Method), 0)
 	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now()}
+	if req.IsInvite() {
+		t.mark2543 = mark
+	}
 	t.logAttrs = txLogHandler{inner: e.log.Handler(), req: req}
 	t.log = slog.New(&t.logAttrs)
 	// One reference for the server transaction, one for serve: the

@@ -42,7 +42,13 @@ var rfc2543Seed = maphash.MakeSeed()
 // its top Via when the request in it has none; otherwise data itself. Only
 // the cheap check runs for a request with a cookie in the first line of
 // its top Via.
-func markRFC2543(data []byte) []byte {
+//
+// The ACK of a 2xx is another transaction (RFC 3261 17.1.1.3, RFC 6026):
+// were it given its INVITE's branch, sipgo's INVITE server transaction,
+// in its Accepted state, would take it and the callee never see it. So an
+// ACK whose INVITE answered2xx reports as answered with a 2xx gets a
+// branch of its own (rfc2543AckHash).
+func markRFC2543(data []byte, answered2xx func(hash string) bool) []byte {
 	if len(data) == 0 || data[0] == 'S' && bytes.HasPrefix(data, []byte("SIP/")) || hasRFC3261Branch(data) {
 		return data
 	}
@@ -55,7 +61,11 @@ func markRFC2543(data []byte) []byte {
 	if at >= 0 && isRFC3261Branch(top[at:end]) {
 		return data // a cookie in a folded Via
 	}
-	branch := rfc2543Branch + rfc2543Hash(r.uri, r.from, r.callID, r.cseq, top)
+	hash := rfc2543Hash(r.uri, r.from, r.callID, r.cseq, top)
+	if r.method == "ACK" && answered2xx != nil && answered2xx(hash) {
+		hash = rfc2543AckHash(hash)
+	}
+	branch := rfc2543Branch + hash
 	if at >= 0 {
 		branch += "." // the client's branch follows
 	} else {
@@ -217,6 +227,24 @@ func rfc2543Hash(uri, from, callID, cseq string, topVia []byte) string {
 	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
+// answered2543 reports whether the RFC 2543 INVITE transaction whose
+// branch has hash sent a 2xx.
+func (e *Engine) answered2543(hash string) bool {
+	_, ok := e.answered2xx2543.Load(hash)
+	return ok
+}
+
+// rfc2543AckHash is the hash in the branch of the ACK of a 2xx, made from
+// its INVITE's: as long, unlike it.
+func rfc2543AckHash(invite string) string {
+	var h maphash.Hash
+	h.SetSeed(rfc2543Seed)
+	h.WriteString(invite)
+	h.WriteString("\x00ACK of a 2xx")
+	var sum [8]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
+}
+
 // sentBy returns the sent-by of the first value of a Via, in lower case:
 // "SIP / 2.0 / UDP Host:5060;branch=x" gives "host:5060".
 func sentBy(via string) string {
@@ -234,26 +262,29 @@ func sentBy(via string) string {
 }
 
 // restoreVia gives the top Via of req back the branch it was sent with,
-// taking off what markRFC2543 added. It is the first thing the engine does
-// with a request from sipgo.
-func restoreVia(req *sip.Request) {
+// taking off what markRFC2543 added, and returns the hash that was in it
+// ("" for a request that was not marked). It is the first thing the engine
+// does with a request from sipgo.
+func restoreVia(req *sip.Request) (hash string) {
 	via := req.Via()
 	if via == nil {
-		return
+		return ""
 	}
 	for i, p := range via.Params {
 		if p.K != "branch" {
 			continue
 		}
 		if client, marked := unmarkBranch(p.V); marked {
+			hash = strings.TrimPrefix(p.V, rfc2543Branch)[:16]
 			if client, ok := strings.CutPrefix(client, "."); ok {
 				via.Params[i].V = client
 			} else {
 				via.Params = slices.Delete(via.Params, i, i+1)
 			}
 		}
-		return
+		return hash
 	}
+	return ""
 }
 
 // unmarkBranch returns what follows the proxy's mark in a branch value:

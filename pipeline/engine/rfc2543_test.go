@@ -77,7 +77,7 @@ func TestMarkRFC2543(t *testing.T) {
 		{"a repeated branch", sipMessage("OPTIONS sip:a@example.com SIP/2.0", "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bKa;branch=b", "CSeq: 1 OPTIONS"), true},
 	}
 	for i, tc := range tests {
-		got := markRFC2543(tc.data)
+		got := markRFC2543(tc.data, nil)
 		if marked := string(got) != string(tc.data); marked != tc.marked {
 			t.Errorf("test %d (%s): marked %v, want %v:\n%s", i, tc.name, marked, tc.marked, got)
 			continue
@@ -125,7 +125,7 @@ func TestRFC2543Branch(t *testing.T) {
 		return sipMessage(lines...)
 	}
 	branch := func(data []byte) string {
-		msg, err := sip.ParseMessage(markRFC2543(data))
+		msg, err := sip.ParseMessage(markRFC2543(data, nil))
 		if err != nil {
 			t.Fatalf("%v:\n%s", err, data)
 		}
@@ -176,7 +176,7 @@ func TestRFC2543WsinvAck(t *testing.T) {
 		"CSeq: 9 ACK",
 	)
 	key := func(data []byte) string {
-		m, err := sip.ParseMessage(markRFC2543(data))
+		m, err := sip.ParseMessage(markRFC2543(data, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,12 +192,61 @@ func TestRFC2543WsinvAck(t *testing.T) {
 }
 
 func TestUnmarkVia(t *testing.T) {
-	marked := markRFC2543(torture(t, "ltgtruri.dat"))
+	marked := markRFC2543(torture(t, "ltgtruri.dat"), nil)
 	r, ok := readRawRequest(marked)
 	if !ok {
 		t.Fatal("ltgtruri.dat not read")
 	}
 	if got := unmarkVia(r.vias[0]); got != "SIP/2.0/UDP 192.0.2.5" {
 		t.Errorf("unmarked Via %q, want %q", got, "SIP/2.0/UDP 192.0.2.5")
+	}
+}
+
+// TestRFC2543AckOf2xx checks that the ACK of an RFC 2543 INVITE gets the
+// INVITE's branch, unless the INVITE was answered with a 2xx: then one of
+// its own, which restoreVia takes off again.
+func TestRFC2543AckOf2xx(t *testing.T) {
+	request := func(method string) []byte {
+		return sipMessage(method+" sip:bob@192.0.2.9 SIP/2.0", "Via: SIP/2.0/UDP 192.0.2.1:5060", "From: <sip:alice@example.com>;tag=a1",
+			"To: <sip:bob@example.com>;tag=b2", "Call-ID: c2543", "CSeq: 1 "+method, "Content-Length: 0")
+	}
+	branch := func(data []byte) (string, *sip.Request) {
+		t.Helper()
+		msg, err := sip.ParseMessage(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := msg.(*sip.Request)
+		b, _ := req.Via().Params.Get("branch")
+		return b, req
+	}
+	inviteBranch, invite := branch(markRFC2543(request("INVITE"), nil))
+	hash := restoreVia(invite)
+	if len(hash) != 16 || inviteBranch != rfc2543Branch+hash {
+		t.Fatalf("INVITE branch %q, restoreVia gave %q", inviteBranch, hash)
+	}
+	answered := func(h string) bool { return h == hash }
+	tests := []struct {
+		name     string
+		data     []byte
+		answered func(string) bool
+		same     bool // the INVITE's branch
+	}{
+		{"the ACK of a non-2xx", request("ACK"), nil, true},
+		{"the ACK of a non-2xx, another INVITE answered", request("ACK"), func(string) bool { return false }, true},
+		{"the ACK of a 2xx", request("ACK"), answered, false},
+		{"a retransmitted INVITE after a 2xx", request("INVITE"), answered, true},
+	}
+	for i, tc := range tests {
+		b, req := branch(markRFC2543(tc.data, tc.answered))
+		if (b == inviteBranch) != tc.same {
+			t.Errorf("test %d (%s): branch %q, INVITE's %q", i, tc.name, b, inviteBranch)
+		}
+		if h := restoreVia(req); len(h) != 16 || (h == hash) != tc.same {
+			t.Errorf("test %d (%s): restoreVia gave %q, INVITE's %q", i, tc.name, h, hash)
+		}
+		if v := req.Via().String(); strings.Contains(v, "branch") {
+			t.Errorf("test %d (%s): the Via still has a branch after restoreVia: %s", i, tc.name, v)
+		}
 	}
 }

@@ -25,7 +25,10 @@ type transaction struct {
 	start     time.Time // when the request arrived
 	traced    bool      // [log] trace is on for the request (decided before the stages)
 	key       string
-	ctx       *pipeline.Context
+	// mark2543 is the hash markRFC2543 put in the branch of an RFC 2543
+	// INVITE ("" for any other request).
+	mark2543 string
+	ctx      *pipeline.Context
 
 	mu         sync.Mutex
 	branches   []*branch
@@ -70,6 +73,9 @@ func (t *transaction) unref() {
 	if t.key != "" {
 		t.e.invites.CompareAndDelete(t.key, t)
 	}
+	if t.mark2543 != "" {
+		t.e.answered2xx2543.Delete(t.mark2543)
+	}
 	t.p.Release()
 }
 
@@ -96,6 +102,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 			t.answered = true
 		}
 		t.mu.Unlock()
+		if res.StatusCode < 300 && !answered && t.mark2543 != "" {
+			t.e.answered2xx2543.Store(t.mark2543, struct{}{})
+		}
 		if sent && res.StatusCode >= 300 {
 			t.log.Debug("a second final response not sent", "code", res.StatusCode)
 			return
