@@ -332,3 +332,35 @@ func TestWithMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSmoke(t *testing.T) {
+	mk := func(work string, cpu time.Duration, rss int64) step {
+		s := step{Target: "kamailio", Workload: work, Rate: 50, Planned: 100, Succeeded: 100, ViaProxy: 100,
+			Wall: 2 * time.Second, ProxyCPU: cpu, HaveRTT: true, ProxyRSS: rss}
+		if work == workRegistrations {
+			s.ViaProxy = 0
+		}
+		s.judge()
+		return s
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		want  string // "" for no error
+	}{
+		{"measured", []step{mk(workCalls, 150*time.Millisecond, 20<<20), mk(workRegistrations, 10*time.Millisecond, 20<<20)}, ""},
+		{"REGISTERs under a clock tick", []step{mk(workCalls, 150*time.Millisecond, 20<<20), mk(workRegistrations, 0, 20<<20)}, ""},
+		{"no CPU at all", []step{mk(workCalls, 0, 20<<20), mk(workRegistrations, 0, 20<<20)}, "CPU was not measured in any step"},
+		{"no memory", []step{mk(workCalls, time.Second, 0), mk(workRegistrations, time.Second, 20<<20)}, "memory was not measured"},
+		{"no registrations", []step{mk(workCalls, time.Second, 20<<20)}, "no registrations step ran"},
+	}
+	for i, tc := range tests {
+		err := checkSmoke(&result{Targets: []target{targets[3]}, Steps: tc.steps})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("test %d (%s): %v", i, tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("test %d (%s): error %v, want %q", i, tc.name, err, tc.want)
+		}
+	}
+}
