@@ -169,6 +169,20 @@ func testConfig(extra ...string) string {
 	return b.String()
 }
 
+// logSays reports whether the proxy's log has text, waiting up to within
+// for it: the log reaches the test through a pipe, a little after the
+// messages the proxy sends.
+func (p *proxy) logSays(text string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.log.String(), text) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // proxy is a running switchboard process.
 type proxy struct {
 	// UDP and TCP are the host:port it listens on ("" when not listening on

@@ -54,7 +54,7 @@ func TestRedisSharedRegistrations(t *testing.T) {
 	port.stop(t)
 	runSipp(t, a.UDP, "-sf", scenario(t, "register_unavailable.xml"), "-i", calleeIP, "-s", "carol",
 		"-key", "contact_port", "5999").ExpectCalls(1)
-	if !strings.Contains(a.log.String(), "location store unavailable") {
+	if !a.logSays("location store unavailable", 5*time.Second) {
 		t.Errorf("proxy A's log does not say the store is unavailable")
 	}
 
