@@ -76,6 +76,7 @@ type Engine struct {
 	active          atomic.Int64
 	draining        atomic.Bool
 	stop            chan struct{}
+	workers         *workers
 	wg              sync.WaitGroup
 	closers         []func() error
 }
@@ -88,7 +89,7 @@ type boundSocket struct {
 
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{})}
+	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{}), workers: newWorkers()}
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(tracer{e: e, log: log})
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
@@ -109,7 +110,9 @@ func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e.ua = ua
 	e.tp = ua.TransportLayer()
 	e.txl = ua.TransactionLayer()
-	e.txl.OnRequest(e.onRequest)
+	e.txl.OnRequest(func(req *sip.Request, tx *sip.ServerTx) {
+		e.workers.run(func() { e.onRequest(req, tx) })
+	})
 	return e, nil
 }
 

@@ -96,7 +96,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		if !b.tx.OnTerminate(func(string, error) { t.unref() }) {
 			t.unref()
 		}
-		go b.run()
+		t.e.workers.run(b.run)
 	}
 	t.mu.Lock()
 	t.forwarding = false

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"bytes"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// goroutineID is the number runtime.Stack prints for the calling goroutine.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	return string(bytes.Fields(buf)[1])
+}
+
+// waitIdle waits until a worker of w waits for work (or fails the test).
+func waitIdle(t *testing.T, w *workers) {
+	t.Helper()
+	done := make(chan struct{})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case w.idle <- func() { close(done) }:
+			<-done
+			return
+		default:
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Fatal("no worker became idle")
+}
+
+func TestWorkers(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, w *workers)
+	}{
+		{"an idle worker takes the next function", func(t *testing.T, w *workers) {
+			ids := make(chan string, 2)
+			w.run(func() { ids <- goroutineID() })
+			first := <-ids
+			waitIdle(t, w)
+			w.run(func() { ids <- goroutineID() })
+			if second := <-ids; second != first {
+				t.Errorf("second function ran on goroutine %s, want the worker %s", second, first)
+			}
+		}},
+		{"a blocked function does not hold up the next", func(t *testing.T, w *workers) {
+			release := make(chan struct{})
+			defer close(release)
+			w.run(func() { <-release })
+			done := make(chan struct{})
+			w.run(func() { close(done) })
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the second function waited for the first")
+			}
+		}},
+		{"every function runs, from many callers at once", func(t *testing.T, w *workers) {
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ran := 0
+			for range 50 {
+				wg.Go(func() {
+					for range 100 {
+						wg.Add(1)
+						w.run(func() {
+							mu.Lock()
+							ran++
+							mu.Unlock()
+							wg.Done()
+						})
+					}
+				})
+			}
+			wg.Wait()
+			if ran != 5000 {
+				t.Errorf("%d functions ran, want 5000", ran)
+			}
+		}},
+		{"an idle worker ends", func(t *testing.T, w *workers) {
+			w.idleFor = 20 * time.Millisecond
+			ids := make(chan string, 1)
+			w.run(func() { ids <- goroutineID() })
+			id := <-ids
+			time.Sleep(200 * time.Millisecond)
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			if bytes.Contains(buf, []byte("goroutine "+id+" [")) {
+				t.Errorf("worker %s still runs after its idle time", id)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newWorkers()) })
+	}
+}
+
+// deep uses about n KB of stack, as a message's path through the proxy does.
+//
+//go:noinline
+func deep(n int) byte {
+	var frame [1024]byte
+	frame[n%1024] = byte(n)
+	if n == 0 {
+		return frame[0]
+	}
+	return deep(n-1) + frame[n%1024]
+}
+
+// BenchmarkWorkers compares a goroutine per function (sipgo's way) with
+// the workers, for functions that need 12 KB of stack.
+func BenchmarkWorkers(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		run  func(w *workers, f func())
+	}{
+		{"goroutine", func(_ *workers, f func()) { go f() }},
+		{"workers", func(w *workers, f func()) { w.run(f) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := newWorkers()
+			done := make(chan struct{})
+			f := func() {
+				deep(12)
+				done <- struct{}{}
+			}
+			for b.Loop() {
+				bc.run(w, f)
+				<-done
+			}
+		})
+	}
+}
