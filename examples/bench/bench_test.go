@@ -48,7 +48,7 @@ func TestSmoke(t *testing.T) {
 	if err := checkSmoke(res); err != nil {
 		t.Fatalf("%v\n%s", err, md)
 	}
-	for _, want := range []string{"| sb-seed |", "| sb-minimal |", "| sb-bolt |", "| kamailio |", "Switchboard / Kamailio"} {
+	for _, want := range []string{"| sb-seed |", "| sb-minimal |", "| sb-bolt |", "| kamailio |", "Switchboard / Kamailio", "Tail latency at equal load", "median p99"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
@@ -256,6 +256,66 @@ func TestMarkdownAndSummary(t *testing.T) {
 	}
 }
 
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		p99s []float64
+		want float64
+	}{
+		{"none", nil, 0},
+		{"one", []float64{12}, 12},
+		{"odd, unsorted", []float64{40, 8, 12}, 12},
+		{"even: the mean of the middle two", []float64{4, 100, 8, 20}, 14},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var steps []*step
+			for _, v := range tt.p99s {
+				steps = append(steps, &step{P99: v})
+			}
+			if got := median(steps, p99); got != tt.want {
+				t.Errorf("median of %v = %g, want %g", tt.p99s, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLatencyTables(t *testing.T) {
+	o := fullOptions()
+	o.CallRate, o.RegRate, o.LatencyRates, o.LatencyRounds = []int{100}, []int{100}, []int{800}, 3
+	mk := func(target string, round int, p99 float64, pass bool) step {
+		s := step{Target: target, Workload: workLatency, Rate: 800, Try: round, Planned: 12000, Succeeded: 12000, ViaProxy: 12000,
+			Wall: 15 * time.Second, ProxyCPU: 6 * time.Second, P50: 4, P99: p99, HaveRTT: true}
+		if !pass {
+			s.Succeeded, s.ViaProxy, s.Failed = 11000, 11000, 1000
+		}
+		s.judge()
+		return s
+	}
+	r := &result{Opts: o, Targets: []target{targets[1], targets[3]}, Steps: []step{
+		mk("sb-minimal", 1, 12, true), mk("kamailio", 1, 16, true),
+		mk("kamailio", 2, 600, false), mk("sb-minimal", 2, 40, false),
+		mk("sb-minimal", 3, 8, true), mk("kamailio", 3, 20, true),
+	}}
+	md := markdown(r)
+	for _, want := range []string{
+		"played 800/s against every proxy in 3 rounds of 15 s",
+		"| 800 | sb-minimal | 12 ms, 40 ms ✗, 8 ms | 12 ms | 4 ms | 500 µs | 40% | 2 / 3 |",
+		"| 800 | kamailio | 16 ms, 600 ms ✗, 20 ms | 20 ms | 4 ms |",
+		"| proxy | 800/s |\n|---|--:|\n| sb-minimal | 0.60 |",
+		"The latency series, round by round:",
+		"| 800 | kamailio | 2 | 11000 / 12000 | 1000 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q:\n%s", want, md)
+		}
+	}
+	// The latency steps are not the series': they decide no figure.
+	if sums := summarize(r); sums[0].Calls != 0 || sums[1].Calls != 0 {
+		t.Errorf("latency steps counted in the calls series: %+v", sums)
+	}
+}
+
 func TestUpdateDocs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "benchmarks.md")
 	doc := "# Benchmarks\n\nbefore\n\n" + docsBegin + "\nold\n" + docsEnd + "\n\nafter\n"
@@ -353,14 +413,24 @@ func TestCheckSmoke(t *testing.T) {
 		{"no CPU at all", []step{mk(workCalls, 0, 20<<20), mk(workRegistrations, 0, 20<<20)}, "CPU was not measured in any step"},
 		{"no memory", []step{mk(workCalls, time.Second, 0), mk(workRegistrations, time.Second, 20<<20)}, "memory was not measured"},
 		{"no registrations", []step{mk(workCalls, time.Second, 20<<20)}, "no registrations step ran"},
+		{"latency series measured", []step{mk(workCalls, time.Second, 20<<20), mk(workRegistrations, 0, 20<<20), mk(workLatency, time.Second, 20<<20)}, ""},
 	}
 	for i, tc := range tests {
-		err := checkSmoke(&result{Targets: []target{targets[3]}, Steps: tc.steps})
+		r := &result{Targets: []target{targets[3]}, Steps: tc.steps}
+		if i == len(tests)-1 {
+			r.Opts = smokeOptions()
+		}
+		err := checkSmoke(r)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("test %d (%s): %v", i, tc.name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("test %d (%s): error %v, want %q", i, tc.name, err, tc.want)
 		}
+	}
+	// With the latency series in the options, its steps must have run.
+	err := checkSmoke(&result{Opts: smokeOptions(), Targets: []target{targets[3]}, Steps: tests[0].steps})
+	if err == nil || !strings.Contains(err.Error(), "no latency step ran") {
+		t.Errorf("no latency step: error %v", err)
 	}
 }

@@ -2,7 +2,8 @@ package main
 
 // The run: every proxy started once, then each offered rate of the calls
 // series and then of the registrations series played against every proxy
-// in turn, alternately, until a proxy fails a rate.
+// in turn, alternately, until a proxy fails a rate; then the latency
+// series: the same call rates for every proxy, in rounds.
 
 import (
 	"context"
@@ -29,6 +30,9 @@ const (
 const (
 	workCalls         = "calls"
 	workRegistrations = "registrations"
+	// workLatency is calls too, played in rounds at the same rates for
+	// every proxy, to compare tail latency at equal load.
+	workLatency = "latency"
 )
 
 // quietBusy is what a quiet machine means: under half a core busy over a
@@ -95,6 +99,13 @@ type options struct {
 	RegRate  []int
 	CallDur  time.Duration
 	RegDur   time.Duration
+	// LatencyRates are the call rates of the latency series, played
+	// LatencyRounds times against every proxy for LatencyDur each: one
+	// step's p99 hangs on whether a garbage collection or a burst of
+	// other processes fell into it, the median of rounds less so.
+	LatencyRates  []int
+	LatencyRounds int
+	LatencyDur    time.Duration
 	// Pin pins the proxies to ProxyCPUs and sipp to SippCPUs (taskset).
 	Pin       bool
 	ProxyCPUs string
@@ -136,6 +147,9 @@ func smokeOptions() options {
 		RegRate:          []int{50},
 		CallDur:          4 * time.Second,
 		RegDur:           2 * time.Second,
+		LatencyRates:     []int{20},
+		LatencyRounds:    1,
+		LatencyDur:       2 * time.Second,
 		Pin:              runtime.NumCPU() >= 2,
 		ProxyCPUs:        "1",
 		SippCPUs:         "0",
@@ -154,6 +168,9 @@ func fullOptions() options {
 	o.RegRate = []int{100, 400, 1600, 3200, 6400, 9600, 12800}
 	o.CallDur = 10 * time.Second
 	o.RegDur = 10 * time.Second
+	o.LatencyRates = []int{800, 1600}
+	o.LatencyRounds = 3
+	o.LatencyDur = 15 * time.Second
 	o.PprofRate = 400
 	o.Retries = 2
 	o.QuietWait, o.QuietWaitRetry = 10*time.Second, 30*time.Second
@@ -253,6 +270,9 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err := playSeries(ctx, o, proxies, work, sippCPUs, res); err != nil {
 		return nil, err
 	}
+	if err := playLatency(ctx, o, proxies, work, sippCPUs, res); err != nil {
+		return nil, err
+	}
 	if o.PprofDir != "" {
 		saveHeapProfiles(ctx, o, proxies, res)
 	}
@@ -328,6 +348,43 @@ func playSeries(ctx context.Context, o options, proxies []*proxy, work, sippCPUs
 	return nil
 }
 
+// playLatency plays every rate of o.LatencyRates against every proxy, in
+// o.LatencyRounds rounds: in each round every proxy in turn, the order
+// rotated from one round to the next. A rate is played whether or not a
+// proxy passed it in the series, and a failed round is not played again:
+// the rounds measure latency, they do not decide a figure.
+func playLatency(ctx context.Context, o options, proxies []*proxy, work, sippCPUs string, res *result) error {
+	for _, rate := range o.LatencyRates {
+		for round := 1; round <= o.LatencyRounds; round++ {
+			shift := (round - 1) % len(proxies)
+			order := append(append([]*proxy(nil), proxies[shift:]...), proxies[:shift]...)
+			for _, p := range order {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if !p.alive() {
+					continue // noted by the series already, or below
+				}
+				if err := waitQuiet(ctx, o.QuietWait, proxies); err != nil {
+					return err
+				}
+				st, err := playStep(ctx, o, p, workLatency, rate, o.LatencyDur, round, work, sippCPUs, res)
+				if err != nil {
+					return err
+				}
+				res.Steps = append(res.Steps, st)
+				o.logf("%s", progressLine(st))
+			}
+		}
+	}
+	for _, p := range proxies {
+		if !p.alive() {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s exited during the run: %v", p.Name, p.err))
+		}
+	}
+	return nil
+}
+
 // saveHeapProfiles saves the heap and allocation profiles of every
 // Switchboard proxy in o.PprofDir.
 func saveHeapProfiles(ctx context.Context, o options, proxies []*proxy, res *result) {
@@ -348,7 +405,11 @@ func saveHeapProfiles(ctx context.Context, o options, proxies []*proxy, res *res
 
 // playStep plays one rate of a workload against p and judges it.
 func playStep(ctx context.Context, o options, p *proxy, workload string, rate int, dur time.Duration, try int, work string, sippCPUs string, res *result) (step, error) {
-	dir := filepath.Join(work, p.Name, fmt.Sprintf("%s-%d-try%d", workload, rate, try))
+	label := "try"
+	if workload == workLatency {
+		label = "round"
+	}
+	dir := filepath.Join(work, p.Name, fmt.Sprintf("%s-%d-%s%d", workload, rate, label, try))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return step{}, err
 	}
@@ -358,13 +419,16 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		if o.PprofDir != "" && !p.Kamailio && rate == o.PprofRate && try == 1 {
 			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-calls-%d.cpu.pprof", p.Name, rate))
 		}
-		st = runCalls(ctx, o, p, rate, dur, try, dir, sippCPUs, prof)
+		st = runCalls(ctx, o, p, rate, dur, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {
 			res.Profiles = append(res.Profiles, prof)
 			if _, err := os.Stat(heapProfile(prof)); err == nil {
 				res.Profiles = append(res.Profiles, heapProfile(prof))
 			}
 		}
+	} else if workload == workLatency {
+		st = runCalls(ctx, o, p, rate, dur, dir, sippCPUs, "")
+		st.Workload = workLatency
 	} else {
 		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)
 	}

@@ -2,10 +2,11 @@
 // machine, over loopback, with SIPp: calls per second (INVITE, 100, 180,
 // 200, ACK, BYE, 200, record-routed, so ACK and BYE traverse the proxy)
 // and registrations per second (a new user per REGISTER), at a rising
-// series of offered rates, until a proxy fails a rate.
+// series of offered rates, until a proxy fails a rate; then tail latency at
+// equal load: the same call rates for every proxy, in rounds.
 //
 //	go run ./examples/bench -smoke    # one low rate per proxy, under a minute
-//	go run ./examples/bench -full     # the full series (about 20 minutes)
+//	go run ./examples/bench -full     # the full series (about 30 minutes)
 //	go run ./examples/bench -full -docs docs/benchmarks.md -pprof /tmp/prof
 //
 // The proxies: Switchboard with examples/seed.toml's chain, with
@@ -45,12 +46,15 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	smoke := fs.Bool("smoke", false, "one low rate per proxy: checks the harness works end to end (under a minute)")
-	full := fs.Bool("full", false, "the full series of rates (about 20 minutes)")
+	full := fs.Bool("full", false, "the full series of rates and the latency series (about 30 minutes)")
 	targetList := fs.String("targets", "", "comma-separated proxies to measure (default: sb-seed,sb-minimal,sb-bolt,kamailio)")
 	callRates := fs.String("call-rates", "", "comma-separated offered call rates per second (default: the mode's)")
 	regRates := fs.String("reg-rates", "", "comma-separated offered REGISTER rates per second (default: the mode's)")
 	callDur := fs.Duration("call-duration", 0, "how long each call rate is offered (default: the mode's)")
 	regDur := fs.Duration("reg-duration", 0, "how long each REGISTER rate is offered (default: the mode's)")
+	latRates := fs.String("latency-rates", "", "comma-separated call rates of the latency series, or none (default: the mode's)")
+	latRounds := fs.Int("latency-rounds", 0, "rounds of the latency series (default: the mode's)")
+	latDur := fs.Duration("latency-duration", 0, "how long each round of the latency series offers its rate (default: the mode's)")
 	pin := fs.String("pin", "auto", "pin the proxy to -proxy-cpus and sipp to -sipp-cpus with taskset: auto (on with 2 CPUs or more), on, off")
 	proxyCPUs := fs.String("proxy-cpus", "1", "the CPUs of the proxy when pinned (taskset -c list)")
 	sippCPUs := fs.String("sipp-cpus", "0", "the CPUs of sipp when pinned (taskset -c list)")
@@ -63,7 +67,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	docsPath := fs.String("docs", "", "replace the results section of this markdown file (docs/benchmarks.md) with the results")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
 	keep := fs.Bool("keep", false, "keep the work directory: proxy logs and sipp traces")
-	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 35m full)")
+	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 50m full)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -76,7 +80,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	limit := 2 * time.Minute
 	if *full {
 		o = fullOptions()
-		limit = 35 * time.Minute
+		limit = 50 * time.Minute
 	}
 	if *timeout > 0 {
 		limit = *timeout
@@ -101,13 +105,29 @@ func cli(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	switch *latRates {
+	case "":
+	case "none":
+		o.LatencyRates = nil
+	default:
+		if o.LatencyRates, err = parseRates(*latRates); err != nil {
+			fmt.Fprintln(stderr, "bench: -latency-rates:", err)
+			return 2
+		}
+	}
+	if *latRounds > 0 {
+		o.LatencyRounds = *latRounds
+	}
+	if *latDur > 0 {
+		o.LatencyDur = *latDur
+	}
 	if *callDur > 0 {
 		o.CallDur = *callDur
 	}
 	if *regDur > 0 {
 		o.RegDur = *regDur
 	}
-	if o.CallDur < time.Second || o.RegDur < time.Second {
+	if o.CallDur < time.Second || o.RegDur < time.Second || o.LatencyDur < time.Second {
 		fmt.Fprintln(stderr, "bench: durations must be at least 1s")
 		return 2
 	}
@@ -182,7 +202,11 @@ func checkSmoke(r *result) error {
 		// CPU time comes in clock ticks (10 ms): a short step of cheap
 		// REGISTERs may take none, so CPU must show in one step at least.
 		cpu := false
-		for _, w := range []string{workCalls, workRegistrations} {
+		works := []string{workCalls, workRegistrations}
+		if len(r.Opts.LatencyRates) > 0 && r.Opts.LatencyRounds > 0 {
+			works = append(works, workLatency)
+		}
+		for _, w := range works {
 			found := false
 			for _, s := range r.Steps {
 				if s.Target != t.Name || s.Workload != w {

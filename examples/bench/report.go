@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -215,16 +216,23 @@ func markdown(r *result) string {
 		b.WriteString("\nCPU per operation and p99 are compared at the same offered rate, the highest both proxies passed (in parentheses): " +
 			"at its own highest rate a proxy runs closer to its limit, and its latency with it. The step tables below compare every rate.\n")
 	}
-	for _, w := range []string{workCalls, workRegistrations} {
-		fmt.Fprintf(&b, "\n%s, rate by rate:\n\n", strings.ToUpper(w[:1])+w[1:])
-		b.WriteString("| offered/s | proxy | try | ok / planned | failed | retrans | unexpected | verified at callee | carried/s | p50 | p99 | proxy CPU | CPU per op | peak RSS | sipp CPU caller+callee | other CPU | UDP drops (proxy's) | load | result |\n")
+	if len(o.LatencyRates) > 0 && o.LatencyRounds > 0 {
+		latencyTables(&b, r)
+	}
+	for _, w := range []string{workCalls, workRegistrations, workLatency} {
+		title, try := strings.ToUpper(w[:1])+w[1:]+", rate by rate", "try"
+		if w == workLatency {
+			title, try = "The latency series, round by round", "round"
+		}
+		fmt.Fprintf(&b, "\n%s:\n\n", title)
+		b.WriteString("| offered/s | proxy | " + try + " | ok / planned | failed | retrans | unexpected | verified at callee | carried/s | p50 | p99 | proxy CPU | CPU per op | peak RSS | sipp CPU caller+callee | other CPU | UDP drops (proxy's) | load | result |\n")
 		b.WriteString("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, s := range r.Steps {
 			if s.Workload != w {
 				continue
 			}
 			verified := "n/a"
-			if w == workCalls {
+			if w != workRegistrations {
 				verified = fmt.Sprint(s.ViaProxy)
 			}
 			result := "pass"
@@ -251,6 +259,116 @@ func markdown(r *result) string {
 
 func cpuPerOp(s *step) float64 { return float64(s.CPUPerOp()) }
 func p99(s *step) float64      { return s.P99 }
+func p50(s *step) float64      { return s.P50 }
+func proxyPct(s *step) float64 { return s.pct(s.ProxyCPU) }
+
+// latencyTables renders the latency series: every proxy's rounds at each
+// rate with their medians, then the ratio of the median p99s.
+func latencyTables(b *strings.Builder, r *result) {
+	o := r.Opts
+	rates := make([]string, len(o.LatencyRates))
+	for i, rate := range o.LatencyRates {
+		rates[i] = fmt.Sprintf("%d/s", rate)
+	}
+	rounds := fmt.Sprintf("%d rounds", o.LatencyRounds)
+	if o.LatencyRounds == 1 {
+		rounds = "1 round"
+	}
+	fmt.Fprintf(b, "\nTail latency at equal load: the latency series played %s against every proxy in %s of %s s "+
+		"(each round every proxy in turn, the order rotated from one round to the next), after the series above. "+
+		"Medians of the rounds; a round marked ✗ failed (the step table at the end says why):\n\n",
+		strings.Join(rates, " and "), rounds, trimSecs(o.LatencyDur))
+	b.WriteString("| offered/s | proxy | p99 of each round | median p99 | median p50 | median CPU per call | median proxy CPU | rounds passed |\n")
+	b.WriteString("|--:|---|---|--:|--:|--:|--:|--:|\n")
+	for _, rate := range o.LatencyRates {
+		for _, t := range r.Targets {
+			rounds := latencyRounds(r, t.Name, rate)
+			if len(rounds) == 0 {
+				continue
+			}
+			var each []string
+			passed := 0
+			for _, st := range rounds {
+				v := fmtMS(st.P99, st.HaveRTT)
+				if st.Pass {
+					passed++
+				} else {
+					v += " ✗"
+				}
+				each = append(each, v)
+			}
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %.0f%% | %d / %d |\n", rate, t.Name, strings.Join(each, ", "),
+				fmtMS(median(rounds, p99), haveRTT(rounds)), fmtMS(median(rounds, p50), haveRTT(rounds)),
+				fmtDur(time.Duration(median(rounds, cpuPerOp))), median(rounds, proxyPct), passed, len(rounds))
+		}
+	}
+	var kamailio string
+	for _, t := range r.Targets {
+		if t.Kamailio {
+			kamailio = t.Name
+		}
+	}
+	if kamailio == "" || len(r.Targets) < 2 {
+		return
+	}
+	b.WriteString("\nSwitchboard / Kamailio, median p99 INVITE→200 at equal load (below 1 is a lower tail latency):\n\n")
+	b.WriteString("| proxy | " + strings.Join(rates, " | ") + " |\n|---|" + strings.Repeat("--:|", len(rates)) + "\n")
+	for _, t := range r.Targets {
+		if t.Kamailio {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", t.Name)
+		for _, rate := range o.LatencyRates {
+			sb, kam := latencyRounds(r, t.Name, rate), latencyRounds(r, kamailio, rate)
+			v := "n/a"
+			if haveRTT(sb) && haveRTT(kam) {
+				v = ratio(median(sb, p99), median(kam, p99))
+			}
+			fmt.Fprintf(b, " %s |", v)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// latencyRounds returns the latency steps of target at rate, round by
+// round.
+func latencyRounds(r *result, target string, rate int) []*step {
+	var out []*step
+	for i := range r.Steps {
+		if st := &r.Steps[i]; st.Workload == workLatency && st.Target == target && st.Rate == rate {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// haveRTT reports whether every step has response times.
+func haveRTT(steps []*step) bool {
+	for _, st := range steps {
+		if !st.HaveRTT {
+			return false
+		}
+	}
+	return len(steps) > 0
+}
+
+// median is the median of f over steps (the mean of the middle two for
+// an even count), 0 for none.
+func median(steps []*step, f func(*step) float64) float64 {
+	if len(steps) == 0 {
+		return 0
+	}
+	v := make([]float64, len(steps))
+	for i, st := range steps {
+		v[i] = f(st)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
 
 // atRate is stepRatio with the rate the two steps were played at.
 func atRate(a, b *step, f func(*step) float64) string {

@@ -48,7 +48,7 @@ func heapProfile(cpu string) string { return strings.TrimSuffix(cpu, ".cpu.pprof
 // every step: what is left of an earlier step (a CANCEL the proxy still
 // sends for a call that failed) never reaches this one. With profile set,
 // a CPU profile of the proxy is taken meanwhile, and a heap profile at its end.
-func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, try int, dir, cpus, profile string) step {
+func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, dir, cpus, profile string) step {
 	n := rate * int(dur/time.Second)
 	st := step{Target: p.Name, Workload: workCalls, Rate: rate, Planned: n, Load: loadAvg()}
 	timeout := dur + 30*time.Second
@@ -60,7 +60,7 @@ func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Durat
 	if err != nil {
 		return fail(err)
 	}
-	user := fmt.Sprintf("callee-%d-%d", rate, try)
+	user := "callee-" + filepath.Base(dir) // calls-1600-try1, latency-800-round2
 	if err := registerCallee(ctx, o, p, user, uasPort, filepath.Join(dir, "register"), cpus); err != nil {
 		return fail(err)
 	}
