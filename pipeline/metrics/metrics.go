@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +17,11 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	messages     *prometheus.CounterVec
+	messages *prometheus.CounterVec
+	// counters holds the messages counter of each label set seen
+	// (messageLabels -> prometheus.Counter): a message costs a map load
+	// and an atomic add, not the label hashing of WithLabelValues.
+	counters     sync.Map
 	stageSeen    *prometheus.CounterVec
 	stageVerdict *prometheus.CounterVec
 	stageSeconds *prometheus.CounterVec
@@ -95,11 +100,28 @@ func (m *Metrics) Message(direction, method string, code int) {
 	if m == nil {
 		return
 	}
+	key := messageLabels{direction, method, -1}
+	if code > 0 {
+		key.class = code / 100
+	}
+	if c, ok := m.counters.Load(key); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
 	class := ""
 	if code > 0 {
 		class = strconv.Itoa(code/100) + "xx"
 	}
-	m.messages.WithLabelValues(direction, method, class).Inc()
+	c := m.messages.WithLabelValues(direction, method, class)
+	m.counters.Store(key, c)
+	c.Inc()
+}
+
+// messageLabels are the labels of a messages counter, the status class
+// as its digit (-1 for requests).
+type messageLabels struct {
+	direction, method string
+	class             int
 }
 
 // Reload records a reload's outcome and, when applied, the config's hash.

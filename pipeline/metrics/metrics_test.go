@@ -1,0 +1,52 @@
+package metrics
+
+import (
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// value reads a counter of m.messages.
+func value(t *testing.T, m *Metrics, direction, method, class string) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.messages.WithLabelValues(direction, method, class).Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue()
+}
+
+func TestMessage(t *testing.T) {
+	m := New(Gauges{})
+	seen := []struct {
+		direction, method string
+		code              int
+	}{
+		{"in", "INVITE", 0}, {"in", "INVITE", 0}, {"out", "INVITE", 0},
+		{"in", "INVITE", 180}, {"in", "INVITE", 200}, {"in", "INVITE", 202}, {"out", "INVITE", 486},
+		{"in", "BYE", 0}, {"in", "BYE", 200},
+	}
+	for _, s := range seen {
+		m.Message(s.direction, s.method, s.code)
+	}
+	tests := []struct {
+		direction, method, class string
+		want                     float64
+	}{
+		{"in", "INVITE", "", 2},
+		{"out", "INVITE", "", 1},
+		{"in", "INVITE", "1xx", 1},
+		{"in", "INVITE", "2xx", 2},
+		{"out", "INVITE", "4xx", 1},
+		{"in", "BYE", "", 1},
+		{"in", "BYE", "2xx", 1},
+		{"out", "BYE", "", 0},
+	}
+	for _, tt := range tests {
+		if got := value(t, m, tt.direction, tt.method, tt.class); got != tt.want {
+			t.Errorf("messages{%s,%s,%q} = %g, want %g", tt.direction, tt.method, tt.class, got, tt.want)
+		}
+	}
+	var nilMetrics *Metrics
+	nilMetrics.Message("in", "INVITE", 0) // no collectors: no panic
+}
