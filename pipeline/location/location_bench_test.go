@@ -228,3 +228,21 @@ func residentMiB() (float64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
 }
+
+// BenchmarkSweep is the engine's sweep of a store, once a second: among n
+// registrations none of which is due, as in most seconds.
+func BenchmarkSweep(b *testing.B) {
+	for _, n := range sizes["memory"] {
+		b.Run("memory/"+strconv.Itoa(n), func(b *testing.B) {
+			s := newStore(b, "memory")
+			now := time.Now()
+			fill(b, s, n, now)
+			at := now.Add(time.Minute)
+			for b.Loop() {
+				if removed := s.Sweep(at); removed != 0 {
+					b.Fatalf("swept %d bindings, want none", removed)
+				}
+			}
+		})
+	}
+}

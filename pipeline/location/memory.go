@@ -1,6 +1,7 @@
 package location
 
 import (
+	"container/heap"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -26,6 +27,9 @@ type Memory struct {
 	// held is the number of records that hold bindings (live, or lapsed
 	// since the last Sweep): what AORs returns.
 	held atomic.Int64
+	// bound is the number of bindings the records hold (live, or lapsed
+	// since the last Sweep).
+	bound atomic.Int64
 	// clock is what Count takes as "now"; tests replace it.
 	clock func() time.Time
 }
@@ -34,6 +38,15 @@ type Memory struct {
 type shard struct {
 	mu   sync.RWMutex
 	aors map[string]*record
+	// due files each AOR under the second at which Sweep must look at it
+	// next (its record's due), so that a Sweep reads the AORs whose time
+	// came and no others: with a million registrations, reading them all
+	// every second took the core for a large part of each second. An AOR
+	// may be filed under seconds that are no longer its due (it was
+	// registered again): Sweep skips those.
+	due map[int64][]string
+	// seconds holds due's keys, the earliest first.
+	seconds secondHeap
 }
 
 // record is what Memory keeps of one AOR.
@@ -42,15 +55,23 @@ type record struct {
 	bindings []Binding
 	// gone is when the AOR last lost its last binding, or zero.
 	gone time.Time
+	// due is the second (Unix time) under which the record is filed in
+	// its shard's due: when its earliest binding expires, or when its
+	// tombstone ends.
+	due int64
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store  = (*Memory)(nil)
+	_ Holder = (*Memory)(nil)
+)
 
 // NewMemory returns an empty in-memory Store.
 func NewMemory() *Memory {
 	m := &Memory{seed: maphash.MakeSeed(), clock: time.Now}
 	for i := range m.shards {
 		m.shards[i].aors = map[string]*record{}
+		m.shards[i].due = map[int64][]string{}
 	}
 	return m
 }
@@ -106,42 +127,104 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 		r = &record{}
 		s.aors[aor] = r
 	}
+	before := len(r.bindings)
 	m.held.Add(int64(r.replace(stored, current, now)))
+	m.bound.Add(int64(len(r.bindings) - before))
+	s.file(aor, r)
 	return liveCopies(stored, now), nil
 }
 
 // Sweep removes the bindings that expired by now and returns how many, and
 // forgets the AORs that lost their last binding TombstoneTTL or more ago.
+// It reads only the AORs filed under the seconds up to now: its cost is
+// that of what is due, not of what is held.
 func (m *Memory) Sweep(now time.Time) int {
 	removed := 0
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		for aor, r := range s.aors {
-			if len(r.bindings) > 0 {
-				gone := r.goneAt()
-				kept := r.bindings[:0]
-				for _, b := range r.bindings {
-					if b.Expires.After(now) {
-						kept = append(kept, b)
-					}
+		for len(s.seconds) > 0 && s.seconds[0] <= now.Unix() {
+			second := heap.Pop(&s.seconds).(int64)
+			for _, aor := range s.due[second] {
+				r := s.aors[aor]
+				if r == nil || r.due != second {
+					continue // forgotten, or filed under another second since
 				}
-				removed += len(r.bindings) - len(kept)
-				clear(r.bindings[len(kept):])
-				if len(kept) == 0 {
-					r.bindings, r.gone = nil, gone
+				had := len(r.bindings) > 0
+				n, forget := r.sweep(now)
+				removed += n
+				m.bound.Add(-int64(n))
+				if had && len(r.bindings) == 0 {
 					m.held.Add(-1)
-				} else {
-					r.bindings = kept
 				}
+				if forget {
+					delete(s.aors, aor)
+					continue
+				}
+				r.due = 0 // not filed any more: file it again
+				s.file(aor, r)
 			}
-			if len(r.bindings) == 0 && now.Sub(r.gone) >= TombstoneTTL {
-				delete(s.aors, aor)
-			}
+			delete(s.due, second)
 		}
 		s.mu.Unlock()
 	}
 	return removed
+}
+
+// file files the AOR's record under the second it is due next, unless it
+// is filed there already. The caller holds s.mu.
+func (s *shard) file(aor string, r *record) {
+	second := r.nextDue()
+	if second == r.due && r.due != 0 {
+		return
+	}
+	r.due = second
+	if _, ok := s.due[second]; !ok {
+		heap.Push(&s.seconds, second)
+	}
+	s.due[second] = append(s.due[second], aor)
+}
+
+// nextDue returns the second at which Sweep must look at r next: the
+// earliest expiry of its bindings or, without bindings, the end of its
+// tombstone, rounded up to a whole second.
+func (r *record) nextDue() int64 {
+	if len(r.bindings) == 0 {
+		if r.gone.IsZero() {
+			return 0 // nothing to keep: the next Sweep forgets it
+		}
+		return ceilSecond(r.gone.Add(TombstoneTTL))
+	}
+	next := r.bindings[0].Expires
+	for _, b := range r.bindings[1:] {
+		if b.Expires.Before(next) {
+			next = b.Expires
+		}
+	}
+	return ceilSecond(next)
+}
+
+// ceilSecond is t in Unix seconds, rounded up: a Sweep at that second or
+// later is at or after t.
+func ceilSecond(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
+}
+
+// secondHeap is a min-heap of Unix seconds (container/heap).
+type secondHeap []int64
+
+func (h secondHeap) Len() int           { return len(h) }
+func (h secondHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h secondHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *secondHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *secondHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // Count returns the number of AORs with live bindings and the number of
@@ -166,6 +249,13 @@ func (m *Memory) Count() (aors, bindings int) {
 		s.mu.RUnlock()
 	}
 	return aors, bindings
+}
+
+// Held returns the number of AORs that hold bindings and of the bindings
+// they hold, from counters that Update and Sweep keep: live ones, and
+// those lapsed since the last Sweep.
+func (m *Memory) Held() (aors, bindings int) {
+	return int(m.held.Load()), int(m.bound.Load())
 }
 
 // AORs returns the number of AORs that hold bindings, from a counter that

@@ -56,13 +56,14 @@ func (r *record) replace(stored, current []Binding, now time.Time) (held int) {
 func (r *record) sweep(now time.Time) (removed int, forget bool) {
 	if len(r.bindings) > 0 {
 		gone := r.goneAt()
-		var kept []Binding
+		kept := r.bindings[:0] // no store hands out its record's slice
 		for _, b := range r.bindings {
 			if b.Expires.After(now) {
 				kept = append(kept, b)
 			}
 		}
 		removed = len(r.bindings) - len(kept)
+		clear(r.bindings[len(kept):])
 		if len(kept) == 0 {
 			r.bindings, r.gone = nil, gone
 		} else {

@@ -137,9 +137,15 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		log.Error("starting", "error", err)
 		return 1
 	}
+	// The gauges are read at every scrape: from the store's counters when
+	// it keeps them, not by reading every AOR.
+	held := store.Count
+	if h, ok := store.(location.Holder); ok {
+		held = h.Held
+	}
 	svc.Metrics = metrics.New(metrics.Gauges{
-		Bindings:     func() float64 { _, n := store.Count(); return float64(n) },
-		AORs:         func() float64 { n, _ := store.Count(); return float64(n) },
+		Bindings:     func() float64 { _, n := held(); return float64(n) },
+		AORs:         func() float64 { n, _ := held(); return float64(n) },
 		Calls:        func() float64 { return float64(len(svc.Calls())) },
 		Transactions: func() float64 { return float64(eng.InFlight()) },
 	})
