@@ -246,3 +246,20 @@ func BenchmarkSweep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryGC measures what holding n registrations costs each
+// garbage collection: the time of a full collection with the store the
+// heap's main content (the collector marks every object at each cycle).
+func BenchmarkMemoryGC(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			s := location.NewMemory()
+			fill(b, s, n, time.Now())
+			runtime.GC()
+			for b.Loop() {
+				runtime.GC()
+			}
+			runtime.KeepAlive(s)
+		})
+	}
+}

@@ -37,7 +37,7 @@ type Memory struct {
 // shard is one locked part of a Memory.
 type shard struct {
 	mu   sync.RWMutex
-	aors map[string]*record
+	aors map[string]*memRecord
 	// due files each AOR under the second at which Sweep must look at it
 	// next (its record's due), so that a Sweep reads the AORs whose time
 	// came and no others: with a million registrations, reading them all
@@ -49,16 +49,13 @@ type shard struct {
 	seconds secondHeap
 }
 
-// record is what Memory keeps of one AOR.
+// record is an AOR's bindings and tombstone as the rules of record.go,
+// which every store shares, work on them.
 type record struct {
 	// bindings may hold expired bindings until the next Update or Sweep.
 	bindings []Binding
 	// gone is when the AOR last lost its last binding, or zero.
 	gone time.Time
-	// due is the second (Unix time) under which the record is filed in
-	// its shard's due: when its earliest binding expires, or when its
-	// tombstone ends.
-	due int64
 }
 
 var (
@@ -70,7 +67,7 @@ var (
 func NewMemory() *Memory {
 	m := &Memory{seed: maphash.MakeSeed(), clock: time.Now}
 	for i := range m.shards {
-		m.shards[i].aors = map[string]*record{}
+		m.shards[i].aors = map[string]*memRecord{}
 		m.shards[i].due = map[int64][]string{}
 	}
 	return m
@@ -91,7 +88,7 @@ func (m *Memory) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	live := liveCopies(r.bindings, now)
+	live := r.live(aor, now)
 	if len(live) > 0 {
 		return live, true, nil
 	}
@@ -112,7 +109,7 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 	r := s.aors[aor]
 	var current []Binding
 	if r != nil {
-		current = liveCopies(r.bindings, now)
+		current = r.live(aor, now)
 	}
 	next, err := fn(current)
 	if err != nil {
@@ -124,12 +121,14 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 			// Nothing was, nothing is: no tombstone for an AOR never seen.
 			return nil, nil
 		}
-		r = &record{}
+		r = &memRecord{}
 		s.aors[aor] = r
 	}
-	before := len(r.bindings)
-	m.held.Add(int64(r.replace(stored, current, now)))
-	m.bound.Add(int64(len(r.bindings) - before))
+	before := len(r.entries)
+	rec := r.view(aor)
+	m.held.Add(int64(rec.replace(stored, current, now)))
+	r.set(rec)
+	m.bound.Add(int64(len(r.entries) - before))
 	s.file(aor, r)
 	return liveCopies(stored, now), nil
 }
@@ -150,11 +149,15 @@ func (m *Memory) Sweep(now time.Time) int {
 				if r == nil || r.due != second {
 					continue // forgotten, or filed under another second since
 				}
-				had := len(r.bindings) > 0
-				n, forget := r.sweep(now)
+				had := len(r.entries) > 0
+				rec := r.view(aor)
+				n, forget := rec.sweep(now)
+				if n > 0 {
+					r.set(rec)
+				}
 				removed += n
 				m.bound.Add(-int64(n))
-				if had && len(r.bindings) == 0 {
+				if had && len(r.entries) == 0 {
 					m.held.Add(-1)
 				}
 				if forget {
@@ -173,7 +176,7 @@ func (m *Memory) Sweep(now time.Time) int {
 
 // file files the AOR's record under the second it is due next, unless it
 // is filed there already. The caller holds s.mu.
-func (s *shard) file(aor string, r *record) {
+func (s *shard) file(aor string, r *memRecord) {
 	second := r.nextDue()
 	if second == r.due && r.due != 0 {
 		return
@@ -183,25 +186,6 @@ func (s *shard) file(aor string, r *record) {
 		heap.Push(&s.seconds, second)
 	}
 	s.due[second] = append(s.due[second], aor)
-}
-
-// nextDue returns the second at which Sweep must look at r next: the
-// earliest expiry of its bindings or, without bindings, the end of its
-// tombstone, rounded up to a whole second.
-func (r *record) nextDue() int64 {
-	if len(r.bindings) == 0 {
-		if r.gone.IsZero() {
-			return 0 // nothing to keep: the next Sweep forgets it
-		}
-		return ceilSecond(r.gone.Add(TombstoneTTL))
-	}
-	next := r.bindings[0].Expires
-	for _, b := range r.bindings[1:] {
-		if b.Expires.Before(next) {
-			next = b.Expires
-		}
-	}
-	return ceilSecond(next)
 }
 
 // ceilSecond is t in Unix seconds, rounded up: a Sweep at that second or
@@ -235,13 +219,7 @@ func (m *Memory) Count() (aors, bindings int) {
 		s := &m.shards[i]
 		s.mu.RLock()
 		for _, r := range s.aors {
-			n := 0
-			for _, b := range r.bindings {
-				if b.Expires.After(now) {
-					n++
-				}
-			}
-			if n > 0 {
+			if n := r.countLive(now); n > 0 {
 				aors++
 				bindings += n
 			}
@@ -275,7 +253,7 @@ func (m *Memory) Each(now time.Time, fn func(aor string, bindings []Binding) boo
 		var items []item
 		s.mu.RLock()
 		for aor, r := range s.aors {
-			if bs := liveCopies(r.bindings, now); len(bs) > 0 {
+			if bs := r.live(aor, now); len(bs) > 0 {
 				items = append(items, item{aor, bs})
 			}
 		}
