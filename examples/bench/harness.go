@@ -354,6 +354,9 @@ func playSeries(ctx context.Context, o options, proxies []*proxy, work, sippCPUs
 // proxy passed it in the series, and a failed round is not played again:
 // the rounds measure latency, they do not decide a figure.
 func playLatency(ctx context.Context, o options, proxies []*proxy, work, sippCPUs string, res *result) error {
+	// The registrations series ends with every proxy flooded past its
+	// limit: the first step waits longer for them to be done with it.
+	wait := o.QuietWaitRetry
 	for _, rate := range o.LatencyRates {
 		for round := 1; round <= o.LatencyRounds; round++ {
 			shift := (round - 1) % len(proxies)
@@ -365,9 +368,10 @@ func playLatency(ctx context.Context, o options, proxies []*proxy, work, sippCPU
 				if !p.alive() {
 					continue // noted by the series already, or below
 				}
-				if err := waitQuiet(ctx, o.QuietWait, proxies); err != nil {
+				if err := waitQuiet(ctx, wait, proxies); err != nil {
 					return err
 				}
+				wait = o.QuietWait
 				st, err := playStep(ctx, o, p, workLatency, rate, o.LatencyDur, round, work, sippCPUs, res)
 				if err != nil {
 					return err
