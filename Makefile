@@ -84,8 +84,8 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=30000x
 
 # bench runs the Go benchmarks (each stage, the pipeline, the location
-# store) and the SIPp harness's full run, Switchboard beside Kamailio (about
-# 15 minutes in all); the harness's results replace the table in
+# store) and the SIPp harness's full run, Switchboard beside Kamailio, with
+# its latency series (about 40 minutes in all); the harness's results replace the table in
 # docs/benchmarks.md. Needs sipp and kamailio: make test-deps.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./pipeline/... ./stages/...

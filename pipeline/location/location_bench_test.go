@@ -2,8 +2,9 @@ package location_test
 
 // Benchmarks of the location store: Lookup and Update of one AOR among
 // 10^3 and 10^6 registrations in memory, among 10^3 and 10^4 in bolt,
-// Lookup and Update from every CPU at once (lock contention), and the
-// memory one registration takes.
+// Lookup and Update from every CPU at once (lock contention), the memory
+// one registration takes, the memory store's sweep when none is due, and
+// what holding registrations costs a garbage collection.
 //
 //	go test -run '^$' -bench . -benchmem ./pipeline/location/
 //
