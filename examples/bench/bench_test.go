@@ -48,7 +48,13 @@ func TestSmoke(t *testing.T) {
 	if err := checkSmoke(res); err != nil {
 		t.Fatalf("%v\n%s", err, md)
 	}
-	for _, want := range []string{"| sb-seed |", "| sb-minimal |", "| sb-bolt |", "| kamailio |", "Switchboard / Kamailio", "Tail latency at equal load", "median p99"} {
+	reportHas(t, md, "| sb-seed |", "| sb-minimal |", "| sb-bolt |", "| kamailio |", "Switchboard / Kamailio", "Tail latency at equal load", "median p99")
+}
+
+// reportHas fails t unless the report md contains every one of wants.
+func reportHas(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
@@ -243,17 +249,13 @@ func TestMarkdownAndSummary(t *testing.T) {
 		t.Errorf("summaries %+v: want sb-minimal 100 calls/s, kamailio at least 200", sums)
 	}
 	md := markdown(r)
-	for _, want := range []string{
+	reportHas(t, md,
 		"| sb-minimal | 100 | 2000 µs |",
 		"| kamailio | ≥ 200 |",
 		"| sb-minimal | ≤ 0.50 | 2.00 (100/s) | 1.00 (100/s) | n/a (both ≥) | 1.00 (100/s) | 1.00 (100/s) |",
 		"| 200 | sb-minimal | 1 | 1950 / 2000 | 50 |",
 		"fail: 50 of 2000 failed (2.50%)",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("the report lacks %q:\n%s", want, md)
-		}
-	}
+	)
 }
 
 func TestMedian(t *testing.T) {
@@ -298,18 +300,14 @@ func TestLatencyTables(t *testing.T) {
 		mk("sb-minimal", 3, 8, true), mk("kamailio", 3, 20, true),
 	}}
 	md := markdown(r)
-	for _, want := range []string{
+	reportHas(t, md,
 		"played 800/s against every proxy in 3 rounds of 15 s",
 		"| 800 | sb-minimal | 12 ms, 40 ms ✗, 8 ms | 12 ms | 4 ms | 500 µs | 40% | 2 / 3 |",
 		"| 800 | kamailio | 16 ms, 600 ms ✗, 20 ms | 20 ms | 4 ms |",
 		"| proxy | 800/s |\n|---|--:|\n| sb-minimal | 0.60 |",
 		"The latency series, round by round:",
 		"| 800 | kamailio | 2 | 11000 / 12000 | 1000 |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("the report lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	// The latency steps are not the series': they decide no figure.
 	if sums := summarize(r); sums[0].Calls != 0 || sums[1].Calls != 0 {
 		t.Errorf("latency steps counted in the calls series: %+v", sums)
