@@ -86,11 +86,18 @@ func TestWorkers(t *testing.T) {
 			ids := make(chan string, 1)
 			w.run(func() { ids <- goroutineID() })
 			id := <-ids
-			time.Sleep(200 * time.Millisecond)
+			// Poll rather than sleep once: a loaded machine may run the
+			// worker's timer late, but not by seconds.
 			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			if bytes.Contains(buf, []byte("goroutine "+id+" [")) {
-				t.Errorf("worker %s still runs after its idle time", id)
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				all := buf[:runtime.Stack(buf, true)]
+				if !bytes.Contains(all, []byte("goroutine "+id+" [")) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("worker %s still runs 5 s after its 20 ms idle time", id)
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		}},
 	}

@@ -166,8 +166,8 @@ func (r *memRecord) nextDue() int64 {
 		return ceilSecond(fromUnixNanos(r.gone).Add(TombstoneTTL))
 	}
 	next := r.entries[0].expires
-	for i := range r.entries[1:] {
-		next = min(next, r.entries[i+1].expires)
+	for i := range r.entries {
+		next = min(next, r.entries[i].expires)
 	}
 	return ceilSecond(fromUnixNanos(next))
 }

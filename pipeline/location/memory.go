@@ -3,7 +3,6 @@ package location
 import (
 	"container/heap"
 	"hash/maphash"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,15 +48,6 @@ type shard struct {
 	seconds secondHeap
 }
 
-// record is an AOR's bindings and tombstone as the rules of record.go,
-// which every store shares, work on them.
-type record struct {
-	// bindings may hold expired bindings until the next Update or Sweep.
-	bindings []Binding
-	// gone is when the AOR last lost its last binding, or zero.
-	gone time.Time
-}
-
 var (
 	_ Store  = (*Memory)(nil)
 	_ Holder = (*Memory)(nil)
@@ -92,8 +82,7 @@ func (m *Memory) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
 	if len(live) > 0 {
 		return live, true, nil
 	}
-	gone := r.goneAt()
-	return nil, !gone.IsZero() && now.Sub(gone) < TombstoneTTL, nil
+	return nil, known(r.goneAt(), now), nil
 }
 
 // Update passes copies of the live bindings of aor to fn and stores what fn
@@ -130,7 +119,10 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 	r.set(rec)
 	m.bound.Add(int64(len(r.entries) - before))
 	s.file(aor, r)
-	return liveCopies(stored, now), nil
+	if len(stored) == 0 {
+		return nil, nil
+	}
+	return stored, nil // live copies already, and packed, not kept
 }
 
 // Sweep removes the bindings that expired by now and returns how many, and
@@ -269,32 +261,3 @@ func (m *Memory) Each(now time.Time, fn func(aor string, bindings []Binding) boo
 
 // Close does nothing: a Memory holds no resources.
 func (m *Memory) Close() error { return nil }
-
-// goneAt returns when the AOR lost its last binding: the tombstone's time,
-// or, if its bindings all lapsed since the last write, the latest expiry.
-func (r *record) goneAt() time.Time {
-	gone := r.gone
-	for _, b := range r.bindings {
-		if b.Expires.After(gone) {
-			gone = b.Expires
-		}
-	}
-	return gone
-}
-
-// liveCopies returns copies of the bindings that are live at now.
-func liveCopies(bs []Binding, now time.Time) []Binding {
-	var out []Binding
-	for _, b := range bs {
-		if b.Expires.After(now) {
-			out = append(out, cloneBinding(b))
-		}
-	}
-	return out
-}
-
-// cloneBinding copies b so that the caller and the store share nothing.
-func cloneBinding(b Binding) Binding {
-	b.Path = slices.Clone(b.Path)
-	return b
-}

@@ -1,12 +1,22 @@
 package location
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
 // This file holds the rules of Update and Sweep that the persistent stores
 // share with Memory, so that every Store answers alike.
+
+// record is an AOR's bindings and tombstone as the rules of this file,
+// which every store shares, work on them.
+type record struct {
+	// bindings may hold expired bindings until the next Update or Sweep.
+	bindings []Binding
+	// gone is when the AOR last lost its last binding, or zero.
+	gone time.Time
+}
 
 // storable returns what Update keeps of next at now: copies of the
 // bindings that have not expired, each with its AOR set to aor.
@@ -104,3 +114,32 @@ func (g *sweepGate) enter(now time.Time) bool {
 }
 
 func (g *sweepGate) leave() { g.mu.Unlock() }
+
+// goneAt returns when the AOR lost its last binding: the tombstone's time,
+// or, if its bindings all lapsed since the last write, the latest expiry.
+func (r *record) goneAt() time.Time {
+	gone := r.gone
+	for _, b := range r.bindings {
+		if b.Expires.After(gone) {
+			gone = b.Expires
+		}
+	}
+	return gone
+}
+
+// liveCopies returns copies of the bindings that are live at now.
+func liveCopies(bs []Binding, now time.Time) []Binding {
+	var out []Binding
+	for _, b := range bs {
+		if b.Expires.After(now) {
+			out = append(out, cloneBinding(b))
+		}
+	}
+	return out
+}
+
+// cloneBinding copies b so that the caller and the store share nothing.
+func cloneBinding(b Binding) Binding {
+	b.Path = slices.Clone(b.Path)
+	return b
+}
