@@ -1,26 +1,45 @@
 package location
 
 import (
+	"encoding/binary"
 	"strings"
 	"time"
 )
 
-// entry is a Binding as Memory keeps it: its strings cut from one
-// allocation and its times in Unix nanoseconds (0 for none). The garbage
-// collector marks every object the heap holds at each cycle, and a store
-// of a few hundred thousand registrations was most of what it marked:
-// seven strings and a time.Location per binding became one string.
-type entry struct {
-	contact, params, instance, callID, received, transport string
-	path                                                   []string
-	cseq                                                   uint32
-	expires, updated                                       int64
-}
+// Memory keeps an AOR and its bindings as one string of bytes, with no
+// pointer in it, in a slot of its shard's slab; its shard's index and due
+// index hold slot numbers. The garbage collector marks every object the
+// heap holds, and reads every pointer of every object it scans, at each
+// cycle, while the proxy serves calls with what CPU is left: a store of a
+// few hundred thousand registrations held as Bindings (seven strings, a
+// Path slice, two time.Times each) in a map was most of what it read. Held
+// this way, a registration is one pointer, in the slab, to one object the
+// collector marks without reading it.
+//
+// A record's string is its AOR, then each binding packed: its size
+// (uvarint), then
+//
+//	expires, updated  int64, Unix nanoseconds (0 for none), little-endian
+//	cseq              uint32, little-endian
+//	six sizes         uvarint each: Contact, Params, Instance, CallID,
+//	                  Received, Transport
+//	the six strings   one after the other
+//	Path              each as its size (uvarint) then its bytes
 
-// memRecord is what Memory keeps of one AOR.
+// fixedSize is the size of a packed binding's expires, updated and cseq.
+const fixedSize = 8 + 8 + 4
+
+// memRecord is what Memory keeps of one AOR, in a slot of its shard.
 type memRecord struct {
-	// entries may hold expired bindings until the next Update or Sweep.
-	entries []entry
+	// data is the AOR, then its bindings packed (lapsed ones until the
+	// next Update or Sweep).
+	data string
+	// aorLen is the size of the AOR at the start of data; -1 marks a free
+	// slot.
+	aorLen int32
+	// next is the slot of the next record whose AOR has the same hash, or
+	// -1.
+	next int32
 	// gone is when the AOR last lost its last binding (Unix nanoseconds),
 	// or 0.
 	gone int64
@@ -30,41 +49,99 @@ type memRecord struct {
 	due int64
 }
 
-// pack returns b as Memory keeps it (b.AOR is the record's key).
-func pack(b Binding) entry {
-	n := len(b.Contact) + len(b.Params) + len(b.Instance) + len(b.CallID) + len(b.Received) + len(b.Transport)
+// aor returns the record's AOR.
+func (r *memRecord) aor() string { return r.data[:r.aorLen] }
+
+// packed returns the record's bindings, packed.
+func (r *memRecord) packed() string { return r.data[r.aorLen:] }
+
+// entry is a packed binding read back: its strings are cut from the
+// record's packed string, not copied.
+type entry struct {
+	contact, params, instance, callID, received, transport string
+	// paths is the packed Path: each entry's size, then the entry.
+	paths            string
+	cseq             uint32
+	expires, updated int64
+}
+
+// packedSize is the size of b packed, its own size (the prefix) left out.
+func packedSize(b *Binding) int {
+	n := fixedSize
+	for _, s := range [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport} {
+		n += uvarintSize(len(s)) + len(s)
+	}
 	for _, p := range b.Path {
-		n += len(p)
+		n += uvarintSize(len(p)) + len(p)
+	}
+	return n
+}
+
+// pack returns aor and bindings packed, in one allocation. The bindings'
+// AOR is aor, packed once at the start.
+func pack(aor string, bindings []Binding) string {
+	total := len(aor)
+	for i := range bindings {
+		n := packedSize(&bindings[i])
+		total += uvarintSize(n) + n
 	}
 	var sb strings.Builder
-	sb.Grow(n)
-	for _, s := range []string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport} {
-		sb.WriteString(s)
-	}
-	for _, p := range b.Path {
-		sb.WriteString(p)
-	}
-	all := sb.String()
-	cut := func(s string) string {
-		if s == "" {
-			return ""
+	sb.Grow(total)
+	sb.WriteString(aor)
+	var scratch [fixedSize]byte
+	for i := range bindings {
+		b := &bindings[i]
+		writeUvarint(&sb, packedSize(b))
+		binary.LittleEndian.PutUint64(scratch[0:], uint64(unixNanos(b.Expires)))
+		binary.LittleEndian.PutUint64(scratch[8:], uint64(unixNanos(b.Updated)))
+		binary.LittleEndian.PutUint32(scratch[16:], b.CSeq)
+		sb.Write(scratch[:])
+		strs := [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport}
+		for _, s := range strs {
+			writeUvarint(&sb, len(s))
 		}
-		out := all[:len(s)]
-		all = all[len(s):]
-		return out
-	}
-	e := entry{
-		contact: cut(b.Contact), params: cut(b.Params), instance: cut(b.Instance),
-		callID: cut(b.CallID), received: cut(b.Received), transport: cut(b.Transport),
-		cseq: b.CSeq, expires: unixNanos(b.Expires), updated: unixNanos(b.Updated),
-	}
-	if len(b.Path) > 0 {
-		e.path = make([]string, len(b.Path))
-		for i, p := range b.Path {
-			e.path[i] = cut(p)
+		for _, s := range strs {
+			sb.WriteString(s)
+		}
+		for _, p := range b.Path {
+			writeUvarint(&sb, len(p))
+			sb.WriteString(p)
 		}
 	}
-	return e
+	return sb.String()
+}
+
+// next reads the first binding of p and returns it and the rest of p. p
+// must be what pack wrote, or a rest that next returned.
+func next(p string) (e entry, rest string) {
+	body, rest := cutPrefixed(p)
+	e.expires = int64(le64(body[0:8]))
+	e.updated = int64(le64(body[8:16]))
+	e.cseq = uint32(le64(body[16:20]))
+	body = body[fixedSize:]
+	var sizes [6]int
+	for i := range sizes {
+		sizes[i], body = readUvarint(body)
+	}
+	strs := [...]*string{&e.contact, &e.params, &e.instance, &e.callID, &e.received, &e.transport}
+	for i, s := range strs {
+		*s, body = body[:sizes[i]], body[sizes[i]:]
+	}
+	e.paths = body
+	return e, rest
+}
+
+// expiresOf returns the expiry of p's first binding and the rest of p,
+// reading nothing else.
+func expiresOf(p string) (expires int64, rest string) {
+	body, rest := cutPrefixed(p)
+	return int64(le64(body[0:8])), rest
+}
+
+// cutPrefixed splits p after its first size-prefixed part.
+func cutPrefixed(p string) (part, rest string) {
+	n, p := readUvarint(p)
+	return p[:n], p[n:]
 }
 
 // binding returns e as a Binding of aor; the caller may keep it (its
@@ -74,10 +151,49 @@ func (e *entry) binding(aor string) Binding {
 		AOR: aor, Contact: e.contact, Params: e.params, Instance: e.instance, CallID: e.callID, CSeq: e.cseq,
 		Expires: fromUnixNanos(e.expires), Received: e.received, Transport: e.transport, Updated: fromUnixNanos(e.updated),
 	}
-	if len(e.path) > 0 {
-		b.Path = append([]string(nil), e.path...)
+	for p := e.paths; p != ""; {
+		var hop string
+		hop, p = cutPrefixed(p)
+		b.Path = append(b.Path, hop)
 	}
 	return b
+}
+
+// le64 reads a little-endian unsigned number of up to 8 bytes.
+func le64(s string) uint64 {
+	var n uint64
+	for i := len(s) - 1; i >= 0; i-- {
+		n = n<<8 | uint64(s[i])
+	}
+	return n
+}
+
+// writeUvarint writes n as a uvarint.
+func writeUvarint(sb *strings.Builder, n int) {
+	var buf [binary.MaxVarintLen64]byte
+	sb.Write(binary.AppendUvarint(buf[:0], uint64(n)))
+}
+
+// readUvarint reads a uvarint that writeUvarint wrote.
+func readUvarint(p string) (int, string) {
+	var n uint64
+	for shift := 0; ; shift += 7 {
+		c := p[0]
+		p = p[1:]
+		n |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return int(n), p
+		}
+	}
+}
+
+// uvarintSize is the size of n as a uvarint.
+func uvarintSize(n int) int {
+	size := 1
+	for ; n >= 0x80; n >>= 7 {
+		size++
+	}
+	return size
 }
 
 // unixNanos is t in Unix nanoseconds, 0 for the zero time.
@@ -96,13 +212,25 @@ func fromUnixNanos(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-// live returns the bindings of r that are live at now, as Bindings of aor.
-func (r *memRecord) live(aor string, now time.Time) []Binding {
+// size returns the number of bindings r holds, lapsed ones included.
+func (r *memRecord) size() int {
+	n := 0
+	for p := r.packed(); p != ""; n++ {
+		_, p = cutPrefixed(p)
+	}
+	return n
+}
+
+// live returns the bindings of r that are live at now, as Bindings of its
+// AOR.
+func (r *memRecord) live(now time.Time) []Binding {
 	at := now.UnixNano()
 	var out []Binding
-	for i := range r.entries {
-		if r.entries[i].expires > at {
-			out = append(out, r.entries[i].binding(aor))
+	for p := r.packed(); p != ""; {
+		var e entry
+		e, p = next(p)
+		if e.expires > at {
+			out = append(out, e.binding(r.aor()))
 		}
 	}
 	return out
@@ -111,8 +239,10 @@ func (r *memRecord) live(aor string, now time.Time) []Binding {
 // countLive returns how many bindings of r are live at now.
 func (r *memRecord) countLive(now time.Time) int {
 	at, n := now.UnixNano(), 0
-	for i := range r.entries {
-		if r.entries[i].expires > at {
+	for p := r.packed(); p != ""; {
+		var expires int64
+		expires, p = expiresOf(p)
+		if expires > at {
 			n++
 		}
 	}
@@ -121,36 +251,30 @@ func (r *memRecord) countLive(now time.Time) int {
 
 // view returns r as the record the rules of record.go work on: every
 // binding, lapsed ones included.
-func (r *memRecord) view(aor string) record {
+func (r *memRecord) view() record {
 	rec := record{gone: fromUnixNanos(r.gone)}
-	for i := range r.entries {
-		rec.bindings = append(rec.bindings, r.entries[i].binding(aor))
+	for p := r.packed(); p != ""; {
+		var e entry
+		e, p = next(p)
+		rec.bindings = append(rec.bindings, e.binding(r.aor()))
 	}
 	return rec
 }
 
-// set makes r hold rec.
-func (r *memRecord) set(rec record) {
+// set makes r, the record of aor, hold rec.
+func (r *memRecord) set(aor string, rec record) {
 	r.gone = unixNanos(rec.gone)
-	r.entries = r.entries[:0]
-	if len(rec.bindings) == 0 {
-		r.entries = nil
-		return
-	}
-	if cap(r.entries) < len(rec.bindings) {
-		r.entries = make([]entry, 0, len(rec.bindings))
-	}
-	for _, b := range rec.bindings {
-		r.entries = append(r.entries, pack(b))
-	}
+	r.data, r.aorLen = pack(aor, rec.bindings), int32(len(aor))
 }
 
 // goneAt returns when the AOR lost its last binding: the tombstone's time,
 // or, if its bindings all lapsed since the last write, the latest expiry.
 func (r *memRecord) goneAt() time.Time {
 	gone := r.gone
-	for i := range r.entries {
-		gone = max(gone, r.entries[i].expires)
+	for p := r.packed(); p != ""; {
+		var expires int64
+		expires, p = expiresOf(p)
+		gone = max(gone, expires)
 	}
 	return fromUnixNanos(gone)
 }
@@ -159,15 +283,18 @@ func (r *memRecord) goneAt() time.Time {
 // earliest expiry of its bindings or, without bindings, the end of its
 // tombstone, rounded up to a whole second.
 func (r *memRecord) nextDue() int64 {
-	if len(r.entries) == 0 {
+	p := r.packed()
+	if p == "" {
 		if r.gone == 0 {
 			return 0 // nothing to keep: the next Sweep forgets it
 		}
 		return ceilSecond(fromUnixNanos(r.gone).Add(TombstoneTTL))
 	}
-	next := r.entries[0].expires
-	for i := range r.entries {
-		next = min(next, r.entries[i].expires)
+	first, p := expiresOf(p)
+	for p != "" {
+		var expires int64
+		expires, p = expiresOf(p)
+		first = min(first, expires)
 	}
-	return ceilSecond(fromUnixNanos(next))
+	return ceilSecond(fromUnixNanos(first))
 }

@@ -35,15 +35,21 @@ type Memory struct {
 
 // shard is one locked part of a Memory.
 type shard struct {
-	mu   sync.RWMutex
-	aors map[string]*memRecord
-	// due files each AOR under the second at which Sweep must look at it
-	// next (its record's due), so that a Sweep reads the AORs whose time
-	// came and no others: with a million registrations, reading them all
-	// every second took the core for a large part of each second. An AOR
-	// may be filed under seconds that are no longer its due (it was
-	// registered again): Sweep skips those.
-	due map[int64][]string
+	mu sync.RWMutex
+	// slots holds the records; free lists the slots that records left.
+	slots []memRecord
+	free  []int32
+	// index finds the slot of an AOR by its hash: the first record with
+	// that hash; the others are chained through their next.
+	index map[uint64]int32
+	// due files each record's slot under the second at which Sweep must
+	// look at it next (its record's due), so that a Sweep reads the
+	// records whose time came and no others: with a million
+	// registrations, reading them all every second took the core for a
+	// large part of each second. A slot may be filed under seconds that
+	// are no longer its record's due (the AOR was registered again, or
+	// forgotten and the slot reused): Sweep skips those.
+	due map[int64][]int32
 	// seconds holds due's keys, the earliest first.
 	seconds secondHeap
 }
@@ -57,28 +63,84 @@ var (
 func NewMemory() *Memory {
 	m := &Memory{seed: maphash.MakeSeed(), clock: time.Now}
 	for i := range m.shards {
-		m.shards[i].aors = map[string]*memRecord{}
-		m.shards[i].due = map[int64][]string{}
+		m.shards[i].index = map[uint64]int32{}
+		m.shards[i].due = map[int64][]int32{}
 	}
 	return m
 }
 
-func (m *Memory) shard(aor string) *shard {
-	return &m.shards[maphash.String(m.seed, aor)%shardCount]
+// shard returns the shard of aor and aor's hash.
+func (m *Memory) shard(aor string) (*shard, uint64) {
+	h := maphash.String(m.seed, aor)
+	return &m.shards[h%shardCount], h
+}
+
+// find returns the slot of the record of aor, whose hash is h, or -1.
+func (s *shard) find(h uint64, aor string) int32 {
+	i, ok := s.index[h]
+	if !ok {
+		return -1
+	}
+	for ; i >= 0; i = s.slots[i].next {
+		if s.slots[i].aor() == aor {
+			return i
+		}
+	}
+	return -1
+}
+
+// add puts r, the record of an AOR whose hash is h, in a slot and
+// returns the slot.
+func (s *shard) add(h uint64, r memRecord) int32 {
+	r.next = -1
+	if head, ok := s.index[h]; ok {
+		r.next = head
+	}
+	var i int32
+	if n := len(s.free); n > 0 {
+		i, s.free = s.free[n-1], s.free[:n-1]
+		s.slots[i] = r
+	} else {
+		i = int32(len(s.slots))
+		s.slots = append(s.slots, r)
+	}
+	s.index[h] = i
+	return i
+}
+
+// remove frees slot i, whose AOR's hash is h.
+func (s *shard) remove(h uint64, i int32) {
+	if head := s.index[h]; head == i {
+		if next := s.slots[i].next; next >= 0 {
+			s.index[h] = next
+		} else {
+			delete(s.index, h)
+		}
+	} else {
+		for j := head; j >= 0; j = s.slots[j].next {
+			if s.slots[j].next == i {
+				s.slots[j].next = s.slots[i].next
+				break
+			}
+		}
+	}
+	s.slots[i] = memRecord{aorLen: -1, next: -1}
+	s.free = append(s.free, i)
 }
 
 // Lookup returns copies of the live bindings of aor at now, and whether the
 // AOR is known: it has live bindings, or lost its last one less than
 // TombstoneTTL before now.
 func (m *Memory) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
-	s := m.shard(aor)
+	s, h := m.shard(aor)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	r, ok := s.aors[aor]
-	if !ok {
+	i := s.find(h, aor)
+	if i < 0 {
 		return nil, false, nil
 	}
-	live := r.live(aor, now)
+	r := &s.slots[i]
+	live := r.live(now)
 	if len(live) > 0 {
 		return live, true, nil
 	}
@@ -92,33 +154,33 @@ func (m *Memory) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
 // When fn leaves no binding of an AOR that had some, the AOR is remembered
 // as known for TombstoneTTL.
 func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error) {
-	s := m.shard(aor)
+	s, h := m.shard(aor)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.aors[aor]
+	i := s.find(h, aor)
 	var current []Binding
-	if r != nil {
-		current = r.live(aor, now)
+	if i >= 0 {
+		current = s.slots[i].live(now)
 	}
 	next, err := fn(current)
 	if err != nil {
 		return nil, err
 	}
 	stored := storable(aor, now, next)
-	if r == nil {
+	if i < 0 {
 		if len(stored) == 0 {
 			// Nothing was, nothing is: no tombstone for an AOR never seen.
 			return nil, nil
 		}
-		r = &memRecord{}
-		s.aors[aor] = r
+		i = s.add(h, memRecord{})
 	}
-	before := len(r.entries)
-	rec := r.view(aor)
+	r := &s.slots[i]
+	before := r.size()
+	rec := r.view()
 	m.held.Add(int64(rec.replace(stored, current, now)))
-	r.set(rec)
-	m.bound.Add(int64(len(r.entries) - before))
-	s.file(aor, r)
+	r.set(aor, rec)
+	m.bound.Add(int64(len(stored) - before))
+	s.file(i)
 	if len(stored) == 0 {
 		return nil, nil
 	}
@@ -127,37 +189,37 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 
 // Sweep removes the bindings that expired by now and returns how many, and
 // forgets the AORs that lost their last binding TombstoneTTL or more ago.
-// It reads only the AORs filed under the seconds up to now: its cost is
+// It reads only the records filed under the seconds up to now: its cost is
 // that of what is due, not of what is held.
 func (m *Memory) Sweep(now time.Time) int {
 	removed := 0
-	for i := range m.shards {
-		s := &m.shards[i]
+	for k := range m.shards {
+		s := &m.shards[k]
 		s.mu.Lock()
 		for len(s.seconds) > 0 && s.seconds[0] <= now.Unix() {
 			second := heap.Pop(&s.seconds).(int64)
-			for _, aor := range s.due[second] {
-				r := s.aors[aor]
-				if r == nil || r.due != second {
+			for _, i := range s.due[second] {
+				r := &s.slots[i]
+				if r.aorLen < 0 || r.due != second {
 					continue // forgotten, or filed under another second since
 				}
-				had := len(r.entries) > 0
-				rec := r.view(aor)
+				had := r.packed() != ""
+				rec := r.view()
 				n, forget := rec.sweep(now)
 				if n > 0 {
-					r.set(rec)
+					r.set(r.aor(), rec)
 				}
 				removed += n
 				m.bound.Add(-int64(n))
-				if had && len(r.entries) == 0 {
+				if had && r.packed() == "" {
 					m.held.Add(-1)
 				}
 				if forget {
-					delete(s.aors, aor)
+					s.remove(maphash.String(m.seed, r.aor()), i)
 					continue
 				}
 				r.due = 0 // not filed any more: file it again
-				s.file(aor, r)
+				s.file(i)
 			}
 			delete(s.due, second)
 		}
@@ -166,9 +228,10 @@ func (m *Memory) Sweep(now time.Time) int {
 	return removed
 }
 
-// file files the AOR's record under the second it is due next, unless it
-// is filed there already. The caller holds s.mu.
-func (s *shard) file(aor string, r *memRecord) {
+// file files slot i under the second its record is due next, unless it is
+// filed there already. The caller holds s.mu.
+func (s *shard) file(i int32) {
+	r := &s.slots[i]
 	second := r.nextDue()
 	if second == r.due && r.due != 0 {
 		return
@@ -177,7 +240,7 @@ func (s *shard) file(aor string, r *memRecord) {
 	if _, ok := s.due[second]; !ok {
 		heap.Push(&s.seconds, second)
 	}
-	s.due[second] = append(s.due[second], aor)
+	s.due[second] = append(s.due[second], i)
 }
 
 // ceilSecond is t in Unix seconds, rounded up: a Sweep at that second or
@@ -210,8 +273,11 @@ func (m *Memory) Count() (aors, bindings int) {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.RLock()
-		for _, r := range s.aors {
-			if n := r.countLive(now); n > 0 {
+		for i := range s.slots {
+			if s.slots[i].aorLen < 0 {
+				continue // a free slot
+			}
+			if n := s.slots[i].countLive(now); n > 0 {
 				aors++
 				bindings += n
 			}
@@ -244,9 +310,13 @@ func (m *Memory) Each(now time.Time, fn func(aor string, bindings []Binding) boo
 		}
 		var items []item
 		s.mu.RLock()
-		for aor, r := range s.aors {
-			if bs := r.live(aor, now); len(bs) > 0 {
-				items = append(items, item{aor, bs})
+		for i := range s.slots {
+			r := &s.slots[i]
+			if r.aorLen < 0 {
+				continue // a free slot
+			}
+			if bs := r.live(now); len(bs) > 0 {
+				items = append(items, item{r.aor(), bs})
 			}
 		}
 		s.mu.RUnlock()

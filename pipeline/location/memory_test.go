@@ -2,6 +2,7 @@ package location
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -34,7 +35,7 @@ func TestMemorySweepForgets(t *testing.T) {
 		}
 		kept := []string{}
 		for _, aor := range []string{"alice", "bob", "carol"} {
-			if _, ok := m.shard(aor).aors[aor]; ok {
+			if s, h := m.shard(aor); s.find(h, aor) >= 0 {
 				kept = append(kept, aor)
 			}
 		}
@@ -45,27 +46,44 @@ func TestMemorySweepForgets(t *testing.T) {
 }
 
 // checkDue fails unless every record of m is filed under its due second,
-// that second is in its shard's heap, and the heap holds every filed
-// second once.
+// that second is in its shard's heap, the heap holds every filed second
+// once, the index finds every record in its slot, and every slot is
+// either a record's or free.
 func checkDue(t *testing.T, m *Memory) {
 	t.Helper()
-	for i := range m.shards {
-		s := &m.shards[i]
+	for k := range m.shards {
+		s := &m.shards[k]
 		if len(s.seconds) != len(s.due) {
-			t.Errorf("shard %d: %d seconds in the heap, %d filed", i, len(s.seconds), len(s.due))
+			t.Errorf("shard %d: %d seconds in the heap, %d filed", k, len(s.seconds), len(s.due))
 		}
 		for _, sec := range s.seconds {
 			if _, ok := s.due[sec]; !ok {
-				t.Errorf("shard %d: second %d in the heap, nothing filed", i, sec)
+				t.Errorf("shard %d: second %d in the heap, nothing filed", k, sec)
 			}
 		}
-		for aor, r := range s.aors {
+		used := 0
+		for i := range s.slots {
+			r := &s.slots[i]
+			if r.aorLen < 0 {
+				if !slices.Contains(s.free, int32(i)) {
+					t.Errorf("shard %d: slot %d is neither a record's nor free", k, i)
+				}
+				continue
+			}
+			used++
+			aor := r.aor()
+			if got := s.find(maphash.String(m.seed, aor), aor); got != int32(i) {
+				t.Errorf("%s: in slot %d, the index finds slot %d", aor, i, got)
+			}
 			if r.due != r.nextDue() {
 				t.Errorf("%s: filed under %d, due at %d", aor, r.due, r.nextDue())
 			}
-			if !slices.Contains(s.due[r.due], aor) {
+			if !slices.Contains(s.due[r.due], int32(i)) {
 				t.Errorf("%s: not filed under its due second %d", aor, r.due)
 			}
+		}
+		if used+len(s.free) != len(s.slots) {
+			t.Errorf("shard %d: %d records and %d free slots, %d slots", k, used, len(s.free), len(s.slots))
 		}
 	}
 }
@@ -125,8 +143,8 @@ func TestMemorySweepReadsWhatIsDue(t *testing.T) {
 		checkDue(t, m)
 	}
 	for i := range m.shards {
-		if len(m.shards[i].aors) != 0 {
-			t.Errorf("shard %d still has %d records after every tombstone ended", i, len(m.shards[i].aors))
+		if s := &m.shards[i]; len(s.index) != 0 || len(s.free) != len(s.slots) {
+			t.Errorf("shard %d still has %d AORs indexed, %d of %d slots used, after every tombstone ended", i, len(s.index), len(s.slots)-len(s.free), len(s.slots))
 		}
 	}
 }
@@ -170,6 +188,58 @@ func TestMemoryHeldIsCount(t *testing.T) {
 				t.Fatalf("step %d: Held() = %d, %d; Count() = %d, %d", step, ha, hb, aors, bindings)
 			}
 			checkDue(t, m)
+		}
+	}
+}
+
+// TestShardIndexChain checks the index with AORs whose hashes are equal
+// (which maphash makes too rare to meet by chance): each is found in its
+// own slot whichever of them is removed, and freed slots are reused.
+func TestShardIndexChain(t *testing.T) {
+	tests := []struct {
+		remove []string // in this order, after adding a, b, c under one hash
+		want   []string // found after
+	}{
+		{nil, []string{"a", "b", "c"}},
+		{[]string{"c"}, []string{"a", "b"}}, // the chain's head (added last)
+		{[]string{"b"}, []string{"a", "c"}}, // its middle
+		{[]string{"a"}, []string{"b", "c"}}, // its tail
+		{[]string{"b", "c", "a"}, nil},
+	}
+	for _, tc := range tests {
+		var s shard
+		s.index = map[uint64]int32{}
+		slot := map[string]int32{}
+		for _, aor := range []string{"a", "b", "c"} {
+			var r memRecord
+			r.set(aor, record{})
+			slot[aor] = s.add(7, r)
+		}
+		s.add(8, func() (r memRecord) { r.set("d", record{}); return r }()) // another hash
+		for _, aor := range tc.remove {
+			s.remove(7, slot[aor])
+		}
+		for _, aor := range []string{"a", "b", "c"} {
+			got, want := s.find(7, aor), int32(-1)
+			if slices.Contains(tc.want, aor) {
+				want = slot[aor]
+			}
+			if got != want {
+				t.Errorf("removed %q: %q found in slot %d, want %d", tc.remove, aor, got, want)
+			}
+		}
+		if got := s.find(8, "d"); got != 3 {
+			t.Errorf("removed %q: d found in slot %d, want 3", tc.remove, got)
+		}
+		if len(tc.remove) > 0 {
+			var r memRecord
+			r.set("e", record{})
+			if got, want := s.add(7, r), slot[tc.remove[len(tc.remove)-1]]; got != want {
+				t.Errorf("removed %q: a new record took slot %d, want the freed %d", tc.remove, got, want)
+			}
+		}
+		if _, ok := s.index[7]; !ok {
+			t.Errorf("removed %q: hash 7 left the index though e has it", tc.remove)
 		}
 	}
 }
