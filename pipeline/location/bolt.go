@@ -1,6 +1,8 @@
 package location
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,11 +17,18 @@ import (
 // another process holds before it gives up.
 const boltLockTimeout = time.Second
 
-// boltSweepEvery is how often Sweep really reads the AORs.
+// boltSweepEvery is how often Sweep really runs: each run that finds
+// something due is one write transaction, one fsync.
 const boltSweepEvery = 30 * time.Second
 
 // bucketAORs is the bbolt bucket that maps an AOR to its boltRecord.
 var bucketAORs = []byte("aors")
+
+// bucketDue is the bbolt bucket that files each AOR under the second at
+// which Sweep must look at it next (its record's due): its keys are that
+// second (8 bytes, big-endian, so that they sort by time) then the AOR,
+// its values empty. Sweep reads the keys up to now and no others.
+var bucketDue = []byte("due")
 
 // errNoChange rolls back a write transaction that has nothing to write.
 var errNoChange = errors.New("no change")
@@ -30,15 +39,18 @@ var errNoChange = errors.New("no change")
 // a restart restores every live binding with the time it has left, since
 // Expires is an absolute time.
 //
-// The file holds one bucket, "aors", whose keys are the AORs and whose
-// values are JSON boltRecords: the AOR's bindings and its tombstone time.
+// The file holds two buckets: "aors", whose keys are the AORs and whose
+// values are JSON boltRecords (the AOR's bindings and its tombstone time),
+// and "due", which files each AOR under the second its record is due for
+// Sweep (see bucketDue). Opening the file files every record that is not
+// filed (all of them in a file written before "due" existed).
 // Lookup reads in a bbolt read transaction, which never waits for writers;
 // writes are serialized by bbolt and each costs one fsync. The file is
 // locked while open: a second process gets an error, not a shared file.
 //
-// AORs reads a counter kept in memory: NewBolt counts the records that
-// hold bindings, and each Update and Sweep adds what its committed
-// transaction changed.
+// AORs and Held read counters kept in memory: NewBolt counts the records
+// that hold bindings and their bindings, and each Update and Sweep adds
+// what its committed transaction changed.
 type Bolt struct {
 	db     *bolt.DB
 	path   string
@@ -46,6 +58,9 @@ type Bolt struct {
 	// held is the number of records that hold bindings (live, or lapsed
 	// since the last Sweep): what AORs returns.
 	held atomic.Int64
+	// bound is the number of bindings the records hold (live, or lapsed
+	// since the last Sweep).
+	bound atomic.Int64
 	// clock is what Count takes as "now"; tests replace it.
 	clock func() time.Time
 }
@@ -56,7 +71,10 @@ type boltRecord struct {
 	Gone     time.Time `json:"gone,omitzero"`
 }
 
-var _ Store = (*Bolt)(nil)
+var (
+	_ Store  = (*Bolt)(nil)
+	_ Holder = (*Bolt)(nil)
+)
 
 // NewBolt opens the bbolt file at path, creating it if it does not exist.
 // It fails if another process has the file open, after waiting a second,
@@ -76,11 +94,23 @@ func NewBolt(path string) (*Bolt, error) {
 		if _, err := tx.CreateBucketIfNotExists(bucketAORs); err != nil {
 			return err
 		}
-		return s.each(tx, func(_ string, r *record) {
+		due, err := tx.CreateBucketIfNotExists(bucketDue)
+		if err != nil {
+			return err
+		}
+		// File every record that is not filed under its due second: all
+		// of them in a file written before the due bucket, none after.
+		var fileErr error
+		err = s.each(tx, func(aor string, r *record) {
 			if len(r.bindings) > 0 {
 				s.held.Add(1)
+				s.bound.Add(int64(len(r.bindings)))
+			}
+			if k := dueKey(r.due(), aor); fileErr == nil && !has(due, k) {
+				fileErr = due.Put(k, []byte{})
 			}
 		})
+		return errors.Join(err, fileErr)
 	})
 	if err != nil {
 		db.Close()
@@ -120,15 +150,17 @@ func (s *Bolt) Lookup(aor string, now time.Time) ([]Binding, bool, error) {
 func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error) {
 	var stored []Binding
 	var fnErr error
-	held := 0 // what the write adds to s.held
+	held, bound := 0, 0 // what the write adds to s.held, s.bound
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		r, err := s.get(tx, aor)
 		if err != nil {
 			return err
 		}
 		var current []Binding
+		wasDue := int64(-1) // not filed
 		if r != nil {
 			current = liveCopies(r.bindings, now)
+			wasDue = r.due()
 		}
 		next, err := fn(current)
 		if err != nil {
@@ -143,8 +175,13 @@ func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]B
 			}
 			r = &record{}
 		}
+		had := len(r.bindings)
 		held = r.replace(stored, current, now)
-		return s.put(tx, aor, r)
+		bound = len(r.bindings) - had
+		if err := s.put(tx, aor, r); err != nil {
+			return err
+		}
+		return refile(tx, aor, wasDue, r.due())
 	})
 	switch {
 	case fnErr != nil:
@@ -154,39 +191,43 @@ func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]B
 		return nil, fmt.Errorf("location store %s: %w", s.path, err)
 	default:
 		s.held.Add(int64(held))
+		s.bound.Add(int64(bound))
 	}
 	return liveCopies(stored, now), nil
 }
 
 // Sweep removes the bindings that expired by now and returns how many, and
 // forgets the AORs that lost their last binding TombstoneTTL or more ago.
-// As it reads every record, it does so at most once per boltSweepEvery
-// (or when now goes back), and returns 0 in between. It finds what to
-// change in a read transaction, so that the write transaction, which
-// holds up every Update, only touches what changes.
+// It runs at most once per boltSweepEvery (or when now goes back), and
+// returns 0 in between. It reads only the AORs filed in the due bucket
+// under the seconds up to now, in one write transaction: its cost is that
+// of what is due, not of what is held.
 func (s *Bolt) Sweep(now time.Time) int {
 	if !s.sweeps.enter(now) {
 		return 0
 	}
 	defer s.sweeps.leave()
-	var due []string
-	s.db.View(func(tx *bolt.Tx) error {
-		return s.each(tx, func(aor string, r *record) {
-			if n, forget := r.sweep(now); n > 0 || forget {
-				due = append(due, aor)
-			}
-		})
-	})
-	if len(due) == 0 {
-		return 0
-	}
 	removed, lost := 0, 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		removed, lost = 0, 0
-		for _, aor := range due {
+		due := tx.Bucket(bucketDue)
+		end := dueKey(now.Unix()+1, "")
+		var keys [][]byte
+		c := due.Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		if len(keys) == 0 {
+			return errNoChange
+		}
+		for _, k := range keys {
+			if err := due.Delete(k); err != nil {
+				return err
+			}
+			aor := string(k[8:])
 			r, err := s.get(tx, aor)
 			if err != nil || r == nil {
-				continue
+				continue // a record that does not decode stays, unswept
 			}
 			had := len(r.bindings) > 0
 			n, forget := r.sweep(now)
@@ -194,10 +235,14 @@ func (s *Bolt) Sweep(now time.Time) int {
 			if had && len(r.bindings) == 0 {
 				lost++
 			}
-			if forget {
+			switch {
+			case forget:
 				err = tx.Bucket(bucketAORs).Delete([]byte(aor))
-			} else if n > 0 {
+			case n > 0:
 				err = s.put(tx, aor, r)
+			}
+			if err == nil && !forget {
+				err = due.Put(dueKey(r.due(), aor), []byte{})
 			}
 			if err != nil {
 				return err
@@ -209,7 +254,36 @@ func (s *Bolt) Sweep(now time.Time) int {
 		return 0
 	}
 	s.held.Add(-int64(lost))
+	s.bound.Add(-int64(removed))
 	return removed
+}
+
+// dueKey is the key of the due bucket that files aor under second.
+func dueKey(second int64, aor string) []byte {
+	k := make([]byte, 8, 8+len(aor))
+	binary.BigEndian.PutUint64(k, uint64(max(second, 0)))
+	return append(k, aor...)
+}
+
+// has reports whether b holds the key k.
+func has(b *bolt.Bucket, k []byte) bool {
+	found, _ := b.Cursor().Seek(k)
+	return bytes.Equal(found, k)
+}
+
+// refile moves aor in the due bucket from the second wasDue (-1: it was
+// not filed) to due.
+func refile(tx *bolt.Tx, aor string, wasDue, due int64) error {
+	if wasDue == due {
+		return nil
+	}
+	b := tx.Bucket(bucketDue)
+	if wasDue >= 0 {
+		if err := b.Delete(dueKey(wasDue, aor)); err != nil {
+			return err
+		}
+	}
+	return b.Put(dueKey(due, aor), []byte{})
 }
 
 // Count returns the number of AORs with live bindings and the number of
@@ -226,6 +300,14 @@ func (s *Bolt) Count() (aors, bindings int) {
 		})
 	})
 	return aors, bindings
+}
+
+// Held returns the number of AORs that hold bindings and of the bindings
+// they hold, from counters that NewBolt, Update and Sweep keep: live
+// ones, and those lapsed since the last Sweep that ran (at most
+// boltSweepEvery before).
+func (s *Bolt) Held() (aors, bindings int) {
+	return int(s.held.Load()), int(s.bound.Load())
 }
 
 // AORs returns the number of AORs that hold bindings, from the counter:

@@ -2,6 +2,7 @@ package location
 
 import (
 	"bufio"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // newTestBolt opens a Bolt in a new file of t's temporary directory.
@@ -161,5 +164,76 @@ func TestBoltOpenErrors(t *testing.T) {
 	// The failed opens left the files as they were.
 	if data, _ := os.ReadFile(notBolt); string(data) != text {
 		t.Errorf("%s was changed", notBolt)
+	}
+}
+
+// checkBoltDue fails unless the due bucket files every record of s under
+// its due second, and nothing else.
+func checkBoltDue(t *testing.T, s *Bolt) {
+	t.Helper()
+	want := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if err := s.each(tx, func(aor string, r *record) { want[string(dueKey(r.due(), aor))] = true }); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDue).ForEach(func(k, _ []byte) error {
+			if !want[string(k)] {
+				t.Errorf("due bucket files %q under %d, which is not its record's due", k[8:], binary.BigEndian.Uint64(k))
+			}
+			delete(want, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range want {
+		t.Errorf("%q is not filed under its due second %d", k[8:], binary.BigEndian.Uint64([]byte(k)))
+	}
+}
+
+// TestBoltHeldIsCount checks Held against Count, and the due bucket,
+// through random writes and sweeps.
+func TestBoltHeldIsCount(t *testing.T) {
+	s := newTestBolt(t)
+	holderWalk(t, s, func() { checkBoltDue(t, s) })
+}
+
+// TestBoltFilesOldFile checks that a file written before the due bucket
+// existed is filed when opened: its records are then swept when due.
+func TestBoltFilesOldFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s, err := NewBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, s, "alice", t0, set(binding("sip:a@1", time.Hour), binding("sip:a@2", 2*time.Hour)))
+	mustUpdate(t, s, "bob", t0, set(binding("sip:b@1", time.Minute)))
+	mustUpdate(t, s, "carol", t0, set(binding("sip:c@1", time.Minute)))
+	mustUpdate(t, s, "carol", t0, set()) // a tombstone
+	// Make it a file of before: no due bucket.
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketDue) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = NewBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkBoltDue(t, s)
+	if aors, bindings := s.Held(); aors != 2 || bindings != 3 {
+		t.Errorf("Held() = %d, %d after opening, want 2, 3", aors, bindings)
+	}
+	if n := s.Sweep(t0.Add(90 * time.Minute)); n != 2 {
+		t.Errorf("sweep at 90 minutes removed %d bindings, want 2 (bob's, alice's first)", n)
+	}
+	if n := s.Sweep(t0.Add(25 * time.Hour)); n != 1 {
+		t.Errorf("sweep at 25 hours removed %d bindings, want 1 (alice's second)", n)
+	}
+	checkBoltDue(t, s)
+	if _, known, _ := s.Lookup("carol", t0.Add(25*time.Hour)); known {
+		t.Error("carol still known after her tombstone ended and a sweep ran")
 	}
 }

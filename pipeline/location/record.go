@@ -83,6 +83,26 @@ func (r *record) sweep(now time.Time) (removed int, forget bool) {
 	return removed, len(r.bindings) == 0 && now.Sub(r.gone) >= TombstoneTTL
 }
 
+// due returns the second at which Sweep must look at r next: the earliest
+// expiry of its bindings or, without bindings, the end of its tombstone,
+// rounded up to a whole second; 0 for a record with neither, which the
+// next Sweep forgets.
+func (r *record) due() int64 {
+	if len(r.bindings) == 0 {
+		if r.gone.IsZero() {
+			return 0
+		}
+		return ceilSecond(r.gone.Add(TombstoneTTL))
+	}
+	first := r.bindings[0].Expires
+	for _, b := range r.bindings[1:] {
+		if b.Expires.Before(first) {
+			first = b.Expires
+		}
+	}
+	return ceilSecond(first)
+}
+
 // known reports whether an AOR without live bindings at now is still
 // known: it lost its last binding at goneAt, less than TombstoneTTL ago.
 func known(goneAt, now time.Time) bool {

@@ -3,6 +3,7 @@ package location
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -700,4 +701,35 @@ func mustUpdate(t *testing.T, s Store, aor string, now time.Time, fn func([]Bind
 		t.Fatalf("update of %s: %v", aor, err)
 	}
 	return got
+}
+
+// holderWalk makes random writes to s, a Holder, sweeping every few, and
+// fails unless Held equals Count after each sweep; check, if not nil,
+// runs then too.
+func holderWalk(t *testing.T, s Store, check func()) {
+	t.Helper()
+	h := s.(Holder)
+	rng := rand.New(rand.NewPCG(7, 8))
+	now := t0
+	s.(clockSetter).setClock(func() time.Time { return now })
+	for step := range 2000 {
+		now = now.Add(time.Duration(rng.IntN(90)) * time.Second)
+		aor := fmt.Sprint("u", rng.IntN(50))
+		var bs []Binding
+		for i := range rng.IntN(4) { // 0 to 3 bindings; none removes them all
+			bs = append(bs, Binding{Contact: fmt.Sprint("sip:", aor, "@", i), Expires: now.Add(time.Duration(1+rng.IntN(600)) * time.Second)})
+		}
+		mustUpdate(t, s, aor, now, set(bs...))
+		if step%7 == 0 {
+			now = now.Add(boltSweepEvery) // past any store's spacing of sweeps
+			s.Sweep(now)
+			aors, bindings := s.Count()
+			if ha, hb := h.Held(); ha != aors || hb != bindings {
+				t.Fatalf("step %d: Held() = %d, %d; Count() = %d, %d", step, ha, hb, aors, bindings)
+			}
+			if check != nil {
+				check()
+			}
+		}
+	}
 }
