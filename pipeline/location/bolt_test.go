@@ -3,10 +3,13 @@ package location
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -235,5 +238,96 @@ func TestBoltFilesOldFile(t *testing.T) {
 	checkBoltDue(t, s)
 	if _, known, _ := s.Lookup("carol", t0.Add(25*time.Hour)); known {
 		t.Error("carol still known after her tombstone ended and a sweep ran")
+	}
+}
+
+// TestBoltGroupCommit checks that Updates that wait for the writer are
+// committed together, in order, and that a write whose fn fails fails
+// alone: the others of its transaction are stored, and each write sees
+// those before it in the same transaction.
+func TestBoltGroupCommit(t *testing.T) {
+	s := newTestBolt(t)
+	// Hold bbolt's write lock, so that the writer waits with its first
+	// write and the others queue behind it.
+	locked, release := make(chan struct{}), make(chan struct{})
+	go s.db.Update(func(*bolt.Tx) error {
+		close(locked)
+		<-release
+		return errNoChange
+	})
+	<-locked
+	errRefused := errors.New("refused")
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			aor := fmt.Sprint("u", i)
+			fn := set(binding(fmt.Sprint("sip:u@", i), time.Hour))
+			switch {
+			case i%4 == 3:
+				fn = func([]Binding) ([]Binding, error) { return nil, errRefused }
+			case i%4 == 2: // every tenth write adds to one AOR's bindings
+				aor = "shared"
+				fn = func(current []Binding) ([]Binding, error) {
+					return append(current, binding(fmt.Sprint("sip:shared@", i), time.Hour)), nil
+				}
+			}
+			_, errs[i] = s.Update(aor, t0, fn)
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for int(s.taken.Load())+len(s.writes) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s, %d writes taken and %d waiting, want %d in all", s.taken.Load(), len(s.writes), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if c := s.commits.Load(); c > 2 {
+		t.Errorf("%d transactions for %d writes, want at most 2 (the first write's, then the rest)", c, n)
+	}
+	for i, err := range errs {
+		if i%4 == 3 {
+			if !errors.Is(err, errRefused) {
+				t.Errorf("write %d: %v, want fn's error", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		got, known, err := s.Lookup(fmt.Sprint("u", i), t0)
+		if want := i%4 < 2; err != nil || known != want || len(got) != map[bool]int{true: 1}[want] {
+			t.Errorf("u%d: %d bindings, known %v, %v; want known %v", i, len(got), known, err, want)
+		}
+	}
+	if got, _, _ := s.Lookup("shared", t0); len(got) != n/4 {
+		t.Errorf("shared has %d bindings, want %d: a write lost another of its transaction's", len(got), n/4)
+	}
+	if aors, bindings := s.Held(); aors != n/2+1 || bindings != n/2+n/4 {
+		t.Errorf("Held() = %d, %d, want %d, %d", aors, bindings, n/2+1, n/2+n/4)
+	}
+	checkBoltDue(t, s)
+}
+
+// TestBoltUpdateAfterClose checks that an Update after Close fails rather
+// than waits.
+func TestBoltUpdateAfterClose(t *testing.T) {
+	s, err := NewBolt(filepath.Join(t.TempDir(), "switchboard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update("alice", t0, set(binding("sip:a@1", time.Hour))); err == nil {
+		t.Error("Update after Close succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
