@@ -278,23 +278,3 @@ func (r *memRecord) goneAt() time.Time {
 	}
 	return fromUnixNanos(gone)
 }
-
-// nextDue returns the second at which Sweep must look at r next: the
-// earliest expiry of its bindings or, without bindings, the end of its
-// tombstone, rounded up to a whole second.
-func (r *memRecord) nextDue() int64 {
-	p := r.packed()
-	if p == "" {
-		if r.gone == 0 {
-			return 0 // nothing to keep: the next Sweep forgets it
-		}
-		return ceilSecond(fromUnixNanos(r.gone).Add(TombstoneTTL))
-	}
-	first, p := expiresOf(p)
-	for p != "" {
-		var expires int64
-		expires, p = expiresOf(p)
-		first = min(first, expires)
-	}
-	return ceilSecond(fromUnixNanos(first))
-}

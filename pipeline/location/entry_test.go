@@ -93,8 +93,8 @@ func TestPackedTimes(t *testing.T) {
 			if tc.wantDueAt.Equal(time.Unix(0, 0)) {
 				want = 0
 			}
-			if got := r.nextDue(); got != want {
-				t.Errorf("nextDue = %d, want %d", got, want)
+			if rec := r.view(); rec.due() != want {
+				t.Errorf("due of the record read back = %d, want %d", rec.due(), want)
 			}
 		})
 	}

@@ -180,7 +180,7 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 	m.held.Add(int64(rec.replace(stored, current, now)))
 	r.set(aor, rec)
 	m.bound.Add(int64(len(stored) - before))
-	s.file(i)
+	s.file(i, rec.due())
 	if len(stored) == 0 {
 		return nil, nil
 	}
@@ -219,7 +219,7 @@ func (m *Memory) Sweep(now time.Time) int {
 					continue
 				}
 				r.due = 0 // not filed any more: file it again
-				s.file(i)
+				s.file(i, rec.due())
 			}
 			delete(s.due, second)
 		}
@@ -228,11 +228,10 @@ func (m *Memory) Sweep(now time.Time) int {
 	return removed
 }
 
-// file files slot i under the second its record is due next, unless it is
-// filed there already. The caller holds s.mu.
-func (s *shard) file(i int32) {
+// file files slot i under second, when its record is due next (record.due),
+// unless it is filed there already. The caller holds s.mu.
+func (s *shard) file(i int32, second int64) {
 	r := &s.slots[i]
-	second := r.nextDue()
 	if second == r.due && r.due != 0 {
 		return
 	}

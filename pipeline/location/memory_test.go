@@ -74,8 +74,9 @@ func checkDue(t *testing.T, m *Memory) {
 			if got := s.find(maphash.String(m.seed, aor), aor); got != int32(i) {
 				t.Errorf("%s: in slot %d, the index finds slot %d", aor, i, got)
 			}
-			if r.due != r.nextDue() {
-				t.Errorf("%s: filed under %d, due at %d", aor, r.due, r.nextDue())
+			rec := r.view()
+			if due := rec.due(); r.due != due {
+				t.Errorf("%s: filed under %d, due at %d", aor, r.due, due)
 			}
 			if !slices.Contains(s.due[r.due], int32(i)) {
 				t.Errorf("%s: not filed under its due second %d", aor, r.due)
