@@ -51,9 +51,8 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 		e.log.Debug("unparsed request not answered", "code", code, "remote", from.String(), "error", err)
 		return false
 	}
-	method := metricMethod(r.method)
-	e.svc.Metrics.Message("in", method, 0)
-	e.svc.Metrics.Message("out", method, code)
+	e.svc.Metrics.Message("in", r.method, 0)
+	e.svc.Metrics.Message("out", r.method, code)
 	e.log.Debug("unparsed request answered", "code", code, "reason", reason, "remote", from.String(), "transport", transport)
 	return true
 }
@@ -149,15 +148,3 @@ func (e *Engine) mayAnswer(from net.Addr) bool {
 }
 
 var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
-
-// metricMethod is the method label of a request that did not parse: one
-// of RFC 3261's and its extensions', else OTHER, so that garbage cannot
-// make new series.
-func metricMethod(m string) string {
-	switch sip.RequestMethod(m) {
-	case sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.SUBSCRIBE,
-		sip.NOTIFY, sip.REFER, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
-		return m
-	}
-	return "OTHER"
-}

@@ -100,6 +100,7 @@ func (m *Metrics) Message(direction, method string, code int) {
 	if m == nil {
 		return
 	}
+	method = methodLabel(method)
 	key := messageLabels{direction, method, -1}
 	if code > 0 {
 		key.class = code / 100
@@ -115,6 +116,18 @@ func (m *Metrics) Message(direction, method string, code int) {
 	c := m.messages.WithLabelValues(direction, method, class)
 	m.counters.Store(key, c)
 	c.Inc()
+}
+
+// methodLabel is the method label of a message: one of RFC 3261's and
+// its extensions', else OTHER, so that requests with made-up methods
+// cannot make new series (nor new entries in counters).
+func methodLabel(m string) string {
+	switch m {
+	case "INVITE", "ACK", "CANCEL", "BYE", "REGISTER", "OPTIONS", "SUBSCRIBE",
+		"NOTIFY", "REFER", "INFO", "MESSAGE", "PRACK", "UPDATE", "PUBLISH":
+		return m
+	}
+	return "OTHER"
 }
 
 // messageLabels are the labels of a messages counter, the status class

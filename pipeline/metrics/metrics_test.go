@@ -25,6 +25,7 @@ func TestMessage(t *testing.T) {
 		{"in", "INVITE", 0}, {"in", "INVITE", 0}, {"out", "INVITE", 0},
 		{"in", "INVITE", 180}, {"in", "INVITE", 200}, {"in", "INVITE", 202}, {"out", "INVITE", 486},
 		{"in", "BYE", 0}, {"in", "BYE", 200},
+		{"in", "FOO", 0}, {"in", "BAR", 0}, {"out", "FOO", 501},
 	}
 	for _, s := range seen {
 		m.Message(s.direction, s.method, s.code)
@@ -41,11 +42,25 @@ func TestMessage(t *testing.T) {
 		{"in", "BYE", "", 1},
 		{"in", "BYE", "2xx", 1},
 		{"out", "BYE", "", 0},
+		{"in", "OTHER", "", 2}, // made-up methods share one series
+		{"out", "OTHER", "5xx", 1},
+		{"in", "FOO", "", 0},
 	}
 	for _, tt := range tests {
 		if got := value(t, m, tt.direction, tt.method, tt.class); got != tt.want {
 			t.Errorf("messages{%s,%s,%q} = %g, want %g", tt.direction, tt.method, tt.class, got, tt.want)
 		}
+	}
+	n := 0
+	m.counters.Range(func(k, _ any) bool {
+		if k.(messageLabels).method == "FOO" || k.(messageLabels).method == "BAR" {
+			t.Errorf("counters holds %+v: a made-up method kept", k)
+		}
+		n++
+		return true
+	})
+	if n != 9 {
+		t.Errorf("counters holds %d label sets, want 9", n)
 	}
 	var nilMetrics *Metrics
 	nilMetrics.Message("in", "INVITE", 0) // no collectors: no panic
