@@ -178,10 +178,10 @@ func (s *Bolt) Update(aor string, now time.Time, fn func(current []Binding) ([]B
 	s.writes <- w // the writer drains writes whatever Close does
 	s.closing.RUnlock()
 	<-w.done
-	if w.err != nil {
+	if w.err != nil || len(w.stored) == 0 {
 		return nil, w.err
 	}
-	return liveCopies(w.stored, now), nil
+	return w.stored, nil // live copies already (storable), and not kept: put encodes them
 }
 
 // boltWrite is an Update on its way through the writer.

@@ -212,15 +212,6 @@ func fromUnixNanos(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-// size returns the number of bindings r holds, lapsed ones included.
-func (r *memRecord) size() int {
-	n := 0
-	for p := r.packed(); p != ""; n++ {
-		_, p = cutPrefixed(p)
-	}
-	return n
-}
-
 // live returns the bindings of r that are live at now, as Bindings of its
 // AOR.
 func (r *memRecord) live(now time.Time) []Binding {

@@ -70,7 +70,8 @@ type Store interface {
 // does (at a million registrations that is a second of CPU).
 type Holder interface {
 	// Held returns the number of AORs with bindings and of bindings: the
-	// live ones and those lapsed since the last Sweep (the engine sweeps
-	// every second). Once a Sweep has run at now it equals Count at now.
+	// live ones and those lapsed since the last Sweep that ran (the
+	// engine calls Sweep every second; bolt's runs every 30 s). Once a
+	// Sweep has run at now it equals Count at now.
 	Held() (aors, bindings int)
 }

@@ -175,8 +175,8 @@ func (m *Memory) Update(aor string, now time.Time, fn func(current []Binding) ([
 		i = s.add(h, memRecord{})
 	}
 	r := &s.slots[i]
-	before := r.size()
 	rec := r.view()
+	before := len(rec.bindings)
 	m.held.Add(int64(rec.replace(stored, current, now)))
 	r.set(aor, rec)
 	m.bound.Add(int64(len(stored) - before))
