@@ -36,10 +36,7 @@ func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Ser
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Shutdown(context.Background()) })
-	svc.Metrics = metrics.New(metrics.Gauges{
-		Bindings:     func() float64 { _, n := store.Count(); return float64(n) },
-		Transactions: func() float64 { return float64(eng.InFlight()) },
-	})
+	svc.Metrics = metrics.New(gauges(store, svc, eng))
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

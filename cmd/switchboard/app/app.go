@@ -137,18 +137,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		log.Error("starting", "error", err)
 		return 1
 	}
-	// The gauges are read at every scrape: from the store's counters when
-	// it keeps them, not by reading every AOR.
-	held := store.Count
-	if h, ok := store.(location.Holder); ok {
-		held = h.Held
-	}
-	svc.Metrics = metrics.New(metrics.Gauges{
-		Bindings:     func() float64 { _, n := held(); return float64(n) },
-		AORs:         func() float64 { n, _ := held(); return float64(n) },
-		Calls:        func() float64 { return float64(len(svc.Calls())) },
-		Transactions: func() float64 { return float64(eng.InFlight()) },
-	})
+	svc.Metrics = metrics.New(gauges(store, svc, eng))
 	var listens []config.Listen
 	for _, l := range cfg.Server.Listen {
 		parsed, _ := config.ParseListen(l)
@@ -329,4 +318,21 @@ func short(hash string) string {
 		return hash[:12]
 	}
 	return hash
+}
+
+// gauges returns the metrics' gauges: the registrations of store, the
+// calls of svc's call trackers, eng's transactions. They are read at
+// every scrape: the registrations from the store's counters when it
+// keeps them (location.Holder), not by reading every AOR as Count does.
+func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) metrics.Gauges {
+	held := store.Count
+	if h, ok := store.(location.Holder); ok {
+		held = h.Held
+	}
+	return metrics.Gauges{
+		Bindings:     func() float64 { _, n := held(); return float64(n) },
+		AORs:         func() float64 { n, _ := held(); return float64(n) },
+		Calls:        func() float64 { return float64(len(svc.Calls())) },
+		Transactions: func() float64 { return float64(eng.InFlight()) },
+	}
 }
