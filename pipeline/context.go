@@ -61,7 +61,9 @@ type Context struct {
 	Routed bool
 	// InDialog is true when that Route was one this proxy recorded for the
 	// request's own dialog (its signature checks out): the request follows
-	// a route set that this proxy put in place.
+	// a route set that this proxy put in place. For a request with a To
+	// tag, the engine has also found the dialog in the dialog store and
+	// checked that the request goes from one of its ends to the other.
 	InDialog bool
 	// Forward holds the forward stage's settings.
 	Forward ForwardOptions

@@ -198,6 +198,9 @@ type proxy struct {
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 	killed  bool // the test killed it on purpose
+	stopped bool // stop has run
+	watch   bool
+	listens []string
 }
 
 // kill ends the proxy with SIGKILL, as a crash would, and waits for it.
@@ -235,7 +238,24 @@ func startProxyWatch(t *testing.T, config string, watch bool, listens ...string)
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{})}
+	return launchProxy(t, cfgPath, watch, listens)
+}
+
+// restart stops the proxy with SIGTERM and starts it again with the same
+// folder (config, key, store files) and sockets, as an operator's restart
+// does.
+func (p *proxy) restart(t *testing.T) *proxy {
+	t.Helper()
+	p.stop(t)
+	return launchProxy(t, p.ConfigPath, p.watch, p.listens)
+}
+
+// launchProxy runs switchboard with the config file at cfgPath and waits
+// for msg=ready.
+func launchProxy(t *testing.T, cfgPath string, watch bool, listens []string) *proxy {
+	t.Helper()
+	dir := filepath.Dir(cfgPath)
+	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{}), watch: watch, listens: listens}
 	args := []string{"-config", cfgPath, fmt.Sprintf("-watch=%t", watch)}
 	for _, l := range listens {
 		args = append(args, "-listen", l)
@@ -283,6 +303,10 @@ func startProxyWatch(t *testing.T, config string, watch bool, listens ...string)
 // stopTimeout), and checks the exit code and the log.
 func (p *proxy) stop(t *testing.T) {
 	t.Helper()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	select {
 	case <-p.done:
 		if !p.killed {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 )
 
 // MaxUDPMessage is the largest SIP message sent or read over UDP. Larger
@@ -90,6 +91,9 @@ type boundSocket struct {
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{}), workers: newWorkers()}
+	if svc.Dialogs == nil {
+		svc.Dialogs = dialog.NewMemory()
+	}
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(tracer{e: e, log: log})
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
@@ -282,6 +286,9 @@ func (e *Engine) Start() {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)
 					}
+				}
+				if n := e.svc.Dialogs.Sweep(now); n > 0 {
+					e.log.Debug("dialogs expired", "count", n)
 				}
 			}
 		}

@@ -66,6 +66,9 @@ func (t *transaction) serve() {
 	ctx.Log = t.log
 	t.ctx = ctx
 	t.processRoute(ctx)
+	if ctx.InDialog && inDialog(req) && !t.checkDialog(ctx) {
+		return
+	}
 
 	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.active.Load() > int64(limit) && !req.IsAck() {
 		t.log.Warn("too many transactions in flight: refused", "limit", limit)

@@ -29,6 +29,8 @@ type transaction struct {
 	// INVITE ("" for any other request).
 	mark2543 string
 	ctx      *pipeline.Context
+	// dialog is the dialog an in-dialog request was admitted in.
+	dialog *dialogUse
 
 	mu         sync.Mutex
 	branches   []*branch
@@ -37,6 +39,7 @@ type transaction struct {
 	answered   bool // a 2xx went upstream
 	cancelled  bool
 	finals     []*sip.Response // non-2xx finals of the branches
+	legs       []leg           // the dialogs its responses created
 	settled    sync.Once       // the engine stopped counting it as in flight
 
 	// refs counts what still needs the transaction's pipeline: the server
@@ -70,6 +73,7 @@ func (t *transaction) unref() {
 		return
 	}
 	t.settle()
+	t.endEarlyDialogs()
 	if t.key != "" {
 		t.e.invites.CompareAndDelete(t.key, t)
 	}
@@ -108,6 +112,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 		if sent && res.StatusCode >= 300 {
 			t.log.Debug("a second final response not sent", "code", res.StatusCode)
 			return
+		}
+		if !sent {
+			t.endEarlyDialogs()
 		}
 		stateless = sent && !answered
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/internal/redistest"
 )
 
 func TestOpen(t *testing.T) {
@@ -53,8 +54,8 @@ func TestOpen(t *testing.T) {
 }
 
 func TestOpenRedis(t *testing.T) {
-	srv := startRedis(t)
-	s, err := Open(config.Store{Backend: "redis", URL: srv.url()}, t.TempDir())
+	srv := redistest.Start(t)
+	s, err := Open(config.Store{Backend: "redis", URL: srv.URL()}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
@@ -128,7 +129,13 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		_, _ = rand.Read(key)
 		log.Warn("no lasting key for signing Record-Routes: dialogs in progress will not survive a restart", "error", err)
 	}
-	svc := &pipeline.Services{Location: store, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
+	dialogs, err := dialog.Open(cfg.Store, filepath.Dir(cfg.Path), key, time.Now())
+	if err != nil {
+		_ = store.Close()
+		log.Error("starting", "error", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
+		return 1
+	}
+	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
 	engine.SetLinger(time.Duration(cfg.Server.Linger))
 	gc := &collector{}
 	gc.apply(cfg.Server.MemoryLimit, log)
