@@ -16,6 +16,7 @@ package main
 // loopback route to 127.0.0.1 prefers the source 127.0.0.2.
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -342,6 +343,8 @@ type secReq struct {
 	NoContact bool
 	// User and Password answer one challenge (401 or 407), if set.
 	User, Password string
+	// Expires, when set, is a REGISTER's Expires (3600 otherwise).
+	Expires string
 }
 
 // secResult is what came back for a secReq.
@@ -392,7 +395,7 @@ func (u *secUA) build(r secReq, callID, fromTag string, cseq int, branch, auth s
 		lines = append(lines, "Route: "+r.Route)
 	}
 	if r.Method == "REGISTER" {
-		lines = append(lines, "Expires: 3600")
+		lines = append(lines, "Expires: "+cmp.Or(r.Expires, "3600"))
 	}
 	if auth != "" {
 		lines = append(lines, auth)
@@ -729,6 +732,14 @@ func TestSecurityRelayPolicy(t *testing.T) {
 	p := secStartProxy(t, false)
 	alicePhone := secStartPhone(t, calleeIP)
 	secRegister(t, p, "alice", alicePhone)
+	// bob registers and unregisters: the store knows him, with no binding.
+	secRegister(t, p, "bob", alicePhone)
+	bob := "bob@" + proxyDomain
+	gone := secNewUA(t, alicePhone.IP, p.UDP).do(secReq{Method: "REGISTER", URI: "sip:" + proxyDomain, From: bob, To: bob,
+		Contact: "sip:bob@" + alicePhone.Addr(), Expires: "0", User: "bob", Password: secUsers["bob"]})
+	if gone.Code() != 200 {
+		t.Fatalf("unregistering bob: codes %v, want 401 then 200", gone.Codes)
+	}
 	foreign := secStartPhone(t, secForeignIP)
 	foreignURI := "sip:carol@" + foreign.Addr()
 	alice, mallory := "alice@"+proxyDomain, "mallory@evil.test"
@@ -743,8 +754,16 @@ func TestSecurityRelayPolicy(t *testing.T) {
 	}{
 		{"a call from another domain to our user needs no password",
 			secReq{Method: "INVITE", URI: "sip:" + alice, From: mallory, To: alice}, 486, alicePhone},
-		{"a call from another domain to an unknown user of ours: 404, which tells users apart",
-			secReq{Method: "INVITE", URI: "sip:nobody@" + proxyDomain, From: mallory, To: "nobody@" + proxyDomain}, 404, nil},
+		{"a call from another domain to an unknown user of ours: 480 (hide_unknown)",
+			secReq{Method: "INVITE", URI: "sip:nobody@" + proxyDomain, From: mallory, To: "nobody@" + proxyDomain}, 480, nil},
+		{"a call from another domain to a user who unregistered: the same 480",
+			secReq{Method: "INVITE", URI: "sip:" + bob, From: mallory, To: bob}, 480, nil},
+		{"a call from another domain to a user who never registered: the same 480",
+			secReq{Method: "INVITE", URI: "sip:101@" + proxyDomain, From: mallory, To: "101@" + proxyDomain}, 480, nil},
+		{"our user calls an unknown user of ours: 404",
+			secReq{Method: "INVITE", URI: "sip:nobody@" + proxyDomain, From: alice, To: "nobody@" + proxyDomain, User: "alice", Password: secUsers["alice"]}, 404, nil},
+		{"our user calls a user who unregistered: 480",
+			secReq{Method: "INVITE", URI: "sip:" + bob, From: alice, To: bob, User: "alice", Password: secUsers["alice"]}, 480, nil},
 		{"a call from another domain to another domain is refused",
 			secReq{Method: "INVITE", URI: foreignURI, From: mallory, To: "carol@" + secForeignIP}, 403, nil},
 		{"a MESSAGE likewise",
