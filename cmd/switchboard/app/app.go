@@ -167,6 +167,10 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	eng.Start()
 	svc.Metrics.Config(cfg.Hash)
 	warnOpen(cfg, log)
+	// Signals are caught before the proxy says it is ready: a SIGTERM
+	// sent as soon as it is must stop it gracefully, not kill it.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
 	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
@@ -194,8 +198,6 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 		defer a.stop()
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			// Reopen log files first, so that logrotate works even when
