@@ -5,6 +5,7 @@
 //	switchboard -config config.toml [-listen udp://127.0.0.1:5060]...
 //	switchboard validate -config config.toml
 //	switchboard stages
+//	switchboard store check FILE
 package app
 
 import (
@@ -53,6 +54,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return validate(args[1:], stdout, stderr)
 		case "stages":
 			return listStages(stdout)
+		case "store":
+			return storeCommand(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
@@ -62,7 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages")
+		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages\n       switchboard store check FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
