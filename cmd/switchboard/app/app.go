@@ -113,7 +113,7 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 
 func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
 	location.SetRedisLogger(log)
-	store, err := location.Open(cfg.Store, filepath.Dir(cfg.Path))
+	store, err := openStore(cfg, log)
 	if err != nil {
 		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
 		return 1
@@ -125,7 +125,6 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 		cancel()
 	}
-	log.Info("location store", "backend", cfg.Store.Backend)
 	key, err := dialogKey(filepath.Dir(cfg.Path))
 	if err != nil {
 		key = make([]byte, 32)
@@ -137,6 +136,11 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		_ = store.Close()
 		log.Error("starting", "error", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
 		return 1
+	}
+	stopCopies := func() {}
+	if b, ok := store.(*location.Bolt); ok {
+		stopCopies = keepCopies(b, log)
+		defer stopCopies()
 	}
 	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
 	engine.SetLinger(time.Duration(cfg.Server.Linger))
@@ -216,6 +220,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout.D())
 	defer cancel()
 	err = eng.Shutdown(ctx)
+	stopCopies()
 	if cerr := svc.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
