@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/location/locationtest"
 )
 
 // damagedStoreAORs is how many AORs the damaged stores hold: a file of
@@ -32,21 +32,23 @@ func TestDamagedStoreRefused(t *testing.T) {
 	requireE2E(t)
 	tests := []struct {
 		name   string
-		damage func(t *testing.T, path string)
+		damage func(path string) error
 		want   string
 	}{
-		{"half", func(t *testing.T, path string) { truncateHalf(t, path) }, "is damaged"},
-		{"garbage-1", func(t *testing.T, path string) { writeGarbage(t, path, 1) }, "is damaged"},
-		{"garbage-2", func(t *testing.T, path string) { writeGarbage(t, path, 2) }, "is damaged"},
-		{"garbage-3", func(t *testing.T, path string) { writeGarbage(t, path, 3) }, "is damaged"},
-		{"meta", func(t *testing.T, path string) { writePages(t, path, 1, 0, 1) }, "is damaged"},
+		{"half", locationtest.CutHalf, "is damaged"},
+		{"garbage-1", func(path string) error { return locationtest.Garbage(path, 1, 20) }, "is damaged"},
+		{"garbage-2", func(path string) error { return locationtest.Garbage(path, 2, 20) }, "is damaged"},
+		{"garbage-3", func(path string) error { return locationtest.Garbage(path, 3, 20) }, "is damaged"},
+		{"meta", func(path string) error { return locationtest.Overwrite(path, 1, 0, 1) }, "is damaged"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := filepath.Join(t.TempDir(), "switchboard.db")
 			writeStore(t, db, damagedStoreAORs)
-			tc.damage(t, db)
+			if err := tc.damage(db); err != nil {
+				t.Fatal(err)
+			}
 			code, out := runToExit(t, storeConfig(db))
 			if code != 1 {
 				t.Fatalf("exit code %d, want 1\n%s", code, tail(out, 3000))
@@ -107,7 +109,9 @@ func TestStoreRecovery(t *testing.T) {
 	writeStore(t, db, damagedStoreAORs)
 	config := storeConfig(db)
 	stopProxy(t, startProxy(t, config))
-	writeGarbage(t, db, 4)
+	if err := locationtest.Garbage(db, 4, 20); err != nil {
+		t.Fatal(err)
+	}
 
 	code, out := runBin(t, "store", "check", db)
 	if code != 1 || !strings.Contains(out, db) {
@@ -212,56 +216,5 @@ func writeStore(t *testing.T, path string, n int) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// truncateHalf cuts the file at path to half its size.
-func truncateHalf(t *testing.T, path string) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, fi.Size()/2); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeGarbage writes 20 pages of random bytes (seeded by seed) over 20
-// pages of the file at path, chosen at random among all but the two meta
-// pages.
-func writeGarbage(t *testing.T, path string, seed uint64) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages := int(fi.Size() / int64(os.Getpagesize()))
-	r := rand.New(rand.NewPCG(seed, seed))
-	ids := make([]int, 20)
-	for i := range ids {
-		ids[i] = 2 + r.IntN(pages-2)
-	}
-	writePages(t, path, seed, ids...)
-}
-
-// writePages writes random bytes (seeded by seed) over the pages ids of the
-// file at path.
-func writePages(t *testing.T, path string, seed uint64, ids ...int) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := rand.New(rand.NewPCG(seed, 1))
-	page := make([]byte, os.Getpagesize())
-	for _, id := range ids {
-		for i := range page {
-			page[i] = byte(r.Uint32())
-		}
-		if _, err := f.WriteAt(page, int64(id)*int64(len(page))); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

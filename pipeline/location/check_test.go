@@ -2,7 +2,6 @@ package location
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard-sip/switchboard/pipeline/location/locationtest"
 )
 
 // testStoreFile writes a closed bolt file with aors AORs of one binding
@@ -48,42 +49,19 @@ func testStoreFile(t *testing.T, aors int) string {
 	return path
 }
 
-// overwrite writes random bytes (seeded by seed) over the pages ids of the
-// file at path.
-func overwrite(t *testing.T, path string, seed uint64, ids ...int) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := rand.New(rand.NewPCG(seed, 1))
-	page := make([]byte, os.Getpagesize())
-	for _, id := range ids {
-		for i := range page {
-			page[i] = byte(r.Uint32())
-		}
-		if _, err := f.WriteAt(page, int64(id)*int64(len(page))); err != nil {
+// damaged returns a damage of locationtest as a test's step.
+func damaged(fn func(path string) error) func(t *testing.T, path string) {
+	return func(t *testing.T, path string) {
+		t.Helper()
+		if err := fn(path); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// garbage writes 20 pages of random bytes over 20 pages of the file at
-// path, chosen at random (seeded by seed) among all but the meta pages.
-func garbage(t *testing.T, path string, seed uint64) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages := int(fi.Size() / int64(os.Getpagesize()))
-	r := rand.New(rand.NewPCG(seed, seed))
-	ids := make([]int, 20)
-	for i := range ids {
-		ids[i] = 2 + r.IntN(pages-2)
-	}
-	overwrite(t, path, seed, ids...)
+// garbage writes 20 pages of random bytes, seeded by seed, over the file.
+func garbage(seed uint64) func(t *testing.T, path string) {
+	return damaged(func(path string) error { return locationtest.Garbage(path, seed, 20) })
 }
 
 // putRaw puts value under key in bucket of the closed bolt file at path,
@@ -111,16 +89,14 @@ func TestCheckBolt(t *testing.T) {
 		wantErr string
 	}{
 		{name: "sound", damage: func(*testing.T, string) {}},
-		{name: "empty", damage: func(t *testing.T, path string) { os.Truncate(path, 0) }, wantErr: "the file is empty"},
-		{name: "missing", damage: func(t *testing.T, path string) { os.Remove(path) }, wantErr: "no such file"},
-		{name: "half", damage: func(t *testing.T, path string) {
-			fi, _ := os.Stat(path)
-			os.Truncate(path, fi.Size()/2)
-		}, wantErr: "it was cut short"},
-		{name: "meta pages", damage: func(t *testing.T, path string) { overwrite(t, path, 1, 0, 1) }, wantErr: "its meta pages are damaged"},
-		{name: "garbage 1", damage: func(t *testing.T, path string) { garbage(t, path, 1) }, wantErr: "reading it failed"},
-		{name: "garbage 2", damage: func(t *testing.T, path string) { garbage(t, path, 2) }, wantErr: "reading it failed"},
-		{name: "garbage 3", damage: func(t *testing.T, path string) { garbage(t, path, 3) }, wantErr: "reading it failed"},
+		{name: "empty", damage: damaged(func(path string) error { return os.Truncate(path, 0) }), wantErr: "the file is empty"},
+		{name: "missing", damage: damaged(os.Remove), wantErr: "no such file"},
+		{name: "half", damage: damaged(locationtest.CutHalf), wantErr: "it was cut short"},
+		{name: "meta pages", damage: damaged(func(path string) error { return locationtest.Overwrite(path, 1, 0, 1) }),
+			wantErr: "its meta pages are damaged"},
+		{name: "garbage 1", damage: garbage(1), wantErr: "reading it failed"},
+		{name: "garbage 2", damage: garbage(2), wantErr: "reading it failed"},
+		{name: "garbage 3", damage: garbage(3), wantErr: "reading it failed"},
 		{name: "record", damage: func(t *testing.T, path string) { putRaw(t, path, bucketAORs, "mallory", "{not json") },
 			wantErr: `the record of "mallory" does not decode`},
 		{name: "due key", damage: func(t *testing.T, path string) { putRaw(t, path, bucketDue, "abc", "") },
