@@ -3,10 +3,10 @@ package dialog
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"path/filepath"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
 )
 
 // SnapshotSuffix ends the name of the file, beside the bolt location
@@ -27,11 +27,7 @@ func Open(cfg config.Store, configDir string, signingKey []byte, now time.Time) 
 		sum := sha256.Sum256(signingKey)
 		return NewRedis(cfg.URL, cfg.Prefix, hex.EncodeToString(sum[:6]))
 	case "bolt":
-		path := cfg.Path
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(configDir, path)
-		}
-		return OpenMemory(path+SnapshotSuffix, now)
+		return OpenMemory(location.BoltPath(cfg, configDir)+SnapshotSuffix, now)
 	default:
 		return NewMemory(), nil
 	}
