@@ -471,6 +471,11 @@ func TestConfig(t *testing.T) {
 		{keys: `realm = "example.org"` + "\n" + `users = "missing.txt"`, err: []string{"users: open testdata/missing.txt"}},
 		{keys: `realm = "example.net"` + "\n" + `users = "users.txt"`, err: []string{`users: testdata/users.txt: no user in realm "example.net"`}},
 		{keys: keys + "\n" + `algorithms = ["MD5"]`},
+		{keys: keys + "\n" + `any_from = ["bob", "carol"]`},
+		{keys: keys + "\n" + `any_from = ["pbx"]`, err: []string{`any_from: "pbx" is not a user of realm "example.org" in the users file`}},
+		{keys: keys + "\n" + `any_from = ["bob", "bob"]`, err: []string{`any_from: "bob" is given twice`}},
+		{keys: keys + "\n" + `any_from = ["", "bob"]`, err: []string{`any_from: an empty user name`}},
+		{keys: keys + "\n" + `any_from = "bob"`, err: []string{"any_from"}},
 		{keys: `realm = "example.com"` + "\n" + `users = "users.txt"` + "\n" + `algorithms = ["SHA-256"]`, err: []string{`users: testdata/users.txt: no user in realm "example.com" has a hash for SHA-256`}},
 	}
 	for i, tc := range tests {
