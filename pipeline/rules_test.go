@@ -33,6 +33,9 @@ func TestEnvUses(t *testing.T) {
 		{`header("User-Agent") contains "Linphone"`, useHeader},
 		{`any(["a", "b"], # == from.user)`, useFrom},
 		{`$env.request.method == "INVITE"`, useAll},
+		{`auth.user == "alice"`, useAuth},
+		{`auth.user != "" && from.user != auth.user`, useAuth | useFrom},
+		{`auth == auth`, useAuth},
 		{`true`, 0},
 	}
 	for i, tc := range tests {
@@ -127,7 +130,9 @@ func TestLazyEnv(t *testing.T) {
 			EnvSource
 			Env() *Env
 		} {
-			return NewContext(p, req, src, "UDP")
+			c := NewContext(p, req, src, "UDP")
+			c.AuthUser = "alice"
+			return c
 		}},
 		{"in-dialog request", func() interface {
 			EnvSource
@@ -139,7 +144,9 @@ func TestLazyEnv(t *testing.T) {
 			EnvSource
 			Env() *Env
 		} {
-			return NewResponseContext(p, req, res, false, src, "UDP")
+			c := NewResponseContext(p, req, res, false, src, "UDP")
+			c.AuthUser = "alice"
+			return c
 		}},
 		{"response without request", func() interface {
 			EnvSource
@@ -187,6 +194,7 @@ func TestLazyEnv(t *testing.T) {
 type probe struct {
 	SetHeader string `toml:"set_header"` // "Name: value"
 	FromUser  string `toml:"from_user"`
+	AuthUser  string `toml:"auth_user"`
 	Reason    string `toml:"reason"`
 	Code      int    `toml:"code"`
 	RO        bool   `toml:"read_only"`
@@ -212,6 +220,9 @@ func (s *probe) ServeRequest(ctx *Context) (Verdict, error) {
 	s.setHeader(ctx.Request)
 	if s.FromUser != "" {
 		ctx.Request.From().Address.User = s.FromUser
+	}
+	if s.AuthUser != "" {
+		ctx.AuthUser = s.AuthUser
 	}
 	if s.Code != 0 {
 		ctx.Reply(s.Code, "Probe")
@@ -280,6 +291,51 @@ func TestRulesSeeChanges(t *testing.T) {
 		v, err := p.ServeRequest(NewContext(p, parseReq(t, invite), Source{}, "UDP"), nil)
 		if err != nil || v != tc.want {
 			t.Errorf("test %d: verdict %s, error %v; want %s", i, v, err, tc.want)
+		}
+	}
+}
+
+// TestAuthUserRule checks that auth.user is "" until a stage sets
+// Context.AuthUser (as the auth stage does), what it set for the rules of
+// the stages after it, and the request's on a response to it.
+func TestAuthUserRule(t *testing.T) {
+	const setAlice = "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\nauth_user = 'alice'\n"
+	tests := []struct {
+		chain string
+		want  Verdict
+	}{
+		{setAlice + "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\"'\ncode = 403", Replied},
+		{setAlice + "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\ncode = 403", Continue},
+		{"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user != \"\"'\ncode = 403", Continue},
+		// A read-only stage between them keeps what was built.
+		{setAlice + "[[stage]]\nuse = 'test_probe'\nread_only = true\n" +
+			"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\"'\ncode = 403", Replied},
+	}
+	for i, tc := range tests {
+		p, err := build(t, tc.chain)
+		if err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		v, err := p.ServeRequest(NewContext(p, parseReq(t, invite), Source{}, "UDP"), nil)
+		if err != nil || v != tc.want {
+			t.Errorf("test %d: verdict %s, error %v; want %s", i, v, err, tc.want)
+		}
+	}
+
+	p, err := build(t, "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\" && is_response'\nreason = 'Seen'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parseReq(t, invite)
+	for _, user := range []string{"alice", ""} {
+		res := sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+		rc := NewResponseContext(p, req, res, true, Source{}, "UDP")
+		rc.AuthUser = user
+		if err := p.ServeResponse(rc, nil); err != nil {
+			t.Fatal(err)
+		}
+		if seen := res.Reason == "Seen"; seen != (user == "alice") {
+			t.Errorf("a response to a request of auth.user %q: reason %q", user, res.Reason)
 		}
 	}
 }

@@ -284,12 +284,13 @@ func (a *Auth) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 		a.stats.Stale.Add(1)
 		return a.challenge(ctx, true), nil
 	}
+	user := cred.param("username")
+	ctx.AuthUser = user
 	if !forRequestURI(cred, &req.Recipient) {
 		a.stats.WrongURI.Add(1)
 		ctx.Reply(400, reasonWrongURI)
 		return pipeline.Replied, nil
 	}
-	user := cred.param("username")
 	if req.Method == sip.REGISTER {
 		// Only one's own AOR.
 		if to := req.To(); to == nil || !a.names(ctx, &to.Address, user) {

@@ -36,17 +36,16 @@ func TestDigestBinding(t *testing.T) {
 	with := func(a answer, f func(*answer)) answer { f(&a); return a }
 	const gateway = "sip:+19005550100@gw.example.net"
 	tests := []struct {
-		name    string
-		keys    string
-		aor     string // server.aor; "" is the default
-		method  string // "" is INVITE
-		to      string // the REGISTER's To user; "" is alice
-		ruri    string // "" is request's
-		from    string // the From URI; "" is request's
-		answer  answer
-		code    int    // 0: the request goes on
-		reason  string // the reply's reason phrase, when code is set
-		allowed bool   // the request goes on as the authenticated user
+		name   string
+		keys   string
+		aor    string // server.aor; "" is the default
+		method string // "" is INVITE
+		to     string // the REGISTER's To user; "" is alice
+		ruri   string // "" is request's
+		from   string // the From URI; "" is request's
+		answer answer
+		code   int    // 0: the request goes on
+		reason string // the reply's reason phrase, when code is set
 	}{
 		{name: "the Request-URI", answer: alice},
 		{name: "the Request-URI of a REGISTER", method: "REGISTER", answer: alice},
@@ -68,16 +67,16 @@ func TestDigestBinding(t *testing.T) {
 		{name: "not a URI", answer: with(alice, func(a *answer) { a.uri = "bob" }), code: 400},
 		{name: "a REGISTER for another domain", method: "REGISTER", answer: with(alice, func(a *answer) { a.uri = "sip:example.com" }), code: 400},
 
-		{name: "From in another case of host", from: "sip:alice@Example.ORG", answer: alice, allowed: true},
+		{name: "From in another case of host", from: "sip:alice@Example.ORG", answer: alice},
 		{name: "someone else's From", from: "sip:carol-ceo@example.org", answer: alice,
 			code: 403, reason: "Forbidden: From is not the authenticated user"},
 		{name: "From user in another case", from: "sip:Alice@example.org", answer: alice, code: 403},
 		{name: "From with the user's name at another domain of ours", aor: "user@domain", from: "sip:alice@example.net", answer: alice, code: 403},
-		{name: "From at another domain of ours, one AOR per user", aor: "user", from: "sip:alice@example.net", answer: alice, allowed: true},
-		{name: "From of another domain", from: "sip:carol-ceo@example.com", answer: alice, allowed: true},
+		{name: "From at another domain of ours, one AOR per user", aor: "user", from: "sip:alice@example.net", answer: alice},
+		{name: "From of another domain", from: "sip:carol-ceo@example.com", answer: alice},
 		{name: "From at our address", from: "sip:carol-ceo@127.0.0.1:5060", answer: alice, code: 403},
 		{name: "REGISTER with someone else's From", method: "REGISTER", from: "sip:carol@example.org", answer: alice, code: 403},
-		{name: "any_from", keys: `any_from = ["bob"]`, from: "sip:carol-ceo@example.org", answer: bob, allowed: true},
+		{name: "any_from", keys: `any_from = ["bob"]`, from: "sip:carol-ceo@example.org", answer: bob},
 		{name: "any_from is not everyone", keys: `any_from = ["bob"]`, from: "sip:carol-ceo@example.org", answer: alice, code: 403},
 		{name: "any_from registers only its own AOR", keys: `any_from = ["bob"]`, method: "REGISTER", to: "alice", answer: bob, code: 403},
 	}
@@ -109,8 +108,41 @@ func TestDigestBinding(t *testing.T) {
 		case tc.reason != "" && res.Reason() != tc.reason:
 			t.Errorf("test %d (%s): reason %q, want %q", i, tc.name, res.Reason(), tc.reason)
 		}
+		// The user whose password checked out, for the rules and the
+		// response stages, even when refused.
+		if got := res.Context.AuthUser; got != tc.answer.user {
+			t.Errorf("test %d (%s): auth user %q, want %q", i, tc.name, got, tc.answer.user)
+		}
 		if failures := failuresOf(t, h).Count(source, t0, time.Hour); failures != 0 {
 			t.Errorf("test %d (%s): %d failures recorded: the password was right", i, tc.name, failures)
+		}
+	}
+}
+
+// TestAuthUser checks that auth.user is the authenticated user for the
+// rules of the stages after auth, and "" without valid credentials.
+func TestAuthUser(t *testing.T) {
+	h := stagetest.Chain(t, `[[stage]]
+use   = "auth"
+realm = "example.org"
+users = "users.txt"
+
+[[stage]]
+use    = "rewrite"
+when   = 'auth.user == "alice" && from.user == auth.user'
+add_header = { "X-Auth-User" = "alice" }
+`, stagetest.WithConfigPath("testdata/config.toml"), stagetest.WithTime(func() time.Time { return t0 }))
+	first := h.Request(stagetest.Request(t, request("INVITE", "")))
+	nonce := parseChallenge(t, first.Header("Proxy-Authenticate"))["nonce"]
+	if first.Context.AuthUser != "" || first.Code() != 407 {
+		t.Errorf("without credentials: %s, auth user %q", first, first.Context.AuthUser)
+	}
+	uri := first.Received.Recipient.String()
+	for _, a := range []answer{{alg: "SHA-256", user: "alice", password: "guess"}, {alg: "SHA-256", user: "alice", password: "secret"}} {
+		res := h.Request(stagetest.Request(t, request("INVITE", "", a.header("INVITE", uri, nonce))))
+		right := a.password == "secret"
+		if got := res.Request.GetHeader("X-Auth-User") != nil; got != right {
+			t.Errorf("password %q: %s, X-Auth-User added %v", a.password, res, got)
 		}
 	}
 }
