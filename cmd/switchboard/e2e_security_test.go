@@ -342,6 +342,8 @@ type secReq struct {
 	NoContact bool
 	// User and Password answer one challenge (401 or 407), if set.
 	User, Password string
+	// DigestURI, when set, is the credentials' uri in place of URI.
+	DigestURI string
 }
 
 // secResult is what came back for a secReq.
@@ -434,7 +436,11 @@ func (u *secUA) do(r secReq) secResult {
 		if ch == nil {
 			u.t.Fatalf("a %d without %s:\n%s", final.StatusCode, header, final)
 		}
-		auth = name + ": " + secDigest(ch.Value(), r.Method, r.URI, r.User, r.Password)
+		uri := r.URI
+		if r.DigestURI != "" {
+			uri = r.DigestURI
+		}
+		auth = name + ": " + secDigest(ch.Value(), r.Method, uri, r.User, r.Password)
 	}
 	return res
 }
@@ -673,7 +679,8 @@ func TestSecuritySvcrackBanned(t *testing.T) {
 	secSippRegister(t, p, "bob", callee.IP, callee.Port)
 	secSippRegister(t, p, "alice", calleeIP, freePort(t, "udp", calleeIP))
 	caller := runSipp(t, p.UDP, "-sf", scenario(t, "auth_uac.xml"), "-i", calleeIP, "-s", "bob",
-		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100")
+		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100",
+		"-auth_uri", "bob@"+p.UDP)
 	caller.ExpectCalls(1)
 	callee.ExpectCalls(1)
 	if invites := callee.Received("INVITE "); len(invites) > 0 && invites[0].Header("Proxy-Authorization") != "" {
