@@ -270,6 +270,8 @@ func probes(p *Pipeline) []*probe {
 func TestRulesSeeChanges(t *testing.T) {
 	// The first stage reads From and changes it.
 	const changeFrom = "[[stage]]\nuse = 'test_probe'\nwhen = 'from.user == \"alice\"'\nfrom_user = 'mallory'\n"
+	// The first stage authenticates the request as alice.
+	const setAlice = "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\nauth_user = 'alice'\n"
 	tests := []struct {
 		chain string
 		want  Verdict
@@ -282,32 +284,11 @@ func TestRulesSeeChanges(t *testing.T) {
 		// A read-only stage between them changes nothing.
 		{changeFrom + "[[stage]]\nuse = 'test_probe'\nread_only = true\nwhen = 'request.method == \"INVITE\"'\n" +
 			"[[stage]]\nuse = 'test_probe'\nwhen = 'from.user == \"mallory\" && request.method == \"INVITE\"'\ncode = 403", Replied},
-	}
-	for i, tc := range tests {
-		p, err := build(t, tc.chain)
-		if err != nil {
-			t.Fatalf("test %d: %v", i, err)
-		}
-		v, err := p.ServeRequest(NewContext(p, parseReq(t, invite), Source{}, "UDP"), nil)
-		if err != nil || v != tc.want {
-			t.Errorf("test %d: verdict %s, error %v; want %s", i, v, err, tc.want)
-		}
-	}
-}
-
-// TestAuthUserRule checks that auth.user is "" until a stage sets
-// Context.AuthUser (as the auth stage does), what it set for the rules of
-// the stages after it, and the request's on a response to it.
-func TestAuthUserRule(t *testing.T) {
-	const setAlice = "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\nauth_user = 'alice'\n"
-	tests := []struct {
-		chain string
-		want  Verdict
-	}{
+		// auth.user is "" until a stage sets Context.AuthUser, as the
+		// auth stage does, then what it set, after a read-only stage too.
+		{"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user != \"\"'\ncode = 403", Continue},
 		{setAlice + "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\"'\ncode = 403", Replied},
 		{setAlice + "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\ncode = 403", Continue},
-		{"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user != \"\"'\ncode = 403", Continue},
-		// A read-only stage between them keeps what was built.
 		{setAlice + "[[stage]]\nuse = 'test_probe'\nread_only = true\n" +
 			"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\"'\ncode = 403", Replied},
 	}
@@ -321,7 +302,12 @@ func TestAuthUserRule(t *testing.T) {
 			t.Errorf("test %d: verdict %s, error %v; want %s", i, v, err, tc.want)
 		}
 	}
+}
 
+// TestResponseAuthUserRule checks that auth.user on a response is its
+// ResponseContext's AuthUser: the request's, as the engine hands it over.
+// TestRulesSeeChanges covers it on requests.
+func TestResponseAuthUserRule(t *testing.T) {
 	p, err := build(t, "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\" && is_response'\nreason = 'Seen'")
 	if err != nil {
 		t.Fatal(err)

@@ -34,13 +34,12 @@ func init() {
 	pipeline.Register(pipeline.StageInfo{Name: "test_auth_user", Description: "test", New: func() pipeline.Stage { return new(authUserStage) }})
 }
 
-// TestResponseAuthUser checks that the response stages see the AuthUser
-// the request stages set: "" on the 100 Trying, sent before they ran, and
-// alice on the 403.
-func TestResponseAuthUser(t *testing.T) {
-	e := testEngine(t, 65535)
+// testClient makes the engine's current pipeline one of stages, and
+// returns a UDP socket on 127.0.0.1 to send it requests from.
+func (e *Engine) testClient(t *testing.T, stages ...config.Stage) net.PacketConn {
+	t.Helper()
 	cfg := e.current.Load().Config
-	cfg.Stages = []config.Stage{{Index: 1, Use: "test_auth_user", Keys: map[string]any{}}}
+	cfg.Stages = stages
 	p, err := pipeline.Build(cfg, e.svc)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +49,16 @@ func TestResponseAuthUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// TestResponseAuthUser checks that the response stages see the AuthUser
+// the request stages set: "" on the 100 Trying, sent before they ran, and
+// alice on the 403.
+func TestResponseAuthUser(t *testing.T) {
+	e := testEngine(t, 65535)
+	pc := e.testClient(t, config.Stage{Index: 1, Use: "test_auth_user", Keys: map[string]any{}})
 	dst, _ := net.ResolveUDPAddr("udp4", e.testAddr("UDP"))
 	msg := fmt.Sprintf("INVITE sip:bob@%s SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-authuser\r\n"+
