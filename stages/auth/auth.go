@@ -293,7 +293,7 @@ func (a *Auth) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 	}
 	if req.Method == sip.REGISTER {
 		// Only one's own AOR.
-		if to := req.To(); to == nil || !a.names(ctx, &to.Address, user) {
+		if to := req.To(); to == nil || !a.isUser(ctx, &to.Address, user) {
 			a.stats.Forbidden.Add(1)
 			ctx.Reply(403, "Forbidden")
 			return pipeline.Replied, nil

@@ -28,13 +28,13 @@ func forRequestURI(c credentials, ruri *sip.Uri) bool {
 	return pipeline.SameURI(&u, ruri)
 }
 
-// names reports whether the URI u names user: its user part is the user's
+// isUser reports whether the URI u is user's: its user part is the user's
 // name and, when AORs are keyed by user@domain, its host is the realm.
-func (a *Auth) names(ctx *pipeline.Context, u *sip.Uri, user string) bool {
+func (a *Auth) isUser(ctx *pipeline.Context, u *sip.Uri, user string) bool {
 	return u.User == user && ctx.AOR(u) == ctx.AOR(&sip.Uri{User: user, Host: a.Realm})
 }
 
-// ownFrom reports whether user may send req with its From: a From outside
+// ownFrom reports whether user may send the request with its From: a From outside
 // our domains claims none of our users, one inside must name user, unless
 // user is one of any_from (a PBX, a gateway account).
 func (a *Auth) ownFrom(ctx *pipeline.Context, user string) bool {
@@ -42,14 +42,14 @@ func (a *Auth) ownFrom(ctx *pipeline.Context, user string) bool {
 	if from == nil || a.anyFrom[user] || !ctx.IsOurs(&from.Address) {
 		return true
 	}
-	return a.names(ctx, &from.Address, user)
+	return a.isUser(ctx, &from.Address, user)
 }
 
 // checkAnyFrom checks the any_from key: users of the users file, each once.
-func checkAnyFrom(names []string, users map[string]user, realm string) (map[string]bool, error) {
-	out := make(map[string]bool, len(names))
+func checkAnyFrom(list []string, users map[string]user, realm string) (map[string]bool, error) {
+	out := make(map[string]bool, len(list))
 	var errs []error
-	for _, name := range names {
+	for _, name := range list {
 		switch _, known := users[name]; {
 		case name == "":
 			errs = append(errs, errors.New("an empty user name"))
