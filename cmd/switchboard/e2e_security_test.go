@@ -345,6 +345,8 @@ type secReq struct {
 	User, Password string
 	// Expires, when set, is a REGISTER's Expires (3600 otherwise).
 	Expires string
+	// DigestURI, when set, is the credentials' uri in place of URI.
+	DigestURI string
 }
 
 // secResult is what came back for a secReq.
@@ -437,7 +439,11 @@ func (u *secUA) do(r secReq) secResult {
 		if ch == nil {
 			u.t.Fatalf("a %d without %s:\n%s", final.StatusCode, header, final)
 		}
-		auth = name + ": " + secDigest(ch.Value(), r.Method, r.URI, r.User, r.Password)
+		uri := r.URI
+		if r.DigestURI != "" {
+			uri = r.DigestURI
+		}
+		auth = name + ": " + secDigest(ch.Value(), r.Method, uri, r.User, r.Password)
 	}
 	return res
 }
@@ -676,7 +682,8 @@ func TestSecuritySvcrackBanned(t *testing.T) {
 	secSippRegister(t, p, "bob", callee.IP, callee.Port)
 	secSippRegister(t, p, "alice", calleeIP, freePort(t, "udp", calleeIP))
 	caller := runSipp(t, p.UDP, "-sf", scenario(t, "auth_uac.xml"), "-i", calleeIP, "-s", "bob",
-		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100")
+		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100",
+		"-auth_uri", "bob@"+p.UDP)
 	caller.ExpectCalls(1)
 	callee.ExpectCalls(1)
 	if invites := callee.Received("INVITE "); len(invites) > 0 && invites[0].Header("Proxy-Authorization") != "" {

@@ -94,6 +94,9 @@ func (t *transaction) serve() {
 	trace := t.stageTrace(ctx)
 	t.traced = trace != nil
 	verdict, err := t.p.ServeRequest(ctx, trace)
+	t.mu.Lock()
+	t.authUser = ctx.AuthUser
+	t.mu.Unlock()
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
 		if req.IsAck() {

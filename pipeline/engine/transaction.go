@@ -42,6 +42,10 @@ type transaction struct {
 	legs       []leg           // the dialogs its responses created
 	settled    sync.Once       // the engine stopped counting it as in flight
 
+	// authUser is the Context's AuthUser once the request stages ran,
+	// for the response stages; under mu.
+	authUser string
+
 	// refs counts what still needs the transaction's pipeline: the server
 	// transaction and each branch's client transaction until sipgo ends
 	// them, serve while it runs, a CANCEL while it is answered. The last
@@ -144,6 +148,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 func (t *transaction) runResponseStages(res *sip.Response, local bool) {
 	rc := pipeline.NewResponseContext(t.p, t.req, res, local, t.src, t.transport)
 	rc.Log = t.log
+	t.mu.Lock()
+	rc.AuthUser = t.authUser
+	t.mu.Unlock()
 	if err := t.p.ServeResponse(rc, t.responseTrace(rc)); err != nil {
 		t.log.Error("response stage failed", "error", err, "code", res.StatusCode)
 	}
