@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -120,28 +122,45 @@ func requireSipp(t *testing.T) {
 }
 
 // freePort returns a port that is free right now on ip for network ("udp" or
-// "tcp"), found by binding port 0 and closing the socket.
+// "tcp"). It is taken below Linux's ephemeral range (32768 and up), from a
+// place that differs between test processes: there no outgoing connection
+// of another test or tool can take it between this check and the proxy's
+// bind, or between a proxy's stop and its restart on the same port.
 func freePort(t *testing.T, network, ip string) int {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp4", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("free udp port on %s: %v", ip, err)
+	for range portSpan {
+		port := portBase + int(nextPort.Add(1)%portSpan)
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		switch network {
+		case "udp":
+			if c, err := net.ListenPacket("udp4", addr); err == nil {
+				c.Close()
+				return port
+			}
+		case "tcp":
+			if l, err := net.Listen("tcp4", addr); err == nil {
+				l.Close()
+				return port
+			}
+		default:
+			t.Fatalf("free port: unknown network %q", network)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	case "tcp":
-		l, err := net.Listen("tcp4", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("free tcp port on %s: %v", ip, err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
 	}
-	t.Fatalf("free port: unknown network %q", network)
+	t.Fatalf("no free %s port on %s between %d and %d", network, ip, portBase, portBase+portSpan)
 	return 0
 }
+
+// The ports freePort hands out: portBase and the portSpan ports above it.
+const (
+	portBase = 20000
+	portSpan = 12000
+)
+
+// nextPort is where freePort looks next, started at a random place so
+// that test processes running at once look in different places.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(mrand.Int32N(portSpan)) }
 
 // testConfig returns a config for a test proxy: domain sip.test, debug logs,
 // a 5 s drain, and the product's chain (parse, registrar, location,

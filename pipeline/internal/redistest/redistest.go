@@ -7,11 +7,13 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -95,13 +97,32 @@ func Ping(addr string) bool {
 	return err == nil && line == "+PONG\r\n"
 }
 
-// freePort returns a loopback TCP port that nothing listens on.
+// freePort returns a loopback TCP port that nothing listens on, below
+// Linux's ephemeral range (32768 and up) and apart from the ports the
+// end-to-end tests take: no outgoing connection takes it between this
+// check and redis-server's bind, or while a test has stopped the server to
+// start it again on the same port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range portSpan {
+		port := portBase + int(nextPort.Add(1)%portSpan)
+		if l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free tcp port between %d and %d", portBase, portBase+portSpan)
+	return 0
 }
+
+// The ports freePort hands out: portBase and the portSpan ports above it.
+const (
+	portBase = 14000
+	portSpan = 6000
+)
+
+// nextPort is where freePort looks next, started at a random place so
+// that test processes running at once look in different places.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(rand.Int32N(portSpan)) }
