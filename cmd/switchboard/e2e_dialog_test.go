@@ -63,8 +63,8 @@ func dlgStartPhone(t *testing.T, ip string, answer bool) *dlgPhone {
 			ph.mu.Unlock()
 			send := func(r *sip.Request, code int, reason string) {
 				res := sip.NewResponseFromRequest(r, code, reason, nil)
-				if to := res.To(); to != nil && !to.Params.Has("tag") {
-					to.Params.Add("tag", dlgCalleeTag)
+				if !r.To().Params.Has("tag") {
+					res.To().Params.Add("tag", dlgCalleeTag) // sipgo made one of its own
 				}
 				if code > 100 && code < 300 {
 					res.AppendHeader(sip.NewHeader("Contact", contact))
@@ -124,9 +124,16 @@ type dlgCall struct {
 // final one).
 func dlgInvite(t *testing.T, ua *secUA, from, user string, final bool) *dlgCall {
 	t.Helper()
+	return dlgInviteContact(t, ua, from, user, "", final)
+}
+
+// dlgInviteContact is dlgInvite with the caller's Contact (the UA's own
+// address when empty).
+func dlgInviteContact(t *testing.T, ua *secUA, from, user, contact string, final bool) *dlgCall {
+	t.Helper()
 	c := &dlgCall{ua: ua, callID: "dlg-" + secRandom(), fromTag: secRandom(), from: from, to: user + "@" + proxyDomain, cseq: 1}
 	c.inviteBr = "z9hG4bK-dlg-" + secRandom()
-	c.invite = ua.build(secReq{Method: "INVITE", URI: "sip:" + c.to, From: from, To: c.to}, c.callID, c.fromTag, 1, c.inviteBr, "")
+	c.invite = ua.build(secReq{Method: "INVITE", URI: "sip:" + c.to, From: from, To: c.to, Contact: contact}, c.callID, c.fromTag, 1, c.inviteBr, "")
 	if _, err := ua.pc.WriteTo([]byte(c.invite), ua.proxy); err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +352,101 @@ func TestDialogSurvivesReloadAndRestart(t *testing.T) {
 	p = p.restart(t)
 	if codes := call.send("INVITE", "", "", nil); dlgLast(codes) != 481 {
 		t.Errorf("re-INVITE after the BYE and a restart: codes %v, want 481", codes)
+	}
+	if got := gateway.received(); len(got) > 0 {
+		t.Errorf("the gateway received %q, want nothing", got)
+	}
+}
+
+// dlgSend sends a request written by hand from ua, without waiting.
+func dlgSend(t *testing.T, ua *secUA, r secReq, callID, fromTag string, cseq int) {
+	t.Helper()
+	req := ua.build(r, callID, fromTag, cseq, "z9hG4bK-dlg-"+secRandom(), "")
+	if _, err := ua.pc.WriteTo([]byte(req), ua.proxy); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dlgGot waits for ua to receive a request of method, and reports whether
+// it did within secWait.
+func dlgGot(ua *secUA, method string) bool {
+	deadline := time.Now().Add(secWait)
+	buf := make([]byte, 65535)
+	for {
+		_ = ua.pc.SetReadDeadline(deadline)
+		n, _, err := ua.pc.ReadFrom(buf)
+		if err != nil {
+			return false
+		}
+		if msg, err := sip.ParseMessage(slices.Clone(buf[:n])); err == nil {
+			if req, ok := msg.(*sip.Request); ok && string(req.Method) == method {
+				return true
+			}
+		}
+	}
+}
+
+// TestDialogContactNamesGateway: a caller from another domain gives a
+// gateway's URI as its Contact, our user answers, and the caller sends a
+// request as if from our user (the tags swapped, from another port of our
+// user's address) to its own Contact. The request must reach the end that
+// wrote the Contact, at the address it called from, never the gateway;
+// and our user's own requests to the caller still reach it.
+func TestDialogContactNamesGateway(t *testing.T) {
+	t.Parallel()
+	p := secStartProxy(t, false)
+	phone := dlgStartPhone(t, calleeIP, true)
+	secRegister(t, p, "alice", phone.secPhone)
+	gateway := secStartPhone(t, secForeignIP)
+	toll := "sip:+19005550100@" + gateway.Addr()
+	ua := secNewUA(t, callerIP, p.UDP)
+	call := dlgInviteContact(t, ua, "mallory@evil.test", "alice", toll, true)
+	call.send("ACK", "", "", nil)
+
+	forger := secNewUA(t, calleeIP, p.UDP)
+	dlgSend(t, forger, secReq{Method: "MESSAGE", URI: toll, From: call.to, To: call.from, ToTag: call.fromTag,
+		Route: strings.Join(call.routes, ", "), Contact: "sip:alice@" + phone.Addr()}, call.callID, call.toTag, 7)
+	if !dlgGot(ua, "MESSAGE") {
+		var res secResult
+		forger.final(call.callID, 7, &res)
+		t.Errorf("the MESSAGE sent as our user's did not reach the caller's address (answered %v)", res.Codes)
+	}
+	if got := gateway.received(); len(got) > 0 {
+		t.Errorf("the gateway received %q, want nothing", got)
+	}
+}
+
+// TestDialogPendingSubscribe: after a cancelled call, the caller sends a
+// SUBSCRIBE with the same Call-ID and tag and a gateway's URI as Contact,
+// to a user whose phone never answers, then a NOTIFY as if from the
+// notifier, to that Contact. While a SUBSCRIBE waits for its 2xx, its
+// NOTIFYs are let through to its sender, at the address it came from:
+// never to the gateway.
+func TestDialogPendingSubscribe(t *testing.T) {
+	t.Parallel()
+	p := secStartProxy(t, false)
+	phone := dlgStartPhone(t, calleeIP, false)
+	secRegister(t, p, "alice", phone.secPhone)
+	silent, err := net.ListenPacket("udp4", net.JoinHostPort(callee2IP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	secRegister(t, p, "bob", &secPhone{IP: callee2IP, Port: silent.LocalAddr().(*net.UDPAddr).Port})
+	gateway := secStartPhone(t, secForeignIP)
+	toll := "sip:+19005550100@" + gateway.Addr()
+	ua := secNewUA(t, callerIP, p.UDP)
+	call := dlgInvite(t, ua, "mallory@evil.test", "alice", false)
+	call.cancel(t)
+
+	dlgSend(t, ua, secReq{Method: "SUBSCRIBE", URI: "sip:bob@" + proxyDomain, From: call.from, To: "bob@" + proxyDomain, Contact: toll},
+		call.callID, call.fromTag, 9)
+	var res secResult
+	call.ua.final(call.callID, 9, &res) // 100 Trying at most: bob never answers
+	dlgSend(t, ua, secReq{Method: "NOTIFY", URI: toll, From: "bob@" + proxyDomain, To: call.from, ToTag: call.fromTag,
+		Route: strings.Join(call.routes, ", ")}, call.callID, "notifier", 1)
+	if !dlgGot(ua, "NOTIFY") {
+		t.Errorf("the NOTIFY did not reach the subscriber's address")
 	}
 	if got := gateway.received(); len(got) > 0 {
 		t.Errorf("the gateway received %q, want nothing", got)

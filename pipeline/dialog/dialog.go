@@ -13,15 +13,22 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// ID names one dialog: its Call-ID and the tags of its caller (the From
-// tag of the request that created it) and of its callee (the To tag of the
-// response that did). A dialog created by a SUBSCRIBE or REFER whose 2xx
-// has not come yet is stored with no CalleeTag: its NOTIFYs may arrive
-// first (RFC 6665 4.1.2.4).
+// ID names one dialog: its Call-ID and the tags of its two ends, in an
+// order of their own (NewID), so that a request finds its dialog in one
+// look-up whichever end sent it. A dialog that a SUBSCRIBE or REFER
+// creates has one tag until its 2xx comes: its NOTIFYs may arrive first
+// (RFC 6665 4.1.2.4).
 type ID struct {
-	CallID    string
-	CallerTag string
-	CalleeTag string
+	CallID string
+	Tags   [2]string
+}
+
+// NewID returns the ID of the dialog of callID between the tags a and b.
+func NewID(callID, a, b string) ID {
+	if b < a {
+		a, b = b, a
+	}
+	return ID{CallID: callID, Tags: [2]string{a, b}}
 }
 
 // End is one side of a dialog, as the proxy relays requests to it.
@@ -35,32 +42,52 @@ type End struct {
 	// end (the next proxy that record-routed), as TargetKey writes it,
 	// or "" when the proxy sends requests straight to the end.
 	Next string `json:"next,omitempty"`
-	// Source is the address this end's messages reach the proxy from.
-	Source netip.Addr `json:"source"`
+	// Addr and Transport are where the end's messages reached the proxy
+	// from: the proxy sends the requests for the end there, whatever its
+	// Contact names (a Contact is whatever the end wrote; the address is
+	// where it is).
+	Addr      netip.AddrPort `json:"addr"`
+	Transport string         `json:"transport"`
 }
 
 // Dialog is what the proxy knows of one dialog it record-routed.
 type Dialog struct {
-	Caller End `json:"caller"`
-	Callee End `json:"callee"`
+	// CallerTag is the tag of the end that sent the request that created
+	// the dialog.
+	CallerTag string `json:"caller_tag"`
+	Caller    End    `json:"caller"`
+	Callee    End    `json:"callee"`
 	// Confirmed is true once a 2xx established the dialog; before, it is
 	// early (a provisional response with a To tag).
 	Confirmed bool `json:"confirmed,omitempty"`
+	// Ended is true once a BYE was answered: until the dialog expires, a
+	// little later, it carries only what may follow a BYE (a crossing
+	// BYE, the last NOTIFYs of a transfer).
+	Ended bool `json:"ended,omitempty"`
 	// Expires is when the store forgets the dialog unless a request in it
 	// comes first.
 	Expires time.Time `json:"expires"`
 }
 
+// Ends returns the end that sent a request with From tag from, and the
+// end it goes to.
+func (d *Dialog) Ends(from string) (sender, receiver *End) {
+	if from == d.CallerTag {
+		return &d.Caller, &d.Callee
+	}
+	return &d.Callee, &d.Caller
+}
+
 // Store keeps dialogs. Implementations are safe for concurrent use.
 type Store interface {
-	// Get returns the dialog id names, unless it ended or expired by now.
+	// Get returns the dialog id names, unless it expired by now.
 	Get(id ID, now time.Time) (Dialog, bool, error)
-	// Put stores d under id until d.Expires.
-	Put(id ID, d Dialog, now time.Time) error
-	// Replace stores d under id only if the store still has the dialog,
-	// so that a target refresh never brings back one that ended.
-	Replace(id ID, d Dialog, now time.Time) error
-	// Delete ends the dialog.
+	// Update passes the dialog id names (and whether the store has it) to
+	// fn, and stores what fn leaves in it when fn returns true, atomically
+	// with respect to other Updates of the dialog: two requests of one
+	// dialog that each change one end do not lose a change.
+	Update(id ID, now time.Time, fn func(d *Dialog, found bool) bool) error
+	// Delete forgets the dialog.
 	Delete(id ID) error
 	// Sweep forgets the dialogs that expired by now and returns how many.
 	Sweep(now time.Time) int

@@ -64,57 +64,72 @@ func TestEndRefresh(t *testing.T) {
 	}
 }
 
+// put stores d under id, as a new dialog.
+func put(t *testing.T, s Store, id ID, d Dialog, now time.Time) {
+	t.Helper()
+	if err := s.Update(id, now, func(stored *Dialog, _ bool) bool { *stored = d; return true }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // conformance runs what every Store must do.
 func conformance(t *testing.T, s Store) {
 	t.Helper()
 	now := time.Now()
-	id := ID{CallID: "c1@test", CallerTag: "a", CalleeTag: "b"}
+	id := NewID("c1@test", "b", "a")
 	d := Dialog{
-		Caller:    End{Target: "sip:caller@192.0.2.1:5060;transport=udp", Source: netip.MustParseAddr("192.0.2.1")},
-		Callee:    End{Target: "sip:alice@192.0.2.2:5060;transport=udp", Next: "sip:192.0.2.9:5060;transport=udp", Source: netip.MustParseAddr("192.0.2.2")},
+		CallerTag: "b",
+		Caller:    End{Target: "sip:caller@192.0.2.1:5060;transport=udp", Addr: netip.MustParseAddrPort("192.0.2.1:5060"), Transport: "UDP"},
+		Callee:    End{Target: "sip:alice@192.0.2.2:5060;transport=udp", Next: "sip:192.0.2.9:5060;transport=udp", Addr: netip.MustParseAddrPort("192.0.2.9:5070"), Transport: "TCP"},
 		Confirmed: true,
 		Expires:   now.Add(time.Hour),
 	}
 	if _, ok, err := s.Get(id, now); ok || err != nil {
 		t.Fatalf("Get of an unknown dialog: %v, %v", ok, err)
 	}
-	if err := s.Replace(id, d, now); err != nil {
+	if err := s.Update(id, now, func(_ *Dialog, found bool) bool {
+		if found {
+			t.Errorf("Update found a dialog the store does not have")
+		}
+		return false
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := s.Get(id, now); ok {
-		t.Fatalf("Replace brought in a dialog the store did not have")
+		t.Fatalf("an Update whose fn returned false stored a dialog")
 	}
-	if err := s.Put(id, d, now); err != nil {
+	put(t, s, id, d, now)
+	got, ok, err := s.Get(NewID("c1@test", "a", "b"), now)
+	if !ok || err != nil || got.CallerTag != "b" || got.Caller != d.Caller || got.Callee != d.Callee || !got.Confirmed || !got.Expires.Equal(d.Expires) {
+		t.Fatalf("Get after Update, tags in the other order: %+v %v %v, want %+v", got, ok, err, d)
+	}
+	if sender, receiver := got.Ends("a"); sender != &got.Callee || receiver != &got.Caller {
+		t.Errorf("Ends of the callee's tag: not callee to caller")
+	}
+	if err := s.Update(id, now, func(stored *Dialog, found bool) bool {
+		return found && stored.Callee.Refresh("sip:alice@192.0.2.3:5060;transport=udp")
+	}); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := s.Get(id, now)
-	if !ok || err != nil || got.Caller != d.Caller || got.Callee != d.Callee || !got.Confirmed || !got.Expires.Equal(d.Expires) {
-		t.Fatalf("Get after Put: %+v %v %v, want %+v", got, ok, err, d)
-	}
-	if _, ok, _ := s.Get(ID{CallID: id.CallID, CallerTag: id.CalleeTag, CalleeTag: id.CallerTag}, now); ok {
-		t.Fatalf("the dialog was found with its tags swapped")
-	}
-	d.Callee.Refresh("sip:alice@192.0.2.3:5060;transport=udp")
-	if err := s.Replace(id, d, now); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, _ := s.Get(id, now); got.Callee != d.Callee {
-		t.Fatalf("after Replace: callee %+v, want %+v", got.Callee, d.Callee)
+	if got, _, _ := s.Get(id, now); got.Callee.Target != "sip:alice@192.0.2.3:5060;transport=udp" || got.Callee.Previous != d.Callee.Target || got.Caller != d.Caller {
+		t.Fatalf("after a refresh of the callee: %+v", got)
 	}
 	if _, ok, _ := s.Get(id, d.Expires); ok {
 		t.Fatalf("the dialog was found when it expired")
+	}
+	if err := s.Update(id, d.Expires, func(_ *Dialog, found bool) bool {
+		if found {
+			t.Errorf("Update found the dialog when it expired")
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Delete(id); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := s.Get(id, now); ok {
 		t.Fatalf("the dialog was found after Delete")
-	}
-	if err := s.Replace(id, d, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := s.Get(id, now); ok {
-		t.Fatalf("Replace brought back a deleted dialog")
 	}
 }
 
@@ -138,10 +153,8 @@ func TestRedis(t *testing.T) {
 	stranger, _ := NewRedis(srv.URL(), "test:", "k2")
 	defer stranger.Close()
 	now := time.Now()
-	id := ID{CallID: "shared@test", CallerTag: "a", CalleeTag: "b"}
-	if err := s.Put(id, Dialog{Confirmed: true, Expires: now.Add(time.Minute)}, now); err != nil {
-		t.Fatal(err)
-	}
+	id := NewID("shared@test", "a", "b")
+	put(t, s, id, Dialog{Confirmed: true, Expires: now.Add(time.Minute)}, now)
 	if _, ok, _ := other.Get(id, now); !ok {
 		t.Errorf("an instance with the same key does not see the dialog")
 	}
@@ -159,12 +172,12 @@ func TestRedis(t *testing.T) {
 func TestMemorySweep(t *testing.T) {
 	m := NewMemory()
 	now := time.Now()
-	m.Put(ID{CallID: "old"}, Dialog{Expires: now.Add(time.Second)}, now)
-	m.Put(ID{CallID: "new"}, Dialog{Expires: now.Add(time.Hour)}, now)
+	put(t, m, ID{CallID: "old"}, Dialog{Expires: now.Add(time.Second)}, now)
+	put(t, m, ID{CallID: "new"}, Dialog{Expires: now.Add(time.Hour)}, now)
 	if n := m.Sweep(now.Add(time.Minute)); n != 1 || m.Len() != 1 {
 		t.Errorf("Sweep: %d swept, %d left; want 1 and 1", n, m.Len())
 	}
-	m.Put(ID{CallID: "old"}, Dialog{Expires: now.Add(time.Second)}, now)
+	put(t, m, ID{CallID: "old"}, Dialog{Expires: now.Add(time.Second)}, now)
 	if n := m.Sweep(now.Add(time.Minute + time.Second)); n != 0 {
 		t.Errorf("a second Sweep within %v walked the dialogs (%d swept)", sweepEvery, n)
 	}
@@ -180,10 +193,10 @@ func TestMemoryFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := ID{CallID: "live", CallerTag: "a", CalleeTag: "b"}
-	d := Dialog{Caller: End{Target: "x", Source: netip.MustParseAddr("::1")}, Confirmed: true, Expires: now.Add(time.Hour)}
-	m.Put(live, d, now)
-	m.Put(ID{CallID: "lapsing"}, Dialog{Expires: now.Add(time.Minute)}, now)
+	live := NewID("live", "a", "b")
+	d := Dialog{CallerTag: "a", Caller: End{Target: "x", Addr: netip.MustParseAddrPort("[::1]:5060"), Transport: "UDP"}, Confirmed: true, Expires: now.Add(time.Hour)}
+	put(t, m, live, d, now)
+	put(t, m, ID{CallID: "lapsing"}, Dialog{Expires: now.Add(time.Minute)}, now)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +205,7 @@ func TestMemoryFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok, _ := m2.Get(live, now); !ok || got.Caller != d.Caller || !got.Confirmed {
+	if got, ok, _ := m2.Get(live, now); !ok || got.Caller != d.Caller || got.CallerTag != "a" || !got.Confirmed {
 		t.Errorf("after a restart: %+v %v, want %+v", got, ok, d)
 	}
 	if m2.Len() != 1 {

@@ -93,11 +93,10 @@ func (m *Memory) shard(id ID) *memoryShard {
 	var h maphash.Hash
 	h.SetSeed(m.seed)
 	h.WriteString(id.CallID)
-	h.WriteString(id.CallerTag)
 	return &m.shards[h.Sum64()%memoryShards]
 }
 
-// Get returns the dialog id names, unless it ended or expired by now.
+// Get returns the dialog id names, unless it expired by now.
 func (m *Memory) Get(id ID, now time.Time) (Dialog, bool, error) {
 	s := m.shard(id)
 	s.mu.Lock()
@@ -109,27 +108,22 @@ func (m *Memory) Get(id ID, now time.Time) (Dialog, bool, error) {
 	return d, true, nil
 }
 
-// Put stores d under id until d.Expires.
-func (m *Memory) Put(id ID, d Dialog, _ time.Time) error {
+// Update changes the dialog id names with fn, under its shard's lock.
+func (m *Memory) Update(id ID, now time.Time, fn func(d *Dialog, found bool) bool) error {
 	s := m.shard(id)
 	s.mu.Lock()
-	s.dialogs[id] = d
-	s.mu.Unlock()
-	return nil
-}
-
-// Replace stores d under id only if the store still has the dialog.
-func (m *Memory) Replace(id ID, d Dialog, now time.Time) error {
-	s := m.shard(id)
-	s.mu.Lock()
-	if old, ok := s.dialogs[id]; ok && old.Expires.After(now) {
+	defer s.mu.Unlock()
+	d, found := s.dialogs[id]
+	if found && !d.Expires.After(now) {
+		d, found = Dialog{}, false
+	}
+	if fn(&d, found) {
 		s.dialogs[id] = d
 	}
-	s.mu.Unlock()
 	return nil
 }
 
-// Delete ends the dialog.
+// Delete forgets the dialog.
 func (m *Memory) Delete(id ID) error {
 	s := m.shard(id)
 	s.mu.Lock()

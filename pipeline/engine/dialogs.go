@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -15,31 +17,30 @@ import (
 
 // The engine relays an in-dialog request that carries a Route it signed
 // only within a dialog it saw established, from one of its two ends to the
-// other: the Route's signature says the proxy record-routed this Call-ID,
-// the dialog store says which dialogs it holds and where their ends are.
-// A stolen Route replayed with other tags, another Request-URI, a Route to
-// another host or after the dialog ended is refused.
+// other, and sends it to the address that other end's messages came from:
+// the Route's signature says the proxy record-routed this Call-ID, the
+// dialog store says which dialogs it holds and where their ends are. A
+// stolen Route replayed with other tags, another Request-URI, a Route to
+// another host or after the dialog ended is refused, and a Contact that
+// names a gateway leads nowhere but to the end that wrote it.
 
-// dialogOf looks up the dialog of an in-dialog request in either
-// direction. fromCaller says whether the request comes from the dialog's
-// caller.
-func (e *Engine) dialogOf(req *sip.Request, now time.Time) (id dialog.ID, d dialog.Dialog, fromCaller, ok bool, err error) {
-	from, to := tags(req)
-	id = dialog.ID{CallID: callID(req), CallerTag: from, CalleeTag: to}
-	d, ok, err = e.svc.Dialogs.Get(id, now)
-	if ok || err != nil {
-		return id, d, true, ok, err
+// dialogOf looks up the dialog of an in-dialog request. A request
+// without both tags has none.
+func (e *Engine) dialogOf(req *sip.Request, now time.Time) (dialog.ID, dialog.Dialog, bool, error) {
+	from, to := fromTag(req), toTag(req)
+	if from == "" || to == "" {
+		return dialog.ID{}, dialog.Dialog{}, false, nil
 	}
-	id = dialog.ID{CallID: id.CallID, CallerTag: to, CalleeTag: from}
-	d, ok, err = e.svc.Dialogs.Get(id, now)
-	return id, d, false, ok, err
+	id := dialog.NewID(callID(req), from, to)
+	d, ok, err := e.dialogs.Get(id, now)
+	return id, d, ok, err
 }
 
 // checkDialog admits an in-dialog request that came with a signed Route
 // of ours, or answers it (an ACK is dropped) and returns false.
 func (t *transaction) checkDialog(ctx *pipeline.Context) bool {
 	req := ctx.Request
-	id, d, fromCaller, ok, err := t.e.dialogOf(req, ctx.Received)
+	id, d, ok, err := t.e.dialogOf(req, ctx.Received)
 	if err != nil {
 		t.log.Error("dialog store", "error", err)
 		if !req.IsAck() {
@@ -53,37 +54,35 @@ func (t *transaction) checkDialog(ctx *pipeline.Context) bool {
 		if req.Method == sip.NOTIFY && t.notifyBeforeAnswer(ctx) {
 			return true
 		}
+		t.log.Debug("in-dialog request refused: no such dialog", "from_tag", fromTag(req), "to_tag", toTag(req))
 		t.refuseInDialog(ctx, 481, "Call/Transaction Does Not Exist")
 		return false
 	}
-	from, to := d.Caller, d.Callee
-	if !fromCaller {
-		from, to = d.Callee, d.Caller
-	}
-	if reason := admit(req, ctx.Source.IP, d.Confirmed, from, to); reason != "" {
-		t.log.Warn("in-dialog request refused", "reason", reason, "request_uri", req.Recipient.String(), "source", ctx.Source.String())
-		t.refuseInDialog(ctx, 403, "Forbidden: "+reason)
+	_, to := d.Ends(fromTag(req))
+	if code, reason := admit(req, &d, *to); code != 0 {
+		t.log.Warn("in-dialog request refused", "code", code, "reason", reason, "request_uri", req.Recipient.String(), "source", ctx.Source.String())
+		t.refuseInDialog(ctx, code, reason)
 		return false
 	}
-	t.dialog = &dialogUse{id: id, d: d, fromCaller: fromCaller}
-	t.refreshDialog(ctx)
+	t.dialog = &dialogUse{id: id, from: fromTag(req), to: *to}
+	t.extendDialog(ctx, d)
 	return true
 }
 
-// admit says why a request from end from to end to of a dialog is not
-// relayed, or "" when it is.
-func admit(req *sip.Request, src netip.Addr, confirmed bool, from, to dialog.End) string {
+// admit returns the answer to a request in dialog d that goes to the end
+// to, or 0 when the request is relayed.
+func admit(req *sip.Request, d *dialog.Dialog, to dialog.End) (int, string) {
 	switch {
-	case !confirmed && (req.IsInvite() || req.IsAck()):
-		return "the dialog is not established"
-	case from.Source.IsValid() && src.IsValid() && from.Source != src:
-		return "not sent by an end of the dialog"
+	case d.Ended && req.Method != sip.BYE && req.Method != sip.NOTIFY:
+		return 481, "Call/Transaction Does Not Exist"
+	case !d.Confirmed && (req.IsInvite() || req.IsAck()):
+		return 403, "Forbidden: the dialog is not established"
 	case !to.Reaches(dialog.TargetKey(&req.Recipient)):
-		return "not addressed to an end of the dialog"
+		return 403, "Forbidden: not addressed to an end of the dialog"
 	case nextRoute(req) != to.Next:
-		return "Route does not lead to an end of the dialog"
+		return 403, "Forbidden: Route does not lead to an end of the dialog"
 	}
-	return ""
+	return 0, ""
 }
 
 // refuseInDialog answers a refused in-dialog request; an ACK is dropped.
@@ -96,86 +95,114 @@ func (t *transaction) refuseInDialog(ctx *pipeline.Context, code int, reason str
 
 // notifyBeforeAnswer admits a NOTIFY that reached the proxy before the
 // 2xx of the SUBSCRIBE or REFER that created its dialog (RFC 6665
-// 4.1.2.4), when it goes to that request's sender.
+// 4.1.2.4), when it goes to that request's sender (and is sent to where
+// that request came from).
 func (t *transaction) notifyBeforeAnswer(ctx *pipeline.Context) bool {
 	req := ctx.Request
-	_, to := tags(req)
-	d, ok, err := t.e.svc.Dialogs.Get(dialog.ID{CallID: callID(req), CallerTag: to}, ctx.Received)
-	if err != nil || !ok {
+	to := toTag(req)
+	if to == "" {
 		return false
 	}
-	return d.Caller.Reaches(dialog.TargetKey(&req.Recipient)) && nextRoute(req) == d.Caller.Next
+	d, ok, err := t.e.dialogs.Get(dialog.NewID(callID(req), to, ""), ctx.Received)
+	if err != nil || !ok || !d.Caller.Reaches(dialog.TargetKey(&req.Recipient)) || nextRoute(req) != d.Caller.Next {
+		return false
+	}
+	t.dialog = &dialogUse{to: d.Caller}
+	return true
 }
 
 // dialogUse is the dialog an in-dialog request was admitted in.
 type dialogUse struct {
-	id         dialog.ID
-	d          dialog.Dialog
-	fromCaller bool
+	id   dialog.ID // zero for a NOTIFY before its SUBSCRIBE's 2xx
+	from string    // the sender's tag
+	to   dialog.End
 }
 
-// refreshDialog keeps the dialog of an admitted request: a target refresh
-// moves the sender's end to its new Contact, and the dialog's life is
-// extended once half of it has gone.
-func (t *transaction) refreshDialog(ctx *pipeline.Context) {
-	req, use := ctx.Request, t.dialog
-	d := use.d
-	changed := false
-	if targetRefresh(req.Method) {
-		end := &d.Caller
-		if !use.fromCaller {
-			end = &d.Callee
-		}
-		changed = end.Refresh(contactKey(req))
+// target is where the request goes: its Request-URI, sent to the address
+// the receiving end's messages came from.
+func (u *dialogUse) target(req *sip.Request) pipeline.Target {
+	return pipeline.Target{URI: *req.Recipient.Clone(), Destination: u.to.Addr.String(), Transport: u.to.Transport}
+}
+
+// reachable is the receiving end's address, or, when it is a TCP
+// connection that closed, the same host at the port its Contact names
+// (a phone listens there; an end is never reached at another host).
+func (u *dialogUse) reachable(e *Engine, target pipeline.Target) pipeline.Target {
+	if !strings.EqualFold(target.Transport, "TCP") {
+		return target
 	}
+	if c, err := e.tp.GetConnection("tcp", target.Destination); err == nil && c != nil {
+		_, _ = c.TryClose() // GetConnection took a reference
+		return target
+	}
+	port := target.URI.Port
+	if port == 0 {
+		port = 5060
+	}
+	target.Destination = netip.AddrPortFrom(u.to.Addr.Addr(), uint16(port)).String()
+	return target
+}
+
+// extendDialog keeps a dialog dialog_timeout after its latest request (to
+// the minute: it is written again at most once a minute).
+func (t *transaction) extendDialog(ctx *pipeline.Context, d dialog.Dialog) {
 	timeout := t.dialogTimeout()
-	if d.Expires.Sub(ctx.Received) < timeout/2 {
+	if d.Ended || d.Expires.Sub(ctx.Received) > timeout-time.Minute {
+		return
+	}
+	t.updateDialog(t.dialog.id, func(d *dialog.Dialog, found bool) bool {
+		if !found || d.Ended {
+			return false
+		}
 		d.Expires = ctx.Received.Add(timeout)
-		changed = true
-	}
-	if !changed {
-		return
-	}
-	use.d = d
-	if err := t.e.svc.Dialogs.Replace(use.id, d, ctx.Received); err != nil {
-		t.log.Warn("dialog store", "error", err)
-	}
+		return true
+	})
 }
 
-// endDialog forgets the dialog of a BYE the proxy relays.
-func (t *transaction) endDialog() {
-	if t.dialog == nil || t.req.Method != sip.BYE {
-		return
-	}
-	if err := t.e.svc.Dialogs.Delete(t.dialog.id); err != nil {
-		t.log.Warn("dialog store", "error", err)
-	}
-}
-
-// refreshedByAnswer moves the answering end of a dialog to the Contact of
-// a 2xx to a target refresh (a re-INVITE's 200 may name a new one).
-func (t *transaction) refreshedByAnswer(res *sip.Response) {
+// dialogAnswered keeps what the final response to an admitted in-dialog request
+// changes: a 2xx to a target refresh (re-INVITE, UPDATE, SUBSCRIBE,
+// NOTIFY, REFER) moves the sender's end to the Contact and address of the
+// request, and the answering end to the Contact of the 2xx (RFC 6141: a
+// refused refresh changes nothing); a BYE's answer ends the dialog, but a
+// challenge (401, 407) does not.
+func (t *transaction) dialogAnswered(res *sip.Response) {
 	use := t.dialog
-	if use == nil || !targetRefresh(t.req.Method) {
+	if use == nil || use.id == (dialog.ID{}) || res.StatusCode < 200 {
 		return
 	}
-	d := use.d
-	end := &d.Callee
-	if !use.fromCaller {
-		end = &d.Caller
-	}
-	if !end.Refresh(contactKey(res)) {
-		return
-	}
-	if err := t.e.svc.Dialogs.Replace(use.id, d, time.Now()); err != nil {
-		t.log.Warn("dialog store", "error", err)
+	req, now := t.req, time.Now()
+	switch {
+	case req.Method == sip.BYE && res.StatusCode != 401 && res.StatusCode != 407:
+		t.updateDialog(use.id, func(d *dialog.Dialog, found bool) bool {
+			if !found || d.Ended {
+				return false
+			}
+			d.Ended, d.Expires = true, now.Add(64*sip.T1)
+			return true
+		})
+	case res.IsSuccess() && targetRefresh(req.Method):
+		src := netip.AddrPortFrom(t.src.IP, uint16(t.src.Port))
+		t.updateDialog(use.id, func(d *dialog.Dialog, found bool) bool {
+			if !found || d.Ended {
+				return false
+			}
+			sender, receiver := d.Ends(use.from)
+			changed := sender.Refresh(contactKey(req))
+			if sender.Next == "" && t.src.IP.IsValid() && (sender.Addr != src || sender.Transport != t.transport) {
+				sender.Addr, sender.Transport = src, t.transport // it moved (a phone changing networks)
+				changed = true
+			}
+			return receiver.Refresh(contactKey(res)) || changed
+		})
 	}
 }
 
 // recordsDialog reports whether the request creates a dialog the proxy
-// record-routed, which it must therefore keep.
+// record-routed, which it must therefore keep. An unsolicited NOTIFY
+// (message waiting) makes none worth keeping.
 func (t *transaction) recordsDialog() bool {
-	return t.ctx != nil && t.ctx.RecordRoute && !inDialog(t.req) && recordRoutes(t.req.Method)
+	return t.ctx != nil && t.ctx.RecordRoute && !inDialog(t.req) && recordRoutes(t.req.Method) &&
+		t.req.Method != sip.NOTIFY && fromTag(t.req) != ""
 }
 
 // expectNotify keeps, for the few seconds until its answer, the caller's
@@ -186,21 +213,21 @@ func (t *transaction) expectNotify() {
 		return
 	}
 	now := time.Now()
-	id := dialog.ID{CallID: callID(t.req), CallerTag: fromTag(t.req)}
-	d := dialog.Dialog{Caller: t.callerEnd(), Expires: now.Add(64 * sip.T1)}
+	id := dialog.NewID(callID(t.req), fromTag(t.req), "")
 	t.mu.Lock()
 	t.legs = append(t.legs, leg{id: id})
 	t.mu.Unlock()
-	if err := t.e.svc.Dialogs.Put(id, d, now); err != nil {
-		t.log.Warn("dialog store", "error", err)
-	}
+	t.updateDialog(id, func(d *dialog.Dialog, _ bool) bool {
+		*d = dialog.Dialog{CallerTag: fromTag(t.req), Caller: t.callerEnd(), Expires: now.Add(64 * sip.T1)}
+		return true
+	})
 }
 
 // recordDialog keeps the dialog that a provisional response with a To tag
-// (early) or a 2xx (confirmed) from a branch creates, before the response
+// (early) or a 2xx (confirmed) from branch b creates, before the response
 // is relayed: the caller's next request (an ACK, a PRACK) cannot come
 // before it.
-func (t *transaction) recordDialog(res *sip.Response) {
+func (t *transaction) recordDialog(b *branch, res *sip.Response) {
 	if !t.recordsDialog() || res.StatusCode == 100 {
 		return
 	}
@@ -208,7 +235,8 @@ func (t *transaction) recordDialog(res *sip.Response) {
 	if to == "" {
 		return
 	}
-	id := dialog.ID{CallID: callID(t.req), CallerTag: fromTag(t.req), CalleeTag: to}
+	caller := fromTag(t.req)
+	id := dialog.NewID(callID(t.req), caller, to)
 	confirmed := res.IsSuccess()
 	t.mu.Lock()
 	i := slices.IndexFunc(t.legs, func(l leg) bool { return l.id == id })
@@ -221,16 +249,20 @@ func (t *transaction) recordDialog(res *sip.Response) {
 	}
 	t.legs[i].confirmed = confirmed
 	t.mu.Unlock()
-	now := time.Now()
-	d := dialog.Dialog{Caller: t.callerEnd(), Callee: t.calleeEnd(res), Confirmed: confirmed}
-	if confirmed {
-		d.Expires = now.Add(t.dialogTimeout())
-	} else {
-		d.Expires = now.Add(DefaultInviteTimeout + 64*sip.T1)
-	}
-	if err := t.e.svc.Dialogs.Put(id, d, now); err != nil {
-		t.log.Warn("dialog store", "error", err)
-	}
+	// An early dialog lasts as long as its INVITE: the transaction's final
+	// response forgets it (endEarlyDialogs), however long it rang.
+	expires := time.Now().Add(t.dialogTimeout())
+	callee := t.calleeEnd(b, res)
+	t.updateDialog(id, func(d *dialog.Dialog, found bool) bool {
+		if found && d.Confirmed {
+			return false
+		}
+		if !found {
+			d.CallerTag, d.Caller = caller, t.callerEnd()
+		}
+		d.Callee, d.Confirmed, d.Expires = callee, confirmed, expires
+		return true
+	})
 }
 
 // endEarlyDialogs forgets the early dialogs and the awaited NOTIFYs of
@@ -250,9 +282,15 @@ func (t *transaction) endEarlyDialogs() {
 	t.legs = kept
 	t.mu.Unlock()
 	for _, id := range ended {
-		if err := t.e.svc.Dialogs.Delete(id); err != nil {
+		if err := t.e.dialogs.Delete(id); err != nil {
 			t.log.Warn("dialog store", "error", err)
 		}
+	}
+}
+
+func (t *transaction) updateDialog(id dialog.ID, fn func(d *dialog.Dialog, found bool) bool) {
+	if err := t.e.dialogs.Update(id, time.Now(), fn); err != nil {
+		t.log.Warn("dialog store", "error", err)
 	}
 }
 
@@ -263,10 +301,10 @@ type leg struct {
 }
 
 // callerEnd is the caller's end of the dialog the transaction creates: its
-// Contact, where its requests come from, and the Record-Route below ours
+// Contact, where its request came from, and the Record-Route below ours
 // (the previous proxy) that requests towards it follow.
 func (t *transaction) callerEnd() dialog.End {
-	end := dialog.End{Target: contactKey(t.req), Source: t.src.IP}
+	end := dialog.End{Target: contactKey(t.req), Addr: netip.AddrPortFrom(t.src.IP, uint16(t.src.Port)), Transport: t.transport}
 	if rr := t.req.GetHeader("Record-Route"); rr != nil {
 		if h, ok := rr.(*sip.RecordRouteHeader); ok {
 			end.Next = dialog.TargetKey(&h.Address)
@@ -275,14 +313,15 @@ func (t *transaction) callerEnd() dialog.End {
 	return end
 }
 
-// calleeEnd is the answering end: the response's Contact, where it came
-// from, and the Record-Route just above ours (the next proxy).
-func (t *transaction) calleeEnd(res *sip.Response) dialog.End {
-	end := dialog.End{Target: contactKey(res)}
-	if host, _, err := net.SplitHostPort(res.Source()); err == nil {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			end.Source = ip.Unmap()
-		}
+// calleeEnd is the end that answered on branch b: the response's Contact,
+// where it came from, and the Record-Route just above ours (the next
+// proxy).
+func (t *transaction) calleeEnd(b *branch, res *sip.Response) dialog.End {
+	end := dialog.End{Target: contactKey(res), Transport: strings.ToUpper(b.req.Transport())}
+	if host, port, err := net.SplitHostPort(res.Source()); err == nil {
+		ip, _ := netip.ParseAddr(host)
+		p, _ := strconv.Atoi(port)
+		end.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(p))
 	}
 	var above *sip.Uri
 	for _, h := range res.GetHeaders("Record-Route") {
@@ -334,10 +373,6 @@ func contactKey(m interface{ Contact() *sip.ContactHeader }) string {
 		return dialog.TargetKey(&c.Address)
 	}
 	return ""
-}
-
-func tags(req *sip.Request) (from, to string) {
-	return fromTag(req), toTag(req)
 }
 
 func fromTag(m sip.Message) string {

@@ -63,6 +63,8 @@ type Engine struct {
 	txl *sip.TransactionLayer
 	log *slog.Logger
 	svc *pipeline.Services
+	// dialogs are the services' dialog store, or one of the engine's own.
+	dialogs dialog.Store
 
 	current atomic.Pointer[pipeline.Pipeline]
 
@@ -91,8 +93,9 @@ type boundSocket struct {
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{}), workers: newWorkers()}
-	if svc.Dialogs == nil {
-		svc.Dialogs = dialog.NewMemory()
+	e.dialogs = svc.Dialogs
+	if e.dialogs == nil {
+		e.dialogs = dialog.NewMemory()
 	}
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(tracer{e: e, log: log})
@@ -287,7 +290,7 @@ func (e *Engine) Start() {
 						e.log.Debug("bindings expired", "count", n)
 					}
 				}
-				if n := e.svc.Dialogs.Sweep(now); n > 0 {
+				if n := e.dialogs.Sweep(now); n > 0 {
 					e.log.Debug("dialogs expired", "count", n)
 				}
 			}

@@ -46,7 +46,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	}
 	targets := ctx.Targets
 	if len(targets) == 0 {
-		targets = []pipeline.Target{{URI: *req.Recipient.Clone()}}
+		targets = []pipeline.Target{t.defaultTarget(req)}
 	}
 	t.mu.Lock()
 	if t.cancelled {
@@ -56,7 +56,6 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	}
 	t.forwarding = true
 	t.mu.Unlock()
-	t.endDialog()
 	t.expectNotify()
 
 	for i, target := range targets {
@@ -104,6 +103,16 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.forwarding = false
 	t.mu.Unlock()
 	t.maybeFinish()
+}
+
+// defaultTarget is where a request goes when no stage chose: within a
+// dialog, to the receiving end's address; otherwise by its Route set or
+// Request-URI.
+func (t *transaction) defaultTarget(req *sip.Request) pipeline.Target {
+	if t.dialog != nil {
+		return t.dialog.target(req)
+	}
+	return pipeline.Target{URI: *req.Recipient.Clone()}
 }
 
 // markPreviousHop sets received and rport on the top Via (RFC 3261 18.2.1,
@@ -155,7 +164,11 @@ func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport s
 // last, the request itself becomes the branch, uncopied: ctx.Request must
 // not be read after that.
 func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string, last bool) (*sip.Request, error) {
-	target = t.e.reachable(target)
+	if t.dialog != nil && target.Destination == t.dialog.to.Addr.String() {
+		target = t.dialog.reachable(t.e, target)
+	} else {
+		target = t.e.reachable(target)
+	}
 	br := ctx.Request
 	if !last {
 		br = br.Clone()
@@ -247,7 +260,7 @@ func parseRoute(value string) (*sip.RouteHeader, error) {
 // forwardAck relays an ACK for a 2xx: a new request of its own, routed by
 // Route and Request-URI, sent without a transaction.
 func (t *transaction) forwardAck(ctx *pipeline.Context) {
-	target := pipeline.Target{URI: *ctx.Request.Recipient.Clone()}
+	target := t.defaultTarget(ctx.Request)
 	if len(ctx.Targets) > 0 {
 		target = ctx.Targets[0]
 	}

@@ -119,6 +119,7 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 		}
 		if !sent {
 			t.endEarlyDialogs()
+			t.dialogAnswered(res)
 		}
 		stateless = sent && !answered
 	}

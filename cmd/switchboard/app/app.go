@@ -143,6 +143,14 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		defer stopCopies()
 	}
 	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
+	// A start that fails after this point closes the services too: the
+	// dialog store writes back the dialogs it read at start.
+	closed := false
+	defer func() {
+		if !closed {
+			_ = svc.Close()
+		}
+	}()
 	engine.SetLinger(time.Duration(cfg.Server.Linger))
 	gc := &collector{}
 	gc.apply(cfg.Server.MemoryLimit, log)
@@ -221,6 +229,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	defer cancel()
 	err = eng.Shutdown(ctx)
 	stopCopies()
+	closed = true
 	if cerr := svc.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
