@@ -120,6 +120,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if res.StatusCode >= 200 {
 		defer t.settle()
 	}
+	if res.IsSuccess() && t.req.Method == sip.REGISTER {
+		defer t.noteBinding()
+	}
 	if err := t.tx.Respond(res); err != nil {
 		if res.StatusCode >= 200 && res.StatusCode < 300 {
 			// The server transaction is gone (TCP ends it at once): a 2xx
