@@ -35,7 +35,8 @@ func connectionLimits(s config.Server, descriptors uint64) guard.Limits {
 
 // onMessage sees every message a transport read, on its read loop and
 // before the transaction layer. A message over a stream is a whole message
-// delivered for the connection's guard.
+// delivered for the connection's guard, and a request's top Via gets the
+// source address (markReceived).
 func (e *Engine) onMessage(msg sip.Message) {
 	if !sip.IsReliable(msg.Transport()) {
 		return
@@ -45,6 +46,9 @@ func (e *Engine) onMessage(msg sip.Message) {
 		return
 	}
 	e.guard.Delivered(src)
+	if req, ok := msg.(*sip.Request); ok {
+		markReceived(req, src.Addr().Unmap())
+	}
 }
 
 // noteBinding tells the guard until when a binding lives on the
