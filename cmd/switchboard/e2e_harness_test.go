@@ -223,6 +223,13 @@ func startProxy(t *testing.T, config string, listens ...string) *proxy {
 // default, -watch=true) when watch is true: edits of p.ConfigPath reload it.
 func startProxyWatch(t *testing.T, config string, watch bool, listens ...string) *proxy {
 	t.Helper()
+	return startProxyUnder(t, nil, config, watch, listens...)
+}
+
+// startProxyUnder is startProxyWatch with the binary run by the command
+// under (such as prlimit with its options), when it is not empty.
+func startProxyUnder(t *testing.T, under []string, config string, watch bool, listens ...string) *proxy {
+	t.Helper()
 	requireE2E(t)
 	if len(listens) == 0 {
 		listens = []string{
@@ -250,7 +257,8 @@ func startProxyWatch(t *testing.T, config string, watch bool, listens ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(switchboardBin, args...)
+	argv := append(append(append([]string(nil), under...), switchboardBin), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout = io.MultiWriter(p.log, logFile)
 	p.cmd.Stderr = p.cmd.Stdout
