@@ -489,3 +489,94 @@ func dnsName(q []byte) string {
 	}
 	return strings.Join(labels, ".")
 }
+
+// TestAttackTCP is the full-size attack that found the dead TCP listener:
+// about 20,000 idle connections (as many as the test's own limit on open
+// files allows) against a proxy allowed 10,000 descriptors, first from one
+// address, then from 200. It logs the numbers that docs/security.md
+// quotes. It runs only with SWITCHBOARD_ATTACK_TCP=1 (make attack-tcp,
+// which gives it a binary built without the race detector, for the memory
+// figures).
+func TestAttackTCP(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_ATTACK_TCP") == "" {
+		t.Skip("the full-size attack runs with make attack-tcp")
+	}
+	const nofile = 10000
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Fatal("prlimit (util-linux) is not installed")
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	attack := int(lim.Cur) - 200 // what the test itself needs besides
+	if attack <= nofile {
+		t.Fatalf("the test may open %d files, too few for an attack of more than %d", lim.Cur, nofile+200)
+	}
+	httpAddr := net.JoinHostPort(proxyIP, strconv.Itoa(freePort(t, "tcp", proxyIP)))
+	cfg := testConfig() + fmt.Sprintf("\n[http]\nlisten = %q\n", httpAddr)
+	p := startProxyUnder(t, []string{prlimit, fmt.Sprintf("--nofile=%d:%d", nofile, nofile)}, cfg, false)
+	health := watchHealth("http://" + httpAddr + "/health")
+	defer health.end()
+
+	for _, sources := range []int{1, 200} {
+		start := time.Now()
+		var conns []net.Conn
+		for i := 0; i < attack; i++ {
+			from := "127.0.0.1"
+			if sources > 1 {
+				from = fmt.Sprintf("127.0.%d.%d", 1+i%sources/250, 1+i%sources%250)
+			}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: time.Second}
+			c, err := d.Dial("tcp4", p.TCP)
+			if err != nil {
+				continue
+			}
+			conns = append(conns, c)
+		}
+		dialled := time.Since(start)
+		held := countHeld(conns)
+		line, err := tcpOptions(p.TCP, callerIP)
+		t.Logf("%d sources: %d connections made in %v, %d held by the proxy; proxy RSS %s; OPTIONS over TCP from another address: %q %v",
+			sources, len(conns), dialled.Round(time.Millisecond), held, rss(p), line, err)
+		// The header timeout closes what is held.
+		closedAt := make(chan time.Duration, len(conns))
+		for _, c := range conns {
+			go func() {
+				_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+				_, _ = io.Copy(io.Discard, c)
+				closedAt <- time.Since(start)
+			}()
+		}
+		var last time.Duration
+		for range conns {
+			last = max(last, <-closedAt)
+		}
+		t.Logf("%d sources: every connection closed %v after the attack began", sources, last.Round(100*time.Millisecond))
+		for _, c := range conns {
+			c.Close()
+		}
+		if line, err := tcpOptions(p.TCP, proxyIP); err != nil || !strings.HasPrefix(line, "SIP/2.0 200") {
+			t.Errorf("%d sources: TCP does not serve after the attack: %q, %v", sources, line, err)
+		}
+	}
+	t.Logf("/health: %d of %d failed", health.failed.Load(), health.asked.Load())
+	if health.failed.Load() > 0 {
+		t.Errorf("/health failed during the attack (last: %v)", health.last.Load())
+	}
+}
+
+// rss returns the proxy's resident memory, from /proc.
+func rss(p *proxy) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
