@@ -41,7 +41,8 @@ func (t *transaction) resendOverStream(res *sip.Response) {
 		err = conn.WriteMsg(res)
 		_, _ = conn.TryClose()
 	case err == nil:
-		_, _ = conn.TryClose() // the transaction refused it, not the connection
+		_, _ = conn.TryClose()
+		err = errors.New("the server transaction refused it, not the connection")
 	default:
 		err = t.e.reconnect(res)
 	}
