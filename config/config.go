@@ -39,6 +39,10 @@ const DefaultLinger = 5 * time.Second
 // collector would run all the time.
 const MinMemoryLimit Size = 64 << 20
 
+// DefaultDialogTimeout is server.dialog_timeout's default: Kamailio's
+// dialog module keeps a dialog 12 hours.
+const DefaultDialogTimeout = 12 * time.Hour
+
 // DefaultUDPReceiveBuffer is server.udp_receive_buffer's default: 4 MiB,
 // about 4000 requests of 1 kB.
 const DefaultUDPReceiveBuffer = 4 << 20
@@ -91,6 +95,10 @@ type Server struct {
 	// collector (a collection each time the heap doubles) and the GOGC
 	// and GOMEMLIMIT environment variables. It applies on reload.
 	MemoryLimit Size `toml:"memory_limit"`
+	// DialogTimeout is how long the proxy keeps a dialog it record-routed
+	// after the last request in it (like Kamailio's dialog default_timeout):
+	// an in-dialog request after that is refused with 481.
+	DialogTimeout Duration `toml:"dialog_timeout"`
 	// MaxConnections bounds the TCP connections open at once, and
 	// MaxConnectionsPerSource those from one address (an IPv6 /64); past
 	// either a new connection is closed at once. Zero derives them from the
@@ -166,6 +174,9 @@ func (f *File) Defaults() {
 	}
 	if f.Server.Linger == 0 {
 		f.Server.Linger = Duration(DefaultLinger)
+	}
+	if f.Server.DialogTimeout == 0 {
+		f.Server.DialogTimeout = Duration(DefaultDialogTimeout)
 	}
 	if f.Server.HeaderTimeout == 0 {
 		f.Server.HeaderTimeout = Duration(DefaultHeaderTimeout)
@@ -262,6 +273,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	if l := time.Duration(f.Server.Linger); l < time.Second || l > 32*time.Second {
 		errs.Add(fmt.Errorf("server: linger: %s is not between 1s and 32s", l))
+	}
+	if d := time.Duration(f.Server.DialogTimeout); d < time.Minute {
+		errs.Add(fmt.Errorf("server: dialog_timeout: %s is shorter than 1m", d))
 	}
 	if f.Server.MaxConnections < 0 {
 		errs.Add(fmt.Errorf("server: max_connections: %d is negative (0: from the limit on open files)", f.Server.MaxConnections))

@@ -61,8 +61,13 @@ type Context struct {
 	Routed bool
 	// InDialog is true when that Route was one this proxy recorded for the
 	// request's own dialog (its signature checks out): the request follows
-	// a route set that this proxy put in place.
+	// a route set that this proxy put in place. For a request with a To
+	// tag, the engine has also found the dialog in the dialog store and
+	// checked that the request goes from one of its ends to the other.
 	InDialog bool
+	// AuthUser is the user whose credentials the auth stage checked out
+	// for the request ("" when none did): the rules' auth.user.
+	AuthUser string
 	// Forward holds the forward stage's settings.
 	Forward ForwardOptions
 	// Log is the engine's logger, with the Call-ID.
@@ -129,6 +134,9 @@ type ResponseContext struct {
 	// Source is where the request came from; Transport its transport.
 	Source    Source
 	Transport string
+	// AuthUser is the request's Context.AuthUser, as the request stages
+	// left it ("" for a response relayed without its request).
+	AuthUser string
 	// Log is the engine's logger, with the Call-ID.
 	Log *slog.Logger
 

@@ -29,6 +29,7 @@ const (
 	useSourcePort                       // source.port
 	useTransport                        // transport
 	useHeader                           // header()
+	useAuth                             // auth.user
 
 	useAll envFields = 1<<iota - 1
 )
@@ -56,6 +57,8 @@ var envPaths = map[string]envFields{
 	"source.port":      useSourcePort,
 	"transport":        useTransport,
 	"header":           useHeader,
+	"auth":             useAuth,
+	"auth.user":        useAuth,
 	"$env":             useAll,
 }
 
@@ -222,6 +225,9 @@ func (c *Context) ruleEnv(uses envFields) *Env {
 	if need&useIsResponse != 0 {
 		env.IsResponse = false
 	}
+	if need&useAuth != 0 {
+		env.Auth.User = c.AuthUser
+	}
 	if need&useHeader != 0 {
 		env.Header = c.header
 	}
@@ -273,6 +279,9 @@ func (c *ResponseContext) ruleEnv(uses envFields) *Env {
 	}
 	if need&useIsResponse != 0 {
 		env.IsResponse = true
+	}
+	if need&useAuth != 0 {
+		env.Auth.User = c.AuthUser
 	}
 	if need&useHeader != 0 {
 		env.Header = c.header

@@ -25,6 +25,7 @@ type Env struct {
 	InDialog  bool        `expr:"in_dialog"`
 	Source    SourceEnv   `expr:"source"`
 	Transport string      `expr:"transport"`
+	Auth      AuthEnv     `expr:"auth"`
 	// IsResponse is true while the response stages run.
 	IsResponse bool `expr:"is_response"`
 	// Header returns the first value of a header of the message in hand
@@ -72,6 +73,13 @@ type ResponseEnv struct {
 type SourceEnv struct {
 	IP   string `expr:"ip"`
 	Port int    `expr:"port"`
+}
+
+// AuthEnv is what the auth stage found.
+type AuthEnv struct {
+	// User is the user whose credentials checked out; "" before the auth
+	// stage, or when it did not check the request.
+	User string `expr:"user"`
 }
 
 // Rule is a compiled `when` rule.

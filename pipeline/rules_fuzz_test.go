@@ -18,7 +18,7 @@ var fuzzRules = []string{
 	`request.method == "INVITE" && request.uri.user != "" && request.uri.host != "" && request.uri.port >= 0 && request.uri.ours`,
 	`from.user + from.host + from.tag + from.display != "" || to.user + to.host + to.tag + to.display != ""`,
 	`call_id contains "@" || cseq.method == request.method || cseq.seq > 0`,
-	`in_dialog || is_response || (response.code >= 200 && response.reason != "")`,
+	`in_dialog || is_response || (response.code >= 200 && response.reason != "") || auth.user == from.user`,
 	`cidr(source.ip, "10.0.0.0/8") || cidr(request.uri.host, "192.0.2.0/24") || source.port == 5060 || transport == "UDP"`,
 	`cidr(header("X-Real-IP"), "2001:db8::/32") || cidr(to.host, "127.0.0.1")`,
 	`header("User-Agent") contains "Linphone" || header("Via") startsWith "SIP/2.0" || header("X-Count") matches "^[0-9]+$"`,

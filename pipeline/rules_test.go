@@ -33,6 +33,9 @@ func TestEnvUses(t *testing.T) {
 		{`header("User-Agent") contains "Linphone"`, useHeader},
 		{`any(["a", "b"], # == from.user)`, useFrom},
 		{`$env.request.method == "INVITE"`, useAll},
+		{`auth.user == "alice"`, useAuth},
+		{`auth.user != "" && from.user != auth.user`, useAuth | useFrom},
+		{`auth == auth`, useAuth},
 		{`true`, 0},
 	}
 	for i, tc := range tests {
@@ -127,7 +130,9 @@ func TestLazyEnv(t *testing.T) {
 			EnvSource
 			Env() *Env
 		} {
-			return NewContext(p, req, src, "UDP")
+			c := NewContext(p, req, src, "UDP")
+			c.AuthUser = "alice"
+			return c
 		}},
 		{"in-dialog request", func() interface {
 			EnvSource
@@ -139,7 +144,9 @@ func TestLazyEnv(t *testing.T) {
 			EnvSource
 			Env() *Env
 		} {
-			return NewResponseContext(p, req, res, false, src, "UDP")
+			c := NewResponseContext(p, req, res, false, src, "UDP")
+			c.AuthUser = "alice"
+			return c
 		}},
 		{"response without request", func() interface {
 			EnvSource
@@ -187,6 +194,7 @@ func TestLazyEnv(t *testing.T) {
 type probe struct {
 	SetHeader string `toml:"set_header"` // "Name: value"
 	FromUser  string `toml:"from_user"`
+	AuthUser  string `toml:"auth_user"`
 	Reason    string `toml:"reason"`
 	Code      int    `toml:"code"`
 	RO        bool   `toml:"read_only"`
@@ -212,6 +220,9 @@ func (s *probe) ServeRequest(ctx *Context) (Verdict, error) {
 	s.setHeader(ctx.Request)
 	if s.FromUser != "" {
 		ctx.Request.From().Address.User = s.FromUser
+	}
+	if s.AuthUser != "" {
+		ctx.AuthUser = s.AuthUser
 	}
 	if s.Code != 0 {
 		ctx.Reply(s.Code, "Probe")
@@ -259,6 +270,8 @@ func probes(p *Pipeline) []*probe {
 func TestRulesSeeChanges(t *testing.T) {
 	// The first stage reads From and changes it.
 	const changeFrom = "[[stage]]\nuse = 'test_probe'\nwhen = 'from.user == \"alice\"'\nfrom_user = 'mallory'\n"
+	// The first stage authenticates the request as alice.
+	const setAlice = "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\nauth_user = 'alice'\n"
 	tests := []struct {
 		chain string
 		want  Verdict
@@ -271,6 +284,13 @@ func TestRulesSeeChanges(t *testing.T) {
 		// A read-only stage between them changes nothing.
 		{changeFrom + "[[stage]]\nuse = 'test_probe'\nread_only = true\nwhen = 'request.method == \"INVITE\"'\n" +
 			"[[stage]]\nuse = 'test_probe'\nwhen = 'from.user == \"mallory\" && request.method == \"INVITE\"'\ncode = 403", Replied},
+		// auth.user is "" until a stage sets Context.AuthUser, as the
+		// auth stage does, then what it set, after a read-only stage too.
+		{"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user != \"\"'\ncode = 403", Continue},
+		{setAlice + "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\"'\ncode = 403", Replied},
+		{setAlice + "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"\"'\ncode = 403", Continue},
+		{setAlice + "[[stage]]\nuse = 'test_probe'\nread_only = true\n" +
+			"[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\"'\ncode = 403", Replied},
 	}
 	for i, tc := range tests {
 		p, err := build(t, tc.chain)
@@ -280,6 +300,28 @@ func TestRulesSeeChanges(t *testing.T) {
 		v, err := p.ServeRequest(NewContext(p, parseReq(t, invite), Source{}, "UDP"), nil)
 		if err != nil || v != tc.want {
 			t.Errorf("test %d: verdict %s, error %v; want %s", i, v, err, tc.want)
+		}
+	}
+}
+
+// TestResponseAuthUserRule checks that auth.user on a response is its
+// ResponseContext's AuthUser: the request's, as the engine hands it over.
+// TestRulesSeeChanges covers it on requests.
+func TestResponseAuthUserRule(t *testing.T) {
+	p, err := build(t, "[[stage]]\nuse = 'test_probe'\nwhen = 'auth.user == \"alice\" && is_response'\nreason = 'Seen'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parseReq(t, invite)
+	for _, user := range []string{"alice", ""} {
+		res := sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+		rc := NewResponseContext(p, req, res, true, Source{}, "UDP")
+		rc.AuthUser = user
+		if err := p.ServeResponse(rc, nil); err != nil {
+			t.Fatal(err)
+		}
+		if seen := res.Reason == "Seen"; seen != (user == "alice") {
+			t.Errorf("a response to a request of auth.user %q: reason %q", user, res.Reason)
 		}
 	}
 }

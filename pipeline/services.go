@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
@@ -18,6 +19,9 @@ import (
 type Services struct {
 	// Location keeps registrations.
 	Location location.Store
+	// Dialogs keeps the dialogs the proxy record-routed, so that in-dialog
+	// requests are relayed only between their ends.
+	Dialogs dialog.Store
 	// Log is the process logger.
 	Log *slog.Logger
 	// Sockets are the addresses the proxy listens on (for `validate`, the
@@ -93,6 +97,9 @@ func (s *Services) Close() error {
 	}
 	if s.Location != nil {
 		errs = append(errs, s.Location.Close())
+	}
+	if s.Dialogs != nil {
+		errs = append(errs, s.Dialogs.Close())
 	}
 	return errors.Join(errs...)
 }

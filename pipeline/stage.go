@@ -89,11 +89,11 @@ type Terminal interface {
 
 // ReadOnly is implemented by stages that change nothing a rule reads: not
 // the message in hand (its Request-URI and headers; a response's status
-// and headers) nor Source and Transport. A stage that only sets Targets,
-// RecordRoute or Forward, makes a reply, or records what it saw is read
-// only. After a stage that is not, the rule environment of the message is
-// built again for the rules of the stages that follow; after one whose
-// ReadOnly returns true, they read the fields already built.
+// and headers) nor Source, Transport and AuthUser. A stage that only sets
+// Targets, RecordRoute or Forward, makes a reply, or records what it saw
+// is read only. After a stage that is not, the rule environment of the
+// message is built again for the rules of the stages that follow; after
+// one whose ReadOnly returns true, they read the fields already built.
 type ReadOnly interface {
 	ReadOnly() bool
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -120,28 +122,45 @@ func requireSipp(t *testing.T) {
 }
 
 // freePort returns a port that is free right now on ip for network ("udp" or
-// "tcp"), found by binding port 0 and closing the socket.
+// "tcp"). It is taken below Linux's ephemeral range (32768 and up), from a
+// place that differs between test processes: there no outgoing connection
+// of another test or tool can take it between this check and the proxy's
+// bind, or between a proxy's stop and its restart on the same port.
 func freePort(t *testing.T, network, ip string) int {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp4", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("free udp port on %s: %v", ip, err)
+	for range portSpan {
+		port := portBase + int(nextPort.Add(1)%portSpan)
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		switch network {
+		case "udp":
+			if c, err := net.ListenPacket("udp4", addr); err == nil {
+				c.Close()
+				return port
+			}
+		case "tcp":
+			if l, err := net.Listen("tcp4", addr); err == nil {
+				l.Close()
+				return port
+			}
+		default:
+			t.Fatalf("free port: unknown network %q", network)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	case "tcp":
-		l, err := net.Listen("tcp4", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("free tcp port on %s: %v", ip, err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
 	}
-	t.Fatalf("free port: unknown network %q", network)
+	t.Fatalf("no free %s port on %s between %d and %d", network, ip, portBase, portBase+portSpan)
 	return 0
 }
+
+// The ports freePort hands out: portBase and the portSpan ports above it.
+const (
+	portBase = 20000
+	portSpan = 12000
+)
+
+// nextPort is where freePort looks next, started at a random place so
+// that test processes running at once look in different places.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(mrand.Int32N(portSpan)) }
 
 // testConfig returns a config for a test proxy: domain sip.test, debug logs,
 // a 5 s drain, and the product's chain (parse, registrar, location,
@@ -198,6 +217,10 @@ type proxy struct {
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 	killed  bool // the test killed it on purpose
+	stopped bool // stop has run
+	watch   bool
+	listens []string
+	under   []string // the command the binary runs under, if any
 }
 
 // kill ends the proxy with SIGKILL, as a crash would, and waits for it.
@@ -242,7 +265,24 @@ func startProxyUnder(t *testing.T, under []string, config string, watch bool, li
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{})}
+	return launchProxy(t, cfgPath, watch, listens, under)
+}
+
+// restart stops the proxy with SIGTERM and starts it again with the same
+// folder (config, key, store files) and sockets, as an operator's restart
+// does.
+func (p *proxy) restart(t *testing.T) *proxy {
+	t.Helper()
+	p.stop(t)
+	return launchProxy(t, p.ConfigPath, p.watch, p.listens, p.under)
+}
+
+// launchProxy runs switchboard with the config file at cfgPath, under the
+// command under when it is not empty, and waits for msg=ready.
+func launchProxy(t *testing.T, cfgPath string, watch bool, listens, under []string) *proxy {
+	t.Helper()
+	dir := filepath.Dir(cfgPath)
+	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{}), watch: watch, listens: listens, under: under}
 	args := []string{"-config", cfgPath, fmt.Sprintf("-watch=%t", watch)}
 	for _, l := range listens {
 		args = append(args, "-listen", l)
@@ -291,6 +331,10 @@ func startProxyUnder(t *testing.T, under []string, config string, watch bool, li
 // stopTimeout), and checks the exit code and the log.
 func (p *proxy) stop(t *testing.T) {
 	t.Helper()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	select {
 	case <-p.done:
 		if !p.killed {

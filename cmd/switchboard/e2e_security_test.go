@@ -16,6 +16,7 @@ package main
 // loopback route to 127.0.0.1 prefers the source 127.0.0.2.
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -342,6 +343,10 @@ type secReq struct {
 	NoContact bool
 	// User and Password answer one challenge (401 or 407), if set.
 	User, Password string
+	// Expires, when set, is a REGISTER's Expires (3600 otherwise).
+	Expires string
+	// DigestURI, when set, is the credentials' uri in place of URI.
+	DigestURI string
 }
 
 // secResult is what came back for a secReq.
@@ -392,7 +397,7 @@ func (u *secUA) build(r secReq, callID, fromTag string, cseq int, branch, auth s
 		lines = append(lines, "Route: "+r.Route)
 	}
 	if r.Method == "REGISTER" {
-		lines = append(lines, "Expires: 3600")
+		lines = append(lines, "Expires: "+cmp.Or(r.Expires, "3600"))
 	}
 	if auth != "" {
 		lines = append(lines, auth)
@@ -434,7 +439,11 @@ func (u *secUA) do(r secReq) secResult {
 		if ch == nil {
 			u.t.Fatalf("a %d without %s:\n%s", final.StatusCode, header, final)
 		}
-		auth = name + ": " + secDigest(ch.Value(), r.Method, r.URI, r.User, r.Password)
+		uri := r.URI
+		if r.DigestURI != "" {
+			uri = r.DigestURI
+		}
+		auth = name + ": " + secDigest(ch.Value(), r.Method, uri, r.User, r.Password)
 	}
 	return res
 }
@@ -673,7 +682,8 @@ func TestSecuritySvcrackBanned(t *testing.T) {
 	secSippRegister(t, p, "bob", callee.IP, callee.Port)
 	secSippRegister(t, p, "alice", calleeIP, freePort(t, "udp", calleeIP))
 	caller := runSipp(t, p.UDP, "-sf", scenario(t, "auth_uac.xml"), "-i", calleeIP, "-s", "bob",
-		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100")
+		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100",
+		"-auth_uri", "bob@"+p.UDP)
 	caller.ExpectCalls(1)
 	callee.ExpectCalls(1)
 	if invites := callee.Received("INVITE "); len(invites) > 0 && invites[0].Header("Proxy-Authorization") != "" {
@@ -729,6 +739,14 @@ func TestSecurityRelayPolicy(t *testing.T) {
 	p := secStartProxy(t, false)
 	alicePhone := secStartPhone(t, calleeIP)
 	secRegister(t, p, "alice", alicePhone)
+	// bob registers and unregisters: the store knows him, with no binding.
+	secRegister(t, p, "bob", alicePhone)
+	bob := "bob@" + proxyDomain
+	gone := secNewUA(t, alicePhone.IP, p.UDP).do(secReq{Method: "REGISTER", URI: "sip:" + proxyDomain, From: bob, To: bob,
+		Contact: "sip:bob@" + alicePhone.Addr(), Expires: "0", User: "bob", Password: secUsers["bob"]})
+	if gone.Code() != 200 {
+		t.Fatalf("unregistering bob: codes %v, want 401 then 200", gone.Codes)
+	}
 	foreign := secStartPhone(t, secForeignIP)
 	foreignURI := "sip:carol@" + foreign.Addr()
 	alice, mallory := "alice@"+proxyDomain, "mallory@evil.test"
@@ -743,8 +761,16 @@ func TestSecurityRelayPolicy(t *testing.T) {
 	}{
 		{"a call from another domain to our user needs no password",
 			secReq{Method: "INVITE", URI: "sip:" + alice, From: mallory, To: alice}, 486, alicePhone},
-		{"a call from another domain to an unknown user of ours: 404, which tells users apart",
-			secReq{Method: "INVITE", URI: "sip:nobody@" + proxyDomain, From: mallory, To: "nobody@" + proxyDomain}, 404, nil},
+		{"a call from another domain to an unknown user of ours: 480 (hide_unknown)",
+			secReq{Method: "INVITE", URI: "sip:nobody@" + proxyDomain, From: mallory, To: "nobody@" + proxyDomain}, 480, nil},
+		{"a call from another domain to a user who unregistered: the same 480",
+			secReq{Method: "INVITE", URI: "sip:" + bob, From: mallory, To: bob}, 480, nil},
+		{"a call from another domain to a user who never registered: the same 480",
+			secReq{Method: "INVITE", URI: "sip:101@" + proxyDomain, From: mallory, To: "101@" + proxyDomain}, 480, nil},
+		{"our user calls an unknown user of ours: 404",
+			secReq{Method: "INVITE", URI: "sip:nobody@" + proxyDomain, From: alice, To: "nobody@" + proxyDomain, User: "alice", Password: secUsers["alice"]}, 404, nil},
+		{"our user calls a user who unregistered: 480",
+			secReq{Method: "INVITE", URI: "sip:" + bob, From: alice, To: bob, User: "alice", Password: secUsers["alice"]}, 480, nil},
 		{"a call from another domain to another domain is refused",
 			secReq{Method: "INVITE", URI: foreignURI, From: mallory, To: "carol@" + secForeignIP}, 403, nil},
 		{"a MESSAGE likewise",

@@ -4,6 +4,7 @@
 //	switchboard -config config.toml [-listen udp://127.0.0.1:5060]...
 //	switchboard validate -config config.toml
 //	switchboard stages
+//	switchboard store check FILE
 package main
 
 import (

@@ -132,12 +132,15 @@ func (b *branch) onResponse(res *sip.Response) {
 			b.cancel()
 		}
 		if relay {
+			t.recordDialog(res)
 			t.respond(res, false)
 		}
 	case code < 300:
 		t.mu.Lock()
 		b.done = true
 		t.mu.Unlock()
+		t.recordDialog(res)
+		t.refreshedByAnswer(res)
 		t.respond(res, false)
 		if b.req.IsInvite() {
 			t.cancelBranches(b, cancelledElsewhere)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
 
@@ -94,6 +95,9 @@ type boundSocket struct {
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{}), workers: newWorkers()}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
+	if svc.Dialogs == nil {
+		svc.Dialogs = dialog.NewMemory()
+	}
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(tracer{e: e, log: log})
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
@@ -284,6 +288,9 @@ func (e *Engine) Start() {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)
 					}
+				}
+				if n := e.svc.Dialogs.Sweep(now); n > 0 {
+					e.log.Debug("dialogs expired", "count", n)
 				}
 			}
 		}

@@ -56,6 +56,8 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	}
 	t.forwarding = true
 	t.mu.Unlock()
+	t.endDialog()
+	t.expectNotify()
 
 	for i, target := range targets {
 		// A branch answered 2xx, or the caller cancelled, while the

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
 // TestEngineKeepsOrder sends a burst of requests faster than one CPU
@@ -26,16 +24,7 @@ func TestEngineKeepsOrder(t *testing.T) {
 	e := testEngine(t, 65535)
 	// A pipeline of no stages: an OPTIONS to the proxy itself is
 	// answered 200 by the engine.
-	p, err := pipeline.Build(e.current.Load().Config, e.svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.current.Store(p)
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := e.testClient(t)
 	if err := pc.(*net.UDPConn).SetReadBuffer(4 << 20); err != nil {
 		t.Fatal(err)
 	}

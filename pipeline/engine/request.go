@@ -66,6 +66,9 @@ func (t *transaction) serve() {
 	ctx.Log = t.log
 	t.ctx = ctx
 	t.processRoute(ctx)
+	if ctx.InDialog && inDialog(req) && !t.checkDialog(ctx) {
+		return
+	}
 
 	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.active.Load() > int64(limit) && !req.IsAck() {
 		t.log.Warn("too many transactions in flight: refused", "limit", limit)
@@ -91,6 +94,9 @@ func (t *transaction) serve() {
 	trace := t.stageTrace(ctx)
 	t.traced = trace != nil
 	verdict, err := t.p.ServeRequest(ctx, trace)
+	t.mu.Lock()
+	t.authUser = ctx.AuthUser
+	t.mu.Unlock()
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
 		if req.IsAck() {

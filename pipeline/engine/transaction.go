@@ -29,6 +29,8 @@ type transaction struct {
 	// INVITE ("" for any other request).
 	mark2543 string
 	ctx      *pipeline.Context
+	// dialog is the dialog an in-dialog request was admitted in.
+	dialog *dialogUse
 
 	mu         sync.Mutex
 	branches   []*branch
@@ -37,7 +39,12 @@ type transaction struct {
 	answered   bool // a 2xx went upstream
 	cancelled  bool
 	finals     []*sip.Response // non-2xx finals of the branches
+	legs       []leg           // the dialogs its responses created
 	settled    sync.Once       // the engine stopped counting it as in flight
+
+	// authUser is the Context's AuthUser once the request stages ran,
+	// for the response stages; under mu.
+	authUser string
 
 	// refs counts what still needs the transaction's pipeline: the server
 	// transaction and each branch's client transaction until sipgo ends
@@ -70,6 +77,7 @@ func (t *transaction) unref() {
 		return
 	}
 	t.settle()
+	t.endEarlyDialogs()
 	if t.key != "" {
 		t.e.invites.CompareAndDelete(t.key, t)
 	}
@@ -109,6 +117,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 			t.log.Debug("a second final response not sent", "code", res.StatusCode)
 			return
 		}
+		if !sent {
+			t.endEarlyDialogs()
+		}
 		stateless = sent && !answered
 	}
 	t.runResponseStages(res, local)
@@ -145,6 +156,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 func (t *transaction) runResponseStages(res *sip.Response, local bool) {
 	rc := pipeline.NewResponseContext(t.p, t.req, res, local, t.src, t.transport)
 	rc.Log = t.log
+	t.mu.Lock()
+	rc.AuthUser = t.authUser
+	t.mu.Unlock()
 	if err := t.p.ServeResponse(rc, t.responseTrace(rc)); err != nil {
 		t.log.Error("response stage failed", "error", err, "code", res.StatusCode)
 	}

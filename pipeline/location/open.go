@@ -8,20 +8,27 @@ import (
 )
 
 // Open opens the location store that cfg names (after its defaults): a
-// Memory, a Bolt whose relative path is taken from configDir, or a Redis.
-// A Redis that does not answer yet is not an error (see NewRedis).
+// Memory, a Bolt (see BoltPath), or a Redis. A Redis that does not answer
+// yet is not an error (see NewRedis). A Bolt whose file is missing or
+// empty while its marker says a store was kept there is an error; one
+// that opens gets its marker. Open does not check a bolt file: CheckBolt
+// does, first.
 func Open(cfg config.Store, configDir string) (Store, error) {
 	cfg.Defaults()
 	switch cfg.Backend {
 	case "memory":
 		return NewMemory(), nil
 	case "bolt":
-		path := cfg.Path
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(configDir, path)
+		path := BoltPath(cfg, configDir)
+		if err := vanished(path); err != nil {
+			return nil, err
 		}
 		s, err := NewBolt(path)
 		if err != nil {
+			return nil, err
+		}
+		if err := mark(path); err != nil {
+			s.Close()
 			return nil, err
 		}
 		return s, nil
@@ -34,4 +41,17 @@ func Open(cfg config.Store, configDir string) (Store, error) {
 	default:
 		return nil, fmt.Errorf("location store: backend %q is not one of memory, bolt, redis", cfg.Backend)
 	}
+}
+
+// BoltPath returns the bolt file that cfg names (after its defaults), a
+// relative path taken from configDir; "" for another backend.
+func BoltPath(cfg config.Store, configDir string) string {
+	cfg.Defaults()
+	if cfg.Backend != "bolt" {
+		return ""
+	}
+	if filepath.IsAbs(cfg.Path) {
+		return cfg.Path
+	}
+	return filepath.Join(configDir, cfg.Path)
 }

@@ -1,12 +1,14 @@
 package location
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/internal/redistest"
 )
 
 func TestOpen(t *testing.T) {
@@ -53,8 +55,8 @@ func TestOpen(t *testing.T) {
 }
 
 func TestOpenRedis(t *testing.T) {
-	srv := startRedis(t)
-	s, err := Open(config.Store{Backend: "redis", URL: srv.url()}, t.TempDir())
+	srv := redistest.Start(t)
+	s, err := Open(config.Store{Backend: "redis", URL: srv.URL()}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +147,59 @@ func TestStoreConfig(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), tc.errs[j]) {
 				t.Errorf("test %d: error %d %q, want it to start with %q", i, j, err, tc.errs[j])
 			}
+		}
+	}
+}
+
+// TestOpenVanished opens a bolt store, which leaves its marker, then
+// empties or removes the file: Open refuses, naming both, and says how to
+// recover; without the marker it starts an empty store.
+func TestOpenVanished(t *testing.T) {
+	tests := []struct {
+		name   string
+		lose   func(path string) error
+		copied bool // a copy FILE.1 is there
+		want   string
+	}{
+		{"empty", func(path string) error { return os.Truncate(path, 0) }, false, "is empty, but %[1]s.exists says a store was kept there: there is no copy of it to restore; remove %[1]s.exists"},
+		{"missing", os.Remove, false, "is missing, but %[1]s.exists says"},
+		{"missing, copied", os.Remove, true, "is missing, but %[1]s.exists says a store was kept there: restore its newest copy (switchboard store check %[1]s.1, then cp %[1]s.1 %[1]s), or remove %[1]s.exists"},
+	}
+	for i, tc := range tests {
+		dir := t.TempDir()
+		cfg := config.Store{Backend: "bolt"}
+		path := BoltPath(cfg, dir)
+		s, err := Open(cfg, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if tc.copied {
+			if err := os.WriteFile(copyName(path, 1), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tc.lose(path); err != nil {
+			t.Fatal(err)
+		}
+		want := "location store " + path + " " + fmt.Sprintf(tc.want, path)
+		if s, err := Open(cfg, dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("test %d (%s): error %v, want one that says %q", i, tc.name, err, want)
+			if s != nil {
+				s.Close()
+			}
+		}
+		if err := os.Remove(Marker(path)); err != nil {
+			t.Fatal(err)
+		}
+		s, err = Open(cfg, dir)
+		if err != nil {
+			t.Errorf("test %d (%s): without the marker: %v", i, tc.name, err)
+			continue
+		}
+		s.Close()
+		if !exists(Marker(path)) {
+			t.Errorf("test %d (%s): no marker after the store opened", i, tc.name)
 		}
 	}
 }

@@ -1,129 +1,32 @@
 package location
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-sip/switchboard/pipeline/internal/redistest"
 )
 
-// These tests run against a real redis-server (Debian's redis-server
-// package), which each test starts on a free loopback port in its own
-// directory. Without redis-server they fail, unless
-// SWITCHBOARD_REDIS_OPTIONAL=1, which skips them.
+// These tests run against a real redis-server (see redistest).
 
 // The Redis client's messages about failed dials would drown the output
 // of the outage tests.
 func init() { SetRedisLogger(slog.New(slog.DiscardHandler)) }
 
-// redisServer is a redis-server that a test started.
-type redisServer struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
-// startRedis starts a redis-server without persistence on a free port,
-// waits until it answers PING, and stops it when the test ends.
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("SWITCHBOARD_REDIS_OPTIONAL") == "1" {
-			t.Skip("redis-server is not installed; skipped as SWITCHBOARD_REDIS_OPTIONAL=1")
-		}
-		t.Fatal("redis-server is not installed: the Redis store tests need a real Redis " +
-			"(apt-get install redis-server, or make test-deps); set SWITCHBOARD_REDIS_OPTIONAL=1 to skip them")
-	}
-	srv := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
-	srv.start()
-	t.Cleanup(srv.stop)
-	return srv
-}
-
-// url is the server's redis:// URL.
-func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
-
-// addr is the server's host:port.
-func (s *redisServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
-// start starts the server on its port, again if it was stopped.
-func (s *redisServer) start() {
-	s.t.Helper()
-	logFile := filepath.Join(s.dir, "redis.log")
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", logFile)
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
-	}
-	s.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for !pingRedis(s.addr()) {
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile)
-			s.stop()
-			s.t.Fatalf("redis-server on port %d did not answer PING within 10s; its log:\n%s", s.port, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills the server, if it runs.
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.cmd = nil
-}
-
-// pingRedis reports whether a Redis at addr answers PING.
-func pingRedis(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
-
-// freePort returns a loopback TCP port that nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // newTestRedis returns a Redis store on srv with prefix, closed when the
 // test ends.
-func newTestRedis(t *testing.T, srv *redisServer, prefix string) *Redis {
+func newTestRedis(t *testing.T, srv *redistest.Server, prefix string) *Redis {
 	t.Helper()
-	s, err := NewRedis(srv.url(), prefix)
+	s, err := NewRedis(srv.URL(), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +35,14 @@ func newTestRedis(t *testing.T, srv *redisServer, prefix string) *Redis {
 }
 
 // rawRedis returns a plain client of srv, to look at the keys.
-func rawRedis(t *testing.T, srv *redisServer) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), Protocol: 2, DisableIdentity: true})
+func rawRedis(t *testing.T, srv *redistest.Server) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
 func TestRedisConformance(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	var n atomic.Int64
 	runStoreTests(t, func(t *testing.T) Store {
 		return newTestRedis(t, srv, fmt.Sprintf("conformance%d:", n.Add(1)))
@@ -148,7 +51,7 @@ func TestRedisConformance(t *testing.T) {
 
 // TestRedisKeys checks the key layout and the TTLs that Redis keeps.
 func TestRedisKeys(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestRedis(t, srv, "sb:")
 	raw := rawRedis(t, srv)
 	ctx := context.Background()
@@ -208,7 +111,7 @@ func TestRedisKeys(t *testing.T) {
 // TestRedisShared checks that two instances on one Redis see each other's
 // writes: register via A, look up via B, remove via B, gone on A.
 func TestRedisShared(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a := newTestRedis(t, srv, "switchboard:")
 	b := newTestRedis(t, srv, "switchboard:")
 	other := newTestRedis(t, srv, "elsewhere:")
@@ -251,7 +154,7 @@ func TestRedisConcurrentInstances(t *testing.T) {
 		perInstance = 4
 		perWriter   = 50
 	)
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	stores := []*Redis{newTestRedis(t, srv, "sb:"), newTestRedis(t, srv, "sb:")}
 	now := time.Now()
 	var wg sync.WaitGroup
@@ -280,7 +183,7 @@ func TestRedisConcurrentInstances(t *testing.T) {
 // TestRedisExpiry checks that Redis removes a binding by itself when it
 // expires: looking up with the time of the write finds it gone.
 func TestRedisExpiry(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestRedis(t, srv, "sb:")
 	raw := rawRedis(t, srv)
 	now := time.Now()
@@ -321,15 +224,15 @@ func TestRedisExpiry(t *testing.T) {
 // promptly with ErrUnavailable, and the store recovers by itself when
 // redis-server is back on the same port.
 func TestRedisOutage(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestRedis(t, srv, "sb:")
 	now := time.Now()
 	mustUpdate(t, s, "alice", now, set(Binding{Contact: "sip:alice@192.0.2.1", Expires: now.Add(time.Hour)}))
 
-	srv.stop()
+	srv.Stop()
 	checkUnavailable(t, s, now)
 
-	srv.start()
+	srv.Start()
 	waitAvailable(t, s, now)
 	// redis-server kept nothing (no persistence): registering again works.
 	mustUpdate(t, s, "alice", now, set(Binding{Contact: "sip:alice@192.0.2.3", Expires: now.Add(time.Hour)}))
@@ -341,10 +244,10 @@ func TestRedisOutage(t *testing.T) {
 // TestRedisStartsFirst starts the store before redis-server: that is not
 // an error, calls fail with ErrUnavailable until redis-server answers.
 func TestRedisStartsFirst(t *testing.T) {
-	srv := startRedis(t)
-	srv.stop()
+	srv := redistest.Start(t)
+	srv.Stop()
 	start := time.Now()
-	s, err := NewRedis(srv.url(), "sb:")
+	s, err := NewRedis(srv.URL(), "sb:")
 	if err != nil {
 		t.Fatalf("NewRedis without a Redis: %v, want no error", err)
 	}
@@ -357,7 +260,7 @@ func TestRedisStartsFirst(t *testing.T) {
 	}
 	now := time.Now()
 	checkUnavailable(t, s, now)
-	srv.start()
+	srv.Start()
 	waitAvailable(t, s, now)
 }
 

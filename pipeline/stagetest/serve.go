@@ -93,6 +93,7 @@ func (h *Harness) Request(req *sip.Request, opts ...RequestOption) *Result {
 		}
 		rc := pipeline.NewResponseContext(h.Pipeline, received, made, true, ctx.Source, ctx.Transport)
 		rc.Log = h.log
+		rc.AuthUser = ctx.AuthUser
 		r.ReplySteps, r.ReplyErr = h.serveResponse(rc)
 		r.Reply = made
 	case pipeline.Forwarded:

@@ -63,9 +63,14 @@ type Auth struct {
 	// per process. Proxies that share it accept each other's nonces, and
 	// nonces survive a restart.
 	NonceSecret string `toml:"nonce_secret"`
+	// AnyFrom are the users who may send requests with any From (a PBX,
+	// a gateway account); every other user's From, in our domains, must
+	// name the user.
+	AnyFrom []string `toml:"any_from"`
 
 	offered  []*algorithm
 	users    map[string]user
+	anyFrom  map[string]bool
 	dummy    [2]string // the HA1 of users that do not exist
 	key      nonceKey
 	nonces   *nonceState
@@ -93,8 +98,13 @@ type Stats struct {
 	// Stale counts challenges with stale=true: right password, but an
 	// expired, unknown or replayed nonce.
 	Stale atomic.Int64
-	// Forbidden counts REGISTERs for another user's address (403).
+	// Forbidden counts valid credentials refused with 403: a REGISTER
+	// for another user's address, a From in our domains that is not the
+	// user's.
 	Forbidden atomic.Int64
+	// WrongURI counts valid credentials whose digest uri is not the
+	// Request-URI (400).
+	WrongURI atomic.Int64
 }
 
 // New returns an auth stage with the default settings.
@@ -122,6 +132,9 @@ func (a *Auth) Validate() error {
 	}
 	if a.NonceSecret != "" && len(a.NonceSecret) < minSecretLen {
 		errs = append(errs, fmt.Errorf("nonce_secret: shorter than %d characters: leave it out for a random one", minSecretLen))
+	}
+	if _, err := checkAnyFrom(a.AnyFrom, nil, a.Realm); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -170,6 +183,9 @@ func (a *Auth) Provision(b *pipeline.BuildContext) error {
 		return fmt.Errorf("users: %s: no user in realm %q has a hash for %s", path, a.Realm, names(a.offered))
 	}
 	a.users = users
+	if a.anyFrom, err = checkAnyFrom(a.AnyFrom, users, a.Realm); err != nil {
+		return err
+	}
 	for _, alg := range preference {
 		var r [16]byte
 		_, _ = rand.Read(r[:])
@@ -268,15 +284,25 @@ func (a *Auth) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 		a.stats.Stale.Add(1)
 		return a.challenge(ctx, true), nil
 	}
+	user := cred.param("username")
+	ctx.AuthUser = user
+	if !forRequestURI(cred, &req.Recipient) {
+		a.stats.WrongURI.Add(1)
+		ctx.Reply(400, reasonWrongURI)
+		return pipeline.Replied, nil
+	}
 	if req.Method == sip.REGISTER {
-		// Only one's own AOR: the To user is the digest user and, when
-		// AORs are keyed by user@domain, the To domain is the realm.
-		user := cred.param("username")
-		if to := req.To(); to == nil || to.Address.User != user || ctx.AOR(&to.Address) != ctx.AOR(&sip.Uri{User: user, Host: a.Realm}) {
+		// Only one's own AOR.
+		if to := req.To(); to == nil || !a.isUser(ctx, &to.Address, user) {
 			a.stats.Forbidden.Add(1)
 			ctx.Reply(403, "Forbidden")
 			return pipeline.Replied, nil
 		}
+	}
+	if !a.ownFrom(ctx, user) {
+		a.stats.Forbidden.Add(1)
+		ctx.Reply(403, reasonWrongFrom)
+		return pipeline.Replied, nil
 	}
 	removeHeader(req, h)
 	a.stats.Accepted.Add(1)

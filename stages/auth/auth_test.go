@@ -21,7 +21,8 @@ import (
 )
 
 // keys configure the stage over testdata/users.txt: alice ("secret", both
-// hashes), bob ("bobpass", MD5 only), carol ("carolpass", SHA-256 only).
+// hashes), bob ("bobpass", MD5 only), carol ("carolpass", SHA-256 only), pbx
+// ("pbxpass", SHA-256 only).
 const keys = `realm = "example.org"
 users = "users.txt"`
 
@@ -471,6 +472,11 @@ func TestConfig(t *testing.T) {
 		{keys: `realm = "example.org"` + "\n" + `users = "missing.txt"`, err: []string{"users: open testdata/missing.txt"}},
 		{keys: `realm = "example.net"` + "\n" + `users = "users.txt"`, err: []string{`users: testdata/users.txt: no user in realm "example.net"`}},
 		{keys: keys + "\n" + `algorithms = ["MD5"]`},
+		{keys: keys + "\n" + `any_from = ["bob", "carol"]`},
+		{keys: keys + "\n" + `any_from = ["pbz"]`, err: []string{`any_from: "pbz" is not a user of realm "example.org" in the users file`}},
+		{keys: keys + "\n" + `any_from = ["bob", "bob"]`, err: []string{`any_from: "bob" is given twice`}},
+		{keys: keys + "\n" + `any_from = ["", "bob"]`, err: []string{`any_from: an empty user name`}},
+		{keys: keys + "\n" + `any_from = "bob"`, err: []string{"any_from"}},
 		{keys: `realm = "example.com"` + "\n" + `users = "users.txt"` + "\n" + `algorithms = ["SHA-256"]`, err: []string{`users: testdata/users.txt: no user in realm "example.com" has a hash for SHA-256`}},
 	}
 	for i, tc := range tests {

@@ -259,7 +259,7 @@ func (c *CallLog) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) 
 		if inDialog(req) {
 			t.reinvite(c, req, at)
 		} else {
-			t.invite(c, req, at)
+			t.invite(c, req, ctx.AuthUser, at)
 		}
 	case sip.ACK:
 		t.ack(c, req, at)
@@ -287,7 +287,7 @@ func (c *CallLog) ServeResponse(ctx *pipeline.ResponseContext) error {
 		if inDialog(req) {
 			t.reinviteResponse(req, res)
 		} else {
-			t.inviteResponse(c, req, res, ctx.Local, at)
+			t.inviteResponse(c, req, res, ctx.AuthUser, ctx.Local, at)
 		}
 	case sip.REFER:
 		if ok {

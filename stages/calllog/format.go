@@ -362,6 +362,8 @@ type record struct {
 	code           int
 	endedBy        string
 	transfer       string
+	// authUser is the user the auth stage authenticated the INVITE as.
+	authUser string
 }
 
 // duration is from answer to end, 0 for a call that was not answered or
@@ -376,7 +378,7 @@ func (r *record) duration() time.Duration {
 }
 
 // csvHeader is the header line of a CSV file of records.
-const csvHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target\n"
+const csvHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user\n"
 
 // appendTime appends a time of a record in the jsonTime layout, nothing
 // for the zero time.
@@ -404,6 +406,7 @@ func appendCSVLine(b []byte, r *record, loc *time.Location) []byte {
 	}
 	b = appendCSVField(append(b, ','), r.endedBy)
 	b = appendCSVField(append(b, ','), r.transfer)
+	b = appendCSVField(append(b, ','), r.authUser)
 	return append(b, '\n')
 }
 
@@ -443,8 +446,8 @@ func csvNeedsQuotes(s string) bool {
 
 // appendJSONRecordLine appends r as one JSON object on a line, written
 // byte for byte as encoding/json writes it: the keys of the README in its
-// order, answer, end_code, ended_by and transfer_target left out when
-// empty.
+// order, answer, end_code, ended_by, transfer_target and auth_user left
+// out when empty.
 func appendJSONRecordLine(b []byte, r *record, loc *time.Location) []byte {
 	b = append(b, `{"call_id":`...)
 	b = appendJSONString(b, r.callID)
@@ -472,6 +475,7 @@ func appendJSONRecordLine(b []byte, r *record, loc *time.Location) []byte {
 	}
 	b = appendJSONMember(b, "ended_by", r.endedBy)
 	b = appendJSONMember(b, "transfer_target", r.transfer)
+	b = appendJSONMember(b, "auth_user", r.authUser)
 	return append(b, "}\n"...)
 }
 

@@ -112,7 +112,7 @@ func referenceCSVLine(r *record, loc *time.Location) []byte {
 		r.callID, r.caller, r.callee,
 		referenceTime(r.start, loc), referenceTime(r.answer, loc), referenceTime(r.end, loc),
 		fmt.Sprintf("%d.%03d", ms/1000, ms%1000),
-		r.disposition, code, r.endedBy, r.transfer,
+		r.disposition, code, r.endedBy, r.transfer, r.authUser,
 	})
 	w.Flush()
 	return buf.Bytes()
@@ -132,6 +132,7 @@ func referenceJSONRecordLine(r *record, loc *time.Location) []byte {
 		EndCode        int     `json:"end_code,omitempty"`
 		EndedBy        string  `json:"ended_by,omitempty"`
 		TransferTarget string  `json:"transfer_target,omitempty"`
+		AuthUser       string  `json:"auth_user,omitempty"`
 	}{
 		CallID:         r.callID,
 		Caller:         r.caller,
@@ -144,6 +145,7 @@ func referenceJSONRecordLine(r *record, loc *time.Location) []byte {
 		EndCode:        r.code,
 		EndedBy:        r.endedBy,
 		TransferTarget: r.transfer,
+		AuthUser:       r.authUser,
 	})
 	return append(b, '\n')
 }
@@ -228,7 +230,7 @@ func FuzzRecordLines(f *testing.F) {
 	f.Fuzz(func(t *testing.T, disp, zone uint8, start, answer, end int64, code int, a, b, c string) {
 		r := record{
 			callID: a, caller: b, callee: c, start: time.Unix(0, start), end: time.Unix(0, start).Add(time.Duration(end)),
-			disposition: dispositions[int(disp)%len(dispositions)], code: code, endedBy: b, transfer: c,
+			disposition: dispositions[int(disp)%len(dispositions)], code: code, endedBy: b, transfer: c, authUser: a,
 		}
 		if answer >= 0 {
 			r.answer = time.Unix(0, start).Add(time.Duration(answer))

@@ -125,23 +125,23 @@ func TestSeedScenarios(t *testing.T) {
 	tests := []struct {
 		scenario  int
 		durations []string
-		cdrs      []string // caller,callee,disposition,end_code,ended_by,transfer_target
+		cdrs      []string // caller,callee,disposition,end_code,ended_by,transfer_target,auth_user
 	}{
 		{1, []string{"17.23"}, []string{
-			"desktop-linux,pocophone,cancelled,487,desktop-linux,",
-			"desktop-linux,pocophone,rejected,603,pocophone,",
-			"desktop-linux,pocophone,answered,,pocophone,",
+			"desktop-linux,pocophone,cancelled,487,desktop-linux,,",
+			"desktop-linux,pocophone,rejected,603,pocophone,,",
+			"desktop-linux,pocophone,answered,,pocophone,,",
 		}},
 		{2, []string{"65.95"}, []string{
-			"desktop-linux,pocophone,answered,,desktop-linux,",
+			"desktop-linux,pocophone,answered,,desktop-linux,,",
 		}},
 		{3, []string{"27.98", "26.09"}, []string{
-			"desktop-linux,t440s,answered,,desktop-linux,",
-			"desktop-linux,pocophone,answered,,desktop-linux,",
+			"desktop-linux,t440s,answered,,desktop-linux,,",
+			"desktop-linux,pocophone,answered,,desktop-linux,,",
 		}},
 		{4, []string{"23.96", "61.09"}, []string{
-			"desktop-linux,t440s,answered,,t440s,",
-			"desktop-linux,pocophone,answered,,pocophone,t440s",
+			"desktop-linux,t440s,answered,,t440s,,",
+			"desktop-linux,pocophone,answered,,pocophone,t440s,",
 		}},
 	}
 	for i, tc := range tests {

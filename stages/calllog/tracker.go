@@ -62,6 +62,8 @@ type call struct {
 	tags [2]string
 	// users are the caller's From user and the callee's To user.
 	users [2]string
+	// authUser is the user the auth stage authenticated the INVITE as.
+	authUser string
 
 	state state
 	rang  bool
@@ -85,9 +87,11 @@ type call struct {
 	ackCSeq uint32
 
 	// retryCode is the final response that put the call in the retrying
-	// state, retryAt when it went upstream.
+	// state, retryAt when it went upstream, retryCSeq the CSeq of the
+	// INVITE it answered.
 	retryCode int
 	retryAt   time.Time
+	retryCSeq uint32
 
 	// created and until are on the process clock: created bounds the
 	// call's life (max_call), until ends its lingering.
@@ -346,6 +350,7 @@ func (c *call) record() record {
 		answer:   c.answer,
 		endedBy:  "",
 		transfer: c.transfer,
+		authUser: c.authUser,
 	}
 }
 
@@ -424,10 +429,11 @@ func newCall(req *sip.Request, callID, fromTag string, at time.Time) *call {
 	return c
 }
 
-// invite handles an initial INVITE (no To tag): the first one of a call
-// logs INVITE; one sent again after a 401, 407, 3xx or 422 continues the
-// call; others (retransmissions) change nothing.
-func (t *tracker) invite(s sink, req *sip.Request, at time.Time) {
+// invite handles an initial INVITE (no To tag), authenticated as authUser
+// ("" for none): the first one of a call logs INVITE; one sent again after
+// a 401, 407, 3xx or 422 continues the call; others (retransmissions)
+// change nothing.
+func (t *tracker) invite(s sink, req *sip.Request, authUser string, at time.Time) {
 	callID, fromTag, _, ok := dialogOf(req)
 	if !ok {
 		return
@@ -439,10 +445,12 @@ func (t *tracker) invite(s sink, req *sip.Request, at time.Time) {
 		if c.state == retrying {
 			c.state = trying
 			c.pending, c.hasPending = o, true
+			c.authUser = authUser
 		}
 		return
 	}
 	c := newCall(req, callID, fromTag, at)
+	c.authUser = authUser
 	c.pending, c.hasPending = o, true
 	t.insert(s, c, at)
 	s.event(c.ev(evInvite, at, -1))
@@ -455,10 +463,12 @@ func retryCode(code int) bool {
 	return code/100 == 3 || code == 401 || code == 407 || code == 422
 }
 
-// inviteResponse handles a response to an initial INVITE going upstream:
-// the first 18x logs RINGING, the first 2xx CALL STARTED, a final failure
-// ends the call.
-func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, local bool, at time.Time) {
+// inviteResponse handles a response to an initial INVITE, authenticated
+// as authUser, going upstream: the first 18x logs RINGING, the first 2xx
+// CALL STARTED, a final failure ends the call. A response to the INVITE
+// sent again after a challenge that a stage before this one answered (the
+// auth stage's 403) continues the call, as that INVITE would have.
+func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, authUser string, local bool, at time.Time) {
 	code := res.StatusCode
 	if code < 180 {
 		return
@@ -478,9 +488,13 @@ func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, lo
 		// The INVITE did not reach this stage (a stage before it
 		// answered, or a reload added the stage during the call).
 		c = newCall(req, callID, fromTag, at)
+		c.authUser = authUser
 		c.pending, c.hasPending = offer{from: caller, sdp: sdpOf(req)}, true
 		t.insert(s, c, at)
 		s.event(c.ev(evInvite, at, -1))
+	}
+	if c.state == retrying && cseqOf(req) > c.retryCSeq {
+		c.state, c.authUser = trying, authUser
 	}
 	if c.state != trying {
 		return
@@ -502,7 +516,7 @@ func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, lo
 		s.event(c.ev(evStarted, at, -1))
 	case retryCode(code):
 		c.state, c.until = retrying, time.Now().Add(linger)
-		c.retryCode, c.retryAt = code, at
+		c.retryCode, c.retryAt, c.retryCSeq = code, at, cseqOf(req)
 	default:
 		t.failed(s, c, code, res.Reason, local, at)
 	}

@@ -22,12 +22,34 @@ func init() {
 }
 
 // Location is the location lookup stage.
-type Location struct{}
+type Location struct {
+	// HideUnknown is a rule: for the requests it selects, an unknown user
+	// gets the answer of a known user with no live binding (480), so that
+	// a caller cannot tell who exists. Empty: 404 for an unknown user.
+	HideUnknown string `toml:"hide_unknown"`
+
+	hide *pipeline.Rule
+}
 
 var (
 	_ pipeline.RequestStage = (*Location)(nil)
 	_ pipeline.ReadOnly     = (*Location)(nil)
+	_ pipeline.Provisioner  = (*Location)(nil)
 )
+
+// Provision compiles the hide_unknown rule.
+func (l *Location) Provision(*pipeline.BuildContext) error {
+	l.hide = nil
+	if strings.TrimSpace(l.HideUnknown) == "" {
+		return nil
+	}
+	r, err := pipeline.CompileRule(l.HideUnknown)
+	if err != nil {
+		return fmt.Errorf("hide_unknown: %w", err)
+	}
+	l.hide = r
+	return nil
+}
 
 // ServeRequest sets ctx.Targets for an initial request to one of our
 // users, lets in-dialog requests that follow our route set through, and
@@ -68,11 +90,7 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		return pipeline.Continue, fmt.Errorf("lookup %s: %w", ctx.AOR(&req.Recipient), err)
 	}
 	if len(bindings) == 0 {
-		if known {
-			ctx.Reply(480, "Temporarily Unavailable")
-		} else {
-			ctx.Reply(404, "Not Found")
-		}
+		l.unavailable(ctx, known)
 		return pipeline.Replied, nil
 	}
 	targets := make([]pipeline.Target, 0, len(bindings))
@@ -86,11 +104,32 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		targets = append(targets, t)
 	}
 	if len(targets) == 0 {
-		ctx.Reply(480, "Temporarily Unavailable")
+		l.unavailable(ctx, true)
 		return pipeline.Replied, nil
 	}
 	ctx.Targets = targets
 	return pipeline.Continue, nil
+}
+
+// unavailable answers a request for a user with no binding to ring: 480
+// Temporarily Unavailable for a user the store knows, 404 Not Found for
+// one it does not, unless hide_unknown selects the request: then both get
+// the same 480. The rule runs for both, so that they take the same work; a
+// rule that fails hides.
+func (l *Location) unavailable(ctx *pipeline.Context, known bool) {
+	hide := false
+	if l.hide != nil {
+		ok, err := l.hide.Match(ctx)
+		if err != nil {
+			ctx.Log.Warn("hide_unknown failed: hiding", "error", err)
+		}
+		hide = ok || err != nil
+	}
+	if known || hide {
+		ctx.Reply(480, "Temporarily Unavailable")
+		return
+	}
+	ctx.Reply(404, "Not Found")
 }
 
 // viaPath serves an initial request that another instance sent us along a

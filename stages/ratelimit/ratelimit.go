@@ -62,8 +62,9 @@ type Ratelimit struct {
 	Action string `toml:"action"`
 	// Allow are networks (CIDRs or addresses) never limited.
 	Allow []string `toml:"allow"`
-	// MaxSources is how many sources the stage keeps track of; past it the
-	// one seen least recently is forgotten.
+	// MaxSources is how many sources the stage counts, and how many bans
+	// it keeps. Past it the source seen least recently is forgotten, and
+	// only a newer ban takes the place of the oldest one.
 	MaxSources int `toml:"max_sources"`
 	// AuthFailures bans a source after this many authentication failures
 	// within one window; 0 turns it off.
@@ -153,7 +154,7 @@ func (r *Ratelimit) AllowPacket(src netip.AddrPort, transport string) bool {
 	// A reload that changed max_sources resizes the table on the first
 	// packet the new pipeline sees, not in Provision: a build that fails
 	// changes nothing.
-	r.state.sources.resize(r.MaxSources)
+	r.state.resize(r.MaxSources)
 	if !r.count(ip, r.state.now().UnixNano()) {
 		return true
 	}
@@ -165,30 +166,29 @@ func (r *Ratelimit) AllowPacket(src netip.AddrPort, transport string) bool {
 }
 
 // count counts a packet from ip at now and reports whether ip is banned.
+// A banned source's packets are not counted.
 func (r *Ratelimit) count(ip netip.Addr, now int64) bool {
-	window, ban := int64(r.Window), int64(r.Ban)
-	banned, fresh := false, false
-	var lastBan int64
+	lastBan := r.state.banEnd(ip)
+	if now < lastBan {
+		return true
+	}
+	window := int64(r.Window)
+	over := false
 	r.state.sources.update(ip, now, func(s *source) {
-		if now < s.bannedUntil {
-			banned = true
-			return
-		}
 		if now-s.windowStart >= window || now < s.windowStart {
 			s.windowStart, s.count = now, 0
 		}
 		s.count++
-		if s.count > int64(r.Rate) {
-			s.bannedUntil = now + ban
-			banned, fresh = true, true
-		}
-		lastBan = s.bannedUntil
+		over = s.count > int64(r.Rate)
 	})
-	if fresh {
-		r.state.Stats.Bans.Add(1)
+	if over {
+		if r.state.ban(ip, now, now+int64(r.Ban)) {
+			r.state.Stats.Bans.Add(1)
+		}
+		return true
 	}
-	if banned || r.AuthFailures == 0 {
-		return banned
+	if r.AuthFailures == 0 {
+		return false
 	}
 	// Failures from before the end of the last ban were paid for.
 	if lastBan > 0 && now-lastBan < window {
@@ -197,13 +197,7 @@ func (r *Ratelimit) count(ip netip.Addr, now int64) bool {
 	if r.failures.Count(ip, time.Unix(0, now), time.Duration(window)) < r.AuthFailures {
 		return false
 	}
-	r.state.sources.update(ip, now, func(s *source) {
-		if now >= s.bannedUntil {
-			s.bannedUntil = now + ban
-			fresh = true
-		}
-	})
-	if fresh {
+	if r.state.ban(ip, now, now+int64(r.Ban)) {
 		r.state.Stats.AuthBans.Add(1)
 	}
 	return true

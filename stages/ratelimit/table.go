@@ -2,8 +2,8 @@ package ratelimit
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -16,8 +16,9 @@ const maxShards = 64
 // table maps source addresses to a V, in a fixed amount of memory: it never
 // holds more than its capacity, and when it is full it forgets the source
 // seen least recently to make room for a new one. The sources are spread
-// over shards, each with its own lock and its own share of the capacity, so
-// that packets from different sources seldom wait for each other.
+// over shards by a keyed hash of the whole address, each shard with its own
+// lock and its own share of the capacity, so that packets from different
+// sources seldom wait for each other, and no network fills one shard.
 type table[V any] struct {
 	shards atomic.Pointer[[]shard[V]]
 	// capacity is the number of sources the shards hold at most.
@@ -26,7 +27,9 @@ type table[V any] struct {
 	evicted atomic.Int64
 	// resizing serializes resize.
 	resizing sync.Mutex
-	seed     uint64
+	// seed keys the hash, so that nobody outside can pick addresses
+	// that share a shard.
+	seed maphash.Seed
 }
 
 // shard is one lock's share of a table: a map and a list of its nodes from
@@ -49,9 +52,7 @@ type node[V any] struct {
 
 // newTable returns a table of the given capacity (at least 1).
 func newTable[V any](capacity int) *table[V] {
-	var seed [8]byte
-	_, _ = rand.Read(seed[:])
-	t := &table[V]{seed: binary.LittleEndian.Uint64(seed[:])}
+	t := &table[V]{seed: maphash.MakeSeed()}
 	shards := makeShards[V](capacity)
 	t.shards.Store(&shards)
 	t.capacity.Store(int64(capacity))
@@ -80,21 +81,22 @@ func makeShards[V any](capacity int) []shard[V] {
 	return shards
 }
 
-// shard returns the shard of a source.
+// shard returns the shard of a source. Every bit of the address counts,
+// IPv4 and IPv6 alike.
 func (t *table[V]) shard(key netip.Addr) *shard[V] {
 	shards := *t.shards.Load()
 	a := key.As16()
-	h := (binary.LittleEndian.Uint64(a[:8]) ^ t.seed) * 0x9e3779b97f4a7c15
-	h = (h ^ binary.LittleEndian.Uint64(a[8:])) * 0xff51afd7ed558ccd
-	h ^= h >> 33
-	return &shards[h%uint64(len(shards))]
+	// The high word of hash times n is an index below n, without a division.
+	i, _ := bits.Mul64(maphash.Bytes(t.seed, a[:]), uint64(len(shards)))
+	return &shards[i]
 }
 
 // update calls fn with the value of a source, under its shard's lock, and
 // marks the source as seen at now (Unix nanoseconds). A source the table
 // does not hold is added with the zero V, and when the shard is full the
-// one it saw least recently is forgotten to make room.
-func (t *table[V]) update(key netip.Addr, now int64, fn func(v *V)) {
+// one it saw least recently is forgotten to make room: update returns its
+// value and true then.
+func (t *table[V]) update(key netip.Addr, now int64, fn func(v *V)) (forgot V, evicted bool) {
 	s := t.shard(key)
 	s.mu.Lock()
 	n, ok := s.nodes[key]
@@ -107,6 +109,7 @@ func (t *table[V]) update(key netip.Addr, now int64, fn func(v *V)) {
 		delete(s.nodes, n.key)
 		t.evicted.Add(1)
 		var zero V
+		forgot, evicted = n.val, true
 		n.key, n.val = key, zero
 		s.nodes[key] = n
 	default:
@@ -117,6 +120,7 @@ func (t *table[V]) update(key netip.Addr, now int64, fn func(v *V)) {
 	s.pushFront(n)
 	fn(&n.val)
 	s.mu.Unlock()
+	return forgot, evicted
 }
 
 // peek calls fn with the value of a source, under its shard's lock, if the

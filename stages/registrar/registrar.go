@@ -510,7 +510,7 @@ func (c contact) matches(b location.Binding) bool {
 	if err := sip.ParseUri(b.Contact, &u); err != nil {
 		return c.uri.String() == b.Contact
 	}
-	return sameURI(&c.uri, &u)
+	return pipeline.SameURI(&c.uri, &u)
 }
 
 // contactHeader returns the Contact of b for the 200: its URI and
@@ -649,48 +649,6 @@ func unquote(s string) string {
 		return s[1 : len(s)-1]
 	}
 	return s
-}
-
-// sameURI compares two SIP URIs as RFC 3261 19.1.4 does: scheme and host
-// without case, user and password exactly, the port as written, the
-// transport, user, ttl, method and maddr parameters when either has them,
-// other parameters when both have them, and the headers.
-func sameURI(a, b *sip.Uri) bool {
-	if !strings.EqualFold(a.Scheme, b.Scheme) || a.User != b.User || a.Password != b.Password ||
-		!strings.EqualFold(a.Host, b.Host) || a.Port != b.Port || a.Raw() != b.Raw() {
-		return false
-	}
-	pa, pb := lowerParams(a.UriParams), lowerParams(b.UriParams)
-	for _, k := range []string{"transport", "user", "ttl", "method", "maddr"} {
-		va, oka := pa[k]
-		vb, okb := pb[k]
-		if oka != okb || !strings.EqualFold(va, vb) {
-			return false
-		}
-	}
-	for k, va := range pa {
-		if vb, ok := pb[k]; ok && !strings.EqualFold(va, vb) {
-			return false
-		}
-	}
-	ha, hb := lowerParams(a.Headers), lowerParams(b.Headers)
-	if len(ha) != len(hb) {
-		return false
-	}
-	for k, va := range ha {
-		if vb, ok := hb[k]; !ok || va != vb {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerParams(ps sip.HeaderParams) map[string]string {
-	m := make(map[string]string, len(ps))
-	for _, kv := range ps {
-		m[strings.ToLower(kv.K)] = kv.V
-	}
-	return m
 }
 
 // ReadOnly reports that the stage changes nothing a rule reads (it answers,

@@ -583,42 +583,6 @@ func checkReply(req *sip.Request, res *sip.Response, s step) error {
 	return nil
 }
 
-func TestSameURI(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"sip:alice@192.0.2.1:5060", "sip:alice@192.0.2.1:5060", true},
-		{"sip:alice@Host.Example.org", "SIP:alice@host.example.org", true},
-		{"sip:alice@host", "sip:ALICE@host", false},
-		{"sip:alice@host", "sip:alice@host:5060", false},
-		{"sip:alice@host", "sips:alice@host", false},
-		{"sip:alice:pw@host", "sip:alice@host", false},
-		{"sip:alice@host;transport=TCP", "sip:alice@host;transport=tcp", true},
-		{"sip:alice@host;transport=udp", "sip:alice@host", false},
-		{"sip:alice@host;maddr=192.0.2.9", "sip:alice@host", false},
-		{"sip:alice@host;ob", "sip:alice@host", true},
-		{"sip:alice@host;foo=1", "sip:alice@host;foo=2", false},
-		{"sip:alice@host;foo=1", "sip:alice@host;bar=2", true},
-		{"sip:alice@host?subject=x", "sip:alice@host", false},
-	}
-	for i, tc := range tests {
-		var a, b sip.Uri
-		if err := sip.ParseUri(tc.a, &a); err != nil {
-			t.Fatal(err)
-		}
-		if err := sip.ParseUri(tc.b, &b); err != nil {
-			t.Fatal(err)
-		}
-		if got := sameURI(&a, &b); got != tc.want {
-			t.Errorf("test %d: sameURI(%s, %s) = %v, want %v", i, tc.a, tc.b, got, tc.want)
-		}
-		if got := sameURI(&b, &a); got != tc.want {
-			t.Errorf("test %d: sameURI(%s, %s) = %v, want %v", i, tc.b, tc.a, got, tc.want)
-		}
-	}
-}
-
 func TestConfig(t *testing.T) {
 	tests := []struct {
 		keys    string

@@ -5,6 +5,7 @@
 //	switchboard -config config.toml [-listen udp://127.0.0.1:5060]...
 //	switchboard validate -config config.toml
 //	switchboard stages
+//	switchboard store check FILE
 package app
 
 import (
@@ -27,6 +28,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
@@ -52,6 +54,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return validate(args[1:], stdout, stderr)
 		case "stages":
 			return listStages(stdout)
+		case "store":
+			return storeCommand(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
@@ -61,7 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages")
+		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages\n       switchboard store check FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -109,7 +113,7 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 
 func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
 	location.SetRedisLogger(log)
-	store, err := location.Open(cfg.Store, filepath.Dir(cfg.Path))
+	store, err := openStore(cfg, log)
 	if err != nil {
 		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
 		return 1
@@ -121,14 +125,24 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 		cancel()
 	}
-	log.Info("location store", "backend", cfg.Store.Backend)
 	key, err := dialogKey(filepath.Dir(cfg.Path))
 	if err != nil {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 		log.Warn("no lasting key for signing Record-Routes: dialogs in progress will not survive a restart", "error", err)
 	}
-	svc := &pipeline.Services{Location: store, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
+	dialogs, err := dialog.Open(cfg.Store, filepath.Dir(cfg.Path), key, time.Now())
+	if err != nil {
+		_ = store.Close()
+		log.Error("starting", "error", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
+		return 1
+	}
+	stopCopies := func() {}
+	if b, ok := store.(*location.Bolt); ok {
+		stopCopies = keepCopies(b, log)
+		defer stopCopies()
+	}
+	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
 	engine.SetLinger(time.Duration(cfg.Server.Linger))
 	gc := &collector{}
 	gc.apply(cfg.Server.MemoryLimit, log)
@@ -161,6 +175,10 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	eng.Start()
 	svc.Metrics.Config(cfg.Hash)
 	warnOpen(cfg, log)
+	// Signals are caught before the proxy says it is ready: a SIGTERM
+	// sent as soon as it is must stop it gracefully, not kill it.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
 	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
@@ -188,8 +206,6 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 		defer a.stop()
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			// Reopen log files first, so that logrotate works even when
@@ -205,6 +221,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout.D())
 	defer cancel()
 	err = eng.Shutdown(ctx)
+	stopCopies()
 	if cerr := svc.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
