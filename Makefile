@@ -8,7 +8,7 @@ BIN     := bin/switchboard
 CONFIG  ?= config.toml
 PKGS    := ./...
 
-.PHONY: all build run test test-deps unit lint vet fmt bench bench-smoke clean validate
+.PHONY: all build run test test-deps unit lint vet fmt bench bench-smoke clean validate attack-tcp
 
 all: build
 
@@ -95,6 +95,13 @@ bench:
 # make test runs it too, as examples/bench's TestSmoke.
 bench-smoke:
 	$(GO) run ./examples/bench -smoke
+
+# attack-tcp runs the full-size TCP attack of docs/security.md (about
+# 20,000 connections against a proxy allowed 10,000 descriptors, about a
+# minute) and logs its numbers. Needs prlimit (util-linux) and a limit on
+# open files of at least 20,200 (ulimit -n).
+attack-tcp: build
+	SWITCHBOARD_ATTACK_TCP=1 SWITCHBOARD_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 10m -run '^TestAttackTCP$$' ./cmd/switchboard
 
 clean:
 	rm -rf bin

@@ -99,7 +99,24 @@ type Server struct {
 	// after the last request in it (like Kamailio's dialog default_timeout):
 	// an in-dialog request after that is refused with 481.
 	DialogTimeout Duration `toml:"dialog_timeout"`
+	// MaxConnections bounds the TCP connections open at once, and
+	// MaxConnectionsPerSource those from one address (an IPv6 /64); past
+	// either a new connection is closed at once. Zero derives them from the
+	// limit on open files (see guard.DefaultCaps). They apply on reload.
+	MaxConnections          int `toml:"max_connections"`
+	MaxConnectionsPerSource int `toml:"max_connections_per_source"`
+	// HeaderTimeout closes a connection that takes longer to send a whole
+	// message (from the accept for its first); IdleTimeout one that sent
+	// none for that long and has no registration on it.
+	HeaderTimeout Duration `toml:"header_timeout"`
+	IdleTimeout   Duration `toml:"idle_timeout"`
 }
+
+// The defaults of server.header_timeout and server.idle_timeout.
+const (
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout   = 5 * time.Minute
+)
 
 // Log is the [log] section.
 type Log struct {
@@ -160,6 +177,12 @@ func (f *File) Defaults() {
 	}
 	if f.Server.DialogTimeout == 0 {
 		f.Server.DialogTimeout = Duration(DefaultDialogTimeout)
+	}
+	if f.Server.HeaderTimeout == 0 {
+		f.Server.HeaderTimeout = Duration(DefaultHeaderTimeout)
+	}
+	if f.Server.IdleTimeout == 0 {
+		f.Server.IdleTimeout = Duration(DefaultIdleTimeout)
 	}
 	if f.Log.Level == "" {
 		f.Log.Level = "info"
@@ -253,6 +276,18 @@ func (f *File) validate(errs *Errors) {
 	}
 	if d := time.Duration(f.Server.DialogTimeout); d < time.Minute {
 		errs.Add(fmt.Errorf("server: dialog_timeout: %s is shorter than 1m", d))
+	}
+	if f.Server.MaxConnections < 0 {
+		errs.Add(fmt.Errorf("server: max_connections: %d is negative (0: from the limit on open files)", f.Server.MaxConnections))
+	}
+	if f.Server.MaxConnectionsPerSource < 0 {
+		errs.Add(fmt.Errorf("server: max_connections_per_source: %d is negative (0: the default)", f.Server.MaxConnectionsPerSource))
+	}
+	if d := time.Duration(f.Server.HeaderTimeout); d < time.Second || d > 5*time.Minute {
+		errs.Add(fmt.Errorf("server: header_timeout: %s is not between 1s and 5m", d))
+	}
+	if d := time.Duration(f.Server.IdleTimeout); d < time.Second || d > 24*time.Hour {
+		errs.Add(fmt.Errorf("server: idle_timeout: %s is not between 1s and 24h", d))
 	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":

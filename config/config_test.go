@@ -51,7 +51,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := f.Server
-	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != 20000 || s.MemoryLimit != 0 {
+	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != 20000 || s.MemoryLimit != 0 ||
+		s.HeaderTimeout.D() != DefaultHeaderTimeout || s.IdleTimeout.D() != DefaultIdleTimeout || s.MaxConnections != 0 || s.MaxConnectionsPerSource != 0 {
 		t.Errorf("defaults: %+v", s)
 	}
 }
@@ -84,6 +85,10 @@ func TestParseErrors(t *testing.T) {
 		{"memory_limit a boolean", "[server]\nmemory_limit = true\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `must be a size`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: linger: 100ms is not between 1s and 32s`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
+		{"max_connections negative", "[server]\nmax_connections = -1\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_connections: -1 is negative`}},
+		{"max_connections_per_source negative", "[server]\nmax_connections_per_source = -5\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_connections_per_source: -5 is negative`}},
+		{"header_timeout too short", "[server]\nheader_timeout = '10ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: header_timeout: 10ms is not between 1s and 5m`}},
+		{"idle_timeout too long", "[server]\nidle_timeout = '48h'\n[[stage]]\nuse='forward'", []string{`c.toml: server: idle_timeout: 48h0m0s is not between 1s and 24h`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
 		{"bad log level", "[log]\nlevel = 'loud'\n[[stage]]\nuse='forward'", []string{`log: level: "loud"`}},
 		{"no stages", "[server]\ndomains = ['a.org']", []string{"no [[stage]]"}},

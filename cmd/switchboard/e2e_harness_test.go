@@ -220,6 +220,7 @@ type proxy struct {
 	stopped bool // stop has run
 	watch   bool
 	listens []string
+	under   []string // the command the binary runs under, if any
 }
 
 // kill ends the proxy with SIGKILL, as a crash would, and waits for it.
@@ -245,6 +246,13 @@ func startProxy(t *testing.T, config string, listens ...string) *proxy {
 // default, -watch=true) when watch is true: edits of p.ConfigPath reload it.
 func startProxyWatch(t *testing.T, config string, watch bool, listens ...string) *proxy {
 	t.Helper()
+	return startProxyUnder(t, nil, config, watch, listens...)
+}
+
+// startProxyUnder is startProxyWatch with the binary run by the command
+// under (such as prlimit with its options), when it is not empty.
+func startProxyUnder(t *testing.T, under []string, config string, watch bool, listens ...string) *proxy {
+	t.Helper()
 	requireE2E(t)
 	if len(listens) == 0 {
 		listens = []string{
@@ -257,7 +265,7 @@ func startProxyWatch(t *testing.T, config string, watch bool, listens ...string)
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return launchProxy(t, cfgPath, watch, listens)
+	return launchProxy(t, cfgPath, watch, listens, under)
 }
 
 // restart stops the proxy with SIGTERM and starts it again with the same
@@ -266,15 +274,15 @@ func startProxyWatch(t *testing.T, config string, watch bool, listens ...string)
 func (p *proxy) restart(t *testing.T) *proxy {
 	t.Helper()
 	p.stop(t)
-	return launchProxy(t, p.ConfigPath, p.watch, p.listens)
+	return launchProxy(t, p.ConfigPath, p.watch, p.listens, p.under)
 }
 
-// launchProxy runs switchboard with the config file at cfgPath and waits
-// for msg=ready.
-func launchProxy(t *testing.T, cfgPath string, watch bool, listens []string) *proxy {
+// launchProxy runs switchboard with the config file at cfgPath, under the
+// command under when it is not empty, and waits for msg=ready.
+func launchProxy(t *testing.T, cfgPath string, watch bool, listens, under []string) *proxy {
 	t.Helper()
 	dir := filepath.Dir(cfgPath)
-	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{}), watch: watch, listens: listens}
+	p := &proxy{ConfigPath: cfgPath, log: &syncBuffer{}, logPath: filepath.Join(dir, "switchboard.log"), done: make(chan struct{}), watch: watch, listens: listens, under: under}
 	args := []string{"-config", cfgPath, fmt.Sprintf("-watch=%t", watch)}
 	for _, l := range listens {
 		args = append(args, "-listen", l)
@@ -289,7 +297,8 @@ func launchProxy(t *testing.T, cfgPath string, watch bool, listens []string) *pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(switchboardBin, args...)
+	argv := append(append(append([]string(nil), under...), switchboardBin), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout = io.MultiWriter(p.log, logFile)
 	p.cmd.Stderr = p.cmd.Stdout

@@ -273,16 +273,24 @@ func TestTortureRFC4475(t *testing.T) {
 // with loopback up and every IPv4 address the messages name on it.
 func tortureReexec(t *testing.T) {
 	t.Helper()
+	addrs, err := tortureAddresses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reexecInNetns(t, "TestTortureRFC4475", "SWITCHBOARD_TORTURE_NETNS", addrs)
+}
+
+// reexecInNetns runs the test named test again, in a network namespace of
+// its own (unshare -n) with loopback up and addrs on it, and with env set
+// to 1, which the test reads to know it is inside.
+func reexecInNetns(t *testing.T, test, env string, addrs []string) {
+	t.Helper()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		t.Fatal("unshare (util-linux) is not installed: this test needs it to run in a network namespace")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("ip (iproute2) is not installed: this test needs it to set up loopback in a network namespace")
-	}
-	addrs, err := tortureAddresses()
-	if err != nil {
-		t.Fatal(err)
 	}
 	script := "ip link set lo up"
 	for _, a := range addrs {
@@ -291,15 +299,15 @@ func tortureReexec(t *testing.T) {
 	script += ` && exec "$0" "$@"`
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	args := []string{"-n", "sh", "-c", script, os.Args[0], "-test.run", "^TestTortureRFC4475$", "-test.v", "-test.count=1"}
+	args := []string{"-n", "sh", "-c", script, os.Args[0], "-test.run", "^" + test + "$", "-test.v", "-test.count=1"}
 	cmd := exec.CommandContext(ctx, unshare, args...)
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_TORTURE_NETNS=1", "SWITCHBOARD_BIN="+switchboardBin)
+	cmd.Env = append(os.Environ(), env+"=1", "SWITCHBOARD_BIN="+switchboardBin)
 	out, err := cmd.CombinedOutput()
 	t.Logf("in a network namespace (unshare -n, lo with %s):\n%s", strings.Join(addrs, " "), out)
 	if err != nil {
 		t.Fatalf("the test in the network namespace failed: %v", err)
 	}
-	if !strings.Contains(string(out), "--- PASS: TestTortureRFC4475") {
+	if !strings.Contains(string(out), "--- PASS: "+test) {
 		t.Fatal("the test in the network namespace did not run")
 	}
 }
@@ -531,6 +539,13 @@ type torturePhone struct {
 
 func tortureStartPhone(t *testing.T) *torturePhone {
 	t.Helper()
+	return tortureStartSlowPhone(t, 0)
+}
+
+// tortureStartSlowPhone starts a phone that waits delay before it answers
+// a request.
+func tortureStartSlowPhone(t *testing.T, delay time.Duration) *torturePhone {
+	t.Helper()
 	pc, err := net.ListenPacket("udp4", net.JoinHostPort(torturePhoneIP, "0"))
 	if err != nil {
 		t.Fatal(err)
@@ -554,6 +569,7 @@ func tortureStartPhone(t *testing.T) *torturePhone {
 					continue
 				}
 			}
+			time.Sleep(delay)
 			if req := tortureAnswer(pc, from, data); req != nil {
 				ph.mu.Lock()
 				ph.got = append(ph.got, req)

@@ -28,9 +28,15 @@ import (
 // left to sipgo, which then answers the CANCEL itself (its 200 skips the
 // response stages; the branches are still cancelled through tx.OnCancel).
 //
+// Over a stream it tells the connection's guard of the read, for the
+// header timeout.
+//
 // It never returns an error for UDP: that would stop the socket's reader.
 func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
 	stream := info.Transport != "UDP" && info.Transport != "udp"
+	if stream {
+		e.guard.Read(addrPort(info.RemoteAddr), data)
+	}
 	p := e.current.Load()
 	if p != nil && p.HasPacketStages() {
 		if !p.AllowPacket(addrPort(info.RemoteAddr), transportName(info.Transport)) {
@@ -47,7 +53,9 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		if req, ok := msg.(*sip.Request); ok && err == nil && req.IsCancel() {
 			req.SetSource(info.RemoteAddr.String())
 			req.SetTransport(transportName(info.Transport))
-			if !stream {
+			if stream {
+				e.guard.Delivered(addrPort(info.RemoteAddr))
+			} else {
 				inTurn()
 			}
 			go e.onCancel(req)

@@ -17,12 +17,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
+	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
 
 // MaxUDPMessage is the largest SIP message sent or read over UDP. Larger
@@ -57,12 +57,15 @@ type Engine struct {
 	// UDPReceiveBuffer is the receive buffer Listen asks for each UDP
 	// socket, in bytes; 0 or less leaves the kernel's default.
 	UDPReceiveBuffer int
+	// Descriptors is the limit on open files (RLIMIT_NOFILE), from which
+	// the default caps on connections are derived; 0 leaves them off.
+	Descriptors uint64
 
-	ua  *sipgo.UserAgent
-	tp  *sip.TransportLayer
-	txl *sip.TransactionLayer
-	log *slog.Logger
-	svc *pipeline.Services
+	guard *guard.Guard
+	tp    *sip.TransportLayer
+	txl   *sip.TransactionLayer
+	log   *slog.Logger
+	svc   *pipeline.Services
 	// dialogs are the services' dialog store, or one of the engine's own.
 	dialogs dialog.Store
 
@@ -93,6 +96,7 @@ type boundSocket struct {
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{}), workers: newWorkers()}
+	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
 		e.dialogs = dialog.NewMemory()
@@ -100,23 +104,17 @@ func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(tracer{e: e, log: log})
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("Switchboard"),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
-			sip.WithTransportLayerReadFilter(e.readFilter),
-		),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(sipgoLog.With("layer", "transaction")),
-			sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
-		),
+	// The layers are made here rather than by sipgo.NewUA so that
+	// onMessage sees each message before the transaction layer does.
+	e.tp = sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil,
+		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
+		sip.WithTransportLayerReadFilter(e.readFilter),
 	)
-	if err != nil {
-		return nil, err
-	}
-	e.ua = ua
-	e.tp = ua.TransportLayer()
-	e.txl = ua.TransactionLayer()
+	e.tp.OnMessage(e.onMessage)
+	e.txl = sip.NewTransactionLayer(e.tp,
+		sip.WithTransactionLayerLogger(sipgoLog.With("layer", "transaction")),
+		sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
+	)
 	e.txl.OnRequest(func(req *sip.Request, tx *sip.ServerTx) {
 		e.workers.run(func() { e.onRequest(req, tx) })
 	})
@@ -173,6 +171,7 @@ func (e *Engine) listen(l config.Listen) error {
 		if err != nil {
 			return err
 		}
+		ln = e.guard.Listen(ln)
 		ap := ln.Addr().(*net.TCPAddr).AddrPort()
 		e.addSocket("TCP", ap)
 		e.closers = append(e.closers, ln.Close)
@@ -240,6 +239,9 @@ func (e *Engine) Sockets() []pipeline.Socket {
 // Use makes p the pipeline for every new transaction. The one it replaces
 // keeps serving its own transactions and is cleaned up once the last ends.
 func (e *Engine) Use(p *pipeline.Pipeline) {
+	if p != nil && p.Config != nil {
+		e.guard.SetLimits(connectionLimits(p.Config.Server, e.Descriptors))
+	}
 	old := e.current.Swap(p)
 	if old == nil || old == p {
 		return
@@ -317,7 +319,8 @@ wait:
 	}
 	close(e.stop)
 	e.closeSockets()
-	e.ua.Close()
+	e.txl.Close()
+	_ = e.tp.Close()
 	e.wg.Wait()
 	if p := e.current.Load(); p != nil {
 		if cerr := p.Cleanup(); cerr != nil {

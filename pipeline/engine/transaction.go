@@ -132,17 +132,25 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if res.StatusCode >= 200 {
 		defer t.settle()
 	}
+	if res.IsSuccess() && t.req.Method == sip.REGISTER {
+		defer t.noteBinding()
+	}
 	if err := t.tx.Respond(res); err != nil {
-		if res.StatusCode >= 200 && res.StatusCode < 300 {
+		switch {
+		case sip.IsReliable(t.transport):
+			t.resendOverStream(res)
+		case res.IsSuccess():
+			t.e.writeStateless(res)
+		default:
+			t.log.Debug("response not sent", "code", res.StatusCode, "error", err)
+		}
+		if res.IsSuccess() {
 			// The server transaction is gone (TCP ends it at once): a 2xx
-			// still has to reach the caller. If it is not gone, sipgo
+			// still had to reach the caller. If it is not gone, sipgo
 			// keeps it in Accepted with no timer after a failed write:
 			// end it, or it holds the transaction for good.
-			t.e.writeStateless(res)
 			t.tx.Terminate()
-			return
 		}
-		t.log.Debug("response not sent", "code", res.StatusCode, "error", err)
 	}
 }
 

@@ -166,6 +166,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		listens = append(listens, parsed)
 	}
 	eng.UDPReceiveBuffer = cfg.Server.UDPReceiveBuffer
+	eng.Descriptors = raiseNoFile(cfg.Server, log)
 	if err := eng.Listen(listens); err != nil {
 		log.Error("starting", "error", err)
 		return 1

@@ -1,0 +1,111 @@
+package guard
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is an accepted connection the Guard counts. It owns the read
+// deadline: each Read waits at most until the connection's timeout.
+type conn struct {
+	net.Conn
+	g        *Guard
+	remote   netip.AddrPort
+	accepted time.Time
+	// started is when the message being read began (UnixNano), 0 between
+	// messages; last when the last whole message came, 0 before the
+	// first; bound until when a binding lives on the connection.
+	started, last, bound atomic.Int64
+	closeOnce            sync.Once
+}
+
+// wrap admits c, or closes it and returns nil when it is past a cap.
+func (g *Guard) wrap(c net.Conn) net.Conn {
+	remote := remoteAddr(c)
+	gc := &conn{Conn: c, g: g, remote: remote, accepted: time.Now()}
+	if refusal := g.admit(gc); refusal != "" {
+		_ = c.Close()
+		if log, skipped := g.refused.hit(time.Now()); log {
+			g.log.Warn("connection refused", "limit", refusal, "remote", remote.String(), "local", c.LocalAddr().String(), "refused_before", skipped)
+		}
+		return nil
+	}
+	return gc
+}
+
+func remoteAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return unmap(a.AddrPort())
+	}
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return unmap(ap)
+}
+
+// Read reads until data comes or the connection's timeout passes: then it
+// closes the connection and returns io.EOF, as for a peer that closed it.
+func (c *conn) Read(b []byte) (int, error) {
+	for {
+		now := time.Now()
+		dl := c.deadline(c.g.limits.Load())
+		if !dl.IsZero() && !now.Before(dl) {
+			c.g.log.Debug("connection closed: timed out", "remote", c.remote.String(), "local", c.LocalAddr().String(), "reason", c.timeout())
+			_ = c.Close()
+			return 0, io.EOF
+		}
+		if err := c.Conn.SetReadDeadline(dl); err != nil {
+			return 0, err
+		}
+		n, err := c.Conn.Read(b)
+		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // the timeout is checked again: Bound or Delivered may have moved it
+		}
+		return n, err
+	}
+}
+
+// deadline returns when the connection times out at the limits l, or the
+// zero time for never.
+func (c *conn) deadline(l *Limits) time.Time {
+	if l.HeaderTimeout > 0 {
+		if c.last.Load() == 0 {
+			return c.accepted.Add(l.HeaderTimeout)
+		}
+		if s := c.started.Load(); s != 0 {
+			return time.Unix(0, s).Add(l.HeaderTimeout)
+		}
+	}
+	if l.IdleTimeout <= 0 || c.last.Load() == 0 {
+		return time.Time{}
+	}
+	d := time.Unix(0, c.last.Load()).Add(l.IdleTimeout)
+	if b := c.bound.Load(); b != 0 && time.Unix(0, b).After(d) {
+		d = time.Unix(0, b)
+	}
+	return d
+}
+
+// timeout names the timeout that closes the connection, for the log.
+func (c *conn) timeout() string {
+	if c.started.Load() != 0 || c.last.Load() == 0 {
+		return "header_timeout"
+	}
+	return "idle_timeout"
+}
+
+// SetReadDeadline is ignored: the Guard sets the read deadline.
+func (c *conn) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline sets the write deadline only: the Guard sets the read one.
+func (c *conn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+
+// Close closes the connection and takes it off the Guard's counts.
+func (c *conn) Close() error {
+	c.closeOnce.Do(func() { c.g.release(c) })
+	return c.Conn.Close()
+}

@@ -1,0 +1,169 @@
+// Package guard bounds what stream connections (TCP, and the TLS and
+// WebSocket listeners built on it) may take of the proxy: how many are
+// open, in total and from one source, how long one may take to send a
+// message, and how long one may stay idle. It wraps a net.Listener, so that
+// it serves any transport whose server accepts from one.
+package guard
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits bound the connections of a Guard. A zero value turns its bound
+// off.
+type Limits struct {
+	// MaxConnections bounds the connections open at once over every
+	// listener of the Guard; MaxPerSource those from one source (an IPv4
+	// address, or an IPv6 /64). Past either, a new connection is closed
+	// as soon as it is accepted.
+	MaxConnections int
+	MaxPerSource   int
+	// HeaderTimeout bounds how long a connection may take to send a whole
+	// message: the first one from the accept, each later one from the read
+	// that starts it.
+	HeaderTimeout time.Duration
+	// IdleTimeout closes a connection that sent no message for that long,
+	// unless a binding lives on it (see Guard.Bound).
+	IdleTimeout time.Duration
+}
+
+// Guard keeps count of the connections its listeners accepted. Its methods
+// are safe for concurrent use.
+type Guard struct {
+	log    *slog.Logger
+	limits atomic.Pointer[Limits]
+
+	mu      sync.Mutex
+	open    int
+	sources map[netip.Addr]int
+	conns   map[netip.AddrPort]*conn // by remote address
+
+	refused burst
+}
+
+// New returns a Guard with the given limits; log receives a line per burst
+// of refused connections or failed accepts.
+func New(l Limits, log *slog.Logger) *Guard {
+	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}}
+	g.limits.Store(&l)
+	return g
+}
+
+// SetLimits replaces the limits. Connections already open stay open: the
+// caps apply to the next accepts, the timeouts to the next reads.
+func (g *Guard) SetLimits(l Limits) { g.limits.Store(&l) }
+
+// Limits returns the limits in force.
+func (g *Guard) Limits() Limits { return *g.limits.Load() }
+
+// Open returns the number of connections open.
+func (g *Guard) Open() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open
+}
+
+// Read is told of data read from remote, before it is parsed (the
+// transport's read filter calls it, with the plain text of a TLS or
+// WebSocket connection): data that is not a keep-alive starts a message,
+// which must then be whole within the header timeout.
+func (g *Guard) Read(remote netip.AddrPort, data []byte) {
+	if !startsMessage(data) {
+		return
+	}
+	if c := g.conn(remote); c != nil {
+		c.started.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+// Delivered is told that remote sent a whole message: the header timeout
+// stops, the idle timeout starts again.
+func (g *Guard) Delivered(remote netip.AddrPort) {
+	if c := g.conn(remote); c != nil {
+		c.last.Store(time.Now().UnixNano())
+		c.started.Store(0)
+	}
+}
+
+// Bound says that a binding lives on the connection from remote until
+// until (a phone registered over it): the connection is not closed for
+// being idle before then. A zero until takes that back.
+func (g *Guard) Bound(remote netip.AddrPort, until time.Time) {
+	if c := g.conn(remote); c != nil {
+		var n int64
+		if !until.IsZero() {
+			n = until.UnixNano()
+		}
+		c.bound.Store(n)
+	}
+}
+
+func (g *Guard) conn(remote netip.AddrPort) *conn {
+	remote = unmap(remote)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns[remote]
+}
+
+// admit counts a new connection from remote, or reports why it is refused.
+func (g *Guard) admit(c *conn) (refusal string) {
+	l := g.limits.Load()
+	src := source(c.remote.Addr())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case l.MaxConnections > 0 && g.open >= l.MaxConnections:
+		return "max_connections"
+	case l.MaxPerSource > 0 && g.sources[src] >= l.MaxPerSource:
+		return "max_connections_per_source"
+	}
+	g.open++
+	g.sources[src]++
+	g.conns[c.remote] = c
+	return ""
+}
+
+// release takes a closed connection off the counts.
+func (g *Guard) release(c *conn) {
+	src := source(c.remote.Addr())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open--
+	if g.sources[src]--; g.sources[src] <= 0 {
+		delete(g.sources, src)
+	}
+	if g.conns[c.remote] == c {
+		delete(g.conns, c.remote)
+	}
+}
+
+// source is what the per-source cap counts: an IPv4 address, or the /64
+// of an IPv6 one (a single host often holds a whole /64).
+func source(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// startsMessage reports whether data holds more than keep-alives (CRLF,
+// RFC 5626 3.5.1) and the NUL bytes sipgo skips.
+func startsMessage(data []byte) bool {
+	for _, b := range data {
+		if b != '\r' && b != '\n' && b != 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,297 @@
+package guard
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// server is a guarded listener on loopback whose connections are read the
+// way sipgo's stream transports read them: each read goes through Read, and
+// a read that ends a message (an empty body, in these tests) counts as a
+// whole message.
+type server struct {
+	g      *Guard
+	ln     net.Listener
+	mu     sync.Mutex
+	closed map[string]bool // by the client's address, once the read ends
+	n      int             // connections accepted
+}
+
+func newServer(t *testing.T, l Limits, log *slog.Logger) *server {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{g: New(l, log), closed: map[string]bool{}}
+	s.ln = s.g.Listen(ln)
+	t.Cleanup(func() { s.ln.Close() })
+	go s.serve()
+	return s
+}
+
+func (s *server) serve() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.n++
+		s.mu.Unlock()
+		go func() {
+			remote := netip.MustParseAddrPort(c.RemoteAddr().String())
+			buf := make([]byte, 4096)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					break
+				}
+				s.g.Read(remote, buf[:n])
+				if bytes.Contains(buf[:n], []byte("Content-Length: 0\r\n\r\n")) {
+					s.g.Delivered(remote)
+				}
+			}
+			c.Close()
+			s.mu.Lock()
+			s.closed[remote.String()] = true
+			s.mu.Unlock()
+		}()
+	}
+}
+
+func (s *server) accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func (s *server) isClosed(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed[c.LocalAddr().String()]
+}
+
+// dial connects from the loopback address from.
+func (s *server) dial(t *testing.T, from string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp4", s.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// refused reports whether the server closed c without reading from it,
+// waiting up to a second for it.
+func refused(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_, err := c.Read(make([]byte, 1))
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCaps(t *testing.T) {
+	tests := []struct {
+		limits Limits
+		from   []string // one connection each, in order
+		want   []bool   // whether each is admitted
+	}{
+		{Limits{}, []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}, []bool{true, true, true}},
+		{Limits{MaxConnections: 2}, []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}, []bool{true, true, false}},
+		{Limits{MaxPerSource: 2}, []string{"127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2"}, []bool{true, true, false, true}},
+		{Limits{MaxConnections: 3, MaxPerSource: 2}, []string{"127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.3"}, []bool{true, true, false, true, false}},
+	}
+	for i, tc := range tests {
+		s := newServer(t, tc.limits, nil)
+		admitted := 0
+		for j, from := range tc.from {
+			c := s.dial(t, from)
+			if tc.want[j] {
+				admitted++
+				waitFor(t, "accepted", 2*time.Second, func() bool { return s.accepted() == admitted })
+				continue
+			}
+			if !refused(c) {
+				t.Errorf("test %d: connection %d from %s not closed past the cap", i, j, from)
+			}
+		}
+		if got := s.g.Open(); got != admitted {
+			t.Errorf("test %d: %d connections counted, want %d", i, got, admitted)
+		}
+	}
+}
+
+// TestCapFreed checks that a closed connection makes room for another.
+func TestCapFreed(t *testing.T) {
+	s := newServer(t, Limits{MaxPerSource: 1}, nil)
+	first := s.dial(t, "127.0.0.1")
+	waitFor(t, "accepted", 2*time.Second, func() bool { return s.accepted() == 1 })
+	if !refused(s.dial(t, "127.0.0.1")) {
+		t.Fatal("a second connection from the source was admitted past the cap")
+	}
+	first.Close()
+	waitFor(t, "the first connection released", 2*time.Second, func() bool { return s.g.Open() == 0 })
+	s.dial(t, "127.0.0.1")
+	waitFor(t, "a new connection accepted", 2*time.Second, func() bool { return s.accepted() == 2 })
+}
+
+func TestTimeouts(t *testing.T) {
+	const header, idle = 300 * time.Millisecond, 600 * time.Millisecond
+	msg := "OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+	tests := []struct {
+		name  string
+		bound bool
+		// send runs on the client until stop is closed.
+		send       func(c net.Conn, stop chan struct{})
+		wantClosed bool
+		within     time.Duration
+	}{
+		{"silent", false, func(net.Conn, chan struct{}) {}, true, header},
+		{"keep-alives only", false, every(50*time.Millisecond, "\r\n\r\n"), true, header},
+		{"one byte at a time", false, every(50*time.Millisecond, "O"), true, header},
+		{"idle after a message", false, once(msg), true, header + idle},
+		{"a message each header timeout", false, every(header/2, msg), false, 3 * idle},
+		{"idle with a binding", true, once(msg), false, 3 * idle},
+	}
+	for _, tc := range tests {
+		s := newServer(t, Limits{HeaderTimeout: header, IdleTimeout: idle}, nil)
+		c := s.dial(t, "127.0.0.1")
+		stop := make(chan struct{})
+		go tc.send(c, stop)
+		if tc.bound {
+			waitFor(t, tc.name+": delivered", time.Second, func() bool {
+				cn := s.g.conn(netip.MustParseAddrPort(c.LocalAddr().String()))
+				return cn != nil && cn.last.Load() != 0
+			})
+			s.g.Bound(netip.MustParseAddrPort(c.LocalAddr().String()), time.Now().Add(time.Hour))
+		}
+		if tc.wantClosed {
+			waitFor(t, tc.name+": closed", tc.within+time.Second, func() bool { return s.isClosed(c) })
+		} else {
+			time.Sleep(tc.within) // the connection must outlive this
+			if s.isClosed(c) {
+				t.Errorf("%s: closed", tc.name)
+			}
+		}
+		close(stop)
+	}
+}
+
+func every(d time.Duration, data string) func(net.Conn, chan struct{}) {
+	return func(c net.Conn, stop chan struct{}) {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			if _, err := c.Write([]byte(data)); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+func once(data string) func(net.Conn, chan struct{}) {
+	return func(c net.Conn, _ chan struct{}) { _, _ = c.Write([]byte(data)) }
+}
+
+// failing is a listener whose Accept fails n times before it accepts.
+type failing struct {
+	net.Listener
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failing) Accept() (net.Conn, error) {
+	f.mu.Lock()
+	if f.n > 0 {
+		f.n--
+		f.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	f.mu.Unlock()
+	return f.Listener.Accept()
+}
+
+func TestAcceptRetries(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only Accept logs, and on the test's goroutine: a plain buffer will do.
+	var logged bytes.Buffer
+	g := New(Limits{}, slog.New(slog.NewTextHandler(&logged, nil)))
+	gl := g.Listen(&failing{Listener: ln, n: 5})
+	defer gl.Close()
+	go func() {
+		if c, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
+			defer c.Close()
+			time.Sleep(2 * time.Second)
+		}
+	}()
+	c, err := gl.Accept()
+	if err != nil {
+		t.Fatalf("Accept returned %v: an accept error stopped the listener", err)
+	}
+	c.Close()
+	log := logged.String()
+	if n := strings.Count(log, "accept failed"); n != 1 {
+		t.Errorf("%d lines for a burst of failed accepts, want 1:\n%s", n, log)
+	}
+	if !strings.Contains(log, "failed_accepts=5") {
+		t.Errorf("the log does not count the failed accepts:\n%s", log)
+	}
+	done := make(chan error)
+	go func() { _, err := gl.Accept(); done <- err }()
+	gl.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close returned %v, want net.ErrClosed", err)
+	}
+}
+
+func TestDefaultCaps(t *testing.T) {
+	tests := []struct {
+		nofile           uint64
+		total, perSource int
+	}{
+		{1024, 922, 100},
+		{256, 192, 100},
+		{100, 36, 36},
+		{64, 1, 1},
+		{1 << 20, 943719, 100},
+	}
+	for i, tc := range tests {
+		total, per := DefaultCaps(tc.nofile)
+		if total != tc.total || per != tc.perSource {
+			t.Errorf("test %d: DefaultCaps(%d) = %d, %d; want %d, %d", i, tc.nofile, total, per, tc.total, tc.perSource)
+		}
+	}
+}
