@@ -107,7 +107,7 @@ func TestCallRejected(t *testing.T) {
 // rejection (RFC 3261 17.1.1.3): the Request-URI, Call-ID, From and CSeq
 // number of the INVITE it sent, the To of the response, and a top Via equal
 // to the top Via of that INVITE, so that the callee's INVITE transaction
-// absorbs it. RFC 3261 asks for that Via alone; sipgo v1.7.3 builds this ACK
+// absorbs it. RFC 3261 asks for that Via alone; sipgo (v1.7.4) builds this ACK
 // itself (newAckRequestNon2xx) and copies every Via of the INVITE. Phones
 // match the ACK by its top Via, so the extra ones are harmless; the test
 // logs them and fails only on what breaks matching.

@@ -44,10 +44,12 @@ func init() {
 // collection. A retransmission that comes later is handled like a new
 // request (a late 2xx is still relayed, statelessly). The timers are
 // process-wide in sipgo: call SetLinger before New, never while
-// transactions run.
+// transactions run. A non-INVITE client transaction lingers Timer K, T4 in
+// RFC 3261 (sipgo v1.7.3 used Timer D): the linger when it is shorter.
 func SetLinger(d time.Duration) {
 	sip.Timer_D = d
 	sip.Timer_J = d
+	sip.Timer_K = min(d, sip.T4)
 	sip.Timer_L = d
 	sip.Timer_M = d
 }
