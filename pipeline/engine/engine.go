@@ -97,7 +97,7 @@ type boundSocket struct {
 
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: sip.NewParser(), traceParser: sip.NewParser(), stop: make(chan struct{}), workers: newWorkers()}
+	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers()}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
@@ -108,7 +108,7 @@ func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
 	// The layers are made here rather than by sipgo.NewUA so that
 	// onMessage sees each message before the transaction layer does.
-	e.tp = sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil,
+	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), nil,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
 	)

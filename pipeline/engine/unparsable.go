@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"net"
 	"slices"
@@ -151,10 +152,13 @@ func badRequest(data []byte, cause string) (int, string) {
 		return 416, "Unsupported URI Scheme"
 	case len(bytes.Fields(line)) != 3 || !bytes.Equal(line, bytes.Join(bytes.Fields(line), []byte(" "))):
 		return 400, "Bad Request: malformed Request-Line"
-	case sip.ParseUri(uri, &sip.Uri{}) != nil:
+	}
+	switch err := sip.ParseUri(uri, &sip.Uri{}); {
+	case errors.Is(err, sip.ErrTooManyHeaderParams):
+		return 400, "Bad Request: too many parameters in the Request-URI"
+	case err != nil:
 		return 400, "Bad Request: malformed Request-URI"
 	}
-	parsers := sip.HeadersParser(sip.DefaultHeadersParser())
 	s := headerScanner{data: data, off: off}
 	contentLength := 0
 	for {
@@ -162,7 +166,10 @@ func badRequest(data []byte, cause string) (int, string) {
 		if !more {
 			break
 		}
-		h, err := parsers.ParseHeader(nil, append(append(name[:len(name):len(name)], ':'), rawValue(value)...))
+		h, err := headerParsers.ParseHeader(nil, append(append(name[:len(name):len(name)], ':'), rawValue(value)...))
+		if errors.Is(err, sip.ErrTooManyHeaderParams) {
+			return 400, "Bad Request: too many parameters in " + headerName(name)
+		}
 		if err != nil {
 			return 400, "Bad Request: malformed " + headerName(name)
 		}
