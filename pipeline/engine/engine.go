@@ -164,7 +164,7 @@ func (e *Engine) listen(l config.Listen) error {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			if err := e.tp.ServeUDP(conn); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := e.tp.ServeUDP(newReaderShare(conn, e.log)); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("udp socket stopped", "addr", ap.String(), "error", err)
 			}
 		}()
