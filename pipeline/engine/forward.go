@@ -248,10 +248,12 @@ func (t *transaction) addRecordRoute(req *sip.Request, transport string) {
 	req.PrependHeader(&sip.RecordRouteHeader{Address: u})
 }
 
+// parseRoute reads a stored Path entry as a Route. Its header parameters
+// are skipped, not read: sipgo reads them in time that grows with the
+// square of their count.
 func parseRoute(value string) (*sip.RouteHeader, error) {
 	var u sip.Uri
-	params := sip.NewParams()
-	if _, err := sip.ParseAddressValue(value, &u, &params); err != nil {
+	if _, err := sip.ParseAddressValue(value, &u, nil); err != nil {
 		return nil, err
 	}
 	return &sip.RouteHeader{Address: u}, nil

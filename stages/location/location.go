@@ -169,8 +169,9 @@ func (l *Location) viaPath(ctx *pipeline.Context) (pipeline.Verdict, error) {
 func ownPathDropped(ctx *pipeline.Context, path []string) []string {
 	for len(path) > 0 {
 		var u sip.Uri
-		params := sip.NewParams()
-		if _, err := sip.ParseAddressValue(path[0], &u, &params); err != nil || !ctx.IsOurs(&u) {
+		// No header parameters: only the URI is needed, and sipgo reads
+		// them in time that grows with the square of their count.
+		if _, err := sip.ParseAddressValue(path[0], &u, nil); err != nil || !ctx.IsOurs(&u) {
 			break
 		}
 		path = path[1:]
