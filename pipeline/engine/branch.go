@@ -14,8 +14,11 @@ type branch struct {
 	t   *transaction
 	req *sip.Request
 	tx  *sip.ClientTx
-	// expired is set when fr_timeout or Timer C fired (read only by run).
+	// expired is set when fr_timeout or Timer C fired, or a CANCEL was
+	// sent: the branch then waits 64*T1 at most (read only by run).
 	expired bool
+	// cancelling is closed when the branch's CANCEL is sent.
+	cancelling chan struct{}
 
 	// guarded by t.mu
 	provisional  bool   // a 1xx arrived: the branch may be cancelled
@@ -30,7 +33,7 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target, l
 	if err != nil {
 		return nil, err
 	}
-	b := &branch{t: t, req: br}
+	b := &branch{t: t, req: br, cancelling: make(chan struct{})}
 	if traced {
 		t.traceBranch(br)
 	}
@@ -68,17 +71,12 @@ func (b *branch) run() {
 	timer := time.NewTimer(frTimeout)
 	defer timer.Stop()
 	invite := b.req.IsInvite()
+	cancelling := b.cancelling
 	for {
 		select {
 		case res := <-b.tx.Responses():
-			if res.IsProvisional() && invite {
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
-				timer.Reset(timerC)
+			if res.IsProvisional() && invite && !b.expired {
+				resetTimer(timer, timerC)
 			} else if !res.IsProvisional() {
 				timer.Stop()
 			}
@@ -97,11 +95,30 @@ func (b *branch) run() {
 			b.expired = true
 			timer.Reset(64 * sip.T1)
 			b.timeout()
+		case <-cancelling:
+			// RFC 3261 9.1 and 16.10: after a CANCEL the branch waits
+			// 64*T1 for its 487, not Timer C.
+			cancelling = nil
+			if !b.expired {
+				b.expired = true
+				resetTimer(timer, 64*sip.T1)
+			}
 		case <-b.tx.Done():
 			b.ended(b.tx.Err())
 			return
 		}
 	}
+}
+
+// resetTimer sets a running or fired timer to d.
+func resetTimer(timer *time.Timer, d time.Duration) {
+	if !timer.Stop() {
+		select {
+		case <-timer.C:
+		default:
+		}
+	}
+	timer.Reset(d)
 }
 
 // onResponse is RFC 3261 16.7 for one response of the branch.
@@ -224,6 +241,7 @@ func (b *branch) cancel() {
 		return
 	}
 	b.cancelSent = true
+	close(b.cancelling)
 	reason := b.cancelReason
 	t.mu.Unlock()
 
