@@ -35,6 +35,18 @@ type File struct {
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
 const DefaultLinger = 5 * time.Second
 
+// DefaultMaxTransactions is server.max_transactions' default: room for the
+// transactions of about 4000 calls a second in a 5 s linger.
+const DefaultMaxTransactions = 50000
+
+// The defaults of server.max_invites_per_source and max_invites_per_callee:
+// a source may hold a twenty-fifth of the default max_transactions, a
+// called user a few rooms of phones ringing.
+const (
+	DefaultMaxInvitesPerSource = 2000
+	DefaultMaxInvitesPerCallee = 100
+)
+
 // MinMemoryLimit is the smallest server.memory_limit: below it the
 // collector would run all the time.
 const MinMemoryLimit Size = 64 << 20
@@ -73,9 +85,18 @@ type Server struct {
 	// DrainTimeout bounds a graceful stop: new dialog-creating requests get
 	// 503 while transactions in flight finish, for at most this long.
 	DrainTimeout Duration `toml:"drain_timeout"`
-	// MaxTransactions bounds the server transactions in flight (without a
-	// final response); past it, new requests get 503 with Retry-After.
+	// MaxTransactions bounds the server transactions held: in flight
+	// (without a final response) and lingering after it; past it, new
+	// requests get 503 with Retry-After.
 	MaxTransactions int `toml:"max_transactions"`
+	// MaxInvitesPerSource bounds the INVITE transactions in flight from one
+	// source address (an IPv6 /64); past it, 503 with Retry-After. -1: no
+	// limit.
+	MaxInvitesPerSource int `toml:"max_invites_per_source"`
+	// MaxInvitesPerCallee bounds the new INVITEs in flight, forwarded, to
+	// one called user (the Request-URI's address-of-record); past it, 486.
+	// -1: no limit.
+	MaxInvitesPerCallee int `toml:"max_invites_per_callee"`
 	// Linger is how long a completed transaction stays to absorb
 	// retransmissions (RFC 3261 Timers D, J, L and M, 32 s there; like
 	// Kamailio's wt_timer). It changes on restart.
@@ -161,7 +182,13 @@ func (f *File) Defaults() {
 		f.Server.AOR = "user"
 	}
 	if f.Server.MaxTransactions == 0 {
-		f.Server.MaxTransactions = 20000
+		f.Server.MaxTransactions = DefaultMaxTransactions
+	}
+	if f.Server.MaxInvitesPerSource == 0 {
+		f.Server.MaxInvitesPerSource = DefaultMaxInvitesPerSource
+	}
+	if f.Server.MaxInvitesPerCallee == 0 {
+		f.Server.MaxInvitesPerCallee = DefaultMaxInvitesPerCallee
 	}
 	if f.Server.DrainTimeout == 0 {
 		f.Server.DrainTimeout = Duration(32 * time.Second)
@@ -261,6 +288,12 @@ func (f *File) validate(errs *Errors) {
 	}
 	if f.Server.MaxTransactions < 0 {
 		errs.Add(fmt.Errorf("server: max_transactions: %d is negative", f.Server.MaxTransactions))
+	}
+	if n := f.Server.MaxInvitesPerSource; n < -1 {
+		errs.Add(fmt.Errorf("server: max_invites_per_source: %d is neither positive nor -1 (no limit)", n))
+	}
+	if n := f.Server.MaxInvitesPerCallee; n < -1 {
+		errs.Add(fmt.Errorf("server: max_invites_per_callee: %d is neither positive nor -1 (no limit)", n))
 	}
 	if n := f.Server.MaxMessageSize; n < MinMessageSize || n > MaxMessageSize {
 		errs.Add(fmt.Errorf("server: max_message_size: %d is not between %d and %d", n, MinMessageSize, MaxMessageSize))

@@ -51,7 +51,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := f.Server
-	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != 20000 || s.MemoryLimit != 0 ||
+	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != DefaultMaxTransactions || s.MemoryLimit != 0 ||
+		s.MaxInvitesPerSource != DefaultMaxInvitesPerSource || s.MaxInvitesPerCallee != DefaultMaxInvitesPerCallee ||
 		s.HeaderTimeout.D() != DefaultHeaderTimeout || s.IdleTimeout.D() != DefaultIdleTimeout || s.MaxConnections != 0 || s.MaxConnectionsPerSource != 0 {
 		t.Errorf("defaults: %+v", s)
 	}
@@ -83,6 +84,8 @@ func TestParseErrors(t *testing.T) {
 		{"memory_limit fraction", "[server]\nmemory_limit = 2.5\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `not a whole number of bytes`}},
 		{"memory_limit negative", "[server]\nmemory_limit = '-1GiB'\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `"-1GiB" is negative`}},
 		{"memory_limit a boolean", "[server]\nmemory_limit = true\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `must be a size`}},
+		{"max_invites_per_source negative", "[server]\nmax_invites_per_source = -2\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_invites_per_source: -2 is neither positive nor -1 (no limit)`}},
+		{"max_invites_per_callee negative", "[server]\nmax_invites_per_callee = -5\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_invites_per_callee: -5 is neither positive nor -1 (no limit)`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: linger: 100ms is not between 1s and 32s`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"max_connections negative", "[server]\nmax_connections = -1\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_connections: -1 is negative`}},

@@ -831,12 +831,13 @@ func TestSecurityForgedInDialogRelay(t *testing.T) {
 	}
 }
 
-// TestSecurityMaxTransactions: with server.max_transactions = 2, two calls
-// ring (two INVITE transactions in flight) and a third is refused with
+// TestSecurityMaxTransactions: with server.max_transactions = 3, the
+// callee's REGISTER lingering (30 s here) and two calls ringing (two
+// INVITE transactions in flight) fill it, and a third call is refused with
 // 503 and Retry-After, without reaching the callee.
 func TestSecurityMaxTransactions(t *testing.T) {
 	t.Parallel()
-	cfg := strings.Replace(testConfig(), "[server]\n", "[server]\nmax_transactions = 2\n", 1)
+	cfg := strings.Replace(testConfig(), "[server]\n", "[server]\nmax_transactions = 3\nlinger = \"30s\"\n", 1)
 	p := startProxy(t, cfg)
 	callee := startPhone(t, "uas_ring.xml", calleeIP, "udp", "-m", "2")
 	registerPhone(t, p, "bob", callee)

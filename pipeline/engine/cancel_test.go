@@ -36,15 +36,15 @@ func TestCancelReleasesBranch(t *testing.T) {
 			caller := newPeer(t, "127.0.0.1", nil)
 			inv := caller.invite("sip:bob@"+callee.addr(), "cancel-"+tc.cancel)
 			caller.send(e.testAddr("UDP"), inv)
-			if res := caller.response(sip.INVITE, 180, 5*time.Second); res == nil {
+			if res := caller.response(inv, 180, 5*time.Second); res == nil {
 				t.Fatal("no 180")
 			}
 			sent := time.Now()
 			caller.send(e.testAddr("UDP"), cancelOf(inv))
-			if res := caller.response(sip.CANCEL, 200, 5*time.Second); res == nil || res.StatusCode != 200 {
+			if res := caller.response(cancelOf(inv), 200, 5*time.Second); res == nil || res.StatusCode != 200 {
 				t.Fatalf("CANCEL answered %v, want 200", res)
 			}
-			res := caller.response(sip.INVITE, 200, 5*time.Second)
+			res := caller.response(inv, 200, 5*time.Second)
 			if res == nil || res.StatusCode != 487 {
 				t.Fatalf("INVITE answered %v, want 487", res)
 			}

@@ -81,7 +81,10 @@ type Engine struct {
 	// transactions that sent a 2xx, until they end: their ACKs get a
 	// branch of their own (markRFC2543).
 	answered2xx2543 sync.Map
-	active          atomic.Int64
+	active          atomic.Int64 // transactions without a final response
+	lingering       atomic.Int64 // transactions answered, not yet ended
+	bySource        inviteCounts // INVITEs in flight by source address
+	byCallee        inviteCounts // INVITEs in flight by called user
 	draining        atomic.Bool
 	stop            chan struct{}
 	workers         *workers
@@ -259,6 +262,11 @@ func (e *Engine) Use(p *pipeline.Pipeline) {
 // InFlight returns the number of server transactions without a final
 // response yet.
 func (e *Engine) InFlight() int64 { return e.active.Load() }
+
+// Lingering returns the number of transactions that sent their final
+// response and have not ended: they absorb retransmissions (server.linger,
+// Timer H for a final never ACKed) or wait for a cancelled branch's 487.
+func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 
 // Draining reports whether a graceful stop has begun.
 func (e *Engine) Draining() bool { return e.draining.Load() }

@@ -44,6 +44,9 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		t.forwardAck(ctx)
 		return
 	}
+	if !t.admitCallee(ctx) {
+		return
+	}
 	targets := ctx.Targets
 	if len(targets) == 0 {
 		targets = []pipeline.Target{t.defaultTarget(req)}

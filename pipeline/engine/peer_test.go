@@ -87,16 +87,16 @@ func (p *peer) answer(req *sip.Request, from *net.UDPAddr, code int, reason stri
 	}
 }
 
-// response waits for the next response with the given CSeq method and a
-// status code of at least min, until deadline.
-func (p *peer) response(method sip.RequestMethod, min int, wait time.Duration) *sip.Response {
+// response waits for the next response to the request req with a status
+// code of at least min, until deadline.
+func (p *peer) response(req *sip.Request, min int, wait time.Duration) *sip.Response {
 	p.t.Helper()
 	deadline := time.After(wait)
 	for {
 		select {
 		case m := <-p.in:
 			res, ok := (*m).(*sip.Response)
-			if ok && res.CSeq() != nil && res.CSeq().MethodName == method && res.StatusCode >= min {
+			if ok && res.CSeq() != nil && res.CSeq().MethodName == req.Method && callID(res) == callID(req) && res.StatusCode >= min {
 				return res
 			}
 		case <-deadline:

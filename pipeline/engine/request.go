@@ -70,11 +70,14 @@ func (t *transaction) serve() {
 		return
 	}
 
-	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.active.Load() > int64(limit) && !req.IsAck() {
+	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.held() > int64(limit) && !req.IsAck() {
 		t.log.Warn("too many transactions in flight: refused", "limit", limit)
 		res := ctx.Reply(503, "Service Unavailable: overloaded")
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 		t.respond(res, true)
+		return
+	}
+	if !t.admitSource(ctx) {
 		return
 	}
 	if t.e.draining.Load() && isDialogCreating(req) && !inDialog(req) {

@@ -41,6 +41,10 @@ type transaction struct {
 	finals     []*sip.Response // non-2xx finals of the branches
 	legs       []leg           // the dialogs its responses created
 	settled    sync.Once       // the engine stopped counting it as in flight
+	// The keys admitSource and admitCallee counted ("" for nothing), and
+	// whether they were given back.
+	sourceKey, calleeKey string
+	limitsReleased       bool
 
 	// authUser is the Context's AuthUser once the request stages ran,
 	// for the response stages; under mu.
@@ -77,6 +81,7 @@ func (t *transaction) unref() {
 		return
 	}
 	t.settle()
+	t.e.lingering.Add(-1)
 	t.endEarlyDialogs()
 	if t.key != "" {
 		t.e.invites.CompareAndDelete(t.key, t)
@@ -87,11 +92,15 @@ func (t *transaction) unref() {
 	t.p.Release()
 }
 
-// settle takes the transaction off the engine's in-flight count: it has
-// sent its final response, or ended. A graceful stop waits for the count
-// to reach zero.
+// settle moves the transaction from the engine's in-flight count to its
+// lingering count: it has sent its final response, or ended. A graceful
+// stop waits for the in-flight count to reach zero.
 func (t *transaction) settle() {
-	t.settled.Do(func() { t.e.active.Add(-1) })
+	t.settled.Do(func() {
+		t.e.active.Add(-1)
+		t.e.lingering.Add(1)
+		t.releaseLimits()
+	})
 }
 
 // respond sends res upstream on the server transaction, after the response

@@ -361,5 +361,6 @@ func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) me
 		AORs:         func() float64 { n, _ := held(); return float64(n) },
 		Calls:        func() float64 { return float64(len(svc.Calls())) },
 		Transactions: func() float64 { return float64(eng.InFlight()) },
+		Lingering:    func() float64 { return float64(eng.Lingering()) },
 	}
 }

@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// TestMaxTransactionsCountsLingering fills max_transactions with
+// transactions that were answered and linger to absorb retransmissions:
+// they hold memory as those in flight do, so the next request gets 503.
+func TestMaxTransactionsCountsLingering(t *testing.T) {
+	const limit = 5
+	e := forwardingEngine(t, fmt.Sprintf("max_transactions = %d", limit), "")
+	caller := newPeer(t, "127.0.0.1", nil)
+	proxy := e.testAddr("UDP")
+	for i := range limit {
+		req := caller.request(sip.OPTIONS, "sip:"+proxy, fmt.Sprintf("linger-%d", i), 1)
+		caller.send(proxy, req)
+		if res := caller.response(req, 200, 5*time.Second); res == nil || res.StatusCode != 200 {
+			t.Fatalf("request %d answered %v, want 200", i, res)
+		}
+	}
+	req := caller.request(sip.OPTIONS, "sip:"+proxy, "linger-over", 1)
+	caller.send(proxy, req)
+	res := caller.response(req, 200, 5*time.Second)
+	if res == nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("with %d transactions lingering, a new request was answered %v, want 503 with Retry-After", limit, res)
+	}
+	// The 503 lingers too, to absorb retransmissions.
+	if got := e.Lingering(); got != limit+1 {
+		t.Errorf("Lingering() = %d, want %d", got, limit+1)
+	}
+}
+
+// TestInviteLimits plays the attack on a phone that only rings, shrunk:
+// a source, or callers to one user, keep INVITEs ringing. Past
+// max_invites_per_source the source gets 503 with Retry-After, past
+// max_invites_per_callee the caller gets 486; other sources and users are
+// served, and a call that ends gives its place back.
+func TestInviteLimits(t *testing.T) {
+	shortT1(t, 20*time.Millisecond)
+	e := forwardingEngine(t, "max_invites_per_source = 2\nmax_invites_per_callee = 2", `invite_timeout = "60s"`)
+	proxy := e.testAddr("UDP")
+	callee := newPeer(t, "127.0.0.1", ringing("200"))
+	a := newPeer(t, "127.0.0.1", nil)
+	b := newPeer(t, "127.0.0.2", nil)
+	c := newPeer(t, "127.0.0.3", nil)
+	type call struct {
+		p   *peer
+		inv *sip.Request
+	}
+	var ringingCalls []call
+	steps := []struct {
+		caller *peer
+		user   string
+		want   int
+	}{
+		{a, "bob", 180},
+		{a, "carol", 180},
+		{a, "dave", 503}, // a has 2 ringing
+		{b, "dave", 180},
+		{b, "bob", 180},
+		{c, "bob", 486}, // bob has 2 ringing
+		{c, "carol", 180},
+	}
+	for i, step := range steps {
+		inv := step.caller.invite("sip:"+step.user+"@"+callee.addr(), fmt.Sprintf("limits-%d", i))
+		step.caller.send(proxy, inv)
+		res := step.caller.response(inv, 180, 5*time.Second)
+		if res == nil || res.StatusCode != step.want {
+			t.Fatalf("step %d: call from %s to %s answered %v, want %d", i, step.caller.addr(), step.user, res, step.want)
+		}
+		if res.StatusCode == 503 && res.GetHeader("Retry-After") == nil {
+			t.Errorf("step %d: 503 without Retry-After", i)
+		}
+		if res.StatusCode == 180 {
+			ringingCalls = append(ringingCalls, call{step.caller, inv})
+		}
+	}
+	// a's call to bob ends: a and bob have room for one more each.
+	hangUp := func(c call) {
+		t.Helper()
+		c.p.send(proxy, cancelOf(c.inv))
+		if res := c.p.response(c.inv, 300, 5*time.Second); res == nil || res.StatusCode != 487 {
+			t.Fatalf("the cancelled call was answered %v, want 487", res)
+		}
+	}
+	hangUp(ringingCalls[0])
+	ringingCalls = ringingCalls[1:]
+	inv := a.invite("sip:bob@"+callee.addr(), "limits-after")
+	a.send(proxy, inv)
+	if res := a.response(inv, 180, 5*time.Second); res == nil || res.StatusCode != 180 {
+		t.Fatalf("after a call ended, a call from its source to its callee was answered %v, want 180", res)
+	}
+	ringingCalls = append(ringingCalls, call{a, inv})
+	for _, c := range ringingCalls {
+		c.p.send(proxy, cancelOf(c.inv))
+	}
+	for _, c := range ringingCalls {
+		if res := c.p.response(c.inv, 300, 5*time.Second); res == nil || res.StatusCode != 487 {
+			t.Errorf("the cancelled call was answered %v, want 487", res)
+		}
+	}
+}
+
+func TestSourceKey(t *testing.T) {
+	tests := []struct{ ip, want string }{
+		{"192.0.2.10", "192.0.2.10"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"::ffff:192.0.2.10", "::ffff:192.0.2.10"},
+	}
+	for i, tc := range tests {
+		if got := sourceKey(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("test %d: sourceKey(%s) = %s, want %s", i, tc.ip, got, tc.want)
+		}
+	}
+}
