@@ -22,6 +22,8 @@ func shortT1(t *testing.T, d time.Duration) {
 // transaction ends 64*T1 after the CANCEL (RFC 3261 9.1), not at Timer C.
 func TestCancelReleasesBranch(t *testing.T) {
 	shortT1(t, 20*time.Millisecond) // 64*T1 = 1.28 s
+	// One engine for every case: sipgo's tracer is a global that New sets.
+	e := forwardingEngine(t, "", `invite_timeout = "60s"`)
 	for _, tc := range []struct {
 		name   string
 		cancel string
@@ -31,7 +33,6 @@ func TestCancelReleasesBranch(t *testing.T) {
 		{"callee rings again after the CANCEL", "200+180"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := forwardingEngine(t, "", `invite_timeout = "60s"`)
 			callee := newPeer(t, "127.0.0.1", ringing(tc.cancel))
 			caller := newPeer(t, "127.0.0.1", nil)
 			inv := caller.invite("sip:bob@"+callee.addr(), "cancel-"+tc.cancel)

@@ -35,6 +35,7 @@ func init() {
 	// These are process-wide in sipgo: a restart changes them, not a reload.
 	sip.UDPMTUSize = MaxUDPMessage + 200
 	sip.TransportBufferReadSize = 65535
+	noTimerG()
 }
 
 // SetLinger sets how long sipgo keeps a completed transaction to absorb
@@ -88,6 +89,7 @@ type Engine struct {
 	draining        atomic.Bool
 	stop            chan struct{}
 	workers         *workers
+	timers          timers // retransmissions of final responses
 	wg              sync.WaitGroup
 	closers         []func() error
 }
@@ -332,6 +334,7 @@ wait:
 	e.txl.Close()
 	_ = e.tp.Close()
 	e.wg.Wait()
+	e.timers.wait()
 	if p := e.current.Load(); p != nil {
 		if cerr := p.Cleanup(); cerr != nil {
 			err = errors.Join(err, cerr)

@@ -144,7 +144,11 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if res.IsSuccess() && t.req.Method == sip.REGISTER {
 		defer t.noteBinding()
 	}
-	if err := t.tx.Respond(res); err != nil {
+	err := t.tx.Respond(res)
+	if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
+		t.retransmitFinal(res)
+	}
+	if err != nil {
 		switch {
 		case sip.IsReliable(t.transport):
 			t.resendOverStream(res)
