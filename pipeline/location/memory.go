@@ -223,6 +223,7 @@ func (m *Memory) Sweep(now time.Time) int {
 			}
 			delete(s.due, second)
 		}
+		s.compact(m.seed)
 		s.mu.Unlock()
 	}
 	return removed
