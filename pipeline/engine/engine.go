@@ -90,6 +90,7 @@ type Engine struct {
 	stop            chan struct{}
 	workers         *workers
 	timers          timers // retransmissions of final responses
+	release         *floodRelease
 	wg              sync.WaitGroup
 	closers         []func() error
 }
@@ -102,7 +103,7 @@ type boundSocket struct {
 
 // New returns an engine for the given services. Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers()}
+	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), release: newFloodRelease()}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
@@ -287,7 +288,8 @@ func (e *Engine) holdCurrent() *pipeline.Pipeline {
 
 func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
 
-// Start runs the background work: the binding sweeper.
+// Start runs the background work: the binding sweeper, and the memory
+// given back after a flood.
 func (e *Engine) Start() {
 	e.wg.Add(1)
 	go func() {
@@ -299,6 +301,7 @@ func (e *Engine) Start() {
 			case <-e.stop:
 				return
 			case now := <-t.C:
+				e.release.tick(now, e.held())
 				if e.svc.Location != nil {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)
