@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
@@ -13,6 +14,33 @@ import (
 // that were answered and linger. Both keep their messages in memory, so
 // server.max_transactions bounds their sum.
 func (e *Engine) held() int64 { return e.active.Load() + e.lingering.Load() }
+
+// refusedTag starts the To tag of a refusal (refuse), so that its ACK,
+// which comes after its transaction ended, is known and absorbed.
+const refusedTag = "sb-refused-"
+
+// refuse answers the request with res, a refusal past a limit, and ends
+// its server transaction at once: kept, it would linger until the ACK or
+// Timer H (32 s), and the refusals of a flood would hold the transactions
+// the limit is there to spare. Like Kamailio's stateless replies: a
+// retransmission of the request is refused again, and the ACK of an
+// INVITE's refusal is known by its To tag and absorbed (refusedAck).
+func (t *transaction) refuse(res *sip.Response) {
+	if to := res.To(); to != nil && t.req.IsInvite() {
+		to.Params.Add("tag", refusedTag+sip.GenerateTagN(10))
+	}
+	t.respond(res, true)
+	t.tx.Terminate()
+}
+
+// refusedAck reports whether req is the ACK of a refusal.
+func refusedAck(req *sip.Request) bool {
+	if to := req.To(); to != nil && req.IsAck() {
+		tag, _ := to.Params.Get("tag")
+		return strings.HasPrefix(tag, refusedTag)
+	}
+	return false
+}
 
 // inviteCounts counts INVITE transactions in flight by a key: a source
 // address, or a called user.
@@ -62,7 +90,7 @@ func (t *transaction) admitSource(ctx *pipeline.Context) bool {
 		t.log.Warn("too many INVITEs in flight from the source: refused", "limit", limit)
 		res := ctx.Reply(503, "Service Unavailable: too many calls from your address")
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
-		t.respond(res, true)
+		t.refuse(res)
 		return false
 	}
 	t.counted(&t.sourceKey, &t.e.bySource, key)
@@ -82,7 +110,7 @@ func (t *transaction) admitCallee(ctx *pipeline.Context) bool {
 	}
 	if !t.e.byCallee.take(key, limit) {
 		t.log.Warn("too many INVITEs in flight to the called user: refused", "limit", limit, "callee", key)
-		t.respond(sip.NewResponseFromRequest(t.req, 486, "Busy Here", nil), true)
+		t.refuse(sip.NewResponseFromRequest(t.req, 486, "Busy Here", nil))
 		return false
 	}
 	t.counted(&t.calleeKey, &t.e.byCallee, key)

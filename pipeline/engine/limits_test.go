@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -30,9 +31,9 @@ func TestMaxTransactionsCountsLingering(t *testing.T) {
 	if res == nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("with %d transactions lingering, a new request was answered %v, want 503 with Retry-After", limit, res)
 	}
-	// The 503 lingers too, to absorb retransmissions.
-	if got := e.Lingering(); got != limit+1 {
-		t.Errorf("Lingering() = %d, want %d", got, limit+1)
+	// The 503 does not linger (refuse).
+	if got := e.Lingering(); got != limit {
+		t.Errorf("Lingering() = %d, want %d", got, limit)
 	}
 }
 
@@ -118,5 +119,61 @@ func TestSourceKey(t *testing.T) {
 		if got := sourceKey(netip.MustParseAddr(tc.ip)); got != tc.want {
 			t.Errorf("test %d: sourceKey(%s) = %s, want %s", i, tc.ip, got, tc.want)
 		}
+	}
+}
+
+// TestRefusalsDoNotLinger floods past max_invites_per_source from an
+// address that never ACKs: the refusals end their transactions at once
+// instead of lingering Timer H (32 s) each, so that they cannot fill
+// max_transactions themselves; the ACK of one is absorbed, not relayed.
+func TestRefusalsDoNotLinger(t *testing.T) {
+	shortT1(t, 20*time.Millisecond)
+	e := forwardingEngine(t, "max_invites_per_source = 1", `invite_timeout = "60s"`)
+	proxy := e.testAddr("UDP")
+	acks := make(chan *sip.Request, 16)
+	callee := newPeer(t, "127.0.0.1", func(p *peer, req *sip.Request, from *net.UDPAddr) {
+		switch {
+		case req.IsInvite():
+			p.answer(req, from, 180, "Ringing")
+		case req.IsAck():
+			acks <- req
+		case req.IsCancel():
+			p.answer(req, from, 200, "OK")
+		}
+	})
+	caller := newPeer(t, "127.0.0.1", nil)
+	ringingCall := caller.invite("sip:bob@"+callee.addr(), "refusals-ringing")
+	caller.send(proxy, ringingCall)
+	if res := caller.response(ringingCall, 180, 5*time.Second); res == nil || res.StatusCode != 180 {
+		t.Fatalf("the first call was answered %v, want 180", res)
+	}
+	const n = 50
+	var last *sip.Response
+	var lastInv *sip.Request
+	for i := range n {
+		inv := caller.invite("sip:bob@"+callee.addr(), fmt.Sprintf("refusals-%d", i))
+		caller.send(proxy, inv)
+		res := caller.response(inv, 200, 5*time.Second)
+		if res == nil || res.StatusCode != 503 {
+			t.Fatalf("call %d answered %v, want 503", i, res)
+		}
+		last, lastInv = res, inv
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Lingering() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d refused transactions still linger after 5 s", e.Lingering())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	caller.send(proxy, ackOf(lastInv, last))
+	select {
+	case ack := <-acks:
+		t.Errorf("the ACK of a refusal was relayed to the callee:\n%s", ack)
+	case <-time.After(500 * time.Millisecond):
+	}
+	caller.send(proxy, cancelOf(ringingCall))
+	if res := caller.response(ringingCall, 300, 5*time.Second); res == nil {
+		t.Error("no final response to the cancelled call")
 	}
 }

@@ -57,6 +57,9 @@ func (t *transaction) serve() {
 	}
 	if req.IsAck() {
 		defer t.tx.Terminate()
+		if refusedAck(req) {
+			return // hop by hop, for a transaction refuse ended
+		}
 	}
 
 	work := req.Clone()
@@ -74,7 +77,7 @@ func (t *transaction) serve() {
 		t.log.Warn("too many transactions in flight: refused", "limit", limit)
 		res := ctx.Reply(503, "Service Unavailable: overloaded")
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
-		t.respond(res, true)
+		t.refuse(res)
 		return
 	}
 	if !t.admitSource(ctx) {
