@@ -103,5 +103,19 @@ bench-smoke:
 attack-tcp: build
 	SWITCHBOARD_ATTACK_TCP=1 SWITCHBOARD_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 10m -run '^TestAttackTCP$$' ./cmd/switchboard
 
+# attack-transactions plays the transaction exhaustion attack at full size
+# with the default limits (a phone that only rings, 111 INVITEs a second,
+# each cancelled; about two minutes); attack-memory floods the engine with
+# 40,000 unanswered INVITEs and logs its memory every 5 s for 200 s, and
+# the location store with 300,000 registrations added and removed (about
+# four minutes). docs/security.md has their numbers.
+.PHONY: attack-transactions attack-memory
+attack-transactions:
+	SWITCHBOARD_ATTACK_TRANSACTIONS=1 $(GO) test -count=1 -v -timeout 10m -run '^TestAttackRingingCallee$$' ./pipeline/engine
+
+attack-memory:
+	SWITCHBOARD_FLOOD=40000 SWITCHBOARD_FR_TIMEOUT=20s SWITCHBOARD_WAIT=1 $(GO) test -count=1 -v -timeout 10m -run '^TestMemoryAfterInviteFlood$$' ./pipeline/engine
+	SWITCHBOARD_FLOOD=300000 $(GO) test -count=1 -v -timeout 10m -run '^TestMemoryAfterRegistrationFlood$$' ./pipeline/location
+
 clean:
 	rm -rf bin
