@@ -268,7 +268,7 @@ func (e *Engine) InFlight() int64 { return e.active.Load() }
 
 // Lingering returns the number of transactions that sent their final
 // response and have not ended: they absorb retransmissions (server.linger,
-// Timer H for a final never ACKed) or wait for a cancelled branch's 487.
+// Timer H for a final never ACKed) or wait for a cancelled branch to end.
 func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 
 // Draining reports whether a graceful stop has begun.

@@ -74,7 +74,7 @@ func (t *transaction) serve() {
 	}
 
 	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.held() > int64(limit) && !req.IsAck() {
-		t.log.Warn("too many transactions in flight: refused", "limit", limit)
+		t.log.Warn("too many transactions held: refused", "limit", limit)
 		res := ctx.Reply(503, "Service Unavailable: overloaded")
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 		t.refuse(res)
