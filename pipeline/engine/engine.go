@@ -46,9 +46,14 @@ func init() {
 // request (a late 2xx is still relayed, statelessly). The timers are
 // process-wide in sipgo: call SetLinger before New, never while
 // transactions run. A non-INVITE client transaction lingers Timer K, T4 in
-// RFC 3261 (sipgo v1.7.3 used Timer D): the linger when it is shorter.
+// RFC 3261 (sipgo v1.7.3 used Timer D): the linger when it is shorter. An
+// INVITE server transaction waits for the ACK of a non-2xx final response
+// the linger too (Timer H, 64*T1 in RFC 3261): the engine sends that
+// response twice within T1 (retransmitFinal), and a forged source, which
+// never ACKs, would otherwise hold the transaction 32 s.
 func SetLinger(d time.Duration) {
 	sip.Timer_D = d
+	sip.Timer_H = d
 	sip.Timer_J = d
 	sip.Timer_K = min(d, sip.T4)
 	sip.Timer_L = d
