@@ -225,6 +225,26 @@ func dlgLast(codes []int) int {
 	return codes[len(codes)-1]
 }
 
+// dlgScene is what each dialog test starts with: a proxy with
+// secure.toml, alice's phone (ringing only, or answering too), a gateway
+// of another domain and its toll number, and a caller from another domain.
+type dlgScene struct {
+	p       *proxy
+	phone   *dlgPhone
+	gateway *secPhone
+	toll    string
+	ua      *secUA
+}
+
+func dlgStart(t *testing.T, answer bool) *dlgScene {
+	t.Helper()
+	s := &dlgScene{p: secStartProxy(t, false), phone: dlgStartPhone(t, calleeIP, answer), gateway: secStartPhone(t, secForeignIP)}
+	secRegister(t, s.p, "alice", s.phone.secPhone)
+	s.toll = "sip:+19005550100@" + s.gateway.Addr()
+	s.ua = secNewUA(t, callerIP, s.p.UDP)
+	return s
+}
+
 // TestSecurityReplayedRoute is the toll fraud of issue 14: a caller from
 // another domain calls our user (no password needed), keeps the signed
 // Record-Route of the 180, cancels, and sends INVITEs with the same
@@ -233,12 +253,8 @@ func dlgLast(codes []int) int {
 // gateway every time.
 func TestSecurityReplayedRoute(t *testing.T) {
 	t.Parallel()
-	p := secStartProxy(t, false)
-	phone := dlgStartPhone(t, calleeIP, false)
-	secRegister(t, p, "alice", phone.secPhone)
-	gateway := secStartPhone(t, secForeignIP)
-	toll := "sip:+19005550100@" + gateway.Addr()
-	ua := secNewUA(t, callerIP, p.UDP)
+	sc := dlgStart(t, false)
+	gateway, toll, ua := sc.gateway, sc.toll, sc.ua
 
 	call := dlgInvite(t, ua, "mallory@evil.test", "alice", false)
 	call.cancel(t)
@@ -257,12 +273,8 @@ func TestSecurityReplayedRoute(t *testing.T) {
 // two ends and nowhere else, and nothing goes once it ended.
 func TestDialogEnds(t *testing.T) {
 	t.Parallel()
-	p := secStartProxy(t, false)
-	phone := dlgStartPhone(t, calleeIP, true)
-	secRegister(t, p, "alice", phone.secPhone)
-	gateway := secStartPhone(t, secForeignIP)
-	toll := "sip:+19005550100@" + gateway.Addr()
-	ua := secNewUA(t, callerIP, p.UDP)
+	sc := dlgStart(t, true)
+	phone, gateway, toll, ua := sc.phone, sc.gateway, sc.toll, sc.ua
 	call := dlgInvite(t, ua, "mallory@evil.test", "alice", true)
 	call.send("ACK", "", "", nil)
 
@@ -309,12 +321,8 @@ func TestDialogEnds(t *testing.T) {
 // restart stays ended.
 func TestDialogSurvivesReloadAndRestart(t *testing.T) {
 	t.Parallel()
-	p := secStartProxy(t, false)
-	phone := dlgStartPhone(t, calleeIP, true)
-	secRegister(t, p, "alice", phone.secPhone)
-	gateway := secStartPhone(t, secForeignIP)
-	toll := "sip:+19005550100@" + gateway.Addr()
-	ua := secNewUA(t, callerIP, p.UDP)
+	sc := dlgStart(t, true)
+	p, gateway, toll, ua := sc.p, sc.gateway, sc.toll, sc.ua
 	call := dlgInvite(t, ua, "mallory@evil.test", "alice", true)
 	call.send("ACK", "", "", nil)
 
@@ -394,12 +402,8 @@ func dlgGot(ua *secUA, method string) bool {
 // and our user's own requests to the caller still reach it.
 func TestDialogContactNamesGateway(t *testing.T) {
 	t.Parallel()
-	p := secStartProxy(t, false)
-	phone := dlgStartPhone(t, calleeIP, true)
-	secRegister(t, p, "alice", phone.secPhone)
-	gateway := secStartPhone(t, secForeignIP)
-	toll := "sip:+19005550100@" + gateway.Addr()
-	ua := secNewUA(t, callerIP, p.UDP)
+	sc := dlgStart(t, true)
+	p, phone, gateway, toll, ua := sc.p, sc.phone, sc.gateway, sc.toll, sc.ua
 	call := dlgInviteContact(t, ua, "mallory@evil.test", "alice", toll, true)
 	call.send("ACK", "", "", nil)
 
