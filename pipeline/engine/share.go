@@ -25,9 +25,10 @@ const (
 	// waiting for the reader to count as saturated.
 	shareBacklog = 3
 	// shareWaiting is how soon a read returns when its datagram was
-	// already waiting: a read that parks for the next datagram takes
-	// longer.
-	shareWaiting = 20 * time.Microsecond
+	// already waiting (a copy of up to 64 KB, slower under the race
+	// detector): a read that parks for the next datagram takes longer,
+	// unless they come more often than this.
+	shareWaiting = 200 * time.Microsecond
 	// shareSweep is how often the buckets that have filled up again are
 	// forgotten.
 	shareSweep = time.Second
