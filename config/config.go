@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"sort"
@@ -131,6 +132,13 @@ type Server struct {
 	// none for that long and has no registration on it.
 	HeaderTimeout Duration `toml:"header_timeout"`
 	IdleTimeout   Duration `toml:"idle_timeout"`
+	// TrustedSources are the networks (or addresses) of trunks and session
+	// border controllers, whose UDP datagrams the socket's reader never
+	// drops to share itself among the sources (like the address table of
+	// Kamailio's permissions module: sources trusted, not checked).
+	TrustedSources []string `toml:"trusted_sources"`
+	// Trusted is TrustedSources parsed.
+	Trusted []netip.Prefix `toml:"-"`
 }
 
 // The defaults of server.header_timeout and server.idle_timeout.
@@ -315,6 +323,15 @@ func (f *File) validate(errs *Errors) {
 	}
 	if f.Server.MaxConnectionsPerSource < 0 {
 		errs.Add(fmt.Errorf("server: max_connections_per_source: %d is negative (0: the default)", f.Server.MaxConnectionsPerSource))
+	}
+	f.Server.Trusted = f.Server.Trusted[:0]
+	for i, s := range f.Server.TrustedSources {
+		p, err := ParseNetwork(s)
+		if err != nil {
+			errs.Add(fmt.Errorf("server: trusted_sources[%d]: %w", i, err))
+			continue
+		}
+		f.Server.Trusted = append(f.Server.Trusted, p)
 	}
 	if d := time.Duration(f.Server.HeaderTimeout); d < time.Second || d > 5*time.Minute {
 		errs.Add(fmt.Errorf("server: header_timeout: %s is not between 1s and 5m", d))

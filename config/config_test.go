@@ -91,6 +91,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_connections negative", "[server]\nmax_connections = -1\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_connections: -1 is negative`}},
 		{"max_connections_per_source negative", "[server]\nmax_connections_per_source = -5\n[[stage]]\nuse='forward'", []string{`c.toml: server: max_connections_per_source: -5 is negative`}},
 		{"header_timeout too short", "[server]\nheader_timeout = '10ms'\n[[stage]]\nuse='forward'", []string{`c.toml: server: header_timeout: 10ms is not between 1s and 5m`}},
+		{"trusted_sources not a network", "[server]\ntrusted_sources = ['10.0.0.0/8', '10.0.0.300']\n[[stage]]\nuse='forward'", []string{`c.toml: server: trusted_sources[1]: "10.0.0.300" is not a network such as "10.0.0.0/8" or an address`}},
 		{"idle_timeout too long", "[server]\nidle_timeout = '48h'\n[[stage]]\nuse='forward'", []string{`c.toml: server: idle_timeout: 48h0m0s is not between 1s and 24h`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
 		{"bad log level", "[log]\nlevel = 'loud'\n[[stage]]\nuse='forward'", []string{`log: level: "loud"`}},

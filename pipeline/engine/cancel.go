@@ -56,7 +56,7 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 			if stream {
 				e.guard.Delivered(addrPort(info.RemoteAddr))
 			} else {
-				inTurn()
+				e.inTurn(info.LocalAddr)
 			}
 			go e.onCancel(req)
 			if !stream || n >= len(data) {
@@ -68,7 +68,7 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		}
 	}
 	if !stream {
-		inTurn()
+		e.inTurn(info.LocalAddr)
 		data = markRFC2543(data, e.answered2543)
 		e.sawDatagram(info.LocalAddr, info.RemoteAddr, data)
 	}
@@ -83,8 +83,18 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 // overflow of its run queue behind all the rest (a 180 relayed after its
 // 200, a BYE before its ACK). Datagrams the filter drops (a banned source,
 // one too large) do not wait: a flood is still read and dropped at full
-// speed.
-func inTurn() { runtime.Gosched() }
+// speed. The reader's share (readerShare) does not count the wait.
+func (e *Engine) inTurn(local net.Addr) {
+	if l := e.shares.Load(); l != nil {
+		for _, r := range *l {
+			if r.local == local {
+				r.yield()
+				return
+			}
+		}
+	}
+	runtime.Gosched()
+}
 
 // addrPort returns the address of a UDP or TCP peer.
 func addrPort(a net.Addr) netip.AddrPort {

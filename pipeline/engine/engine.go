@@ -80,6 +80,7 @@ type Engine struct {
 	current atomic.Pointer[pipeline.Pipeline]
 
 	sockets     []boundSocket
+	shares      atomic.Pointer[[]*readerShare] // of the UDP sockets, for inTurn
 	parser      *sip.Parser
 	traceParser *sip.Parser
 	invites     sync.Map // inviteKey -> *transaction, for CANCEL matching
@@ -172,10 +173,11 @@ func (e *Engine) listen(l config.Listen) error {
 		e.setReceiveBuffer(conn.(*net.UDPConn), ap)
 		e.addSocket("UDP", ap)
 		e.closers = append(e.closers, conn.Close)
+		share := e.addShare(conn)
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			if err := e.tp.ServeUDP(newReaderShare(conn, e.log)); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := e.tp.ServeUDP(share); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("udp socket stopped", "addr", ap.String(), "error", err)
 			}
 		}()

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"time"
 )
 
@@ -15,61 +17,89 @@ import (
 // keep the reader busy while every other source's datagrams wait behind.
 
 const (
-	// sharePeriod is how often readerShare weighs the sources.
-	sharePeriod = 100 * time.Millisecond
-	// shareHold is how long a source that took most of a saturated
-	// reader is held back: it gets at most one period in six.
-	shareHold = 5 * sharePeriod
-	// shareCompany is how long after a period with more than one source
-	// the reader counts as shared: another source's datagrams may wait in
-	// the socket's queue behind those of the one that keeps it busy.
-	shareCompany = time.Second
-	// shareMaxTracked bounds the sources weighed in one period; the
-	// others are not counted.
+	// shareBurst is the reader's time a source may take above its share
+	// (half the reader's time) before its datagrams are dropped while
+	// others wait: the size of its bucket.
+	shareBurst = 20 * time.Millisecond
+	// shareBacklog is how many reads in a row must find a datagram
+	// waiting for the reader to count as saturated.
+	shareBacklog = 3
+	// shareWaiting is how soon a read returns when its datagram was
+	// already waiting (a copy of up to 64 KB, slower under the race
+	// detector): a read that parks for the next datagram takes longer,
+	// unless they come more often than this.
+	shareWaiting = 200 * time.Microsecond
+	// shareSweep is how often the buckets that have filled up again are
+	// forgotten.
+	shareSweep = time.Second
+	// shareMaxTracked bounds the sources with a bucket; the others are
+	// not counted.
 	shareMaxTracked = 4096
 )
 
-// readerShare is a UDP socket as sipgo's reader sees it. It measures how
-// long the reader takes over each datagram (from the read that returns it
-// to the next read: the read filter, with the turn it gives the goroutines
-// of earlier datagrams, sipgo's parse and hand-off), adds it up per source
-// address over a period. When the reader was busy for more than four
-// fifths of a period, within shareCompany of a period with more than one
-// source, the source that took more than half of it has its datagrams
-// dropped unparsed for shareHold. A source that had the reader to itself
-// for shareCompany is never held back, nor one that leaves the others half
-// of it, nor any while the reader keeps up.
+// readerShare is a UDP socket as sipgo's reader sees it. It charges each
+// source the reader's time over its datagrams: from the end of the turn
+// the reader gives other goroutines (inTurn: its length is the load of the
+// machine, not the datagram's cost) or, without one, from the read that
+// returned the datagram, to the read of the next. Each source has a bucket of that time, refilled at half
+// the wall clock's pace and holding shareBurst at most. While the reader
+// is saturated (shareBacklog reads in a row found a datagram waiting), a
+// datagram from a source whose bucket is empty is dropped unparsed: only
+// what a source takes above half the reader, and only while others may
+// wait behind it. A source in trusted is never dropped.
 type readerShare struct {
 	net.PacketConn
-	now func() time.Time
-	log *slog.Logger
+	local   net.Addr // the socket's address, as it returns it (compared by pointer)
+	now     func() time.Time
+	wait    func() // gives the other goroutines their turn
+	trusted func(netip.Addr) bool
+	log     *slog.Logger
 
 	src      netip.Addr // the source of the datagram last returned, while the reader has it
-	returned time.Time  // when it was returned
-	start    time.Time  // the start of the period
-	busy     time.Duration
-	used     map[netip.Addr]time.Duration
-	held     netip.Addr // the source held back, and until when
-	until    time.Time
-	shared   time.Time  // the end of the last period with more than one source
+	returned time.Time  // when it was returned, or the end of its turn
+	backlog  int        // reads in a row that found a datagram waiting
+	swept    time.Time
+	buckets  map[netip.Addr]bucket
 	reported netip.Addr // the source last logged as held back
 }
 
-func newReaderShare(c net.PacketConn, log *slog.Logger) *readerShare {
-	return &readerShare{PacketConn: c, now: time.Now, log: log, used: make(map[netip.Addr]time.Duration)}
+// bucket is the reader's time a source may still take at once, as of at.
+type bucket struct {
+	left time.Duration
+	at   time.Time
 }
 
-// ReadFrom returns the next datagram whose source is not held back.
+// refilled returns b as of now: half the time since at added, up to
+// shareBurst.
+func (b bucket) refilled(now time.Time) bucket {
+	return bucket{min(b.left+now.Sub(b.at)/2, shareBurst), now}
+}
+
+func newReaderShare(c net.PacketConn, trusted func(netip.Addr) bool, log *slog.Logger) *readerShare {
+	return &readerShare{PacketConn: c, now: time.Now, wait: runtime.Gosched,
+		trusted: trusted, log: log, buckets: make(map[netip.Addr]bucket)}
+}
+
+// ReadFrom returns the next datagram not dropped to share the reader.
 func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		r.charge(r.now())
+		asked := r.now()
+		r.charge(asked)
 		n, addr, err := r.PacketConn.ReadFrom(b)
 		if err != nil || addr == nil {
 			return n, addr, err
 		}
 		now := r.now()
+		if now.Sub(asked) < shareWaiting {
+			r.backlog++
+		} else {
+			r.backlog = 0
+		}
+		if now.Sub(r.swept) >= shareSweep {
+			r.sweep(now)
+		}
 		src := addrPort(addr).Addr()
-		if r.hold(src, now) {
+		if r.backlog >= shareBacklog && r.over(src, now) {
 			continue
 		}
 		r.src, r.returned = src, now
@@ -77,47 +107,82 @@ func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
-// charge adds the time since the last datagram was returned to its
-// source.
+// yield lets the other goroutines run, on the reader; the datagram's cost
+// is counted from its end.
+func (r *readerShare) yield() {
+	r.wait()
+	r.returned = r.now()
+}
+
+// charge takes the reader's time over the datagram last returned from its
+// source's bucket. A bucket goes down to -shareBurst at most: a source
+// that took the reader while it was idle owes little for it.
 func (r *readerShare) charge(now time.Time) {
 	if !r.src.IsValid() {
 		return
 	}
-	d := now.Sub(r.returned)
-	r.busy += d
-	if _, ok := r.used[r.src]; ok || len(r.used) < shareMaxTracked {
-		r.used[r.src] += d
-	}
+	src := r.src
 	r.src = netip.Addr{}
+	b, ok := r.buckets[src]
+	if !ok {
+		if len(r.buckets) >= shareMaxTracked {
+			return
+		}
+		b = bucket{shareBurst, r.returned}
+	}
+	b = b.refilled(now)
+	b.left = max(b.left-now.Sub(r.returned), -shareBurst)
+	r.buckets[src] = b
 }
 
-// hold reports whether a datagram from src, read at now, is to be
-// dropped. When the period is over, it weighs the sources and starts the
-// next one.
-func (r *readerShare) hold(src netip.Addr, now time.Time) bool {
-	if elapsed := now.Sub(r.start); elapsed >= sharePeriod {
-		if len(r.used) > 1 {
-			r.shared = now
-		}
-		if now.Sub(r.shared) <= shareCompany && r.busy*5 > elapsed*4 {
-			for s, d := range r.used {
-				if d*2 <= elapsed {
-					continue
-				}
-				r.held, r.until = s, now.Add(shareHold)
-				if s != r.reported {
-					r.reported = s
-					r.log.Info("udp source held back: it took most of the socket's reader", "source", s.String(),
-						"share", float64(d)/float64(elapsed), "busy", float64(r.busy)/float64(elapsed))
-				}
-			}
-		}
-		if len(r.used) > 64 {
-			r.used = make(map[netip.Addr]time.Duration)
-		} else {
-			clear(r.used)
-		}
-		r.busy, r.start = 0, now
+// over reports whether src has taken its share and more, and is not
+// trusted.
+func (r *readerShare) over(src netip.Addr, now time.Time) bool {
+	b, ok := r.buckets[src]
+	if !ok || b.refilled(now).left > 0 || r.trusted != nil && r.trusted(src) {
+		return false
 	}
-	return src == r.held && now.Before(r.until)
+	if src != r.reported {
+		r.reported = src
+		r.log.Info("udp source held back: it took more than half of the socket's reader", "source", src.String())
+	}
+	return true
+}
+
+// sweep forgets the buckets that are full again.
+func (r *readerShare) sweep(now time.Time) {
+	for s, b := range r.buckets {
+		if b.refilled(now).left >= shareBurst {
+			delete(r.buckets, s)
+		}
+	}
+	r.swept = now
+}
+
+// addShare returns the UDP socket c wrapped in a readerShare that spares
+// the sources in [server] trusted_sources, and adds it to the engine's.
+func (e *Engine) addShare(c net.PacketConn) *readerShare {
+	r := newReaderShare(c, e.trustedSource, e.log)
+	r.local = c.LocalAddr()
+	var list []*readerShare
+	if l := e.shares.Load(); l != nil {
+		list = *l
+	}
+	list = append(slices.Clip(list), r)
+	e.shares.Store(&list)
+	return r
+}
+
+// trustedSource reports whether src is in [server] trusted_sources.
+func (e *Engine) trustedSource(src netip.Addr) bool {
+	p := e.current.Load()
+	if p == nil || p.Config == nil {
+		return false
+	}
+	for _, n := range p.Config.Server.Trusted {
+		if n.Contains(src) {
+			return true
+		}
+	}
+	return false
 }

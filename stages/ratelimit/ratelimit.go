@@ -110,7 +110,7 @@ func (r *Ratelimit) Validate() error {
 		errs = append(errs, fmt.Errorf("action: %q is not %q or %q", r.Action, ActionDrop, ActionReply))
 	}
 	for _, a := range r.Allow {
-		if _, err := parseNetwork(a); err != nil {
+		if _, err := config.ParseNetwork(a); err != nil {
 			errs = append(errs, fmt.Errorf("allow: %w", err))
 		}
 	}
@@ -131,7 +131,7 @@ func (r *Ratelimit) Provision(b *pipeline.BuildContext) error {
 	}
 	r.allow = r.allow[:0]
 	for _, a := range r.Allow {
-		p, _ := parseNetwork(a)
+		p, _ := config.ParseNetwork(a)
 		r.allow = append(r.allow, p)
 	}
 	v, err := b.Services.Shared(StateKey, func() (any, error) { return newState(r.MaxSources, time.Now), nil })
@@ -234,22 +234,6 @@ func (r *Ratelimit) allowed(ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// parseNetwork parses a CIDR ("10.0.0.0/8") or a bare address.
-func parseNetwork(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked(), nil
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a network such as \"10.0.0.0/8\" or an address", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // ReadOnly reports that the stage changes nothing a rule reads (it answers,
