@@ -122,6 +122,7 @@ func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), nil,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
+		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(sipgoLog)}),
 	)
 	e.tp.OnMessage(e.onMessage)
 	e.txl = sip.NewTransactionLayer(e.tp,

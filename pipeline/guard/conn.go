@@ -11,6 +11,11 @@ import (
 	"time"
 )
 
+// WriteTimeout bounds each write to a stream connection: a peer that
+// stops reading cannot hold a response, and the transaction that sends
+// it, for longer.
+const WriteTimeout = 5 * time.Second
+
 // conn is an accepted connection the Guard counts. It owns the read
 // deadline: each Read waits at most until the connection's timeout.
 type conn struct {

@@ -42,13 +42,18 @@ type Guard struct {
 	sources map[netip.Addr]int
 	conns   map[netip.AddrPort]*conn // by remote address
 
+	// omu guards the connections the proxy dialed (Control).
+	omu        sync.Mutex
+	outbound   []outbound
+	outboundTo map[netip.Addr]int
+
 	refused burst
 }
 
 // New returns a Guard with the given limits; log receives a line per burst
 // of refused connections or failed accepts.
 func New(l Limits, log *slog.Logger) *Guard {
-	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}}
+	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}, outboundTo: map[netip.Addr]int{}}
 	g.limits.Store(&l)
 	return g
 }
