@@ -16,6 +16,9 @@ import (
 // it, for longer.
 const WriteTimeout = 5 * time.Second
 
+// writeTimeout is WriteTimeout, which tests shorten.
+var writeTimeout = WriteTimeout
+
 // conn is an accepted connection the Guard counts. It owns the read
 // deadline: each Read waits at most until the connection's timeout.
 type conn struct {
@@ -101,6 +104,20 @@ func (c *conn) timeout() string {
 		return "header_timeout"
 	}
 	return "idle_timeout"
+}
+
+// Write writes b, or fails once writeTimeout has passed: then it closes
+// the connection, which a message written in part leaves of no use.
+func (c *conn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.g.log.Debug("connection closed: not read", "remote", c.remote.String(), "local", c.LocalAddr().String(), "reason", "write timeout")
+		_ = c.Close()
+	}
+	return n, err
 }
 
 // SetReadDeadline is ignored: the Guard sets the read deadline.

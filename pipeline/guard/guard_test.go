@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -294,4 +295,47 @@ func TestDefaultCaps(t *testing.T) {
 			t.Errorf("test %d: DefaultCaps(%d) = %d, %d; want %d, %d", i, tc.nofile, total, per, tc.total, tc.perSource)
 		}
 	}
+}
+
+// TestWriteTimeout is a peer that never reads: a write to it fails within
+// the write timeout, and the connection is closed.
+func TestWriteTimeout(t *testing.T) {
+	defer func(d time.Duration) { writeTimeout = d }(writeTimeout)
+	writeTimeout = 200 * time.Millisecond
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(Limits{}, slog.New(slog.DiscardHandler))
+	gl := g.Listen(ln)
+	defer gl.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := gl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := sc.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("write failed with %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		sc.Close()
+		t.Fatal("a write to a peer that does not read still blocks after 5s")
+	}
+	waitFor(t, "closed", time.Second, func() bool { return g.Open() == 0 })
 }
