@@ -283,11 +283,13 @@ func TestDefaultCaps(t *testing.T) {
 		nofile           uint64
 		total, perSource int
 	}{
-		{1024, 922, 100},
-		{256, 192, 100},
-		{100, 36, 36},
+		{1024, 461, 100},
+		{256, 96, 96},
+		{100, 18, 18},
 		{64, 1, 1},
-		{1 << 20, 943719, 100},
+		{9000, 4050, 100},
+		{65536, 8192, 100},
+		{1 << 20, 8192, 100},
 	}
 	for i, tc := range tests {
 		total, per := DefaultCaps(tc.nofile)
