@@ -28,9 +28,22 @@ type conn struct {
 	accepted time.Time
 	// started is when the message being read began (UnixNano), 0 between
 	// messages; last when the last whole message came, 0 before the
-	// first; bound until when a binding lives on the connection.
+	// first; bound until when the latest binding on it lives.
 	started, last, bound atomic.Int64
 	closeOnce            sync.Once
+	// bindings holds, by AOR, until when the bindings on the connection
+	// live (UnixNano); the Guard's mu guards it.
+	bindings map[string]int64
+}
+
+// rebind sets bound to the latest of the bindings, with the Guard's mu
+// held.
+func (c *conn) rebind() {
+	var latest int64
+	for _, t := range c.bindings {
+		latest = max(latest, t)
+	}
+	c.bound.Store(latest)
 }
 
 // wrap admits c, or closes it and returns nil when it is past a cap.

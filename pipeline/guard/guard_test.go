@@ -189,7 +189,7 @@ func TestTimeouts(t *testing.T) {
 				cn := s.g.conn(netip.MustParseAddrPort(c.LocalAddr().String()))
 				return cn != nil && cn.last.Load() != 0
 			})
-			s.g.Bound(netip.MustParseAddrPort(c.LocalAddr().String()), time.Now().Add(time.Hour))
+			s.g.Bind("alice", map[netip.AddrPort]time.Time{netip.MustParseAddrPort(c.LocalAddr().String()): time.Now().Add(time.Hour)})
 		}
 		if tc.wantClosed {
 			waitFor(t, tc.name+": closed", tc.within+time.Second, func() bool { return s.isClosed(c) })
@@ -340,4 +340,49 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatal("a write to a peer that does not read still blocks after 5s")
 	}
 	waitFor(t, "closed", time.Second, func() bool { return g.Open() == 0 })
+}
+
+// TestBind is a connection that holds the bindings of two AORs (a phone
+// with two lines, an SBC): the de-registration of one keeps the other's
+// protection, and a binding that moves to another connection takes its
+// protection along.
+func TestBind(t *testing.T) {
+	s := newServer(t, Limits{}, nil)
+	var remotes []netip.AddrPort
+	for range 2 {
+		c := s.dial(t, "127.0.0.1")
+		remote := netip.MustParseAddrPort(c.LocalAddr().String())
+		waitFor(t, "accepted", 2*time.Second, func() bool { return s.g.conn(remote) != nil })
+		remotes = append(remotes, remote)
+	}
+	c1, c2 := remotes[0], remotes[1]
+	now := time.Now()
+	at := func(h int) time.Time { return now.Add(time.Duration(h) * time.Hour) }
+	steps := []struct {
+		aor   string
+		until map[netip.AddrPort]time.Time
+		want  [2]time.Time // bound of c1 and c2 afterwards
+	}{
+		{"alice", map[netip.AddrPort]time.Time{c1: at(1)}, [2]time.Time{at(1), {}}},
+		{"bob", map[netip.AddrPort]time.Time{c1: at(2)}, [2]time.Time{at(2), {}}},
+		{"alice", map[netip.AddrPort]time.Time{c1: at(3)}, [2]time.Time{at(3), {}}},
+		{"alice", nil, [2]time.Time{at(2), {}}}, // alice de-registers
+		{"alice", map[netip.AddrPort]time.Time{c1: at(1)}, [2]time.Time{at(2), {}}},
+		{"bob", map[netip.AddrPort]time.Time{c2: at(4)}, [2]time.Time{at(1), at(4)}}, // bob moves
+		{"alice", map[netip.AddrPort]time.Time{c1: at(1), c2: at(5)}, [2]time.Time{at(1), at(5)}},
+		{"bob", nil, [2]time.Time{at(1), at(5)}},
+		{"alice", nil, [2]time.Time{{}, {}}},
+	}
+	for i, st := range steps {
+		s.g.Bind(st.aor, st.until)
+		for j, remote := range remotes {
+			var want int64
+			if !st.want[j].IsZero() {
+				want = st.want[j].UnixNano()
+			}
+			if got := s.g.conn(remote).bound.Load(); got != want {
+				t.Errorf("step %d (%s): connection %d bound until %v, want %v", i, st.aor, j+1, time.Unix(0, got), st.want[j])
+			}
+		}
+	}
 }
