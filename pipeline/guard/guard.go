@@ -77,13 +77,21 @@ func (g *Guard) Open() int {
 // Read is told of data read from remote, before it is parsed (the
 // transport's read filter calls it, with the plain text of a TLS or
 // WebSocket connection): data that is not a keep-alive starts a message,
-// which must then be whole within the header timeout.
+// which must then be whole within the header timeout. A keep-alive
+// between messages (RFC 5626 3.5.1) starts the idle timeout again, as a
+// message does; before the first message it changes nothing.
 func (g *Guard) Read(remote netip.AddrPort, data []byte) {
-	if !startsMessage(data) {
+	c := g.conn(remote)
+	if c == nil {
 		return
 	}
-	if c := g.conn(remote); c != nil {
-		c.started.CompareAndSwap(0, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	if startsMessage(data) {
+		c.started.CompareAndSwap(0, now)
+		return
+	}
+	if c.last.Load() != 0 && c.started.Load() == 0 {
+		c.last.Store(now)
 	}
 }
 

@@ -178,6 +178,8 @@ func TestTimeouts(t *testing.T) {
 		{"idle after a message", false, once(msg), true, header + idle},
 		{"a message each header timeout", false, every(header/2, msg), false, 3 * idle},
 		{"idle with a binding", true, once(msg), false, 3 * idle},
+		{"keep-alives after a message", false, then(msg, every(50*time.Millisecond, "\r\n\r\n")), false, 3 * idle},
+		{"a message cut by keep-alives", false, then("OPTIONS sip:a@b SIP/2.0\r\n", every(50*time.Millisecond, "\r\n")), true, header},
 	}
 	for _, tc := range tests {
 		s := newServer(t, Limits{HeaderTimeout: header, IdleTimeout: idle}, nil)
@@ -216,6 +218,15 @@ func every(d time.Duration, data string) func(net.Conn, chan struct{}) {
 				return
 			case <-t.C:
 			}
+		}
+	}
+}
+
+// then sends data, then what next sends.
+func then(data string, next func(net.Conn, chan struct{})) func(net.Conn, chan struct{}) {
+	return func(c net.Conn, stop chan struct{}) {
+		if _, err := c.Write([]byte(data)); err == nil {
+			next(c, stop)
 		}
 	}
 }
