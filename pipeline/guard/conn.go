@@ -139,8 +139,14 @@ func (c *conn) SetReadDeadline(time.Time) error { return nil }
 // SetDeadline sets the write deadline only: the Guard sets the read one.
 func (c *conn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
-// Close closes the connection and takes it off the Guard's counts.
+// Close closes the connection and takes it off the Guard's counts. A
+// connection the Guard closed (a timeout) is closed again by its reader:
+// Close after the first returns nil.
 func (c *conn) Close() error {
-	c.closeOnce.Do(func() { c.g.release(c) })
-	return c.Conn.Close()
+	var err error
+	c.closeOnce.Do(func() {
+		c.g.release(c)
+		err = c.Conn.Close()
+	})
+	return err
 }

@@ -397,3 +397,36 @@ func TestBind(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseTwice is a connection the Guard closed for a timeout, which
+// its reader then closes: that second Close must not fail (sipgo logs
+// it as a pool not cleaned up).
+func TestCloseTwice(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(Limits{HeaderTimeout: 50 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	gl := g.Listen(ln)
+	defer gl.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := gl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read past the header timeout returned %v, want io.EOF", err)
+	}
+	for i := range 2 {
+		if err := sc.Close(); err != nil {
+			t.Errorf("Close %d after the timeout: %v", i+1, err)
+		}
+	}
+	if n := g.Open(); n != 0 {
+		t.Errorf("%d connections counted after Close", n)
+	}
+}
