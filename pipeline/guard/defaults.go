@@ -26,11 +26,13 @@ func Reserve(nofile uint64) uint64 {
 // process that may open nofile descriptors: half of what the reserve
 // leaves, up to maxDefault. The caps bound the connections accepted and,
 // apart, those the proxy opens (Guard.Control): the other half is theirs.
+// One source may take half of MaxConnections at most, so that another
+// gets in while it is at its cap.
 func DefaultCaps(nofile uint64) (total, perSrc int) {
 	r := Reserve(nofile)
 	if nofile < r+2 {
 		return 1, 1
 	}
 	total = int(min((nofile-r)/2, maxDefault))
-	return total, min(perSource, total)
+	return total, min(perSource, max(1, total/2))
 }
