@@ -294,8 +294,8 @@ func (e *Engine) holdCurrent() *pipeline.Pipeline {
 
 func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
 
-// Start runs the background work: the binding sweeper, and the memory
-// given back after a flood.
+// Start runs the background work: the binding sweeper, the memory given
+// back after a flood, and the close of idle connections the proxy dialed.
 func (e *Engine) Start() {
 	e.wg.Add(1)
 	go func() {
@@ -308,6 +308,7 @@ func (e *Engine) Start() {
 				return
 			case now := <-t.C:
 				e.release.tick(now, e.held())
+				e.guard.SweepOutbound(now)
 				if e.svc.Location != nil {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)

@@ -104,11 +104,11 @@ func tcpSocket(t *testing.T, e *Engine) netip.AddrPort {
 // time: each answer makes the proxy open a connection, which must be
 // capped and closed.
 func TestConnectionsOpenedToAnswer(t *testing.T) {
-	defer func(d time.Duration) { outboundIdle = d }(outboundIdle)
-	outboundIdle = 300 * time.Millisecond
+	const idle = 300 * time.Millisecond
 	e := forwardingEngine(t, "", "")
 	const perDestination = 2
-	e.guard.SetLimits(guard.Limits{MaxConnections: 100, MaxPerSource: perDestination})
+	e.guard.SetLimits(guard.Limits{MaxConnections: 100, MaxPerSource: perDestination, IdleTimeout: idle})
+	e.Start()
 	proxy := tcpSocket(t, e)
 	var a answers
 	for i := range 5 {
@@ -137,7 +137,7 @@ func TestConnectionsOpenedToAnswer(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections opened to answer, %d still open after 5s; want them closed %v after the last data", accepted, open, outboundIdle)
+			t.Fatalf("%d connections opened to answer, %d still open after 5s; want them closed %v after the last data", accepted, open, idle)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

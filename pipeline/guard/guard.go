@@ -27,7 +27,8 @@ type Limits struct {
 	// that starts it.
 	HeaderTimeout time.Duration
 	// IdleTimeout closes a connection that sent no message for that long,
-	// unless a binding lives on it (see Guard.Bind).
+	// unless a binding lives on it (see Guard.Bind), and one the proxy
+	// dialed that nothing was read from for that long (SweepOutbound).
 	IdleTimeout time.Duration
 }
 
@@ -46,8 +47,9 @@ type Guard struct {
 
 	// omu guards the connections the proxy dialed (Control).
 	omu        sync.Mutex
-	outbound   []outbound
+	outbound   []*outbound
 	outboundTo map[netip.Addr]int
+	outboundAt map[netip.AddrPort]*outbound // by remote address
 
 	refused burst
 }
@@ -55,7 +57,7 @@ type Guard struct {
 // New returns a Guard with the given limits; log receives a line per burst
 // of refused connections or failed accepts.
 func New(l Limits, log *slog.Logger) *Guard {
-	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}, aors: map[string]map[netip.AddrPort]struct{}{}, outboundTo: map[netip.Addr]int{}}
+	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}, aors: map[string]map[netip.AddrPort]struct{}{}, outboundTo: map[netip.Addr]int{}, outboundAt: map[netip.AddrPort]*outbound{}}
 	g.limits.Store(&l)
 	return g
 }
@@ -83,6 +85,7 @@ func (g *Guard) Open() int {
 func (g *Guard) Read(remote netip.AddrPort, data []byte) {
 	c := g.conn(remote)
 	if c == nil {
+		g.readOutbound(unmap(remote))
 		return
 	}
 	now := time.Now().UnixNano()

@@ -1,8 +1,11 @@
 package guard
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -66,5 +69,47 @@ func TestOutboundCaps(t *testing.T) {
 	}
 	if got := g.Outbound(); got != 0 {
 		t.Errorf("%d outbound connections counted once all are closed", got)
+	}
+}
+
+// TestSweepOutbound checks that a connection the proxy dialed is shut once
+// nothing was read from it for the idle timeout, and only then.
+func TestSweepOutbound(t *testing.T) {
+	const idle = time.Minute
+	g := New(Limits{IdleTimeout: idle}, slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	d := net.Dialer{Timeout: time.Second, ControlContext: g.Control}
+	c, err := d.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	shut := func() bool {
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF)
+	}
+	start := time.Now()
+	g.Read(netip.MustParseAddrPort(ln.Addr().String()), []byte("SIP/2.0 200 OK\r\n"))
+	g.SweepOutbound(start.Add(idle / 2))
+	if shut() {
+		t.Fatal("shut before the idle timeout")
+	}
+	g.SweepOutbound(time.Now().Add(idle))
+	if !shut() {
+		t.Fatal("not shut after the idle timeout")
 	}
 }
