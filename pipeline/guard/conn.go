@@ -31,6 +31,10 @@ type conn struct {
 	// first; bound until when the latest binding on it lives.
 	started, last, bound atomic.Int64
 	closeOnce            sync.Once
+	// wmu makes writes one at a time, each under its own deadline: a
+	// writer waiting its turn cannot push back the deadline of the one
+	// blocked on a peer that does not read.
+	wmu sync.Mutex
 	// bindings holds, by AOR, until when the bindings on the connection
 	// live (UnixNano); the Guard's mu guards it.
 	bindings map[string]int64
@@ -119,9 +123,12 @@ func (c *conn) timeout() string {
 	return "idle_timeout"
 }
 
-// Write writes b, or fails once writeTimeout has passed: then it closes
-// the connection, which a message written in part leaves of no use.
+// Write writes b, or fails once writeTimeout has passed since it began
+// (after the writes before it): then it closes the connection, which a
+// message written in part leaves of no use.
 func (c *conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return 0, err
 	}
@@ -136,8 +143,11 @@ func (c *conn) Write(b []byte) (int, error) {
 // SetReadDeadline is ignored: the Guard sets the read deadline.
 func (c *conn) SetReadDeadline(time.Time) error { return nil }
 
-// SetDeadline sets the write deadline only: the Guard sets the read one.
-func (c *conn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+// SetWriteDeadline is ignored: each Write sets its own deadline.
+func (c *conn) SetWriteDeadline(time.Time) error { return nil }
+
+// SetDeadline is ignored: the Guard sets both deadlines.
+func (c *conn) SetDeadline(time.Time) error { return nil }
 
 // Close closes the connection and takes it off the Guard's counts. A
 // connection the Guard closed (a timeout) is closed again by its reader:

@@ -311,7 +311,8 @@ func TestDefaultCaps(t *testing.T) {
 }
 
 // TestWriteTimeout is a peer that never reads: a write to it fails within
-// the write timeout, and the connection is closed.
+// the write timeout, however many writes wait behind it, and the
+// connection is closed.
 func TestWriteTimeout(t *testing.T) {
 	defer func(d time.Duration) { writeTimeout = d }(writeTimeout)
 	writeTimeout = 200 * time.Millisecond
@@ -332,6 +333,26 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer sc.Close()
+	defer close(stop)
+	wg.Go(func() {
+		// More responses, each written as sipgo does: its deadline set,
+		// then the write.
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			wg.Go(func() {
+				_ = sc.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = sc.Write([]byte("SIP/2.0 200 OK\r\n\r\n"))
+			})
+		}
+	})
 	go func() {
 		chunk := make([]byte, 1<<20)
 		for {
