@@ -310,28 +310,36 @@ func TestDefaultCaps(t *testing.T) {
 	}
 }
 
+// accept returns a Guard with the limits l and a connection it accepted
+// from loopback, whose client end is closed when the test ends.
+func accept(t *testing.T, l Limits) (*Guard, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(l, slog.New(slog.DiscardHandler))
+	gl := g.Listen(ln)
+	t.Cleanup(func() { gl.Close() })
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc, err := gl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, sc
+}
+
 // TestWriteTimeout is a peer that never reads: a write to it fails within
 // the write timeout, however many writes wait behind it, and the
 // connection is closed.
 func TestWriteTimeout(t *testing.T) {
 	defer func(d time.Duration) { writeTimeout = d }(writeTimeout)
 	writeTimeout = 200 * time.Millisecond
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(Limits{}, slog.New(slog.DiscardHandler))
-	gl := g.Listen(ln)
-	defer gl.Close()
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sc, err := gl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, sc := accept(t, Limits{})
 	done := make(chan error, 1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -423,22 +431,7 @@ func TestBind(t *testing.T) {
 // its reader then closes: that second Close must not fail (sipgo logs
 // it as a pool not cleaned up).
 func TestCloseTwice(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(Limits{HeaderTimeout: 50 * time.Millisecond}, slog.New(slog.DiscardHandler))
-	gl := g.Listen(ln)
-	defer gl.Close()
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sc, err := gl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, sc := accept(t, Limits{HeaderTimeout: 50 * time.Millisecond})
 	if _, err := sc.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
 		t.Fatalf("read past the header timeout returned %v, want io.EOF", err)
 	}

@@ -10,27 +10,34 @@ import (
 	"time"
 )
 
+// holding listens on the loopback address ip and holds each connection it
+// accepts until the test ends; it returns the address.
+func holding(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // TestOutboundCaps dials through the Guard's Control to two addresses,
 // with at most 3 connections and 2 to one address.
 func TestOutboundCaps(t *testing.T) {
 	g := New(Limits{MaxConnections: 3, MaxPerSource: 2}, slog.New(slog.DiscardHandler))
 	addrs := map[string]string{}
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		ln, err := net.Listen("tcp4", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				t.Cleanup(func() { c.Close() })
-			}
-		}()
-		addrs[ip] = ln.Addr().String()
+		addrs[ip] = holding(t, ip)
 	}
 	d := net.Dialer{Timeout: time.Second, ControlContext: g.Control}
 	var open []net.Conn
@@ -77,22 +84,9 @@ func TestOutboundCaps(t *testing.T) {
 func TestSweepOutbound(t *testing.T) {
 	const idle = time.Minute
 	g := New(Limits{IdleTimeout: idle}, slog.New(slog.DiscardHandler))
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	addr := holding(t, "127.0.0.1")
 	d := net.Dialer{Timeout: time.Second, ControlContext: g.Control}
-	c, err := d.Dial("tcp4", ln.Addr().String())
+	c, err := d.Dial("tcp4", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +97,7 @@ func TestSweepOutbound(t *testing.T) {
 		return errors.Is(err, io.EOF)
 	}
 	start := time.Now()
-	g.Read(netip.MustParseAddrPort(ln.Addr().String()), []byte("SIP/2.0 200 OK\r\n"))
+	g.Read(netip.MustParseAddrPort(addr), []byte("SIP/2.0 200 OK\r\n"))
 	g.SweepOutbound(start.Add(idle / 2))
 	if shut() {
 		t.Fatal("shut before the idle timeout")
