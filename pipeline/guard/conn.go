@@ -30,7 +30,9 @@ type conn struct {
 	// messages; last when the last whole message came, 0 before the
 	// first; bound until when the latest binding on it lives.
 	started, last, bound atomic.Int64
-	closeOnce            sync.Once
+	// boundSeen is the bound the waiting Read's deadline was taken from.
+	boundSeen atomic.Int64
+	closeOnce sync.Once
 	// wmu makes writes one at a time, each under its own deadline: a
 	// writer waiting its turn cannot push back the deadline of the one
 	// blocked on a peer that does not read.
@@ -41,13 +43,16 @@ type conn struct {
 }
 
 // rebind sets bound to the latest of the bindings, with the Guard's mu
-// held.
+// held. When that is earlier than before, a Read waiting under the old
+// deadline is woken to take the new one.
 func (c *conn) rebind() {
 	var latest int64
 	for _, t := range c.bindings {
 		latest = max(latest, t)
 	}
-	c.bound.Store(latest)
+	if c.bound.Swap(latest) > latest {
+		_ = c.Conn.SetReadDeadline(time.Now())
+	}
 }
 
 // wrap admits c, or closes it and returns nil when it is past a cap.
@@ -77,6 +82,7 @@ func remoteAddr(c net.Conn) netip.AddrPort {
 func (c *conn) Read(b []byte) (int, error) {
 	for {
 		now := time.Now()
+		c.boundSeen.Store(c.bound.Load())
 		dl := c.deadline(c.g.limits.Load())
 		if !dl.IsZero() && !now.Before(dl) {
 			c.g.log.Debug("connection closed: timed out", "remote", c.remote.String(), "local", c.LocalAddr().String(), "reason", c.timeout())
@@ -86,9 +92,12 @@ func (c *conn) Read(b []byte) (int, error) {
 		if err := c.Conn.SetReadDeadline(dl); err != nil {
 			return 0, err
 		}
+		if c.bound.Load() < c.boundSeen.Load() {
+			continue // Bind took a binding back meanwhile: the deadline may be earlier
+		}
 		n, err := c.Conn.Read(b)
 		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			continue // the timeout is checked again: Bound or Delivered may have moved it
+			continue // the timeout is checked again: Bind or Delivered may have moved it
 		}
 		return n, err
 	}

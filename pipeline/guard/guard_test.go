@@ -178,20 +178,26 @@ func TestTimeouts(t *testing.T) {
 		{"idle after a message", false, once(msg), true, header + idle},
 		{"a message each header timeout", false, every(header/2, msg), false, 3 * idle},
 		{"idle with a binding", true, once(msg), false, 3 * idle},
+		{"idle with a binding taken back", true, once(msg), true, 2 * idle},
 		{"keep-alives after a message", false, then(msg, every(50*time.Millisecond, "\r\n\r\n")), false, 3 * idle},
 		{"a message cut by keep-alives", false, then("OPTIONS sip:a@b SIP/2.0\r\n", every(50*time.Millisecond, "\r\n")), true, header},
 	}
 	for _, tc := range tests {
 		s := newServer(t, Limits{HeaderTimeout: header, IdleTimeout: idle}, nil)
 		c := s.dial(t, "127.0.0.1")
+		remote := netip.MustParseAddrPort(c.LocalAddr().String())
+		if tc.bound {
+			// Bound before its first message, so that the Read after it
+			// waits under the binding's deadline.
+			waitFor(t, tc.name+": accepted", time.Second, func() bool { return s.g.conn(remote) != nil })
+			s.g.Bind("alice", map[netip.AddrPort]time.Time{remote: time.Now().Add(time.Hour)})
+		}
 		stop := make(chan struct{})
 		go tc.send(c, stop)
-		if tc.bound {
-			waitFor(t, tc.name+": delivered", time.Second, func() bool {
-				cn := s.g.conn(netip.MustParseAddrPort(c.LocalAddr().String()))
-				return cn != nil && cn.last.Load() != 0
-			})
-			s.g.Bind("alice", map[netip.AddrPort]time.Time{netip.MustParseAddrPort(c.LocalAddr().String()): time.Now().Add(time.Hour)})
+		if tc.bound && tc.wantClosed {
+			waitFor(t, tc.name+": delivered", time.Second, func() bool { return s.g.conn(remote).last.Load() != 0 })
+			time.Sleep(50 * time.Millisecond) // for the Read to wait again
+			s.g.Bind("alice", nil)
 		}
 		if tc.wantClosed {
 			waitFor(t, tc.name+": closed", tc.within+time.Second, func() bool { return s.isClosed(c) })
