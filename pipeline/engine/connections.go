@@ -2,7 +2,6 @@ package engine
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -51,25 +50,32 @@ func (e *Engine) onMessage(msg sip.Message) {
 	}
 }
 
-// noteBinding tells the guard until when a binding lives on the
-// connection a REGISTER came over, once it was answered 2xx: a phone
-// registered over TCP keeps its connection however long it stays idle.
+// noteBinding tells the guard, once a REGISTER was answered 2xx, which
+// stream connections the bindings of its AOR live on and until when: a
+// phone registered over TCP keeps its connection however long it stays
+// idle, and a connection the AOR's bindings left (a de-registration, a
+// phone that registered again over a new connection) loses what they gave
+// it, not what the bindings of other AORs on it give.
 func (t *transaction) noteBinding() {
 	store := t.e.svc.Location
 	to := t.req.To()
-	if store == nil || to == nil || !sip.IsReliable(t.transport) || !t.src.IP.IsValid() {
+	if store == nil || to == nil || !sip.IsReliable(t.transport) {
 		return
 	}
-	bindings, _, err := store.Lookup(t.p.AORKey(&to.Address), time.Now())
+	aor := t.p.AORKey(&to.Address)
+	bindings, _, err := store.Lookup(aor, time.Now())
 	if err != nil {
 		return
 	}
-	var until time.Time
-	src := t.src.String()
+	until := map[netip.AddrPort]time.Time{}
 	for _, b := range bindings {
-		if b.Received == src && strings.EqualFold(b.Transport, t.transport) && b.Expires.After(until) {
-			until = b.Expires
+		remote, err := netip.ParseAddrPort(b.Received)
+		if err != nil || !sip.IsReliable(b.Transport) {
+			continue
+		}
+		if b.Expires.After(until[remote]) {
+			until[remote] = b.Expires
 		}
 	}
-	t.e.guard.Bound(netip.AddrPortFrom(t.src.IP, uint16(t.src.Port)), until)
+	t.e.guard.Bind(aor, until)
 }

@@ -123,6 +123,7 @@ func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
 	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), nil,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
+		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(sipgoLog)}),
 	)
 	e.tp.OnMessage(e.onMessage)
 	e.txl = sip.NewTransactionLayer(e.tp,
@@ -295,8 +296,8 @@ func (e *Engine) holdCurrent() *pipeline.Pipeline {
 
 func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
 
-// Start runs the background work: the binding sweeper, and the memory
-// given back after a flood.
+// Start runs the background work: the binding sweeper, the memory given
+// back after a flood, and the close of idle connections the proxy dialed.
 func (e *Engine) Start() {
 	e.wg.Add(1)
 	go func() {
@@ -309,6 +310,7 @@ func (e *Engine) Start() {
 				return
 			case now := <-t.C:
 				e.release.tick(now, e.held())
+				e.guard.SweepOutbound(now)
 				if e.svc.Location != nil {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -44,7 +43,7 @@ func (t *transaction) resendOverStream(res *sip.Response) {
 		_, _ = conn.TryClose()
 		err = errors.New("the server transaction refused it, not the connection")
 	default:
-		err = t.e.reconnect(res)
+		err = t.e.reconnect(res, t.transport)
 	}
 	if err != nil {
 		t.log.Debug("response not sent", "code", res.StatusCode, "error", err)
@@ -52,10 +51,13 @@ func (t *transaction) resendOverStream(res *sip.Response) {
 }
 
 // reconnect sends res, the answer to a request that came over a stream
-// whose connection is gone, over a connection to the top Via's received
-// address (its sent-by host when that is the address) and sent-by port, as
-// RFC 3261 18.2.2 asks. A sent-by host name is never looked up.
-func (e *Engine) reconnect(res *sip.Response) error {
+// transport whose connection is gone, over a connection of that transport
+// to the top Via's received address (its sent-by host when that is the
+// address) and sent-by port, as RFC 3261 18.2.2 asks. A sent-by host name
+// is never looked up, and the Via's transport is not taken: the sender
+// would choose it. A connection dialed for this is closed once res is
+// written.
+func (e *Engine) reconnect(res *sip.Response, transport string) error {
 	via := res.Via()
 	if via == nil {
 		return errors.New("no Via")
@@ -70,21 +72,42 @@ func (e *Engine) reconnect(res *sip.Response) error {
 	}
 	port := via.Port
 	if port == 0 {
-		port = sip.DefaultPort(via.Transport)
+		port = sip.DefaultPort(transport)
 	}
 	dst := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	if conn, err := e.tp.GetConnection(transport, dst.String()); err == nil {
+		defer conn.TryClose()
+		return conn.WriteMsg(res)
+	}
 	// sipgo opens connections for requests only: the connection a request
 	// to dst would take is pooled and read like any other.
 	probe := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: dst.Addr().String(), Port: port})
-	probe.AppendHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: via.Transport, Params: sip.NewParams()})
-	probe.SetTransport(via.Transport)
+	probe.AppendHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: transport, Params: sip.NewParams()})
+	probe.SetTransport(transport)
 	probe.SetDestination(dst.String())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	conn, err := e.tp.ClientRequestConnection(ctx, probe)
 	if err != nil {
 		return err
 	}
-	defer conn.TryClose()
-	return conn.WriteMsg(res)
+	err = conn.WriteMsg(res)
+	closeDialed(conn)
+	return err
+}
+
+// closeDialed closes a connection dialed to send one response. sipgo
+// holds three references on a connection it dials (the caller's, its
+// reader's and an idle one) and closes it when the last is dropped: the
+// first two are dropped here, and the reader's when its read ends, which
+// shutting the read side makes it do at once.
+func closeDialed(conn sip.Connection) {
+	_, _ = conn.TryClose()
+	_, _ = conn.TryClose()
+	if c, ok := conn.(*sip.TCPConnection); ok {
+		if r, ok := c.Conn.(interface{ CloseRead() error }); ok && r.CloseRead() == nil {
+			return
+		}
+	}
+	_ = conn.Close()
 }

@@ -11,6 +11,14 @@ import (
 	"time"
 )
 
+// WriteTimeout bounds each write to a stream connection: a peer that
+// stops reading cannot hold a response, and the transaction that sends
+// it, for longer.
+const WriteTimeout = 5 * time.Second
+
+// writeTimeout is WriteTimeout, which tests shorten.
+var writeTimeout = WriteTimeout
+
 // conn is an accepted connection the Guard counts. It owns the read
 // deadline: each Read waits at most until the connection's timeout.
 type conn struct {
@@ -20,9 +28,31 @@ type conn struct {
 	accepted time.Time
 	// started is when the message being read began (UnixNano), 0 between
 	// messages; last when the last whole message came, 0 before the
-	// first; bound until when a binding lives on the connection.
+	// first; bound until when the latest binding on it lives.
 	started, last, bound atomic.Int64
-	closeOnce            sync.Once
+	// boundSeen is the bound the waiting Read's deadline was taken from.
+	boundSeen atomic.Int64
+	closeOnce sync.Once
+	// wmu makes writes one at a time, each under its own deadline: a
+	// writer waiting its turn cannot push back the deadline of the one
+	// blocked on a peer that does not read.
+	wmu sync.Mutex
+	// bindings holds, by AOR, until when the bindings on the connection
+	// live (UnixNano); the Guard's mu guards it.
+	bindings map[string]int64
+}
+
+// rebind sets bound to the latest of the bindings, with the Guard's mu
+// held. When that is earlier than before, a Read waiting under the old
+// deadline is woken to take the new one.
+func (c *conn) rebind() {
+	var latest int64
+	for _, t := range c.bindings {
+		latest = max(latest, t)
+	}
+	if c.bound.Swap(latest) > latest {
+		_ = c.Conn.SetReadDeadline(time.Now())
+	}
 }
 
 // wrap admits c, or closes it and returns nil when it is past a cap.
@@ -52,6 +82,7 @@ func remoteAddr(c net.Conn) netip.AddrPort {
 func (c *conn) Read(b []byte) (int, error) {
 	for {
 		now := time.Now()
+		c.boundSeen.Store(c.bound.Load())
 		dl := c.deadline(c.g.limits.Load())
 		if !dl.IsZero() && !now.Before(dl) {
 			c.g.log.Debug("connection closed: timed out", "remote", c.remote.String(), "local", c.LocalAddr().String(), "reason", c.timeout())
@@ -61,9 +92,12 @@ func (c *conn) Read(b []byte) (int, error) {
 		if err := c.Conn.SetReadDeadline(dl); err != nil {
 			return 0, err
 		}
+		if c.bound.Load() < c.boundSeen.Load() {
+			continue // Bind took a binding back meanwhile: the deadline may be earlier
+		}
 		n, err := c.Conn.Read(b)
 		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			continue // the timeout is checked again: Bound or Delivered may have moved it
+			continue // the timeout is checked again: Bind or Delivered may have moved it
 		}
 		return n, err
 	}
@@ -98,14 +132,40 @@ func (c *conn) timeout() string {
 	return "idle_timeout"
 }
 
+// Write writes b, or fails once writeTimeout has passed since it began
+// (after the writes before it): then it closes the connection, which a
+// message written in part leaves of no use.
+func (c *conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.g.log.Debug("connection closed: not read", "remote", c.remote.String(), "local", c.LocalAddr().String(), "reason", "write timeout")
+		_ = c.Close()
+	}
+	return n, err
+}
+
 // SetReadDeadline is ignored: the Guard sets the read deadline.
 func (c *conn) SetReadDeadline(time.Time) error { return nil }
 
-// SetDeadline sets the write deadline only: the Guard sets the read one.
-func (c *conn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+// SetWriteDeadline is ignored: each Write sets its own deadline.
+func (c *conn) SetWriteDeadline(time.Time) error { return nil }
 
-// Close closes the connection and takes it off the Guard's counts.
+// SetDeadline is ignored: the Guard sets both deadlines.
+func (c *conn) SetDeadline(time.Time) error { return nil }
+
+// Close closes the connection and takes it off the Guard's counts. A
+// connection the Guard closed (a timeout) is closed again by its reader:
+// Close after the first returns nil.
 func (c *conn) Close() error {
-	c.closeOnce.Do(func() { c.g.release(c) })
-	return c.Conn.Close()
+	var err error
+	c.closeOnce.Do(func() {
+		c.g.release(c)
+		err = c.Conn.Close()
+	})
+	return err
 }

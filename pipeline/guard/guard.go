@@ -27,7 +27,8 @@ type Limits struct {
 	// that starts it.
 	HeaderTimeout time.Duration
 	// IdleTimeout closes a connection that sent no message for that long,
-	// unless a binding lives on it (see Guard.Bound).
+	// unless a binding lives on it (see Guard.Bind), and one the proxy
+	// dialed that nothing was read from for that long (SweepOutbound).
 	IdleTimeout time.Duration
 }
 
@@ -41,6 +42,14 @@ type Guard struct {
 	open    int
 	sources map[netip.Addr]int
 	conns   map[netip.AddrPort]*conn // by remote address
+	// aors holds the connections each AOR has bindings on (Bind).
+	aors map[string]map[netip.AddrPort]struct{}
+
+	// omu guards the connections the proxy dialed (Control).
+	omu        sync.Mutex
+	outbound   []*outbound
+	outboundTo map[netip.Addr]int
+	outboundAt map[netip.AddrPort]*outbound // by remote address
 
 	refused burst
 }
@@ -48,7 +57,7 @@ type Guard struct {
 // New returns a Guard with the given limits; log receives a line per burst
 // of refused connections or failed accepts.
 func New(l Limits, log *slog.Logger) *Guard {
-	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}}
+	g := &Guard{log: log, sources: map[netip.Addr]int{}, conns: map[netip.AddrPort]*conn{}, aors: map[string]map[netip.AddrPort]struct{}{}, outboundTo: map[netip.Addr]int{}, outboundAt: map[netip.AddrPort]*outbound{}}
 	g.limits.Store(&l)
 	return g
 }
@@ -70,13 +79,22 @@ func (g *Guard) Open() int {
 // Read is told of data read from remote, before it is parsed (the
 // transport's read filter calls it, with the plain text of a TLS or
 // WebSocket connection): data that is not a keep-alive starts a message,
-// which must then be whole within the header timeout.
+// which must then be whole within the header timeout. A keep-alive
+// between messages (RFC 5626 3.5.1) starts the idle timeout again, as a
+// message does; before the first message it changes nothing.
 func (g *Guard) Read(remote netip.AddrPort, data []byte) {
-	if !startsMessage(data) {
+	c := g.conn(remote)
+	if c == nil {
+		g.readOutbound(unmap(remote))
 		return
 	}
-	if c := g.conn(remote); c != nil {
-		c.started.CompareAndSwap(0, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	if startsMessage(data) {
+		c.started.CompareAndSwap(0, now)
+		return
+	}
+	if c.last.Load() != 0 && c.started.Load() == 0 {
+		c.last.Store(now)
 	}
 }
 
@@ -89,17 +107,45 @@ func (g *Guard) Delivered(remote netip.AddrPort) {
 	}
 }
 
-// Bound says that a binding lives on the connection from remote until
-// until (a phone registered over it): the connection is not closed for
-// being idle before then. A zero until takes that back.
-func (g *Guard) Bound(remote netip.AddrPort, until time.Time) {
-	if c := g.conn(remote); c != nil {
-		var n int64
-		if !until.IsZero() {
-			n = until.UnixNano()
-		}
-		c.bound.Store(n)
+// Bind says which connections the bindings of aor live on, and until
+// when (a phone registered over each): none is closed for being idle
+// before the latest binding on it expires, whatever AOR it is of. A
+// connection that held bindings of aor and is left out (its phone
+// de-registered, or registered again over another connection) holds none
+// of them any more.
+func (g *Guard) Bind(aor string, until map[netip.AddrPort]time.Time) {
+	latest := make(map[netip.AddrPort]int64, len(until))
+	for remote, t := range until {
+		latest[unmap(remote)] = t.UnixNano()
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for remote := range g.aors[aor] {
+		if _, ok := latest[remote]; !ok {
+			if c := g.conns[remote]; c != nil {
+				delete(c.bindings, aor)
+				c.rebind()
+			}
+		}
+	}
+	on := map[netip.AddrPort]struct{}{}
+	for remote, t := range latest {
+		c := g.conns[remote]
+		if c == nil {
+			continue
+		}
+		if c.bindings == nil {
+			c.bindings = map[string]int64{}
+		}
+		c.bindings[aor] = t
+		c.rebind()
+		on[c.remote] = struct{}{}
+	}
+	if len(on) == 0 {
+		delete(g.aors, aor)
+		return
+	}
+	g.aors[aor] = on
 }
 
 func (g *Guard) conn(remote netip.AddrPort) *conn {
@@ -138,6 +184,11 @@ func (g *Guard) release(c *conn) {
 	}
 	if g.conns[c.remote] == c {
 		delete(g.conns, c.remote)
+		for aor := range c.bindings {
+			if delete(g.aors[aor], c.remote); len(g.aors[aor]) == 0 {
+				delete(g.aors, aor)
+			}
+		}
 	}
 }
 

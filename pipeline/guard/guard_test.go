@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,18 +178,26 @@ func TestTimeouts(t *testing.T) {
 		{"idle after a message", false, once(msg), true, header + idle},
 		{"a message each header timeout", false, every(header/2, msg), false, 3 * idle},
 		{"idle with a binding", true, once(msg), false, 3 * idle},
+		{"idle with a binding taken back", true, once(msg), true, 2 * idle},
+		{"keep-alives after a message", false, then(msg, every(50*time.Millisecond, "\r\n\r\n")), false, 3 * idle},
+		{"a message cut by keep-alives", false, then("OPTIONS sip:a@b SIP/2.0\r\n", every(50*time.Millisecond, "\r\n")), true, header},
 	}
 	for _, tc := range tests {
 		s := newServer(t, Limits{HeaderTimeout: header, IdleTimeout: idle}, nil)
 		c := s.dial(t, "127.0.0.1")
+		remote := netip.MustParseAddrPort(c.LocalAddr().String())
+		if tc.bound {
+			// Bound before its first message, so that the Read after it
+			// waits under the binding's deadline.
+			waitFor(t, tc.name+": accepted", time.Second, func() bool { return s.g.conn(remote) != nil })
+			s.g.Bind("alice", map[netip.AddrPort]time.Time{remote: time.Now().Add(time.Hour)})
+		}
 		stop := make(chan struct{})
 		go tc.send(c, stop)
-		if tc.bound {
-			waitFor(t, tc.name+": delivered", time.Second, func() bool {
-				cn := s.g.conn(netip.MustParseAddrPort(c.LocalAddr().String()))
-				return cn != nil && cn.last.Load() != 0
-			})
-			s.g.Bound(netip.MustParseAddrPort(c.LocalAddr().String()), time.Now().Add(time.Hour))
+		if tc.bound && tc.wantClosed {
+			waitFor(t, tc.name+": delivered", time.Second, func() bool { return s.g.conn(remote).last.Load() != 0 })
+			time.Sleep(50 * time.Millisecond) // for the Read to wait again
+			s.g.Bind("alice", nil)
 		}
 		if tc.wantClosed {
 			waitFor(t, tc.name+": closed", tc.within+time.Second, func() bool { return s.isClosed(c) })
@@ -215,6 +224,15 @@ func every(d time.Duration, data string) func(net.Conn, chan struct{}) {
 				return
 			case <-t.C:
 			}
+		}
+	}
+}
+
+// then sends data, then what next sends.
+func then(data string, next func(net.Conn, chan struct{})) func(net.Conn, chan struct{}) {
+	return func(c net.Conn, stop chan struct{}) {
+		if _, err := c.Write([]byte(data)); err == nil {
+			next(c, stop)
 		}
 	}
 }
@@ -282,16 +300,153 @@ func TestDefaultCaps(t *testing.T) {
 		nofile           uint64
 		total, perSource int
 	}{
-		{1024, 922, 100},
-		{256, 192, 100},
-		{100, 36, 36},
+		{1024, 461, 100},
+		{256, 96, 48},
+		{100, 18, 9},
 		{64, 1, 1},
-		{1 << 20, 943719, 100},
+		{9000, 4050, 100},
+		{65536, 8192, 100},
+		{1 << 20, 8192, 100},
 	}
 	for i, tc := range tests {
 		total, per := DefaultCaps(tc.nofile)
 		if total != tc.total || per != tc.perSource {
 			t.Errorf("test %d: DefaultCaps(%d) = %d, %d; want %d, %d", i, tc.nofile, total, per, tc.total, tc.perSource)
 		}
+	}
+}
+
+// accept returns a Guard with the limits l and a connection it accepted
+// from loopback, whose client end is closed when the test ends.
+func accept(t *testing.T, l Limits) (*Guard, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(l, slog.New(slog.DiscardHandler))
+	gl := g.Listen(ln)
+	t.Cleanup(func() { gl.Close() })
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc, err := gl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, sc
+}
+
+// TestWriteTimeout is a peer that never reads: a write to it fails within
+// the write timeout, however many writes wait behind it, and the
+// connection is closed.
+func TestWriteTimeout(t *testing.T) {
+	defer func(d time.Duration) { writeTimeout = d }(writeTimeout)
+	writeTimeout = 200 * time.Millisecond
+	g, sc := accept(t, Limits{})
+	done := make(chan error, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer sc.Close()
+	defer close(stop)
+	wg.Go(func() {
+		// More responses, each written as sipgo does: its deadline set,
+		// then the write.
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			wg.Go(func() {
+				_ = sc.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = sc.Write([]byte("SIP/2.0 200 OK\r\n\r\n"))
+			})
+		}
+	})
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := sc.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("write failed with %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		sc.Close()
+		t.Fatal("a write to a peer that does not read still blocks after 5s")
+	}
+	waitFor(t, "closed", time.Second, func() bool { return g.Open() == 0 })
+}
+
+// TestBind is a connection that holds the bindings of two AORs (a phone
+// with two lines, an SBC): the de-registration of one keeps the other's
+// protection, and a binding that moves to another connection takes its
+// protection along.
+func TestBind(t *testing.T) {
+	s := newServer(t, Limits{}, nil)
+	var remotes []netip.AddrPort
+	for range 2 {
+		c := s.dial(t, "127.0.0.1")
+		remote := netip.MustParseAddrPort(c.LocalAddr().String())
+		waitFor(t, "accepted", 2*time.Second, func() bool { return s.g.conn(remote) != nil })
+		remotes = append(remotes, remote)
+	}
+	c1, c2 := remotes[0], remotes[1]
+	now := time.Now()
+	at := func(h int) time.Time { return now.Add(time.Duration(h) * time.Hour) }
+	steps := []struct {
+		aor   string
+		until map[netip.AddrPort]time.Time
+		want  [2]time.Time // bound of c1 and c2 afterwards
+	}{
+		{"alice", map[netip.AddrPort]time.Time{c1: at(1)}, [2]time.Time{at(1), {}}},
+		{"bob", map[netip.AddrPort]time.Time{c1: at(2)}, [2]time.Time{at(2), {}}},
+		{"alice", map[netip.AddrPort]time.Time{c1: at(3)}, [2]time.Time{at(3), {}}},
+		{"alice", nil, [2]time.Time{at(2), {}}}, // alice de-registers
+		{"alice", map[netip.AddrPort]time.Time{c1: at(1)}, [2]time.Time{at(2), {}}},
+		{"bob", map[netip.AddrPort]time.Time{c2: at(4)}, [2]time.Time{at(1), at(4)}}, // bob moves
+		{"alice", map[netip.AddrPort]time.Time{c1: at(1), c2: at(5)}, [2]time.Time{at(1), at(5)}},
+		{"bob", nil, [2]time.Time{at(1), at(5)}},
+		{"alice", nil, [2]time.Time{{}, {}}},
+	}
+	for i, st := range steps {
+		s.g.Bind(st.aor, st.until)
+		for j, remote := range remotes {
+			var want int64
+			if !st.want[j].IsZero() {
+				want = st.want[j].UnixNano()
+			}
+			if got := s.g.conn(remote).bound.Load(); got != want {
+				t.Errorf("step %d (%s): connection %d bound until %v, want %v", i, st.aor, j+1, time.Unix(0, got), st.want[j])
+			}
+		}
+	}
+}
+
+// TestCloseTwice is a connection the Guard closed for a timeout, which
+// its reader then closes: that second Close must not fail (sipgo logs
+// it as a pool not cleaned up).
+func TestCloseTwice(t *testing.T) {
+	g, sc := accept(t, Limits{HeaderTimeout: 50 * time.Millisecond})
+	if _, err := sc.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read past the header timeout returned %v, want io.EOF", err)
+	}
+	for i := range 2 {
+		if err := sc.Close(); err != nil {
+			t.Errorf("Close %d after the timeout: %v", i+1, err)
+		}
+	}
+	if n := g.Open(); n != 0 {
+		t.Errorf("%d connections counted after Close", n)
 	}
 }

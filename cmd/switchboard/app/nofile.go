@@ -35,7 +35,9 @@ func raiseNoFile(s config.Server, log *slog.Logger) uint64 {
 		perSource = s.MaxConnectionsPerSource
 	}
 	log.Info("open files", "limit", lim.Cur, "max_connections", total, "max_connections_per_source", perSource)
-	if reserve := guard.Reserve(lim.Cur); uint64(total)+reserve > lim.Cur {
+	// The caps count the connections accepted and, apart, those the proxy
+	// opens: each may take total descriptors.
+	if reserve := guard.Reserve(lim.Cur); 2*uint64(total)+reserve > lim.Cur {
 		log.Warn("server.max_connections leaves too few descriptors: when it is reached, the admin listener and the store may fail; raise the limit on open files (LimitNOFILE in systemd, ulimit -n)",
 			"max_connections", total, "limit", lim.Cur, "reserve", reserve)
 	}
