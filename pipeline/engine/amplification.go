@@ -7,15 +7,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// noTimerG keeps sipgo's INVITE server transactions from retransmitting a
-// non-2xx final response on Timer G: it would fire after Timer H has
-// ended the transaction. sipgo sends such a response up to 11 times in
-// 64*T1 to whatever address the request named, which a forged source
-// turns into an amplifier; the engine sends it twice (retransmitFinal).
-// The transaction still answers each retransmission of the INVITE with
-// the response, and absorbs the ACK, until Timer H.
-func noTimerG() { sip.Timer_G = 24 * time.Hour }
-
 // retransmitFinal sends res, a non-2xx final response just sent on the
 // server transaction of a UDP INVITE, once more T1 later, unless the ACK
 // came or the transaction ended by then.

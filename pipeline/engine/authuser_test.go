@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,9 +31,10 @@ func (*authUserStage) ServeResponse(ctx *pipeline.ResponseContext) error {
 	return nil
 }
 
-func init() {
+// registerAuthUser registers authUserStage as test_auth_user, once.
+var registerAuthUser = sync.OnceFunc(func() {
 	pipeline.Register(pipeline.StageInfo{Name: "test_auth_user", Description: "test", New: func() pipeline.Stage { return new(authUserStage) }})
-}
+})
 
 // testClient makes the engine's current pipeline one of stages, and
 // returns a UDP socket on 127.0.0.1 to send it requests from.
@@ -57,6 +59,7 @@ func (e *Engine) testClient(t *testing.T, stages ...config.Stage) net.PacketConn
 // the request stages set: "" on the 100 Trying, sent before they ran, and
 // alice on the 403.
 func TestResponseAuthUser(t *testing.T) {
+	registerAuthUser()
 	e := testEngine(t, 65535)
 	pc := e.testClient(t, config.Stage{Index: 1, Use: "test_auth_user", Keys: map[string]any{}})
 	dst, _ := net.ResolveUDPAddr("udp4", e.testAddr("UDP"))

@@ -25,41 +25,6 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
 
-// MaxUDPMessage is the largest SIP message sent or read over UDP. Larger
-// than the path MTU, such messages go out IP-fragmented (RFC 3261 18.1.1
-// asks for TCP past 1300 bytes, but phones such as Linphone send 1.5-1.8 kB
-// video INVITEs over UDP and expect them relayed as they are).
-const MaxUDPMessage = 65507
-
-func init() {
-	// These are process-wide in sipgo: a restart changes them, not a reload.
-	sip.UDPMTUSize = MaxUDPMessage + 200
-	sip.TransportBufferReadSize = 65535
-	noTimerG()
-}
-
-// SetLinger sets how long sipgo keeps a completed transaction to absorb
-// retransmissions: Timers D, J, L and M, 64*T1 = 32 s in RFC 3261. While
-// it lingers a transaction holds its messages and timers, so at a high
-// call rate the linger decides the proxy's memory and much of its garbage
-// collection. A retransmission that comes later is handled like a new
-// request (a late 2xx is still relayed, statelessly). The timers are
-// process-wide in sipgo: call SetLinger before New, never while
-// transactions run. A non-INVITE client transaction lingers Timer K, T4 in
-// RFC 3261 (sipgo v1.7.3 used Timer D): the linger when it is shorter. An
-// INVITE server transaction waits for the ACK of a non-2xx final response
-// the linger too (Timer H, 64*T1 in RFC 3261): the engine sends that
-// response twice within T1 (retransmitFinal), and a forged source, which
-// never ACKs, would otherwise hold the transaction 32 s.
-func SetLinger(d time.Duration) {
-	sip.Timer_D = d
-	sip.Timer_H = d
-	sip.Timer_J = d
-	sip.Timer_K = min(d, sip.T4)
-	sip.Timer_L = d
-	sip.Timer_M = d
-}
-
 // Engine is a running proxy.
 type Engine struct {
 	// UDPReceiveBuffer is the receive buffer Listen asks for each UDP
@@ -76,6 +41,10 @@ type Engine struct {
 	svc   *pipeline.Services
 	// dialogs are the services' dialog store, or one of the engine's own.
 	dialogs dialog.Store
+	// rejects bounds the stateless answers to requests that do not parse
+	// or are too large: a flood of garbage must not become a flood of
+	// answers.
+	rejects *logGate
 
 	current atomic.Pointer[pipeline.Pipeline]
 
@@ -107,16 +76,16 @@ type boundSocket struct {
 	local sip.Addr // the listener's own address, as sipgo's pool keys it
 }
 
-// New returns an engine for the given services. Listen opens its sockets.
-func New(svc *pipeline.Services, log *slog.Logger) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), release: newFloodRelease()}
+// New returns an engine for the given services, with sipgo's process-wide
+// settings applied for opts (applySipgo). Listen opens its sockets.
+func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error) {
+	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), release: newFloodRelease(), rejects: &logGate{limit: 100}}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
 		e.dialogs = dialog.NewMemory()
 	}
-	sip.SIPDebug = true
-	sip.SIPDebugTracer(tracer{e: e, log: log})
+	applySipgo(opts.Linger, tracer{e: e, log: log})
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
 	// The layers are made here rather than by sipgo.NewUA so that
 	// onMessage sees each message before the transaction layer does.

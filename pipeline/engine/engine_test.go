@@ -61,14 +61,14 @@ func TestSetLinger(t *testing.T) {
 		sip.Timer_B, sip.Timer_D, sip.Timer_F, sip.Timer_H, sip.Timer_J, sip.Timer_K, sip.Timer_L, sip.Timer_M =
 			saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6], saved[7]
 	}()
-	SetLinger(3 * time.Second)
+	setLinger(3 * time.Second)
 	for name, got := range map[string]time.Duration{"D": sip.Timer_D, "H": sip.Timer_H, "J": sip.Timer_J, "K": sip.Timer_K, "L": sip.Timer_L, "M": sip.Timer_M} {
 		if got != 3*time.Second {
 			t.Errorf("Timer %s = %v, want the linger, 3s", name, got)
 		}
 	}
 	// Timer K is T4 in RFC 3261: a longer linger leaves it there.
-	if SetLinger(32 * time.Second); sip.Timer_K != sip.T4 {
+	if setLinger(32 * time.Second); sip.Timer_K != sip.T4 {
 		t.Errorf("Timer K = %v after a 32s linger, want T4, %v", sip.Timer_K, sip.T4)
 	}
 	for name, pair := range map[string][2]time.Duration{"B": {sip.Timer_B, saved[0]}, "F": {sip.Timer_F, saved[2]}} {

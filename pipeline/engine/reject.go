@@ -12,10 +12,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// rejects bounds the stateless answers to requests that do not parse or
-// are too large: a flood of garbage must not become a flood of answers.
-var rejects = &logGate{limit: 100}
-
 // rejectRaw answers a request that sipgo cannot (or must not) parse,
 // statelessly, with the status status gives: from the socket that received
 // it (local, for UDP; the connection, for a stream) to its source, where
@@ -30,7 +26,7 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 	if !ok || r.method == "ACK" || !e.mayAnswer(from) {
 		return false
 	}
-	if allowed, _ := rejects.allow(time.Now()); !allowed {
+	if allowed, _ := e.rejects.allow(time.Now()); !allowed {
 		return false
 	}
 	code, reason := status(data)

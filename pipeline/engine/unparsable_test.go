@@ -100,7 +100,7 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 // [server] max_message_size.
 func testEngine(t *testing.T, maxSize int) *Engine {
 	t.Helper()
-	e, err := New(&pipeline.Services{}, slog.New(slog.DiscardHandler))
+	e, err := New(&pipeline.Services{}, slog.New(slog.DiscardHandler), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,6 @@ func testEngine(t *testing.T, maxSize int) *Engine {
 	if err := e.Listen(listens); err != nil {
 		t.Fatal(err)
 	}
-	rejects.reset()
 	cfg := &config.File{}
 	cfg.Defaults()
 	cfg.Server.MaxMessageSize = maxSize
@@ -246,13 +245,6 @@ func (e *Engine) forgetWatches() {
 		list := slices.DeleteFunc(slices.Clone(*l), func(w *datagramWatch) bool { return w.e == e })
 		watches.list.Store(&list)
 	}
-}
-
-// reset forgets what the gate let through.
-func (g *logGate) reset() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.second, g.n, g.dropped = 0, 0, 0
 }
 
 func firstLine(b []byte) string {

@@ -31,7 +31,7 @@ func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Ser
 	log := slog.New(slog.DiscardHandler)
 	store := location.NewMemory()
 	svc := &pipeline.Services{Location: store, Log: log}
-	eng, err := engine.New(svc, log)
+	eng, err := engine.New(svc, log, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,10 +151,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 			_ = svc.Close()
 		}
 	}()
-	engine.SetLinger(time.Duration(cfg.Server.Linger))
 	gc := &collector{}
 	gc.apply(cfg.Server.MemoryLimit, log)
-	eng, err := engine.New(svc, log)
+	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger)})
 	if err != nil {
 		log.Error("starting", "error", err)
 		return 1

@@ -40,7 +40,7 @@ func TestGaugesReadHeld(t *testing.T) {
 	}
 	for _, tc := range tests {
 		svc := &pipeline.Services{Location: tc.store, Log: slog.New(slog.DiscardHandler)}
-		eng, err := engine.New(svc, svc.Log)
+		eng, err := engine.New(svc, svc.Log, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -60,7 +60,7 @@ func testReloader(t *testing.T, content string) (*reloader, *syncBuffer) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	svc := &pipeline.Services{Location: location.NewMemory(), Log: log}
-	eng, err := engine.New(svc, log)
+	eng, err := engine.New(svc, log, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+)
+
+// sipgo keeps its timers, its UDP size limit, its read buffer, its debug
+// switch and its tracer in package variables, for the whole process. Every
+// one of them the engine changes is set here, by applySipgo, which New
+// calls before the engine makes sipgo's layers: a restart changes them,
+// never a reload. docs/sipgo.md lists why each is set.
+
+// MaxUDPMessage is the largest SIP message sent or read over UDP. Larger
+// than the path MTU, such messages go out IP-fragmented (RFC 3261 18.1.1
+// asks for TCP past 1300 bytes, but phones such as Linphone send 1.5-1.8 kB
+// video INVITEs over UDP and expect them relayed as they are).
+const MaxUDPMessage = 65507
+
+// Options are the engine's settings that sipgo keeps process-wide.
+type Options struct {
+	// Linger is how long a completed transaction stays to absorb
+	// retransmissions (server.linger); 0 means config.DefaultLinger.
+	Linger time.Duration
+}
+
+// applySipgo sets sipgo's process-wide settings for an engine: the
+// message sizes, the timers (see setLinger), Timer G off, and the tracer
+// through which the engine logs messages and answers what sipgo cannot
+// parse.
+func applySipgo(linger time.Duration, tr sip.SIPTracer) {
+	if linger <= 0 {
+		linger = config.DefaultLinger
+	}
+	sip.UDPMTUSize = MaxUDPMessage + 200
+	sip.TransportBufferReadSize = 65535
+	setLinger(linger)
+	// sipgo's INVITE server transaction retransmits a non-2xx final
+	// response on Timer G up to 11 times in 64*T1, to whatever address
+	// the request named: a forged source turns that into an amplifier.
+	// The engine sends it twice (retransmitFinal); Timer G then fires
+	// after Timer H has ended the transaction. The transaction still
+	// answers each retransmission of the INVITE, and absorbs the ACK,
+	// until Timer H.
+	sip.Timer_G = 24 * time.Hour
+	sip.SIPDebug = true
+	sip.SIPDebugTracer(tr)
+}
+
+// setLinger sets how long sipgo keeps a completed transaction to absorb
+// retransmissions: Timers D, J, L and M, 64*T1 = 32 s in RFC 3261. While
+// it lingers a transaction holds its messages and timers, so at a high
+// call rate the linger decides the proxy's memory and much of its garbage
+// collection. A retransmission that comes later is handled like a new
+// request (a late 2xx is still relayed, statelessly). A non-INVITE client
+// transaction lingers Timer K, T4 in RFC 3261 (sipgo v1.7.3 used Timer D):
+// the linger when it is shorter. An INVITE server transaction waits for
+// the ACK of a non-2xx final response the linger too (Timer H, 64*T1 in
+// RFC 3261): the engine sends that response twice within T1
+// (retransmitFinal), and a forged source, which never ACKs, would
+// otherwise hold the transaction 32 s.
+func setLinger(d time.Duration) {
+	sip.Timer_D = d
+	sip.Timer_H = d
+	sip.Timer_J = d
+	sip.Timer_K = min(d, sip.T4)
+	sip.Timer_L = d
+	sip.Timer_M = d
+}
