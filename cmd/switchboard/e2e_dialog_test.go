@@ -245,6 +245,23 @@ func dlgStart(t *testing.T, answer bool) *dlgScene {
 	return s
 }
 
+// answeredCall is a call from a caller of another domain to alice,
+// answered and acknowledged.
+func (s *dlgScene) answeredCall(t *testing.T) *dlgCall {
+	t.Helper()
+	call := dlgInvite(t, s.ua, "mallory@evil.test", "alice", true)
+	call.send("ACK", "", "", nil)
+	return call
+}
+
+// gatewayUntouched fails the test if the gateway received anything.
+func (s *dlgScene) gatewayUntouched(t *testing.T) {
+	t.Helper()
+	if got := s.gateway.received(); len(got) > 0 {
+		t.Errorf("the gateway received %q, want nothing", got)
+	}
+}
+
 // TestSecurityReplayedRoute is the toll fraud of issue 14: a caller from
 // another domain calls our user (no password needed), keeps the signed
 // Record-Route of the 180, cancels, and sends INVITEs with the same
@@ -254,7 +271,7 @@ func dlgStart(t *testing.T, answer bool) *dlgScene {
 func TestSecurityReplayedRoute(t *testing.T) {
 	t.Parallel()
 	sc := dlgStart(t, false)
-	gateway, toll, ua := sc.gateway, sc.toll, sc.ua
+	toll, ua := sc.toll, sc.ua
 
 	call := dlgInvite(t, ua, "mallory@evil.test", "alice", false)
 	call.cancel(t)
@@ -264,9 +281,7 @@ func TestSecurityReplayedRoute(t *testing.T) {
 			t.Errorf("replay %d (To tag %s) after CANCEL: codes %v, want 481", i, toTag, codes)
 		}
 	}
-	if got := gateway.received(); len(got) > 0 {
-		t.Errorf("the gateway received %q after the call was cancelled, want nothing", got)
-	}
+	sc.gatewayUntouched(t)
 }
 
 // TestDialogEnds: within an established dialog, requests go between its
@@ -274,9 +289,8 @@ func TestSecurityReplayedRoute(t *testing.T) {
 func TestDialogEnds(t *testing.T) {
 	t.Parallel()
 	sc := dlgStart(t, true)
-	phone, gateway, toll, ua := sc.phone, sc.gateway, sc.toll, sc.ua
-	call := dlgInvite(t, ua, "mallory@evil.test", "alice", true)
-	call.send("ACK", "", "", nil)
+	phone, gateway, toll := sc.phone, sc.gateway, sc.toll
+	call := sc.answeredCall(t)
 
 	steps := []struct {
 		name        string
@@ -310,9 +324,7 @@ func TestDialogEnds(t *testing.T) {
 			t.Errorf("step %d (%s): the phone received %q, want the request: %v", i, s.name, got, s.phoneGets)
 		}
 	}
-	if got := gateway.received(); len(got) > 0 {
-		t.Errorf("the gateway received %q, want nothing", got)
-	}
+	sc.gatewayUntouched(t)
 }
 
 // TestDialogSurvivesReloadAndRestart: a dialog established before a
@@ -322,9 +334,8 @@ func TestDialogEnds(t *testing.T) {
 func TestDialogSurvivesReloadAndRestart(t *testing.T) {
 	t.Parallel()
 	sc := dlgStart(t, true)
-	p, gateway, toll, ua := sc.p, sc.gateway, sc.toll, sc.ua
-	call := dlgInvite(t, ua, "mallory@evil.test", "alice", true)
-	call.send("ACK", "", "", nil)
+	p, toll := sc.p, sc.toll
+	call := sc.answeredCall(t)
 
 	// A reload with a changed config: the dialog lives outside pipelines.
 	cfg, err := os.ReadFile(p.ConfigPath)
@@ -361,9 +372,7 @@ func TestDialogSurvivesReloadAndRestart(t *testing.T) {
 	if codes := call.send("INVITE", "", "", nil); dlgLast(codes) != 481 {
 		t.Errorf("re-INVITE after the BYE and a restart: codes %v, want 481", codes)
 	}
-	if got := gateway.received(); len(got) > 0 {
-		t.Errorf("the gateway received %q, want nothing", got)
-	}
+	sc.gatewayUntouched(t)
 }
 
 // dlgSend sends a request written by hand from ua, without waiting.
@@ -403,7 +412,7 @@ func dlgGot(ua *secUA, method string) bool {
 func TestDialogContactNamesGateway(t *testing.T) {
 	t.Parallel()
 	sc := dlgStart(t, true)
-	p, phone, gateway, toll, ua := sc.p, sc.phone, sc.gateway, sc.toll, sc.ua
+	p, phone, toll, ua := sc.p, sc.phone, sc.toll, sc.ua
 	call := dlgInviteContact(t, ua, "mallory@evil.test", "alice", toll, true)
 	call.send("ACK", "", "", nil)
 
@@ -415,9 +424,7 @@ func TestDialogContactNamesGateway(t *testing.T) {
 		forger.final(call.callID, 7, &res)
 		t.Errorf("the MESSAGE sent as our user's did not reach the caller's address (answered %v)", res.Codes)
 	}
-	if got := gateway.received(); len(got) > 0 {
-		t.Errorf("the gateway received %q, want nothing", got)
-	}
+	sc.gatewayUntouched(t)
 }
 
 // TestDialogPendingSubscribe: after a cancelled call, the caller sends a
@@ -428,18 +435,14 @@ func TestDialogContactNamesGateway(t *testing.T) {
 // never to the gateway.
 func TestDialogPendingSubscribe(t *testing.T) {
 	t.Parallel()
-	p := secStartProxy(t, false)
-	phone := dlgStartPhone(t, calleeIP, false)
-	secRegister(t, p, "alice", phone.secPhone)
+	sc := dlgStart(t, false)
+	toll, ua := sc.toll, sc.ua
 	silent, err := net.ListenPacket("udp4", net.JoinHostPort(callee2IP, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	secRegister(t, p, "bob", &secPhone{IP: callee2IP, Port: silent.LocalAddr().(*net.UDPAddr).Port})
-	gateway := secStartPhone(t, secForeignIP)
-	toll := "sip:+19005550100@" + gateway.Addr()
-	ua := secNewUA(t, callerIP, p.UDP)
+	secRegister(t, sc.p, "bob", &secPhone{IP: callee2IP, Port: silent.LocalAddr().(*net.UDPAddr).Port})
 	call := dlgInvite(t, ua, "mallory@evil.test", "alice", false)
 	call.cancel(t)
 
@@ -452,7 +455,5 @@ func TestDialogPendingSubscribe(t *testing.T) {
 	if !dlgGot(ua, "NOTIFY") {
 		t.Errorf("the NOTIFY did not reach the subscriber's address")
 	}
-	if got := gateway.received(); len(got) > 0 {
-		t.Errorf("the gateway received %q, want nothing", got)
-	}
+	sc.gatewayUntouched(t)
 }
