@@ -129,6 +129,33 @@ Content-Length: 0
 
 `
 
+// TestPartyOurs: from.ours is true for a From that names one of our
+// domains in any case, or the proxy's address, and for nothing else: a
+// rule on from.host alone is got past by a case or an address.
+func TestPartyOurs(t *testing.T) {
+	p, err := build(t, "[server]\ndomains = ['example.org']\n[[stage]]\nuse = 'test_echo'\ncode = 403\nwhen = 'from.ours'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		from string
+		want Verdict
+	}{
+		{"sip:ceo@example.org", Replied},
+		{"sip:ceo@Example.ORG", Replied},
+		{"sip:ceo@example.org:5080", Replied},
+		{"sip:mallory@evil.test", Continue},
+		{"sip:ceo@example.org.evil.test", Continue},
+	}
+	for i, tc := range tests {
+		req := parseReq(t, strings.Replace(invite, `"Alice" <sip:alice@example.org>`, "<"+tc.from+">", 1))
+		ctx := NewContext(p, req, Source{IP: netip.MustParseAddr("127.0.0.2"), Port: 5062}, "UDP")
+		if v, err := p.ServeRequest(ctx, nil); err != nil || v != tc.want {
+			t.Errorf("test %d: From %s: verdict %s (%v), want %s", i, tc.from, v, err, tc.want)
+		}
+	}
+}
+
 func TestServeRequestRules(t *testing.T) {
 	tests := []struct {
 		rule string
@@ -138,6 +165,7 @@ func TestServeRequestRules(t *testing.T) {
 		{`request.method == "BYE"`, Continue},
 		{`request.uri.user == "bob" && request.uri.ours`, Replied},
 		{`from.user == "alice" && from.tag == "a1" && from.display == "Alice"`, Replied},
+		{`from.ours && to.ours`, Replied},
 		{`to.user == "bob" && !in_dialog`, Replied},
 		{`call_id == "c1" && cseq.method == "INVITE" && cseq.seq == 1`, Replied},
 		{`source.ip == "127.0.0.2" && source.port == 5062 && transport == "UDP"`, Replied},

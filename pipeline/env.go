@@ -318,13 +318,13 @@ func fillEnv(env *Env, need envFields, p *Pipeline, m headers, uri *sip.Uri, src
 	if need&useFrom != 0 {
 		env.From = PartyEnv{}
 		if f := m.From(); f != nil {
-			env.From = partyEnv(&f.Address, f.DisplayName, f.Params)
+			env.From = partyEnv(p, &f.Address, f.DisplayName, f.Params)
 		}
 	}
 	if need&(useTo|useInDialog) != 0 {
 		var to PartyEnv
 		if t := m.To(); t != nil {
-			to = partyEnv(&t.Address, t.DisplayName, t.Params)
+			to = partyEnv(p, &t.Address, t.DisplayName, t.Params)
 		}
 		if need&useTo != 0 {
 			env.To = to
@@ -359,8 +359,9 @@ func fillEnv(env *Env, need envFields, p *Pipeline, m headers, uri *sip.Uri, src
 	}
 }
 
-func partyEnv(addr *sip.Uri, display string, params sip.HeaderParams) PartyEnv {
+func partyEnv(p *Pipeline, addr *sip.Uri, display string, params sip.HeaderParams) PartyEnv {
 	e := PartyEnv{User: addr.User, Host: addr.Host, Display: display}
+	e.Ours = p != nil && p.Ours != nil && p.Ours.URI(addr)
 	e.Tag, _ = params.Get("tag")
 	return e
 }

@@ -55,6 +55,9 @@ type PartyEnv struct {
 	Tag  string `expr:"tag"`
 	// Display is the display name, if any.
 	Display string `expr:"display"`
+	// Ours is true when the URI names this proxy: one of server.domains
+	// in any case, or an address it listens on (as request.uri.ours).
+	Ours bool `expr:"ours"`
 }
 
 // CSeqEnv describes the CSeq header.

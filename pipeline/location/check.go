@@ -73,13 +73,17 @@ func CheckBolt(path string) (sum Summary, err error) {
 	return sum, err
 }
 
+// ErrLocked is CheckBolt's error for a file that another process holds
+// open: nothing is known of its state.
+var ErrLocked = errors.New("the file is locked by another process (a proxy running on it? check its newest copy instead)")
+
 // openReadOnly opens the bolt file at path read-only, with opts.
 func openReadOnly(path string, opts *bolt.Options) (*bolt.DB, error) {
 	opts.ReadOnly, opts.Timeout = true, boltLockTimeout
 	db, err := bolt.Open(path, 0o600, opts)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, errors.New("the file is locked by another process (a proxy running on it? check its newest copy instead)")
+		return nil, ErrLocked
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return nil, fmt.Errorf("its meta pages are damaged, or it is not a bbolt file: %w", err)
 	}

@@ -40,9 +40,21 @@ func vanished(path string) error {
 		recovery(path, fmt.Sprintf("remove %s to start with an empty store", Marker(path))))
 }
 
-// mark writes the marker of the bolt file at path.
+// mark writes the marker of the bolt file at path, unless it is there
+// already: a start never rewrites it (a full disk would otherwise fail a
+// start that needs nothing new).
 func mark(path string) error {
-	if err := os.WriteFile(Marker(path), fmt.Appendf(nil, markerText, path), 0o600); err != nil {
+	f, err := os.OpenFile(Marker(path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err == nil {
+		_, err = f.Write(fmt.Appendf(nil, markerText, path))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("location store %s: %w", path, err)
 	}
 	return nil

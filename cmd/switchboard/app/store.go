@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,7 +27,9 @@ func openStore(cfg *config.File, log *slog.Logger) (location.Store, error) {
 		fi, err := os.Stat(path)
 		switch {
 		case err == nil && fi.Size() > 0:
-			if _, err := checkStore(path); err != nil {
+			if _, err := checkStore(path); errors.Is(err, errNotChecked) {
+				return nil, fmt.Errorf("location store %s: %w", path, err)
+			} else if err != nil {
 				return nil, fmt.Errorf("location store %s is damaged: %w: %s", path, err, location.Recovery(path))
 			}
 		case err == nil && !exists(location.Marker(path)):

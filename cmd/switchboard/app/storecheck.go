@@ -51,6 +51,10 @@ func storeCommand(args []string, stdout, stderr io.Writer) int {
 	if *child {
 		debug.SetMaxStack(checkMaxStack)
 		sum, err := location.CheckBolt(path)
+		if errors.Is(err, location.ErrLocked) {
+			fmt.Fprintln(stderr, err)
+			return childLocked
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -59,6 +63,10 @@ func storeCommand(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sum, err := checkStore(path)
+	if errors.Is(err, errNotChecked) {
+		fmt.Fprintf(stderr, "%s: not checked: %v\n", path, err)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: damaged: %v\n", path, err)
 		return 1
@@ -66,6 +74,14 @@ func storeCommand(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: ok: %d AORs, %d bindings, %d AORs remembered without bindings\n", path, sum.AORs, sum.Bindings, sum.Remembered)
 	return 0
 }
+
+// childLocked is the child's exit code for a file another process holds.
+const childLocked = 3
+
+// errNotChecked wraps what kept checkStore from checking a file (it is
+// locked, the check could not run or did not end): nothing is known of
+// the file, so nothing says to restore a copy over it.
+var errNotChecked = errors.New("not checked")
 
 // checkStore checks the bolt file at path with location.CheckBolt in a
 // child process (this binary, `store check -child`): bbolt can fault or
@@ -75,7 +91,7 @@ func checkStore(path string) (location.Summary, error) {
 	var sum location.Summary
 	exe, err := os.Executable()
 	if err != nil {
-		return sum, fmt.Errorf("cannot run the check: %w", err)
+		return sum, fmt.Errorf("%w: cannot run the check: %w", errNotChecked, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
@@ -86,7 +102,9 @@ func checkStore(path string) (location.Summary, error) {
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return sum, fmt.Errorf("the check did not end within %v", checkTimeout)
+		return sum, fmt.Errorf("%w: the check did not end within %v", errNotChecked, checkTimeout)
+	case errors.As(err, &exit) && exit.ExitCode() == childLocked:
+		return sum, fmt.Errorf("%w: %s", errNotChecked, strings.TrimSpace(stderr.String()))
 	case errors.As(err, &exit) && exit.ExitCode() == 1:
 		return sum, errors.New(strings.TrimSpace(stderr.String()))
 	case err != nil:
