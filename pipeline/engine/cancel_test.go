@@ -18,8 +18,8 @@ func shortT1(t *testing.T, d time.Duration) {
 
 // TestCancelReleasesBranch plays the attack on a phone that only rings:
 // the caller cancels, and the callee answers the CANCEL with 200 (or not
-// at all) and never sends the 487. The caller gets its 487 at once, and the
-// transaction ends 64*T1 after the CANCEL (RFC 3261 9.1), not at Timer C.
+// at all) and never sends the 487. The branch ends 64*T1 after the CANCEL
+// (RFC 3261 9.1), not at Timer C, and the caller gets its 487 then.
 func TestCancelReleasesBranch(t *testing.T) {
 	shortT1(t, 20*time.Millisecond) // 64*T1 = 1.28 s
 	// One engine for every case: sipgo's tracer is a global that New sets.

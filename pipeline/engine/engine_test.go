@@ -67,6 +67,11 @@ func TestSetLinger(t *testing.T) {
 			t.Errorf("Timer %s = %v, want the linger, 3s", name, got)
 		}
 	}
+	// Timer H is at least 4*T1: the final's two sends and a retransmitted
+	// INVITE still find the transaction.
+	if setLinger(time.Second); sip.Timer_H != 4*sip.T1 {
+		t.Errorf("Timer H = %v after a 1s linger, want 4*T1, %v", sip.Timer_H, 4*sip.T1)
+	}
 	// Timer K is T4 in RFC 3261: a longer linger leaves it there.
 	if setLinger(32 * time.Second); sip.Timer_K != sip.T4 {
 		t.Errorf("Timer K = %v after a 32s linger, want T4, %v", sip.Timer_K, sip.T4)

@@ -26,7 +26,8 @@ const refusedTag = "sb-refused-"
 // retransmission of the request is refused again, and the ACK of an
 // INVITE's refusal is known by its To tag and absorbed (refusedAck).
 func (t *transaction) refuse(res *sip.Response) {
-	if to := res.To(); to != nil && t.req.IsInvite() {
+	if to := res.To(); to != nil && t.req.IsInvite() && !inDialog(t.req) {
+		// An in-dialog request keeps its dialog's tag (RFC 3261 8.2.6.2).
 		to.Params.Add("tag", refusedTag+sip.GenerateTagN(10))
 	}
 	t.respond(res, true)
@@ -78,11 +79,13 @@ func (c *inviteCounts) give(key string) {
 	}
 }
 
-// admitSource counts an INVITE against server.max_invites_per_source, or
-// answers it 503 with Retry-After when its source has that many in flight.
+// admitSource counts a new INVITE against server.max_invites_per_source,
+// or answers it 503 with Retry-After when its source has that many in
+// flight. The sources of server.trusted_sources (a PBX, an SBC, a trunk)
+// and re-INVITEs (session refreshes of calls already up) are not counted.
 func (t *transaction) admitSource(ctx *pipeline.Context) bool {
 	limit := t.p.Config.Server.MaxInvitesPerSource
-	if !t.req.IsInvite() || limit <= 0 || !t.src.IP.IsValid() {
+	if !t.req.IsInvite() || limit <= 0 || !t.src.IP.IsValid() || inDialog(t.req) || t.e.trustedSource(t.src.IP) {
 		return true
 	}
 	key := sourceKey(t.src.IP)

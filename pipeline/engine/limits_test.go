@@ -31,7 +31,13 @@ func TestMaxTransactionsCountsLingering(t *testing.T) {
 	if res == nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("with %d transactions lingering, a new request was answered %v, want 503 with Retry-After", limit, res)
 	}
-	// The 503 does not linger (refuse).
+	// The 503 does not linger (refuse). The last 200 may have reached the
+	// caller before its transaction moved from in flight to lingering:
+	// wait for that, not for more.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Lingering() != limit && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if got := e.Lingering(); got != limit {
 		t.Errorf("Lingering() = %d, want %d", got, limit)
 	}
@@ -175,5 +181,26 @@ func TestRefusalsDoNotLinger(t *testing.T) {
 	caller.send(proxy, cancelOf(ringingCall))
 	if res := caller.response(ringingCall, 300, 5*time.Second); res == nil {
 		t.Error("no final response to the cancelled call")
+	}
+}
+
+// TestInviteLimitTrusted: a source of server.trusted_sources (a PBX, an
+// SBC) is not held to max_invites_per_source.
+func TestInviteLimitTrusted(t *testing.T) {
+	shortT1(t, 20*time.Millisecond)
+	e := forwardingEngine(t, "max_invites_per_source = 1\ntrusted_sources = [\"127.0.0.2\"]", `invite_timeout = "60s"`)
+	proxy := e.testAddr("UDP")
+	callee := newPeer(t, "127.0.0.1", ringing("200"))
+	pbx := newPeer(t, "127.0.0.2", nil)
+	for i, user := range []string{"bob", "carol", "dave"} {
+		inv := pbx.invite("sip:"+user+"@"+callee.addr(), fmt.Sprintf("trusted-%d", i))
+		pbx.send(proxy, inv)
+		if res := pbx.response(inv, 180, 5*time.Second); res == nil || res.StatusCode != 180 {
+			t.Fatalf("call %d from the trusted source answered %v, want 180", i, res)
+		}
+		t.Cleanup(func() {
+			pbx.send(proxy, cancelOf(inv))
+			pbx.response(inv, 300, 5*time.Second)
+		})
 	}
 }

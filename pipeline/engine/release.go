@@ -18,18 +18,27 @@ type floodRelease struct {
 	// to end).
 	least int64
 	delay time.Duration
+	// every is the least time between two releases.
+	every time.Duration
 	// release gives the memory back.
 	release func()
 
-	peak  int64
-	quiet time.Time // when the count fell below a quarter of peak
+	peak     int64
+	quiet    time.Time // when the count fell below a quarter of peak
+	released time.Time // when the memory was last given back
 }
+
+// releaseEvery is the least time between two releases: a collection of
+// the whole heap and the return of its free pages cost CPU, and a dialer
+// that bursts and idles in turn would otherwise pay for it every cycle.
+const releaseEvery = 5 * time.Minute
 
 func newFloodRelease() *floodRelease {
-	return &floodRelease{least: 2000, delay: workerIdle + 2*time.Second, release: releaseMemory}
+	return &floodRelease{least: 2000, delay: workerIdle + 2*time.Second, every: releaseEvery, release: releaseMemory}
 }
 
-// tick is called every second with the transactions held.
+// tick is called every second with the transactions held. It gives the
+// memory back at most every releaseEvery.
 func (r *floodRelease) tick(now time.Time, held int64) {
 	switch {
 	case held > r.peak:
@@ -38,9 +47,9 @@ func (r *floodRelease) tick(now time.Time, held int64) {
 		r.quiet = time.Time{}
 	case r.quiet.IsZero():
 		r.quiet = now
-	case now.Sub(r.quiet) >= r.delay:
+	case now.Sub(r.quiet) >= r.delay && now.Sub(r.released) >= r.every:
 		r.release()
-		r.peak, r.quiet = held, time.Time{}
+		r.peak, r.quiet, r.released = held, time.Time{}, now
 	}
 }
 
@@ -53,5 +62,7 @@ func releaseMemory() {
 	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() == math.MaxUint64 {
 		return
 	}
-	debug.FreeOSMemory()
+	// On a goroutine of its own: the caller is the sweeper's tick, and a
+	// collection of the whole heap takes a while.
+	go debug.FreeOSMemory()
 }

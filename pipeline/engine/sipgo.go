@@ -64,7 +64,10 @@ func applySipgo(linger time.Duration, tr sip.SIPTracer) {
 // otherwise hold the transaction 32 s.
 func setLinger(d time.Duration) {
 	sip.Timer_D = d
-	sip.Timer_H = d
+	// At least 4*T1: the two sends of a final response, and an INVITE
+	// retransmitted after both were lost (at T1, 2*T1, 4*T1), still find
+	// the transaction.
+	sip.Timer_H = max(d, 4*sip.T1)
 	sip.Timer_J = d
 	sip.Timer_K = min(d, sip.T4)
 	sip.Timer_L = d
