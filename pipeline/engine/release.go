@@ -26,6 +26,10 @@ type floodRelease struct {
 	peak     int64
 	quiet    time.Time // when the count fell below a quarter of peak
 	released time.Time // when the memory was last given back
+	// rest is true when the memory was given back while some of the
+	// flood's transactions were still held: it is given back once more
+	// when they have ended.
+	rest bool
 }
 
 // releaseEvery is the least time between two releases: a collection of
@@ -43,13 +47,16 @@ func (r *floodRelease) tick(now time.Time, held int64) {
 	switch {
 	case held > r.peak:
 		r.peak, r.quiet = held, time.Time{}
+	case r.rest && held == 0 && now.Sub(r.released) >= r.delay:
+		r.release()
+		r.peak, r.quiet, r.released, r.rest = 0, time.Time{}, now, false
 	case r.peak < r.least || held > r.peak/4:
 		r.quiet = time.Time{}
 	case r.quiet.IsZero():
 		r.quiet = now
 	case now.Sub(r.quiet) >= r.delay && now.Sub(r.released) >= r.every:
 		r.release()
-		r.peak, r.quiet, r.released = held, time.Time{}, now
+		r.peak, r.quiet, r.released, r.rest = held, time.Time{}, now, held > 0
 	}
 }
 

@@ -20,6 +20,7 @@ func TestFloodRelease(t *testing.T) {
 		{"a flood, then quiet", []int64{100, 5000, 9000, 3000, 2000, 100, 0, 0, 0, 0, 0}, 0, []int{6}},
 		{"busy again before the delay", []int64{9000, 100, 0, 5000, 5000, 5000, 5000}, 0, nil},
 		{"two floods", []int64{9000, 0, 0, 0, 0, 8000, 0, 0, 0, 0}, 0, []int{3, 8}},
+		{"some left at the release, given back again when they end", []int64{9000, 1000, 1000, 1000, 1000, 500, 0, 0, 0, 0}, 0, []int{3, 6}},
 		{"two floods within every", []int64{9000, 0, 0, 0, 0, 8000, 0, 0, 0, 0, 0, 0, 0}, 8 * time.Second, []int{3, 11}},
 	}
 	for _, tc := range tests {
