@@ -180,14 +180,16 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 	if len(errs) > 0 {
 		return e, errs
 	}
-	if pr, ok := e.stage.(Provisioner); ok {
-		b := &BuildContext{Services: p.Services, Pipeline: p, Stage: sc, ConfigDir: dir, Log: p.Services.Log.With("stage", e.label)}
-		if err := pr.Provision(b); err != nil {
+	// Validate checks the decoded settings before Provision acts on them:
+	// a stage's Provision may rely on settings that Validate accepted.
+	if v, ok := e.stage.(Validator); ok {
+		if err := v.Validate(); err != nil {
 			return e, splitErrors(err)
 		}
 	}
-	if v, ok := e.stage.(Validator); ok {
-		if err := v.Validate(); err != nil {
+	if pr, ok := e.stage.(Provisioner); ok {
+		b := &BuildContext{Services: p.Services, Pipeline: p, Stage: sc, ConfigDir: dir, Log: p.Services.Log.With("stage", e.label)}
+		if err := pr.Provision(b); err != nil {
 			return e, splitErrors(err)
 		}
 	}

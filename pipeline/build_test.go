@@ -46,7 +46,15 @@ func (e *echo) Validate() error {
 	return nil
 }
 
-func (e *echo) Provision(b *BuildContext) error { e.provided = true; return nil }
+func (e *echo) Provision(b *BuildContext) error {
+	provisionedFailing = provisionedFailing || e.Fail
+	e.provided = true
+	return nil
+}
+
+// provisionedFailing is set when a test_echo whose Validate fails was
+// provisioned all the same.
+var provisionedFailing bool
 
 var cleanups int
 
@@ -105,6 +113,9 @@ func TestBuildCleansUpOnFailure(t *testing.T) {
 	}
 	if cleanups-before != 2 {
 		t.Errorf("cleanups = %d, want 2", cleanups-before)
+	}
+	if provisionedFailing {
+		t.Errorf("a stage whose Validate failed was provisioned: Validate must come first")
 	}
 }
 

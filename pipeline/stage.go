@@ -68,7 +68,9 @@ type Provisioner interface {
 }
 
 // Validator is implemented by stages that check their decoded settings.
-// Validate must be fast and have no side effects.
+// Validate must be fast and have no side effects. Build calls it before
+// Provision, so that Provision may rely on the settings it accepted; a
+// stage never calls its own Validate.
 type Validator interface {
 	Validate() error
 }

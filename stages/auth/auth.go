@@ -165,13 +165,10 @@ func offered(names []string) ([]*algorithm, error) {
 	return out, nil
 }
 
-// Provision checks the settings, reads the users file (and watches it, so
+// Provision reads the users file (and watches it, so
 // that an edit reloads the config), and borrows the shared nonce state,
 // Stats and Failures.
 func (a *Auth) Provision(b *pipeline.BuildContext) error {
-	if err := a.Validate(); err != nil {
-		return err
-	}
 	a.offered, _ = offered(a.Algorithms)
 	path := b.Path(a.Users)
 	b.Watch(path)

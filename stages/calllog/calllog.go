@@ -138,13 +138,10 @@ func (c *CallLog) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Provision checks the settings, opens the files (shared services keyed by
+// Provision opens the files (shared services keyed by
 // their absolute path) and borrows the call tracker of the event log (or,
 // without one, of the records), which outlives reloads.
 func (c *CallLog) Provision(b *pipeline.BuildContext) error {
-	if err := c.Validate(); err != nil {
-		return err
-	}
 	c.loc, _ = loadZone(c.TimeZone)
 	c.log = b.Log
 	if c.log == nil {

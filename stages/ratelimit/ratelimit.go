@@ -123,12 +123,9 @@ func (r *Ratelimit) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Provision checks the settings, parses the allow-list, and borrows the
+// Provision parses the allow-list, and borrows the
 // shared State and Failures.
 func (r *Ratelimit) Provision(b *pipeline.BuildContext) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
 	r.allow = r.allow[:0]
 	for _, a := range r.Allow {
 		p, _ := config.ParseNetwork(a)

@@ -82,8 +82,8 @@ type edit struct {
 	value *pipeline.Expr
 }
 
-// Validate checks the settings. It is fast and has no side effects, and
-// Provision runs it first.
+// Validate checks the settings. It is fast and has no side effects; the
+// pipeline runs it before Provision.
 func (r *Rewrite) Validate() error {
 	switch r.ApplyTo {
 	case "", ApplyRequests, ApplyResponses, ApplyBoth:
@@ -142,12 +142,9 @@ func (r *Rewrite) Validate() error {
 	return nil
 }
 
-// Provision checks the settings, compiles the value_expr expressions and
+// Provision compiles the value_expr expressions and
 // parses the header values.
 func (r *Rewrite) Provision(b *pipeline.BuildContext) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
 	var edits []edit
 	for _, name := range r.RemoveHeader {
 		edits = append(edits, edit{kind: removeEdit, key: "remove_header", name: name, canon: canonical(name)})

@@ -99,12 +99,9 @@ func (r *Redirect) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Provision checks the settings, parses the map, and borrows the shared
+// Provision parses the map, and borrows the shared
 // Stats.
 func (r *Redirect) Provision(b *pipeline.BuildContext) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
 	r.targets = make(map[string]target, len(r.Map))
 	for user, value := range r.Map {
 		t, _ := parseTarget(user, value)
