@@ -65,12 +65,23 @@ func DialogSigned(key []byte, req *sip.Request, token string) bool {
 }
 
 func tags(req *sip.Request) [2]string {
-	var out [2]string
-	if f := req.From(); f != nil {
-		out[0], _ = f.Params.Get("tag")
+	return [2]string{FromTag(req), ToTag(req)}
+}
+
+// FromTag returns the tag of a message's From header, "" for none.
+func FromTag(m sip.Message) string {
+	if f := m.From(); f != nil {
+		tag, _ := f.Params.Get("tag")
+		return tag
 	}
-	if t := req.To(); t != nil {
-		out[1], _ = t.Params.Get("tag")
+	return ""
+}
+
+// ToTag returns the tag of a message's To header, "" for none.
+func ToTag(m sip.Message) string {
+	if t := m.To(); t != nil {
+		tag, _ := t.Params.Get("tag")
+		return tag
 	}
-	return out
+	return ""
 }

@@ -12,7 +12,7 @@ import (
 // message's rule environment is built a field at a time, as the rules that
 // run on it read them: a rule on request.method costs neither the Ours
 // check of the Request-URI nor the text of the source address.
-type envFields uint16
+type envFields uint32
 
 const (
 	useMethod     envFields = 1 << iota // request.method
@@ -30,6 +30,8 @@ const (
 	useTransport                        // transport
 	useHeader                           // header()
 	useAuth                             // auth.user
+	useFromOurs                         // from.ours
+	useToOurs                           // to.ours
 
 	useAll envFields = 1<<iota - 1
 )
@@ -46,8 +48,18 @@ var envPaths = map[string]envFields{
 	"request.uri.port": useURI,
 	"request.uri.ours": useOurs,
 	"response":         useResponse,
-	"from":             useFrom,
-	"to":               useTo,
+	"from":             useFrom | useFromOurs,
+	"from.user":        useFrom,
+	"from.host":        useFrom,
+	"from.tag":         useFrom,
+	"from.display":     useFrom,
+	"from.ours":        useFrom | useFromOurs,
+	"to":               useTo | useToOurs,
+	"to.user":          useTo,
+	"to.host":          useTo,
+	"to.tag":           useTo,
+	"to.display":       useTo,
+	"to.ours":          useTo | useToOurs,
 	"call_id":          useCallID,
 	"cseq":             useCSeq,
 	"in_dialog":        useInDialog,
@@ -313,18 +325,18 @@ func fillEnv(env *Env, need envFields, p *Pipeline, m headers, uri *sip.Uri, src
 		env.Request.URI.User, env.Request.URI.Host, env.Request.URI.Port = uri.User, uri.Host, uri.Port
 	}
 	if need&useOurs != 0 {
-		env.Request.URI.Ours = p != nil && p.Ours != nil && p.Ours.URI(uri)
+		env.Request.URI.Ours = p.ours(uri)
 	}
 	if need&useFrom != 0 {
 		env.From = PartyEnv{}
 		if f := m.From(); f != nil {
-			env.From = partyEnv(p, &f.Address, f.DisplayName, f.Params)
+			env.From = partyEnv(&f.Address, f.DisplayName, f.Params, need&useFromOurs != 0 && p.ours(&f.Address))
 		}
 	}
 	if need&(useTo|useInDialog) != 0 {
 		var to PartyEnv
 		if t := m.To(); t != nil {
-			to = partyEnv(p, &t.Address, t.DisplayName, t.Params)
+			to = partyEnv(&t.Address, t.DisplayName, t.Params, need&useToOurs != 0 && p.ours(&t.Address))
 		}
 		if need&useTo != 0 {
 			env.To = to
@@ -359,9 +371,8 @@ func fillEnv(env *Env, need envFields, p *Pipeline, m headers, uri *sip.Uri, src
 	}
 }
 
-func partyEnv(p *Pipeline, addr *sip.Uri, display string, params sip.HeaderParams) PartyEnv {
-	e := PartyEnv{User: addr.User, Host: addr.Host, Display: display}
-	e.Ours = p != nil && p.Ours != nil && p.Ours.URI(addr)
+func partyEnv(addr *sip.Uri, display string, params sip.HeaderParams, ours bool) PartyEnv {
+	e := PartyEnv{User: addr.User, Host: addr.Host, Display: display, Ours: ours}
 	e.Tag, _ = params.Get("tag")
 	return e
 }
@@ -382,4 +393,10 @@ func headerValue(m interface{ GetHeader(string) sip.Header }, name string) strin
 		return h.Value()
 	}
 	return ""
+}
+
+// ours reports whether u names this proxy, by the pipeline's Ours rule (a
+// pipeline built without one owns nothing).
+func (p *Pipeline) ours(u *sip.Uri) bool {
+	return p != nil && p.Ours != nil && p.Ours.URI(u)
 }

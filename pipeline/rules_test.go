@@ -25,6 +25,8 @@ func TestEnvUses(t *testing.T) {
 		{`(is_response ? request : request).method == "INVITE"`, useIsResponse | useMethod | useURI | useOurs},
 		{`let r = request; r.method == "INVITE"`, useMethod | useURI | useOurs},
 		{`from.user == to.user || from.tag != ""`, useFrom | useTo},
+		{`from.ours && !to.ours`, useFrom | useFromOurs | useTo | useToOurs},
+		{`let f = from; f.user == "alice"`, useFrom | useFromOurs},
 		{`in_dialog && cseq.seq > 1 && call_id != ""`, useInDialog | useCSeq | useCallID},
 		{`is_response && response.code >= 400`, useIsResponse | useResponse},
 		{`cidr(source.ip, "10.0.0.0/8")`, useSourceIP},

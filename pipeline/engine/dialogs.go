@@ -27,7 +27,7 @@ import (
 // dialogOf looks up the dialog of an in-dialog request. A request
 // without both tags has none.
 func (e *Engine) dialogOf(req *sip.Request, now time.Time) (dialog.ID, dialog.Dialog, bool, error) {
-	from, to := fromTag(req), toTag(req)
+	from, to := pipeline.FromTag(req), pipeline.ToTag(req)
 	if from == "" || to == "" {
 		return dialog.ID{}, dialog.Dialog{}, false, nil
 	}
@@ -54,17 +54,17 @@ func (t *transaction) checkDialog(ctx *pipeline.Context) bool {
 		if req.Method == sip.NOTIFY && t.notifyBeforeAnswer(ctx) {
 			return true
 		}
-		t.log.Debug("in-dialog request refused: no such dialog", "from_tag", fromTag(req), "to_tag", toTag(req))
+		t.log.Debug("in-dialog request refused: no such dialog", "from_tag", pipeline.FromTag(req), "to_tag", pipeline.ToTag(req))
 		t.refuseInDialog(ctx, 481, "Call/Transaction Does Not Exist")
 		return false
 	}
-	_, to := d.Ends(fromTag(req))
+	_, to := d.Ends(pipeline.FromTag(req))
 	if code, reason := admit(req, &d, *to); code != 0 {
 		t.log.Warn("in-dialog request refused", "code", code, "reason", reason, "request_uri", req.Recipient.String(), "source", ctx.Source.String())
 		t.refuseInDialog(ctx, code, reason)
 		return false
 	}
-	t.dialog = &dialogUse{id: id, from: fromTag(req), to: *to}
+	t.dialog = &dialogUse{id: id, from: pipeline.FromTag(req), to: *to}
 	t.extendDialog(ctx, d)
 	return true
 }
@@ -99,7 +99,7 @@ func (t *transaction) refuseInDialog(ctx *pipeline.Context, code int, reason str
 // that request came from).
 func (t *transaction) notifyBeforeAnswer(ctx *pipeline.Context) bool {
 	req := ctx.Request
-	to := toTag(req)
+	to := pipeline.ToTag(req)
 	if to == "" {
 		return false
 	}
@@ -202,7 +202,7 @@ func (t *transaction) dialogAnswered(res *sip.Response) {
 // (message waiting) makes none worth keeping.
 func (t *transaction) recordsDialog() bool {
 	return t.ctx != nil && t.ctx.RecordRoute && !inDialog(t.req) && recordRoutes(t.req.Method) &&
-		t.req.Method != sip.NOTIFY && fromTag(t.req) != ""
+		t.req.Method != sip.NOTIFY && pipeline.FromTag(t.req) != ""
 }
 
 // expectNotify keeps, for the few seconds until its answer, the caller's
@@ -213,12 +213,12 @@ func (t *transaction) expectNotify() {
 		return
 	}
 	now := time.Now()
-	id := dialog.NewID(callID(t.req), fromTag(t.req), "")
+	id := dialog.NewID(callID(t.req), pipeline.FromTag(t.req), "")
 	t.mu.Lock()
 	t.legs = append(t.legs, leg{id: id})
 	t.mu.Unlock()
 	t.updateDialog(id, func(d *dialog.Dialog, _ bool) bool {
-		*d = dialog.Dialog{CallerTag: fromTag(t.req), Caller: t.callerEnd(), Expires: now.Add(64 * sip.T1)}
+		*d = dialog.Dialog{CallerTag: pipeline.FromTag(t.req), Caller: t.callerEnd(), Expires: now.Add(64 * sip.T1)}
 		return true
 	})
 }
@@ -231,11 +231,11 @@ func (t *transaction) recordDialog(b *branch, res *sip.Response) {
 	if !t.recordsDialog() || res.StatusCode == 100 {
 		return
 	}
-	to := toTag(res)
+	to := pipeline.ToTag(res)
 	if to == "" {
 		return
 	}
-	caller := fromTag(t.req)
+	caller := pipeline.FromTag(t.req)
 	id := dialog.NewID(callID(t.req), caller, to)
 	confirmed := res.IsSuccess()
 	t.mu.Lock()
@@ -371,22 +371,6 @@ func nextRoute(req *sip.Request) string {
 func contactKey(m interface{ Contact() *sip.ContactHeader }) string {
 	if c := m.Contact(); c != nil {
 		return dialog.TargetKey(&c.Address)
-	}
-	return ""
-}
-
-func fromTag(m sip.Message) string {
-	if f := m.From(); f != nil {
-		tag, _ := f.Params.Get("tag")
-		return tag
-	}
-	return ""
-}
-
-func toTag(m sip.Message) string {
-	if t := m.To(); t != nil {
-		tag, _ := t.Params.Get("tag")
-		return tag
 	}
 	return ""
 }

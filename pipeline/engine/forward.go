@@ -244,9 +244,8 @@ func (t *transaction) addRecordRoute(req *sip.Request, transport string) {
 	u := sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.NewParams()}
 	u.UriParams.Add("transport", strings.ToLower(transport))
 	u.UriParams.Add("lr", "")
-	if id, from := req.CallID(), req.From(); id != nil && from != nil {
-		tag, _ := from.Params.Get("tag")
-		u.UriParams.Add(pipeline.DialogParam, pipeline.DialogToken(t.p.Services.DialogKey, id.Value(), tag))
+	if id := req.CallID(); id != nil && req.From() != nil {
+		u.UriParams.Add(pipeline.DialogParam, pipeline.DialogToken(t.p.Services.DialogKey, id.Value(), pipeline.FromTag(req)))
 	}
 	req.PrependHeader(&sip.RecordRouteHeader{Address: u})
 }

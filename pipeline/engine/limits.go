@@ -36,11 +36,7 @@ func (t *transaction) refuse(res *sip.Response) {
 
 // refusedAck reports whether req is the ACK of a refusal.
 func refusedAck(req *sip.Request) bool {
-	if to := req.To(); to != nil && req.IsAck() {
-		tag, _ := to.Params.Get("tag")
-		return strings.HasPrefix(tag, refusedTag)
-	}
-	return false
+	return req.IsAck() && strings.HasPrefix(pipeline.ToTag(req), refusedTag)
 }
 
 // inviteCounts counts INVITE transactions in flight by a key: a source

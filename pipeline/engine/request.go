@@ -69,10 +69,9 @@ func (t *transaction) serve() {
 	ctx.Log = t.log
 	t.ctx = ctx
 	t.processRoute(ctx)
-	if ctx.InDialog && inDialog(req) && !t.checkDialog(ctx) {
-		return
-	}
 
+	// The limits first: a request refused for them costs no look-up in
+	// the dialog store.
 	if limit := t.p.Config.Server.MaxTransactions; limit > 0 && t.e.held() > int64(limit) && !req.IsAck() {
 		t.log.Warn("too many transactions held: refused", "limit", limit)
 		res := ctx.Reply(503, "Service Unavailable: overloaded")
@@ -81,6 +80,9 @@ func (t *transaction) serve() {
 		return
 	}
 	if !t.admitSource(ctx) {
+		return
+	}
+	if ctx.InDialog && inDialog(req) && !t.checkDialog(ctx) {
 		return
 	}
 	if t.e.draining.Load() && isDialogCreating(req) && !inDialog(req) {
@@ -250,10 +252,7 @@ func inviteKey(req *sip.Request) string {
 	if strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
 		return key
 	}
-	var tag string
-	if f := req.From(); f != nil {
-		tag, _ = f.Params.Get("tag")
-	}
+	tag := pipeline.FromTag(req)
 	var seq uint32
 	if cs := req.CSeq(); cs != nil {
 		seq = cs.SeqNo

@@ -269,13 +269,16 @@ func TestAcceptRetries(t *testing.T) {
 	g := New(Limits{}, slog.New(slog.NewTextHandler(&logged, nil)))
 	gl := g.Listen(&failing{Listener: ln, n: 5})
 	defer gl.Close()
+	// The client holds its connection until the test has accepted it.
+	accepted := make(chan struct{})
 	go func() {
 		if c, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
 			defer c.Close()
-			time.Sleep(2 * time.Second)
+			<-accepted
 		}
 	}()
 	c, err := gl.Accept()
+	close(accepted)
 	if err != nil {
 		t.Fatalf("Accept returned %v: an accept error stopped the listener", err)
 	}
