@@ -46,6 +46,9 @@ func SameURI(a, b *sip.Uri) bool {
 // lowerParams returns the parameters by lower-case name, their values
 // unescaped.
 func lowerParams(ps sip.HeaderParams) map[string]string {
+	if len(ps) == 0 {
+		return nil // the usual case; a nil map reads as empty
+	}
 	m := make(map[string]string, len(ps))
 	for _, kv := range ps {
 		m[strings.ToLower(unescaped(kv.K))] = unescaped(kv.V)

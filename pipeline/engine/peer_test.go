@@ -21,7 +21,6 @@ type peer struct {
 	t    *testing.T
 	conn *net.UDPConn
 	in   chan *sip.Message
-	mu   sync.Mutex
 	from map[string]*net.UDPAddr // Call-ID -> where its last request came from
 }
 

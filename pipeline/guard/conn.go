@@ -30,8 +30,6 @@ type conn struct {
 	// messages; last when the last whole message came, 0 before the
 	// first; bound until when the latest binding on it lives.
 	started, last, bound atomic.Int64
-	// boundSeen is the bound the waiting Read's deadline was taken from.
-	boundSeen atomic.Int64
 	closeOnce sync.Once
 	// wmu makes writes one at a time, each under its own deadline: a
 	// writer waiting its turn cannot push back the deadline of the one
@@ -82,7 +80,7 @@ func remoteAddr(c net.Conn) netip.AddrPort {
 func (c *conn) Read(b []byte) (int, error) {
 	for {
 		now := time.Now()
-		c.boundSeen.Store(c.bound.Load())
+		seen := c.bound.Load() // the bound the deadline is taken from
 		dl := c.deadline(c.g.limits.Load())
 		if !dl.IsZero() && !now.Before(dl) {
 			c.g.log.Debug("connection closed: timed out", "remote", c.remote.String(), "local", c.LocalAddr().String(), "reason", c.timeout())
@@ -92,7 +90,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		if err := c.Conn.SetReadDeadline(dl); err != nil {
 			return 0, err
 		}
-		if c.bound.Load() < c.boundSeen.Load() {
+		if c.bound.Load() < seen {
 			continue // Bind took a binding back meanwhile: the deadline may be earlier
 		}
 		n, err := c.Conn.Read(b)

@@ -66,9 +66,6 @@ func New(l Limits, log *slog.Logger) *Guard {
 // caps apply to the next accepts, the timeouts to the next reads.
 func (g *Guard) SetLimits(l Limits) { g.limits.Store(&l) }
 
-// Limits returns the limits in force.
-func (g *Guard) Limits() Limits { return *g.limits.Load() }
-
 // Open returns the number of connections open.
 func (g *Guard) Open() int {
 	g.mu.Lock()
