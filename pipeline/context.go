@@ -15,7 +15,10 @@ type Source struct {
 }
 
 // String returns "ip:port" ("[ip]:port" for IPv6).
-func (s Source) String() string { return netip.AddrPortFrom(s.IP, uint16(s.Port)).String() }
+func (s Source) String() string { return s.AddrPort().String() }
+
+// AddrPort returns the source as an address and port.
+func (s Source) AddrPort() netip.AddrPort { return netip.AddrPortFrom(s.IP, uint16(s.Port)) }
 
 // Target is one destination of a forwarded request: a branch.
 type Target struct {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-sip/switchboard/pipeline/location"
 )
 
 // Limits of the Redis store.
@@ -37,7 +39,7 @@ var _ Store = (*Redis)(nil)
 // NewRedis returns a store in the Redis at url ("redis://host:6379/0"),
 // with every key starting with prefix and scope.
 func NewRedis(url, prefix, scope string) (*Redis, error) {
-	opts, err := redis.ParseURL(url)
+	opts, err := location.RedisOptions(url)
 	if err != nil {
 		return nil, err
 	}

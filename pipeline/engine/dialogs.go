@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -181,7 +179,7 @@ func (t *transaction) dialogAnswered(res *sip.Response) {
 			return true
 		})
 	case res.IsSuccess() && targetRefresh(req.Method):
-		src := netip.AddrPortFrom(t.src.IP, uint16(t.src.Port))
+		src := t.src.AddrPort()
 		t.updateDialog(use.id, func(d *dialog.Dialog, found bool) bool {
 			if !found || d.Ended {
 				return false
@@ -304,7 +302,7 @@ type leg struct {
 // Contact, where its request came from, and the Record-Route below ours
 // (the previous proxy) that requests towards it follow.
 func (t *transaction) callerEnd() dialog.End {
-	end := dialog.End{Target: contactKey(t.req), Addr: netip.AddrPortFrom(t.src.IP, uint16(t.src.Port)), Transport: t.transport}
+	end := dialog.End{Target: contactKey(t.req), Addr: t.src.AddrPort(), Transport: t.transport}
 	if rr := t.req.GetHeader("Record-Route"); rr != nil {
 		if h, ok := rr.(*sip.RecordRouteHeader); ok {
 			end.Next = dialog.TargetKey(&h.Address)
@@ -317,12 +315,7 @@ func (t *transaction) callerEnd() dialog.End {
 // where it came from, and the Record-Route just above ours (the next
 // proxy).
 func (t *transaction) calleeEnd(b *branch, res *sip.Response) dialog.End {
-	end := dialog.End{Target: contactKey(res), Transport: strings.ToUpper(b.req.Transport())}
-	if host, port, err := net.SplitHostPort(res.Source()); err == nil {
-		ip, _ := netip.ParseAddr(host)
-		p, _ := strconv.Atoi(port)
-		end.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(p))
-	}
+	end := dialog.End{Target: contactKey(res), Addr: sourceOf(res).AddrPort(), Transport: strings.ToUpper(b.req.Transport())}
 	var above *sip.Uri
 	for _, h := range res.GetHeaders("Record-Route") {
 		rr, ok := h.(*sip.RecordRouteHeader)

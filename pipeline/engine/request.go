@@ -226,9 +226,9 @@ func callID(m sip.Message) string {
 	return ""
 }
 
-// sourceOf returns where a request came from.
-func sourceOf(req *sip.Request) pipeline.Source {
-	host, port, err := net.SplitHostPort(req.Source())
+// sourceOf returns where a request (or a response) came from.
+func sourceOf(m interface{ Source() string }) pipeline.Source {
+	host, port, err := net.SplitHostPort(m.Source())
 	if err != nil {
 		return pipeline.Source{}
 	}

@@ -30,7 +30,7 @@ type conn struct {
 	// messages; last when the last whole message came, 0 before the
 	// first; bound until when the latest binding on it lives.
 	started, last, bound atomic.Int64
-	closeOnce sync.Once
+	closeOnce            sync.Once
 	// wmu makes writes one at a time, each under its own deadline: a
 	// writer waiting its turn cannot push back the deadline of the one
 	// blocked on a peer that does not read.

@@ -179,20 +179,15 @@ end
 return 1
 `)
 
-// NewRedis returns a Store on the Redis at url ("redis://host:6379/0",
-// "rediss://..." or "unix:///path"), whose keys all start with prefix.
-// Only a malformed url is an error: NewRedis pings Redis once, but a
-// Redis that does not answer yet is not fatal, so that the proxy can start
-// before it; until it answers, every call fails with ErrUnavailable. Use
-// Ping to report it.
-//
-// The client retries twice with a backoff of 8 to 256 ms, and dials, reads
-// and writes with a 1s timeout; the url's query (max_retries,
-// dial_timeout, read_timeout...) overrides these.
-func NewRedis(url, prefix string) (*Redis, error) {
+// RedisOptions returns the client options for the Redis at url that every
+// Switchboard client of Redis uses (the location and the dialog stores):
+// it retries twice with a backoff of 8 to 256 ms, and dials, reads and
+// writes with a 1s timeout (the url's query, max_retries, dial_timeout,
+// read_timeout..., overrides these), with plain RESP2 commands.
+func RedisOptions(url string) (*redis.Options, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("location store: redis url: %w", err)
+		return nil, fmt.Errorf("redis url: %w", err)
 	}
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = 2
@@ -224,6 +219,21 @@ func NewRedis(url, prefix string) (*Redis, error) {
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
+	return opt, nil
+}
+
+// NewRedis returns a Store on the Redis at url ("redis://host:6379/0",
+// "rediss://..." or "unix:///path"), whose keys all start with prefix.
+// Only a malformed url is an error: NewRedis pings Redis once, but a
+// Redis that does not answer yet is not fatal, so that the proxy can start
+// before it; until it answers, every call fails with ErrUnavailable. Use
+// Ping to report it.
+// Its client's options are RedisOptions's.
+func NewRedis(url, prefix string) (*Redis, error) {
+	opt, err := RedisOptions(url)
+	if err != nil {
+		return nil, fmt.Errorf("location store: %w", err)
+	}
 	r := &Redis{
 		client: redis.NewClient(opt),
 		addr:   opt.Addr,
