@@ -10,10 +10,10 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
 
-// connectionLimits returns the limits of the stream connections that the
+// ConnectionLimits returns the limits of the stream connections that the
 // [server] section s sets, its caps derived from the limit on open files
 // where s leaves them at 0.
-func connectionLimits(s config.Server, descriptors uint64) guard.Limits {
+func ConnectionLimits(s config.Server, descriptors uint64) guard.Limits {
 	l := guard.Limits{
 		MaxConnections: s.MaxConnections,
 		MaxPerSource:   s.MaxConnectionsPerSource,

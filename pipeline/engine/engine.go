@@ -85,14 +85,14 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	if e.dialogs == nil {
 		e.dialogs = dialog.NewMemory()
 	}
-	applySipgo(opts.Linger, tracer{e: e, log: log})
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
+	applySipgo(opts.Linger, tracer{e: e, log: log}, sipgoLog)
 	// The layers are made here rather than by sipgo.NewUA so that
 	// onMessage sees each message before the transaction layer does.
 	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), nil,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
-		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(sipgoLog)}),
+		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport()}),
 	)
 	e.tp.OnMessage(e.onMessage)
 	e.txl = sip.NewTransactionLayer(e.tp,
@@ -225,7 +225,7 @@ func (e *Engine) Sockets() []pipeline.Socket {
 // keeps serving its own transactions and is cleaned up once the last ends.
 func (e *Engine) Use(p *pipeline.Pipeline) {
 	if p != nil && p.Config != nil {
-		e.guard.SetLimits(connectionLimits(p.Config.Server, e.Descriptors))
+		e.guard.SetLimits(ConnectionLimits(p.Config.Server, e.Descriptors))
 	}
 	old := e.current.Swap(p)
 	if old == nil || old == p {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -20,6 +22,9 @@ import (
 // video INVITEs over UDP and expect them relayed as they are).
 const MaxUDPMessage = 65507
 
+// defaultLog sets sipgo's default logger once.
+var defaultLog sync.Once
+
 // Options are the engine's settings that sipgo keeps process-wide.
 type Options struct {
 	// Linger is how long a completed transaction stays to absorb
@@ -30,8 +35,11 @@ type Options struct {
 // applySipgo sets sipgo's process-wide settings for an engine: the
 // message sizes, the timers (see setLinger), Timer G off, and the tracer
 // through which the engine logs messages and answers what sipgo cannot
-// parse.
-func applySipgo(linger time.Duration, tr sip.SIPTracer) {
+// parse; and sipgo's default logger, which a transport given to sipgo
+// (tcpTransport) logs to, is made to log where log does, by the first
+// engine only (the app runs one; tests make several, which would race).
+func applySipgo(linger time.Duration, tr sip.SIPTracer, log *slog.Logger) {
+	defaultLog.Do(func() { sip.SetDefaultLogger(log.With("layer", "transport")) })
 	if linger <= 0 {
 		linger = config.DefaultLinger
 	}

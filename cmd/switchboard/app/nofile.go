@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
 
@@ -27,13 +28,8 @@ func raiseNoFile(s config.Server, log *slog.Logger) uint64 {
 			lim = raised
 		}
 	}
-	total, perSource := guard.DefaultCaps(lim.Cur)
-	if s.MaxConnections > 0 {
-		total = s.MaxConnections
-	}
-	if s.MaxConnectionsPerSource > 0 {
-		perSource = s.MaxConnectionsPerSource
-	}
+	l := engine.ConnectionLimits(s, lim.Cur)
+	total, perSource := l.MaxConnections, l.MaxPerSource
 	log.Info("open files", "limit", lim.Cur, "max_connections", total, "max_connections_per_source", perSource)
 	// The caps count the connections accepted and, apart, those the proxy
 	// opens: each may take total descriptors.
