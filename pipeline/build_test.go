@@ -298,6 +298,7 @@ func TestCIDR(t *testing.T) {
 		{`cidr(source.ip, "10.0.0.0/8")`, "127.0.0.2", Continue},
 		{`cidr(source.ip, "127.0.0.2")`, "127.0.0.2", Replied},
 		{`cidr(source.ip, "::1/128")`, "::1", Replied},
+		{`cidr(source.ip, "::ffff:127.0.0.0/104")`, "127.0.0.2", Replied}, // as allow and trusted_sources read it
 		{`!cidr(source.ip, "192.168.0.0/16") && cidr(source.ip, "127.0.0.1/8")`, "127.0.0.9", Replied},
 		{`cidr(source.ip, "not a net")`, "127.0.0.2", Continue}, // fails at run time: no match
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // Env is what a `when` rule sees. Every name is documented in docs/rules.md.
@@ -191,16 +193,12 @@ func InCIDR(ip, network string) (bool, error) {
 	if v, ok := prefixes.Load(network); ok {
 		prefix = v.(netip.Prefix)
 	} else {
+		// Parsed as ratelimit's allow and server.trusted_sources are: an
+		// IPv4-mapped network matches the IPv4 addresses it maps.
 		var err error
-		prefix, err = netip.ParsePrefix(network)
-		if err != nil {
-			a, aerr := netip.ParseAddr(network)
-			if aerr != nil {
-				return false, fmt.Errorf("cidr: %q is not a network such as \"10.0.0.0/8\"", network)
-			}
-			prefix = netip.PrefixFrom(a, a.BitLen())
+		if prefix, err = config.ParseNetwork(network); err != nil {
+			return false, fmt.Errorf("cidr: %w", err)
 		}
-		prefix = prefix.Masked()
 		if prefixCount.Load() < maxPrefixes {
 			if _, loaded := prefixes.LoadOrStore(network, prefix); !loaded {
 				prefixCount.Add(1)
