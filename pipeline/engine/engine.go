@@ -163,7 +163,9 @@ func (e *Engine) listen(l config.Listen) error {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			if err := e.tp.ServeTCP(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			// ServeTCP returns only when Accept fails: the guard's
+			// listener retries every error but a close.
+			if err := e.tp.ServeTCP(ln); !errors.Is(err, net.ErrClosed) {
 				e.log.Error("tcp socket stopped", "addr", ap.String(), "error", err)
 			}
 		}()
