@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -19,6 +20,17 @@ type branch struct {
 	expired bool
 	// cancelling is closed when the branch's CANCEL is sent.
 	cancelling chan struct{}
+	// key finds the branch for onMessage (branchKey).
+	key string
+	// final is set when run handled a final response (read only by run).
+	final bool
+
+	// arrivals are the branch's responses in the order they reached the
+	// proxy, taken by onMessage while the branch is open (arrived), for
+	// run to handle in that order (take).
+	arrivalsMu sync.Mutex
+	open       bool
+	arrivals   []arrival
 
 	// guarded by t.mu
 	provisional  bool   // a 1xx arrived: the branch may be cancelled
@@ -33,12 +45,15 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target, l
 	if err != nil {
 		return nil, err
 	}
-	b := &branch{t: t, req: br, cancelling: make(chan struct{})}
+	b := &branch{t: t, req: br, cancelling: make(chan struct{}), key: branchKey(br), open: true}
 	if traced {
 		t.traceBranch(br)
 	}
+	// Known before it is sent: a response may come back at once.
+	t.e.branches.Store(b.key, b)
 	tx, err := t.e.sendRequest(br)
 	if err != nil {
+		b.close()
 		return nil, err
 	}
 	b.tx = tx
@@ -52,12 +67,15 @@ func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target, l
 }
 
 // run reads the branch's responses until the final one (or the end of its
-// client transaction), and enforces fr_timeout and Timer C. After a final
-// response sipgo passes nothing more up the channel: a 2xx retransmission
-// comes through OnRetransmission, other retransmissions are absorbed. The
-// client transaction lingers in sipgo for its Timer D, K or M, but no
-// goroutine waits for it.
+// client transaction), and enforces fr_timeout and Timer C. It handles
+// them in the order they reached the proxy, not the order in which sipgo's
+// goroutines passed them up (take). After a final response sipgo passes
+// nothing more up the channel: a 2xx retransmission comes through
+// OnRetransmission, other retransmissions are absorbed. The client
+// transaction lingers in sipgo for its Timer D, K or M, but no goroutine
+// waits for it.
 func (b *branch) run() {
+	defer b.close()
 	t := b.t
 	opts := t.ctx.Forward
 	frTimeout := opts.ProvisionalTimeout
@@ -75,12 +93,21 @@ func (b *branch) run() {
 	for {
 		select {
 		case res := <-b.tx.Responses():
-			if res.IsProvisional() && invite && !b.expired {
-				resetTimer(timer, timerC)
-			} else if !res.IsProvisional() {
-				timer.Stop()
+			for _, a := range b.take(res) {
+				if !b.final {
+					if a.res.IsProvisional() && invite && !b.expired {
+						resetTimer(timer, timerC)
+					} else if !a.res.IsProvisional() {
+						timer.Stop()
+						b.final = true
+					}
+					b.onResponse(a.res)
+				}
+				t.e.calls.end(a.turn)
 			}
-			b.onResponse(res)
+			// A final handled in arrival order before a provisional that
+			// sipgo passed up first: its own pass-up is still to come,
+			// and must be read.
 			if !res.IsProvisional() {
 				return
 			}
@@ -394,7 +421,7 @@ func (t *transaction) maybeFinish() {
 // relay2xxRetransmission sends a 2xx retransmission from downstream on to
 // the caller.
 func (t *transaction) relay2xxRetransmission(res *sip.Response) {
-	res = res.Clone()
+	res = copyResponse(res)
 	res.RemoveHeader("Via")
 	if res.Via() == nil {
 		return

@@ -70,6 +70,8 @@ func (e *Engine) onStrayResponse(res *sip.Response) {
 	if !p.Ours.URI(&u) || !res.IsSuccess() {
 		return
 	}
+	// A copy: the response may also wait in a branch's arrivals.
+	res = copyResponse(res)
 	res.RemoveHeader("Via")
 	if res.Via() == nil {
 		return

@@ -33,20 +33,24 @@ func ConnectionLimits(s config.Server, descriptors uint64) guard.Limits {
 }
 
 // onMessage sees every message a transport read, on its read loop and
-// before the transaction layer. A message over a stream is a whole message
-// delivered for the connection's guard, and a request's top Via gets the
-// source address (markReceived).
+// before the transaction layer, in the order they arrived: each takes its
+// turn in its call there (callOrder). A message over a stream is a whole
+// message delivered for the connection's guard, and a request's top Via
+// gets the source address (markReceived).
 func (e *Engine) onMessage(msg sip.Message) {
-	if !sip.IsReliable(msg.Transport()) {
-		return
+	if sip.IsReliable(msg.Transport()) {
+		if src, err := netip.ParseAddrPort(msg.Source()); err == nil {
+			e.guard.Delivered(src)
+			if req, ok := msg.(*sip.Request); ok {
+				markReceived(req, src.Addr().Unmap())
+			}
+		}
 	}
-	src, err := netip.ParseAddrPort(msg.Source())
-	if err != nil {
-		return
-	}
-	e.guard.Delivered(src)
-	if req, ok := msg.(*sip.Request); ok {
-		markReceived(req, src.Addr().Unmap())
+	switch m := msg.(type) {
+	case *sip.Request:
+		e.calls.arrivedRequest(m)
+	case *sip.Response:
+		e.arrivedResponse(m)
 	}
 }
 

@@ -53,6 +53,10 @@ type Engine struct {
 	parser      *sip.Parser
 	traceParser *sip.Parser
 	invites     sync.Map // inviteKey -> *transaction, for CANCEL matching
+	// calls keeps the messages of each call in arrival order (callOrder);
+	// branches finds the open branch a response answers (branchKey).
+	calls    *callOrder
+	branches sync.Map
 	// answered2xx2543 holds the branch hashes of the RFC 2543 INVITE
 	// transactions that sent a 2xx, until they end: their ACKs get a
 	// branch of their own (markRFC2543).
@@ -79,7 +83,7 @@ type boundSocket struct {
 // New returns an engine for the given services, with sipgo's process-wide
 // settings applied for opts (applySipgo). Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), release: newFloodRelease(), rejects: &logGate{limit: 100}}
+	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), calls: newCallOrder(), release: newFloodRelease(), rejects: &logGate{limit: 100}}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
@@ -99,9 +103,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		sip.WithTransactionLayerLogger(sipgoLog.With("layer", "transaction")),
 		sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
 	)
-	e.txl.OnRequest(func(req *sip.Request, tx *sip.ServerTx) {
-		e.workers.run(func() { e.onRequest(req, tx) })
-	})
+	e.txl.OnRequest(e.handOver)
 	return e, nil
 }
 
@@ -282,6 +284,7 @@ func (e *Engine) Start() {
 			case now := <-t.C:
 				e.release.tick(now, e.held())
 				e.guard.SweepOutbound(now)
+				e.calls.sweep(now)
 				if e.svc.Location != nil {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)

@@ -15,10 +15,24 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 )
 
+// handOver is sipgo's transaction layer handing over a new request, on a
+// goroutine of its own: the request enters its turn (callOrder), which
+// knows its transaction's key until the transaction ends, and runs on a
+// worker.
+func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
+	key := tx.Key()
+	turn := e.calls.enter(req, key)
+	if !tx.OnTerminate(func(string, error) { e.calls.ended(req, key) }) {
+		e.calls.ended(req, key)
+	}
+	e.workers.run(func() { e.onRequest(req, tx, turn) })
+}
+
 // onRequest is sipgo's transaction layer handing over a new request with
 // its server transaction. A non-2xx ACK never arrives here: the INVITE's
 // server transaction absorbs it (it is hop-by-hop).
-func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
+func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
+	defer e.calls.end(turn)
 	mark := restoreVia(req)
 	p := e.holdCurrent()
 	if p == nil {
@@ -27,7 +41,7 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx) {
 	}
 	e.active.Add(1)
 	e.svc.Metrics.Message("in", string(req.Method), 0)
-	t := &transaction{e: e, p: p, req: req, tx: tx, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now()}
+	t := &transaction{e: e, p: p, req: req, tx: tx, turn: turn, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now()}
 	if req.IsInvite() {
 		t.mark2543 = mark
 	}
@@ -105,6 +119,8 @@ func (t *transaction) serve() {
 	t.mu.Lock()
 	t.authUser = ctx.AuthUser
 	t.mu.Unlock()
+	// What the stages decided leaves after the call's earlier messages.
+	t.e.calls.await(t.turn)
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
 		if req.IsAck() {

@@ -25,6 +25,8 @@ type transaction struct {
 	start     time.Time // when the request arrived
 	traced    bool      // [log] trace is on for the request (decided before the stages)
 	key       string
+	// turn is the request's place in its call (callOrder), nil for none.
+	turn *turn
 	// mark2543 is the hash markRFC2543 put in the branch of an RFC 2543
 	// INVITE ("" for any other request).
 	mark2543 string

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// The messages of one call leave the proxy in the order they reached its
+// sockets. sipgo hands each message to a goroutine of its own, so the order
+// is lost before the engine sees it; onMessage, on the socket's reader,
+// still sees it, and gives each message a turn in its call (by Call-ID):
+//
+//   - A request waits, once its stages ran and before it is forwarded or
+//     answered, for every earlier message of its call to leave: ACK then
+//     BYE, a 200 then the NOTIFY behind it.
+//   - A response waits for nothing here: the responses of one branch are
+//     handled in arrival order by the branch (branch.take), and a response
+//     never waits for a request, so that a stage blocked on DNS or a store
+//     holds back neither its call's responses nor its CANCEL (which has no
+//     turn at all).
+//
+// A turn ends when its message is handed to a transaction or a socket, or
+// dropped; never later, so that nothing waits for another message of its
+// call (an INVITE's turn ends when its branches are sent, not at its final
+// response).
+
+// orderShards spreads the calls over locks.
+const orderShards = 64
+
+// enterTimeout bounds the wait for an earlier request that sipgo never
+// handed to the engine (its server transaction could not be made).
+const enterTimeout = time.Second
+
+// callOrder holds the turns of the calls that have messages in the proxy.
+type callOrder struct {
+	seed   maphash.Seed
+	shards [orderShards]orderShard
+}
+
+type orderShard struct {
+	mu    sync.Mutex
+	calls map[string][]*turn // Call-ID -> turns not yet ended, in arrival order
+	// requests holds a request's turn by a hash of its server transaction
+	// key, from its arrival until its transaction ends (nil once the turn
+	// ended): a message whose key is here is a retransmission, or the ACK
+	// of a non-2xx response, that sipgo's transaction absorbs.
+	requests map[uint64]*turn
+}
+
+// turn is one message's place in its call.
+type turn struct {
+	callID  string
+	request bool
+	arrived time.Time
+	key     uint64        // of a request's server transaction
+	entered atomic.Bool   // a request reached the engine (onRequest)
+	done    chan struct{} // closed when the turn ends
+	ended   bool          // under the shard's lock
+}
+
+func newCallOrder() *callOrder {
+	o := &callOrder{seed: maphash.MakeSeed()}
+	for i := range o.shards {
+		o.shards[i].calls = map[string][]*turn{}
+		o.shards[i].requests = map[uint64]*turn{}
+	}
+	return o
+}
+
+func (o *callOrder) shard(callID string) *orderShard {
+	return &o.shards[maphash.String(o.seed, callID)%orderShards]
+}
+
+// arrivedRequest gives req a turn, unless it has none to take: a CANCEL
+// (it waits for nothing and nothing waits for it), a message without a
+// Call-ID or transaction key, or one sipgo's transaction layer will absorb.
+func (o *callOrder) arrivedRequest(req *sip.Request) {
+	id := callID(req)
+	if id == "" || req.IsCancel() {
+		return
+	}
+	key, err := sip.ServerTxKeyMake(req)
+	if err != nil {
+		return
+	}
+	h := maphash.String(o.seed, key)
+	s := o.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.requests[h]; ok {
+		return
+	}
+	t := &turn{callID: id, request: true, arrived: time.Now(), key: h, done: make(chan struct{})}
+	s.requests[h] = t
+	s.calls[id] = append(s.calls[id], t)
+}
+
+// arrivedResponse gives a response a turn in its call.
+func (o *callOrder) arrivedResponse(res *sip.Response) *turn {
+	id := callID(res)
+	if id == "" {
+		return nil
+	}
+	t := &turn{callID: id, done: make(chan struct{})}
+	s := o.shard(id)
+	s.mu.Lock()
+	s.calls[id] = append(s.calls[id], t)
+	s.mu.Unlock()
+	return t
+}
+
+// enter is a request reaching the engine with its server transaction's
+// key: it returns the request's turn (nil when it has none), and keeps the
+// key until ended is called, so that retransmissions get none.
+func (o *callOrder) enter(req *sip.Request, key string) *turn {
+	id := callID(req)
+	if id == "" || req.IsCancel() {
+		return nil
+	}
+	h := maphash.String(o.seed, key)
+	s := o.shard(id)
+	s.mu.Lock()
+	t, ok := s.requests[h]
+	if !ok {
+		s.requests[h] = nil
+	}
+	s.mu.Unlock()
+	if t != nil {
+		t.entered.Store(true)
+	}
+	return t
+}
+
+// ended forgets the key of a request's server transaction, which ended.
+func (o *callOrder) ended(req *sip.Request, key string) {
+	id := callID(req)
+	if id == "" {
+		return
+	}
+	h := maphash.String(o.seed, key)
+	s := o.shard(id)
+	s.mu.Lock()
+	t := s.requests[h]
+	delete(s.requests, h)
+	s.mu.Unlock()
+	o.end(t)
+}
+
+// await waits until every message of t's call that arrived before it has
+// left: t's message is next. A request that sipgo never handed over is
+// waited for enterTimeout after its arrival at most.
+func (o *callOrder) await(t *turn) {
+	if t == nil {
+		return
+	}
+	s := o.shard(t.callID)
+	s.mu.Lock()
+	var before []*turn
+	for _, p := range s.calls[t.callID] {
+		if p == t {
+			break
+		}
+		before = append(before, p)
+	}
+	s.mu.Unlock()
+	for _, p := range before {
+		if !p.request || p.entered.Load() {
+			<-p.done
+			continue
+		}
+		timer := time.NewTimer(time.Until(p.arrived.Add(enterTimeout)))
+		select {
+		case <-p.done:
+		case <-timer.C:
+			if p.entered.Load() {
+				<-p.done
+			}
+		}
+		timer.Stop()
+	}
+}
+
+// end ends t: its message left, or was dropped.
+func (o *callOrder) end(t *turn) {
+	if t == nil {
+		return
+	}
+	s := o.shard(t.callID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.ended {
+		return
+	}
+	t.ended = true
+	close(t.done)
+	if t.request && s.requests[t.key] == t {
+		s.requests[t.key] = nil // the key stays until the transaction ends
+	}
+	turns := s.calls[t.callID]
+	for i, p := range turns {
+		if p == t {
+			turns = append(turns[:i:i], turns[i+1:]...)
+			break
+		}
+	}
+	if len(turns) == 0 {
+		delete(s.calls, t.callID)
+	} else {
+		s.calls[t.callID] = turns
+	}
+}
+
+// sweep ends the turns of requests that sipgo never handed to the engine
+// within 64*T1, and forgets their keys.
+func (o *callOrder) sweep(now time.Time) {
+	for i := range o.shards {
+		s := &o.shards[i]
+		var stale []*turn
+		s.mu.Lock()
+		for h, t := range s.requests {
+			if t != nil && !t.entered.Load() && now.Sub(t.arrived) > 64*sip.T1 {
+				delete(s.requests, h)
+				stale = append(stale, t)
+			}
+		}
+		s.mu.Unlock()
+		for _, t := range stale {
+			o.end(t)
+		}
+	}
+}
