@@ -511,18 +511,23 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
+// everyStage names the metrics every stage has, for a README's Metrics.
+const everyStage = "`switchboard_stage_messages_total`, `switchboard_stage_verdicts_total`, `switchboard_stage_seconds_total`, `switchboard_rule_matches_total`, `switchboard_rule_failures_total`"
+
 func TestCheckReadme(t *testing.T) {
 	for _, name := range []string{"parse", "registrar", "location", "record_route", "rewrite", "forward"} {
 		CheckReadme(t, "../../stages/"+name+"/README.md")
 	}
 
 	dir := t.TempDir()
+	const sections = "\n\n## Name\n\n## Description\n\n## Syntax\n\n## Examples\n\n"
 	tests := []struct {
 		text string
+		opts []Option
 		want []string
 	}{
 		{
-			text: "# x\n\n## Name\n\n## Description\n\n## Syntax\n\n## Examples\n\n~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n```go\nx := 1\n```\n\n```toml\n[[stage]]\nuse = \"forward\"\n```\n\n## Metrics\n\nNone yet.\n",
+			text: "# parse" + sections + "~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n```go\nx := 1\n```\n\n```toml\n[[stage]]\nuse = \"forward\"\n```\n\n## Metrics\n\nNone of its own; " + everyStage + ".\n",
 		},
 		{
 			text: "x\n\n## Name\n\n## Syntax\n\n## Description\n\n## Examples\n\n~~~ toml\n[[stage]]\nuse = \"parse\"\nnope = 1\n~~~\n",
@@ -534,8 +539,27 @@ func TestCheckReadme(t *testing.T) {
 			},
 		},
 		{
-			text: "# x\n\n## Name\n\n## Description\n\n## Syntax\n\n## Examples\n\nNone.\n\n## Metrics\n",
+			text: "# parse" + sections + "None.\n\n## Metrics\n",
 			want: []string{"no toml code block under ## Examples"},
+		},
+		{
+			text: "# nope" + sections + "~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n## Metrics\n\nNone.\n",
+			want: []string{`the title names no registered stage: "nope"`},
+		},
+		{
+			// A name that is not exported, and one missing.
+			text: "# parse" + sections + "~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n## Metrics\n\n`switchboard_parse_rejected_total`, " +
+				strings.Replace(everyStage, "`switchboard_stage_verdicts_total`, ", "", 1) + ".\n",
+			want: []string{
+				"## Metrics names switchboard_parse_rejected_total, which Switchboard does not export",
+				"## Metrics does not name switchboard_stage_verdicts_total, which the stage exports",
+			},
+		},
+		{
+			// A process gauge may be named; a CallLister's must be.
+			text: "# calllog" + sections + "~~~ toml\n[[stage]]\nuse = \"calllog\"\npath = \"calls.log\"\n~~~\n\n## Metrics\n\n`switchboard_registrations`; " + everyStage + ".\n",
+			opts: []Option{WithConfigPath(filepath.Join(dir, "config.toml"))},
+			want: []string{"## Metrics does not name switchboard_active_calls, which the stage exports"},
 		},
 	}
 	for i, tc := range tests {
@@ -544,7 +568,7 @@ func TestCheckReadme(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := &recorder{}
-		CheckReadme(rec, path)
+		CheckReadme(rec, path, tc.opts...)
 		if len(rec.errors) != len(tc.want) {
 			t.Errorf("test %d: errors %q, want %q", i, rec.errors, tc.want)
 			continue
