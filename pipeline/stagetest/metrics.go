@@ -2,6 +2,7 @@ package stagetest
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -96,23 +97,14 @@ func checkMetrics(t testing.TB, path, section string, got exported) {
 	for _, n := range metricName.FindAllString(section, -1) {
 		named[n] = true
 	}
-	for _, n := range sorted(named) {
+	for _, n := range slices.Sorted(maps.Keys(named)) {
 		if !got.all[n] {
 			t.Errorf("%s: ## Metrics names %s, which Switchboard does not export", path, n)
 		}
 	}
-	for _, n := range sorted(got.stage) {
+	for _, n := range slices.Sorted(maps.Keys(got.stage)) {
 		if !named[n] {
 			t.Errorf("%s: ## Metrics does not name %s, which the stage exports", path, n)
 		}
 	}
-}
-
-func sorted(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
