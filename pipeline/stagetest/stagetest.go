@@ -102,9 +102,9 @@ func WithTransport(transport string) Option {
 }
 
 // WithTime sets the clock: Services.Clock, which stages read through
-// Services.Now, and Context.Received of every request. A Clock's Now is
-// one the test moves. Without it the clock is Services.Clock of
-// WithServices, or time.Now.
+// Services.Now, and Context.Received of every request. Give it a Clock's
+// Now for a clock the test moves. Without it the clock is Services.Clock
+// of WithServices, or time.Now.
 func WithTime(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
