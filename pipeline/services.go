@@ -39,10 +39,21 @@ type Services struct {
 	// (`switchboard validate`): stages must change nothing outside the
 	// process, such as creating the files they would write.
 	Checking bool
+	// Clock is the clock stages read through Now; nil is time.Now. Tests
+	// set it (stagetest.WithTime) to run a stage at the times they choose.
+	Clock func() time.Time
 
 	mu     sync.Mutex
 	shared map[string]any
 	order  []string
+}
+
+// Now returns the time by Clock, or time.Now without one.
+func (s *Services) Now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
 }
 
 // Shared returns the service stored under key, creating it with create on

@@ -1,20 +1,32 @@
 package stagetest
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
 // ReadmeSections are the sections every stage's README.md has, in order,
 // after its title (`# name`).
 var ReadmeSections = []string{"Name", "Description", "Syntax", "Examples", "Metrics"}
 
-// CheckReadme checks a stage's README.md: a title, then the sections of
-// ReadmeSections in order, and every toml code block under Examples (fenced
-// with ~~~ or ```) a
-// config that builds (with the [server] that Chain adds). It reports each
-// mistake with t.Errorf, so that one test shows them all.
+// CheckReadme checks a stage's README.md: a title that names the stage
+// (`# name`), then the sections of ReadmeSections in order; every toml code
+// block under Examples (fenced with ~~~ or ```) a config that builds (with
+// the [server] that Chain adds); and a Metrics section that names every
+// metric the stage exports and none that Switchboard does not.
+//
+// What a stage exports is learnt by building each example over Prometheus
+// collectors, as the binary does: the metrics with a series labelled with
+// the stage (`stage="2:name"`), those its build registered, and
+// switchboard_active_calls for a stage that shares a pipeline.CallLister.
+// A metric name is a word that starts with switchboard_. The examples are
+// built over services of CheckReadme's own, so opts must not hold
+// WithServices. CheckReadme reports each mistake with t.Errorf, so that one
+// test shows them all.
 func CheckReadme(t testing.TB, path string, opts ...Option) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -22,8 +34,15 @@ func CheckReadme(t testing.TB, path string, opts ...Option) {
 		t.Fatalf("stagetest: %v", err)
 	}
 	text := string(data)
-	if !strings.HasPrefix(text, "# ") {
+	title, _, _ := strings.Cut(text, "\n")
+	name, ok := strings.CutPrefix(title, "# ")
+	name = strings.TrimSpace(name)
+	switch _, registered := pipeline.Lookup(name); {
+	case !ok:
 		t.Errorf("%s: does not start with a title, `# name`", path)
+	case !registered:
+		t.Errorf("%s: the title names no registered stage: %q", path, name)
+		ok = false
 	}
 	at := 0
 	sections := map[string]string{}
@@ -50,10 +69,20 @@ func CheckReadme(t testing.TB, path string, opts ...Option) {
 	if len(blocks) == 0 {
 		t.Errorf("%s: no toml code block under ## Examples", path)
 	}
+	got := exported{all: map[string]bool{}, stage: map[string]bool{}}
+	built := false
 	for i, toml := range blocks {
-		if _, err := Build(t, toml, opts...); err != nil {
+		e, err := exportedBy(t, name, toml, opts...)
+		if err != nil {
 			t.Errorf("%s: example %d does not build:\n%v\n%s", path, i+1, err, toml)
+			continue
 		}
+		built = true
+		maps.Copy(got.all, e.all)
+		maps.Copy(got.stage, e.stage)
+	}
+	if metrics, has := sections["Metrics"]; has && built && ok {
+		checkMetrics(t, path, metrics, got)
 	}
 }
 

@@ -47,15 +47,11 @@ func RoutedUnsigned() RequestOption {
 	return func(c *pipeline.Context) { c.Routed = true }
 }
 
-// Request runs req through the request stages, as the engine does with a
-// received request: on a clone of it, from the harness's source, until a
-// stage replies, drops or forwards. A reply then runs through the response
-// stages, as a reply the proxy makes does. req itself is not changed.
-func (h *Harness) Request(req *sip.Request, opts ...RequestOption) *Result {
-	h.t.Helper()
-	received := req.Clone()
-	work := received.Clone()
-	ctx := pipeline.NewContext(h.Pipeline, work, h.source, h.transport)
+// Context returns the Context that Request runs req in, for a test that
+// calls a stage's method itself: on a clone of req, from the harness's
+// source, received at its clock's time, changed by opts.
+func (h *Harness) Context(req *sip.Request, opts ...RequestOption) *pipeline.Context {
+	ctx := pipeline.NewContext(h.Pipeline, req.Clone(), h.source, h.transport)
 	ctx.Received = h.now()
 	ctx.Log = h.log
 	for _, opt := range opts {
@@ -63,10 +59,21 @@ func (h *Harness) Request(req *sip.Request, opts ...RequestOption) *Result {
 	}
 	// The engine's requests carry where they came from: sipgo's
 	// NewResponseFromRequest reads it for rport and received.
-	for _, m := range []*sip.Request{received, ctx.Request} {
-		m.SetSource(ctx.Source.String())
-		m.SetTransport(ctx.Transport)
-	}
+	ctx.Request.SetSource(ctx.Source.String())
+	ctx.Request.SetTransport(ctx.Transport)
+	return ctx
+}
+
+// Request runs req through the request stages, as the engine does with a
+// received request: on a clone of it, from the harness's source, until a
+// stage replies, drops or forwards. A reply then runs through the response
+// stages, as a reply the proxy makes does. req itself is not changed.
+func (h *Harness) Request(req *sip.Request, opts ...RequestOption) *Result {
+	h.t.Helper()
+	received := req.Clone()
+	ctx := h.Context(received, opts...)
+	received.SetSource(ctx.Source.String())
+	received.SetTransport(ctx.Transport)
 
 	r := &Result{Received: received, Context: ctx}
 	r.Verdict, r.Err = h.Pipeline.ServeRequest(ctx, func(s pipeline.Step) {

@@ -18,11 +18,13 @@
 package stagetest
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,7 +101,10 @@ func WithTransport(transport string) Option {
 	return func(o *options) { o.transport = strings.ToUpper(transport) }
 }
 
-// WithTime sets the clock: Context.Received of every request is now().
+// WithTime sets the clock: Services.Clock, which stages read through
+// Services.Now, and Context.Received of every request. Give it a Clock's
+// Now for a clock the test moves. Without it the clock is Services.Clock
+// of WithServices, or time.Now.
 func WithTime(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
@@ -132,6 +137,10 @@ type Harness struct {
 	transport string
 	now       func() time.Time
 	log       *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+	ownsSvc   bool
 }
 
 // Chain builds a pipeline from a TOML snippet: a whole config, or just
@@ -176,7 +185,7 @@ func StageTOML(name, keysTOML string) string {
 // `test.toml: stage 1 (rewrite): key: ...`) instead of failing the test.
 func Build(t testing.TB, toml string, opts ...Option) (*Harness, error) {
 	t.Helper()
-	o := options{source: DefaultSource, transport: DefaultTransport, now: time.Now, path: DefaultConfigPath}
+	o := options{source: DefaultSource, transport: DefaultTransport, path: DefaultConfigPath}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -210,6 +219,9 @@ func Build(t testing.TB, toml string, opts ...Option) (*Harness, error) {
 	if svc.Log == nil {
 		svc.Log = o.log
 	}
+	if o.now != nil {
+		svc.Clock = o.now
+	}
 	if svc.Sockets == nil {
 		svc.Sockets = sockets(cfg)
 	}
@@ -220,25 +232,42 @@ func Build(t testing.TB, toml string, opts ...Option) (*Harness, error) {
 		}
 		return nil, err
 	}
-	t.Cleanup(func() {
-		if err := p.Cleanup(); err != nil {
-			t.Errorf("stagetest: cleanup: %v", err)
-		}
-		if own {
-			if err := svc.Close(); err != nil {
-				t.Errorf("stagetest: closing the services: %v", err)
-			}
-		}
-	})
-	return &Harness{
+	h := &Harness{
 		Pipeline:  p,
 		Services:  svc,
 		t:         t,
 		source:    pipeline.Source{IP: src.Addr().Unmap(), Port: int(src.Port())},
 		transport: o.transport,
-		now:       o.now,
+		now:       svc.Now,
 		log:       o.log,
-	}, nil
+		ownsSvc:   own,
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("stagetest: %v", err)
+		}
+	})
+	return h, nil
+}
+
+// Close cleans up the pipeline and closes the services (unless they came
+// from WithServices) before the test ends, for a test that reads what the
+// stages write on Cleanup, such as their files. Later calls, and the
+// cleanup at the test's end, do nothing.
+func (h *Harness) Close() error {
+	h.closeOnce.Do(func() {
+		var errs []error
+		if err := h.Pipeline.Cleanup(); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: %w", err))
+		}
+		if h.ownsSvc {
+			if err := h.Services.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing the services: %w", err))
+			}
+		}
+		h.closeErr = errors.Join(errs...)
+	})
+	return h.closeErr
 }
 
 // Location returns the location store.

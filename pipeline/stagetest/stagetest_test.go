@@ -410,6 +410,80 @@ func TestTransportAndSource(t *testing.T) {
 	}
 }
 
+// TestClock checks that a Clock given to WithTime is the services' clock
+// and the time requests arrive at, and that it moves when set.
+func TestClock(t *testing.T) {
+	c := NewClock(t0)
+	h := Stage(t, "record_route", "", WithTime(c.Now))
+	tests := []struct {
+		move func()
+		want time.Time
+	}{
+		{func() {}, t0},
+		{func() { c.Add(time.Minute) }, t0.Add(time.Minute)},
+		{func() { c.Set(t0.Add(time.Hour)) }, t0.Add(time.Hour)},
+	}
+	for i, tc := range tests {
+		tc.move()
+		if got := h.Services.Now(); !got.Equal(tc.want) {
+			t.Errorf("test %d: Services.Now() = %v, want %v", i, got, tc.want)
+		}
+		if got := h.Request(Request(t, invite)).Context.Received; !got.Equal(tc.want) {
+			t.Errorf("test %d: Received %v, want %v", i, got, tc.want)
+		}
+	}
+	// Without WithTime, the clock of WithServices is the harness's.
+	svc := &pipeline.Services{Clock: c.Now}
+	defer svc.Close()
+	if got := Stage(t, "record_route", "", WithServices(svc)).Request(Request(t, invite)).Context.Received; !got.Equal(c.Now()) {
+		t.Errorf("Received %v, want the services' clock %v", got, c.Now())
+	}
+}
+
+// TestContext checks that Context builds the Context Request runs in,
+// without running the stages.
+func TestContext(t *testing.T) {
+	h := Stage(t, "registrar", "", WithTime(clock))
+	req := Request(t, register)
+	ctx := h.Context(req, From("192.0.2.30:5062"), Over("tcp"))
+	if ctx.Request == req || ctx.Request.Source() != "192.0.2.30:5062" || ctx.Transport != "TCP" || !ctx.Received.Equal(t0) {
+		t.Errorf("context: request %p (given %p), source %s, transport %s, received %v", ctx.Request, req, ctx.Request.Source(), ctx.Transport, ctx.Received)
+	}
+	if ctx.Pipeline() != h.Pipeline || ctx.Response() != nil {
+		t.Errorf("context of another pipeline, or with a reply")
+	}
+	if bs, _, _ := h.Location().Lookup("bob", t0); len(bs) != 0 {
+		t.Errorf("the stages ran: %+v", bs)
+	}
+}
+
+// TestClose checks that Close cleans up the pipeline and closes the
+// services the harness made, once, and leaves those of WithServices open.
+func TestClose(t *testing.T) {
+	h := Stage(t, "record_route", "")
+	c := new(counter)
+	if _, err := h.Services.Shared("test/counter", func() (any, error) { return c, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil || !c.closed.Load() {
+		t.Errorf("Close: %v, shared service closed %v", err, c.closed.Load())
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+
+	svc := &pipeline.Services{}
+	defer svc.Close()
+	h = Stage(t, "record_route", "", WithServices(svc))
+	c = new(counter)
+	if _, err := svc.Shared("test/counter", func() (any, error) { return c, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil || c.closed.Load() {
+		t.Errorf("Close: %v, the test's services closed %v", err, c.closed.Load())
+	}
+}
+
 func TestRouted(t *testing.T) {
 	h := Stage(t, "location", "")
 	inDialog := strings.Replace(invite, "To: <sip:bob@example.org>", "To: <sip:bob@example.org>;tag=b1", 1)
@@ -437,18 +511,23 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
+// everyStage names the metrics every stage has, for a README's Metrics.
+const everyStage = "`switchboard_stage_messages_total`, `switchboard_stage_verdicts_total`, `switchboard_stage_seconds_total`, `switchboard_rule_matches_total`, `switchboard_rule_failures_total`"
+
 func TestCheckReadme(t *testing.T) {
 	for _, name := range []string{"parse", "registrar", "location", "record_route", "rewrite", "forward"} {
 		CheckReadme(t, "../../stages/"+name+"/README.md")
 	}
 
 	dir := t.TempDir()
+	const sections = "\n\n## Name\n\n## Description\n\n## Syntax\n\n## Examples\n\n"
 	tests := []struct {
 		text string
+		opts []Option
 		want []string
 	}{
 		{
-			text: "# x\n\n## Name\n\n## Description\n\n## Syntax\n\n## Examples\n\n~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n```go\nx := 1\n```\n\n```toml\n[[stage]]\nuse = \"forward\"\n```\n\n## Metrics\n\nNone yet.\n",
+			text: "# parse" + sections + "~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n```go\nx := 1\n```\n\n```toml\n[[stage]]\nuse = \"forward\"\n```\n\n## Metrics\n\nNone of its own; " + everyStage + ".\n",
 		},
 		{
 			text: "x\n\n## Name\n\n## Syntax\n\n## Description\n\n## Examples\n\n~~~ toml\n[[stage]]\nuse = \"parse\"\nnope = 1\n~~~\n",
@@ -460,8 +539,27 @@ func TestCheckReadme(t *testing.T) {
 			},
 		},
 		{
-			text: "# x\n\n## Name\n\n## Description\n\n## Syntax\n\n## Examples\n\nNone.\n\n## Metrics\n",
+			text: "# parse" + sections + "None.\n\n## Metrics\n",
 			want: []string{"no toml code block under ## Examples"},
+		},
+		{
+			text: "# nope" + sections + "~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n## Metrics\n\nNone.\n",
+			want: []string{`the title names no registered stage: "nope"`},
+		},
+		{
+			// A name that is not exported, and one missing.
+			text: "# parse" + sections + "~~~ toml\n[[stage]]\nuse = \"parse\"\n~~~\n\n## Metrics\n\n`switchboard_parse_rejected_total`, " +
+				strings.Replace(everyStage, "`switchboard_stage_verdicts_total`, ", "", 1) + ".\n",
+			want: []string{
+				"## Metrics names switchboard_parse_rejected_total, which Switchboard does not export",
+				"## Metrics does not name switchboard_stage_verdicts_total, which the stage exports",
+			},
+		},
+		{
+			// A process gauge may be named; a CallLister's must be.
+			text: "# calllog" + sections + "~~~ toml\n[[stage]]\nuse = \"calllog\"\npath = \"calls.log\"\n~~~\n\n## Metrics\n\n`switchboard_registrations`; " + everyStage + ".\n",
+			opts: []Option{WithConfigPath(filepath.Join(dir, "config.toml"))},
+			want: []string{"## Metrics does not name switchboard_active_calls, which the stage exports"},
 		},
 	}
 	for i, tc := range tests {
@@ -470,7 +568,7 @@ func TestCheckReadme(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := &recorder{}
-		CheckReadme(rec, path)
+		CheckReadme(rec, path, tc.opts...)
 		if len(rec.errors) != len(tc.want) {
 			t.Errorf("test %d: errors %q, want %q", i, rec.errors, tc.want)
 			continue

@@ -84,9 +84,9 @@ var (
 	_ pipeline.Validator    = (*Auth)(nil)
 )
 
-// Stats count what every auth stage did since the process started. They
-// are the stage's metrics until Switchboard exposes Prometheus metrics
-// (see README.md, Metrics).
+// Stats count what every auth stage did since the process started.
+// Switchboard does not export them as Prometheus metrics yet (see
+// README.md, Metrics).
 type Stats struct {
 	// Challenges counts 401 and 407 answers, stale or not.
 	Challenges atomic.Int64

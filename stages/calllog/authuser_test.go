@@ -16,51 +16,41 @@ import (
 // refuses after its challenge (403 to a From that is not the user's),
 // which the stage sees only through the answers.
 func TestAuthUserRecord(t *testing.T) {
-	as := func(user string) func(p *pipeline.Pipeline, req *sip.Request, at time.Time) {
-		return func(p *pipeline.Pipeline, req *sip.Request, at time.Time) {
-			ctx := pipeline.NewContext(p, req, phoneSrc, "UDP")
-			ctx.Received, ctx.AuthUser = at, user
-			if v, err := p.ServeRequest(ctx, nil); err != nil || v != pipeline.Continue {
-				t.Fatalf("ServeRequest: %v, %v", v, err)
-			}
+	as := func(user string) func(ch *chain, req *sip.Request, at time.Time) {
+		return func(ch *chain, req *sip.Request, at time.Time) {
+			ch.request(t, req, at, func(c *pipeline.Context) { c.AuthUser = user })
 		}
 	}
-	answer := func(p *pipeline.Pipeline, req *sip.Request, code int, user string, at time.Time) {
+	answer := func(ch *chain, req *sip.Request, code int, user string, at time.Time) {
 		res := sip.NewResponseFromRequest(req, code, reasons[code], nil)
 		res.To().Params.Add("tag", "tag-bob")
-		old := now
-		now = func() time.Time { return at }
-		defer func() { now = old }()
-		rc := pipeline.NewResponseContext(p, req, res, code == 403 || code == 407, phoneSrc, "UDP")
-		rc.AuthUser = user
-		if err := p.ServeResponse(rc, nil); err != nil {
-			t.Fatal(err)
-		}
+		opts := append(made(code == 403 || code == 407), func(c *pipeline.ResponseContext) { c.AuthUser = user })
+		ch.response(t, req, res, at, opts...)
 	}
-	flow := func(p *pipeline.Pipeline) {
+	flow := func(ch *chain) {
 		// alice calls bob: challenged by auth (the stage sees the 407),
 		// then let through as alice.
 		c := newCall2(t, "authed", "alice", "bob")
 		inv := c.request(caller, "INVITE", false, 1, "")
-		answer(p, inv, 407, "", t0)
+		answer(ch, inv, 407, "", t0)
 		inv = c.request(caller, "INVITE", false, 2, "")
-		as("alice")(p, inv, t0.Add(time.Second))
-		answer(p, inv, 200, "", t0.Add(2*time.Second))
+		as("alice")(ch, inv, t0.Add(time.Second))
+		answer(ch, inv, 200, "", t0.Add(2*time.Second))
 		c.cseq[caller] = 2
-		c.send(p, caller, "BYE", t0.Add(4*time.Second), "")
+		c.send(ch, caller, "BYE", t0.Add(4*time.Second), "")
 
 		// alice's password with carol-ceo's From: 407, then 403 from the
 		// auth stage, which the call log sees as a response only.
 		f := newCall2(t, "forged", "carol-ceo", "bob")
 		inv = f.request(caller, "INVITE", false, 1, "")
-		answer(p, inv, 407, "", t0.Add(5*time.Second))
+		answer(ch, inv, 407, "", t0.Add(5*time.Second))
 		inv = f.request(caller, "INVITE", false, 2, "")
-		answer(p, inv, 403, "alice", t0.Add(6*time.Second))
+		answer(ch, inv, 403, "alice", t0.Add(6*time.Second))
 
 		// Without auth: no auth_user.
 		n := newCall2(t, "open", "dave", "bob")
-		inv = n.invite(p, t0.Add(7*time.Second), "")
-		answer(p, inv, 486, "", t0.Add(8*time.Second))
+		inv = n.invite(ch, t0.Add(7*time.Second), "")
+		answer(ch, inv, 486, "", t0.Add(8*time.Second))
 	}
 	_, cdrs := run(t, `time_zone = "UTC"`, flow)
 	want := []string{

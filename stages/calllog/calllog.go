@@ -36,9 +36,6 @@ const (
 	DefaultMaxCalls  = 100000
 )
 
-// now is the clock of responses; tests replace it.
-var now = time.Now
-
 // CallLog is the calllog stage.
 type CallLog struct {
 	// Path is the event log file, relative to the config's directory; ""
@@ -68,6 +65,8 @@ type CallLog struct {
 	cdrs    *logFile
 	tracker *tracker
 	log     *slog.Logger
+	// now is the services' clock, which times the responses.
+	now func() time.Time
 }
 
 var (
@@ -151,6 +150,7 @@ func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 	if svc == nil {
 		return errors.New("no services: the calllog stage needs the shared services")
 	}
+	c.now = svc.Now
 	var evPath, cdrPath string
 	var err error
 	if !none(c.Path) {
@@ -249,7 +249,7 @@ func (c *CallLog) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) 
 	}
 	at := ctx.Received
 	if at.IsZero() {
-		at = now()
+		at = c.now()
 	}
 	switch req.Method {
 	case sip.INVITE:
@@ -273,7 +273,7 @@ func (c *CallLog) ServeResponse(ctx *pipeline.ResponseContext) error {
 	if t == nil || req == nil || res == nil {
 		return nil
 	}
-	at := now()
+	at := c.now()
 	ok := res.StatusCode >= 200 && res.StatusCode < 300
 	switch req.Method {
 	case sip.REGISTER:

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 // t0 is when the test calls start.
@@ -75,32 +76,35 @@ func (c *testCall) request(p int, method string, inDialog bool, cseq int, body s
 	if body != "" {
 		lines = append(lines, "Content-Type: application/sdp")
 	}
-	return parseMsg(c.t, strings.Join(lines, "\n")+"\n\n"+body).(*sip.Request)
+	if body != "" {
+		body += "\n"
+	}
+	return stagetest.Request(c.t, strings.Join(lines, "\n")+"\n\n"+body)
 }
 
 // invite sends the initial INVITE.
-func (c *testCall) invite(p *pipeline.Pipeline, at time.Time, body string) *sip.Request {
+func (c *testCall) invite(ch *chain, at time.Time, body string) *sip.Request {
 	req := c.request(caller, "INVITE", false, c.cseq[caller], body)
-	serveRequest(c.t, p, req, at)
+	ch.request(c.t, req, at)
 	return req
 }
 
 // send sends a request in the dialog from party from.
-func (c *testCall) send(p *pipeline.Pipeline, from int, method string, at time.Time, body string, headers ...string) *sip.Request {
+func (c *testCall) send(ch *chain, from int, method string, at time.Time, body string, headers ...string) *sip.Request {
 	c.cseq[from]++
 	req := c.request(from, method, true, c.cseq[from], body, headers...)
-	serveRequest(c.t, p, req, at)
+	ch.request(c.t, req, at)
 	return req
 }
 
 // ack sends the ACK of the INVITE req from party from.
-func (c *testCall) ack(p *pipeline.Pipeline, from int, req *sip.Request, at time.Time, body string) {
+func (c *testCall) ack(ch *chain, from int, req *sip.Request, at time.Time, body string) {
 	ack := c.request(from, "ACK", true, int(req.CSeq().SeqNo), body)
-	serveRequest(c.t, p, ack, at)
+	ch.request(c.t, ack, at)
 }
 
 // respond answers req with code, from the party req was sent to.
-func (c *testCall) respond(p *pipeline.Pipeline, req *sip.Request, code int, at time.Time, body string, local bool) {
+func (c *testCall) respond(ch *chain, req *sip.Request, code int, at time.Time, body string, local bool) {
 	res := sip.NewResponseFromRequest(req, code, reasons[code], nil)
 	if code > 100 {
 		tag := c.tags[callee]
@@ -114,33 +118,26 @@ func (c *testCall) respond(p *pipeline.Pipeline, req *sip.Request, code int, at 
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		res.SetBody([]byte(body))
 	}
-	serveResponse(c.t, p, req, res, local, at)
+	ch.response(c.t, req, res, at, made(local)...)
 }
 
 // answered runs an INVITE answered 2s later, and its ACK.
-func (c *testCall) answered(p *pipeline.Pipeline, at time.Time) {
-	inv := c.invite(p, at, sdp("", "127.0.0.2", -1))
-	c.respond(p, inv, 180, at.Add(time.Second), "", false)
-	c.respond(p, inv, 200, at.Add(2*time.Second), sdp("", "127.0.0.3", -1), false)
-	c.ack(p, caller, inv, at.Add(2100*time.Millisecond), "")
+func (c *testCall) answered(ch *chain, at time.Time) {
+	inv := c.invite(ch, at, sdp("", "127.0.0.2", -1))
+	c.respond(ch, inv, 180, at.Add(time.Second), "", false)
+	c.respond(ch, inv, 200, at.Add(2*time.Second), sdp("", "127.0.0.3", -1), false)
+	c.ack(ch, caller, inv, at.Add(2100*time.Millisecond), "")
 }
 
-// run builds a pipeline of one calllog stage with keys (path and cdr_path
+// run builds a chain of one calllog stage with keys (path and cdr_path
 // added), runs fn on it, and returns the event log's and the records'
 // lines.
-func run(t *testing.T, keys string, fn func(p *pipeline.Pipeline)) (events, cdrs []string) {
+func run(t *testing.T, keys string, fn func(ch *chain)) (events, cdrs []string) {
 	t.Helper()
 	ev, cd := tempPaths(t)
-	svc := newServices()
-	p, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q\ncdr_path = %q\n%s", ev, cd, keys)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn(p)
-	if err := p.Cleanup(); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Close(); err != nil {
+	ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q\n%s", ev, cd, keys), nil)
+	fn(ch)
+	if err := ch.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return readLines(t, ev), readLines(t, cd)
@@ -168,8 +165,7 @@ func TestValidate(t *testing.T) {
 		{keys: fmt.Sprintf("path = %q\nfile = \"x\"", filepath.Join(dir, "a.log")), err: "file: unknown key"},
 	}
 	for i, tc := range tests {
-		svc := newServices()
-		p, err := buildWith(t, svc, stageConfig(tc.keys))
+		_, err := newChain(t, tc.keys, nil)
 		switch {
 		case tc.err == "" && err != nil:
 			t.Errorf("test %d: %v", i, err)
@@ -178,10 +174,6 @@ func TestValidate(t *testing.T) {
 		case tc.err != "" && !strings.Contains(err.Error(), tc.err):
 			t.Errorf("test %d: error %q, want %q", i, err, tc.err)
 		}
-		if p != nil {
-			_ = p.Cleanup()
-		}
-		_ = svc.Close()
 	}
 }
 
@@ -210,17 +202,17 @@ func TestEndings(t *testing.T) {
 		{code: 500, seed: "500,alice,bob,Call failed: Internal Server Error", event: "CALL FAILED", disp: "failed"},
 	}
 	for i, tc := range tests {
-		flow := func(p *pipeline.Pipeline) {
+		flow := func(ch *chain) {
 			c := newCall2(t, fmt.Sprintf("end-%d", i), "alice", "bob")
-			inv := c.invite(p, t0, sdp("", "127.0.0.2", -1))
-			c.respond(p, inv, 100, t0, "", true)
+			inv := c.invite(ch, t0, sdp("", "127.0.0.2", -1))
+			c.respond(ch, inv, 100, t0, "", true)
 			if tc.rang {
-				c.respond(p, inv, 180, t0.Add(time.Second), "", false)
+				c.respond(ch, inv, 180, t0.Add(time.Second), "", false)
 			}
-			c.respond(p, inv, tc.code, t0.Add(3*time.Second), "", tc.local)
+			c.respond(ch, inv, tc.code, t0.Add(3*time.Second), "", tc.local)
 			// The ACK of a non-2xx never reaches the stages; a stray one
 			// changes nothing.
-			c.ack(p, caller, inv, t0.Add(4*time.Second), "")
+			c.ack(ch, caller, inv, t0.Add(4*time.Second), "")
 		}
 		want := []string{"INVITE,alice,bob"}
 		if tc.rang {
@@ -260,15 +252,15 @@ func TestEndings(t *testing.T) {
 // TestAnsweredCall follows a whole call: ringing, answer, hold, resume,
 // video on and off, a transfer, and the BYE of the callee.
 func TestAnsweredCall(t *testing.T) {
-	flow := func(p *pipeline.Pipeline) {
+	flow := func(ch *chain) {
 		c := newCall2(t, "call-1", "alice", "bob")
-		c.answered(p, t0)
+		c.answered(ch, t0)
 		at := t0.Add(10 * time.Second)
 		step := func(from int, body, answer string) {
-			req := c.send(p, from, "INVITE", at, body)
-			c.respond(p, req, 100, at, "", true)
-			c.respond(p, req, 200, at.Add(50*time.Millisecond), answer, false)
-			c.ack(p, from, req, at.Add(100*time.Millisecond), "")
+			req := c.send(ch, from, "INVITE", at, body)
+			c.respond(ch, req, 100, at, "", true)
+			c.respond(ch, req, 200, at.Add(50*time.Millisecond), answer, false)
+			c.ack(ch, from, req, at.Add(100*time.Millisecond), "")
 			at = at.Add(10 * time.Second)
 		}
 		step(caller, sdp("sendonly", "127.0.0.2", -1), sdp("recvonly", "127.0.0.3", -1))
@@ -278,13 +270,13 @@ func TestAnsweredCall(t *testing.T) {
 		step(callee, sdp("", "127.0.0.3", -1), sdp("", "127.0.0.2", -1))
 		// A re-INVITE refused (491) is logged, but its ACK never comes
 		// to the stages and it changes nothing.
-		req := c.send(p, callee, "INVITE", at, sdp("inactive", "127.0.0.3", -1))
-		c.respond(p, req, 491, at, "", false)
-		ref := c.send(p, callee, "REFER", at.Add(time.Second), "", "Refer-To: <sip:carol@127.0.0.1>", "Referred-By: <sip:bob@127.0.0.1>")
-		c.respond(p, ref, 202, at.Add(time.Second), "", false)
-		c.send(p, callee, "BYE", at.Add(2*time.Second+345*time.Millisecond), "")
+		req := c.send(ch, callee, "INVITE", at, sdp("inactive", "127.0.0.3", -1))
+		c.respond(ch, req, 491, at, "", false)
+		ref := c.send(ch, callee, "REFER", at.Add(time.Second), "", "Refer-To: <sip:carol@127.0.0.1>", "Referred-By: <sip:bob@127.0.0.1>")
+		c.respond(ch, ref, 202, at.Add(time.Second), "", false)
+		c.send(ch, callee, "BYE", at.Add(2*time.Second+345*time.Millisecond), "")
 		// A BYE of the other party crossing the first changes nothing.
-		c.send(p, caller, "BYE", at.Add(2*time.Second+400*time.Millisecond), "")
+		c.send(ch, caller, "BYE", at.Add(2*time.Second+400*time.Millisecond), "")
 	}
 	events, cdrs := run(t, `time_zone = "Europe/Ljubljana"`, flow)
 	want := []string{
@@ -365,18 +357,15 @@ func TestCSVRecords(t *testing.T) {
 	dir := t.TempDir()
 	cdrPath := filepath.Join(dir, "cdr.csv")
 	for round := 0; round < 2; round++ {
-		svc := newServices()
-		p, err := buildWith(t, svc, stageConfig(fmt.Sprintf("cdr_path = %q\ntime_zone = \"UTC\"", cdrPath)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ch := mustChain(t, fmt.Sprintf("cdr_path = %q\ntime_zone = \"UTC\"", cdrPath), nil)
 		c := newCall2(t, fmt.Sprintf("id,%d", round), "alice", "bob")
-		c.answered(p, t0)
+		c.answered(ch, t0)
 		// 5.0015 s: written as 5.001, so the duration is 3.001 (end minus
 		// answer as written), not 3.0015 rounded.
-		c.send(p, caller, "BYE", t0.Add(5*time.Second+1500*time.Microsecond), "")
-		_ = p.Cleanup()
-		_ = svc.Close()
+		c.send(ch, caller, "BYE", t0.Add(5*time.Second+1500*time.Microsecond), "")
+		if err := ch.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := []string{
 		"call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user",
@@ -408,11 +397,11 @@ func TestRegister(t *testing.T) {
 		{headers: []string{"Contact: <sip:alice@127.0.0.2:5060>", "Expires: 3600"}, code: 401},
 	}
 	for i, tc := range tests {
-		events, _ := run(t, "", func(p *pipeline.Pipeline) {
+		events, _ := run(t, "", func(ch *chain) {
 			c := newCall2(t, fmt.Sprintf("reg-%d", i), "alice", "alice")
 			req := c.request(caller, "REGISTER", false, 1, "", tc.headers...)
-			serveRequest(t, p, req, t0)
-			c.respond(p, req, tc.code, t0, "", true)
+			ch.request(t, req, t0)
+			c.respond(ch, req, tc.code, t0, "", true)
 		})
 		got := strings.Join(fields(events), "\n")
 		if got != tc.want {
@@ -424,12 +413,12 @@ func TestRegister(t *testing.T) {
 // TestUnknownBye: a BYE of a call never seen is logged as such, and
 // written to no record; malformed ones are ignored.
 func TestUnknownBye(t *testing.T) {
-	flow := func(p *pipeline.Pipeline) {
+	flow := func(ch *chain) {
 		c := newCall2(t, "lost", "alice", "bob")
-		c.send(p, callee, "BYE", t0, "")
-		serveRequest(t, p, parseMsg(t, "BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK1\nCSeq: 1 BYE\n\n").(*sip.Request), t0)
+		c.send(ch, callee, "BYE", t0, "")
+		ch.request(t, stagetest.Request(t, "BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK1\nCSeq: 1 BYE\n\n"), t0)
 		res := sip.NewResponse(200, "OK")
-		serveResponse(t, p, parseMsg(t, "INVITE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK1\nCSeq: 1 INVITE\n\n").(*sip.Request), res, false, t0)
+		ch.response(t, stagetest.Request(t, "INVITE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK1\nCSeq: 1 INVITE\n\n"), res, t0)
 	}
 	events, cdrs := run(t, "", flow)
 	if got := strings.Join(fields(events), "\n"); got != "BYE,bob,alice,Unknown call" {
@@ -450,14 +439,14 @@ func TestUnknownBye(t *testing.T) {
 
 // TestRetriedInvite: an INVITE sent again after 407 is the same call.
 func TestRetriedInvite(t *testing.T) {
-	events, cdrs := run(t, "", func(p *pipeline.Pipeline) {
+	events, cdrs := run(t, "", func(ch *chain) {
 		c := newCall2(t, "auth", "alice", "bob")
-		inv := c.invite(p, t0, "")
-		c.respond(p, inv, 407, t0, "", true)
+		inv := c.invite(ch, t0, "")
+		c.respond(ch, inv, 407, t0, "", true)
 		c.cseq[caller]++
-		inv = c.invite(p, t0.Add(time.Second), "")
-		c.respond(p, inv, 200, t0.Add(2*time.Second), "", false)
-		c.send(p, caller, "BYE", t0.Add(4*time.Second), "")
+		inv = c.invite(ch, t0.Add(time.Second), "")
+		c.respond(ch, inv, 200, t0.Add(2*time.Second), "", false)
+		c.send(ch, caller, "BYE", t0.Add(4*time.Second), "")
 	})
 	want := []string{"INVITE,alice,bob", "CALL STARTED,alice,bob", "CALL ENDED,alice,bob,Call duration: 2.00 seconds"}
 	if got := fields(events); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -469,11 +458,11 @@ func TestRetriedInvite(t *testing.T) {
 
 	// A caller that does not send the INVITE again: the call is recorded
 	// as failed once it has waited long enough.
-	events, cdrs = run(t, `time_zone = "UTC"`, func(p *pipeline.Pipeline) {
+	events, cdrs = run(t, `time_zone = "UTC"`, func(ch *chain) {
 		c := newCall2(t, "noauth", "alice", "bob")
-		inv := c.invite(p, t0, "")
-		c.respond(p, inv, 407, t0.Add(time.Second), "", true)
-		p.Services.Each(func(_ string, v any) {
+		inv := c.invite(ch, t0, "")
+		c.respond(ch, inv, 407, t0.Add(time.Second), "", true)
+		ch.Services.Each(func(_ string, v any) {
 			if tr, ok := v.(*tracker); ok {
 				tr.sweep(time.Now().Add(10 * time.Second))
 				if tr.Len() != 1 {
@@ -504,8 +493,8 @@ func TestTimeZone(t *testing.T) {
 		{"time_zone = \"UTC\"\nformat = \"json\"", `{"time":"2026-03-01T12:00:00.250Z","event":"INVITE","call_id":"tz","caller":"alice","callee":"bob"}`},
 	}
 	for i, tc := range tests {
-		events, _ := run(t, tc.keys, func(p *pipeline.Pipeline) {
-			newCall2(t, "tz", "alice", "bob").invite(p, t0.Add(250*time.Millisecond), "")
+		events, _ := run(t, tc.keys, func(ch *chain) {
+			newCall2(t, "tz", "alice", "bob").invite(ch, t0.Add(250*time.Millisecond), "")
 		})
 		got := events[len(events)-1]
 		if got != tc.want {
@@ -526,26 +515,20 @@ func TestTimeZone(t *testing.T) {
 // whole; the header is written once per process.
 func TestReload(t *testing.T) {
 	ev, cd := tempPaths(t)
-	svc := newServices()
-	p1, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := &pipeline.Services{}
+	p1 := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd), svc)
 	c := newCall2(t, "reload", "alice", "bob")
 	inv := c.invite(p1, t0, sdp("", "127.0.0.2", -1))
 	c.respond(p1, inv, 200, t0.Add(1500*time.Millisecond), sdp("", "127.0.0.3", -1), false)
 
-	p2, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q\ncdr_path = %q\ntime_zone = \"UTC\"\nmax_calls = 10\ncdr_format = \"csv\"", ev, cd)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p2 := p1.reload(t, fmt.Sprintf("path = %q\ncdr_path = %q\ntime_zone = \"UTC\"\nmax_calls = 10\ncdr_format = \"csv\"", ev, cd))
 	// The old pipeline is retired once its transactions are over.
-	if err := p1.Cleanup(); err != nil {
+	if err := p1.Close(); err != nil {
 		t.Fatal(err)
 	}
 	c.ack(p2, caller, inv, t0.Add(1600*time.Millisecond), "")
 	c.send(p2, callee, "BYE", t0.Add(31*time.Second+789*time.Millisecond), "")
-	if err := p2.Cleanup(); err != nil {
+	if err := p2.Close(); err != nil {
 		t.Fatal(err)
 	}
 	_ = svc.Close()
@@ -569,23 +552,19 @@ func TestReload(t *testing.T) {
 // at the paths; the CSV header starts the new records file.
 func TestReopen(t *testing.T) {
 	ev, cd := tempPaths(t)
-	svc := newServices()
-	p, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd), nil)
 	c1 := newCall2(t, "one", "alice", "bob")
-	c1.answered(p, t0)
-	c1.send(p, caller, "BYE", t0.Add(5*time.Second), "")
+	c1.answered(ch, t0)
+	c1.send(ch, caller, "BYE", t0.Add(5*time.Second), "")
 	c2 := newCall2(t, "two", "alice", "carol")
-	c2.answered(p, t0.Add(time.Second))
+	c2.answered(ch, t0.Add(time.Second))
 	for _, f := range []string{ev, cd} {
 		if err := os.Rename(f, f+".1"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	reopened := 0
-	svc.Each(func(key string, v any) {
+	ch.Services.Each(func(key string, v any) {
 		if r, ok := v.(Reopener); ok {
 			if err := r.Reopen(); err != nil {
 				t.Errorf("%s: %v", key, err)
@@ -596,9 +575,10 @@ func TestReopen(t *testing.T) {
 	if reopened != 2 {
 		t.Errorf("%d services reopened, want 2", reopened)
 	}
-	c2.send(p, callee, "BYE", t0.Add(9*time.Second), "")
-	_ = p.Cleanup()
-	_ = svc.Close()
+	c2.send(ch, callee, "BYE", t0.Add(9*time.Second), "")
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	if got, want := fields(readLines(t, ev+".1")), []string{
 		"INVITE,alice,bob", "RINGING,alice,bob", "CALL STARTED,alice,bob", "CALL ENDED,alice,bob,Call duration: 3.00 seconds",
@@ -621,14 +601,8 @@ func TestReopen(t *testing.T) {
 // Close.
 func TestFlushTimer(t *testing.T) {
 	ev, _ := tempPaths(t)
-	svc := newServices()
-	defer svc.Close()
-	p, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q", ev)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Cleanup()
-	newCall2(t, "flush", "alice", "bob").invite(p, t0, "")
+	ch := mustChain(t, fmt.Sprintf("path = %q", ev), nil)
+	newCall2(t, "flush", "alice", "bob").invite(ch, t0, "")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		data, _ := os.ReadFile(ev)
@@ -647,33 +621,30 @@ func TestFlushTimer(t *testing.T) {
 // lingering.
 func TestLimits(t *testing.T) {
 	ev, cd := tempPaths(t)
-	svc := newServices()
-	p, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q\ncdr_path = %q\nmax_calls = 2\nmax_call = \"1h\"\ntime_zone = \"UTC\"", ev, cd)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := svc.Shared("calllog.tracker:"+ev, nil)
+	ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q\nmax_calls = 2\nmax_call = \"1h\"\ntime_zone = \"UTC\"", ev, cd), nil)
+	v, _ := ch.Services.Shared("calllog.tracker:"+ev, nil)
 	tr := v.(*tracker)
 	a := newCall2(t, "a", "alice", "bob")
-	a.answered(p, t0)
+	a.answered(ch, t0)
 	b := newCall2(t, "b", "alice", "carol")
-	b.invite(p, t0.Add(time.Second), "")
+	b.invite(ch, t0.Add(time.Second), "")
 	// A third call drops the oldest, a.
 	c := newCall2(t, "c", "alice", "dave")
-	c.answered(p, t0.Add(2*time.Second))
+	c.answered(ch, t0.Add(2*time.Second))
 	if n := tr.Len(); n != 2 {
 		t.Errorf("%d calls tracked, want 2", n)
 	}
 	// a's BYE is now that of an unknown call.
-	a.send(p, caller, "BYE", t0.Add(3*time.Second), "")
-	c.send(p, callee, "BYE", t0.Add(6*time.Second), "")
+	a.send(ch, caller, "BYE", t0.Add(3*time.Second), "")
+	c.send(ch, callee, "BYE", t0.Add(6*time.Second), "")
 	// c ended and lingers; b is dropped after max_call.
 	tr.sweep(time.Now().Add(2 * time.Hour))
 	if n := tr.Len(); n != 0 {
 		t.Errorf("%d calls tracked after the sweep, want 0", n)
 	}
-	_ = p.Cleanup()
-	_ = svc.Close()
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
 	var rows []string
 	for _, l := range readLines(t, cd)[1:] {
 		f := strings.Split(l, ",")
@@ -701,16 +672,11 @@ func TestLimits(t *testing.T) {
 // between (run it with -race): every call gets its lines and its record.
 func TestConcurrency(t *testing.T) {
 	ev, cd := tempPaths(t)
-	svc := newServices()
-	cfg := stageConfig(fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd))
-	p1, err := buildWith(t, svc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2, err := buildWith(t, svc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := &pipeline.Services{}
+	keys := fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd)
+	// The real clock: a test clock is not for goroutines.
+	p1 := &chain{Harness: stagetest.Stage(t, "calllog", keys, stagetest.WithServices(svc), stagetest.WithSource(phone))}
+	p2 := &chain{Harness: stagetest.Stage(t, "calllog", keys, stagetest.WithServices(svc), stagetest.WithSource(phone))}
 	const calls = 200
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -733,25 +699,24 @@ func TestConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			// The real clock: the test clock is not for goroutines.
-			var real time.Time
-			p := p1
+			var real time.Time // leaves the clock, the real one, alone
+			ch := p1
 			c := newCall2(t, fmt.Sprintf("conc-%d", i), fmt.Sprintf("u%d", i), fmt.Sprintf("v%d", i))
-			inv := c.invite(p, time.Now(), sdp("", "127.0.0.2", -1))
-			c.respond(p, inv, 180, real, "", false)
-			c.respond(p, inv, 200, real, sdp("", "127.0.0.3", -1), false)
-			p = p2 // the reload
-			c.ack(p, caller, inv, time.Now(), "")
-			re := c.send(p, caller, "INVITE", time.Now(), sdp("sendonly", "127.0.0.2", -1))
-			c.respond(p, re, 200, real, sdp("recvonly", "127.0.0.3", -1), false)
-			c.ack(p, caller, re, time.Now(), "")
-			c.send(p, i%2, "BYE", time.Now(), "")
+			inv := c.invite(ch, time.Now(), sdp("", "127.0.0.2", -1))
+			c.respond(ch, inv, 180, real, "", false)
+			c.respond(ch, inv, 200, real, sdp("", "127.0.0.3", -1), false)
+			ch = p2 // the reload
+			c.ack(ch, caller, inv, time.Now(), "")
+			re := c.send(ch, caller, "INVITE", time.Now(), sdp("sendonly", "127.0.0.2", -1))
+			c.respond(ch, re, 200, real, sdp("recvonly", "127.0.0.3", -1), false)
+			c.ack(ch, caller, re, time.Now(), "")
+			c.send(ch, i%2, "BYE", time.Now(), "")
 		}(i)
 	}
 	wg.Wait()
 	close(stop)
-	_ = p1.Cleanup()
-	_ = p2.Cleanup()
+	_ = p1.Close()
+	_ = p2.Close()
 	_ = svc.Close()
 	lines := fields(readLines(t, ev))
 	if len(lines) != calls*6 {
@@ -775,24 +740,24 @@ func TestConcurrency(t *testing.T) {
 // TestDialogs: calls are told apart by Call-ID and dialog, not by the pair
 // of users.
 func TestDialogs(t *testing.T) {
-	events, cdrs := run(t, `time_zone = "UTC"`, func(p *pipeline.Pipeline) {
+	events, cdrs := run(t, `time_zone = "UTC"`, func(ch *chain) {
 		// Two calls from alice to bob at once (call waiting).
 		c1 := newCall2(t, "first", "alice", "bob")
-		c1.answered(p, t0)
+		c1.answered(ch, t0)
 		c2 := newCall2(t, "second", "alice", "bob")
-		c2.answered(p, t0.Add(time.Second))
+		c2.answered(ch, t0.Add(time.Second))
 		// A BYE in another dialog of the first call (a second 2xx of a
 		// forked INVITE) is not the call's.
 		other := *c1
 		other.tags[callee] = "tag-bob-other-device"
-		other.send(p, caller, "BYE", t0.Add(4*time.Second), "")
-		c2.send(p, callee, "BYE", t0.Add(5*time.Second), "")
-		c1.send(p, caller, "BYE", t0.Add(8*time.Second), "")
+		other.send(ch, caller, "BYE", t0.Add(4*time.Second), "")
+		c2.send(ch, callee, "BYE", t0.Add(5*time.Second), "")
+		c1.send(ch, caller, "BYE", t0.Add(8*time.Second), "")
 		// An INVITE answered before this stage (location's 404) is seen
 		// through its answer.
 		c3 := newCall2(t, "third", "alice", "nobody")
 		inv := c3.request(caller, "INVITE", false, 1, "")
-		c3.respond(p, inv, 404, t0.Add(9*time.Second), "", true)
+		c3.respond(ch, inv, 404, t0.Add(9*time.Second), "", true)
 	})
 	want := []string{
 		"INVITE,alice,bob", "RINGING,alice,bob", "CALL STARTED,alice,bob",
@@ -817,7 +782,7 @@ func TestDialogs(t *testing.T) {
 // TestNoEventsNoHeader: a pipeline built and retired without a call (as
 // `switchboard validate` does) leaves the files empty.
 func TestNoEventsNoHeader(t *testing.T) {
-	events, cdrs := run(t, "", func(*pipeline.Pipeline) {})
+	events, cdrs := run(t, "", func(*chain) {})
 	if len(events) != 0 || len(cdrs) != 0 {
 		t.Errorf("files written: %q, %q", events, cdrs)
 	}

@@ -1,97 +1,96 @@
 package calllog
 
 import (
-	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
-// newServices returns the services a test pipeline borrows.
-func newServices() *pipeline.Services {
-	return &pipeline.Services{
-		Log:     slog.Default(),
-		Sockets: []pipeline.Socket{{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}},
-	}
+// phone is where the requests come from.
+const phone = "127.0.0.2:5060"
+
+// chain is a calllog stage under test and the clock it reads: a request
+// arrives, and a response goes upstream, at the time the test gives.
+type chain struct {
+	*stagetest.Harness
+	clock *stagetest.Clock
 }
 
-// buildWith returns the pipeline of a config file's text over svc.
-func buildWith(t *testing.T, svc *pipeline.Services, text string) (*pipeline.Pipeline, error) {
+// newChain builds a chain of one calllog stage with the given keys, on a
+// clock at t0; with svc, over those services, which the test then closes.
+func newChain(t *testing.T, keys string, svc *pipeline.Services) (*chain, error) {
 	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(text))
+	return build(t, keys, svc, stagetest.NewClock(t0))
+}
+
+// reload builds the chain a reload makes after c: one of keys, over c's
+// services and clock.
+func (c *chain) reload(t *testing.T, keys string) *chain {
+	t.Helper()
+	next, err := build(t, keys, c.Services, c.clock)
 	if err != nil {
-		t.Fatalf("config: %v", err)
+		t.Fatal(err)
 	}
-	return pipeline.Build(cfg, svc)
+	return next
 }
 
-// stageConfig is a config of one calllog stage with the given keys.
-func stageConfig(keys string) string {
-	return "[[stage]]\nuse = \"calllog\"\n" + keys + "\n"
-}
-
-// parseMsg parses raw SIP text with LF line ends; the Content-Length is
-// set to the body's.
-func parseMsg(t *testing.T, raw string) sip.Message {
+func build(t *testing.T, keys string, svc *pipeline.Services, clock *stagetest.Clock) (*chain, error) {
 	t.Helper()
-	raw = strings.TrimLeft(raw, "\n")
-	head, body, _ := strings.Cut(raw, "\n\n")
-	body = strings.TrimRight(body, "\n")
-	if body != "" {
-		body += "\n"
+	opts := []stagetest.Option{stagetest.WithSource(phone), stagetest.WithTime(clock.Now)}
+	if svc != nil {
+		opts = append(opts, stagetest.WithServices(svc))
 	}
-	body = strings.ReplaceAll(body, "\n", "\r\n")
-	var lines []string
-	for _, l := range strings.Split(head, "\n") {
-		if strings.HasPrefix(strings.ToLower(l), "content-length:") {
-			continue
-		}
-		lines = append(lines, l)
-	}
-	lines = append(lines, "Content-Length: "+strconv.Itoa(len(body)))
-	text := strings.Join(lines, "\r\n") + "\r\n\r\n" + body
-	msg, err := sip.ParseMessage([]byte(text))
+	h, err := stagetest.BuildStage(t, "calllog", keys, opts...)
 	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, text)
+		return nil, err
 	}
-	return msg
+	return &chain{Harness: h, clock: clock}, nil
 }
 
-var phoneSrc = pipeline.Source{IP: netip.MustParseAddr("127.0.0.2"), Port: 5060}
-
-// serveRequest runs req through p as received at at.
-func serveRequest(t *testing.T, p *pipeline.Pipeline, req *sip.Request, at time.Time) {
+// mustChain is newChain for a config that builds.
+func mustChain(t *testing.T, keys string, svc *pipeline.Services) *chain {
 	t.Helper()
-	ctx := pipeline.NewContext(p, req, phoneSrc, "UDP")
-	ctx.Received = at
-	v, err := p.ServeRequest(ctx, nil)
-	if err != nil || v != pipeline.Continue {
-		t.Fatalf("ServeRequest %s: %v, %v", req.Method, v, err)
+	c, err := newChain(t, keys, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// request runs req through the request stages as received at at.
+func (c *chain) request(t *testing.T, req *sip.Request, at time.Time, opts ...stagetest.RequestOption) {
+	t.Helper()
+	r := c.Request(req, append([]stagetest.RequestOption{stagetest.At(at)}, opts...)...)
+	if r.Err != nil || r.Verdict != pipeline.Continue {
+		t.Fatalf("request %s: %s", req.Method, r)
 	}
 }
 
-// serveResponse runs res, the answer to req, through p's response stages
-// with the clock at at (the real clock if at is zero, for goroutines).
-func serveResponse(t *testing.T, p *pipeline.Pipeline, req *sip.Request, res *sip.Response, local bool, at time.Time) {
+// response runs res, the answer to req, through the response stages with
+// the clock at at; a zero at leaves the clock alone.
+func (c *chain) response(t *testing.T, req *sip.Request, res *sip.Response, at time.Time, opts ...stagetest.ResponseOption) {
 	t.Helper()
 	if !at.IsZero() {
-		old := now
-		now = func() time.Time { return at }
-		defer func() { now = old }()
+		c.clock.Set(at)
 	}
-	rc := pipeline.NewResponseContext(p, req, res, local, phoneSrc, "UDP")
-	if err := p.ServeResponse(rc, nil); err != nil {
-		t.Fatalf("ServeResponse %d: %v", res.StatusCode, err)
+	if r := c.Response(req, res, opts...); r.Err != nil {
+		t.Fatalf("response %d: %v", res.StatusCode, r.Err)
 	}
+}
+
+// made marks a response as made by the proxy when local is true.
+func made(local bool) []stagetest.ResponseOption {
+	if local {
+		return []stagetest.ResponseOption{stagetest.Local()}
+	}
+	return nil
 }
 
 // readLines returns the lines of a file.

@@ -6,39 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
-// TestReadmeExamples builds every example of README.md, with its files in
-// a temporary directory.
-func TestReadmeExamples(t *testing.T) {
-	data, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, examples, _ := strings.Cut(string(data), "## Examples")
-	blocks := strings.Split(examples, "~~~ toml\n")[1:]
-	if len(blocks) == 0 {
-		t.Fatal("README.md has no examples")
-	}
-	for i, block := range blocks {
-		text, _, _ := strings.Cut(block, "~~~")
-		dir := t.TempDir()
-		text = strings.ReplaceAll(text, "/var/log/switchboard", dir)
-		cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(text))
-		if err != nil {
-			t.Fatalf("example %d: %v", i, err)
-		}
-		svc := newServices()
-		p, err := pipeline.Build(cfg, svc)
-		if err != nil {
-			t.Errorf("example %d: %v", i, err)
-			continue
-		}
-		_ = p.Cleanup()
-		_ = svc.Close()
-	}
+// TestReadme checks README.md's sections and builds every example, with
+// its files in a temporary directory.
+func TestReadme(t *testing.T) {
+	stagetest.CheckReadme(t, "README.md", stagetest.WithConfigPath(filepath.Join(t.TempDir(), "config.toml")))
 }
 
 // TestReadmeSyntax checks that the Syntax block names every key with its

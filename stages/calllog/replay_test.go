@@ -11,7 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 // seedDir holds the seed's call logs and captures (copies of
@@ -40,7 +40,7 @@ func loadFrames(t *testing.T, path string) []frame {
 	var text []string
 	flush := func() {
 		if cur != nil {
-			cur.msg = parseMsg(t, strings.Join(text, "\n"))
+			cur.msg = stagetest.Message(t, strings.Join(text, "\n"))
 			frames = append(frames, *cur)
 		}
 		cur, text = nil, nil
@@ -76,7 +76,7 @@ func loadFrames(t *testing.T, path string) []frame {
 // with the request they answer (matched by top Via branch and method) and
 // the clock at their capture time. A response is local when no phone sent
 // the proxy one with that Call-ID, CSeq and code.
-func replay(t *testing.T, p *pipeline.Pipeline, frames []frame) {
+func replay(t *testing.T, ch *chain, frames []frame) {
 	t.Helper()
 	reqs := map[string]*sip.Request{}
 	relayed := map[string]bool{}
@@ -94,7 +94,7 @@ func replay(t *testing.T, p *pipeline.Pipeline, frames []frame) {
 				continue
 			}
 			reqs[branchKey(m, m.Method)] = m
-			serveRequest(t, p, m, f.at)
+			ch.request(t, m, f.at)
 		case *sip.Response:
 			if f.dst == "PROXY" {
 				relayed[responseKey(m)] = true
@@ -107,7 +107,7 @@ func replay(t *testing.T, p *pipeline.Pipeline, frames []frame) {
 			if req == nil {
 				t.Fatalf("frame %d: no request for %d %s", f.n, m.StatusCode, m.CSeq().MethodName)
 			}
-			serveResponse(t, p, req, m, !relayed[responseKey(m)], f.at)
+			ch.response(t, req, m, f.at, made(!relayed[responseKey(m)])...)
 		}
 	}
 }
@@ -149,17 +149,10 @@ func TestSeedScenarios(t *testing.T) {
 			frames := loadFrames(t, fmt.Sprintf("%s/scenar%d.messages.txt", seedDir, tc.scenario))
 			want := readLines(t, fmt.Sprintf("%s/scenar%d.log", seedDir, tc.scenario))
 			events, cdrs := tempPaths(t)
-			svc := newServices()
-			p, err := buildWith(t, svc, stageConfig(fmt.Sprintf(
-				"path = %q\ncdr_path = %q\nseed_only = true\ntime_zone = \"Europe/Ljubljana\"", events, cdrs)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			replay(t, p, frames)
-			if err := p.Cleanup(); err != nil {
-				t.Fatal(err)
-			}
-			if err := svc.Close(); err != nil {
+			ch := mustChain(t, fmt.Sprintf(
+				"path = %q\ncdr_path = %q\nseed_only = true\ntime_zone = \"Europe/Ljubljana\"", events, cdrs), nil)
+			replay(t, ch, frames)
+			if err := ch.Close(); err != nil {
 				t.Fatal(err)
 			}
 			got := readLines(t, events)
@@ -268,14 +261,11 @@ func TestSeedScenariosNewEvents(t *testing.T) {
 	for i, tc := range tests {
 		frames := loadFrames(t, fmt.Sprintf("%s/scenar%d.messages.txt", seedDir, tc.scenario))
 		events, _ := tempPaths(t)
-		svc := newServices()
-		p, err := buildWith(t, svc, stageConfig(fmt.Sprintf("path = %q", events)))
-		if err != nil {
+		ch := mustChain(t, fmt.Sprintf("path = %q", events), nil)
+		replay(t, ch, frames)
+		if err := ch.Close(); err != nil {
 			t.Fatal(err)
 		}
-		replay(t, p, frames)
-		_ = p.Cleanup()
-		_ = svc.Close()
 		got := fields(readLines(t, events))
 		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 			t.Errorf("test %d (scenar%d): log:\n%s\nwant:\n%s", i, tc.scenario, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))

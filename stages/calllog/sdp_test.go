@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emiago/sipgo/sip"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 func TestClassify(t *testing.T) {
@@ -67,7 +67,7 @@ func TestSDPOf(t *testing.T) {
 			raw += "Content-Type: " + tc.contentType + "\n"
 		}
 		raw += "\n" + sdp("inactive", "127.0.0.2", -1)
-		if got := sdpOf(parseMsg(t, raw).(*sip.Request)); got != tc.want {
+		if got := sdpOf(stagetest.Request(t, raw+"\n")); got != tc.want {
 			t.Errorf("test %d: %+v, want %+v", i, got, tc.want)
 		}
 	}

@@ -57,5 +57,3 @@ func TestTerminal(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
-
-func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }

@@ -136,5 +136,3 @@ func TestLocation(t *testing.T) {
 		}
 	}
 }
-
-func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }

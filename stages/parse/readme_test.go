@@ -6,5 +6,6 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
-// TestReadmeExamples checks README.md's sections and builds every example.
-func TestReadmeExamples(t *testing.T) { stagetest.CheckReadme(t, "README.md") }
+// TestReadme checks README.md's sections, builds every example and checks
+// the metrics it names.
+func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }

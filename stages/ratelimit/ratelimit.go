@@ -131,7 +131,7 @@ func (r *Ratelimit) Provision(b *pipeline.BuildContext) error {
 		p, _ := config.ParseNetwork(a)
 		r.allow = append(r.allow, p)
 	}
-	v, err := b.Services.Shared(StateKey, func() (any, error) { return newState(r.MaxSources, time.Now), nil })
+	v, err := b.Services.Shared(StateKey, func() (any, error) { return newState(r.MaxSources, b.Services.Now), nil })
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -16,43 +17,25 @@ import (
 // t0 is when the tests start.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a clock the tests move.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// fixture is a ratelimit stage over services whose State runs on a clock
-// the test moves.
+// fixture is a ratelimit stage whose State runs on a clock the test
+// moves, over services the test keeps for the next pipeline.
 type fixture struct {
 	*stagetest.Harness
 	svc   *pipeline.Services
 	state *State
-	clock *clock
+	clock *stagetest.Clock
 }
 
 func newFixture(t testing.TB, keys string) *fixture {
 	t.Helper()
-	f := &fixture{svc: &pipeline.Services{}, clock: &clock{now: t0}}
+	f := &fixture{svc: &pipeline.Services{}, clock: stagetest.NewClock(t0)}
 	t.Cleanup(func() { _ = f.svc.Close() })
-	v, err := f.svc.Shared(StateKey, func() (any, error) { return newState(DefaultMaxSources, f.clock.Now), nil })
+	f.Harness = f.reload(t, keys)
+	v, err := f.svc.Shared(StateKey, func() (any, error) { return nil, errors.New("no State") })
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.state = v.(*State)
-	f.Harness = f.reload(t, keys)
 	return f
 }
 

@@ -30,8 +30,8 @@ type State struct {
 }
 
 // Stats count what every ratelimit stage did since the process started.
-// They are the stage's metrics until Switchboard exposes Prometheus
-// metrics (see README.md, Metrics).
+// Switchboard does not export them as Prometheus metrics yet (see
+// README.md, Metrics).
 type Stats struct {
 	// Dropped counts packets dropped unparsed from banned sources.
 	Dropped atomic.Int64

@@ -34,5 +34,3 @@ Contact: <sip:alice@192.0.2.10>
 		}
 	}
 }
-
-func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }

@@ -2,8 +2,6 @@ package registrar
 
 import (
 	"fmt"
-	"log/slog"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -13,9 +11,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -47,19 +45,11 @@ func register(callID string, cseq int, headers ...string) string {
 	return request("REGISTER", "sip:example.org", "sip:alice@example.org", callID, cseq, headers...)
 }
 
-// newPipeline builds a pipeline with one registrar stage configured by
-// keys, over a fresh in-memory store.
-func newPipeline(keys string, store location.Store) (*pipeline.Pipeline, error) {
-	cfg, err := config.Parse("test.toml", []byte("[server]\ndomains=[\"example.org\"]\nlisten=[\"udp://127.0.0.1:5060\"]\n[[stage]]\nuse=\"registrar\"\n"+keys))
-	if err != nil {
-		return nil, err
-	}
-	svc := &pipeline.Services{
-		Location: store,
-		Log:      slog.Default(),
-		Sockets:  []pipeline.Socket{{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}},
-	}
-	return pipeline.Build(cfg, svc)
+// newRegistrar builds a harness of one registrar stage configured by keys,
+// for the domain example.org, over store.
+func newRegistrar(t *testing.T, keys string, store location.Store) (*stagetest.Harness, error) {
+	t.Helper()
+	return stagetest.BuildStage(t, "registrar", keys, stagetest.WithDomains("example.org"), stagetest.WithLocation(store))
 }
 
 // step is one request of a scenario and what must come of it.
@@ -485,27 +475,22 @@ func TestRegistrar(t *testing.T) {
 		},
 	}
 	for i, tc := range tests {
-		store := location.NewMemory()
-		p, err := newPipeline(tc.keys, store)
+		h, err := newRegistrar(t, tc.keys, location.NewMemory())
 		if err != nil {
 			t.Fatalf("test %d (%s): build: %v", i, tc.name, err)
 		}
 		for j, s := range tc.steps {
 			where := fmt.Sprintf("test %d (%s): step %d", i, tc.name, j)
-			if err := run(p, store, s); err != nil {
+			if err := run(t, h, s); err != nil {
 				t.Errorf("%s: %v", where, err)
 			}
 		}
 	}
 }
 
-// run sends one step's request through the pipeline and checks the result.
-func run(p *pipeline.Pipeline, store location.Store, s step) error {
-	msg, err := sip.ParseMessage([]byte(s.msg))
-	if err != nil {
-		return fmt.Errorf("parse: %v", err)
-	}
-	req := msg.(*sip.Request)
+// run sends one step's request through the harness and checks the result.
+func run(t *testing.T, h *stagetest.Harness, s step) error {
+	req := stagetest.Request(t, s.msg)
 	if s.mutate != nil {
 		s.mutate(req)
 	}
@@ -513,32 +498,28 @@ func run(p *pipeline.Pipeline, store location.Store, s step) error {
 	if src == "" {
 		src = "192.0.2.1:5060"
 	}
-	req.SetSource(src)
+	at := t0.Add(s.at)
 	if s.sweep {
-		store.Sweep(t0.Add(s.at))
+		h.Location().Sweep(at)
 	}
-	ap := netip.MustParseAddrPort(src)
-	ctx := pipeline.NewContext(p, req, pipeline.Source{IP: ap.Addr(), Port: int(ap.Port())}, "UDP")
-	ctx.Received = t0.Add(s.at)
-	v, err := p.ServeRequest(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ServeRequest: %v", err)
+	r := h.Request(req, stagetest.From(src), stagetest.At(at))
+	if r.Err != nil {
+		return fmt.Errorf("ServeRequest: %v", r.Err)
 	}
-	res := ctx.Response()
 	if s.pass {
-		if v != pipeline.Continue || res != nil {
-			return fmt.Errorf("verdict %v with reply %v, want continue without a reply", v, res)
+		if r.Verdict != pipeline.Continue || r.Made != nil {
+			return fmt.Errorf("verdict %v with reply %v, want continue without a reply", r.Verdict, r.Made)
 		}
 	} else {
-		if v != pipeline.Replied || res == nil {
-			return fmt.Errorf("verdict %v, want replied", v)
+		if r.Verdict != pipeline.Replied || r.Reply == nil {
+			return fmt.Errorf("verdict %v, want replied", r.Verdict)
 		}
-		if err := checkReply(req, res, s); err != nil {
+		if err := checkReply(r.Received, r.Reply, s); err != nil {
 			return err
 		}
 	}
 	if s.stored != nil {
-		bs, _, err := store.Lookup("alice", ctx.Received)
+		bs, _, err := h.Location().Lookup("alice", at)
 		if err != nil {
 			return err
 		}
@@ -611,7 +592,7 @@ func TestConfig(t *testing.T) {
 		if tc.noStore {
 			store = nil
 		}
-		_, err := newPipeline(tc.keys, store)
+		_, err := newRegistrar(t, tc.keys, store)
 		switch {
 		case tc.wantErr == "" && err != nil:
 			t.Errorf("test %d: %v", i, err)
@@ -624,15 +605,8 @@ func TestConfig(t *testing.T) {
 // TestNotProvisioned checks that a stage without a store returns an error
 // rather than answering.
 func TestNotProvisioned(t *testing.T) {
-	p, err := newPipeline("", location.NewMemory())
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := sip.ParseMessage([]byte(register("c1", 1, "Contact: "+phone1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := pipeline.NewContext(p, msg.(*sip.Request), pipeline.Source{IP: netip.MustParseAddr("192.0.2.1"), Port: 5060}, "UDP")
+	h := stagetest.Stage(t, "registrar", "")
+	ctx := h.Context(stagetest.Request(t, register("c1", 1, "Contact: "+phone1)), stagetest.From("192.0.2.1:5060"))
 	if _, err := New().ServeRequest(ctx); err == nil {
 		t.Errorf("unprovisioned registrar did not fail")
 	}
@@ -649,28 +623,29 @@ func TestMaxAORsConcurrent(t *testing.T) {
 		perWorker  = 10
 	)
 	store := location.NewMemory()
-	p, err := newPipeline(fmt.Sprintf("max_aors = %d", maxAORs), store)
+	h, err := newRegistrar(t, fmt.Sprintf("max_aors = %d", maxAORs), store)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var reqs [goroutines][perWorker]*sip.Request
+	for g := range goroutines {
+		for i := range perWorker {
+			user := fmt.Sprintf("u%d-%d", g, i)
+			reqs[g][i] = stagetest.Request(t, request("REGISTER", "sip:example.org", "sip:"+user+"@example.org", user, 1, "Contact: <sip:"+user+"@192.0.2.1>"))
+		}
 	}
 	var ok, full atomic.Int64
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
-			for i := range perWorker {
+			for i, req := range reqs[g] {
 				user := fmt.Sprintf("u%d-%d", g, i)
-				msg, err := sip.ParseMessage([]byte(request("REGISTER", "sip:example.org", "sip:"+user+"@example.org", user, 1, "Contact: <sip:"+user+"@192.0.2.1>")))
-				if err != nil {
-					t.Error(err)
+				r := h.Request(req, stagetest.From("192.0.2.1:5060"), stagetest.At(t0))
+				if r.Err != nil {
+					t.Error(r.Err)
 					return
 				}
-				ctx := pipeline.NewContext(p, msg.(*sip.Request), pipeline.Source{IP: netip.MustParseAddr("192.0.2.1"), Port: 5060}, "UDP")
-				ctx.Received = t0
-				if _, err := p.ServeRequest(ctx, nil); err != nil {
-					t.Error(err)
-					return
-				}
-				switch code := ctx.Response().StatusCode; code {
+				switch code := r.Code(); code {
 				case 200:
 					ok.Add(1)
 				case 503:

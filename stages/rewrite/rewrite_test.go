@@ -2,46 +2,19 @@ package rewrite
 
 import (
 	"errors"
-	"log/slog"
-	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
-// build returns a pipeline of one rewrite stage with the given keys.
-func build(t *testing.T, keys string) (*pipeline.Pipeline, error) {
+// build returns a harness of one rewrite stage with the given keys.
+func build(t *testing.T, keys string) (*stagetest.Harness, error) {
 	t.Helper()
-	return buildConfig(t, "[[stage]]\nuse = \"rewrite\"\n"+keys+"\n")
-}
-
-// buildConfig returns the pipeline of a whole config file.
-func buildConfig(t *testing.T, text string) (*pipeline.Pipeline, error) {
-	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(text))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	svc := &pipeline.Services{
-		Log:     slog.Default(),
-		Sockets: []pipeline.Socket{{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}},
-	}
-	return pipeline.Build(cfg, svc)
-}
-
-// parse parses raw SIP text with LF line ends.
-func parse(t *testing.T, raw string) sip.Message {
-	t.Helper()
-	raw = strings.ReplaceAll(strings.TrimLeft(raw, "\n"), "\n", "\r\n")
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, raw)
-	}
-	return msg
+	return stagetest.BuildStage(t, "rewrite", keys)
 }
 
 const inviteText = `
@@ -77,8 +50,6 @@ Content-Length: 5
 
 hello`
 }
-
-var src = pipeline.Source{IP: netip.MustParseAddr("192.0.2.10"), Port: 5060}
 
 // headerLines returns the header lines of m as sipgo writes them.
 func headerLines(m sip.Message) []string {
@@ -148,16 +119,16 @@ add_header = { "X-Foo" = "added" }`, status: "200 OK", reason: "Fine", lines: []
 			"Contact: <sip:bob@192.0.2.4>", "User-Agent: Phone/1.0", "user-agent: Other/2.0", "X-Foo: new", "Content-Type: text/plain", "Content-Length: 5"}},
 	}
 	for i, tc := range tests {
-		p, err := build(t, tc.keys)
+		h, err := build(t, tc.keys)
 		if err != nil {
 			t.Fatalf("test %d: build: %v", i, err)
 		}
-		req := parse(t, inviteText).(*sip.Request)
-		res := parse(t, responseText(tc.status)).(*sip.Response)
-		if err := p.ServeResponse(pipeline.NewResponseContext(p, req, res, false, src, "UDP"), nil); err != nil {
-			t.Errorf("test %d: %v", i, err)
+		r := h.Response(stagetest.Request(t, inviteText), stagetest.Response(t, responseText(tc.status)))
+		if r.Err != nil {
+			t.Errorf("test %d: %v", i, r.Err)
 			continue
 		}
+		res := r.Response
 		if res.Reason != tc.reason {
 			t.Errorf("test %d: reason %q, want %q", i, res.Reason, tc.reason)
 		}
@@ -212,16 +183,16 @@ value_expr = { "X-Caller" = 'from.display + " <" + from.user + "@" + from.host +
 			lines: append(append(append([]string{}, requestLines[:6]...), requestLines[8:]...), "X-Caller: Alice <alice@example.org>", "Route: <sip:192.0.2.30;lr>")},
 	}
 	for i, tc := range tests {
-		p, err := build(t, tc.keys)
+		h, err := build(t, tc.keys)
 		if err != nil {
 			t.Fatalf("test %d: build: %v", i, err)
 		}
-		req := parse(t, inviteText).(*sip.Request)
-		v, err := p.ServeRequest(pipeline.NewContext(p, req, src, "UDP"), nil)
-		if err != nil || v != pipeline.Continue {
-			t.Errorf("test %d: verdict %v, error %v; want continue", i, v, err)
+		r := h.Request(stagetest.Request(t, inviteText))
+		if r.Err != nil || r.Verdict != pipeline.Continue {
+			t.Errorf("test %d: %s; want continue", i, r)
 			continue
 		}
+		req := r.Request
 		if got := headerLines(req); strings.Join(got, "\n") != strings.Join(tc.lines, "\n") {
 			t.Errorf("test %d: headers\n%s\nwant\n%s", i, strings.Join(got, "\n"), strings.Join(tc.lines, "\n"))
 		}
@@ -234,17 +205,15 @@ value_expr = { "X-Caller" = 'from.display + " <" + from.user + "@" + from.host +
 // TestTypedHeaders checks that a header sipgo knows is typed after a
 // rewrite, so that sipgo's accessors see the new value.
 func TestTypedHeaders(t *testing.T) {
-	p, err := build(t, `
+	h := stagetest.Stage(t, "rewrite", `
 set_header = { "Contact" = "<sip:proxy@192.0.2.1:5080>" }
 add_header = { "Route" = "<sip:192.0.2.30;lr>, <sip:192.0.2.31;lr>" }`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := 0; i < 2; i++ { // the second run checks that the values are not shared
-		req := parse(t, inviteText).(*sip.Request)
-		if _, err := p.ServeRequest(pipeline.NewContext(p, req, src, "UDP"), nil); err != nil {
-			t.Fatal(err)
+		r := h.Request(stagetest.Request(t, inviteText))
+		if r.Err != nil {
+			t.Fatal(r.Err)
 		}
+		req := r.Request
 		if c := req.Contact(); c == nil || c.Address.Host != "192.0.2.1" || c.Address.Port != 5080 {
 			t.Errorf("run %d: Contact() = %v, want sip:proxy@192.0.2.1:5080", i, c)
 		}
@@ -272,25 +241,23 @@ func TestValueExprErrors(t *testing.T) {
 		{expr: `from.user + "\r\nX-Evil: 1"`, err: `stage 1 (rewrite): value_expr: "X-Part": the value contains a carriage return (CR), which would end the line`},
 	}
 	for i, tc := range tests {
-		p, err := build(t, "value_expr = { \"X-Part\" = '"+tc.expr+"' }\nset_header = { \"X-Foo\" = \"new\" }")
+		h, err := build(t, "value_expr = { \"X-Part\" = '"+tc.expr+"' }\nset_header = { \"X-Foo\" = \"new\" }")
 		if err != nil {
 			t.Fatalf("test %d: build: %v", i, err)
 		}
-		req := parse(t, inviteText).(*sip.Request)
-		_, err = p.ServeRequest(pipeline.NewContext(p, req, src, "UDP"), nil)
+		r := h.Request(stagetest.Request(t, inviteText))
 		var se *pipeline.StageError
-		if err == nil || !errors.As(err, &se) || !strings.Contains(err.Error(), tc.err) {
+		if err := r.Err; err == nil || !errors.As(err, &se) || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("test %d: request: error %v, want a StageError with %q", i, err, tc.err)
 		}
-		if got := headerLines(req); strings.Join(got, "\n") != strings.Join(requestLines, "\n") {
+		if got := headerLines(r.Request); strings.Join(got, "\n") != strings.Join(requestLines, "\n") {
 			t.Errorf("test %d: the failed rewrite changed the request:\n%s", i, strings.Join(got, "\n"))
 		}
-		res := parse(t, responseText("200 OK")).(*sip.Response)
-		err = p.ServeResponse(pipeline.NewResponseContext(p, req, res, false, src, "UDP"), nil)
-		if err == nil || !strings.Contains(err.Error(), tc.err) {
+		rr := h.Response(r.Request, stagetest.Response(t, responseText("200 OK")))
+		if err := rr.Err; err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("test %d: response: error %v, want %q", i, err, tc.err)
 		}
-		if got := headerLines(res)[len(commonResponse):]; strings.Join(got, "\n") != strings.Join(responseLines, "\n") {
+		if got := headerLines(rr.Response)[len(commonResponse):]; strings.Join(got, "\n") != strings.Join(responseLines, "\n") {
 			t.Errorf("test %d: the failed rewrite changed the response:\n%s", i, strings.Join(got, "\n"))
 		}
 	}
@@ -377,16 +344,14 @@ func TestConfigGood(t *testing.T) {
 func TestCompactNames(t *testing.T) {
 	raw := strings.Replace(inviteText, "User-Agent: Phone/1.0\n", "k: 100rel\nSupported: timer\nm: <sip:alice@192.0.2.11>\n", 1)
 	raw = strings.Replace(raw, "Contact: <sip:alice@192.0.2.10:5060>\n", "", 1)
-	p, err := build(t, `
+	h := stagetest.Stage(t, "rewrite", `
 remove_header = ["Supported"]
 set_header = { "m" = "<sip:proxy@192.0.2.1>" }`)
-	if err != nil {
-		t.Fatal(err)
+	r := h.Request(stagetest.Request(t, raw))
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
-	req := parse(t, raw).(*sip.Request)
-	if _, err := p.ServeRequest(pipeline.NewContext(p, req, src, "UDP"), nil); err != nil {
-		t.Fatal(err)
-	}
+	req := r.Request
 	want := append(append(append([]string{}, requestLines[:6]...), "Contact: <sip:proxy@192.0.2.1>"), requestLines[8:]...)
 	if got := headerLines(req); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("headers\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -396,37 +361,27 @@ set_header = { "m" = "<sip:proxy@192.0.2.1>" }`)
 // TestConcurrent runs one pipeline on many messages at once, for the race
 // detector: the parsed values of set_header and add_header are shared.
 func TestConcurrent(t *testing.T) {
-	p, err := build(t, `
+	h := stagetest.Stage(t, "rewrite", `
 reason = "Fine"
 set_header = { "Contact" = "<sip:proxy@192.0.2.1>", "X-Foo" = "new" }
 add_header = { "X-Bar" = "bar" }
 value_expr = { "X-Caller" = 'from.user' }`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type pair struct {
-		req *sip.Request
-		res *sip.Response
-	}
-	var msgs [8][20]pair
-	for i := range msgs {
-		for j := range msgs[i] {
-			msgs[i][j] = pair{parse(t, inviteText).(*sip.Request), parse(t, responseText("200 OK")).(*sip.Response)}
-		}
-	}
+	req := stagetest.Request(t, inviteText)
+	res := stagetest.Response(t, responseText("200 OK"))
 	done := make(chan error)
-	for i := range msgs {
+	for range 8 {
 		go func() {
 			var err error
-			for _, m := range msgs[i] {
-				err = p.ServeResponse(pipeline.NewResponseContext(p, m.req, m.res, false, src, "UDP"), nil)
-				if c := m.res.Contact(); err == nil && (c == nil || c.Address.Host != "192.0.2.1") {
+			for range 20 {
+				r := h.Response(req, res)
+				err = r.Err
+				if c := r.Response.Contact(); err == nil && (c == nil || c.Address.Host != "192.0.2.1") {
 					err = errors.New("Contact not set")
 				}
 				if err != nil {
 					break
 				}
-				_ = m.res.String()
+				_ = r.Response.String()
 			}
 			done <- err
 		}()
@@ -442,7 +397,7 @@ value_expr = { "X-Caller" = 'from.user' }`)
 // value_expr read the headers the first one set, on requests and on
 // responses.
 func TestChainSeesChanges(t *testing.T) {
-	p, err := buildConfig(t, `
+	h := stagetest.Chain(t, `
 [[stage]]
 use        = "rewrite"
 when       = 'header("X-Step") == ""'
@@ -453,17 +408,16 @@ use        = "rewrite"
 when       = 'header("X-Step") == "1"'
 value_expr = { "X-Seen" = '"step " + header("X-Step") + " for " + from.user' }
 `)
-	if err != nil {
-		t.Fatal(err)
+	r := h.Request(stagetest.Request(t, inviteText))
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
-	req := parse(t, inviteText).(*sip.Request)
-	if _, err := p.ServeRequest(pipeline.NewContext(p, req, src, "UDP"), nil); err != nil {
-		t.Fatal(err)
+	req := r.Request
+	rr := h.Response(r.Received, stagetest.Response(t, responseText("200 OK")))
+	if rr.Err != nil {
+		t.Fatal(rr.Err)
 	}
-	res := parse(t, responseText("200 OK")).(*sip.Response)
-	if err := p.ServeResponse(pipeline.NewResponseContext(p, req, res, false, src, "UDP"), nil); err != nil {
-		t.Fatal(err)
-	}
+	res := rr.Response
 	for i, m := range []interface {
 		sip.Message
 		GetHeader(string) sip.Header

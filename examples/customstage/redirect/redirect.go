@@ -59,8 +59,8 @@ var (
 
 // Stats count what every redirect stage did, across reloads: a reload
 // makes new stages, which find the same Stats in pipeline.Services.
-// They are the stage's metrics until Switchboard exposes Prometheus
-// metrics (see README.md, Metrics).
+// Switchboard does not export them as Prometheus metrics yet (see
+// README.md, Metrics).
 type Stats struct {
 	// Redirected counts the calls answered with a redirect.
 	Redirected atomic.Int64

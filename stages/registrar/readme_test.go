@@ -1,0 +1,12 @@
+package registrar_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
+	_ "github.com/switchboard-sip/switchboard/stages/all"
+)
+
+// TestReadme checks README.md's sections, builds every example and checks
+// the metrics it names.
+func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }
