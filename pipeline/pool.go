@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -189,4 +190,23 @@ func (p *Pool) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Share returns the value that stages share between pipelines under key
+// (Services.Shared), constructing it with construct when no pipeline holds
+// it. The pipeline being built holds the value until its Cleanup, which
+// releases it after the stages' own Cleanup: a stage never releases it
+// itself. Keys are global: a stage prefixes its own with its name.
+func Share[T any](b *BuildContext, key string, construct func() (T, error)) (T, error) {
+	var zero T
+	v, err := b.Services.Shared.LoadOrNew(key, func() (any, error) { return construct() })
+	if err != nil {
+		return zero, err
+	}
+	b.Pipeline.shared = append(b.Pipeline.shared, key)
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("shared value %q is a %T, not a %T", key, v, zero)
+	}
+	return t, nil
 }

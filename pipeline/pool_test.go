@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // closer is a shared value that records its Close in a log.
@@ -199,4 +201,91 @@ func refs(p *Pool, key string) int {
 		return u.refs
 	}
 	return 0
+}
+
+// sharer is a test stage that takes the value under Key from the pool,
+// and fails its Provision after that when Fail is set.
+type sharer struct {
+	Key   string `toml:"key"`
+	Fail  bool   `toml:"fail_provision"`
+	value *closer
+}
+
+var sharerClosed []string
+
+func (s *sharer) Provision(b *BuildContext) error {
+	v, err := Share(b, s.Key, func() (*closer, error) { return &closer{name: s.Key, log: &sharerClosed}, nil })
+	if err != nil {
+		return err
+	}
+	s.value = v
+	if s.Fail {
+		return errors.New("fail_provision: asked to fail")
+	}
+	return nil
+}
+
+func init() {
+	Register(StageInfo{Name: "test_share", Description: "test", New: func() Stage { return new(sharer) }})
+}
+
+// TestShare: a reload that keeps a stage keeps its shared value, the last
+// pipeline's Cleanup closes it, and a failed build releases what it took.
+func TestShare(t *testing.T) {
+	svc := testServices()
+	defer svc.Close()
+	sharerClosed = nil
+	cfg := func(toml string) *config.File {
+		c, err := config.Parse("c.toml", []byte(toml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	one := cfg("[[stage]]\nuse = 'test_share'\nkey = 'test/one'")
+	p1, err := Build(one, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := Build(one, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := p1.stages[0].stage.(*sharer).value, p2.stages[0].stage.(*sharer).value; a != b {
+		t.Error("the reload made a new value")
+	}
+	if _, err := Build(cfg("[[stage]]\nuse = 'test_share'\nkey = 'test/two'\nfail_provision = true"), svc); err == nil {
+		t.Fatal("a failing Provision built")
+	}
+	if err := p1.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sharerClosed, ","); got != "test/two" {
+		t.Errorf("closed %q after the failed build and the old pipeline, want test/two", got)
+	}
+	if err := p2.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sharerClosed, ","); got != "test/two,test/one" {
+		t.Errorf("closed %q after the last pipeline, want test/two,test/one", got)
+	}
+
+	// A value of another type under the key is an error, not a panic.
+	b := &BuildContext{Services: svc, Pipeline: &Pipeline{Services: svc}}
+	if _, err := Share(b, "test/int", func() (*int, error) { return new(int), nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Share(b, "test/int", func() (*closer, error) { return nil, nil })
+	if want := `shared value "test/int" is a *int, not a *pipeline.closer`; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+	if err := b.Pipeline.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := svc.Shared.Load("test/int"); ok {
+		t.Error("the pipeline's Cleanup left its values held")
+	}
 }

@@ -368,7 +368,7 @@ func TestWithServices(t *testing.T) {
 	for range 2 {
 		// Two pipelines in a row over the same services, as a reload makes.
 		h := Stage(t, "record_route", "", WithServices(svc))
-		v, err := h.Services.Shared("test/counter", func() (any, error) { return new(counter), nil })
+		v, err := h.Services.Shared.LoadOrNew("test/counter", func() (any, error) { return new(counter), nil })
 		if err != nil {
 			t.Fatal(err)
 		}

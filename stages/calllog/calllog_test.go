@@ -473,7 +473,7 @@ func TestRetriedInvite(t *testing.T) {
 		c := newCall2(t, "noauth", "alice", "bob")
 		inv := c.invite(p, t0, "")
 		c.respond(p, inv, 407, t0.Add(time.Second), "", true)
-		p.Services.Each(func(_ string, v any) {
+		p.Services.Shared.Range(func(_ string, v any) {
 			if tr, ok := v.(*tracker); ok {
 				tr.sweep(time.Now().Add(10 * time.Second))
 				if tr.Len() != 1 {
@@ -585,7 +585,7 @@ func TestReopen(t *testing.T) {
 		}
 	}
 	reopened := 0
-	svc.Each(func(key string, v any) {
+	svc.Shared.Range(func(key string, v any) {
 		if r, ok := v.(Reopener); ok {
 			if err := r.Reopen(); err != nil {
 				t.Errorf("%s: %v", key, err)
@@ -652,7 +652,7 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := svc.Shared("calllog.tracker:"+ev, nil)
+	v, _ := svc.Shared.Load("calllog.tracker:" + ev)
 	tr := v.(*tracker)
 	a := newCall2(t, "a", "alice", "bob")
 	a.answered(p, t0)
@@ -721,7 +721,7 @@ func TestConcurrency(t *testing.T) {
 				return
 			default:
 			}
-			svc.Each(func(_ string, v any) {
+			svc.Shared.Range(func(_ string, v any) {
 				if r, ok := v.(Reopener); ok {
 					_ = r.Reopen()
 				}

@@ -47,7 +47,7 @@ func newFixture(t testing.TB, keys string) *fixture {
 	t.Helper()
 	f := &fixture{svc: &pipeline.Services{}, clock: &clock{now: t0}}
 	t.Cleanup(func() { _ = f.svc.Close() })
-	v, err := f.svc.Shared(StateKey, func() (any, error) { return newState(DefaultMaxSources, f.clock.Now), nil })
+	v, err := f.svc.Shared.LoadOrNew(StateKey, func() (any, error) { return newState(DefaultMaxSources, f.clock.Now), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +70,11 @@ func (f *fixture) packet(h *stagetest.Harness, src string, at time.Duration) boo
 
 func (f *fixture) failures(t testing.TB) *Failures {
 	t.Helper()
-	fl, err := SharedFailures(f.svc)
-	if err != nil {
-		t.Fatal(err)
+	v, ok := f.svc.Shared.Load(FailuresKey)
+	if !ok {
+		t.Fatal("no Failures shared")
 	}
-	return fl
+	return v.(*Failures)
 }
 
 const (
