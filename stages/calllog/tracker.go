@@ -127,11 +127,20 @@ type tracker struct {
 	// order they came, linked through the calls themselves, so that
 	// tracking a call allocates only the call.
 	oldest, newest *call
-	// sinks are the stages attached to the tracker, newest last: the
-	// sweeper records the calls it drops through the newest.
-	sinks []sink
-	stop  chan struct{}
-	done  chan struct{}
+	// attached are the stages attached to the tracker, newest last: the
+	// limits and the logger are the newest's, and the sweeper records the
+	// calls it drops through it.
+	attached []attachment
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// attachment is a stage attached to a tracker, with its settings.
+type attachment struct {
+	sink     sink
+	maxCall  time.Duration
+	maxCalls int
+	log      *slog.Logger
 }
 
 // newTracker returns a tracker with no calls and starts its sweeper, which
@@ -150,17 +159,20 @@ func newTracker(maxCall time.Duration) *tracker {
 func (t *tracker) attach(s sink, maxCall time.Duration, maxCalls int, log *slog.Logger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.sinks = append(t.sinks, s)
+	t.attached = append(t.attached, attachment{s, maxCall, maxCalls, log})
 	t.maxCall, t.maxCalls, t.log = maxCall, maxCalls, log
 }
 
-// detach takes s off the sinks: the stage is cleaned up, its files may be
-// closed.
+// detach takes s off: the stage is cleaned up, its files may be closed.
+// The limits and the logger go back to the newest stage left's, so that
+// a stage of a build that failed changes nothing.
 func (t *tracker) detach(s sink) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if i := slices.Index(t.sinks, s); i >= 0 {
-		t.sinks = slices.Delete(t.sinks, i, i+1)
+	t.attached = slices.DeleteFunc(t.attached, func(a attachment) bool { return a.sink == s })
+	if n := len(t.attached); n > 0 {
+		a := t.attached[n-1]
+		t.maxCall, t.maxCalls, t.log = a.maxCall, a.maxCalls, a.log
 	}
 }
 
@@ -225,8 +237,8 @@ func (t *tracker) sweep(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var s sink
-	if len(t.sinks) > 0 {
-		s = t.sinks[len(t.sinks)-1]
+	if n := len(t.attached); n > 0 {
+		s = t.attached[n-1].sink
 	}
 	for c := t.oldest; c != nil; {
 		next := c.newer
