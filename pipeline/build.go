@@ -37,6 +37,9 @@ type Pipeline struct {
 	files       []string
 	advHost     string
 	advPort     int
+	// shared are the keys of the values the stages took from
+	// Services.Shared (see Share), which Cleanup releases.
+	shared []string
 
 	// inflight counts the transactions running on the pipeline.
 	inflight struct {
@@ -227,8 +230,10 @@ func (p *Pipeline) checkOrder(errs *config.Errors) {
 	}
 }
 
-// Cleanup releases every stage's resources. It runs when a pipeline is
-// retired, or after a failed build.
+// Cleanup releases every stage's resources, then the shared values the
+// stages took (see Share), newest first: the last pipeline to hold one
+// destructs it. It runs when a pipeline is retired, or after a failed
+// build.
 func (p *Pipeline) Cleanup() error {
 	var errs []error
 	for _, e := range p.stages {
@@ -236,6 +241,13 @@ func (p *Pipeline) Cleanup() error {
 			if err := c.Cleanup(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: cleanup: %w", e.label, err))
 			}
+		}
+	}
+	keys := p.shared
+	p.shared = nil
+	for i := len(keys) - 1; i >= 0; i-- {
+		if err := p.Services.Shared.Release(keys[i]); err != nil {
+			errs = append(errs, fmt.Errorf("shared %q: %w", keys[i], err))
 		}
 	}
 	return errors.Join(errs...)

@@ -62,12 +62,13 @@ type Context struct {
 	// Routed is true when the request arrived with a Route of ours on top,
 	// which the engine removed (loose routing, RFC 3261 16.4).
 	Routed bool
-	// InDialog is true when that Route was one this proxy recorded for the
-	// request's own dialog (its signature checks out): the request follows
-	// a route set that this proxy put in place. For a request with a To
-	// tag, the engine has also found the dialog in the dialog store and
-	// checked that the request goes from one of its ends to the other.
-	InDialog bool
+	// SignedRoute is true when that Route carried this proxy's signature
+	// for the request's own dialog (see DialogToken): the request follows
+	// a route set that this proxy put in place. It is not the rules'
+	// in_dialog, which says only that the request has a To tag. For a
+	// request with a To tag, the engine has also found the dialog in the
+	// dialog store and checked that it goes from one end to the other.
+	SignedRoute bool
 	// AuthUser is the user whose credentials the auth stage checked out
 	// for the request ("" when none did): the rules' auth.user.
 	AuthUser string

@@ -231,7 +231,7 @@ func serveRequest(b *testing.B, p *pipeline.Pipeline, req *sip.Request, callID s
 	ctx := pipeline.NewContext(p, work, benchSource, "UDP")
 	// An in-dialog request came with the Route this proxy recorded for its
 	// dialog, which the engine checked and removed.
-	ctx.Routed, ctx.InDialog = routed, routed
+	ctx.Routed, ctx.SignedRoute = routed, routed
 	v, err := p.ServeRequest(ctx, nil)
 	if err != nil || v != want {
 		b.Fatalf("%s: verdict %v, error %v; want %v", req.Method, v, err, want)

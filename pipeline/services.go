@@ -2,10 +2,8 @@ package pipeline
 
 import (
 	"errors"
-	"io"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
@@ -14,8 +12,9 @@ import (
 )
 
 // Services are the long-lived parts that outlive every Pipeline: the
-// location store, the sockets, and whatever stages share through Shared
-// (call trackers, open log files). A Pipeline borrows them at build time.
+// location store, the dialogs, the sockets, and the values stages share
+// between pipelines (call trackers, open log files). A Pipeline borrows
+// them at build time.
 type Services struct {
 	// Location keeps registrations.
 	Location location.Store
@@ -42,10 +41,9 @@ type Services struct {
 	// Clock is the clock stages read through Now; nil is time.Now. Tests
 	// set it (stagetest.WithTime) to run a stage at the times they choose.
 	Clock func() time.Time
-
-	mu     sync.Mutex
-	shared map[string]any
-	order  []string
+	// Shared are the values stages share between pipelines, each held by
+	// the pipelines whose stages took it with Share.
+	Shared Pool
 }
 
 // Now returns the time by Clock, or time.Now without one.
@@ -56,56 +54,10 @@ func (s *Services) Now() time.Time {
 	return time.Now()
 }
 
-// Shared returns the service stored under key, creating it with create on
-// first use. Stages use it for state that must outlive a reload: the same
-// key returns the same value to the stage of every later pipeline. A value
-// that implements io.Closer is closed by Close.
-func (s *Services) Shared(key string, create func() (any, error)) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.shared[key]; ok {
-		return v, nil
-	}
-	v, err := create()
-	if err != nil {
-		return nil, err
-	}
-	if s.shared == nil {
-		s.shared = map[string]any{}
-	}
-	s.shared[key] = v
-	s.order = append(s.order, key)
-	return v, nil
-}
-
-// Each calls fn for every shared service, in creation order.
-func (s *Services) Each(fn func(key string, v any)) {
-	s.mu.Lock()
-	keys := append([]string(nil), s.order...)
-	vals := make([]any, len(keys))
-	for i, k := range keys {
-		vals[i] = s.shared[k]
-	}
-	s.mu.Unlock()
-	for i, k := range keys {
-		fn(k, vals[i])
-	}
-}
-
-// Close closes every shared service that is an io.Closer, newest first,
-// and the location store.
+// Close destructs the shared values still held, newest first, and closes
+// the location store and the dialogs.
 func (s *Services) Close() error {
-	s.mu.Lock()
-	keys := s.order
-	shared := s.shared
-	s.order, s.shared = nil, nil
-	s.mu.Unlock()
-	var errs []error
-	for i := len(keys) - 1; i >= 0; i-- {
-		if c, ok := shared[keys[i]].(io.Closer); ok {
-			errs = append(errs, c.Close())
-		}
-	}
+	errs := []error{s.Shared.Close()}
 	if s.Location != nil {
 		errs = append(errs, s.Location.Close())
 	}
@@ -125,7 +77,7 @@ type CallInfo struct {
 	Answered time.Time `json:"answered,omitzero"`
 }
 
-// CallLister is implemented by shared services that track calls (the
+// CallLister is implemented by shared values that track calls (the
 // calllog stage's tracker); the admin API and the active-calls gauge read
 // every one.
 type CallLister interface {
@@ -135,7 +87,7 @@ type CallLister interface {
 // Calls returns the calls in progress of every shared CallLister.
 func (s *Services) Calls() []CallInfo {
 	var out []CallInfo
-	s.Each(func(_ string, v any) {
+	s.Shared.Range(func(_ string, v any) {
 		if l, ok := v.(CallLister); ok {
 			out = append(out, l.Calls()...)
 		}

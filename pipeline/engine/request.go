@@ -96,7 +96,7 @@ func (t *transaction) serve() {
 	if !t.admitSource(ctx) {
 		return
 	}
-	if ctx.InDialog && inDialog(req) && !t.checkDialog(ctx) {
+	if ctx.SignedRoute && inDialog(req) && !t.checkDialog(ctx) {
 		return
 	}
 	if t.e.draining.Load() && isDialogCreating(req) && !inDialog(req) {
@@ -178,7 +178,7 @@ func (t *transaction) processRoute(ctx *pipeline.Context) {
 	}
 	if len(routes) > 0 && req.Recipient.User == "" && req.Recipient.UriParams.Has("lr") && ctx.IsOurs(&req.Recipient) {
 		if signed(&req.Recipient) {
-			ctx.InDialog = true
+			ctx.SignedRoute = true
 		}
 		last := routes[len(routes)-1]
 		req.Recipient = *last.Address.Clone()
@@ -187,7 +187,7 @@ func (t *transaction) processRoute(ctx *pipeline.Context) {
 	}
 	for len(routes) > 0 && ctx.IsOurs(&routes[0].Address) {
 		if signed(&routes[0].Address) {
-			ctx.InDialog = true
+			ctx.SignedRoute = true
 		}
 		routes = routes[1:]
 		ctx.Routed = true

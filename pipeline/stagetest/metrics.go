@@ -55,7 +55,7 @@ func exportedBy(t testing.TB, name, toml string, opts ...Option) (exported, erro
 			out.stage[family] = true
 		}
 	}
-	svc.Each(func(_ string, v any) {
+	svc.Shared.Range(func(_ string, v any) {
 		if _, ok := v.(pipeline.CallLister); ok {
 			out.stage["switchboard_active_calls"] = true
 		}

@@ -34,10 +34,10 @@ func At(when time.Time) RequestOption {
 
 // Routed marks the request as arrived with a Route of ours on top, which
 // the engine's route processing removed, with a valid dialog signature
-// (Context.Routed and Context.InDialog): an in-dialog request on a dialog
+// (Context.Routed and Context.SignedRoute): an in-dialog request on a dialog
 // this proxy record-routed.
 func Routed() RequestOption {
-	return func(c *pipeline.Context) { c.Routed, c.InDialog = true, true }
+	return func(c *pipeline.Context) { c.Routed, c.SignedRoute = true, true }
 }
 
 // RoutedUnsigned makes the request one that arrived with a Route of ours on

@@ -368,7 +368,7 @@ func TestWithServices(t *testing.T) {
 	for range 2 {
 		// Two pipelines in a row over the same services, as a reload makes.
 		h := Stage(t, "record_route", "", WithServices(svc))
-		v, err := h.Services.Shared("test/counter", func() (any, error) { return new(counter), nil })
+		v, err := h.Services.Shared.LoadOrNew("test/counter", func() (any, error) { return new(counter), nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +462,7 @@ func TestContext(t *testing.T) {
 func TestClose(t *testing.T) {
 	h := Stage(t, "record_route", "")
 	c := new(counter)
-	if _, err := h.Services.Shared("test/counter", func() (any, error) { return c, nil }); err != nil {
+	if _, err := h.Services.Shared.LoadOrNew("test/counter", func() (any, error) { return c, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Close(); err != nil || !c.closed.Load() {
@@ -476,7 +476,7 @@ func TestClose(t *testing.T) {
 	defer svc.Close()
 	h = Stage(t, "record_route", "", WithServices(svc))
 	c = new(counter)
-	if _, err := svc.Shared("test/counter", func() (any, error) { return c, nil }); err != nil {
+	if _, err := svc.Shared.LoadOrNew("test/counter", func() (any, error) { return c, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Close(); err != nil || c.closed.Load() {
@@ -569,6 +569,7 @@ func TestCheckReadme(t *testing.T) {
 		}
 		rec := &recorder{}
 		CheckReadme(rec, path, tc.opts...)
+		rec.cleanup()
 		if len(rec.errors) != len(tc.want) {
 			t.Errorf("test %d: errors %q, want %q", i, rec.errors, tc.want)
 			continue
@@ -584,10 +585,18 @@ func TestCheckReadme(t *testing.T) {
 // recorder is a testing.TB that records its errors.
 type recorder struct {
 	testing.TB
-	errors []string
+	errors   []string
+	cleanups []func()
+}
+
+// cleanup runs what Cleanup registered, last first, as testing does.
+func (r *recorder) cleanup() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
 }
 
 func (r *recorder) Helper()                   {}
-func (r *recorder) Cleanup(fn func())         { fn() }
+func (r *recorder) Cleanup(fn func())         { r.cleanups = append(r.cleanups, fn) }
 func (r *recorder) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 func (r *recorder) Errorf(f string, a ...any) { r.errors = append(r.errors, fmt.Sprintf(f, a...)) }

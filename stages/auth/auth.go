@@ -46,7 +46,7 @@ var DefaultAlgorithms = []string{"SHA-256", "MD5"}
 // minSecretLen is the shortest nonce_secret accepted.
 const minSecretLen = 16
 
-// StatsKey is the key of the stage's Stats in pipeline.Services.
+// StatsKey is the key of the stage's Stats in pipeline.Services.Shared.
 const StatsKey = "auth/stats"
 
 // Auth is the auth stage.
@@ -84,9 +84,9 @@ var (
 	_ pipeline.Validator    = (*Auth)(nil)
 )
 
-// Stats count what every auth stage did since the process started.
-// Switchboard does not export them as Prometheus metrics yet (see
-// README.md, Metrics).
+// Stats count what the auth stages did since a pipeline first had one:
+// they outlive the reloads that keep an auth stage. Switchboard does not
+// export them as Prometheus metrics yet (see README.md, Metrics).
 type Stats struct {
 	// Challenges counts 401 and 407 answers, stale or not.
 	Challenges atomic.Int64
@@ -165,9 +165,9 @@ func offered(names []string) ([]*algorithm, error) {
 	return out, nil
 }
 
-// Provision reads the users file (and watches it, so
-// that an edit reloads the config), and borrows the shared nonce state,
-// Stats and Failures.
+// Provision reads the users file (and watches it, so that an edit
+// reloads the config), and shares the nonce state, Stats and Failures of
+// the pipelines before it.
 func (a *Auth) Provision(b *pipeline.BuildContext) error {
 	a.offered, _ = offered(a.Algorithms)
 	path := b.Path(a.Users)
@@ -189,21 +189,19 @@ func (a *Auth) Provision(b *pipeline.BuildContext) error {
 		a.dummy[alg.column] = alg.sum(hex.EncodeToString(r[:]))
 	}
 
-	v, err := b.Services.Shared(noncesKey, func() (any, error) { return newNonceState(), nil })
+	a.nonces, err = pipeline.Share(b, noncesKey, func() (*nonceState, error) { return newNonceState(), nil })
 	if err != nil {
 		return err
 	}
-	a.nonces = v.(*nonceState)
 	a.key = nonceKey{secret: a.nonces.secret, realm: a.Realm}
 	if a.NonceSecret != "" {
 		a.key.secret = []byte(a.NonceSecret)
 	}
-	v, err = b.Services.Shared(StatsKey, func() (any, error) { return new(Stats), nil })
+	a.stats, err = pipeline.Share(b, StatsKey, func() (*Stats, error) { return new(Stats), nil })
 	if err != nil {
 		return err
 	}
-	a.stats = v.(*Stats)
-	a.failures, err = ratelimit.SharedFailures(b.Services)
+	a.failures, err = ratelimit.SharedFailures(b)
 	return err
 }
 

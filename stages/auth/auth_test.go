@@ -284,11 +284,11 @@ func TestCredentials(t *testing.T) {
 // failuresOf returns the Failures service the auth stage records into.
 func failuresOf(t *testing.T, h *stagetest.Harness) *ratelimit.Failures {
 	t.Helper()
-	f, err := ratelimit.SharedFailures(h.Services)
-	if err != nil {
-		t.Fatal(err)
+	v, ok := h.Services.Shared.Load(ratelimit.FailuresKey)
+	if !ok {
+		t.Fatal("no Failures shared")
 	}
-	return f
+	return v.(*ratelimit.Failures)
 }
 
 // TestSameAnswer checks that an unknown user, a wrong password and no

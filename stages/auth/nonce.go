@@ -29,7 +29,7 @@ const nonceSkew = 5 * time.Second
 // it the nonce first used longest ago is forgotten.
 const maxNonceCounts = 100000
 
-// noncesKey is the key of the shared nonceState in pipeline.Services.
+// noncesKey is the key of the nonceState in pipeline.Services.Shared.
 const noncesKey = "auth/nonces"
 
 // nonceState is what the auth stages keep across reloads: the random

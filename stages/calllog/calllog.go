@@ -137,9 +137,10 @@ func (c *CallLog) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Provision opens the files (shared services keyed by
-// their absolute path) and borrows the call tracker of the event log (or,
-// without one, of the records), which outlives reloads.
+// Provision opens the files (values shared between pipelines, keyed by
+// their absolute path) and attaches to the call tracker of the event log
+// (or, without one, of the records), which outlives reloads. The pipeline
+// releases them.
 func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 	c.loc, _ = loadZone(c.TimeZone)
 	c.log = b.Log
@@ -178,12 +179,12 @@ func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 		}
 	}
 	if evPath != "" && !svc.Checking {
-		if c.events, err = acquireFile(svc, evPath, c.log); err != nil {
+		if c.events, err = shareFile(b, evPath, c.log); err != nil {
 			return fmt.Errorf("path: %w", err)
 		}
 	}
 	if cdrPath != "" && !svc.Checking {
-		if c.cdrs, err = acquireFile(svc, cdrPath, c.log); err != nil {
+		if c.cdrs, err = shareFile(b, cdrPath, c.log); err != nil {
 			return fmt.Errorf("cdr_path: %w", err)
 		}
 	}
@@ -191,53 +192,32 @@ func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 	if evPath == "" {
 		key = "calllog.tracker:cdr:" + cdrPath
 	}
-	v, err := svc.Shared(key, func() (any, error) { return newTracker(), nil })
+	maxCall := c.MaxCall.D()
+	t, err := pipeline.Share(b, key, func() (*tracker, error) { return newTracker(maxCall), nil })
 	if err != nil {
 		return err
 	}
-	t, ok := v.(*tracker)
-	if !ok {
-		return fmt.Errorf("shared service %q is a %T, not a call tracker", key, v)
-	}
-	t.acquire(c, c.MaxCall.D(), c.MaxCalls, c.log)
+	t.attach(c, maxCall, c.MaxCalls, c.log)
 	c.tracker = t
 	return nil
 }
 
-// acquireFile returns the shared service of the file at path, open.
-func acquireFile(svc *pipeline.Services, path string, log *slog.Logger) (*logFile, error) {
-	key := "calllog.file:" + path
-	v, err := svc.Shared(key, func() (any, error) { return newLogFile(path, log), nil })
-	if err != nil {
-		return nil, err
-	}
-	f, ok := v.(*logFile)
-	if !ok {
-		return nil, fmt.Errorf("shared service %q is a %T, not a log file", key, v)
-	}
-	if err := f.acquire(); err != nil {
-		return nil, err
-	}
-	return f, nil
+// shareFile returns the file at path, open, shared with the other
+// pipelines that write to it.
+func shareFile(b *pipeline.BuildContext, path string, log *slog.Logger) (*logFile, error) {
+	return pipeline.Share(b, "calllog.file:"+path, func() (*logFile, error) { return openLogFile(path, log) })
 }
 
-// Cleanup gives back the tracker and the files; the last stage to hold a
-// file closes it. It works after a Provision that failed halfway.
+// Cleanup detaches the stage from the tracker, whose sweeper then no
+// longer writes through its files; the pipeline releases the tracker and
+// the files after it. It works after a Provision that failed halfway.
 func (c *CallLog) Cleanup() error {
 	if c.tracker != nil {
-		c.tracker.release(c)
+		c.tracker.detach(c)
 		c.tracker = nil
 	}
-	var errs []error
-	if c.events != nil {
-		errs = append(errs, c.events.release())
-		c.events = nil
-	}
-	if c.cdrs != nil {
-		errs = append(errs, c.cdrs.release())
-		c.cdrs = nil
-	}
-	return errors.Join(errs...)
+	c.events, c.cdrs = nil, nil
+	return nil
 }
 
 // ServeRequest follows the requests that start, change and end calls:

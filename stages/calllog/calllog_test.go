@@ -462,7 +462,7 @@ func TestRetriedInvite(t *testing.T) {
 		c := newCall2(t, "noauth", "alice", "bob")
 		inv := c.invite(ch, t0, "")
 		c.respond(ch, inv, 407, t0.Add(time.Second), "", true)
-		ch.Services.Each(func(_ string, v any) {
+		ch.Services.Shared.Range(func(_ string, v any) {
 			if tr, ok := v.(*tracker); ok {
 				tr.sweep(time.Now().Add(10 * time.Second))
 				if tr.Len() != 1 {
@@ -564,7 +564,7 @@ func TestReopen(t *testing.T) {
 		}
 	}
 	reopened := 0
-	ch.Services.Each(func(key string, v any) {
+	ch.Services.Shared.Range(func(key string, v any) {
 		if r, ok := v.(Reopener); ok {
 			if err := r.Reopen(); err != nil {
 				t.Errorf("%s: %v", key, err)
@@ -622,7 +622,7 @@ func TestFlushTimer(t *testing.T) {
 func TestLimits(t *testing.T) {
 	ev, cd := tempPaths(t)
 	ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q\nmax_calls = 2\nmax_call = \"1h\"\ntime_zone = \"UTC\"", ev, cd), nil)
-	v, _ := ch.Services.Shared("calllog.tracker:"+ev, nil)
+	v, _ := ch.Services.Shared.Load("calllog.tracker:" + ev)
 	tr := v.(*tracker)
 	a := newCall2(t, "a", "alice", "bob")
 	a.answered(ch, t0)
@@ -687,7 +687,7 @@ func TestConcurrency(t *testing.T) {
 				return
 			default:
 			}
-			svc.Each(func(_ string, v any) {
+			svc.Shared.Range(func(_ string, v any) {
 				if r, ok := v.(Reopener); ok {
 					_ = r.Reopen()
 				}

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Reopener is implemented by shared services that write to a file: Reopen
+// Reopener is implemented by shared values that write to a file: Reopen
 // closes the file and opens its path again, so that a log rotated away (by
 // logrotate, on SIGHUP) is followed by a new file at the same path.
 type Reopener interface {
@@ -27,26 +27,25 @@ const flushDelay = 200 * time.Millisecond
 // bufferSize is the write buffer of an open log file.
 const bufferSize = 64 << 10
 
-// errClosed is returned by a write to a log file no stage holds any more.
+// errClosed is returned by a write to a log file that was closed.
 var errClosed = errors.New("the file is closed")
 
 // fileState is what a preamble knows of the file it goes in front of.
 type fileState struct {
 	// Empty is true when the file has nothing in it yet.
 	Empty bool
-	// First is true for the first line written through this service since
-	// the process started.
+	// First is true for the first line written to the file since it was
+	// opened for the first pipeline that holds it.
 	First bool
-	// Created is when the service was created (the process start, for the
-	// first pipeline).
+	// Created is when it was opened (the process start, for the first
+	// pipeline).
 	Created time.Time
 }
 
 // logFile is an append-only file shared by every pipeline whose calllog
-// stages write to its path: a shared service keyed by the absolute path.
-// Lines are buffered and flushed within flushDelay, on Reopen and on
-// Close. Stages hold it with acquire and release; it is open while at least
-// one stage holds it.
+// stages write to its path: a value of pipeline.Services.Shared keyed by
+// the absolute path, open while a pipeline holds it. Lines are buffered and
+// flushed within flushDelay, on Reopen and on Close.
 type logFile struct {
 	path    string
 	created time.Time
@@ -56,9 +55,8 @@ type logFile struct {
 	f       *os.File
 	w       *bufio.Writer
 	size    int64 // bytes in the file, buffered ones included
-	refs    int
-	used    bool // a line was written since the service was created
-	pending bool // a flush is scheduled
+	used    bool  // a line was written since the file was opened
+	pending bool  // a flush is scheduled
 	timer   *time.Timer
 }
 
@@ -66,9 +64,13 @@ var (
 	_ Reopener = (*logFile)(nil)
 )
 
-// newLogFile returns the service of a path; it opens nothing yet.
-func newLogFile(path string, log *slog.Logger) *logFile {
-	return &logFile{path: path, created: time.Now(), log: log}
+// openLogFile opens the file at path for appending, creating it.
+func openLogFile(path string, log *slog.Logger) (*logFile, error) {
+	f, size, err := openAppend(path)
+	if err != nil {
+		return nil, err
+	}
+	return &logFile{path: path, created: time.Now(), log: log, f: f, w: bufio.NewWriterSize(f, bufferSize), size: size}, nil
 }
 
 // openAppend opens path for appending, creating it with mode 0644, and
@@ -109,40 +111,6 @@ func checkWritable(path string) error {
 		return fmt.Errorf("open %s: %w", path, &fs.PathError{Op: "create", Path: path, Err: err})
 	}
 	return nil
-}
-
-// acquire opens the file if no stage holds it yet, and counts one more
-// holder.
-func (l *logFile) acquire() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		f, size, err := openAppend(l.path)
-		if err != nil {
-			return err
-		}
-		l.f, l.size = f, size
-		if l.w == nil {
-			l.w = bufio.NewWriterSize(f, bufferSize)
-		} else {
-			l.w.Reset(f)
-		}
-	}
-	l.refs++
-	return nil
-}
-
-// release counts one holder less, and closes the file after the last.
-func (l *logFile) release() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.refs > 0 {
-		l.refs--
-	}
-	if l.refs > 0 {
-		return nil
-	}
-	return l.closeLocked()
 }
 
 // write appends a line, after what preamble returns for the file as it
@@ -229,7 +197,7 @@ func (l *logFile) recoverLocked(err error) {
 // Reopen flushes the file, opens its path again and closes the old one:
 // after logrotate renamed the file, new lines go to a new file at the
 // path. If the path cannot be opened, the old file stays in use and the
-// error is returned. A file no stage holds is left closed.
+// error is returned. A closed file stays closed.
 func (l *logFile) Reopen() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -247,16 +215,12 @@ func (l *logFile) Reopen() error {
 	return errors.Join(flushErr, old.Close())
 }
 
-// Close flushes and closes the file, whoever holds it. It is safe to call
-// more than once.
+// Close flushes and closes the file; the pool calls it when the last
+// pipeline that holds the file releases it. It is safe to call more than
+// once.
 func (l *logFile) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.refs = 0
-	return l.closeLocked()
-}
-
-func (l *logFile) closeLocked() error {
 	if l.timer != nil {
 		l.timer.Stop()
 		l.pending = false

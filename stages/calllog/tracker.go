@@ -2,6 +2,7 @@ package calllog
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,16 +103,18 @@ type call struct {
 }
 
 // sink is where a tracker's events and records go: the calllog stage that
-// serves the message in hand, or for the sweeper the newest stage that
-// holds the tracker.
+// serves the message in hand, or for the sweeper the newest stage attached
+// to the tracker.
 type sink interface {
 	event(e event)
 	record(r record)
 }
 
-// tracker is the state of the calls of one call log: a shared service, so
-// that the stage of every later pipeline (after a reload) knows the calls
-// in progress. Its methods take the lock and hand events to a sink while
+// tracker is the state of the calls of one call log: a value of
+// pipeline.Services.Shared, so that the stage of every later pipeline
+// (after a reload) knows the calls in progress. A sweeper drops the calls
+// that ended or outlived max_call from its construction to its Close, the
+// last pipeline's release. Its methods take the lock and hand events to a sink while
 // holding it, so the lines of one call are written in order; they read
 // what they need of the message (its dialog, its SDP) before they take it.
 type tracker struct {
@@ -124,51 +127,53 @@ type tracker struct {
 	// order they came, linked through the calls themselves, so that
 	// tracking a call allocates only the call.
 	oldest, newest *call
-	// sinks are the stages that hold the tracker, newest last.
-	sinks []sink
-	stop  chan struct{}
-	done  chan struct{}
+	// attached are the stages attached to the tracker, newest last: the
+	// limits and the logger are the newest's, and the sweeper records the
+	// calls it drops through it.
+	attached []attachment
+	stop     chan struct{}
+	done     chan struct{}
 }
 
-func newTracker() *tracker {
-	return &tracker{calls: map[callKey]*call{}}
+// attachment is a stage attached to a tracker, with its settings.
+type attachment struct {
+	sink     sink
+	maxCall  time.Duration
+	maxCalls int
+	log      *slog.Logger
 }
 
-// acquire makes s a holder of the tracker, with its limits and logger, and
-// starts the sweeper if it is not running.
-func (t *tracker) acquire(s sink, maxCall time.Duration, maxCalls int, log *slog.Logger) {
+// newTracker returns a tracker with no calls and starts its sweeper, which
+// runs often enough for maxCall.
+func newTracker(maxCall time.Duration) *tracker {
+	t := &tracker{calls: map[callKey]*call{}, stop: make(chan struct{}), done: make(chan struct{})}
+	interval := 5 * time.Second
+	if half := maxCall / 2; half < interval {
+		interval = max(half, 10*time.Millisecond)
+	}
+	go t.run(interval, t.stop, t.done)
+	return t
+}
+
+// attach makes s the sink of the sweeper, with its limits and logger.
+func (t *tracker) attach(s sink, maxCall time.Duration, maxCalls int, log *slog.Logger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.sinks = append(t.sinks, s)
+	t.attached = append(t.attached, attachment{s, maxCall, maxCalls, log})
 	t.maxCall, t.maxCalls, t.log = maxCall, maxCalls, log
-	if t.stop == nil {
-		t.stop, t.done = make(chan struct{}), make(chan struct{})
-		interval := 5 * time.Second
-		if half := maxCall / 2; half < interval {
-			interval = max(half, 10*time.Millisecond)
-		}
-		go t.run(interval, t.stop, t.done)
-	}
 }
 
-// release ends s's hold. After the last holder, the sweeper stops and the
-// calls are forgotten.
-func (t *tracker) release(s sink) {
+// detach takes s off: the stage is cleaned up, its files may be closed.
+// The limits and the logger go back to the newest stage left's, so that
+// a stage of a build that failed changes nothing.
+func (t *tracker) detach(s sink) {
 	t.mu.Lock()
-	for i, h := range t.sinks {
-		if h == s {
-			t.sinks = append(t.sinks[:i], t.sinks[i+1:]...)
-			break
-		}
+	defer t.mu.Unlock()
+	t.attached = slices.DeleteFunc(t.attached, func(a attachment) bool { return a.sink == s })
+	if n := len(t.attached); n > 0 {
+		a := t.attached[n-1]
+		t.maxCall, t.maxCalls, t.log = a.maxCall, a.maxCalls, a.log
 	}
-	var stop, done chan struct{}
-	if len(t.sinks) == 0 {
-		t.calls = map[callKey]*call{}
-		t.oldest, t.newest = nil, nil
-		stop, done = t.detachSweeper()
-	}
-	t.mu.Unlock()
-	waitSweeper(stop, done)
 }
 
 // Calls returns the calls in progress (tried or answered), for the admin
@@ -197,29 +202,18 @@ func (t *tracker) Calls() []pipeline.CallInfo {
 
 var _ pipeline.CallLister = (*tracker)(nil)
 
-// Close stops the sweeper. It is safe to call more than once.
+// Close stops the sweeper; the pool calls it when the last pipeline that
+// holds the tracker releases it. It is safe to call more than once.
 func (t *tracker) Close() error {
 	t.mu.Lock()
-	stop, done := t.detachSweeper()
-	t.mu.Unlock()
-	waitSweeper(stop, done)
-	return nil
-}
-
-// detachSweeper takes the running sweeper's channels, so that the next
-// acquire starts a new one; the caller holds the lock, then stops it with
-// waitSweeper once it has let go of the lock.
-func (t *tracker) detachSweeper() (stop, done chan struct{}) {
-	stop, done = t.stop, t.done
+	stop, done := t.stop, t.done
 	t.stop, t.done = nil, nil
-	return stop, done
-}
-
-func waitSweeper(stop, done chan struct{}) {
+	t.mu.Unlock()
 	if stop != nil {
 		close(stop)
 		<-done
 	}
+	return nil
 }
 
 // run sweeps the calls every interval until stop is closed.
@@ -243,8 +237,8 @@ func (t *tracker) sweep(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var s sink
-	if len(t.sinks) > 0 {
-		s = t.sinks[len(t.sinks)-1]
+	if n := len(t.attached); n > 0 {
+		s = t.attached[n-1].sink
 	}
 	for c := t.oldest; c != nil; {
 		next := c.newer

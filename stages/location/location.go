@@ -57,7 +57,7 @@ func (l *Location) Provision(*pipeline.BuildContext) error {
 func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
 	req := ctx.Request
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		if ctx.InDialog {
+		if ctx.SignedRoute {
 			return pipeline.Continue, nil
 		}
 		if req.IsAck() {

@@ -8,7 +8,7 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
-// FailuresKey is the key of the Failures service in pipeline.Services.
+// FailuresKey is the key of the Failures in pipeline.Services.Shared.
 const FailuresKey = "security.failures"
 
 // Sizes of the Failures service.
@@ -24,9 +24,9 @@ const (
 // Failures records security failures (a wrong password, an unknown user)
 // per source address, in bounded memory, for the ratelimit stage to ban
 // the sources that fail too often. Stages that see failures (auth) record
-// them with Fail; it is shared through pipeline.Services under FailuresKey,
-// so that the records outlive reloads: get it with SharedFailures. It is
-// safe for concurrent use.
+// them with Fail; it is shared through pipeline.Services.Shared under
+// FailuresKey, so that the records outlive reloads: get it with
+// SharedFailures. It is safe for concurrent use.
 type Failures struct {
 	log   *table[failureLog]
 	total atomic.Int64
@@ -45,14 +45,10 @@ func NewFailures(maxSources int) *Failures {
 	return &Failures{log: newTable[failureLog](maxSources)}
 }
 
-// SharedFailures returns the Failures service of svc, creating it on first
-// use.
-func SharedFailures(svc *pipeline.Services) (*Failures, error) {
-	v, err := svc.Shared(FailuresKey, func() (any, error) { return NewFailures(FailuresMaxSources), nil })
-	if err != nil {
-		return nil, err
-	}
-	return v.(*Failures), nil
+// SharedFailures returns the Failures that the pipeline being built shares
+// with the others (see pipeline.Share), creating it when none holds it.
+func SharedFailures(b *pipeline.BuildContext) (*Failures, error) {
+	return pipeline.Share(b, FailuresKey, func() (*Failures, error) { return NewFailures(FailuresMaxSources), nil })
 }
 
 // Fail records a failure from ip at now.
@@ -91,7 +87,7 @@ func (f *Failures) Count(ip netip.Addr, now time.Time, window time.Duration) int
 	return n
 }
 
-// Total returns how many failures were recorded since the process started.
+// Total returns how many failures were recorded since f was created.
 func (f *Failures) Total() int64 { return f.total.Load() }
 
 // Sources returns how many sources it keeps records of.

@@ -123,20 +123,20 @@ func (r *Ratelimit) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Provision parses the allow-list, and borrows the
-// shared State and Failures.
+// Provision parses the allow-list, and shares the State and Failures of
+// the pipelines before it.
 func (r *Ratelimit) Provision(b *pipeline.BuildContext) error {
 	r.allow = r.allow[:0]
 	for _, a := range r.Allow {
 		p, _ := config.ParseNetwork(a)
 		r.allow = append(r.allow, p)
 	}
-	v, err := b.Services.Shared(StateKey, func() (any, error) { return newState(r.MaxSources, b.Services.Now), nil })
+	var err error
+	r.state, err = pipeline.Share(b, StateKey, func() (*State, error) { return newState(r.MaxSources, b.Services.Now), nil })
 	if err != nil {
 		return err
 	}
-	r.state = v.(*State)
-	r.failures, err = SharedFailures(b.Services)
+	r.failures, err = SharedFailures(b)
 	return err
 }
 

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -31,9 +30,9 @@ func newFixture(t testing.TB, keys string) *fixture {
 	f := &fixture{svc: &pipeline.Services{}, clock: stagetest.NewClock(t0)}
 	t.Cleanup(func() { _ = f.svc.Close() })
 	f.Harness = f.reload(t, keys)
-	v, err := f.svc.Shared(StateKey, func() (any, error) { return nil, errors.New("no State") })
-	if err != nil {
-		t.Fatal(err)
+	v, ok := f.svc.Shared.Load(StateKey)
+	if !ok {
+		t.Fatal("no State shared")
 	}
 	f.state = v.(*State)
 	return f
@@ -53,11 +52,11 @@ func (f *fixture) packet(h *stagetest.Harness, src string, at time.Duration) boo
 
 func (f *fixture) failures(t testing.TB) *Failures {
 	t.Helper()
-	fl, err := SharedFailures(f.svc)
-	if err != nil {
-		t.Fatal(err)
+	v, ok := f.svc.Shared.Load(FailuresKey)
+	if !ok {
+		t.Fatal("no Failures shared")
 	}
-	return fl
+	return v.(*Failures)
 }
 
 const (

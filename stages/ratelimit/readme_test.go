@@ -59,9 +59,9 @@ Authorization: Digest username="alice", realm="example.org", nonce="x", uri="sip
 	if !h.Pipeline.AllowPacket(phone, "UDP") {
 		t.Error("the phone is banned")
 	}
-	v, err := h.Services.Shared(ratelimit.StateKey, func() (any, error) { return nil, fmt.Errorf("no state") })
-	if err != nil {
-		t.Fatal(err)
+	v, ok := h.Services.Shared.Load(ratelimit.StateKey)
+	if !ok {
+		t.Fatal("no State shared")
 	}
 	if n := v.(*ratelimit.State).Stats.AuthBans.Load(); n != 1 {
 		t.Errorf("%d auth bans, want 1", n)

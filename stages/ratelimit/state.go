@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// StateKey is the key of the stage's State in pipeline.Services.
+// StateKey is the key of the stage's State in pipeline.Services.Shared.
 const StateKey = "ratelimit/state"
 
 // State is what the ratelimit stage keeps across reloads: the sources it
@@ -29,9 +29,9 @@ type State struct {
 	now  func() time.Time
 }
 
-// Stats count what every ratelimit stage did since the process started.
-// Switchboard does not export them as Prometheus metrics yet (see
-// README.md, Metrics).
+// Stats count what the ratelimit stages did since a pipeline first had
+// one: they outlive the reloads that keep a ratelimit stage. Switchboard
+// does not export them as Prometheus metrics yet (see README.md, Metrics).
 type Stats struct {
 	// Dropped counts packets dropped unparsed from banned sources.
 	Dropped atomic.Int64

@@ -241,9 +241,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	return 0
 }
 
-// reopen reopens every shared service that writes to a file.
+// reopen reopens every shared value that writes to a file.
 func reopen(svc *pipeline.Services, log *slog.Logger) {
-	svc.Each(func(key string, v any) {
+	svc.Shared.Range(func(key string, v any) {
 		if r, ok := v.(interface{ Reopen() error }); ok {
 			if err := r.Reopen(); err != nil {
 				log.Error("reopen", "service", key, "error", err)

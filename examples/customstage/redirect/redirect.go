@@ -33,7 +33,7 @@ var reasons = map[int]string{
 	sip.StatusMovedTemporarily: "Moved Temporarily",
 }
 
-// StatsKey is the key of the stage's Stats in pipeline.Services.
+// StatsKey is the key of the stage's Stats in pipeline.Services.Shared.
 const StatsKey = "redirect/stats"
 
 // Redirect is the redirect stage.
@@ -58,7 +58,7 @@ var (
 )
 
 // Stats count what every redirect stage did, across reloads: a reload
-// makes new stages, which find the same Stats in pipeline.Services.
+// makes new stages, which share the old ones' Stats (pipeline.Share).
 // Switchboard does not export them as Prometheus metrics yet (see
 // README.md, Metrics).
 type Stats struct {
@@ -99,20 +99,17 @@ func (r *Redirect) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Provision parses the map, and borrows the shared
-// Stats.
+// Provision parses the map, and shares the Stats of the pipelines before
+// it.
 func (r *Redirect) Provision(b *pipeline.BuildContext) error {
 	r.targets = make(map[string]target, len(r.Map))
 	for user, value := range r.Map {
 		t, _ := parseTarget(user, value)
 		r.targets[user] = t
 	}
-	v, err := b.Services.Shared(StatsKey, func() (any, error) { return new(Stats), nil })
-	if err != nil {
-		return err
-	}
-	r.stats = v.(*Stats)
-	return nil
+	var err error
+	r.stats, err = pipeline.Share(b, StatsKey, func() (*Stats, error) { return new(Stats), nil })
+	return err
 }
 
 // ServeRequest answers a new INVITE to one of our users in the map with a

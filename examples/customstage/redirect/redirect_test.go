@@ -141,9 +141,9 @@ func TestStats(t *testing.T) {
 	h.Request(stagetest.Request(t, invite("sip:101@example.org")))
 	again := stagetest.Stage(t, "redirect", keys, stagetest.WithServices(h.Services))
 	again.Request(stagetest.Request(t, invite("sip:200@example.org")))
-	v, err := h.Services.Shared(StatsKey, func() (any, error) { return nil, nil })
-	if err != nil {
-		t.Fatal(err)
+	v, ok := h.Services.Shared.Load(StatsKey)
+	if !ok {
+		t.Fatal("no Stats shared")
 	}
 	if n := v.(*Stats).Redirected.Load(); n != 2 {
 		t.Errorf("redirected %d, want 2", n)
