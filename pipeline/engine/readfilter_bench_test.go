@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"log/slog"
 	"net"
 	"strconv"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
 
 // benchInvite is a typical INVITE from a phone, with SDP.
@@ -30,7 +33,7 @@ var benchInvite = func() []byte {
 // BenchmarkReadFilter measures what the read filter costs a message on
 // the hot path, against an engine without stages.
 func BenchmarkReadFilter(b *testing.B) {
-	e := &Engine{}
+	e := &Engine{guard: guard.New(guard.Limits{}, slog.New(slog.DiscardHandler))}
 	udp := sip.TransportReadProps{
 		Transport:  "UDP",
 		LocalAddr:  &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5060},
