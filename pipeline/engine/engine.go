@@ -48,6 +48,9 @@ type Engine struct {
 
 	current atomic.Pointer[pipeline.Pipeline]
 
+	// parseWatches are the UDP sockets, for answerUnparsable.
+	parseWatches atomic.Pointer[[]*parseWatch]
+
 	sockets     []boundSocket
 	shares      atomic.Pointer[[]*readerShare] // of the UDP sockets, for inTurn
 	parser      *sip.Parser
@@ -95,6 +98,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport()}),
 	)
 	e.tp.OnMessage(e.onMessage)
+	e.tp.OnMessage(e.delivered)
 	e.txl = sip.NewTransactionLayer(e.tp,
 		sip.WithTransactionLayerLogger(sipgoLog.With("layer", "transaction")),
 		sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
@@ -143,7 +147,7 @@ func (e *Engine) listen(l config.Listen) error {
 		e.setReceiveBuffer(conn.(*net.UDPConn), ap)
 		e.addSocket("UDP", ap)
 		e.closers = append(e.closers, conn.Close)
-		share := e.addShare(conn)
+		share := e.watchParses(e.addShare(conn))
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
