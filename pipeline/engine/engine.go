@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -50,6 +51,8 @@ type Engine struct {
 
 	// parseWatches are the UDP sockets, for answerUnparsable.
 	parseWatches atomic.Pointer[[]*parseWatch]
+	// tagSeed makes the To tags of stateless answers (localTag).
+	tagSeed maphash.Seed
 
 	sockets     []boundSocket
 	shares      atomic.Pointer[[]*readerShare] // of the UDP sockets, for inTurn
@@ -82,7 +85,7 @@ type boundSocket struct {
 // New returns an engine for the given services, with sipgo's process-wide
 // settings applied for opts (applySipgo). Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), release: newFloodRelease(), rejects: &logGate{limit: 100}}
+	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), release: newFloodRelease(), rejects: &logGate{limit: 100}, tagSeed: maphash.MakeSeed()}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
