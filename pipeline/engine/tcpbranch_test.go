@@ -38,6 +38,14 @@ func TestTCPBranch(t *testing.T) {
 	}
 	defer ln.Close()
 	dialedFrom := make(chan string, 1)
+	done := make(chan struct{}) // closes the callee's connection
+	defer func() {
+		select {
+		case <-done:
+		default:
+			close(done)
+		}
+	}()
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -53,8 +61,7 @@ func TestTCPBranch(t *testing.T) {
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		res.To().Params.Add("tag", "callee")
 		_, _ = c.Write([]byte(res.String()))
-		// Hold the connection until the proxy closes it or the test ends.
-		_, _ = c.Read(make([]byte, 1))
+		<-done
 	}()
 
 	caller := newPeer(t, "127.0.0.2", nil)
@@ -70,6 +77,17 @@ func TestTCPBranch(t *testing.T) {
 	case data := <-phoneGot:
 		t.Errorf("the phone's connection got the branch:\n%s", data)
 	default:
+	}
+	// Both connections closed, wait for sipgo's readers of them to end:
+	// the next engine's New sets sipgo's globals they read.
+	phone.Close()
+	close(done)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.guard.Open() > 0 || e.guard.Outbound() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections in, %d out still open", e.guard.Open(), e.guard.Outbound())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
