@@ -72,14 +72,14 @@ func (e *Engine) sawDatagram(local, from net.Addr, data []byte) {
 	if !ok || len(data) <= 4 && len(bytes.Trim(data, "\r\n")) == 0 {
 		return
 	}
-	if w := e.parseWatch(local); w != nil {
+	if w := e.watchOf(local); w != nil {
 		w.data = data
 		w.from.Store(f)
 	}
 }
 
-// parseWatch returns the watch of the socket local, or nil.
-func (e *Engine) parseWatch(local net.Addr) *parseWatch {
+// watchOf returns the watch of the socket local, or nil.
+func (e *Engine) watchOf(local net.Addr) *parseWatch {
 	if l := e.parseWatches.Load(); l != nil {
 		for _, w := range *l {
 			if w.local == local {
@@ -95,7 +95,10 @@ func (e *Engine) parseWatch(local net.Addr) *parseWatch {
 // here, only the source: a note from that source is the message's own
 // when it is the only one. When two sockets wait on datagrams of one
 // source, both notes stay, and each socket's next read parses its
-// datagram again: it answers only one that fails.
+// datagram again: it answers only one that fails. (A message read on a
+// UDP socket sipgo opened itself could clear the note of the same source
+// on a served socket; the engine sends from its listeners, so sipgo
+// opens none.)
 func (e *Engine) delivered(msg sip.Message) {
 	l := e.parseWatches.Load()
 	if l == nil || sip.IsReliable(msg.Transport()) {
