@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -48,6 +49,11 @@ type Engine struct {
 
 	current atomic.Pointer[pipeline.Pipeline]
 
+	// parseWatches are the UDP sockets, for answerUnparsable.
+	parseWatches atomic.Pointer[[]*parseWatch]
+	// tagSeed makes the To tags of stateless answers (localTag).
+	tagSeed maphash.Seed
+
 	sockets     []boundSocket
 	shares      atomic.Pointer[[]*readerShare] // of the UDP sockets, for inTurn
 	parser      *sip.Parser
@@ -83,7 +89,16 @@ type boundSocket struct {
 // New returns an engine for the given services, with sipgo's process-wide
 // settings applied for opts (applySipgo). Listen opens its sockets.
 func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error) {
-	e := &Engine{log: log, svc: svc, parser: newParser(), traceParser: newParser(), stop: make(chan struct{}), workers: newWorkers(), calls: newCallOrder(), release: newFloodRelease(), rejects: &logGate{limit: 100}}
+	e := &Engine{
+		log: log, svc: svc,
+		parser: newParser(), traceParser: newParser(),
+		stop:    make(chan struct{}),
+		workers: newWorkers(),
+		calls:   newCallOrder(),
+		release: newFloodRelease(),
+		rejects: &logGate{limit: 100},
+		tagSeed: maphash.MakeSeed(),
+	}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
@@ -99,6 +114,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport()}),
 	)
 	e.tp.OnMessage(e.onMessage)
+	e.tp.OnMessage(e.delivered)
 	e.txl = sip.NewTransactionLayer(e.tp,
 		sip.WithTransactionLayerLogger(sipgoLog.With("layer", "transaction")),
 		sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
@@ -145,7 +161,7 @@ func (e *Engine) listen(l config.Listen) error {
 		e.setReceiveBuffer(conn.(*net.UDPConn), ap)
 		e.addSocket("UDP", ap)
 		e.closers = append(e.closers, conn.Close)
-		share := e.addShare(conn)
+		share := e.watchParses(e.addShare(conn))
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

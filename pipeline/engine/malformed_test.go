@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"testing"
@@ -85,6 +86,7 @@ func TestRawParam(t *testing.T) {
 
 func TestRawResponse(t *testing.T) {
 	from := netip.MustParseAddrPort("192.0.2.7:5071")
+	seed := maphash.MakeSeed()
 	tests := []struct {
 		data string
 		want []string
@@ -96,7 +98,7 @@ func TestRawResponse(t *testing.T) {
 				"Via: SIP/2.0/UDP h1;rport=5071;branch=z9hG4bK1;received=192.0.2.7, SIP/2.0/UDP h0",
 				"Via: SIP/2.0/TCP h2",
 				"From: <sip:b@example.com>;tag=1",
-				"To: \"A <sip:a@example.com>;tag=" + localTag("abc"),
+				"To: \"A <sip:a@example.com>;tag=" + localTag(seed, "abc"),
 				"Call-ID: abc",
 				"CSeq: 99999999999 INVITE",
 				"Content-Length: 0",
@@ -119,7 +121,7 @@ func TestRawResponse(t *testing.T) {
 		if !ok {
 			t.Fatalf("test %d: not read", i)
 		}
-		got := strings.Split(strings.TrimSuffix(rawResponse(r, 400, "Bad Request: malformed CSeq", from).String(), "\r\n\r\n"), "\r\n")
+		got := strings.Split(strings.TrimSuffix(rawResponse(r, 400, "Bad Request: malformed CSeq", from, seed).String(), "\r\n\r\n"), "\r\n")
 		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 			t.Errorf("test %d: got\n%s\nwant\n%s", i, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 		}

@@ -30,7 +30,7 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 		return false
 	}
 	code, reason := status(data)
-	res := rawResponse(r, code, reason, addrPort(from))
+	res := rawResponse(r, code, reason, addrPort(from), e.tagSeed)
 	res.SetDestination(from.String())
 	res.SetTransport(transport)
 	connAddr := from.String()
@@ -53,8 +53,9 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 	return true
 }
 
-// rawResponse makes the answer to r.
-func rawResponse(r rawRequest, code int, reason string, from netip.AddrPort) *sip.Response {
+// rawResponse makes the answer to r, with a To tag made with seed (see
+// localTag).
+func rawResponse(r rawRequest, code int, reason string, from netip.AddrPort, seed maphash.Seed) *sip.Response {
 	res := sip.NewResponse(code, reason)
 	for i, v := range r.vias {
 		if i == 0 {
@@ -68,7 +69,7 @@ func rawResponse(r rawRequest, code int, reason string, from netip.AddrPort) *si
 	if r.to != "" {
 		to := r.to
 		if _, ok := rawParam(to, "tag"); !ok {
-			to += ";tag=" + localTag(r.callID)
+			to += ";tag=" + localTag(seed, r.callID)
 		}
 		res.AppendHeader(sip.NewHeader("To", to))
 	}
@@ -112,12 +113,11 @@ func indexASCIIFold(s, sub string) int {
 	return -1
 }
 
-var tagSeed = maphash.MakeSeed()
-
 // localTag is the To tag of a stateless answer: the same for every
-// retransmission of a request (RFC 3261 8.2.6.2).
-func localTag(callID string) string {
-	return strconv.FormatUint(maphash.String(tagSeed, callID), 36)
+// retransmission of a request (RFC 3261 8.2.6.2), and another for each
+// engine's seed (Engine.tagSeed).
+func localTag(seed maphash.Seed, callID string) string {
+	return strconv.FormatUint(maphash.String(seed, callID), 36)
 }
 
 // mayAnswer reports whether a stateless answer may go to from: a unicast
@@ -129,7 +129,7 @@ func (e *Engine) mayAnswer(from net.Addr) bool {
 	}
 	ap := addrPort(from)
 	ip := ap.Addr()
-	if ap.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == broadcast {
+	if ap.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return false
 	}
 	for _, s := range e.sockets {
@@ -142,5 +142,3 @@ func (e *Engine) mayAnswer(from net.Addr) bool {
 	}
 	return true
 }
-
-var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -22,9 +21,6 @@ import (
 // video INVITEs over UDP and expect them relayed as they are).
 const MaxUDPMessage = 65507
 
-// defaultLog sets sipgo's default logger once.
-var defaultLog sync.Once
-
 // Options are the engine's settings that sipgo keeps process-wide.
 type Options struct {
 	// Linger is how long a completed transaction stays to absorb
@@ -34,12 +30,14 @@ type Options struct {
 
 // applySipgo sets sipgo's process-wide settings for an engine: the
 // message sizes, the timers (see setLinger), Timer G off, and the tracer
-// through which the engine logs messages and answers what sipgo cannot
-// parse; and sipgo's default logger, which a transport given to sipgo
-// (tcpTransport) logs to, is made to log where log does, by the first
-// engine only (the app runs one; tests make several, which would race).
+// through which the engine logs messages; and sipgo's default logger, which a transport given to sipgo
+// (tcpTransport) logs to, is made to log where log does, through the
+// quiet handler, unless an engine made it so already (the app runs one;
+// tests make several, and sipgo's goroutines read it unguarded).
 func applySipgo(linger time.Duration, tr sip.SIPTracer, log *slog.Logger) {
-	defaultLog.Do(func() { sip.SetDefaultLogger(log.With("layer", "transport")) })
+	if _, quiet := sip.DefaultLogger().Handler().(*quietHandler); !quiet {
+		sip.SetDefaultLogger(log.With("layer", "transport"))
+	}
 	if linger <= 0 {
 		linger = config.DefaultLinger
 	}

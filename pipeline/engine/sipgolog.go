@@ -12,15 +12,11 @@ import (
 // whole message: a flood of garbage would become a flood of log lines. This
 // handler cuts long attributes to maxAttr bytes and lets at most burst
 // error or warning lines through per second; the others are counted and
-// reported with the next line that passes.
-//
-// It is also where a UDP datagram sipgo could not parse is answered: the
-// "failed to parse" line of sipgo's UDP transport (the logger it was given
-// carries caller=Transport<UDP>) goes to answerUnparsable, before the gate.
+// reported with the next line that passes. It only logs: what sipgo could
+// not parse is answered by the engine (parseWatch), not from these lines.
 type quietHandler struct {
 	slog.Handler
 	gate *logGate
-	udp  bool // the logger of sipgo's UDP transport
 }
 
 const (
@@ -59,19 +55,7 @@ func (g *logGate) allow(now time.Time) (bool, int) {
 	return true, d
 }
 
-// Enabled lets sipgo's UDP transport log its errors whatever the level,
-// so that Handle sees every "failed to parse".
-func (h *quietHandler) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.udp && level >= slog.LevelError || h.Handler.Enabled(ctx, level)
-}
-
 func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
-	if h.udp && r.Message == "failed to parse" {
-		answerUnparsable(parseFailure(r))
-	}
-	if !h.Handler.Enabled(ctx, r.Level) {
-		return nil
-	}
 	if r.Level >= slog.LevelWarn {
 		ok, dropped := h.gate.allow(r.Time)
 		if !ok {
@@ -94,34 +78,9 @@ func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	udp := h.udp
-	for _, a := range attrs {
-		if a.Key == "caller" && a.Value.String() == "Transport<UDP>" {
-			udp = true
-		}
-	}
-	return &quietHandler{Handler: h.Handler.WithAttrs(attrs), gate: h.gate, udp: udp}
+	return &quietHandler{Handler: h.Handler.WithAttrs(attrs), gate: h.gate}
 }
 
 func (h *quietHandler) WithGroup(name string) slog.Handler {
-	return &quietHandler{Handler: h.Handler.WithGroup(name), gate: h.gate, udp: h.udp}
-}
-
-// parseFailure returns the data and the error of sipgo's "failed to
-// parse" record.
-func parseFailure(r slog.Record) (data, cause string) {
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "data":
-			data = a.Value.String()
-		case "error":
-			if err, ok := a.Value.Any().(error); ok {
-				cause = err.Error()
-			} else {
-				cause = a.Value.String()
-			}
-		}
-		return true
-	})
-	return data, cause
+	return &quietHandler{Handler: h.Handler.WithGroup(name), gate: h.gate}
 }

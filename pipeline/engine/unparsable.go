@@ -2,142 +2,144 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"math/bits"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 )
 
-// sipgo's UDP transport drops a datagram it cannot parse: it logs "failed
-// to parse" with the data, from the goroutine that read the datagram, and
-// reads the next one. The log record has no address. So the read filter
-// remembers, for each UDP socket, where its last datagram came from and a
-// fingerprint of its bytes (an atomic store or two, no copy); the "failed
-// to parse" record, seen by quietHandler, finds the socket whose last
-// datagram it is, and the request gets its 400 from there.
+// sipgo's UDP transport drops a datagram it cannot parse: it logs the
+// failure and reads the next one, and tells no hook (docs/sipgo.md). So
+// each UDP socket the engine serves is wrapped in a parseWatch: the read
+// filter notes the datagram it hands sipgo (sawDatagram); when sipgo
+// parsed it, the engine's message handler, which sipgo calls on the same
+// goroutine before it reads again, clears the note (delivered); a note
+// the socket's next read still finds is a datagram sipgo could not parse,
+// which is parsed once more, for the cause, and answered. Only such a
+// datagram costs a second parse.
 
-// datagramWatch is the last datagram one UDP socket handed to sipgo.
-type datagramWatch struct {
+// parseWatch is a UDP socket as sipgo's reader sees it, with the note of
+// the datagram it is parsing.
+type parseWatch struct {
+	net.PacketConn
 	e     *Engine
-	local *net.UDPAddr  // the socket's address, as the socket returns it (compared by pointer)
-	sum   atomic.Uint64 // the datagram's fingerprint
-	from  atomic.Pointer[net.UDPAddr]
+	local net.Addr // the socket's address, as it returns it (compared by pointer)
+	// data is the datagram handed to sipgo; only the reader touches it.
+	data []byte
+	// from is its source while the note stands: nil once sipgo delivered
+	// the message.
+	from atomic.Pointer[net.UDPAddr]
 }
 
-// maxWatches bounds the watched sockets; when a new one comes, the oldest
-// (a closed socket, usually) is forgotten.
-const maxWatches = 64
-
-var watches struct {
-	mu   sync.Mutex // held to add a watch
-	list atomic.Pointer[[]*datagramWatch]
+// watchParses wraps c, a UDP socket about to be served, in a parseWatch.
+func (e *Engine) watchParses(c net.PacketConn) net.PacketConn {
+	w := &parseWatch{PacketConn: c, e: e, local: c.LocalAddr()}
+	var list []*parseWatch
+	if l := e.parseWatches.Load(); l != nil {
+		list = *l
+	}
+	list = append(slices.Clip(list), w)
+	e.parseWatches.Store(&list)
+	return w
 }
 
-// sawDatagram records data, about to be parsed by sipgo, as the last
-// datagram of the socket local.
+// ReadFrom answers the datagram read last, if sipgo could not parse it,
+// and reads the next.
+func (w *parseWatch) ReadFrom(b []byte) (int, net.Addr, error) {
+	w.settle()
+	return w.PacketConn.ReadFrom(b)
+}
+
+// settle answers the noted datagram, if the note still stands, and
+// forgets it. It runs on the reader, after sipgo is done with the
+// datagram and before its buffer is read into again.
+func (w *parseWatch) settle() {
+	if from := w.from.Swap(nil); from != nil {
+		w.e.answerUnparsable(w.local, from, w.data)
+	}
+	w.data = nil
+}
+
+// sawDatagram notes data, about to be parsed by sipgo, as the datagram
+// the socket local read from from. A keep-alive, which sipgo skips
+// unparsed, is not noted.
 func (e *Engine) sawDatagram(local, from net.Addr, data []byte) {
-	l, ok1 := local.(*net.UDPAddr)
-	f, ok2 := from.(*net.UDPAddr)
-	if !ok1 || !ok2 {
+	f, ok := from.(*net.UDPAddr)
+	if !ok || len(data) <= 4 && len(bytes.Trim(data, "\r\n")) == 0 {
 		return
 	}
-	w := e.watch(l)
-	if last := w.from.Load(); last == nil || last.Port != f.Port || !last.IP.Equal(f.IP) {
+	if w := e.watchOf(local); w != nil {
+		w.data = data
 		w.from.Store(f)
 	}
-	w.sum.Store(fingerprint(data))
 }
 
-// watch returns the watch of the socket local.
-func (e *Engine) watch(local *net.UDPAddr) *datagramWatch {
-	if l := watches.list.Load(); l != nil {
+// watchOf returns the watch of the socket local, or nil.
+func (e *Engine) watchOf(local net.Addr) *parseWatch {
+	if l := e.parseWatches.Load(); l != nil {
 		for _, w := range *l {
-			if w.local == local && w.e == e {
+			if w.local == local {
 				return w
 			}
 		}
 	}
-	watches.mu.Lock()
-	defer watches.mu.Unlock()
-	var list []*datagramWatch
-	if l := watches.list.Load(); l != nil {
-		list = *l
-	}
-	for _, w := range list {
-		if w.local == local && w.e == e {
-			return w
-		}
-	}
-	w := &datagramWatch{e: e, local: local}
-	if len(list) >= maxWatches {
-		list = list[1:]
-	}
-	list = append(append([]*datagramWatch(nil), list...), w)
-	watches.list.Store(&list)
-	return w
+	return nil
 }
 
-// fingerprint identifies a datagram among the last ones of each socket:
-// its length and four 8-byte words (first, last, at a quarter and at the
-// middle). A few nanoseconds, whatever the length.
-func fingerprint(data []byte) uint64 {
-	n := len(data)
-	if n < 16 {
-		var b [16]byte
-		copy(b[:], data)
-		data = b[:]
-	}
-	f := uint64(n) * 0x9e3779b97f4a7c15
-	for i, at := range [4]int{0, len(data) - 8, len(data) / 4, len(data) / 2} {
-		f ^= bits.RotateLeft64(binary.LittleEndian.Uint64(data[at:at+8]), 16*i)
-		f *= 0xbf58476d1ce4e5b9
-	}
-	return f
-}
-
-// answerUnparsable answers the datagram data, which sipgo could not parse
-// for cause, from the socket that received it (see badRequest).
-func answerUnparsable(text, cause string) {
-	data := []byte(text)
-	w, from := findWatch(data)
-	if w == nil {
+// delivered is a message handler of sipgo's transport layer: it clears
+// the note of the datagram msg was parsed from. The socket is not known
+// here, only the source: a note from that source is the message's own
+// when it is the only one. When two sockets wait on datagrams of one
+// source, both notes stay, and each socket's next read parses its
+// datagram again: it answers only one that fails. (A message read on a
+// UDP socket sipgo opened itself could clear the note of the same source
+// on a served socket; the engine sends from its listeners, so sipgo
+// opens none.)
+func (e *Engine) delivered(msg sip.Message) {
+	l := e.parseWatches.Load()
+	if l == nil || sip.IsReliable(msg.Transport()) {
 		return
 	}
-	w.e.rejectRaw("UDP", w.local, from, data, func(data []byte) (int, string) {
-		return badRequest(data, cause)
-	})
-}
-
-// findWatch returns the socket whose last datagram is data, and where that
-// came from. It returns nil when there is none, or when two sockets' last
-// datagrams look like data and came from different sources.
-func findWatch(data []byte) (*datagramWatch, *net.UDPAddr) {
-	l := watches.list.Load()
-	if l == nil {
-		return nil, nil
+	src, err := netip.ParseAddrPort(msg.Source())
+	if err != nil {
+		return
 	}
-	sum := fingerprint(data)
-	var match *datagramWatch
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	var match *parseWatch
 	var from *net.UDPAddr
 	for _, w := range *l {
-		if w.sum.Load() != sum {
-			continue
-		}
-		f := w.from.Load()
-		if f == nil || match != nil && f.String() != from.String() {
-			return nil, nil
-		}
-		if match == nil {
+		if f := w.from.Load(); f != nil && addrPort(f) == src {
+			if match != nil {
+				return
+			}
 			match, from = w, f
 		}
 	}
-	return match, from
+	if match != nil {
+		match.from.CompareAndSwap(from, nil)
+	}
+}
+
+// answerUnparsable answers data, a datagram sipgo dropped, from the socket
+// local that read it: 400 or 416 with the reason (badRequest), when it is
+// a request to answer (see rejectRaw).
+func (e *Engine) answerUnparsable(local net.Addr, from *net.UDPAddr, data []byte) {
+	line, _ := rawLine(data, 0)
+	method, _, ok := rawRequestLine(line)
+	if !ok || method == "ACK" || !e.mayAnswer(from) {
+		return
+	}
+	_, err := e.parser.ParseSIP(data)
+	if err == nil {
+		return // delivered, its note left behind (see delivered)
+	}
+	e.rejectRaw("UDP", local, from, data, func(data []byte) (int, string) {
+		return badRequest(data, err.Error())
+	})
 }
 
 // badRequest is the status of the answer to a request that sipgo's parser
@@ -192,7 +194,7 @@ func badRequest(data []byte, cause string) (int, string) {
 // form of a compact one, at most 32 token characters.
 func headerName(name []byte) string {
 	if len(name) == 1 {
-		if long, ok := compactForms[name[0]|0x20]; ok {
+		if long := compactForm(name[0] | 0x20); long != "" {
 			return long
 		}
 	}
@@ -202,9 +204,36 @@ func headerName(name []byte) string {
 	return string(name)
 }
 
-var compactForms = map[byte]string{
-	'c': "Content-Type", 'e': "Content-Encoding", 'f': "From", 'i': "Call-ID", 'k': "Supported",
-	'l': "Content-Length", 'm': "Contact", 'o': "Event", 'r': "Refer-To", 's': "Subject", 't': "To", 'v': "Via",
+// compactForm is the long name of the compact header name c (lower case),
+// "" for none.
+func compactForm(c byte) string {
+	switch c {
+	case 'c':
+		return "Content-Type"
+	case 'e':
+		return "Content-Encoding"
+	case 'f':
+		return "From"
+	case 'i':
+		return "Call-ID"
+	case 'k':
+		return "Supported"
+	case 'l':
+		return "Content-Length"
+	case 'm':
+		return "Contact"
+	case 'o':
+		return "Event"
+	case 'r':
+		return "Refer-To"
+	case 's':
+		return "Subject"
+	case 't':
+		return "To"
+	case 'v':
+		return "Via"
+	}
+	return ""
 }
 
 // isScheme reports whether s is a URI scheme (RFC 3986 3.1).

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,70 +17,55 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
-func TestFindWatch(t *testing.T) {
-	e1, e2 := &Engine{}, &Engine{}
-	udp := func(s string) *net.UDPAddr { return net.UDPAddrFromAddrPort(netipAddrPort(t, s)) }
-	sock1, sock2, sock3 := udp("127.0.0.1:5060"), udp("127.0.0.1:5062"), udp("127.0.0.1:5064")
-	alice, bob := udp("192.0.2.1:5060"), udp("192.0.2.2:5060")
-	garbage := "INVITE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;;,,\r\n\r\n"
-	other := garbage[:10] + "X" + garbage[11:] // differs only outside the words fingerprint reads
-	tests := []struct {
-		what  string
-		saw   []*datagramWatch // the sockets' last datagrams (print set from data below)
-		data  []string
-		from  []*net.UDPAddr
-		find  string
-		want  *net.UDPAddr // the local socket found, nil for none
-		wantF *net.UDPAddr
-	}{
-		{"one socket", nil, []string{garbage}, []*net.UDPAddr{alice}, garbage, sock1, alice},
-		{"another datagram", nil, []string{"OPTIONS"}, []*net.UDPAddr{alice}, garbage, nil, nil},
-		{"second socket", nil, []string{"OPTIONS", garbage}, []*net.UDPAddr{alice, bob}, garbage, sock2, bob},
-		{"same datagram, same source", nil, []string{garbage, garbage}, []*net.UDPAddr{alice, alice}, garbage, sock1, alice},
-		{"same datagram, two sources", nil, []string{garbage, garbage}, []*net.UDPAddr{alice, bob}, garbage, nil, nil},
-		{"same length and words", nil, []string{garbage}, []*net.UDPAddr{alice}, other, sock1, alice},
-	}
-	for i, tc := range tests {
-		watches.list.Store(nil)
-		socks := []*net.UDPAddr{sock1, sock2, sock3}
-		for j, d := range tc.data {
-			e := e1
-			if j == 1 {
-				e = e2
-			}
-			e.sawDatagram(socks[j], tc.from[j], []byte(d))
-		}
-		w, from := findWatch([]byte(tc.find))
-		switch {
-		case tc.want == nil && w != nil:
-			t.Errorf("test %d (%s): found %s, want none", i, tc.what, w.local)
-		case tc.want != nil && (w == nil || w.local != tc.want || from != tc.wantF):
-			t.Errorf("test %d (%s): found %v from %v, want %s from %s", i, tc.what, w, from, tc.want, tc.wantF)
-		}
-	}
-	watches.list.Store(nil)
+// fakePacketConn is a socket that only has an address.
+type fakePacketConn struct {
+	net.PacketConn
+	local net.Addr
 }
 
-func TestWatchBounded(t *testing.T) {
-	watches.list.Store(nil)
-	defer watches.list.Store(nil)
-	e := &Engine{}
-	from := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5060}
-	var first *net.UDPAddr
-	for i := range maxWatches + 10 {
-		local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6000 + i}
-		if i == 0 {
-			first = local
+func (c fakePacketConn) LocalAddr() net.Addr { return c.local }
+
+// TestDelivered checks which notes a message sipgo delivered clears: the
+// one of its source, unless two sockets wait on that source.
+func TestDelivered(t *testing.T) {
+	udp := func(s string) *net.UDPAddr { return net.UDPAddrFromAddrPort(netipAddrPort(t, s)) }
+	sock1, sock2 := udp("127.0.0.1:5060"), udp("127.0.0.1:5062")
+	alice, bob := udp("192.0.2.1:5060"), udp("192.0.2.2:5060")
+	invite := []byte("INVITE sip:a@example.com SIP/2.0\r\n\r\n")
+	tests := []struct {
+		what      string
+		from      []*net.UDPAddr // the sources of the sockets' datagrams, nil for none
+		data      []byte
+		transport string
+		source    string
+		want      []bool // whether each socket's note still stands
+	}{
+		{"its source", []*net.UDPAddr{alice, nil}, invite, "UDP", "192.0.2.1:5060", []bool{false, false}},
+		{"another source", []*net.UDPAddr{alice, nil}, invite, "UDP", "192.0.2.2:5060", []bool{true, false}},
+		{"the socket whose source it is", []*net.UDPAddr{alice, bob}, invite, "UDP", "192.0.2.2:5060", []bool{true, false}},
+		{"two sockets, one source", []*net.UDPAddr{alice, alice}, invite, "UDP", "192.0.2.1:5060", []bool{true, true}},
+		{"over TCP", []*net.UDPAddr{alice, nil}, invite, "TCP", "192.0.2.1:5060", []bool{true, false}},
+		{"a keep-alive is not noted", []*net.UDPAddr{alice, nil}, []byte("\r\n\r\n"), "UDP", "192.0.2.2:5060", []bool{false, false}},
+	}
+	for i, tc := range tests {
+		e := &Engine{}
+		watches := []*parseWatch{
+			e.watchParses(fakePacketConn{local: sock1}).(*parseWatch),
+			e.watchParses(fakePacketConn{local: sock2}).(*parseWatch),
 		}
-		e.sawDatagram(local, from, []byte("x"+strconv.Itoa(i)))
-	}
-	l := *watches.list.Load()
-	if len(l) != maxWatches {
-		t.Errorf("%d sockets watched, want %d", len(l), maxWatches)
-	}
-	for _, w := range l {
-		if w.local == first {
-			t.Errorf("the oldest socket is still watched")
+		for j, from := range tc.from {
+			if from != nil {
+				e.sawDatagram(watches[j].local, from, tc.data)
+			}
+		}
+		msg := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", Host: "example.com"})
+		msg.SetTransport(tc.transport)
+		msg.SetSource(tc.source)
+		e.delivered(msg)
+		for j, w := range watches {
+			if got := w.from.Load() != nil; got != tc.want[j] {
+				t.Errorf("test %d (%s): socket %d noted %v, want %v", i, tc.what, j+1, got, tc.want[j])
+			}
 		}
 	}
 }
@@ -120,7 +104,6 @@ func testEngine(t *testing.T, maxSize int) *Engine {
 	cfg.Server.MaxMessageSize = maxSize
 	e.current.Store(&pipeline.Pipeline{Config: cfg})
 	t.Cleanup(func() {
-		e.forgetWatches()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := e.Shutdown(ctx); err != nil {
@@ -235,16 +218,6 @@ func TestEngineUnparsableRace(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// forgetWatches stops watching the sockets of e.
-func (e *Engine) forgetWatches() {
-	watches.mu.Lock()
-	defer watches.mu.Unlock()
-	if l := watches.list.Load(); l != nil {
-		list := slices.DeleteFunc(slices.Clone(*l), func(w *datagramWatch) bool { return w.e == e })
-		watches.list.Store(&list)
-	}
 }
 
 func firstLine(b []byte) string {
