@@ -22,7 +22,8 @@ import (
 // so the limit there is sipgo's: it closes the stream past 65535 bytes.
 // A UDP request whose top Via has
 // no RFC 3261 branch gets one of the proxy's own (markRFC2543). The last
-// datagram of each UDP socket is remembered, for answerUnparsable.
+// datagram of each UDP socket is noted, so that one sipgo fails to parse
+// is answered (parseWatch).
 //
 // It takes CANCEL requests out of sipgo's way so that the 200 to a
 // CANCEL and the 487 to the INVITE are the proxy's own, made after the
@@ -83,8 +84,8 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 // it lets the goroutines of the datagrams already read run first. A
 // backlog then waits in the socket's queue, first in first out, and not in
 // the Go scheduler's, which runs the newest goroutine first and puts an
-// overflow of its run queue behind all the rest (a 180 relayed after its
-// 200, a BYE before its ACK). Datagrams the filter drops (a banned source,
+// overflow of its run queue behind all the rest (between calls: within one
+// call, callOrder keeps the order). Datagrams the filter drops (a banned source,
 // one too large) do not wait: a flood is still read and dropped at full
 // speed. The reader's share (readerShare) does not count the wait.
 func (e *Engine) inTurn(local net.Addr) {
