@@ -17,8 +17,8 @@ import (
 // the kernel's queue, first in first out, instead of in the Go scheduler's
 // (where the newest goroutine runs first and an overflow waits behind
 // everything else). On one CPU, as here; with several, handlers also run
-// in parallel and the order is looser. A 180 and a 200 sent back to back by a
-// callee reach the caller in that order (or, rarely, swapped).
+// in parallel and the order is looser. These are requests of different
+// calls; within one call, TestCallOrder checks the order is kept.
 func TestEngineKeepsOrder(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	e := testEngine(t, 65535)
