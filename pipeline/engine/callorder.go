@@ -2,6 +2,7 @@ package engine
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,11 +161,10 @@ func (o *callOrder) await(t *turn) {
 	s := o.shard(t.callID)
 	s.mu.Lock()
 	var before []*turn
-	for _, p := range s.calls[t.callID] {
-		if p == t {
-			break
+	if turns := s.calls[t.callID]; !t.ended {
+		if i := slices.Index(turns, t); i > 0 {
+			before = slices.Clone(turns[:i])
 		}
-		before = append(before, p)
 	}
 	s.mu.Unlock()
 	for _, p := range before {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net"
 	"strconv"
@@ -466,5 +467,75 @@ func TestCallOrder(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCallOrderTurns checks the turns callOrder gives: a retransmission
+// and a CANCEL get none, a request waits for the earlier messages of its
+// call and for no other call's, and a request sipgo never handed over
+// stops holding the others back.
+func TestCallOrderTurns(t *testing.T) {
+	req := func(method, callID, branch string) *sip.Request {
+		msg, err := sip.ParseMessage([]byte(fmt.Sprintf("%s sip:b@127.0.0.1 SIP/2.0\r\n"+
+			"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-%s\r\n"+
+			"From: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:b@127.0.0.1>\r\n"+
+			"Call-ID: %s\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n", method, branch, callID, method)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg.(*sip.Request)
+	}
+	key := func(r *sip.Request) string { k, _ := sip.ServerTxKeyMake(r); return k }
+	waits := func(o *callOrder, tn *turn) bool {
+		done := make(chan struct{})
+		go func() { o.await(tn); close(done) }()
+		select {
+		case <-done:
+			return false
+		case <-time.After(100 * time.Millisecond):
+			return true
+		}
+	}
+
+	o := newCallOrder()
+	ack, bye, other := req("ACK", "c1", "ack"), req("BYE", "c1", "bye"), req("BYE", "c2", "bye2")
+	for _, r := range []*sip.Request{ack, bye, req("BYE", "c1", "bye"), req("CANCEL", "c1", "bye"), other} {
+		o.arrivedRequest(r)
+	}
+	if n := len(o.shard("c1").calls["c1"]); n != 2 {
+		t.Fatalf("call c1 has %d turns, want 2: a retransmission and a CANCEL get none", n)
+	}
+	ackTurn := o.enter(ack, key(ack))
+	byeTurn := o.enter(bye, key(bye))
+	otherTurn := o.enter(other, key(other))
+	if !waits(o, byeTurn) {
+		t.Error("the BYE did not wait for the ACK before it")
+	}
+	if waits(o, otherTurn) {
+		t.Error("another call's BYE waited")
+	}
+	o.end(ackTurn)
+	if waits(o, byeTurn) {
+		t.Error("the BYE waits after the ACK left")
+	}
+	o.end(byeTurn)
+	o.ended(bye, key(bye))
+	if _, held := o.shard("c1").requests[maphash.String(o.seed, key(bye))]; held {
+		t.Error("the BYE's key is kept after its transaction ended")
+	}
+
+	// A request that never reached the engine holds a later one back for
+	// enterTimeout after its arrival at most, and is swept after 64*T1.
+	lost, next := req("INFO", "c3", "lost"), req("INFO", "c3", "next")
+	o.arrivedRequest(lost)
+	o.arrivedRequest(next)
+	nextTurn := o.enter(next, key(next))
+	o.shard("c3").calls["c3"][0].arrived = time.Now().Add(-enterTimeout)
+	if waits(o, nextTurn) {
+		t.Error("a request waits for one sipgo never handed over, past enterTimeout")
+	}
+	o.sweep(time.Now().Add(64 * sip.T1))
+	if n := len(o.shard("c3").calls["c3"]); n != 1 {
+		t.Errorf("call c3 has %d turns after the sweep, want 1", n)
 	}
 }
