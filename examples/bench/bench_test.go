@@ -385,6 +385,9 @@ func TestSwitchboardConfig(t *testing.T) {
 		if cfg.Server.MemoryLimit != 1<<30 {
 			t.Errorf("%s: memory_limit %s, want 1GiB", tg.Name, cfg.Server.MemoryLimit)
 		}
+		if cfg.Server.MaxInvitesPerCallee != -1 {
+			t.Errorf("%s: max_invites_per_callee %d, want -1 (no limit)", tg.Name, cfg.Server.MaxInvitesPerCallee)
+		}
 	}
 }
 
