@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -63,6 +64,17 @@ func reportHas(t *testing.T, md string, wants ...string) {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// errorIs fails t unless err contains want, or is nil for a want of "".
+func errorIs(t *testing.T, test string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: %v", test, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s: error %v, want %q", test, err, want)
 	}
 }
 
@@ -444,13 +456,7 @@ func TestCheckSmoke(t *testing.T) {
 		if i == len(tests)-1 {
 			r.Opts = smokeOptions()
 		}
-		err := checkSmoke(r)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("test %d (%s): %v", i, tc.name, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("test %d (%s): error %v, want %q", i, tc.name, err, tc.want)
-		}
+		errorIs(t, fmt.Sprintf("test %d (%s)", i, tc.name), checkSmoke(r), tc.want)
 	}
 	// With the latency series in the options, its steps must have run.
 	err := checkSmoke(&result{Opts: smokeOptions(), Targets: []target{targets[3]}, Steps: tests[0].steps})
@@ -531,13 +537,7 @@ func TestOrderReport(t *testing.T) {
 				t.Errorf("test %d (%s): the report lacks %q:\n%s", i, tc.name, want, md)
 			}
 		}
-		err := checkOrder(r)
-		switch {
-		case tc.check == "" && err != nil:
-			t.Errorf("test %d (%s): %v", i, tc.name, err)
-		case tc.check != "" && (err == nil || !strings.Contains(err.Error(), tc.check)):
-			t.Errorf("test %d (%s): error %v, want %q", i, tc.name, err, tc.check)
-		}
+		errorIs(t, fmt.Sprintf("test %d (%s)", i, tc.name), checkOrder(r), tc.check)
 	}
 	if md := orderMarkdown(&result{Opts: o}); md != "" {
 		t.Errorf("a report of an order check that did not run: %q", md)
