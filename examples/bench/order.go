@@ -148,8 +148,8 @@ func orderMarkdown(r *result) string {
 	fmt.Fprintf(&b, "%s %s%s; Kamailio with %d UDP workers.\n\n", runLine(r), strings.ToUpper(pin[:1]), pin[1:], o.KamailioChildren)
 	fmt.Fprintf(&b, "The callee (`bench_uas.xml`) answers every INVITE with a 180 and a 200 back to back, and the caller "+
 		"(`bench_order_uac.xml`) requires the 180 before the 200: %d calls at %d calls/s through each proxy, a call counted "+
-		"out of order when its 200 came while it waited for the 180 (the 180 late or lost), from SIPp's error trace; "+
-		"the calls that failed otherwise, refused or timed out, did not test the order.\n\n", o.OrderRate*int(o.OrderDur.Seconds()), o.OrderRate)
+		"out of order when its 200 came while it waited for the 180 (the 180 late or lost), from SIPp's error trace. "+
+		"The calls that failed otherwise are counted apart: refused, timed out, or failed later in the call.\n\n", o.OrderRate*int(o.OrderDur.Seconds()), o.OrderRate)
 	b.WriteString("| proxy | calls | out of order | other failed calls |\n")
 	b.WriteString("|---|--:|--:|---|\n")
 	for _, s := range steps {
