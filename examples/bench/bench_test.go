@@ -506,7 +506,8 @@ func TestReadOrderErrors(t *testing.T) {
 func TestOrderReport(t *testing.T) {
 	mk := func(target string, failed, first int, refused map[int]int, err string) step {
 		return step{Target: target, Workload: workOrder, Rate: 1000, Planned: 20000, Attempted: 20000,
-			Succeeded: 20000 - failed, Failed: failed, Overtaken: first, Refused: refused, Err: err}
+			Succeeded: 20000 - failed, Failed: failed, Overtaken: first, Refused: refused, Err: err,
+			ProxyCPU: 10 * time.Second, OtherCPU: 2 * time.Second}
 	}
 	o := fullOptions()
 	tests := []struct {
@@ -519,12 +520,12 @@ func TestOrderReport(t *testing.T) {
 		{"both", []target{targets[1], targets[3]},
 			[]step{mk("sb-minimal", 4363, 267, map[int]int{486: 3854}, ""), mk("kamailio", 1082, 1082, nil, "")},
 			[]string{"20000 calls at 1000 calls/s", "Kamailio with 4 UDP workers",
-				"| sb-minimal | 20000 | 267 (1.33 %) | 4096 (3854 answered 486, 242 time-outs, or later in the call) |",
-				"| kamailio | 20000 | 1082 (5.41 %) | 0 |"}, ""},
+				"| sb-minimal | 20000 | 267 (1.33 %) | 4096 (3854 answered 486, 242 time-outs, or later in the call) | 50% | 10% |",
+				"| kamailio | 20000 | 1082 (5.41 %) | 0 | 50% | 10% |"}, ""},
 		{"time-outs only", []target{targets[1]}, []step{mk("sb-minimal", 12, 2, nil, "")},
 			[]string{"| sb-minimal | 20000 | 2 (0.01 %) | 10 (time-outs, or later in the call) |"}, ""},
 		{"a harness error", []target{targets[1]}, []step{mk("sb-minimal", 0, 0, nil, "callee: exited")},
-			[]string{"| sb-minimal | 20000 | n/a: callee: exited | n/a |"}, "sb-minimal order check: callee: exited"},
+			[]string{"| sb-minimal | 20000 | n/a: callee: exited | n/a | n/a | n/a |"}, "sb-minimal order check: callee: exited"},
 		{"no call made", []target{targets[1]}, []step{{Target: "sb-minimal", Workload: workOrder, Planned: 20000}},
 			nil, "sipp made no call"},
 		{"not played", []target{targets[0], targets[1]}, nil, nil, "sb-minimal: no order check ran"},

@@ -113,8 +113,8 @@ func orderLine(s step) string {
 	if s.Err != "" {
 		return fmt.Sprintf("%-10s %-13s %5d/s: error: %s", s.Target, s.Workload, s.Rate, s.Err)
 	}
-	return fmt.Sprintf("%-10s %-13s %5d/s: %d of %d calls out of order; other failed calls: %s",
-		s.Target, s.Workload, s.Rate, s.Overtaken, s.Planned, otherFailures(s))
+	return fmt.Sprintf("%-10s %-13s %5d/s: %d of %d calls out of order; other failed calls: %s; proxy %.0f%% CPU, sipp %.0f%%+%.0f%%, other %.0f%%",
+		s.Target, s.Workload, s.Rate, s.Overtaken, s.Planned, otherFailures(s), s.pct(s.ProxyCPU), s.pct(s.UACCPU), s.pct(s.UASCPU), s.pct(s.OtherCPU))
 }
 
 // share is n and its percentage of total.
@@ -149,15 +149,17 @@ func orderMarkdown(r *result) string {
 	fmt.Fprintf(&b, "The callee (`bench_uas.xml`) answers every INVITE with a 180 and a 200 back to back, and the caller "+
 		"(`bench_order_uac.xml`) requires the 180 before the 200: %d calls at %d calls/s through each proxy, a call counted "+
 		"out of order when its 200 came while it waited for the 180 (the 180 late or lost), from SIPp's error trace. "+
-		"The calls that failed otherwise are counted apart: refused, timed out, or failed later in the call.\n\n", o.OrderRate*int(o.OrderDur.Seconds()), o.OrderRate)
-	b.WriteString("| proxy | calls | out of order | other failed calls |\n")
-	b.WriteString("|---|--:|--:|---|\n")
+		"The calls that failed otherwise are counted apart: refused, timed out, or failed later in the call. "+
+		"Other CPU is the machine's busy time that was neither the proxy's nor SIPp's, as a share of one core: other processes.\n\n", o.OrderRate*int(o.OrderDur.Seconds()), o.OrderRate)
+	b.WriteString("| proxy | calls | out of order | other failed calls | proxy CPU | other CPU |\n")
+	b.WriteString("|---|--:|--:|---|--:|--:|\n")
 	for _, s := range steps {
 		if s.Err != "" {
-			fmt.Fprintf(&b, "| %s | %d | n/a: %s | n/a |\n", s.Target, s.Planned, s.Err)
+			fmt.Fprintf(&b, "| %s | %d | n/a: %s | n/a | n/a | n/a |\n", s.Target, s.Planned, s.Err)
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", s.Target, s.Planned, share(s.Overtaken, s.Planned), otherFailures(s))
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.0f%% | %.0f%% |\n", s.Target, s.Planned, share(s.Overtaken, s.Planned), otherFailures(s),
+			s.pct(s.ProxyCPU), s.pct(s.OtherCPU))
 	}
 	return b.String()
 }
