@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +16,8 @@ import (
 
 // TestSmoke runs the harness in smoke mode: one low rate of calls and of
 // registrations against every proxy, Kamailio included, and fails unless
-// each passed with its response times, CPU and memory measured. It needs
+// each passed with its response times, CPU and memory measured, and the
+// order check (300 calls) ran and reported for sb-minimal and kamailio. It needs
 // sipp and kamailio (make test-deps installs both); with
 // SWITCHBOARD_BENCH_OPTIONAL=1 a missing tool skips it instead.
 func TestSmoke(t *testing.T) {
@@ -49,6 +52,9 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, md)
 	}
 	reportHas(t, md, "| sb-seed |", "| sb-minimal |", "| sb-bolt |", "| kamailio |", "Switchboard / Kamailio", "Tail latency at equal load", "median p99")
+	// The order check reports a count for each of its proxies; the count
+	// itself is a measurement, not a pass or fail.
+	reportHas(t, orderMarkdown(res), "| proxy | calls | out of order |", "| sb-minimal | 300 | ", "| kamailio | 300 | ")
 }
 
 // reportHas fails t unless the report md contains every one of wants.
@@ -58,6 +64,17 @@ func reportHas(t *testing.T, md string, wants ...string) {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// errorIs fails t unless err contains want, or is nil for a want of "".
+func errorIs(t *testing.T, test string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: %v", test, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s: error %v, want %q", test, err, want)
 	}
 }
 
@@ -316,22 +333,38 @@ func TestLatencyTables(t *testing.T) {
 
 func TestUpdateDocs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "benchmarks.md")
-	doc := "# Benchmarks\n\nbefore\n\n" + docsBegin + "\nold\n" + docsEnd + "\n\nafter\n"
+	rb, re := docsMarkers("results")
+	ob, oe := docsMarkers("order")
+	doc := "# Benchmarks\n\nbefore\n\n" + rb + "\nold\n" + re + "\n\nbetween\n\n" + ob + "\nold order\n" + oe + "\n\nafter\n"
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := updateDocs(path, "new table\n"); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		section, text string
+		want          []string
+	}{
+		{"results", "new table\n", []string{rb + "\n\nnew table\n\n" + re, ob + "\nold order\n" + oe}},
+		{"order", "new order\n", []string{rb + "\n\nnew table\n\n" + re, ob + "\n\nnew order\n\n" + oe}},
 	}
-	data, _ := os.ReadFile(path)
-	got := string(data)
-	if strings.Contains(got, "old") || !strings.Contains(got, docsBegin+"\n\nnew table\n\n"+docsEnd) || !strings.HasSuffix(got, "after\n") {
-		t.Errorf("updated docs:\n%s", got)
+	for i, tc := range tests {
+		if err := updateDocs(path, tc.section, tc.text); err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		data, _ := os.ReadFile(path)
+		got := string(data)
+		for _, want := range tc.want {
+			if !strings.Contains(got, want) {
+				t.Errorf("test %d: updated docs lack %q:\n%s", i, want, got)
+			}
+		}
+		if !strings.HasPrefix(got, "# Benchmarks\n\nbefore\n\n") || !strings.Contains(got, re+"\n\nbetween\n\n"+ob) || !strings.HasSuffix(got, oe+"\n\nafter\n") {
+			t.Errorf("test %d: the text around the sections changed:\n%s", i, got)
+		}
 	}
 	if err := os.WriteFile(path, []byte("no markers"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := updateDocs(path, "x"); err == nil {
+	if err := updateDocs(path, "results", "x"); err == nil {
 		t.Error("a file without markers was updated")
 	}
 }
@@ -363,6 +396,9 @@ func TestSwitchboardConfig(t *testing.T) {
 		}
 		if cfg.Server.MemoryLimit != 1<<30 {
 			t.Errorf("%s: memory_limit %s, want 1GiB", tg.Name, cfg.Server.MemoryLimit)
+		}
+		if cfg.Server.MaxInvitesPerCallee != -1 {
+			t.Errorf("%s: max_invites_per_callee %d, want -1 (no limit)", tg.Name, cfg.Server.MaxInvitesPerCallee)
 		}
 	}
 }
@@ -401,6 +437,8 @@ func TestCheckSmoke(t *testing.T) {
 		s.judge()
 		return s
 	}
+	// Out of order or not, the order check only has to run.
+	order := step{Target: "kamailio", Workload: workOrder, Rate: 100, Planned: 300, Attempted: 300, Succeeded: 290, Failed: 10}
 	tests := []struct {
 		name  string
 		steps []step
@@ -411,24 +449,121 @@ func TestCheckSmoke(t *testing.T) {
 		{"no CPU at all", []step{mk(workCalls, 0, 20<<20), mk(workRegistrations, 0, 20<<20)}, "CPU was not measured in any step"},
 		{"no memory", []step{mk(workCalls, time.Second, 0), mk(workRegistrations, time.Second, 20<<20)}, "memory was not measured"},
 		{"no registrations", []step{mk(workCalls, time.Second, 20<<20)}, "no registrations step ran"},
-		{"latency series measured", []step{mk(workCalls, time.Second, 20<<20), mk(workRegistrations, 0, 20<<20), mk(workLatency, time.Second, 20<<20)}, ""},
+		{"latency series measured", []step{mk(workCalls, time.Second, 20<<20), mk(workRegistrations, 0, 20<<20), mk(workLatency, time.Second, 20<<20), order}, ""},
 	}
 	for i, tc := range tests {
 		r := &result{Targets: []target{targets[3]}, Steps: tc.steps}
 		if i == len(tests)-1 {
 			r.Opts = smokeOptions()
 		}
-		err := checkSmoke(r)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("test %d (%s): %v", i, tc.name, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("test %d (%s): error %v, want %q", i, tc.name, err, tc.want)
-		}
+		errorIs(t, fmt.Sprintf("test %d (%s)", i, tc.name), checkSmoke(r), tc.want)
 	}
 	// With the latency series in the options, its steps must have run.
 	err := checkSmoke(&result{Opts: smokeOptions(), Targets: []target{targets[3]}, Steps: tests[0].steps})
 	if err == nil || !strings.Contains(err.Error(), "no latency step ran") {
 		t.Errorf("no latency step: error %v", err)
+	}
+}
+
+func TestReadOrderErrors(t *testing.T) {
+	const head = "2026-12-06\t13:50:54.660591\t1796565054.660591: "
+	entry := func(expecting, received string) string {
+		return head + "Aborting call on unexpected message for Call-Id '1-13944@127.0.0.2': while expecting '" + expecting +
+			"' (index 1), received '" + received + "\nVia: SIP/2.0/UDP 127.0.0.2:5998;branch=z9hG4bK-1\nCSeq: 1 INVITE\n\n'"
+	}
+	tests := []struct {
+		name      string
+		log       string
+		overtaken int
+		refused   map[int]int
+	}{
+		{"none", "The following events occurred:\n", 0, nil},
+		{"the 200 while the 100 was expected", entry("100", "SIP/2.0 200 OK"), 1, nil},
+		{"the 200 while the 180 was expected", entry("180", "SIP/2.0 200 OK"), 1, nil},
+		{"two, and a dead call", entry("100", "SIP/2.0 200 OK") + head + "Dead call 1-1@x (aborted at index 1), received 'SIP/2.0 200 OK\n'" +
+			entry("180", "SIP/2.0 200 OK"), 2, nil},
+		{"a 100 after the 180", entry("200", "SIP/2.0 100 Trying"), 0, nil},
+		{"refusals instead of the 180", entry("180", "SIP/2.0 486 Busy Here") + entry("100", "SIP/2.0 503 Service Unavailable") +
+			entry("180", "SIP/2.0 486 Busy Here"), 0, map[int]int{486: 2, 503: 1}},
+		{"a receive timeout", head + "Call-Id: 1-1@x, receive timeout on message s:1 without label to jump to (ontimeout attribute): aborting call", 0, nil},
+	}
+	for i, tc := range tests {
+		path := filepath.Join(t.TempDir(), "uac_errors.log")
+		if err := os.WriteFile(path, []byte(tc.log), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var st step
+		if err := readOrderErrors(path, &st); err != nil || st.Overtaken != tc.overtaken || !maps.Equal(st.Refused, tc.refused) {
+			t.Errorf("test %d (%s): overtaken %d, refused %v, %v; want %d, %v", i, tc.name, st.Overtaken, st.Refused, err, tc.overtaken, tc.refused)
+		}
+	}
+	var st step
+	if err := readOrderErrors(filepath.Join(t.TempDir(), "missing.log"), &st); st.Overtaken != 0 || err != nil {
+		t.Errorf("no error trace: %d, %v; want 0 and no error", st.Overtaken, err)
+	}
+}
+
+func TestOrderReport(t *testing.T) {
+	mk := func(target string, failed, first int, refused map[int]int, err string) step {
+		return step{Target: target, Workload: workOrder, Rate: 1000, Planned: 20000, Attempted: 20000,
+			Succeeded: 20000 - failed, Failed: failed, Overtaken: first, Refused: refused, Err: err,
+			ProxyCPU: 10 * time.Second, OtherCPU: 2 * time.Second}
+	}
+	o := fullOptions()
+	tests := []struct {
+		name    string
+		targets []target
+		steps   []step
+		want    []string
+		check   string // an error checkOrder must return, "" for none
+	}{
+		{"both", []target{targets[1], targets[3]},
+			[]step{mk("sb-minimal", 4363, 267, map[int]int{486: 3854}, ""), mk("kamailio", 1082, 1082, nil, "")},
+			[]string{"20000 calls at 1000 calls/s", "Kamailio with 4 UDP workers",
+				"| sb-minimal | 20000 | 267 (1.33 %) | 4096 (3854 answered 486, 242 time-outs, or later in the call) | 50% | 10% |",
+				"| kamailio | 20000 | 1082 (5.41 %) | 0 | 50% | 10% |"}, ""},
+		{"time-outs only", []target{targets[1]}, []step{mk("sb-minimal", 12, 2, nil, "")},
+			[]string{"| sb-minimal | 20000 | 2 (0.01 %) | 10 (time-outs, or later in the call) |"}, ""},
+		{"a harness error", []target{targets[1]}, []step{mk("sb-minimal", 0, 0, nil, "callee: exited")},
+			[]string{"| sb-minimal | 20000 | n/a: callee: exited | n/a | n/a | n/a |"}, "sb-minimal order check: callee: exited"},
+		{"no call made", []target{targets[1]}, []step{{Target: "sb-minimal", Workload: workOrder, Planned: 20000}},
+			nil, "sipp made no call"},
+		{"not played", []target{targets[0], targets[1]}, nil, nil, "sb-minimal: no order check ran"},
+	}
+	for i, tc := range tests {
+		r := &result{Opts: o, Targets: tc.targets, Steps: tc.steps}
+		md := orderMarkdown(r)
+		for _, want := range tc.want {
+			if !strings.Contains(md, want) {
+				t.Errorf("test %d (%s): the report lacks %q:\n%s", i, tc.name, want, md)
+			}
+		}
+		errorIs(t, fmt.Sprintf("test %d (%s)", i, tc.name), checkOrder(r), tc.check)
+	}
+	if md := orderMarkdown(&result{Opts: o}); md != "" {
+		t.Errorf("a report of an order check that did not run: %q", md)
+	}
+}
+
+func TestReportSections(t *testing.T) {
+	order := step{Target: "sb-minimal", Workload: workOrder, Rate: 1000, Planned: 20000, Attempted: 20000, Succeeded: 20000}
+	tests := []struct {
+		mode  func() options
+		steps []step
+		want  []string
+	}{
+		{fullOptions, []step{order}, []string{"results", "order"}},
+		{fullOptions, nil, []string{"results"}},
+		{orderOptions, []step{order}, []string{"order"}},
+	}
+	for i, tc := range tests {
+		r := &result{Opts: tc.mode(), Targets: []target{targets[1]}, Steps: tc.steps}
+		var got []string
+		for _, s := range reportSections(r) {
+			got = append(got, s.name)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("test %d: sections %v, want %v", i, got, tc.want)
+		}
 	}
 }

@@ -33,6 +33,9 @@ const (
 	// workLatency is calls too, played in rounds at the same rates for
 	// every proxy, to compare tail latency at equal load.
 	workLatency = "latency"
+	// workOrder is calls too, whose caller requires the 180 before the
+	// 200: the order check.
+	workOrder = "order"
 )
 
 // quietBusy is what a quiet machine means: under half a core busy over a
@@ -92,7 +95,7 @@ const recvTimeout = 5 * time.Second
 
 // options say what a run measures.
 type options struct {
-	Mode     string // "smoke" or "full"
+	Mode     string // "smoke", "full" or "order" (the order check alone)
 	Root     string // the repository
 	Targets  []string
 	CallRate []int
@@ -106,6 +109,13 @@ type options struct {
 	LatencyRates  []int
 	LatencyRounds int
 	LatencyDur    time.Duration
+	// OrderTargets are the proxies of the order check, played after the
+	// rest (alone in "order" mode): OrderRate calls per second for
+	// OrderDur, each callee answering 180 and 200 back to back, each
+	// caller requiring the 180 first. OrderDur 0 leaves it out.
+	OrderTargets []string
+	OrderRate    int
+	OrderDur     time.Duration
 	// Pin pins the proxies to ProxyCPUs and sipp to SippCPUs (taskset).
 	Pin       bool
 	ProxyCPUs string
@@ -150,6 +160,9 @@ func smokeOptions() options {
 		LatencyRates:     []int{20},
 		LatencyRounds:    1,
 		LatencyDur:       2 * time.Second,
+		OrderTargets:     []string{"sb-minimal", "kamailio"},
+		OrderRate:        100,
+		OrderDur:         3 * time.Second,
 		Pin:              runtime.NumCPU() >= 2,
 		ProxyCPUs:        "1",
 		SippCPUs:         "0",
@@ -171,9 +184,19 @@ func fullOptions() options {
 	o.LatencyRates = []int{800, 1600}
 	o.LatencyRounds = 3
 	o.LatencyDur = 15 * time.Second
+	o.OrderRate, o.OrderDur = 1000, 20*time.Second
 	o.PprofRate = 400
 	o.Retries = 2
 	o.QuietWait, o.QuietWaitRetry = 10*time.Second, 30*time.Second
+	return o
+}
+
+// orderOptions is the order check alone, as the full run plays it,
+// against its proxies only.
+func orderOptions() options {
+	o := fullOptions()
+	o.Mode = "order"
+	o.Targets = o.OrderTargets
 	return o
 }
 
@@ -267,10 +290,15 @@ func run(ctx context.Context, o options) (*result, error) {
 		o.logf("%s: listening on udp %s (pids %v)", t.Name, p.Addr, p.pids)
 	}
 
-	if err := playSeries(ctx, o, proxies, work, sippCPUs, res); err != nil {
-		return nil, err
+	if o.Mode != "order" {
+		if err := playSeries(ctx, o, proxies, work, sippCPUs, res); err != nil {
+			return nil, err
+		}
+		if err := playLatency(ctx, o, proxies, work, sippCPUs, res); err != nil {
+			return nil, err
+		}
 	}
-	if err := playLatency(ctx, o, proxies, work, sippCPUs, res); err != nil {
+	if err := playOrder(ctx, o, proxies, work, sippCPUs, res); err != nil {
 		return nil, err
 	}
 	if o.PprofDir != "" {
@@ -423,7 +451,7 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		if o.PprofDir != "" && !p.Kamailio && rate == o.PprofRate && try == 1 {
 			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-calls-%d.cpu.pprof", p.Name, rate))
 		}
-		st = runCalls(ctx, o, p, rate, dur, dir, sippCPUs, prof)
+		st = runCalls(ctx, o, p, workCalls, rate, dur, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {
 			res.Profiles = append(res.Profiles, prof)
 			if _, err := os.Stat(heapProfile(prof)); err == nil {
@@ -431,8 +459,7 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 			}
 		}
 	} else if workload == workLatency {
-		st = runCalls(ctx, o, p, rate, dur, dir, sippCPUs, "")
-		st.Workload = workLatency
+		st = runCalls(ctx, o, p, workLatency, rate, dur, dir, sippCPUs, "")
 	} else {
 		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)
 	}

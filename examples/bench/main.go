@@ -3,10 +3,13 @@
 // 200, ACK, BYE, 200, record-routed, so ACK and BYE traverse the proxy)
 // and registrations per second (a new user per REGISTER), at a rising
 // series of offered rates, until a proxy fails a rate; then tail latency at
-// equal load: the same call rates for every proxy, in rounds.
+// equal load: the same call rates for every proxy, in rounds; then the
+// order check: calls whose callee answers 180 and 200 back to back, and
+// whose caller requires the 180 first.
 //
 //	go run ./examples/bench -smoke    # one low rate per proxy, under a minute
 //	go run ./examples/bench -full     # the full series (about 30 minutes)
+//	go run ./examples/bench -order    # the order check alone (under two minutes)
 //	go run ./examples/bench -full -docs docs/benchmarks.md -pprof /tmp/prof
 //
 // The proxies: Switchboard with examples/seed.toml's chain, with
@@ -46,8 +49,11 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	smoke := fs.Bool("smoke", false, "one low rate per proxy: checks the harness works end to end (under a minute)")
-	full := fs.Bool("full", false, "the full series of rates and the latency series (about 30 minutes)")
-	targetList := fs.String("targets", "", "comma-separated proxies to measure (default: sb-seed,sb-minimal,sb-bolt,kamailio)")
+	full := fs.Bool("full", false, "the full series of rates, the latency series and the order check (about 30 minutes)")
+	order := fs.Bool("order", false, "the order check alone, as -full plays it: sb-minimal and kamailio (under two minutes)")
+	orderRate := fs.Int("order-rate", 0, "the order check's offered calls per second (default: the mode's)")
+	orderDur := fs.Duration("order-duration", 0, "how long the order check offers its rate (default: the mode's)")
+	targetList := fs.String("targets", "", "comma-separated proxies to measure (default: sb-seed,sb-minimal,sb-bolt,kamailio; with -order, sb-minimal,kamailio)")
 	callRates := fs.String("call-rates", "", "comma-separated offered call rates per second (default: the mode's)")
 	regRates := fs.String("reg-rates", "", "comma-separated offered REGISTER rates per second (default: the mode's)")
 	callDur := fs.Duration("call-duration", 0, "how long each call rate is offered (default: the mode's)")
@@ -64,23 +70,27 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate, and heap profiles, to this directory")
 	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 400 in full mode, the first rate in smoke mode)")
 	mdPath := fs.String("md", "", "also write the results as markdown to this file")
-	docsPath := fs.String("docs", "", "replace the results section of this markdown file (docs/benchmarks.md) with the results")
+	docsPath := fs.String("docs", "", "replace the results sections of this markdown file (docs/benchmarks.md) with the results (with -order, the order section only)")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
 	keep := fs.Bool("keep", false, "keep the work directory: proxy logs and sipp traces")
-	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 50m full)")
+	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 50m full, 5m order)")
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *smoke == *full {
-		fmt.Fprintln(stderr, "bench: give exactly one of -smoke and -full")
-		fs.Usage()
 		return 2
 	}
 	o := smokeOptions()
 	limit := 2 * time.Minute
-	if *full {
+	switch {
+	case *smoke && !*full && !*order:
+	case *full && !*smoke && !*order:
 		o = fullOptions()
 		limit = 50 * time.Minute
+	case *order && !*smoke && !*full:
+		o = orderOptions()
+		limit = 5 * time.Minute
+	default:
+		fmt.Fprintln(stderr, "bench: give exactly one of -smoke, -full and -order")
+		fs.Usage()
+		return 2
 	}
 	if *timeout > 0 {
 		limit = *timeout
@@ -92,6 +102,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	if *targetList != "" {
 		o.Targets = splitList(*targetList)
+		if o.Mode == "order" {
+			o.OrderTargets = o.Targets
+		}
 	}
 	for _, r := range []struct {
 		flag string
@@ -127,7 +140,13 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	if *regDur > 0 {
 		o.RegDur = *regDur
 	}
-	if o.CallDur < time.Second || o.RegDur < time.Second || o.LatencyDur < time.Second {
+	if *orderRate > 0 {
+		o.OrderRate = *orderRate
+	}
+	if *orderDur > 0 {
+		o.OrderDur = *orderDur
+	}
+	if o.CallDur < time.Second || o.RegDur < time.Second || o.LatencyDur < time.Second || o.OrderDur < time.Second {
 		fmt.Fprintln(stderr, "bench: durations must be at least 1s")
 		return 2
 	}
@@ -171,33 +190,65 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
-	md := markdown(res)
-	fmt.Fprintln(stdout, md)
+	sections := reportSections(res)
+	var md strings.Builder
+	for _, s := range sections {
+		md.WriteString(s.text + "\n")
+	}
+	fmt.Fprint(stdout, md.String())
 	if *mdPath != "" {
-		if err := os.WriteFile(*mdPath, []byte(md), 0o644); err != nil {
+		if err := os.WriteFile(*mdPath, []byte(md.String()), 0o644); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
 	}
 	if *docsPath != "" {
-		if err := updateDocs(*docsPath, md); err != nil {
-			fmt.Fprintln(stderr, "bench:", err)
-			return 1
+		for _, s := range sections {
+			if err := updateDocs(*docsPath, s.name, s.text); err != nil {
+				fmt.Fprintln(stderr, "bench:", err)
+				return 1
+			}
 		}
 	}
-	if o.Mode == "smoke" {
+	switch o.Mode {
+	case "smoke":
 		if err := checkSmoke(res); err != nil {
 			fmt.Fprintln(stderr, "bench: smoke run failed:", err)
+			return 1
+		}
+	case "order":
+		if err := checkOrder(res); err != nil {
+			fmt.Fprintln(stderr, "bench: order check failed:", err)
 			return 1
 		}
 	}
 	return 0
 }
 
+// section is a part of the report, by the name of its markers in
+// docs/benchmarks.md.
+type section struct {
+	name, text string
+}
+
+// reportSections renders the result: the series and the latency series
+// ("results", but in order mode), then the order check ("order"), if it ran.
+func reportSections(r *result) []section {
+	var out []section
+	if r.Opts.Mode != "order" {
+		out = append(out, section{"results", markdown(r)})
+	}
+	if md := orderMarkdown(r); md != "" {
+		out = append(out, section{"order", md})
+	}
+	return out
+}
+
 // checkSmoke returns an error unless every proxy passed its one rate of
-// each workload, with response times and CPU measured.
+// each workload, with response times and CPU measured, and the order
+// check ran and reported.
 func checkSmoke(r *result) error {
-	var errs []error
+	errs := []error{checkOrder(r)}
 	for _, t := range r.Targets {
 		// CPU time comes in clock ticks (10 ms): a short step of cheap
 		// REGISTERs may take none, so CPU must show in one step at least.

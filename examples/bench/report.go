@@ -167,13 +167,8 @@ func limitOf(s step, o options) string {
 func markdown(r *result) string {
 	var b strings.Builder
 	o := r.Opts
-	fmt.Fprintf(&b, "Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.\n\n",
-		r.Started.UTC().Format("2006-01-02 15:04 UTC"), o.Mode, r.Elapsed.Round(time.Second), r.Machine.CPUs, r.Machine.Model,
-		r.Machine.Memory, r.Machine.Kernel, r.Machine.Go, r.Machine.Sipp, r.Machine.Kam)
-	pin := "no CPU pinning: the proxy and sipp share every core"
-	if o.Pin {
-		pin = fmt.Sprintf("the proxy pinned to CPU %s, every sipp to CPU %s (taskset)", o.ProxyCPUs, o.SippCPUs)
-	}
+	b.WriteString(runLine(r) + "\n\n")
+	pin := pinning(o)
 	gc := "Go's default garbage collector (no `server.memory_limit`)"
 	if o.MemoryLimit != "" {
 		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
@@ -255,6 +250,21 @@ func markdown(r *result) string {
 		b.WriteString("\nProfiles written: " + strings.Join(r.Profiles, ", ") + "\n")
 	}
 	return b.String()
+}
+
+// runLine says when, how and where the run ran, in a sentence.
+func runLine(r *result) string {
+	return fmt.Sprintf("Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.",
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Opts.Mode, r.Elapsed.Round(time.Second), r.Machine.CPUs, r.Machine.Model,
+		r.Machine.Memory, r.Machine.Kernel, r.Machine.Go, r.Machine.Sipp, r.Machine.Kam)
+}
+
+// pinning says where the proxies and sipp ran.
+func pinning(o options) string {
+	if o.Pin {
+		return fmt.Sprintf("the proxy pinned to CPU %s, every sipp to CPU %s (taskset)", o.ProxyCPUs, o.SippCPUs)
+	}
+	return "no CPU pinning: the proxy and sipp share every core"
 }
 
 func cpuPerOp(s *step) float64 { return float64(s.CPUPerOp()) }
@@ -471,25 +481,26 @@ func firstLine(text, prefix string) string {
 	return prefix + " ?"
 }
 
-// docsBegin and docsEnd mark the part of docs/benchmarks.md that -docs
-// replaces with the latest results.
-const (
-	docsBegin = "<!-- bench:results:begin -->"
-	docsEnd   = "<!-- bench:results:end -->"
-)
+// docsMarkers returns the comments that mark a section of
+// docs/benchmarks.md that -docs replaces: "results" for the series and
+// the latency series, "order" for the order check.
+func docsMarkers(section string) (begin, end string) {
+	return "<!-- bench:" + section + ":begin -->", "<!-- bench:" + section + ":end -->"
+}
 
-// updateDocs replaces the text between the markers of the file at path
-// with results.
-func updateDocs(path, results string) error {
+// updateDocs replaces the text between the markers of section in the file
+// at path with text.
+func updateDocs(path, section, text string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	text := string(data)
-	i, j := strings.Index(text, docsBegin), strings.Index(text, docsEnd)
+	doc := string(data)
+	begin, end := docsMarkers(section)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
 	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %s ... %s markers to put the results between", path, docsBegin, docsEnd)
+		return fmt.Errorf("%s: no %s ... %s markers to put the %s between", path, begin, end, section)
 	}
-	text = text[:i+len(docsBegin)] + "\n\n" + results + "\n" + text[j:]
-	return os.WriteFile(path, []byte(text), 0o644)
+	doc = doc[:i+len(begin)] + "\n\n" + text + "\n" + doc[j:]
+	return os.WriteFile(path, []byte(doc), 0o644)
 }

@@ -26,6 +26,11 @@ type step struct {
 	// Record-Route on the INVITE, ACK and BYE loose-routed through the
 	// proxy. Registrations leave it 0.
 	ViaProxy int
+	// Overtaken counts, in the order check, the calls whose 200 reached
+	// the caller before their 180; Refused those answered a final error
+	// instead of the 180, by status code.
+	Overtaken int
+	Refused   map[int]int
 
 	Wall     time.Duration // the caller's run, start to exit
 	P50, P99 float64       // rtd 1 (INVITE to 200, REGISTER to 200), ms

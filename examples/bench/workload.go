@@ -42,15 +42,15 @@ func registerCallee(ctx context.Context, o options, p *proxy, user string, port 
 // heapProfile names the heap profile taken after the CPU profile file.
 func heapProfile(cpu string) string { return strings.TrimSuffix(cpu, ".cpu.pprof") + ".heap.pprof" }
 
-// runCalls plays calls at rate per second for dur through p: a callee
-// (bench_uas.xml) at calleeIP on a new port, registered as a user of its
-// own, and a caller (bench_uac.xml) at callerIP. A new callee and user for
+// runCalls plays calls of workload at rate per second for dur through p: a
+// callee (bench_uas.xml) at calleeIP on a new port, registered as a user of
+// its own, and a caller (callerScenario) at callerIP. A new callee and user for
 // every step: what is left of an earlier step (a CANCEL the proxy still
 // sends for a call that failed) never reaches this one. With profile set,
 // a CPU profile of the proxy is taken meanwhile, and a heap profile at its end.
-func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, dir, cpus, profile string) step {
+func runCalls(ctx context.Context, o options, p *proxy, workload string, rate int, dur time.Duration, dir, cpus, profile string) step {
 	n := rate * int(dur/time.Second)
-	st := step{Target: p.Name, Workload: workCalls, Rate: rate, Planned: n, Load: loadAvg()}
+	st := step{Target: p.Name, Workload: workload, Rate: rate, Planned: n, Load: loadAvg()}
 	timeout := dur + 30*time.Second
 	fail := func(err error) step {
 		st.Err = err.Error()
@@ -98,7 +98,8 @@ func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Durat
 			}
 		}()
 	}
-	uac, err := startCaller(ctx, o, p, "uac", dir, cpus, "bench_uac.xml", rate, n, timeout, "-s", user)
+	sf := callerScenario(workload)
+	uac, err := startCaller(ctx, o, p, "uac", dir, cpus, sf, rate, n, timeout, "-s", user)
 	if err != nil {
 		uas.stop()
 		profWG.Wait()
@@ -124,8 +125,17 @@ func runCalls(ctx context.Context, o options, p *proxy, rate int, dur time.Durat
 	}
 	st.count(c, cs)
 	st.ViaProxy = cs.int("SuccessfulCall")
-	fillRTT(&st, dir, "bench_uac")
+	fillRTT(&st, dir, strings.TrimSuffix(sf, ".xml"))
 	return st
+}
+
+// callerScenario is the caller of a workload of calls: bench_order_uac.xml
+// for the order check, which requires the 180, else bench_uac.xml.
+func callerScenario(workload string) string {
+	if workload == workOrder {
+		return "bench_order_uac.xml"
+	}
+	return "bench_uac.xml"
 }
 
 // runRegistrations sends REGISTERs at rate per second for dur to p, each
