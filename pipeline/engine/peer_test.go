@@ -28,35 +28,21 @@ type peer struct {
 // until the test ends. A handler, when set, answers requests itself.
 func newPeer(t *testing.T, ip string, handle func(p *peer, req *sip.Request, from *net.UDPAddr)) *peer {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peer{t: t, conn: conn, in: make(chan *sip.Message, 4096), from: map[string]*net.UDPAddr{}}
-	done := make(chan struct{})
-	t.Cleanup(func() { conn.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
-			if err != nil {
-				continue
-			}
-			if req, ok := msg.(*sip.Request); ok && handle != nil {
-				handle(p, req, from)
-				continue
-			}
-			select {
-			case p.in <- &msg:
-			default:
-			}
+	p := &peer{t: t, conn: listenUDP(t, ip), in: make(chan *sip.Message, 4096), from: map[string]*net.UDPAddr{}}
+	serveUDP(t, p.conn, func(data []byte, from *net.UDPAddr) {
+		msg, err := sip.ParseMessage(append([]byte(nil), data...))
+		if err != nil {
+			return
 		}
-	}()
+		if req, ok := msg.(*sip.Request); ok && handle != nil {
+			handle(p, req, from)
+			return
+		}
+		select {
+		case p.in <- &msg:
+		default:
+		}
+	})
 	return p
 }
 

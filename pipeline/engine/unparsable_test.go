@@ -84,7 +84,15 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 // [server] max_message_size.
 func testEngine(t *testing.T, maxSize int) *Engine {
 	t.Helper()
-	e, err := New(&pipeline.Services{}, slog.New(slog.DiscardHandler), Options{})
+	return testEngineWith(t, maxSize, Options{})
+}
+
+// testEngineWith is testEngine with the given options, which New applies
+// before the engine's sockets are read: a test changes sipgo's timers
+// through them, not after Listen, when the engine's goroutines read them.
+func testEngineWith(t *testing.T, maxSize int, opts Options) *Engine {
+	t.Helper()
+	e, err := New(&pipeline.Services{}, slog.New(slog.DiscardHandler), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
