@@ -17,9 +17,11 @@ const LoopParam = "sbloop"
 // LoopHash returns a short, stable hex hash of the parts of req that decide
 // where the proxy sends it (RFC 3261 16.6 step 8): the Request-URI without
 // its parameters, the Call-ID, the From and To tags, the CSeq number and the
-// top Route. The engine computes it on each branch as it leaves; a request
-// that arrives with the same hash in one of our Vias is that branch come
-// back unchanged, while one whose hash differs is spiralling.
+// top Route. The engine computes it on the request as received, after
+// route processing and before the stages retarget it, and writes it into
+// the Via of every branch; a request that arrives with the same hash in
+// one of our Vias is that request come back unchanged (a loop), while one
+// whose hash differs was retargeted and is spiralling.
 func LoopHash(req *sip.Request) string {
 	// FNV-1a over the same bytes as fnv.New64a on a string of the parts,
 	// a newline after each, without building that string.

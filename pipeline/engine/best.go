@@ -10,20 +10,22 @@ import (
 // (401, 407, 415, 420, 484). A 503 goes upstream as 500, since it speaks of
 // this proxy's next hop, not of the proxy. The WWW-Authenticate and
 // Proxy-Authenticate challenges of every 401 and 407 are merged into the
-// chosen one (16.7 step 7).
+// chosen one (16.7 step 7). It returns a copy: the branch that received
+// the response may still be reading it.
 func bestResponse(finals []*sip.Response) *sip.Response {
-	var best *sip.Response
+	var chosen *sip.Response
 	for _, r := range finals {
-		if best == nil || better(r, best) {
-			best = r
+		if chosen == nil || better(r, chosen) {
+			chosen = r
 		}
 	}
-	if best == nil {
+	if chosen == nil {
 		return nil
 	}
+	best := chosen.Clone()
 	if best.StatusCode == 401 || best.StatusCode == 407 {
 		for _, r := range finals {
-			if r == best || (r.StatusCode != 401 && r.StatusCode != 407) {
+			if r == chosen || (r.StatusCode != 401 && r.StatusCode != 407) {
 				continue
 			}
 			for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {

@@ -1,14 +1,17 @@
 package engine
 
 import (
+	"net"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
-// onCancel answers a CANCEL (RFC 3261 16.10): 200 and cancellation of the
-// matching INVITE's branches, or 481 when no INVITE matches.
-func (e *Engine) onCancel(req *sip.Request) {
+// onCancel answers a CANCEL (RFC 3261 16.10) that the socket local read:
+// 200 and cancellation of the matching INVITE's branches, or 481 when no
+// INVITE matches.
+func (e *Engine) onCancel(req *sip.Request, local net.Addr) {
 	e.svc.Metrics.Message("in", "CANCEL", 0)
 	v, ok := e.invites.Load(inviteKey(req))
 	var t *transaction
@@ -20,7 +23,7 @@ func (e *Engine) onCancel(req *sip.Request) {
 	}
 	if t == nil {
 		res := sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil)
-		e.respondStateless(req, res)
+		e.respondStateless(req, res, local)
 		return
 	}
 	defer t.unref()
@@ -38,8 +41,10 @@ func (e *Engine) onCancel(req *sip.Request) {
 }
 
 // respondStateless answers a request that has no transaction, after the
-// response stages of the current pipeline.
-func (e *Engine) respondStateless(req *sip.Request, res *sip.Response) {
+// response stages of the current pipeline, from the socket that read it
+// (local, for UDP; the connection, for a stream) to its source: sipgo's
+// pool may not know that source yet.
+func (e *Engine) respondStateless(req *sip.Request, res *sip.Response, local net.Addr) {
 	if p := e.holdCurrent(); p != nil {
 		defer p.Release()
 		rc := pipeline.NewResponseContext(p, req, res, true, sourceOf(req), req.Transport())
@@ -48,7 +53,18 @@ func (e *Engine) respondStateless(req *sip.Request, res *sip.Response) {
 		}
 	}
 	e.svc.Metrics.Message("out", "CANCEL", res.StatusCode)
-	if err := e.tp.WriteMsg(res); err != nil {
+	transport := req.Transport()
+	connAddr := req.Source()
+	if !sip.IsReliable(transport) && local != nil {
+		connAddr = local.String()
+	}
+	res.SetDestination(req.Source())
+	conn, err := e.tp.GetConnection(transport, connAddr)
+	if err == nil {
+		defer conn.TryClose()
+		err = conn.WriteMsg(res)
+	}
+	if err != nil {
 		e.log.Debug("response not sent", "code", res.StatusCode, "error", err)
 	}
 }

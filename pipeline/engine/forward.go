@@ -198,7 +198,7 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 	advHost, advPort := t.p.Advertised(tp)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: advHost, Port: advPort, Params: sip.NewParams()}
 	via.Params.Add("branch", branchID)
-	via.Params.Add(pipeline.LoopParam, pipeline.LoopHash(br))
+	via.Params.Add(pipeline.LoopParam, t.loopHash)
 	br.PrependHeader(via)
 	br.SetTransport(tp)
 	br.SetSource("")

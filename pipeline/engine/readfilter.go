@@ -62,7 +62,7 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 			} else {
 				e.inTurn(info.LocalAddr)
 			}
-			go e.onCancel(req)
+			go e.onCancel(req, info.LocalAddr)
 			if !stream || n >= len(data) {
 				return nil, nil
 			}

@@ -83,6 +83,7 @@ func (t *transaction) serve() {
 	ctx.Log = t.log
 	t.ctx = ctx
 	t.processRoute(ctx)
+	t.loopHash = pipeline.LoopHash(work)
 
 	// The limits first: a request refused for them costs no look-up in
 	// the dialog store.

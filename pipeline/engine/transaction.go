@@ -27,6 +27,11 @@ type transaction struct {
 	key       string
 	// turn is the request's place in its call (callOrder), nil for none.
 	turn *turn
+	// loopHash is pipeline.LoopHash of the request as received, after
+	// route processing: every branch carries it in its Via (RFC 3261
+	// 16.6 step 8), so that the request coming back unchanged is a loop
+	// and one retargeted to the proxy again is a spiral.
+	loopHash string
 	// mark2543 is the hash markRFC2543 put in the branch of an RFC 2543
 	// INVITE ("" for any other request).
 	mark2543 string
