@@ -37,6 +37,11 @@ const (
 	// reloadRate and reloadCalls are the load: 20 calls/s for 30 s.
 	reloadRate  = 20
 	reloadCalls = 600
+	// reloadRinging and reloadTalk are how long each call rings (the
+	// callee's -d) and lasts (the caller's -d), in milliseconds: the calls
+	// overlap, so that a reload finds some of them in setup and some up.
+	reloadRinging = "50"
+	reloadTalk    = "100"
 	// reloadEdits is how many times the config is rewritten during the
 	// load, every reloadEditEvery (a pace, so that the edits spread over
 	// the load rather than all fall in its first seconds).
@@ -136,8 +141,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	// The load's callee, and the probe callee that every other user
 	// reaches: bob, probe, and the extra users bound to it.
 	probeCalls := 1 + reloadEdits/2 + reloadExtraUsers
-	callee := startPhone(t, "reload_uas.xml", calleeIP, "udp", "-d", ringing, "-m", strconv.Itoa(reloadCalls), "-timeout", "90s")
-	probe := startPhone(t, "reload_uas.xml", callee2IP, "udp", "-d", ringing, "-m", strconv.Itoa(probeCalls), "-timeout", "90s")
+	callee := startPhone(t, "reload_uas.xml", calleeIP, "udp", "-d", reloadRinging, "-m", strconv.Itoa(reloadCalls), "-timeout", "90s")
+	probe := startPhone(t, "reload_uas.xml", callee2IP, "udp", "-d", reloadRinging, "-m", strconv.Itoa(probeCalls), "-timeout", "90s")
 	registerPhone(t, p, "bob", callee)
 	registerPhone(t, p, "probe", probe)
 	var users []string
@@ -157,9 +162,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	reloadProbe(t, p, "probe", reason)
 	setup := time.Since(start)
 
-	// 20 calls/s for 30 s; each call rings 50 ms and lasts 100 ms.
 	loadStart := time.Now()
-	load := runSipp(t, p.UDP, "-sf", scenario(t, "uac.xml"), "-i", callerIP, "-s", "bob", "-d", "100",
+	load := runSipp(t, p.UDP, "-sf", scenario(t, "uac.xml"), "-i", callerIP, "-s", "bob", "-d", reloadTalk,
 		"-r", strconv.Itoa(reloadRate), "-m", strconv.Itoa(reloadCalls), "-timeout", "75s")
 
 	var timings []string
@@ -287,10 +291,10 @@ func reloadShortHash(content string) string {
 }
 
 // reloadCall starts one call to user from the probe address. The call
-// lasts 100 ms, as the load's do.
+// lasts as long as the load's do.
 func reloadCall(t *testing.T, p *proxy, user string) *sippRun {
 	t.Helper()
-	return runSipp(t, p.UDP, "-sf", scenario(t, "uac.xml"), "-i", reloadProbeIP, "-s", user, "-d", "100")
+	return runSipp(t, p.UDP, "-sf", scenario(t, "uac.xml"), "-i", reloadProbeIP, "-s", user, "-d", reloadTalk)
 }
 
 // reloadProbe places one call to user from the probe address and fails the
