@@ -50,11 +50,11 @@ func TestSecurityDigestBinding(t *testing.T) {
 	// proxy unless -auth_uri names the Request-URI (without sip:): its
 	// REGISTER (sent to sip:host:port) goes through, its INVITE to bob
 	// only with -auth_uri.
-	callee := startPhone(t, "uas.xml", callee2IP, "udp", "-d", ringing)
+	callee := startPhone(t, "uas.xml", callee2IP, "udp")
 	secSippRegister(t, p, "bob", callee.IP, callee.Port)
 	call := func(extra ...string) *sippRun {
 		args := append([]string{p.UDP, "-sf", scenario(t, "auth_uac.xml"), "-i", calleeIP, "-s", "bob",
-			"-au", "alice", "-ap", password, "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100"}, extra...)
+			"-au", "alice", "-ap", password, "-key", "from_user", "alice", "-key", "domain", proxyDomain}, extra...)
 		return runSipp(t, args...)
 	}
 	plain := call()

@@ -678,11 +678,11 @@ func TestSecuritySvcrackBanned(t *testing.T) {
 	}
 
 	// Alice and bob, elsewhere, go on.
-	callee := startPhone(t, "uas.xml", callee2IP, "udp", "-d", ringing)
+	callee := startPhone(t, "uas.xml", callee2IP, "udp")
 	secSippRegister(t, p, "bob", callee.IP, callee.Port)
 	secSippRegister(t, p, "alice", calleeIP, freePort(t, "udp", calleeIP))
 	caller := runSipp(t, p.UDP, "-sf", scenario(t, "auth_uac.xml"), "-i", calleeIP, "-s", "bob",
-		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain, "-d", "100",
+		"-au", "alice", "-ap", secUsers["alice"], "-key", "from_user", "alice", "-key", "domain", proxyDomain,
 		"-auth_uri", "bob@"+p.UDP)
 	caller.ExpectCalls(1)
 	callee.ExpectCalls(1)

@@ -25,7 +25,7 @@ func TestRegistrationSurvivesKill(t *testing.T) {
 	first.kill(t) // within milliseconds of the 200: sipp exits as soon as it has it
 
 	second := startProxy(t, config)
-	callFrom(t, second, "uac.xml", "udp", "-s", "bob", "-d", "100").ExpectCalls(1)
+	callFrom(t, second, "uac.xml", "udp", "-s", "bob").ExpectCalls(1)
 	callee.ExpectCalls(1)
 }
 
@@ -42,7 +42,7 @@ func TestRedisSharedRegistrations(t *testing.T) {
 
 	callee := startPhone(t, "uas.xml", calleeIP, "udp")
 	registerPhone(t, a, "bob", callee)
-	callFrom(t, b, "uac.xml", "udp", "-s", "bob", "-d", "100").ExpectCalls(1)
+	callFrom(t, b, "uac.xml", "udp", "-s", "bob").ExpectCalls(1)
 	callee.ExpectCalls(1)
 
 	// Removed through B, gone on A: bob is known but offline (480).
@@ -72,7 +72,7 @@ func TestRedisSharedRegistrations(t *testing.T) {
 			t.Fatalf("no successful REGISTER within 15 s of Redis coming back\n%s", r.Report())
 		}
 	}
-	callFrom(t, b, "uac.xml", "udp", "-s", "dave", "-d", "100").ExpectCalls(1)
+	callFrom(t, b, "uac.xml", "udp", "-s", "dave").ExpectCalls(1)
 	callee2.ExpectCalls(1)
 }
 
@@ -157,7 +157,7 @@ func TestTCPPhoneThroughPath(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	callFrom(t, b, "uac.xml", "tcp", "-s", "bob", "-cid_str", cid, "-d", "100").ExpectCalls(1)
+	callFrom(t, b, "uac.xml", "tcp", "-s", "bob", "-cid_str", cid).ExpectCalls(1)
 	phone.ExpectCalls(1)
 	invites := phone.Received("INVITE ")
 	if len(invites) == 0 {

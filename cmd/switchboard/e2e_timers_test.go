@@ -492,7 +492,7 @@ func TestTimersNonInviteNo408(t *testing.T) {
 			p := startProxy(t, timersConfig())
 			callee := timersUDPPeer(t, "callee", calleeIP, p.UDP, nil) // silent
 			registerUser(t, p.UDP, "bob", calleeIP, callee.pc.LocalAddr().(*net.UDPAddr).Port, "udp")
-			carol := startPhone(t, "uas.xml", callee2IP, "udp", "-d", ringing)
+			carol := startPhone(t, "uas.xml", callee2IP, "udp")
 			registerPhone(t, p, "carol", carol)
 			caller := timersUDPPeer(t, "caller", callerIP, p.UDP, nil)
 
@@ -527,7 +527,7 @@ func TestTimersNonInviteNo408(t *testing.T) {
 			}
 
 			// The proxy still works.
-			callFrom(t, p, "uac.xml", "udp", "-s", "carol", "-d", "100").ExpectCalls(1)
+			callFrom(t, p, "uac.xml", "udp", "-s", "carol").ExpectCalls(1)
 			carol.ExpectCalls(1)
 		})
 	}
