@@ -105,7 +105,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		e.dialogs = dialog.NewMemory()
 	}
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
-	applySipgo(opts.Linger, tracer{e: e, log: log}, sipgoLog)
+	applySipgo(opts.Linger, &tracer{e: e, log: log}, sipgoLog)
 	// The layers are made here rather than by sipgo.NewUA so that
 	// onMessage sees each message before the transaction layer does.
 	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), nil,

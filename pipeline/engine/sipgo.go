@@ -2,6 +2,8 @@ package engine
 
 import (
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -33,16 +35,17 @@ type Options struct {
 // through which the engine logs messages; and sipgo's default logger, which a transport given to sipgo
 // (tcpTransport) logs to, is made to log where log does, through the
 // quiet handler, unless an engine made it so already (the app runs one;
-// tests make several, and sipgo's goroutines read it unguarded).
-func applySipgo(linger time.Duration, tr sip.SIPTracer, log *slog.Logger) {
+// tests make several, and sipgo's goroutines read it unguarded). A value
+// is written only when it changes, for the same reason.
+func applySipgo(linger time.Duration, tr *tracer, log *slog.Logger) {
 	if _, quiet := sip.DefaultLogger().Handler().(*quietHandler); !quiet {
 		sip.SetDefaultLogger(log.With("layer", "transport"))
 	}
 	if linger <= 0 {
 		linger = config.DefaultLinger
 	}
-	sip.UDPMTUSize = MaxUDPMessage + 200
-	sip.TransportBufferReadSize = 65535
+	set(&sip.UDPMTUSize, MaxUDPMessage+200)
+	set(&sip.TransportBufferReadSize, 65535)
 	setLinger(linger)
 	// sipgo's INVITE server transaction retransmits a non-2xx final
 	// response on Timer G up to 11 times in 64*T1, to whatever address
@@ -51,9 +54,40 @@ func applySipgo(linger time.Duration, tr sip.SIPTracer, log *slog.Logger) {
 	// after Timer H has ended the transaction. The transaction still
 	// answers each retransmission of the INVITE, and absorbs the ACK,
 	// until Timer H.
-	sip.Timer_G = 24 * time.Hour
-	sip.SIPDebug = true
-	sip.SIPDebugTracer(tr)
+	set(&sip.Timer_G, 24*time.Hour)
+	set(&sip.SIPDebug, true)
+	tracing.Store(tr)
+	installTracer()
+}
+
+// set writes v to a sipgo setting unless it holds v already.
+func set[T comparable](setting *T, v T) {
+	if *setting != v {
+		*setting = v
+	}
+}
+
+// sipgo has one tracer for the process. The engine installs one, once,
+// that hands every message to the tracer of the engine made last (the
+// process runs one; tests make several, one after the other).
+var (
+	tracing       atomic.Pointer[tracer]
+	installTracer = sync.OnceFunc(func() { sip.SIPDebugTracer(forwardTracer{}) })
+)
+
+// forwardTracer is the process's sipgo tracer.
+type forwardTracer struct{}
+
+func (forwardTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	if tr := tracing.Load(); tr != nil {
+		tr.SIPTraceRead(transport, laddr, raddr, msg)
+	}
+}
+
+func (forwardTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
+	if tr := tracing.Load(); tr != nil {
+		tr.SIPTraceWrite(transport, laddr, raddr, msg)
+	}
 }
 
 // setLinger sets how long sipgo keeps a completed transaction to absorb
@@ -69,13 +103,13 @@ func applySipgo(linger time.Duration, tr sip.SIPTracer, log *slog.Logger) {
 // (retransmitFinal), and a forged source, which never ACKs, would
 // otherwise hold the transaction 32 s.
 func setLinger(d time.Duration) {
-	sip.Timer_D = d
+	set(&sip.Timer_D, d)
 	// At least 4*T1: the two sends of a final response, and an INVITE
 	// retransmitted after both were lost (at T1, 2*T1, 4*T1), still find
 	// the transaction.
-	sip.Timer_H = max(d, 4*sip.T1)
-	sip.Timer_J = d
-	sip.Timer_K = min(d, sip.T4)
-	sip.Timer_L = d
-	sip.Timer_M = d
+	set(&sip.Timer_H, max(d, 4*sip.T1))
+	set(&sip.Timer_J, d)
+	set(&sip.Timer_K, min(d, sip.T4))
+	set(&sip.Timer_L, d)
+	set(&sip.Timer_M, d)
 }
