@@ -247,12 +247,6 @@ func timeoutResponse(req *sip.Request) *sip.Response {
 	return res
 }
 
-func (t *transaction) addFinal(res *sip.Response) {
-	t.mu.Lock()
-	t.finals = append(t.finals, res)
-	t.mu.Unlock()
-}
-
 // cancel sends CANCEL for the branch (RFC 3261 9.1): at once if it had a
 // provisional response, else as soon as one arrives.
 func (b *branch) cancel() {
@@ -295,22 +289,6 @@ func (b *branch) cancel() {
 	}()
 }
 
-// cancelBranches cancels every pending branch but except.
-func (t *transaction) cancelBranches(except *branch, reason string) {
-	t.mu.Lock()
-	var pending []*branch
-	for _, b := range t.branches {
-		if b != except && !b.done {
-			b.cancelReason = reason
-			pending = append(pending, b)
-		}
-	}
-	t.mu.Unlock()
-	for _, b := range pending {
-		b.cancel()
-	}
-}
-
 // cancelFor builds the CANCEL of a forwarded INVITE: same Request-URI, top
 // Via, Call-ID, From, To, Route set and CSeq number (RFC 3261 9.1).
 func cancelFor(inv *sip.Request, reason string) *sip.Request {
@@ -340,94 +318,4 @@ func cancelFor(inv *sip.Request, reason string) *sip.Request {
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr
 	return c
-}
-
-// cancel is the caller's CANCEL reaching this transaction (RFC 3261 16.10).
-// local says whether the proxy answers the INVITE with 487 itself (sipgo
-// did it already when it handled the CANCEL).
-func (t *transaction) cancel(req *sip.Request, local bool) {
-	t.mu.Lock()
-	if t.cancelled {
-		t.mu.Unlock()
-		return
-	}
-	t.cancelled = true
-	if !local {
-		t.finalSent = true
-	}
-	reason := ""
-	if h := req.GetHeader("Reason"); h != nil {
-		reason = h.Value()
-	}
-	pending := []*branch{}
-	for _, b := range t.branches {
-		if !b.done {
-			b.cancelReason = reason
-			pending = append(pending, b)
-		}
-	}
-	idle := len(t.branches) == 0 && !t.forwarding && !t.finalSent
-	t.mu.Unlock()
-	for _, b := range pending {
-		b.cancel()
-	}
-	if idle && local {
-		t.respond(sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil), true)
-	}
-}
-
-// maybeFinish sends the best final response once every branch is done.
-func (t *transaction) maybeFinish() {
-	t.mu.Lock()
-	if t.finalSent || t.forwarding {
-		t.mu.Unlock()
-		return
-	}
-	for _, b := range t.branches {
-		if !b.done {
-			t.mu.Unlock()
-			return
-		}
-	}
-	best := bestResponse(t.finals)
-	cancelled := t.cancelled
-	t.mu.Unlock()
-	if best == nil {
-		if !t.req.IsInvite() {
-			return
-		}
-		best = timeoutResponse(t.req)
-	}
-	if cancelled && (best.StatusCode == 408 || best.StatusCode == 480) {
-		best = sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil)
-	}
-	if best.StatusCode == 408 && !t.req.IsInvite() {
-		// RFC 4320: no 408 upstream for a non-INVITE; it times out at the
-		// caller. Until the caller's Timer F (64*T1 after it sent the
-		// request) the server transaction stays, to absorb retransmissions
-		// that would otherwise be forwarded as new requests.
-		t.settle()
-		wait := time.Until(t.start.Add(64 * sip.T1))
-		if wait < sip.Timer_J {
-			wait = sip.Timer_J
-		}
-		time.AfterFunc(wait, t.tx.Terminate)
-		return
-	}
-	local := best.Via() == nil || best.Source() == ""
-	t.respond(best, local)
-}
-
-// relay2xxRetransmission sends a 2xx retransmission from downstream on to
-// the caller.
-func (t *transaction) relay2xxRetransmission(res *sip.Response) {
-	res = copyResponse(res)
-	res.RemoveHeader("Via")
-	if res.Via() == nil {
-		return
-	}
-	t.runResponseStages(res, false)
-	if err := t.tx.Respond(res); err != nil {
-		t.e.writeStateless(res)
-	}
 }
