@@ -94,7 +94,9 @@ func (b *branch) run() {
 		select {
 		case res := <-b.tx.Responses():
 			for _, a := range b.take(res) {
-				if !b.final {
+				t.e.calls.awaitResponses(a.turn)
+				switch {
+				case !b.final:
 					if a.res.IsProvisional() && invite && !b.expired {
 						resetTimer(timer, timerC)
 					} else if !a.res.IsProvisional() {
@@ -102,6 +104,11 @@ func (b *branch) run() {
 						b.final = true
 					}
 					b.onResponse(a.res)
+				case invite && a.res.IsSuccess():
+					// Another 2xx (a forking proxy downstream) that came
+					// after the first: sipgo would have passed it to
+					// OnRetransmission had it come in order.
+					t.relay2xxRetransmission(a.res)
 				}
 				t.e.calls.end(a.turn)
 			}

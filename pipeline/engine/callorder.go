@@ -18,11 +18,11 @@ import (
 //   - A request waits, once its stages ran and before it is forwarded or
 //     answered, for every earlier message of its call to leave: ACK then
 //     BYE, a 200 then the NOTIFY behind it.
-//   - A response waits for nothing here: the responses of one branch are
-//     handled in arrival order by the branch (branch.take), and a response
-//     never waits for a request, so that a stage blocked on DNS or a store
-//     holds back neither its call's responses nor its CANCEL (which has no
-//     turn at all).
+//   - A response waits, before it is relayed, for the earlier responses of
+//     its call (of the same branch, branch.take; of another, awaitResponses:
+//     a fork's 180 and the other branch's 200), never for a request, so that
+//     a stage blocked on DNS or a store holds back neither its call's
+//     responses nor its CANCEL (which has no turn at all).
 //
 // A turn ends when its message is handed to a transaction or a socket, or
 // dropped; never later, so that nothing waits for another message of its
@@ -61,6 +61,10 @@ type turn struct {
 	entered atomic.Bool   // a request reached the engine (onRequest)
 	done    chan struct{} // closed when the turn ends
 	ended   bool          // under the shard's lock
+	// matchable, for an INVITE, is closed once a CANCEL can find its
+	// transaction (serve stored it), or when its turn ends.
+	matchable chan struct{}
+	matched   bool // under the shard's lock
 }
 
 func newCallOrder() *callOrder {
@@ -96,6 +100,9 @@ func (o *callOrder) arrivedRequest(req *sip.Request) {
 		return
 	}
 	t := &turn{callID: id, request: true, arrived: time.Now(), key: h, done: make(chan struct{})}
+	if req.IsInvite() {
+		t.matchable = make(chan struct{})
+	}
 	s.requests[h] = t
 	s.calls[id] = append(s.calls[id], t)
 }
@@ -184,6 +191,32 @@ func (o *callOrder) await(t *turn) {
 	}
 }
 
+// awaitResponses waits until every response of t's call that arrived
+// before it has left. Responses wait only for responses: a request never
+// waits for a later message, so no wait can come back to t.
+func (o *callOrder) awaitResponses(t *turn) {
+	if t == nil {
+		return
+	}
+	s := o.shard(t.callID)
+	s.mu.Lock()
+	var before []*turn
+	if turns := s.calls[t.callID]; !t.ended {
+		for _, p := range turns {
+			if p == t {
+				break
+			}
+			if !p.request {
+				before = append(before, p)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range before {
+		<-p.done
+	}
+}
+
 // end ends t: its message left, or was dropped.
 func (o *callOrder) end(t *turn) {
 	if t == nil {
@@ -197,6 +230,7 @@ func (o *callOrder) end(t *turn) {
 	}
 	t.ended = true
 	close(t.done)
+	t.match()
 	if t.request && s.requests[t.key] == t {
 		s.requests[t.key] = nil // the key stays until the transaction ends
 	}
@@ -212,6 +246,57 @@ func (o *callOrder) end(t *turn) {
 	} else {
 		s.calls[t.callID] = turns
 	}
+}
+
+// matched says t's INVITE can be found by a CANCEL now.
+func (o *callOrder) matched(t *turn) {
+	if t == nil {
+		return
+	}
+	s := o.shard(t.callID)
+	s.mu.Lock()
+	t.match()
+	s.mu.Unlock()
+}
+
+// match closes t.matchable once; the shard's lock is held.
+func (t *turn) match() {
+	if t.matchable != nil && !t.matched {
+		t.matched = true
+		close(t.matchable)
+	}
+}
+
+// awaitInvite is for a CANCEL that found no INVITE to cancel: when the
+// INVITE it names arrived before it but is still on its way to the engine
+// (the read filter takes a CANCEL on the socket's reader, before sipgo
+// hands the INVITE over), it waits until a CANCEL can find it, for
+// enterTimeout after the INVITE's arrival at most, and reports true.
+func (o *callOrder) awaitInvite(cancel *sip.Request) bool {
+	id := callID(cancel)
+	if id == "" || cancel.CSeq() == nil {
+		return false
+	}
+	inv := cancel.Clone()
+	inv.CSeq().MethodName = sip.INVITE
+	key, err := sip.ServerTxKeyMake(inv)
+	if err != nil {
+		return false
+	}
+	s := o.shard(id)
+	s.mu.Lock()
+	t := s.requests[maphash.String(o.seed, key)]
+	s.mu.Unlock()
+	if t == nil || t.matchable == nil {
+		return false
+	}
+	timer := time.NewTimer(time.Until(t.arrived.Add(enterTimeout)))
+	defer timer.Stop()
+	select {
+	case <-t.matchable:
+	case <-timer.C:
+	}
+	return true
 }
 
 // sweep ends the turns of requests that sipgo never handed to the engine

@@ -13,7 +13,11 @@ import (
 // INVITE matches.
 func (e *Engine) onCancel(req *sip.Request, local net.Addr) {
 	e.svc.Metrics.Message("in", "CANCEL", 0)
-	v, ok := e.invites.Load(inviteKey(req))
+	key := inviteKey(req)
+	v, ok := e.invites.Load(key)
+	if !ok && e.calls.awaitInvite(req) {
+		v, ok = e.invites.Load(key)
+	}
 	var t *transaction
 	if ok {
 		t = v.(*transaction)

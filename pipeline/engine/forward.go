@@ -61,6 +61,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.mu.Unlock()
 	t.expectNotify()
 
+	handed := false
 	for i, target := range targets {
 		// A branch answered 2xx, or the caller cancelled, while the
 		// earlier branches were sent (a TCP connect can take seconds):
@@ -80,6 +81,12 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 			t.finals = append(t.finals, sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil))
 			t.mu.Unlock()
 			continue
+		}
+		if !handed {
+			// Handed to its first client transaction: the call's next
+			// messages need not wait for the other branches' connects.
+			t.e.calls.end(t.turn)
+			handed = true
 		}
 		t.mu.Lock()
 		t.branches = append(t.branches, b)

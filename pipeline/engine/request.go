@@ -63,6 +63,7 @@ func (t *transaction) serve() {
 	if req.IsInvite() {
 		t.key = inviteKey(req)
 		t.e.invites.Store(t.key, t)
+		t.e.calls.matched(t.turn)
 		tx := t.tx
 		tx.OnCancel(func(cancel *sip.Request) { t.cancel(cancel, false) })
 		// 100 Trying at once, through the response stages, so that sipgo's
