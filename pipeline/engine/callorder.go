@@ -26,7 +26,7 @@ import (
 //
 // A turn ends when its message is handed to a transaction or a socket, or
 // dropped; never later, so that nothing waits for another message of its
-// call (an INVITE's turn ends when its branches are sent, not at its final
+// call (an INVITE's turn ends when its first branch is sent, not at its final
 // response).
 
 // orderShards spreads the calls over locks.
