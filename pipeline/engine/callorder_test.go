@@ -68,24 +68,13 @@ func newWire(t *testing.T, transport, proxy string, callee bool) *wire {
 	w := &wire{t: t, transport: transport, in: make(chan sip.Message, 64), proxy: proxy}
 	switch {
 	case transport == "UDP":
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := listenUDP(t, "127.0.0.1")
 		w.udp = c
-		t.Cleanup(func() { c.Close() })
-		go func() {
-			buf := make([]byte, 65535)
-			for {
-				n, from, err := c.ReadFromUDP(buf)
-				if err != nil {
-					return
-				}
-				if msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...)); err == nil {
-					w.received(msg, func(b []byte) { _, _ = c.WriteToUDP(b, from) })
-				}
+		serveUDP(t, c, func(data []byte, from *net.UDPAddr) {
+			if msg, err := sip.ParseMessage(append([]byte(nil), data...)); err == nil {
+				w.received(msg, func(b []byte) { _, _ = c.WriteToUDP(b, from) })
 			}
-		}()
+		})
 	case callee:
 		ln, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
