@@ -86,8 +86,9 @@ func TestCallOrderFork(t *testing.T) {
 		if invA == nil || invB == nil {
 			t.Fatal("the INVITE was not forked to both callees")
 		}
+		// A's write returns before B's starts: the 180 is first in the
+		// proxy's socket.
 		a.send(c.answer(invA, 180, "Ringing"))
-		time.Sleep(5 * time.Millisecond) // the 180 reaches the proxy first
 		b.send(c.answer(invB, 200, "OK"))
 		got := []string{describe(c.caller.next())}
 		select {
@@ -211,7 +212,7 @@ func TestAckNotBehindOtherBranch(t *testing.T) {
 	if invA == nil {
 		t.Fatal("no INVITE at the callee")
 	}
-	time.Sleep(100 * time.Millisecond) // the proxy is dialing the other branch's next hop
+	// The proxy sent A's branch first and now dials the other's next hop.
 	a.send(c.answer(invA, 200, "OK"))
 	ok, _ := c.caller.next().(*sip.Response)
 	if ok == nil || ok.StatusCode != 200 {
