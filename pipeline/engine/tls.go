@@ -3,11 +3,12 @@ package engine
 import (
 	"errors"
 	"net"
+	"strings"
 
 	"github.com/switchboard-sip/switchboard/config"
 )
 
-// listenTLS serves TLS on l with sipgo's TLS transport. The guard wraps
+// listenTLS serves TLS on l (network is "tls4" or "tls6") with sipgo's TLS transport. The guard wraps
 // the TCP listener, so that the caps and timeouts of TCP connections hold
 // for TLS ones too (the header timeout counts from the accept, the
 // handshake included), and the certificate store's listener runs the
@@ -16,7 +17,7 @@ func (e *Engine) listenTLS(network string, l config.Listen) error {
 	if e.certs == nil {
 		return errors.New("a tls listener needs [tls] cert and key")
 	}
-	ln, err := net.Listen(network, l.Addr())
+	ln, err := net.Listen("tcp"+strings.TrimPrefix(network, "tls"), l.Addr())
 	if err != nil {
 		return err
 	}
