@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -30,6 +31,7 @@ type File struct {
 	Log    Log     `toml:"log"`
 	Store  Store   `toml:"store"`
 	HTTP   HTTP    `toml:"http"`
+	TLS    TLS     `toml:"tls"`
 	Stages []Stage `toml:"-"`
 }
 
@@ -226,6 +228,8 @@ func (f *File) Defaults() {
 		f.Log.Format = "text"
 	}
 	f.Store.Defaults()
+	f.TLS.defaults()
+	f.TLS.resolve(filepath.Dir(f.Path))
 }
 
 // Load reads and decodes a config file.
@@ -264,10 +268,12 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "store", val, &f.Store)
 		case "http":
 			decodeSection(errs, "http", val, &f.HTTP)
+		case "tls":
+			decodeSection(errs, "tls", val, &f.TLS)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [[stage]])", key))
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [[stage]])", key))
 		}
 	}
 	f.Defaults()
@@ -338,6 +344,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	if d := time.Duration(f.Server.IdleTimeout); d < time.Second || d > 24*time.Hour {
 		errs.Add(fmt.Errorf("server: idle_timeout: %s is not between 1s and 24h", d))
+	}
+	for _, err := range f.TLS.validate(listensTLS(f.Server.Listen)) {
+		errs.Add(fmt.Errorf("tls: %w", err))
 	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":

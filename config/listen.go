@@ -10,11 +10,15 @@ import (
 
 // Listen is one socket to listen on.
 type Listen struct {
-	// Network is "udp" or "tcp".
+	// Network is "udp", "tcp" or "tls".
 	Network string
 	// Host is the IP address (or "" for all interfaces) and Port the port.
 	Host string
 	Port int
+	// Advertise, from "?advertise=host[:port]", is the name the proxy puts
+	// in Record-Route and Via for this listener's transport in place of
+	// server.advertise: over TLS, the name its certificate is for.
+	Advertise string
 }
 
 // Addr returns "host:port" as net.Listen takes it.
@@ -23,18 +27,23 @@ func (l Listen) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.P
 // String returns the URI form, "udp://127.0.0.1:5060".
 func (l Listen) String() string { return l.Network + "://" + l.Addr() }
 
-// ParseListen parses "udp://127.0.0.1:5060" or "tcp://[::1]:5070".
+// ParseListen parses "udp://127.0.0.1:5060", "tcp://[::1]:5070" or
+// "tls://0.0.0.0:5061?advertise=sip.example.org".
 func ParseListen(s string) (Listen, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return Listen{}, fmt.Errorf("%q is not a URI such as \"udp://0.0.0.0:5060\"", s)
 	}
 	network := strings.ToLower(u.Scheme)
-	if network != "udp" && network != "tcp" {
-		return Listen{}, fmt.Errorf("%q: transport %q is not udp or tcp", s, u.Scheme)
+	if network != "udp" && network != "tcp" && network != "tls" {
+		return Listen{}, fmt.Errorf("%q: transport %q is not udp, tcp or tls", s, u.Scheme)
 	}
-	if u.Path != "" || u.RawQuery != "" || u.User != nil {
+	if u.Path != "" || u.User != nil {
 		return Listen{}, fmt.Errorf("%q: only transport://host:port is allowed", s)
+	}
+	advertise, err := listenAdvertise(u)
+	if err != nil {
+		return Listen{}, fmt.Errorf("%q: %w", s, err)
 	}
 	host, portStr, err := net.SplitHostPort(u.Host)
 	if err != nil {
@@ -47,5 +56,32 @@ func ParseListen(s string) (Listen, error) {
 	if host != "" && net.ParseIP(host) == nil {
 		return Listen{}, fmt.Errorf("%q: host %q is not an IP address", s, host)
 	}
-	return Listen{Network: network, Host: host, Port: port}, nil
+	return Listen{Network: network, Host: host, Port: port, Advertise: advertise}, nil
+}
+
+// listenAdvertise returns the advertise parameter of a listen URI, the
+// only one it may carry.
+func listenAdvertise(u *url.URL) (string, error) {
+	if u.RawQuery == "" {
+		return "", nil
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", err
+	}
+	for k := range q {
+		if k != "advertise" {
+			return "", fmt.Errorf("unknown parameter %q (known: advertise)", k)
+		}
+	}
+	a := q.Get("advertise")
+	if len(q["advertise"]) != 1 || a == "" || strings.ContainsAny(a, " ;@/") {
+		return "", fmt.Errorf("advertise: %q is not one host[:port]", a)
+	}
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || h == "" {
+			return "", fmt.Errorf("advertise: %q is not one host[:port]", a)
+		}
+	}
+	return a, nil
 }

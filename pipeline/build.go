@@ -367,11 +367,15 @@ func (p *Pipeline) AORKey(u *sip.Uri) string {
 }
 
 // Advertised returns the host and port the proxy puts in Record-Route and
-// Via for the given transport.
+// Via for the given transport: the first listener of that transport's own
+// advertised name, or server.advertise.
 func (p *Pipeline) Advertised(transport string) (string, int) {
 	port := p.advPort
 	for _, s := range p.Services.Sockets {
 		if strings.EqualFold(s.Transport, transport) {
+			if h, port := s.advertised(); h != "" {
+				return h, port
+			}
 			if p.Config.Server.Advertise == "" || !strings.Contains(p.Config.Server.Advertise, ":") {
 				port = int(s.Addr.Port())
 			}

@@ -224,6 +224,8 @@ func TestOurs(t *testing.T) {
 	o := NewOurs([]string{"Example.org"}, []Socket{
 		{Transport: "UDP", Addr: netip.MustParseAddrPort("127.0.0.1:5060")},
 		{Transport: "UDP", Addr: netip.MustParseAddrPort("0.0.0.0:5070")},
+		{Transport: "TLS", Addr: netip.MustParseAddrPort("0.0.0.0:5061"), Advertise: "sip.example.com"},
+		{Transport: "TLS", Addr: netip.MustParseAddrPort("0.0.0.0:5062"), Advertise: "tls.example.com:443"},
 	}, []netip.Addr{netip.MustParseAddr("192.0.2.10")}, "proxy.example.net", 5080)
 	tests := []struct {
 		uri  string
@@ -233,12 +235,17 @@ func TestOurs(t *testing.T) {
 		{"sip:bob@EXAMPLE.ORG:9999", true},
 		{"sip:bob@127.0.0.1", true},
 		{"sip:bob@127.0.0.1:5060", true},
-		{"sip:bob@127.0.0.1:5061", false},
+		{"sip:bob@127.0.0.1:5069", false},
 		{"sip:bob@192.0.2.10:5070", true},
 		{"sip:bob@192.0.2.11:5070", false},
 		{"sip:bob@127.0.0.5:5070", true},
 		{"sip:proxy.example.net:5080", true},
 		{"sip:bob@other.org", false},
+		{"sip:SIP.example.com:5061;transport=tls", true},
+		{"sips:sip.example.com", true},
+		{"sip:sip.example.com:5062", false},
+		{"sip:tls.example.com:443", true},
+		{"sip:tls.example.com:5062", false},
 	}
 	for i, tc := range tests {
 		var u sip.Uri
@@ -247,6 +254,32 @@ func TestOurs(t *testing.T) {
 		}
 		if got := o.URI(&u); got != tc.want {
 			t.Errorf("test %d: %s ours = %v, want %v", i, tc.uri, got, tc.want)
+		}
+	}
+}
+
+func TestAdvertisedPerListener(t *testing.T) {
+	p, err := build(t, "[server]\nadvertise = 'proxy.example.net'\n[[stage]]\nuse = 'test_echo'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Services.Sockets = []Socket{
+		{Transport: "UDP", Addr: netip.MustParseAddrPort("0.0.0.0:5060")},
+		{Transport: "TLS", Addr: netip.MustParseAddrPort("0.0.0.0:5061"), Advertise: "sip.example.com"},
+		{Transport: "TCP", Addr: netip.MustParseAddrPort("0.0.0.0:5070"), Advertise: "[2001:db8::1]:5071"},
+	}
+	tests := []struct {
+		transport, host string
+		port            int
+	}{
+		{"UDP", "proxy.example.net", 5060},
+		{"TLS", "sip.example.com", 5061},
+		{"tls", "sip.example.com", 5061},
+		{"TCP", "2001:db8::1", 5071},
+	}
+	for i, tc := range tests {
+		if h, port := p.Advertised(tc.transport); h != tc.host || port != tc.port {
+			t.Errorf("test %d: %s advertised %s %d, want %s %d", i, tc.transport, h, port, tc.host, tc.port)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -9,11 +11,27 @@ import (
 
 // Socket is a local address the proxy listens on.
 type Socket struct {
-	// Transport is "UDP" or "TCP".
+	// Transport is "UDP", "TCP" or "TLS".
 	Transport string
 	// Addr is the bound address; an unspecified IP (0.0.0.0, ::) means all
 	// interfaces.
 	Addr netip.AddrPort
+	// Advertise is the listener's own advertised host[:port], which takes
+	// the place of server.advertise for its transport; "" for none.
+	Advertise string
+}
+
+// advertised returns the socket's own advertised host and port (the
+// socket's port when Advertise names none), or "" without one.
+func (s Socket) advertised() (string, int) {
+	if s.Advertise == "" {
+		return "", 0
+	}
+	if h, p, err := net.SplitHostPort(s.Advertise); err == nil {
+		port, _ := strconv.Atoi(p)
+		return h, port
+	}
+	return strings.Trim(s.Advertise, "[]"), int(s.Addr.Port())
 }
 
 // Ours decides whether a URI names this proxy.
@@ -61,6 +79,11 @@ func (o *Ours) URI(u *sip.Uri) bool {
 	}
 	if host == o.advHost && port == o.advPort {
 		return true
+	}
+	for _, s := range o.sockets {
+		if h, p := s.advertised(); h != "" && host == strings.ToLower(h) && port == p {
+			return true
+		}
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {

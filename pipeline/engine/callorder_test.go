@@ -120,6 +120,15 @@ func (c *lazyConn) Write(b []byte) (int, error) {
 }
 
 func (w *wire) readStream(c net.Conn) {
+	readMessages(c, func(msg sip.Message) {
+		w.received(msg, func(b []byte) { _, _ = c.Write(b) })
+	})
+}
+
+// readMessages hands each SIP message of a stream (headers, then
+// Content-Length bytes) to each, until the stream ends; keep-alives
+// between messages are skipped, and a message that does not parse too.
+func readMessages(c io.Reader, each func(sip.Message)) {
 	r := bufio.NewReader(c)
 	for {
 		var head strings.Builder
@@ -145,7 +154,7 @@ func (w *wire) readStream(c net.Conn) {
 			return
 		}
 		if msg, err := sip.ParseMessage(append([]byte(head.String()), body...)); err == nil {
-			w.received(msg, func(b []byte) { _, _ = c.Write(b) })
+			each(msg)
 		}
 	}
 }

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/certs"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/guard"
 )
@@ -36,6 +38,7 @@ type Engine struct {
 	Descriptors uint64
 
 	guard *guard.Guard
+	certs *certs.Store
 	tp    *sip.TransportLayer
 	txl   *sip.TransactionLayer
 	log   *slog.Logger
@@ -98,6 +101,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		release: newFloodRelease(),
 		rejects: &logGate{limit: 100},
 		tagSeed: maphash.MakeSeed(),
+		certs:   opts.Certs,
 	}
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
@@ -108,7 +112,11 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	applySipgo(opts.Linger, &tracer{e: e, log: log}, sipgoLog)
 	// The layers are made here rather than by sipgo.NewUA so that
 	// onMessage sees each message before the transaction layer does.
-	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), nil,
+	var dialTLS *tls.Config
+	if e.certs != nil {
+		dialTLS = e.certs.ClientConfig()
+	}
+	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), dialTLS,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
 		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport()}),
@@ -159,7 +167,7 @@ func (e *Engine) listen(l config.Listen) error {
 		}
 		ap := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 		e.setReceiveBuffer(conn.(*net.UDPConn), ap)
-		e.addSocket("UDP", ap)
+		e.addSocket("UDP", ap, l.Advertise)
 		e.closers = append(e.closers, conn.Close)
 		share := e.watchParses(e.addShare(conn))
 		e.wg.Add(1)
@@ -176,19 +184,26 @@ func (e *Engine) listen(l config.Listen) error {
 		}
 		ln = e.guard.Listen(ln)
 		ap := ln.Addr().(*net.TCPAddr).AddrPort()
-		e.addSocket("TCP", ap)
-		e.closers = append(e.closers, ln.Close)
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			// ServeTCP returns only when Accept fails: the guard's
-			// listener retries every error but a close.
-			if err := e.tp.ServeTCP(ln); !errors.Is(err, net.ErrClosed) {
-				e.log.Error("tcp socket stopped", "addr", ap.String(), "error", err)
-			}
-		}()
+		e.addSocket("TCP", ap, l.Advertise)
+		e.serveStream("tcp", ln, ap, e.tp.ServeTCP)
+	case "tls":
+		return e.listenTLS(network, l)
 	}
 	return nil
+}
+
+// serveStream serves a stream listener until it closes. serve returns
+// only when Accept fails: the guard's listener retries every error but a
+// close.
+func (e *Engine) serveStream(name string, ln net.Listener, ap netip.AddrPort, serve func(net.Listener) error) {
+	e.closers = append(e.closers, ln.Close)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := serve(ln); !errors.Is(err, net.ErrClosed) {
+			e.log.Error(name+" socket stopped", "addr", ap.String(), "error", err)
+		}
+	}()
 }
 
 // setReceiveBuffer asks the kernel for a UDP socket receive buffer of
@@ -223,10 +238,10 @@ func receiveBuffer(conn *net.UDPConn) int {
 	return got
 }
 
-func (e *Engine) addSocket(transport string, ap netip.AddrPort) {
+func (e *Engine) addSocket(transport string, ap netip.AddrPort, advertise string) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	e.sockets = append(e.sockets, boundSocket{
-		Socket: pipeline.Socket{Transport: transport, Addr: ap},
+		Socket: pipeline.Socket{Transport: transport, Addr: ap, Advertise: advertise},
 		local:  sip.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port())},
 	})
 	e.log.Info("listening", "transport", strings.ToLower(transport), "addr", ap.String())

@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/certs"
 )
 
 // sipgo keeps its timers, its UDP size limit, its read buffer, its debug
@@ -28,6 +29,8 @@ type Options struct {
 	// Linger is how long a completed transaction stays to absorb
 	// retransmissions (server.linger); 0 means config.DefaultLinger.
 	Linger time.Duration
+	// Certs are the certificates of the TLS listeners; nil allows none.
+	Certs *certs.Store
 }
 
 // applySipgo sets sipgo's process-wide settings for an engine: the

@@ -97,7 +97,11 @@ func testEngineWith(t *testing.T, maxSize int, opts Options) *Engine {
 		t.Fatal(err)
 	}
 	var listens []config.Listen
-	for _, l := range []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"} {
+	uris := []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"}
+	if opts.Certs != nil {
+		uris = append(uris, "tls://127.0.0.1:0?advertise="+tlsName)
+	}
+	for _, l := range uris {
 		ll, err := config.ParseListen(l)
 		if err != nil {
 			t.Fatal(err)

@@ -86,6 +86,9 @@ func New(g Gauges) *Metrics {
 	gauge("switchboard_registered_aors", "Addresses-of-record with live bindings.", g.AORs)
 	gauge("switchboard_active_calls", "Calls in progress in the call trackers.", g.Calls)
 	gauge("switchboard_transactions_in_flight", "Server transactions without a final response yet.", g.Transactions)
+	if g.CertificateExpiry != nil {
+		reg.MustRegister(expiryCollector(g.CertificateExpiry))
+	}
 	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended (absorbing retransmissions, or waiting for a cancelled branch).", g.Lingering)
 	return m
 }
@@ -93,6 +96,9 @@ func New(g Gauges) *Metrics {
 // Gauges are read at scrape time.
 type Gauges struct {
 	Bindings, AORs, Calls, Transactions, Lingering func() float64
+	// CertificateExpiry returns when each TLS certificate presented
+	// expires, by its file.
+	CertificateExpiry func() map[string]time.Time
 }
 
 // Message counts one SIP message. method is the request's, or the CSeq

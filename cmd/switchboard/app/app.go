@@ -63,7 +63,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "config.toml", "the config file")
 	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
 	var listens listFlag
-	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070")
+	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070, tls://0.0.0.0:5061")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages\n       switchboard store check FILE")
 		fs.PrintDefaults()
@@ -153,12 +153,23 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	}()
 	gc := &collector{}
 	gc.apply(cfg.Server.MemoryLimit, log)
-	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger)})
+	stopCerts := make(chan struct{})
+	defer close(stopCerts)
+	certStore, err := openCerts(cfg, log, stopCerts)
 	if err != nil {
 		log.Error("starting", "error", err)
 		return 1
 	}
-	svc.Metrics = metrics.New(gauges(store, svc, eng))
+	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger), Certs: certStore})
+	if err != nil {
+		log.Error("starting", "error", err)
+		return 1
+	}
+	g := gauges(store, svc, eng)
+	if certStore != nil {
+		g.CertificateExpiry = certStore.Expiry
+	}
+	svc.Metrics = metrics.New(g)
 	var listens []config.Listen
 	for _, l := range cfg.Server.Listen {
 		parsed, _ := config.ParseListen(l)
@@ -188,7 +199,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },
@@ -218,6 +229,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 			// Reopen log files first, so that logrotate works even when
 			// the reload that SIGHUP also asks for fails.
 			reopen(svc, log)
+			if certStore != nil {
+				certStore.Reload()
+			}
 			r.reload("SIGHUP")
 			continue
 		}
@@ -280,6 +294,12 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	stages, err := pipeline.Check(cfg, localAddrs())
 	if err != nil {
 		printErrors(stderr, err)
+		return 1
+	}
+	if errs := checkCerts(cfg.TLS, cfg.Path, time.Now(), stdout); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d stages: %s)\n", cfg.Path, len(stages), strings.Join(stages, ", "))

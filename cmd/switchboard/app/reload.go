@@ -2,6 +2,7 @@ package app
 
 import (
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ type reloader struct {
 	listen []string // the listen list in force, from the flags or the file
 	file   []string // the listen list the file had at start
 	store  config.Store
+	tls    config.TLS
 	http   config.HTTP
 	linger config.Duration
 	// udpBuffer is server.udp_receive_buffer at start.
@@ -79,6 +81,9 @@ func (r *reloader) reload(cause string) {
 	}
 	if cfg.Server.Linger != r.linger {
 		r.log.Warn("reload", "needs_restart", "server.linger", "detail", "the transaction linger changes on restart; the rest applies now")
+	}
+	if !reflect.DeepEqual(cfg.TLS, r.tls) {
+		r.log.Warn("reload", "needs_restart", "tls", "detail", "the [tls] keys change on restart (the certificate files reload live); the rest applies now")
 	}
 	if cfg.Store != r.store {
 		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")
