@@ -146,6 +146,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 		return
 	}
 	if res.StatusCode >= 200 {
+		// The limits first: a caller that gets the final at once may
+		// send its next INVITE before settle would have run.
+		t.releaseLimits()
 		defer t.settle()
 	}
 	if res.IsSuccess() && t.req.Method == sip.REGISTER {
