@@ -27,12 +27,14 @@ type File struct {
 	Path string `toml:"-"`
 	Hash string `toml:"-"`
 
-	Server Server  `toml:"server"`
-	Log    Log     `toml:"log"`
-	Store  Store   `toml:"store"`
-	HTTP   HTTP    `toml:"http"`
-	TLS    TLS     `toml:"tls"`
-	Stages []Stage `toml:"-"`
+	Server Server `toml:"server"`
+	Log    Log    `toml:"log"`
+	Store  Store  `toml:"store"`
+	HTTP   HTTP   `toml:"http"`
+	TLS    TLS    `toml:"tls"`
+	// WebSocket is the [websocket] section.
+	WebSocket WebSocket `toml:"websocket"`
+	Stages    []Stage   `toml:"-"`
 }
 
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
@@ -230,6 +232,7 @@ func (f *File) Defaults() {
 	f.Store.Defaults()
 	f.TLS.defaults()
 	f.TLS.resolve(filepath.Dir(f.Path))
+	f.WebSocket.Defaults()
 }
 
 // Load reads and decodes a config file.
@@ -270,10 +273,12 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "http", val, &f.HTTP)
 		case "tls":
 			decodeSection(errs, "tls", val, &f.TLS)
+		case "websocket":
+			decodeSection(errs, "websocket", val, &f.WebSocket)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [[stage]])", key))
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [websocket], [[stage]])", key))
 		}
 	}
 	f.Defaults()
@@ -363,6 +368,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	for _, err := range f.HTTP.Validate() {
 		errs.Add(fmt.Errorf("http: %w", err))
+	}
+	for _, err := range f.WebSocket.Validate() {
+		errs.Add(fmt.Errorf("websocket: %w", err))
 	}
 	if len(f.Stages) == 0 && errs.Len() == 0 {
 		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))

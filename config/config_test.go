@@ -56,6 +56,22 @@ func TestDefaults(t *testing.T) {
 		s.HeaderTimeout.D() != DefaultHeaderTimeout || s.IdleTimeout.D() != DefaultIdleTimeout || s.MaxConnections != 0 || s.MaxConnectionsPerSource != 0 {
 		t.Errorf("defaults: %+v", s)
 	}
+	if w := f.WebSocket; w.PingInterval.D() != DefaultPingInterval || len(w.Origins) != 0 {
+		t.Errorf("websocket defaults: %+v", w)
+	}
+}
+
+// TestWebSocketOrigins checks that origins are kept as a browser sends
+// them: scheme and host in lower case, no trailing slash.
+func TestWebSocketOrigins(t *testing.T) {
+	f, err := Parse("c.toml", []byte("[websocket]\norigins = ['HTTPS://Phone.Example.com/', 'http://127.0.0.1:8000']\nping_interval = '5s'\n[[stage]]\nuse = 'forward'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://phone.example.com", "http://127.0.0.1:8000"}
+	if strings.Join(f.WebSocket.Origins, " ") != strings.Join(want, " ") || f.WebSocket.PingInterval.D() != 5*time.Second {
+		t.Errorf("websocket: %+v, want origins %q and a ping each 5s", f.WebSocket, want)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -71,7 +87,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown section", "[serveur]\n[[stage]]\nuse='forward'", []string{`c.toml: unknown section or key "serveur"`}},
 		{"unknown server key", "[server]\nlisten_on = []\n[[stage]]\nuse='forward'", []string{`c.toml: server: listen_on: unknown key (known: listen, domains`}},
 		{"unknown log key", "[log]\nlevl = 'x'\n[[stage]]\nuse='forward'", []string{`log: levl: unknown key`}},
-		{"bad listen", "[server]\nlisten = ['sctp://1.2.3.4:5060']\n[[stage]]\nuse='forward'", []string{`server: listen[0]: "sctp://1.2.3.4:5060": transport "sctp" is not udp, tcp or tls`}},
+		{"bad listen", "[server]\nlisten = ['sctp://1.2.3.4:5060']\n[[stage]]\nuse='forward'", []string{`server: listen[0]: "sctp://1.2.3.4:5060": transport "sctp" is not`}},
 		{"bad listen host", "[server]\nlisten = ['udp://example.org:5060']\n[[stage]]\nuse='forward'", []string{`is not an IP address`}},
 		{"bad aor", "[server]\naor = 'domain'\n[[stage]]\nuse='forward'", []string{`server: aor: "domain"`}},
 		{"bad duration", "[server]\ndrain_timeout = 'soon'\n[[stage]]\nuse='forward'", []string{`server: drain_timeout:`, `not a duration`}},
@@ -94,6 +110,10 @@ func TestParseErrors(t *testing.T) {
 		{"trusted_sources not a network", "[server]\ntrusted_sources = ['10.0.0.0/8', '10.0.0.300']\n[[stage]]\nuse='forward'", []string{`c.toml: server: trusted_sources[1]: "10.0.0.300" is not a network such as "10.0.0.0/8" or an address`}},
 		{"idle_timeout too long", "[server]\nidle_timeout = '48h'\n[[stage]]\nuse='forward'", []string{`c.toml: server: idle_timeout: 48h0m0s is not between 1s and 24h`}},
 		{"wrong type", "[server]\ndomains = 'example.org'\n[[stage]]\nuse='forward'", []string{`server: domains:`}},
+		{"origin with a path", "[websocket]\norigins = ['https://a.example/phone']\n[[stage]]\nuse='forward'", []string{`c.toml: websocket: origins[0]: "https://a.example/phone" is not an origin`}},
+		{"origin without a scheme", "[websocket]\norigins = ['a.example']\n[[stage]]\nuse='forward'", []string{`websocket: origins[0]: "a.example" is not an origin`}},
+		{"ping_interval too short", "[websocket]\nping_interval = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml: websocket: ping_interval: 100ms is not between 1s and 1h`}},
+		{"unknown websocket key", "[websocket]\norigin = []\n[[stage]]\nuse='forward'", []string{`websocket: origin: unknown key`}},
 		{"bad log level", "[log]\nlevel = 'loud'\n[[stage]]\nuse='forward'", []string{`log: level: "loud"`}},
 		{"no stages", "[server]\ndomains = ['a.org']", []string{"no [[stage]]"}},
 		{"stage without use", "[[stage]]\nwhen = 'true'", []string{"c.toml: stage 1: use: missing"}},
@@ -135,6 +155,13 @@ func TestParseListen(t *testing.T) {
 		{"tls://0.0.0.0:5061?advertise=a&advertise=b", "", true},
 		{"127.0.0.1:5060", "", true},
 		{"udp://127.0.0.1:5060/x", "", true},
+		{"ws://0.0.0.0:8080/sip", "ws://0.0.0.0:8080/sip", false},
+		{"WS://[::1]:8080", "ws://[::1]:8080", false},
+		{"ws://127.0.0.1:8080/", "ws://127.0.0.1:8080", false},
+		{"ws://127.0.0.1:8080/sip?x=1", "", true},
+		{"ws://127.0.0.1:8080/sip#x", "", true},
+		{"ws://0.0.0.0:8080/sip?advertise=ws.example.org", "ws://0.0.0.0:8080/sip", false},
+		{"tcp://127.0.0.1:5060/sip", "", true},
 	}
 	for i, tc := range tests {
 		l, err := ParseListen(tc.in)

@@ -10,7 +10,7 @@ import (
 
 // Listen is one socket to listen on.
 type Listen struct {
-	// Network is "udp", "tcp" or "tls".
+	// Network is "udp", "tcp", "tls" or "ws".
 	Network string
 	// Host is the IP address (or "" for all interfaces) and Port the port.
 	Host string
@@ -19,27 +19,30 @@ type Listen struct {
 	// in Record-Route and Via for this listener's transport in place of
 	// server.advertise: over TLS, the name its certificate is for.
 	Advertise string
+	// Path is, for a WebSocket listener, the only HTTP path its handshake
+	// may name ("/sip"); empty, any path.
+	Path string
 }
 
 // Addr returns "host:port" as net.Listen takes it.
 func (l Listen) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.Port)) }
 
-// String returns the URI form, "udp://127.0.0.1:5060".
-func (l Listen) String() string { return l.Network + "://" + l.Addr() }
+// String returns the URI form, "udp://127.0.0.1:5060", "ws://0.0.0.0:8080/sip".
+func (l Listen) String() string { return l.Network + "://" + l.Addr() + l.Path }
 
-// ParseListen parses "udp://127.0.0.1:5060", "tcp://[::1]:5070" or
-// "tls://0.0.0.0:5061?advertise=sip.example.org".
+// ParseListen parses "udp://127.0.0.1:5060", "tcp://[::1]:5070",
+// "tls://0.0.0.0:5061?advertise=sip.example.org" or "ws://0.0.0.0:8080/sip".
 func ParseListen(s string) (Listen, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return Listen{}, fmt.Errorf("%q is not a URI such as \"udp://0.0.0.0:5060\"", s)
 	}
 	network := strings.ToLower(u.Scheme)
-	if network != "udp" && network != "tcp" && network != "tls" {
-		return Listen{}, fmt.Errorf("%q: transport %q is not udp, tcp or tls", s, u.Scheme)
+	if network != "udp" && network != "tcp" && network != "tls" && network != "ws" {
+		return Listen{}, fmt.Errorf("%q: transport %q is not udp, tcp, tls or ws", s, u.Scheme)
 	}
-	if u.Path != "" || u.User != nil {
-		return Listen{}, fmt.Errorf("%q: only transport://host:port is allowed", s)
+	if u.User != nil || u.Fragment != "" || (u.Path != "" && network != "ws") {
+		return Listen{}, fmt.Errorf("%q: only transport://host:port (and a path for ws) is allowed", s)
 	}
 	advertise, err := listenAdvertise(u)
 	if err != nil {
@@ -56,7 +59,11 @@ func ParseListen(s string) (Listen, error) {
 	if host != "" && net.ParseIP(host) == nil {
 		return Listen{}, fmt.Errorf("%q: host %q is not an IP address", s, host)
 	}
-	return Listen{Network: network, Host: host, Port: port, Advertise: advertise}, nil
+	path := u.Path
+	if path == "/" {
+		path = "" // ws://host:port/ is ws://host:port: any path
+	}
+	return Listen{Network: network, Host: host, Port: port, Advertise: advertise, Path: path}, nil
 }
 
 // listenAdvertise returns the advertise parameter of a listen URI, the
