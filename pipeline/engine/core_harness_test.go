@@ -67,12 +67,28 @@ func newCore(t *testing.T, chain string) *core {
 // newCoreWith is newCore with the engine's options.
 func newCoreWith(t *testing.T, chain string, opts Options) *core {
 	t.Helper()
+	return newCoreOn(t, "", chain, opts)
+}
+
+// newCoreOn is newCoreWith with more sockets (listen URIs) and config
+// sections (sections, before the chain).
+func newCoreOn(t *testing.T, sections, chain string, opts Options, listen ...string) *core {
+	t.Helper()
 	registerCoreStages()
 	e := testEngineWith(t, 65535, opts)
+	for _, uri := range listen {
+		l, err := config.ParseListen(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Listen([]config.Listen{l}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.svc.Location = location.NewMemory()
 	e.svc.DialogKey = []byte("core test dialog key")
 	e.svc.Log = e.log
-	cfg, err := config.Parse("core.toml", []byte("[server]\ndomains = [\"example.org\"]\n"+chain))
+	cfg, err := config.Parse("core.toml", []byte("[server]\ndomains = [\"example.org\"]\n"+sections+chain))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,6 +188,8 @@ func (e *Engine) listen(l config.Listen) error {
 		e.serveStream("tcp", ln, ap, e.tp.ServeTCP)
 	case "tls":
 		return e.listenTLS(network, l)
+	case "ws":
+		return e.listenWS(network, l)
 	}
 	return nil
 }

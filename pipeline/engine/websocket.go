@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"net"
+	"strings"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/websocket"
+)
+
+// listenWS serves a ws:// listener: its connections are guarded like TCP
+// ones, and their handshakes checked (websocket.Gate) before sipgo's WS
+// transport upgrades them.
+func (e *Engine) listenWS(network string, l config.Listen) error {
+	ln, err := net.Listen("tcp"+strings.TrimPrefix(network, "ws"), l.Addr())
+	if err != nil {
+		return err
+	}
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	gate := &websocket.Gate{
+		Path:       l.Path,
+		Settings:   e.webSocketSettings,
+		Handshaken: func(remote net.Addr) { e.guard.Delivered(addrPort(remote)) },
+		Log:        e.log.With("layer", "websocket"),
+	}
+	e.addSocket("WS", ap, l.Advertise)
+	e.serveStream("ws", gate.Listen(e.guard.Listen(ln)), ap, e.tp.ServeWS)
+	return nil
+}
+
+// webSocketSettings returns what the WebSocket listeners check and how
+// they ping, from the current pipeline's config: a handshake must be sent
+// within the header timeout.
+func (e *Engine) webSocketSettings() websocket.Settings {
+	s := websocket.Settings{PingInterval: config.DefaultPingInterval, HandshakeTimeout: config.DefaultHeaderTimeout}
+	p := e.current.Load()
+	if p == nil || p.Config == nil {
+		return s
+	}
+	s.Origins = p.Config.WebSocket.Origins
+	if d := p.Config.WebSocket.PingInterval.D(); d > 0 {
+		s.PingInterval = d
+	}
+	if d := p.Config.Server.HeaderTimeout.D(); d > 0 {
+		s.HandshakeTimeout = d
+	}
+	return s
+}
