@@ -179,8 +179,9 @@ func ownPathDropped(ctx *pipeline.Context, path []string) []string {
 	return path
 }
 
-// Target turns a binding into a branch. A device registered over TCP is
-// reached over the connection it registered on; one whose Contact names
+// Target turns a binding into a branch. A device registered over TCP or
+// WebSocket is reached over the connection it registered on (a browser's
+// Contact names a .invalid host, RFC 7118 section 5); one whose Contact names
 // another IP than the one its REGISTER came from (a phone behind NAT) is
 // reached at that source address; the others at their Contact.
 func Target(b loc.Binding) (pipeline.Target, error) {
@@ -193,8 +194,8 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 		// Through a Path, the next hop is the Path's first entry.
 		return t, nil
 	}
-	if strings.EqualFold(b.Transport, "TCP") {
-		t.Destination, t.Transport = b.Received, "TCP"
+	if strings.EqualFold(b.Transport, "TCP") || strings.EqualFold(b.Transport, "WS") {
+		t.Destination, t.Transport = b.Received, strings.ToUpper(b.Transport)
 		return t, nil
 	}
 	host, _, err := net.SplitHostPort(b.Received)

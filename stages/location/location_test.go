@@ -40,6 +40,8 @@ func TestLocation(t *testing.T) {
 			{Contact: "sip:bob@192.0.2.30:5070;transport=tcp", Received: "192.0.2.30:51000", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:edge.example.org;lr>"}},
 		},
 		"carol": {{Contact: "sip:carol@192.0.2.40", Expires: now.Add(time.Second)}},
+		// frank is a browser phone, registered over WebSocket.
+		"frank": {{Contact: "sip:k3f9@df7jal23ls0d.invalid;transport=ws", Received: "192.0.2.70:52000", Transport: "WS", Expires: now.Add(time.Hour)}},
 		// dave registered over TCP through this instance (its Path names us)
 		// and erin through another instance.
 		"dave": {{Contact: "sip:dave@192.0.2.50:5070;transport=tcp", Received: "192.0.2.50:40001", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:127.0.0.1:5060;transport=tcp;lr>"}}},
@@ -68,6 +70,9 @@ func TestLocation(t *testing.T) {
 		{name: "no user", raw: request("MESSAGE", "sip:example.org", "", ""), verdict: pipeline.Replied, code: 404},
 		{name: "our own Path", raw: request("INVITE", "sip:dave@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Destination: "192.0.2.50:40001", Transport: "TCP"},
+		}},
+		{name: "over WebSocket", raw: request("INVITE", "sip:frank@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: "192.0.2.70:52000", Transport: "WS"},
 		}},
 		{name: "another instance's Path", raw: request("INVITE", "sip:erin@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}},

@@ -40,6 +40,8 @@ func TestValidate(t *testing.T) {
 		{"no stages", "[server]\ndomains=['a.org']", nil, 1, []string{"no [[stage]]"}},
 		{"bad listen flag", "[[stage]]\nuse='forward'", []string{"-listen", "sctp://127.0.0.1:1"}, 1, []string{`-listen: "sctp://127.0.0.1:1"`}},
 		{"listen flag", "[[stage]]\nuse='forward'", []string{"-listen", "udp://127.0.0.1:5999", "-listen", "tcp://[::1]:5999"}, 0, []string{"ok"}},
+		{"ws listen flag", "[[stage]]\nuse='forward'", []string{"-listen", "ws://127.0.0.1:8080/sip"}, 0, []string{"ok"}},
+		{"ws listen flag with a query", "[[stage]]\nuse='forward'", []string{"-listen", "ws://127.0.0.1:8080/sip?x"}, 1, []string{`-listen: "ws://127.0.0.1:8080/sip?x"`}},
 	}
 	for i, tc := range tests {
 		path := writeConfig(t, tc.config)
