@@ -4,7 +4,11 @@ import (
 	"net"
 	"strings"
 
+	"github.com/emiago/sipgo/sip"
+	"github.com/gobwas/ws"
+
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/guard"
 	"github.com/switchboard-sip/switchboard/pipeline/websocket"
 )
 
@@ -45,4 +49,19 @@ func (e *Engine) webSocketSettings() websocket.Settings {
 		s.HandshakeTimeout = d
 	}
 	return s
+}
+
+// wsTransport returns sipgo's WS transport with the bounds of tcpTransport
+// on what it dials. sipgo dials a WebSocket to reach a phone whose
+// connection is gone (it fails: a browser listens on no port); that dial
+// passes the guard's caps and gives up after dialTimeout, where sipgo's
+// default dialer waits as long as the transaction.
+func (e *Engine) wsTransport() *sip.TransportWS {
+	return &sip.TransportWS{
+		WriteTimeout: guard.WriteTimeout,
+		DialerCreate: func(net.Addr) ws.Dialer {
+			d := net.Dialer{Timeout: dialTimeout, ControlContext: e.guard.Control}
+			return ws.Dialer{Timeout: dialTimeout, NetDial: d.DialContext, Protocols: sip.WebSocketProtocols}
+		},
+	}
 }

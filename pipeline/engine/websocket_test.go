@@ -207,6 +207,18 @@ func TestWebSocketCall(t *testing.T) {
 	if res := bob.waitResponse(msg, 200); res.StatusCode != 200 {
 		t.Errorf("MESSAGE answered %d", res.StatusCode)
 	}
+
+	// Once the connection is gone the phone is out of reach: sipgo's dial
+	// to its address fails. (Flows will answer 480 without the dial.)
+	alice.conn.Close()
+	poll(t, "the connection released", func() bool { return c.e.guard.Open() == 0 })
+	gone := bob.build(sip.MESSAGE, "sip:alice@example.org", "sip:alice@example.org", "ws-gone", 1)
+	bob.send(c.addr, gone)
+	if res := bob.waitResponse(gone, 300); res.StatusCode < 400 {
+		t.Errorf("MESSAGE to a closed WebSocket answered %d", res.StatusCode)
+	} else {
+		t.Logf("MESSAGE to a closed WebSocket answered %d %s", res.StatusCode, res.Reason)
+	}
 	c.idle(t)
 }
 
@@ -290,7 +302,7 @@ func TestWebSocketLimits(t *testing.T) {
 func TestWebSocketPing(t *testing.T) {
 	c, addr := newWSCore(t)
 	cfg := *c.e.Pipeline().Config
-	cfg.WebSocket.PingInterval = config.Duration(50 * time.Millisecond) // below what a config file allows
+	cfg.WebSocket.PingInterval = config.Duration(200 * time.Millisecond) // below what a config file allows
 	p, err := pipeline.Build(&cfg, c.e.svc)
 	if err != nil {
 		t.Fatal(err)

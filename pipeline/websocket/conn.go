@@ -51,7 +51,9 @@ func (c *conn) Read(b []byte) (int, error) {
 	for _, replay := range []*[]byte{&c.head, &c.rest} {
 		if len(*replay) > 0 {
 			n := copy(b, *replay)
-			*replay = (*replay)[n:]
+			if *replay = (*replay)[n:]; len(*replay) == 0 {
+				*replay = nil // the handshake's buffer goes
+			}
 			return n, nil
 		}
 	}
@@ -128,13 +130,19 @@ func frameHeader(b []byte) (hlen int, plen int64, ok bool) {
 }
 
 // ping closes the connection if the peer sent nothing since the last ping,
-// and otherwise sends a ping (RFC 6455 section 5.5.2), between two frames.
+// and otherwise sends a ping (RFC 6455 section 5.5.2) and sets the next.
 func (c *conn) ping() {
 	if c.unanswered() {
 		c.g.Log.Debug("websocket closed: pings not answered", "remote", c.RemoteAddr().String())
 		_ = c.Close()
 		return
 	}
+	c.writePing()
+}
+
+// writePing writes a ping between two frames, once the upgrader's answer
+// is out, and sets the next ping, unless the connection is closed.
+func (c *conn) writePing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.pending > 0 && !c.lost && !c.closed {

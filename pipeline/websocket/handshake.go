@@ -133,6 +133,9 @@ func readHead(c net.Conn) (head, rest []byte, err error) {
 		n += k
 		if i := bytes.Index(buf[from:n], []byte("\r\n\r\n")); i >= 0 {
 			end := from + i + 4
+			if end == n {
+				return buf[:end], nil, nil
+			}
 			return buf[:end], buf[end:n], nil
 		}
 		if err != nil {
