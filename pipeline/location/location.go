@@ -26,8 +26,8 @@ type Binding struct {
 	// Expires is when the binding lapses.
 	Expires time.Time
 	// Received is the source address ("ip:port") the REGISTER came from and
-	// Transport its transport ("UDP", "TCP"); a request for a device behind
-	// NAT, or on a TCP connection, is sent there.
+	// Transport its transport ("UDP", "TCP", "TLS", "WS"); a request for a
+	// device behind NAT, or on a TCP or WebSocket connection, is sent there.
 	Received  string
 	Transport string
 	// Path is the Path header set of the REGISTER (RFC 3327), if any.
