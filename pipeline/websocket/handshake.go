@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,7 +37,7 @@ func (g *Gate) check(c net.Conn) net.Conn {
 	}
 	var r *refusal
 	switch {
-	case err == errTooLarge:
+	case errors.Is(err, errTooLarge):
 		r = &refusal{http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("the handshake is larger than %d bytes", MaxHandshake)}
 	case err != nil:
 		_ = c.Close()
@@ -117,7 +118,7 @@ func (r *refusal) response() []byte {
 }
 
 // errTooLarge is a handshake request past MaxHandshake.
-var errTooLarge = fmt.Errorf("handshake larger than %d bytes", MaxHandshake)
+var errTooLarge = errors.New("handshake too large")
 
 // readHead reads c up to the blank line that ends the request's header
 // fields: head is the request, rest what was read after it.
