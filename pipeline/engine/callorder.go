@@ -2,7 +2,6 @@ package engine
 
 import (
 	"hash/maphash"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,19 +161,7 @@ func (o *callOrder) ended(req *sip.Request, key string) {
 // left: t's message is next. A request that sipgo never handed over is
 // waited for enterTimeout after its arrival at most.
 func (o *callOrder) await(t *turn) {
-	if t == nil {
-		return
-	}
-	s := o.shard(t.callID)
-	s.mu.Lock()
-	var before []*turn
-	if turns := s.calls[t.callID]; !t.ended {
-		if i := slices.Index(turns, t); i > 0 {
-			before = slices.Clone(turns[:i])
-		}
-	}
-	s.mu.Unlock()
-	for _, p := range before {
+	for _, p := range o.before(t, true) {
 		if !p.request || p.entered.Load() {
 			<-p.done
 			continue
@@ -195,26 +182,33 @@ func (o *callOrder) await(t *turn) {
 // before it has left. Responses wait only for responses: a request never
 // waits for a later message, so no wait can come back to t.
 func (o *callOrder) awaitResponses(t *turn) {
+	for _, p := range o.before(t, false) {
+		<-p.done
+	}
+}
+
+// before returns the turns of t's call that arrived before it and have
+// not ended: all of them, or with requests false only the responses'.
+func (o *callOrder) before(t *turn, requests bool) []*turn {
 	if t == nil {
-		return
+		return nil
 	}
 	s := o.shard(t.callID)
 	s.mu.Lock()
-	var before []*turn
-	if turns := s.calls[t.callID]; !t.ended {
-		for _, p := range turns {
-			if p == t {
-				break
-			}
-			if !p.request {
-				before = append(before, p)
-			}
+	defer s.mu.Unlock()
+	if t.ended {
+		return nil
+	}
+	var out []*turn
+	for _, p := range s.calls[t.callID] {
+		if p == t {
+			return out
+		}
+		if requests || !p.request {
+			out = append(out, p)
 		}
 	}
-	s.mu.Unlock()
-	for _, p := range before {
-		<-p.done
-	}
+	return nil // t is not in its call: nothing to wait for
 }
 
 // end ends t: its message left, or was dropped.
