@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -40,10 +41,11 @@ func newWSCore(t *testing.T) (*core, string) {
 // subprotocol. It keeps every text frame it reads, answers pings unless
 // told not to, and answers requests 200 (an ACK, nothing).
 type wsPhone struct {
-	t    *testing.T
-	name string
-	conn net.Conn
-	host string // its .invalid host
+	t         *testing.T
+	name      string
+	conn      net.Conn
+	host      string // its .invalid host
+	transport string // "WS" or "WSS"
 
 	mu     sync.Mutex
 	texts  []string
@@ -56,15 +58,32 @@ type wsPhone struct {
 // dialWS connects a wsPhone named name to the proxy's ws listener.
 func dialWS(t *testing.T, addr, name string) *wsPhone {
 	t.Helper()
-	d := ws.Dialer{Protocols: []string{"sip"}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"https://phone.example.org"}})}
-	conn, _, hs, err := d.Dial(t.Context(), "ws://"+addr+"/sip")
+	return dialWebSocket(t, "ws://"+addr+"/sip", name, nil)
+}
+
+// wsDialer is a browser's dialer: the sip subprotocol, the allowed
+// Origin, TLS with config for a wss:// URL.
+func wsDialer(config *tls.Config) ws.Dialer {
+	return ws.Dialer{Protocols: []string{"sip"}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"https://phone.example.org"}}), TLSConfig: config}
+}
+
+// dialWebSocket connects a wsPhone named name to url, ws:// or wss://
+// (trusting what config trusts).
+func dialWebSocket(t *testing.T, url, name string, config *tls.Config) *wsPhone {
+	t.Helper()
+	d := wsDialer(config)
+	conn, _, hs, err := d.Dial(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hs.Protocol != "sip" {
 		t.Fatalf("handshake chose subprotocol %q, want sip", hs.Protocol)
 	}
-	p := &wsPhone{t: t, name: name, conn: conn, host: name + "-df7jal23ls0d.invalid", closed: make(chan struct{})}
+	transport := "WS"
+	if strings.HasPrefix(url, "wss:") {
+		transport = "WSS"
+	}
+	p := &wsPhone{t: t, name: name, conn: conn, host: name + "-df7jal23ls0d.invalid", transport: transport, closed: make(chan struct{})}
 	t.Cleanup(func() { conn.Close(); <-p.closed })
 	go p.read()
 	return p
@@ -120,19 +139,21 @@ func (p *wsPhone) reply(req *sip.Request, code int) {
 }
 
 // contact is the phone's Contact URI.
-func (p *wsPhone) contact() string { return "sip:" + p.name + "@" + p.host + ";transport=ws" }
+func (p *wsPhone) contact() string {
+	return "sip:" + p.name + "@" + p.host + ";transport=" + strings.ToLower(p.transport)
+}
 
 // build makes a request from the phone, as build does for a UDP phone.
 func (p *wsPhone) build(method sip.RequestMethod, ruri, to, callID string, extra ...string) *sip.Request {
 	p.t.Helper()
 	raw := fmt.Sprintf("%s %s SIP/2.0\n"+
-		"Via: SIP/2.0/WS %s;branch=%s\n"+
+		"Via: SIP/2.0/%s %s;branch=%s\n"+
 		"Max-Forwards: 70\n"+
 		"From: <sip:%s@example.org>;tag=%s\n"+
 		"To: <%s>\n"+
 		"Call-ID: %s\n"+
 		"CSeq: 1 %s\n"+
-		"Contact: <%s>\n", method, ruri, p.host, sip.GenerateBranch(), p.name, callID, to, callID, method, p.contact())
+		"Contact: <%s>\n", method, ruri, p.transport, p.host, sip.GenerateBranch(), p.name, callID, to, callID, method, p.contact())
 	for _, h := range extra {
 		raw += h + "\n"
 	}
