@@ -192,6 +192,27 @@ func (p *wsPhone) isClosed() bool {
 	}
 }
 
+// callBob registers the phone, then calls bob, a UDP phone that answers,
+// through the proxy; it returns the INVITE bob got, after checking its two
+// Record-Route entries (RFC 5658).
+func (p *wsPhone) callBob(bob *phone, callID string) *sip.Request {
+	p.t.Helper()
+	p.send(p.build(sip.REGISTER, "sip:example.org", "sip:"+p.name+"@example.org", callID+"-reg", "Expires: 300"))
+	p.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
+	p.send(p.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", callID))
+	inv, _ := bob.waitRequest(sip.INVITE, callID, 1)
+	var routes []string
+	for _, h := range inv.GetHeaders("Record-Route") {
+		routes = append(routes, h.Value())
+	}
+	want := "transport=" + strings.ToLower(p.transport)
+	if len(routes) != 2 || !strings.Contains(routes[0], "transport=udp") || !strings.Contains(routes[1], want+";") {
+		p.t.Errorf("Record-Route %q, want one for UDP above one with %s (RFC 5658)", routes, want)
+	}
+	p.wait("200 to the INVITE", "SIP/2.0 200", "CSeq: 1 INVITE")
+	return inv
+}
+
 // TestWebSocketCall is a browser phone on WebSocket that registers, calls
 // a UDP phone through the proxy, and is reached by it over its own
 // connection: in the call (the BYE) and through its registration.
@@ -201,19 +222,7 @@ func TestWebSocketCall(t *testing.T) {
 	c.register(bob, "bob")
 	alice := dialWS(t, addr, "alice")
 
-	alice.send(alice.build(sip.REGISTER, "sip:example.org", "sip:alice@example.org", "ws-reg", "Expires: 300"))
-	alice.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
-
-	alice.send(alice.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", "ws-call"))
-	inv, _ := bob.waitRequest(sip.INVITE, "ws-call", 1)
-	var routes []string
-	for _, h := range inv.GetHeaders("Record-Route") {
-		routes = append(routes, h.Value())
-	}
-	if len(routes) != 2 || !strings.Contains(routes[0], "transport=udp") || !strings.Contains(routes[1], "transport=ws") {
-		t.Errorf("Record-Route %q, want one for UDP above one for WS (RFC 5658)", routes)
-	}
-	alice.wait("200 to the INVITE", "SIP/2.0 200", "CSeq: 1 INVITE")
+	inv := alice.callBob(bob, "ws-call")
 
 	bye := bob.calleeRequest(sip.BYE, inv, 2)
 	bob.send(c.addr, bye)

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,19 +24,7 @@ func TestWSSCall(t *testing.T) {
 	c.register(bob, "bob")
 	alice := dialWebSocket(t, url, "alice", trust)
 
-	alice.send(alice.build(sip.REGISTER, "sip:example.org", "sip:alice@example.org", "wss-reg", "Expires: 300"))
-	alice.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
-
-	alice.send(alice.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", "wss-call"))
-	inv, _ := bob.waitRequest(sip.INVITE, "wss-call", 1)
-	var routes []string
-	for _, h := range inv.GetHeaders("Record-Route") {
-		routes = append(routes, h.Value())
-	}
-	if len(routes) != 2 || !strings.Contains(routes[0], "transport=udp") || !strings.Contains(routes[1], "transport=wss") {
-		t.Errorf("Record-Route %q, want one for UDP above one for WSS (RFC 5658)", routes)
-	}
-	alice.wait("200 to the INVITE", "SIP/2.0 200", "CSeq: 1 INVITE")
+	alice.callBob(bob, "wss-call")
 
 	msg := bob.build(sip.MESSAGE, "sip:alice@example.org", "sip:alice@example.org", "wss-message", 1)
 	bob.send(c.addr, msg)
