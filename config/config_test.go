@@ -162,6 +162,11 @@ func TestParseListen(t *testing.T) {
 		{"ws://127.0.0.1:8080/sip#x", "", true},
 		{"ws://0.0.0.0:8080/sip?advertise=ws.example.org", "ws://0.0.0.0:8080/sip", false},
 		{"tcp://127.0.0.1:5060/sip", "", true},
+		{"wss://0.0.0.0:8443/sip", "wss://0.0.0.0:8443/sip", false},
+		{"WSS://[::1]:8443/", "wss://[::1]:8443", false},
+		{"wss://0.0.0.0:8443/sip?advertise=sip.example.org", "wss://0.0.0.0:8443/sip", false},
+		{"wss://0.0.0.0:8443/sip?x=1", "", true},
+		{"tls://127.0.0.1:5061/sip", "", true},
 	}
 	for i, tc := range tests {
 		l, err := ParseListen(tc.in)

@@ -10,7 +10,7 @@ import (
 
 // Listen is one socket to listen on.
 type Listen struct {
-	// Network is "udp", "tcp", "tls" or "ws".
+	// Network is "udp", "tcp", "tls", "ws" or "wss".
 	Network string
 	// Host is the IP address (or "" for all interfaces) and Port the port.
 	Host string
@@ -31,18 +31,21 @@ func (l Listen) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.P
 func (l Listen) String() string { return l.Network + "://" + l.Addr() + l.Path }
 
 // ParseListen parses "udp://127.0.0.1:5060", "tcp://[::1]:5070",
-// "tls://0.0.0.0:5061?advertise=sip.example.org" or "ws://0.0.0.0:8080/sip".
+// "tls://0.0.0.0:5061?advertise=sip.example.org", "ws://0.0.0.0:8080/sip" or
+// "wss://0.0.0.0:8443/sip".
 func ParseListen(s string) (Listen, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return Listen{}, fmt.Errorf("%q is not a URI such as \"udp://0.0.0.0:5060\"", s)
 	}
 	network := strings.ToLower(u.Scheme)
-	if network != "udp" && network != "tcp" && network != "tls" && network != "ws" {
-		return Listen{}, fmt.Errorf("%q: transport %q is not udp, tcp, tls or ws", s, u.Scheme)
+	switch network {
+	case "udp", "tcp", "tls", "ws", "wss":
+	default:
+		return Listen{}, fmt.Errorf("%q: transport %q is not udp, tcp, tls, ws or wss", s, u.Scheme)
 	}
-	if u.User != nil || u.Fragment != "" || (u.Path != "" && network != "ws") {
-		return Listen{}, fmt.Errorf("%q: only transport://host:port (and a path for ws) is allowed", s)
+	if u.User != nil || u.Fragment != "" || (u.Path != "" && network != "ws" && network != "wss") {
+		return Listen{}, fmt.Errorf("%q: only transport://host:port (and a path for ws and wss) is allowed", s)
 	}
 	advertise, err := listenAdvertise(u)
 	if err != nil {

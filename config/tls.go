@@ -84,7 +84,7 @@ func (t *TLS) validate(listening bool) []error {
 	case t.Cert == "" && t.Key == "" && len(t.Certificates) > 0:
 		errs = append(errs, fmt.Errorf("certificates: needs cert and key, presented when no name matches"))
 	case t.Cert == "" && t.Key == "" && listening:
-		errs = append(errs, fmt.Errorf("cert: a tls:// listener needs cert and key"))
+		errs = append(errs, fmt.Errorf("cert: a tls:// or wss:// listener needs cert and key"))
 	}
 	if (t.Cert == "") != (t.Key == "") {
 		errs = append(errs, fmt.Errorf("cert, key: set both or neither"))
@@ -114,10 +114,11 @@ func (t *TLS) validate(listening bool) []error {
 	return errs
 }
 
-// listensTLS reports whether one of the listen URIs is a TLS listener.
+// listensTLS reports whether one of the listen URIs is a TLS or WSS
+// listener.
 func listensTLS(listen []string) bool {
 	for _, l := range listen {
-		if p, err := ParseListen(l); err == nil && p.Network == "tls" {
+		if p, err := ParseListen(l); err == nil && (p.Network == "tls" || p.Network == "wss") {
 			return true
 		}
 	}

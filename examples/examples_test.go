@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/certs"
+	"github.com/switchboard-sip/switchboard/pipeline/certs/certstest"
 	_ "github.com/switchboard-sip/switchboard/stages/all"
 )
 
@@ -52,5 +55,50 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInternetExample loads internet.toml with test certificates in place
+// of Let's Encrypt's files, and checks what `switchboard validate` checks
+// of them, and that it listens on UDP, TCP, TLS and WSS.
+func TestInternetExample(t *testing.T) {
+	data, err := os.ReadFile("internet.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := certstest.NewCA(t)
+	c, k := ca.Issue(t, time.Now().Add(90*24*time.Hour), "sip.example.org")
+	certstest.Write(t, filepath.Join(dir, "fullchain.pem"), c)
+	certstest.Write(t, filepath.Join(dir, "privkey.pem"), k)
+	live := "/etc/letsencrypt/live/sip.example.org/"
+	if !strings.Contains(string(data), live) {
+		t.Fatalf("internet.toml names no certificate in %s", live)
+	}
+	certstest.Write(t, filepath.Join(dir, "internet.toml"), []byte(strings.ReplaceAll(string(data), live, dir+"/")))
+	copyFile(t, "secure-users.txt", filepath.Join(dir, "secure-users.txt"))
+	cfg, err := config.Load(filepath.Join(dir, "internet.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Check(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	var networks []string
+	for _, l := range cfg.Server.Listen {
+		p, err := config.ParseListen(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		networks = append(networks, p.Network)
+	}
+	if got := strings.Join(networks, " "); got != "udp tcp tls wss" {
+		t.Errorf("listeners %q, want udp tcp tls wss", got)
+	}
+	for _, p := range cfg.TLS.Pairs() {
+		warning, err := certs.Check(certs.Pair{Cert: p.Cert, Key: p.Key}, time.Now())
+		if err != nil || warning != "" {
+			t.Errorf("%s: %v %s", p.Cert, err, warning)
+		}
 	}
 }

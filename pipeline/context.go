@@ -28,7 +28,7 @@ type Target struct {
 	// of the address the URI or Route set names (a registered device's
 	// source address, for phones behind NAT or on a TCP connection).
 	Destination string
-	// Transport, when set, is "UDP", "TCP", "TLS" or "WS" for Destination.
+	// Transport, when set, is "UDP", "TCP", "TLS", "WS" or "WSS" for Destination.
 	Transport string
 	// Path is a Route set to put in front of the request (RFC 3327).
 	Path []string
@@ -49,7 +49,7 @@ type ForwardOptions struct {
 type Context struct {
 	// Request is the proxy's copy of the received request.
 	Request *sip.Request
-	// Source and Transport say where it came from ("UDP", "TCP", "TLS", "WS").
+	// Source and Transport say where it came from ("UDP", "TCP", "TLS", "WS", "WSS").
 	Source    Source
 	Transport string
 	// Received is when the request arrived.

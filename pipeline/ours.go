@@ -11,7 +11,7 @@ import (
 
 // Socket is a local address the proxy listens on.
 type Socket struct {
-	// Transport is "UDP", "TCP", "TLS" or "WS".
+	// Transport is "UDP", "TCP", "TLS", "WS" or "WSS".
 	Transport string
 	// Addr is the bound address; an unspecified IP (0.0.0.0, ::) means all
 	// interfaces.

@@ -119,7 +119,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), dialTLS,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
-		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(), WS: e.wsTransport()}),
+		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(), WS: e.wsTransport(), WSS: e.wssTransport()}),
 	)
 	e.tp.OnMessage(e.onMessage)
 	e.tp.OnMessage(e.delivered)
@@ -188,7 +188,7 @@ func (e *Engine) listen(l config.Listen) error {
 		e.serveStream("tcp", ln, ap, e.tp.ServeTCP)
 	case "tls":
 		return e.listenTLS(network, l)
-	case "ws":
+	case "ws", "wss":
 		return e.listenWS(network, l)
 	}
 	return nil

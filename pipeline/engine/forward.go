@@ -222,13 +222,14 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 	return br, nil
 }
 
-// reachable drops a target's TCP destination when the connection the
-// device registered on is gone: the device is then reached at its Contact.
+// reachable drops a target's TCP or TLS destination when the connection
+// the device registered on is gone: the device is then reached at its
+// Contact.
 func (e *Engine) reachable(target pipeline.Target) pipeline.Target {
-	if target.Destination == "" || !strings.EqualFold(target.Transport, "TCP") {
+	if target.Destination == "" || (!strings.EqualFold(target.Transport, "TCP") && !strings.EqualFold(target.Transport, "TLS")) {
 		return target
 	}
-	c, err := e.tp.GetConnection("tcp", target.Destination)
+	c, err := e.tp.GetConnection(target.Transport, target.Destination)
 	if err != nil || c == nil {
 		target.Destination, target.Transport = "", ""
 		return target

@@ -17,7 +17,7 @@ import (
 // readFilter sees every datagram (and every TCP read) before sipgo parses
 // it, on the goroutine that reads the socket.
 //
-// A UDP or WebSocket request larger than [server] max_message_size gets
+// A UDP or WebSocket (WS, WSS) request larger than [server] max_message_size gets
 // 513 unparsed (a WebSocket read is a whole message). Over TCP a read is
 // not a message (it may start in the middle of a body), so the limit there
 // is sipgo's: it closes the stream past 65535 bytes, and a WebSocket past
@@ -50,7 +50,7 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		}
 	}
 	limit := maxMessageSize(p)
-	if (!stream || info.Transport == "WS") && len(data) > limit {
+	if (!stream || info.Transport == "WS" || info.Transport == "WSS") && len(data) > limit {
 		e.tooLarge(info, data, len(data), limit)
 		return nil, nil
 	}

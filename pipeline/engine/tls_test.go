@@ -71,6 +71,16 @@ func (cb *certbot) renew() string {
 	return leaf.SerialNumber.String()
 }
 
+// certStore returns a store serving cb's live pair.
+func certStore(t *testing.T, cb *certbot) *certs.Store {
+	t.Helper()
+	store, err := certs.New(certs.Options{Pairs: []certs.Pair{{Cert: cb.cert, Key: cb.key}}, MinVersion: tls.VersionTLS12, HandshakeTimeout: time.Second}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 // tlsPhone is a phone on a TLS connection to the proxy: it keeps the
 // messages it reads, in order.
 type tlsPhone struct {
@@ -103,12 +113,16 @@ func (ph *tlsPhone) read() {
 }
 
 // request sends a request from the phone and returns its final response.
+// Its Contact names port 1, where the phone does not listen: as a phone's
+// listening port, out of reach through its firewall, it can be reached
+// only over its connection.
 func (ph *tlsPhone) request(method, ruri, callID string, extra ...string) *sip.Response {
 	ph.t.Helper()
 	local := ph.conn.LocalAddr().String()
+	host, _, _ := net.SplitHostPort(local)
 	raw := fmt.Sprintf("%s %s SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=%s\r\nMax-Forwards: 70\r\n"+
 		"From: <sip:alice@example.org>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\n"+
-		"Contact: <sip:alice@%s;transport=tls>\r\n", method, ruri, local, sip.GenerateBranch(), callID, ruri, callID, method, local)
+		"Contact: <sip:alice@%s:1;transport=tls>\r\n", method, ruri, local, sip.GenerateBranch(), callID, ruri, callID, method, host)
 	for _, h := range extra {
 		raw += h + "\r\n"
 	}
@@ -132,6 +146,17 @@ func (ph *tlsPhone) request(method, ruri, callID string, extra ...string) *sip.R
 	}
 }
 
+// reply answers req with code over the phone's connection.
+func (ph *tlsPhone) reply(req *sip.Request, code int) {
+	res := sip.NewResponseFromRequest(req, code, reasonOf(code), nil)
+	if to := res.To(); to != nil {
+		to.Params.Add("tag", "tag-alice")
+	}
+	if _, err := io.WriteString(ph.conn, res.String()); err != nil {
+		ph.t.Fatal(err)
+	}
+}
+
 // TestTLS runs a phone on TLS through the proxy: it registers, calls a
 // phone on UDP, and, after the certificate is renewed by a link swap
 // while its connection is up, calls again over the same connection while
@@ -139,10 +164,7 @@ func (ph *tlsPhone) request(method, ruri, callID string, extra ...string) *sip.R
 // closes that connection and nothing else.
 func TestTLS(t *testing.T) {
 	cb := newCertbot(t)
-	store, err := certs.New(certs.Options{Pairs: []certs.Pair{{Cert: cb.cert, Key: cb.key}}, MinVersion: tls.VersionTLS12, HandshakeTimeout: time.Second}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := certStore(t, cb)
 	stop := make(chan struct{})
 	defer close(stop)
 	if err := store.Watch(stop); err != nil {

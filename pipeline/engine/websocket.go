@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"net"
 	"strings"
 
@@ -12,11 +13,18 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/websocket"
 )
 
-// listenWS serves a ws:// listener: its connections are guarded like TCP
-// ones, and their handshakes checked (websocket.Gate) before sipgo's WS
-// transport upgrades them.
+// listenWS serves a ws:// or wss:// listener: its connections are
+// guarded like TCP ones, and their handshakes checked (websocket.Gate)
+// before sipgo's WS transport upgrades them. A wss:// listener runs TLS
+// under the gate with the certificate store's listener: the TLS handshake
+// happens on the gate's first read, on the connection's own goroutine.
+// sipgo's WSS transport serves as its WS one does, with no TLS of its own.
 func (e *Engine) listenWS(network string, l config.Listen) error {
-	ln, err := net.Listen("tcp"+strings.TrimPrefix(network, "ws"), l.Addr())
+	secure := l.Network == "wss"
+	if secure && e.certs == nil {
+		return errors.New("a wss listener needs [tls] cert and key")
+	}
+	ln, err := net.Listen("tcp"+strings.TrimPrefix(network, l.Network), l.Addr())
 	if err != nil {
 		return err
 	}
@@ -27,8 +35,14 @@ func (e *Engine) listenWS(network string, l config.Listen) error {
 		Handshaken: func(remote net.Addr) { e.guard.Delivered(addrPort(remote)) },
 		Log:        e.log.With("layer", "websocket"),
 	}
+	guarded := e.guard.Listen(ln)
+	if secure {
+		e.addSocket("WSS", ap, l.Advertise)
+		e.serveStream("wss", gate.Listen(e.certs.Listen(guarded)), ap, e.tp.ServeWSS)
+		return nil
+	}
 	e.addSocket("WS", ap, l.Advertise)
-	e.serveStream("ws", gate.Listen(e.guard.Listen(ln)), ap, e.tp.ServeWS)
+	e.serveStream("ws", gate.Listen(guarded), ap, e.tp.ServeWS)
 	return nil
 }
 
@@ -49,6 +63,13 @@ func (e *Engine) webSocketSettings() websocket.Settings {
 		s.HandshakeTimeout = d
 	}
 	return s
+}
+
+// wssTransport returns sipgo's WSS transport with the write bound of
+// wsTransport. Its dials bypass DialerCreate: sipgo dials them with a
+// dialer of its own, bounded only by the transaction (docs/sipgo.md).
+func (e *Engine) wssTransport() *sip.TransportWSS {
+	return &sip.TransportWSS{TransportWS: e.wsTransport()}
 }
 
 // wsTransport returns sipgo's WS transport with the bounds of tcpTransport

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -40,10 +41,11 @@ func newWSCore(t *testing.T) (*core, string) {
 // subprotocol. It keeps every text frame it reads, answers pings unless
 // told not to, and answers requests 200 (an ACK, nothing).
 type wsPhone struct {
-	t    *testing.T
-	name string
-	conn net.Conn
-	host string // its .invalid host
+	t         *testing.T
+	name      string
+	conn      net.Conn
+	host      string // its .invalid host
+	transport string // "WS" or "WSS"
 
 	mu     sync.Mutex
 	texts  []string
@@ -56,15 +58,32 @@ type wsPhone struct {
 // dialWS connects a wsPhone named name to the proxy's ws listener.
 func dialWS(t *testing.T, addr, name string) *wsPhone {
 	t.Helper()
-	d := ws.Dialer{Protocols: []string{"sip"}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"https://phone.example.org"}})}
-	conn, _, hs, err := d.Dial(t.Context(), "ws://"+addr+"/sip")
+	return dialWebSocket(t, "ws://"+addr+"/sip", name, nil)
+}
+
+// wsDialer is a browser's dialer: the sip subprotocol, the allowed
+// Origin, TLS with config for a wss:// URL.
+func wsDialer(config *tls.Config) ws.Dialer {
+	return ws.Dialer{Protocols: []string{"sip"}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"https://phone.example.org"}}), TLSConfig: config}
+}
+
+// dialWebSocket connects a wsPhone named name to url, ws:// or wss://
+// (trusting what config trusts).
+func dialWebSocket(t *testing.T, url, name string, config *tls.Config) *wsPhone {
+	t.Helper()
+	d := wsDialer(config)
+	conn, _, hs, err := d.Dial(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hs.Protocol != "sip" {
 		t.Fatalf("handshake chose subprotocol %q, want sip", hs.Protocol)
 	}
-	p := &wsPhone{t: t, name: name, conn: conn, host: name + "-df7jal23ls0d.invalid", closed: make(chan struct{})}
+	transport := "WS"
+	if strings.HasPrefix(url, "wss:") {
+		transport = "WSS"
+	}
+	p := &wsPhone{t: t, name: name, conn: conn, host: name + "-df7jal23ls0d.invalid", transport: transport, closed: make(chan struct{})}
 	t.Cleanup(func() { conn.Close(); <-p.closed })
 	go p.read()
 	return p
@@ -120,19 +139,21 @@ func (p *wsPhone) reply(req *sip.Request, code int) {
 }
 
 // contact is the phone's Contact URI.
-func (p *wsPhone) contact() string { return "sip:" + p.name + "@" + p.host + ";transport=ws" }
+func (p *wsPhone) contact() string {
+	return "sip:" + p.name + "@" + p.host + ";transport=" + strings.ToLower(p.transport)
+}
 
 // build makes a request from the phone, as build does for a UDP phone.
 func (p *wsPhone) build(method sip.RequestMethod, ruri, to, callID string, extra ...string) *sip.Request {
 	p.t.Helper()
 	raw := fmt.Sprintf("%s %s SIP/2.0\n"+
-		"Via: SIP/2.0/WS %s;branch=%s\n"+
+		"Via: SIP/2.0/%s %s;branch=%s\n"+
 		"Max-Forwards: 70\n"+
 		"From: <sip:%s@example.org>;tag=%s\n"+
 		"To: <%s>\n"+
 		"Call-ID: %s\n"+
 		"CSeq: 1 %s\n"+
-		"Contact: <%s>\n", method, ruri, p.host, sip.GenerateBranch(), p.name, callID, to, callID, method, p.contact())
+		"Contact: <%s>\n", method, ruri, p.transport, p.host, sip.GenerateBranch(), p.name, callID, to, callID, method, p.contact())
 	for _, h := range extra {
 		raw += h + "\n"
 	}
@@ -171,6 +192,27 @@ func (p *wsPhone) isClosed() bool {
 	}
 }
 
+// callBob registers the phone, then calls bob, a UDP phone that answers,
+// through the proxy; it returns the INVITE bob got, after checking its two
+// Record-Route entries (RFC 5658).
+func (p *wsPhone) callBob(bob *phone, callID string) *sip.Request {
+	p.t.Helper()
+	p.send(p.build(sip.REGISTER, "sip:example.org", "sip:"+p.name+"@example.org", callID+"-reg", "Expires: 300"))
+	p.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
+	p.send(p.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", callID))
+	inv, _ := bob.waitRequest(sip.INVITE, callID, 1)
+	var routes []string
+	for _, h := range inv.GetHeaders("Record-Route") {
+		routes = append(routes, h.Value())
+	}
+	want := "transport=" + strings.ToLower(p.transport)
+	if len(routes) != 2 || !strings.Contains(routes[0], "transport=udp") || !strings.Contains(routes[1], want+";") {
+		p.t.Errorf("Record-Route %q, want one for UDP above one with %s (RFC 5658)", routes, want)
+	}
+	p.wait("200 to the INVITE", "SIP/2.0 200", "CSeq: 1 INVITE")
+	return inv
+}
+
 // TestWebSocketCall is a browser phone on WebSocket that registers, calls
 // a UDP phone through the proxy, and is reached by it over its own
 // connection: in the call (the BYE) and through its registration.
@@ -180,19 +222,7 @@ func TestWebSocketCall(t *testing.T) {
 	c.register(bob, "bob")
 	alice := dialWS(t, addr, "alice")
 
-	alice.send(alice.build(sip.REGISTER, "sip:example.org", "sip:alice@example.org", "ws-reg", "Expires: 300"))
-	alice.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
-
-	alice.send(alice.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", "ws-call"))
-	inv, _ := bob.waitRequest(sip.INVITE, "ws-call", 1)
-	var routes []string
-	for _, h := range inv.GetHeaders("Record-Route") {
-		routes = append(routes, h.Value())
-	}
-	if len(routes) != 2 || !strings.Contains(routes[0], "transport=udp") || !strings.Contains(routes[1], "transport=ws") {
-		t.Errorf("Record-Route %q, want one for UDP above one for WS (RFC 5658)", routes)
-	}
-	alice.wait("200 to the INVITE", "SIP/2.0 200", "CSeq: 1 INVITE")
+	inv := alice.callBob(bob, "ws-call")
 
 	bye := bob.calleeRequest(sip.BYE, inv, 2)
 	bob.send(c.addr, bye)

@@ -26,7 +26,7 @@ type Binding struct {
 	// Expires is when the binding lapses.
 	Expires time.Time
 	// Received is the source address ("ip:port") the REGISTER came from and
-	// Transport its transport ("UDP", "TCP", "TLS", "WS"); a request for a
+	// Transport its transport ("UDP", "TCP", "TLS", "WS", "WSS"); a request for a
 	// device behind NAT, or on a TCP or WebSocket connection, is sent there.
 	Received  string
 	Transport string

@@ -179,8 +179,9 @@ func ownPathDropped(ctx *pipeline.Context, path []string) []string {
 	return path
 }
 
-// Target turns a binding into a branch. A device registered over TCP or
-// WebSocket is reached over the connection it registered on (a browser's
+// Target turns a binding into a branch. A device registered over TCP,
+// TLS or WebSocket (WS, WSS) is reached over the connection it registered
+// on (a browser's
 // Contact names a .invalid host, RFC 7118 section 5); one whose Contact names
 // another IP than the one its REGISTER came from (a phone behind NAT) is
 // reached at that source address; the others at their Contact.
@@ -194,7 +195,7 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 		// Through a Path, the next hop is the Path's first entry.
 		return t, nil
 	}
-	if strings.EqualFold(b.Transport, "TCP") || strings.EqualFold(b.Transport, "WS") {
+	if connected(b.Transport) {
 		t.Destination, t.Transport = b.Received, strings.ToUpper(b.Transport)
 		return t, nil
 	}
@@ -206,6 +207,16 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 		t.Destination, t.Transport = b.Received, strings.ToUpper(b.Transport)
 	}
 	return t, nil
+}
+
+// connected reports whether transport keeps a connection a binding is
+// reached over.
+func connected(transport string) bool {
+	switch strings.ToUpper(transport) {
+	case "TCP", "TLS", "WS", "WSS":
+		return true
+	}
+	return false
 }
 
 // ReadOnly reports that the stage changes nothing a rule reads (it answers,

@@ -42,6 +42,9 @@ func TestLocation(t *testing.T) {
 		"carol": {{Contact: "sip:carol@192.0.2.40", Expires: now.Add(time.Second)}},
 		// frank is a browser phone, registered over WebSocket.
 		"frank": {{Contact: "sip:k3f9@df7jal23ls0d.invalid;transport=ws", Received: "192.0.2.70:52000", Transport: "WS", Expires: now.Add(time.Hour)}},
+		// grace registered over TLS, heidi is a browser phone over WSS.
+		"grace": {{Contact: "sip:grace@192.0.2.80:5061;transport=tls", Received: "192.0.2.80:41000", Transport: "TLS", Expires: now.Add(time.Hour)}},
+		"heidi": {{Contact: "sip:h7x2@a8kq0s1mzp3c.invalid;transport=wss", Received: "192.0.2.90:53000", Transport: "WSS", Expires: now.Add(time.Hour)}},
 		// dave registered over TCP through this instance (its Path names us)
 		// and erin through another instance.
 		"dave": {{Contact: "sip:dave@192.0.2.50:5070;transport=tcp", Received: "192.0.2.50:40001", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:127.0.0.1:5060;transport=tcp;lr>"}}},
@@ -73,6 +76,12 @@ func TestLocation(t *testing.T) {
 		}},
 		{name: "over WebSocket", raw: request("INVITE", "sip:frank@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Destination: "192.0.2.70:52000", Transport: "WS"},
+		}},
+		{name: "over TLS", raw: request("INVITE", "sip:grace@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: "192.0.2.80:41000", Transport: "TLS"},
+		}},
+		{name: "over WSS", raw: request("INVITE", "sip:heidi@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: "192.0.2.90:53000", Transport: "WSS"},
 		}},
 		{name: "another instance's Path", raw: request("INVITE", "sip:erin@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}},

@@ -63,7 +63,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "config.toml", "the config file")
 	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
 	var listens listFlag
-	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070, tls://0.0.0.0:5061, ws://0.0.0.0:8080/sip")
+	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070, tls://0.0.0.0:5061, ws://0.0.0.0:8080/sip, wss://0.0.0.0:8443/sip")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages\n       switchboard store check FILE")
 		fs.PrintDefaults()
