@@ -132,8 +132,8 @@ func TestFlows(t *testing.T) {
 			alice.send(alice.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", "flow-call"))
 			inv, _ := bob.waitRequest(sip.INVITE, "flow-call", 1)
 			rr := inv.GetHeaders("Record-Route")
-			if len(rr) != 2 {
-				t.Fatalf("Record-Route %v, want two", rr)
+			if len(rr) != 2 || !strings.Contains(rr[0].Value(), "transport=udp") || !strings.Contains(rr[1].Value(), "transport="+strings.ToLower(alice.transport())) {
+				t.Fatalf("Record-Route %v, want one for UDP above one for the phone's transport (RFC 5658)", rr)
 			}
 			u := rr[1].(*sip.RecordRouteHeader).Address
 			value, _ := u.UriParams.Get(pipeline.FlowParam)

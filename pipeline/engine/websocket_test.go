@@ -194,55 +194,6 @@ func (p *wsPhone) isClosed() bool {
 	}
 }
 
-// TestWebSocketCall is a browser phone on WebSocket that registers, calls
-// a UDP phone through the proxy, and is reached by it over its own
-// connection: in the call (the BYE) and through its registration.
-func TestWebSocketCall(t *testing.T) {
-	c, addr := newWSCore(t)
-	bob := newPhone(t, "bob", answering(nil, 180, 200))
-	c.register(bob, "bob")
-	alice := dialWS(t, addr, "alice")
-
-	alice.send(alice.build(sip.REGISTER, "sip:example.org", "sip:alice@example.org", "ws-reg", "Expires: 300"))
-	alice.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
-
-	alice.send(alice.build(sip.INVITE, "sip:bob@example.org", "sip:bob@example.org", "ws-call"))
-	inv, _ := bob.waitRequest(sip.INVITE, "ws-call", 1)
-	var routes []string
-	for _, h := range inv.GetHeaders("Record-Route") {
-		routes = append(routes, h.Value())
-	}
-	if len(routes) != 2 || !strings.Contains(routes[0], "transport=udp") || !strings.Contains(routes[1], "transport=ws") {
-		t.Errorf("Record-Route %q, want one for UDP above one for WS (RFC 5658)", routes)
-	}
-	alice.wait("200 to the INVITE", "SIP/2.0 200", "CSeq: 1 INVITE")
-
-	bye := bob.calleeRequest(sip.BYE, inv, 2)
-	bob.send(c.addr, bye)
-	alice.wait("the BYE", "BYE sip:alice@"+alice.host)
-	if res := bob.waitResponse(bye, 200); res.StatusCode != 200 {
-		t.Errorf("BYE answered %d", res.StatusCode)
-	}
-
-	msg := bob.build(sip.MESSAGE, "sip:alice@example.org", "sip:alice@example.org", "ws-message", 1)
-	bob.send(c.addr, msg)
-	alice.wait("the MESSAGE", "MESSAGE sip:alice@"+alice.host)
-	if res := bob.waitResponse(msg, 200); res.StatusCode != 200 {
-		t.Errorf("MESSAGE answered %d", res.StatusCode)
-	}
-
-	// Once the connection is gone the phone is out of reach: 480, no dial
-	// (TestFlows).
-	alice.conn.Close()
-	poll(t, "the connection released", func() bool { return c.e.guard.Open() == 0 })
-	gone := bob.build(sip.MESSAGE, "sip:alice@example.org", "sip:alice@example.org", "ws-gone", 1)
-	bob.send(c.addr, gone)
-	if res := bob.waitResponse(gone, 300); res.StatusCode != 480 {
-		t.Errorf("MESSAGE to a closed WebSocket answered %d, want 480", res.StatusCode)
-	}
-	c.idle(t)
-}
-
 // TestWebSocketHandshakes sends the proxy's ws listener handshakes it
 // refuses, each answered and closed, then one it takes.
 func TestWebSocketHandshakes(t *testing.T) {
