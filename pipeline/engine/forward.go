@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -76,10 +77,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		// after this, and a clone costs as much as parsing the message.
 		b, err := t.newBranch(ctx, target, i == len(targets)-1, t.traced)
 		if err != nil {
-			t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
-			t.mu.Lock()
-			t.finals = append(t.finals, sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil))
-			t.mu.Unlock()
+			t.notSent(target, err)
 			continue
 		}
 		if !handed {
@@ -116,9 +114,13 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 }
 
 // defaultTarget is where a request goes when no stage chose: within a
-// dialog, to the receiving end's address; otherwise by its Route set or
+// dialog, over the connection our Route names (a flow), or to the
+// receiving end's address; otherwise by its Route set or
 // Request-URI.
 func (t *transaction) defaultTarget(req *sip.Request) pipeline.Target {
+	if t.flow != nil {
+		return pipeline.Target{URI: *req.Recipient.Clone(), Destination: t.flow.Addr.String(), Transport: t.flow.Transport}
+	}
 	if t.dialog != nil {
 		return t.dialog.target(req)
 	}
@@ -174,10 +176,15 @@ func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport s
 // last, the request itself becomes the branch, uncopied: ctx.Request must
 // not be read after that.
 func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string, last bool) (*sip.Request, error) {
-	if t.dialog != nil && target.Destination == t.dialog.to.Addr.String() {
+	switch {
+	case t.flow != nil && target.Destination == t.flow.Addr.String():
+		if !t.e.reachable(target) {
+			return nil, errFlowGone
+		}
+	case t.dialog != nil && target.Destination == t.dialog.to.Addr.String():
 		target = t.dialog.reachable(t.e, target)
-	} else {
-		target = t.e.reachable(target)
+	case !t.e.reachable(target):
+		return nil, errFlowGone
 	}
 	br := ctx.Request
 	if !last {
@@ -197,9 +204,12 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 		return nil, errNoSocket(tp)
 	}
 	if ctx.RecordRoute && !inDialog(br) && recordRoutes(br.Method) {
-		t.addRecordRoute(br, t.transport)
-		if !strings.EqualFold(tp, t.transport) {
-			t.addRecordRoute(br, tp)
+		caller, callee := t.callerFlow(), targetFlow(target)
+		if strings.EqualFold(tp, t.transport) {
+			t.addRecordRoute(br, tp, append(caller, callee...))
+		} else {
+			t.addRecordRoute(br, t.transport, caller)
+			t.addRecordRoute(br, tp, callee)
 		}
 	}
 	advHost, advPort := t.p.Advertised(tp)
@@ -222,20 +232,26 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 	return br, nil
 }
 
-// reachable drops a target's TCP or TLS destination when the connection
-// the device registered on is gone: the device is then reached at its
-// Contact.
-func (e *Engine) reachable(target pipeline.Target) pipeline.Target {
-	if target.Destination == "" || (!strings.EqualFold(target.Transport, "TCP") && !strings.EqualFold(target.Transport, "TLS")) {
-		return target
+// reachable reports whether a target can be sent to. A target whose
+// Destination is a stream connection (a flow: the connection a phone
+// registered over) is reachable only while that connection is up: the
+// proxy never opens one to it, since its Contact may name a .invalid host
+// (RFC 7118 5) and its firewall drops connections it did not open.
+func (e *Engine) reachable(target pipeline.Target) bool {
+	if target.Destination == "" || !isStream(target.Transport) {
+		return true
 	}
 	c, err := e.tp.GetConnection(target.Transport, target.Destination)
 	if err != nil || c == nil {
-		target.Destination, target.Transport = "", ""
-		return target
+		return false
 	}
 	_, _ = c.TryClose() // GetConnection took a reference
-	return target
+	return true
+}
+
+// isStream reports whether transport is a connection's: TCP, TLS, WS or WSS.
+func isStream(transport string) bool {
+	return transport != "" && !strings.EqualFold(transport, "UDP")
 }
 
 func recordRoutes(m sip.RequestMethod) bool {
@@ -246,14 +262,19 @@ func recordRoutes(m sip.RequestMethod) bool {
 	return false
 }
 
-// addRecordRoute puts a Record-Route of ours for transport on top.
-func (t *transaction) addRecordRoute(req *sip.Request, transport string) {
+// addRecordRoute puts a Record-Route of ours for transport on top, naming
+// the flows of the ends it faces.
+func (t *transaction) addRecordRoute(req *sip.Request, transport string, flows []pipeline.Flow) {
 	host, port := t.p.Advertised(transport)
 	u := sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.NewParams()}
 	u.UriParams.Add("transport", strings.ToLower(transport))
 	u.UriParams.Add("lr", "")
 	if id := req.CallID(); id != nil && req.From() != nil {
-		u.UriParams.Add(pipeline.DialogParam, pipeline.DialogToken(t.p.Services.DialogKey, id.Value(), pipeline.FromTag(req)))
+		key := t.p.Services.DialogKey
+		u.UriParams.Add(pipeline.DialogParam, pipeline.DialogToken(key, id.Value(), pipeline.FromTag(req)))
+		if len(flows) > 0 {
+			u.UriParams.Add(pipeline.FlowParam, pipeline.FlowToken(key, id.Value(), flows...))
+		}
 	}
 	req.PrependHeader(&sip.RecordRouteHeader{Address: u})
 }
@@ -293,6 +314,25 @@ func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
 	defer cancel()
 	return e.txl.Request(ctx, req)
 }
+
+// notSent keeps the answer of a branch that could not be sent: 480 for a
+// flow whose connection is gone, 503 otherwise.
+func (t *transaction) notSent(target pipeline.Target, err error) {
+	res := sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil)
+	if errors.Is(err, errFlowGone) {
+		t.log.Debug("branch not sent", "target", target.URI.String(), "destination", target.Destination, "error", err)
+		res = sip.NewResponseFromRequest(t.req, 480, "Temporarily Unavailable", nil)
+	} else {
+		t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
+	}
+	t.mu.Lock()
+	t.finals = append(t.finals, res)
+	t.mu.Unlock()
+}
+
+// errFlowGone is why a request for a flow whose connection closed is not
+// sent.
+var errFlowGone = errors.New("the connection of the flow is gone")
 
 type errNoSocket string
 

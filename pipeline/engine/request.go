@@ -178,10 +178,12 @@ func (t *transaction) processRoute(ctx *pipeline.Context) {
 		token, _ := u.UriParams.Get(pipeline.DialogParam)
 		return pipeline.DialogSigned(key, req, token)
 	}
+	var ours []*sip.Uri
 	if len(routes) > 0 && req.Recipient.User == "" && req.Recipient.UriParams.Has("lr") && ctx.IsOurs(&req.Recipient) {
 		if signed(&req.Recipient) {
 			ctx.SignedRoute = true
 		}
+		ours = append(ours, req.Recipient.Clone())
 		last := routes[len(routes)-1]
 		req.Recipient = *last.Address.Clone()
 		routes = routes[:len(routes)-1]
@@ -191,10 +193,14 @@ func (t *transaction) processRoute(ctx *pipeline.Context) {
 		if signed(&routes[0].Address) {
 			ctx.SignedRoute = true
 		}
+		ours = append(ours, &routes[0].Address)
 		routes = routes[1:]
 		ctx.Routed = true
 	}
 	setRouteSet(req, routes)
+	if ctx.SignedRoute {
+		t.flow = t.routeFlow(req, ours)
+	}
 }
 
 // routeSet returns the Route entries of req, top first.

@@ -38,6 +38,9 @@ type transaction struct {
 	ctx      *pipeline.Context
 	// dialog is the dialog an in-dialog request was admitted in.
 	dialog *dialogUse
+	// flow is the connection an in-dialog request goes over, named by
+	// our Route (nil for none).
+	flow *pipeline.Flow
 
 	mu         sync.Mutex
 	branches   []*branch
