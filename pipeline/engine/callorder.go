@@ -265,24 +265,24 @@ func (t *turn) match() {
 // INVITE it names arrived before it but is still on its way to the engine
 // (the read filter takes a CANCEL on the socket's reader, before sipgo
 // hands the INVITE over), it waits until a CANCEL can find it, for
-// enterTimeout after the INVITE's arrival at most, and reports true.
-func (o *callOrder) awaitInvite(cancel *sip.Request) bool {
+// enterTimeout after the INVITE's arrival at most.
+func (o *callOrder) awaitInvite(cancel *sip.Request) {
 	id := callID(cancel)
 	if id == "" || cancel.CSeq() == nil {
-		return false
+		return
 	}
 	inv := cancel.Clone()
 	inv.CSeq().MethodName = sip.INVITE
 	key, err := sip.ServerTxKeyMake(inv)
 	if err != nil {
-		return false
+		return
 	}
 	s := o.shard(id)
 	s.mu.Lock()
 	t := s.requests[maphash.String(o.seed, key)]
 	s.mu.Unlock()
 	if t == nil || t.matchable == nil {
-		return false
+		return // none, or its turn ended: serve has stored it
 	}
 	timer := time.NewTimer(time.Until(t.arrived.Add(enterTimeout)))
 	defer timer.Stop()
@@ -290,7 +290,6 @@ func (o *callOrder) awaitInvite(cancel *sip.Request) bool {
 	case <-t.matchable:
 	case <-timer.C:
 	}
-	return true
 }
 
 // sweep ends the turns of requests that sipgo never handed to the engine

@@ -15,7 +15,10 @@ func (e *Engine) onCancel(req *sip.Request, local net.Addr) {
 	e.svc.Metrics.Message("in", "CANCEL", 0)
 	key := inviteKey(req)
 	v, ok := e.invites.Load(key)
-	if !ok && e.calls.awaitInvite(req) {
+	if !ok {
+		// The INVITE may still be on its way to serve, or have got there
+		// since the look-up: look again after waiting for it, if it is.
+		e.calls.awaitInvite(req)
 		v, ok = e.invites.Load(key)
 	}
 	var t *transaction
