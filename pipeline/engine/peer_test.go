@@ -172,7 +172,8 @@ func forwardingEngine(t *testing.T, server, forward string) *Engine {
 	return forwardingEngineWith(t, Options{}, server, forward)
 }
 
-// forwardingEngineWith is forwardingEngine with the engine's options.
+// forwardingEngineWith is forwardingEngine with the engine's options;
+// server may end with stages of its own, which run before the forward one.
 func forwardingEngineWith(t *testing.T, opts Options, server, forward string) *Engine {
 	t.Helper()
 	e := testEngineWith(t, 65535, opts)

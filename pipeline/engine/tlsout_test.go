@@ -15,7 +15,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/certs"
 	"github.com/switchboard-sip/switchboard/pipeline/certs/certstest"
@@ -75,8 +74,9 @@ func newTLSCallee(t *testing.T, ca *certstest.CA, name string) *tlsCallee {
 	return c
 }
 
-// tlsDialingEngine is a forwarding engine whose TLS client trusts ca only.
-func tlsDialingEngine(t *testing.T, ca *certstest.CA) *Engine {
+// tlsDialingEngine is a forwarding engine whose TLS client trusts ca only,
+// with the stages given in TOML before the forward stage.
+func tlsDialingEngine(t *testing.T, ca *certstest.CA, stages string) *Engine {
 	t.Helper()
 	dir := t.TempDir()
 	cert, key := ca.Issue(t, time.Now().Add(24*time.Hour), tlsName)
@@ -89,7 +89,7 @@ func tlsDialingEngine(t *testing.T, ca *certstest.CA) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return forwardingEngineWith(t, Options{Certs: store}, "", "")
+	return forwardingEngineWith(t, Options{Certs: store}, stages, "")
 }
 
 // TestOutboundTLS sends branches to TLS servers played by the test: the
@@ -114,7 +114,7 @@ func TestOutboundTLS(t *testing.T) {
 		{"IP address in the certificate", ca, "127.0.0.1", "sip:bob@127.0.0.1:%s;transport=tls", 200, ""},
 		{"IP address not in the certificate", ca, "localhost", "sip:bob@127.0.0.1:%s;transport=tls", 500, ""},
 	}
-	e := tlsDialingEngine(t, ca)
+	e := tlsDialingEngine(t, ca, "")
 	caller := newPeer(t, "127.0.0.2", nil)
 	for i, tc := range tests {
 		callee := newTLSCallee(t, tc.issuer, tc.certFor)
@@ -163,18 +163,8 @@ var registerTargets = sync.OnceFunc(func() {
 // the first branch fails, the caller gets the second one's 200.
 func TestOutboundTLSFailover(t *testing.T) {
 	ca := certstest.NewCA(t)
-	e := tlsDialingEngine(t, ca)
 	registerTargets()
-	cfg, err := config.Parse("test.toml", []byte("[server]\n[[stage]]\nuse = \"test_targets\"\n[[stage]]\nuse = \"forward\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Build(cfg, e.svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.current.Store(p)
-
+	e := tlsDialingEngine(t, ca, "[[stage]]\nuse = \"test_targets\"")
 	bad := newTLSCallee(t, ca, "other.test")
 	good := newTLSCallee(t, ca, "localhost")
 	caller := newPeer(t, "127.0.0.2", nil)
