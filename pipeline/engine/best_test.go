@@ -66,6 +66,14 @@ func TestNextHop(t *testing.T) {
 		{"sip:bob@127.0.0.3:7000", "127.0.0.3:7000", "UDP"},
 		{"sip:bob@127.0.0.3;transport=tcp", "127.0.0.3:5060", "TCP"},
 		{"sip:bob@[::1]:5070", "[::1]:5070", "UDP"},
+		{"sip:bob@127.0.0.3;transport=tls", "127.0.0.3:5061", "TLS"},
+		// A domain without a port is what sipgo resolves, through SRV
+		// when it has no address: the TLS name stays the domain.
+		{"sips:bob@example.com", "example.com:5061", "TLS"},
+		{"SIPS:bob@example.com;transport=tcp", "example.com:5061", "TLS"},
+		{"sips:bob@example.com;transport=udp", "example.com:5061", "TLS"},
+		{"sips:bob@example.com;transport=ws", "example.com:443", "WSS"},
+		{"sip:bob@example.com:5080;transport=TLS", "example.com:5080", "TLS"},
 	}
 	for i, tc := range tests {
 		var u sip.Uri

@@ -119,7 +119,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	e.tp = sip.NewTransportLayer(net.DefaultResolver, newParser(), dialTLS,
 		sip.WithTransportLayerLogger(sipgoLog.With("layer", "transport")),
 		sip.WithTransportLayerReadFilter(e.readFilter),
-		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(), WS: e.wsTransport(), WSS: e.wssTransport()}),
+		sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: e.tcpTransport(), TLS: e.tlsTransport(), WS: e.wsTransport(), WSS: e.wssTransport()}),
 	)
 	e.tp.OnMessage(e.onMessage)
 	e.tp.OnMessage(e.delivered)

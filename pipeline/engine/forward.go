@@ -148,6 +148,12 @@ func (t *transaction) markPreviousHop(req *sip.Request) {
 
 // nextHop works out where a request goes: host, port and transport, from
 // the top Route or the Request-URI, unless the target names a destination.
+// Its host is the name a TLS branch verifies the server's certificate
+// against and sends as SNI: sipgo's TLS transport takes the host of the
+// request's destination, and keeps it when it resolves the name through
+// SRV, so a domain is verified as the domain, never as its SRV target (RFC
+// 5922 4.1). An IP address is verified against the certificate's IP
+// addresses, with no SNI (RFC 6066 3).
 func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport string) {
 	if target.Destination != "" {
 		tp := target.Transport
@@ -160,15 +166,31 @@ func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport s
 	if r := pipeline.TopRoute(req); r != nil {
 		uri = &r.Address
 	}
-	transport = "UDP"
-	if tp, ok := uri.UriParams.Get("transport"); ok && tp != "" {
-		transport = strings.ToUpper(tp)
-	}
+	transport = uriTransport(uri)
 	port := uri.Port
 	if port == 0 {
-		port = 5060
+		port = sip.DefaultPort(transport)
 	}
 	return net.JoinHostPort(strings.Trim(uri.Host, "[]"), strconv.Itoa(port)), transport
+}
+
+// uriTransport is the transport a URI asks for: its transport parameter,
+// UDP without one. A sips URI is reached over TLS, or WSS for
+// transport=ws (RFC 3261 26.2.2, RFC 7118 5), whatever else its transport
+// parameter says: a sips target is never sent in the clear.
+func uriTransport(uri *sip.Uri) string {
+	tp, _ := uri.UriParams.Get("transport")
+	tp = strings.ToUpper(tp)
+	sips := strings.EqualFold(uri.Scheme, "sips")
+	switch {
+	case sips && (tp == "WS" || tp == "WSS"):
+		return "WSS"
+	case sips:
+		return "TLS"
+	case tp == "":
+		return "UDP"
+	}
+	return tp
 }
 
 // prepare turns a copy of the request into what goes to one next hop:

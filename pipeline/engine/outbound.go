@@ -30,3 +30,11 @@ func (e *Engine) tcpTransport() *sip.TransportTCP {
 		},
 	}
 }
+
+// tlsTransport returns sipgo's TLS transport on tcpTransport, so that the
+// TLS connections the proxy dials have the bounds of its TCP ones; without
+// it sipgo's default TLS transport dials with none of them. It serves the
+// TLS listeners too.
+func (e *Engine) tlsTransport() *sip.TransportTLS {
+	return &sip.TransportTLS{TransportTCP: e.tcpTransport()}
+}

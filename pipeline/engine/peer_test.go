@@ -169,7 +169,14 @@ func ringing(cancel string) func(p *peer, req *sip.Request, from *net.UDPAddr) {
 // its Request-URI, with the [server] and forward keys given in TOML.
 func forwardingEngine(t *testing.T, server, forward string) *Engine {
 	t.Helper()
-	e := testEngine(t, 65535)
+	return forwardingEngineWith(t, Options{}, server, forward)
+}
+
+// forwardingEngineWith is forwardingEngine with the engine's options;
+// server may end with stages of its own, which run before the forward one.
+func forwardingEngineWith(t *testing.T, opts Options, server, forward string) *Engine {
+	t.Helper()
+	e := testEngineWith(t, 65535, opts)
 	cfg, err := config.Parse("test.toml", []byte("[server]\n"+server+"\n[[stage]]\nuse = \"forward\"\n"+forward+"\n"))
 	if err != nil {
 		t.Fatal(err)
