@@ -60,7 +60,8 @@ func TestBrowserPhone(t *testing.T) {
 		"wss://" + wssAddr + "/sip",
 	}, nil)
 
-	bob := startPhone(t, "webrtc_uas.xml", calleeIP, "udp")
+	// bob waits through Chromium's start and the registration first.
+	bob := startPhone(t, "webrtc_uas.xml", calleeIP, "udp", "-timeout", "60s")
 	registerPhone(t, p, "bob", bob)
 
 	b := startBrowser(t, map[string]any{
