@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,7 +197,7 @@ type browserRun struct {
 const browserTimeout = 30 * time.Second
 
 // startBrowser runs testdata/browser/phone.js with cfg as PHONE_CONFIG.
-// It is killed when the test ends if it still runs.
+// It is stopped when the test ends if it still runs.
 func startBrowser(t *testing.T, cfg map[string]any) *browserRun {
 	t.Helper()
 	data, err := json.Marshal(cfg)
@@ -228,8 +229,14 @@ func startBrowser(t *testing.T, cfg map[string]any) *browserRun {
 		select {
 		case <-b.done:
 		default:
-			_ = b.cmd.Process.Kill()
-			<-b.done
+			// SIGTERM first: playwright-core closes Chromium on it.
+			_ = b.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-b.done:
+			case <-time.After(5 * time.Second):
+				_ = b.cmd.Process.Kill()
+				<-b.done
+			}
 		}
 		if t.Failed() {
 			t.Logf("browser phone output:\n%s", b.log())
