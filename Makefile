@@ -1,12 +1,16 @@
 # Switchboard: a SIP proxy and registrar.
 #   make run    builds and runs the proxy with ./config.toml
-#   make test   installs what the tests need (sipp, iproute2, redis-server, sipvicious, kamailio),
-#               runs every test with -race, then each fuzz target for 30000 inputs
+#   make test   installs what the tests need (sipp, iproute2, redis-server, sipvicious, kamailio,
+#               chromium, and the browser phone's npm packages), runs every test with -race,
+#               then each fuzz target for 30000 inputs
 
 GO      ?= go
 BIN     := bin/switchboard
 CONFIG  ?= config.toml
 PKGS    := ./...
+# BROWSER is the browser phone of TestBrowserPhone: its npm packages
+# (JsSIP, playwright-core) are installed there from package-lock.json.
+BROWSER := cmd/switchboard/testdata/browser
 
 .PHONY: all build run test test-deps unit lint vet fmt bench bench-smoke clean validate attack-tcp
 
@@ -21,7 +25,9 @@ run: build
 validate: build
 	./$(BIN) validate -config $(CONFIG)
 
-# test-deps installs the tools the end-to-end tests drive the proxy with.
+# test-deps installs the tools the end-to-end tests drive the proxy with,
+# Debian's Chromium for the browser phone, and its npm packages (npm ci:
+# exactly the committed lock; playwright-core downloads no browser).
 test-deps:
 	@missing=""; \
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
@@ -30,11 +36,14 @@ test-deps:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v svwar >/dev/null 2>&1 || missing="$$missing sipvicious"; \
 	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 		echo "installing:$$missing"; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	cd $(BROWSER) && npm ci --no-audit --no-fund
 
 test: test-deps
 	$(GO) vet $(PKGS)
