@@ -12,7 +12,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
@@ -47,19 +46,11 @@ var registerFork = sync.OnceFunc(func() {
 	pipeline.Register(pipeline.StageInfo{Name: "test_fork", Description: "test", New: func() pipeline.Stage { return new(forkStage) }})
 })
 
+// useFork is useDelay with the test_fork stage before forward.
 func useFork(t *testing.T, e *Engine, delay string) {
 	t.Helper()
 	registerFork()
-	cfg, err := config.Parse("test.toml", []byte("[server]\ndomains = [\"example.org\"]\ntrusted_sources = [\"127.0.0.0/8\"]\n"+
-		"[[stage]]\nuse = \"test_delay\"\n"+delay+"\n[[stage]]\nuse = \"test_fork\"\n[[stage]]\nuse = \"forward\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Build(cfg, e.svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.current.Store(p)
+	useDelay(t, e, delay, "test_fork")
 }
 
 // TestCallOrderFork forks an INVITE to two callees: the first answers

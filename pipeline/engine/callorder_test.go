@@ -316,12 +316,17 @@ func describe(m sip.Message) string {
 }
 
 // useDelay makes e's pipeline one that forwards every request by its
-// Request-URI, behind a test_delay stage with the given keys.
-func useDelay(t *testing.T, e *Engine, delay string) {
+// Request-URI, behind a test_delay stage with the given keys and the
+// stages named in between (each without keys).
+func useDelay(t *testing.T, e *Engine, delay string, between ...string) {
 	t.Helper()
 	registerDelay()
-	cfg, err := config.Parse("test.toml", []byte("[server]\ndomains = [\"example.org\"]\ntrusted_sources = [\"127.0.0.0/8\"]\n"+
-		"[[stage]]\nuse = \"test_delay\"\n"+delay+"\n[[stage]]\nuse = \"forward\"\n"))
+	toml := "[server]\ndomains = [\"example.org\"]\ntrusted_sources = [\"127.0.0.0/8\"]\n" +
+		"[[stage]]\nuse = \"test_delay\"\n" + delay + "\n"
+	for _, name := range between {
+		toml += "[[stage]]\nuse = \"" + name + "\"\n"
+	}
+	cfg, err := config.Parse("test.toml", []byte(toml+"[[stage]]\nuse = \"forward\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
