@@ -433,6 +433,8 @@ func TestCallOrder(t *testing.T) {
 			want: []string{"200", "NOTIFY"},
 		},
 		{
+			// Causal: the 200 cannot exist before the BYE left. The case
+			// checks the 200 is still relayed when the BYE was held.
 			name:  "BYE then its 200",
 			delay: `method = "BYE"`,
 			run: func(t *testing.T, transport, proxy, id string) []string {
@@ -540,5 +542,43 @@ func TestCallOrderTurns(t *testing.T) {
 	o.sweep(time.Now().Add(64 * sip.T1))
 	if n := len(o.shard("c3").calls["c3"]); n != 1 {
 		t.Errorf("call c3 has %d turns after the sweep, want 1", n)
+	}
+}
+
+// TestResponseNotBehindBlockedRequest keeps a request of a call in the
+// stages, as a stage waiting on DNS or a store does, and checks that a
+// response of the same call that arrived after it still leaves at once,
+// and the request after it is released.
+func TestResponseNotBehindBlockedRequest(t *testing.T) {
+	registerCoreStages()
+	e := testEngine(t, 65535)
+	e.svc.Sockets = e.Sockets()
+	useDelay(t, e, "", "core_hold")
+	for _, transport := range []string{"UDP", "TCP"} {
+		t.Run(transport, func(t *testing.T) {
+			id := "blocked-" + transport
+			c := startCall(t, transport, e.testAddr(transport), id)
+			release := make(chan struct{})
+			held.Store(id, release)
+			defer held.Delete(id)
+			c.caller.send(c.request("MESSAGE", false))
+			// The MESSAGE is in the stages (the INVITE and it are in
+			// flight) before the 200 is sent.
+			deadline := time.Now().Add(5 * time.Second)
+			for e.InFlight() < 2 {
+				if time.Now().After(deadline) {
+					t.Fatal("the MESSAGE never reached the stages")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			c.callee.send(c.answer(c.invite, 200, "OK"))
+			if got := describe(c.caller.next()); got != "200" {
+				t.Fatalf("caller got %s, want the 200 while the MESSAGE is held", got)
+			}
+			close(release)
+			if got := describe(c.callee.next()); got != "MESSAGE" {
+				t.Fatalf("callee got %s, want the MESSAGE once released", got)
+			}
+		})
 	}
 }
