@@ -16,28 +16,30 @@ type arrival struct {
 	early bool
 }
 
-// branchKey is what matches a response to the branch it answers: the
-// branch parameter of the top Via, which the proxy made unique, and the
-// method of the CSeq (a CANCEL's responses carry the same branch).
+// branchKey is what finds the branch a response answers: the branch
+// parameter of the top Via, which the proxy made unique (arrivedResponse
+// also compares the CSeq's method: a CANCEL's responses carry the same
+// branch). It allocates nothing, on the socket's reader.
 func branchKey(m sip.Message) string {
-	via := m.Via()
-	cseq := m.CSeq()
-	if via == nil || cseq == nil {
-		return ""
+	if via := m.Via(); via != nil {
+		id, _ := via.Params.Get("branch")
+		return id
 	}
-	id, _ := via.Params.Get("branch")
-	return id + " " + string(cseq.MethodName)
+	return ""
 }
 
 // arrivedResponse is onMessage's part for a response: while the branch it
 // answers is open, it is kept in arrival order, with a turn in its call.
 func (e *Engine) arrivedResponse(res *sip.Response) {
 	key := branchKey(res)
-	if key == "" {
+	cseq := res.CSeq()
+	if key == "" || cseq == nil {
 		return
 	}
 	if v, ok := e.branches.Load(key); ok {
-		v.(*branch).arrived(res)
+		if b := v.(*branch); b.req.Method == cseq.MethodName {
+			b.arrived(res)
+		}
 	}
 }
 
