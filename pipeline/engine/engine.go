@@ -81,6 +81,7 @@ type Engine struct {
 	release         *floodRelease
 	wg              sync.WaitGroup
 	closers         []func() error
+	captures        *captures
 }
 
 // boundSocket is one listening socket.
@@ -103,6 +104,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		tagSeed: maphash.MakeSeed(),
 		certs:   opts.Certs,
 	}
+	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
@@ -352,6 +354,7 @@ wait:
 	e.closeSockets()
 	e.txl.Close()
 	_ = e.tp.Close()
+	e.captures.close()
 	e.wg.Wait()
 	e.timers.wait()
 	if p := e.current.Load(); p != nil {

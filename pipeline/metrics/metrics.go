@@ -89,6 +89,9 @@ func New(g Gauges) *Metrics {
 	if g.CertificateExpiry != nil {
 		reg.MustRegister(expiryCollector(g.CertificateExpiry))
 	}
+	if g.Capture != nil {
+		reg.MustRegister(captureCollector(g.Capture))
+	}
 	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended (absorbing retransmissions, or waiting for a cancelled branch).", g.Lingering)
 	return m
 }
@@ -99,6 +102,8 @@ type Gauges struct {
 	// CertificateExpiry returns when each TLS certificate presented
 	// expires, by its file.
 	CertificateExpiry func() map[string]time.Time
+	// Capture returns what the SIP capture did.
+	Capture func() CaptureCounts
 }
 
 // Message counts one SIP message. method is the request's, or the CSeq
