@@ -15,7 +15,8 @@ import (
 // captures hands every SIP message the proxy reads or writes, on any
 // transport, to the capture exporter ([capture]: HEP to Homer, pcap files
 // of traced calls). It sees them through sipgo's message tracer, as the
-// raw trace does; what is sent is decided on the exporter's goroutine, so
+// raw trace does, which names the transport UDP, TCP (TLS too) or WS (WSS
+// too): HEP and pcap tell only UDP from TCP anyway. What is sent is decided on the exporter's goroutine, so
 // that a message costs SIP a copy and a channel send at most.
 type captures struct {
 	log *slog.Logger
@@ -72,33 +73,17 @@ func (e *Engine) capture(p *pipeline.Pipeline, dir, transport, laddr, raddr stri
 		return
 	}
 	now := time.Now()
-	it := capture.Item{Packet: capture.Packet{Time: now, Transport: e.transportOf(transport, raddr), Payload: msg}, Route: e.captureRoute(p)}
+	it := capture.Item{Packet: capture.Packet{Time: now, Transport: transport, Payload: msg}, Route: e.captureRoute(p)}
 	local, remote := captureAddr(p, it.Transport, laddr), captureAddr(p, it.Transport, raddr)
 	if dir == "in" {
 		it.Src, it.Dst = remote, local
-		if it.Transport == "TCP" || it.Transport == "TLS" {
-			it.Conn = laddr + "|" + raddr // a read, not a message
+		if transport == "TCP" { // TLS too: a read, not a message
+			it.Conn = laddr + "|" + raddr
 		}
 	} else {
 		it.Src, it.Dst = local, remote
 	}
 	e.captures.offer(it)
-}
-
-// transportOf names the transport of a message: sipgo's tracer says TCP
-// for TLS and WS for WSS; the connection pools tell them apart.
-func (e *Engine) transportOf(traced, raddr string) string {
-	secure := map[string]string{"TCP": "TLS", "WS": "WSS"}[traced]
-	if secure == "" {
-		return traced
-	}
-	if pool := e.tp.Pool(secure); pool != nil {
-		if c := pool.Get(raddr); c != nil {
-			c.Ref(-1) // Get took a reference
-			return secure
-		}
-	}
-	return traced
 }
 
 // captureAddr parses an address sipgo's tracer gave; a socket bound to

@@ -3,13 +3,18 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
 // hepPacket is a HEP v3 packet read back: its chunks by type.
@@ -123,5 +128,73 @@ when = 'cseq.method != "REGISTER"'
 	}
 	if n := c.e.CaptureCounts(); n.Sent < uint64(len(want)) || n.Dropped["queue"] != 0 {
 		t.Errorf("counts %+v", n)
+	}
+}
+
+// TestCaptureReload moves the capture to another collector with a new
+// capture ID by swapping in a pipeline built from a new config, as a
+// reload does, and then turns it off. A request sent over TCP in two
+// writes reaches the collector as one message.
+func TestCaptureReload(t *testing.T) {
+	first, second := newHEPCollector(t), newHEPCollector(t)
+	section := func(h *hepCollector, id int) string {
+		return fmt.Sprintf("[capture]\naddress = \"udp://%s\"\ncapture_id = %d\n", h.conn.LocalAddr(), id)
+	}
+	c := newCoreOn(t, section(first, 1), productChain, Options{}, "tcp://127.0.0.1:0")
+	reload := func(sections string) {
+		cfg, err := config.Parse("core.toml", []byte("[server]\ndomains = [\"example.org\"]\n"+sections+productChain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pipeline.Build(cfg, c.e.svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.e.Use(p)
+	}
+	conn, err := net.Dial("tcp", c.e.testAddr("TCP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	options := func(id string) {
+		msg := "OPTIONS sip:" + c.e.testAddr("TCP") + " SIP/2.0\r\nVia: SIP/2.0/TCP " + conn.LocalAddr().String() + ";branch=" + sip.GenerateBranch() +
+			"\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:" + c.e.testAddr("TCP") + ">\r\nCall-ID: " + id +
+			"\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		for _, part := range []string{msg[:20], msg[20:]} {
+			if _, err := conn.Write([]byte(part)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // most often two reads; capture/frame_test.go checks every split
+		}
+	}
+	// has reports whether h got the OPTIONS of id, in and its 200 out,
+	// whole, with capture ID cid.
+	has := func(h *hepCollector, id string, cid uint32) bool {
+		in, out := false, false
+		for _, p := range h.packets() {
+			if string(p[0x11]) != id || binary.BigEndian.Uint32(p[0x0c]) != cid || p[0x02][0] != 6 {
+				continue
+			}
+			in = in || strings.HasPrefix(string(p[0x0f]), "OPTIONS ") && strings.HasSuffix(string(p[0x0f]), "Content-Length: 0\r\n\r\n")
+			out = out || strings.HasPrefix(string(p[0x0f]), "SIP/2.0 200 ")
+		}
+		return in && out
+	}
+	options("before")
+	poll(t, "the OPTIONS at the first collector", func() bool { return has(first, "before", 1) })
+
+	reload(section(second, 2))
+	options("after")
+	poll(t, "the OPTIONS at the second collector", func() bool { return has(second, "after", 2) })
+
+	reload("")
+	options("off")
+	c.idle(t)
+	sent := c.e.CaptureCounts().Sent
+	options("off-2")
+	c.idle(t)
+	if has(first, "after", 1) || has(second, "before", 2) || c.e.CaptureCounts().Sent != sent {
+		t.Errorf("capture went where the config did not say: sent %d then %d", sent, c.e.CaptureCounts().Sent)
 	}
 }
