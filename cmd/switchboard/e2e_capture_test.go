@@ -198,6 +198,16 @@ pcap_dir = %q
 	if id := got[0].callID; filepath.Base(files[0]) != id+".pcap" {
 		t.Errorf("file %s for Call-ID %s", files[0], id)
 	}
+
+	// sngrep reads the call's file too: what it writes back out, tshark
+	// reads as the whole call.
+	again := filepath.Join(dir, "again.pcap")
+	if out, err := exec.Command(sngrep, "-F", "-I", files[0], "-N", "-q", "-O", again).CombinedOutput(); err != nil {
+		t.Fatalf("sngrep -I %s: %v\n%s", files[0], err, out)
+	}
+	if lack := missing(want, tsharkSIP(t, again)); len(lack) > 0 {
+		t.Errorf("sngrep read from %s lacks %v", files[0], lack)
+	}
 }
 
 func readFile(t *testing.T, path string) string {
