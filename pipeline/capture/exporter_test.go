@@ -2,6 +2,8 @@ package capture
 
 import (
 	"bytes"
+	"encoding/binary"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -115,5 +117,52 @@ func TestExporterWritesPcap(t *testing.T) {
 	want := "::ffff:127.0.0.1\t::1\t40002\t40000\tINVITE\tone@h\n::1\t::ffff:127.0.0.1\t40000\t40002\tBYE\tone@h\n"
 	if got := strings.ReplaceAll(string(out), "\r", ""); got != want {
 		t.Errorf("tshark read:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestExporterTCP sends HEP over TCP: packets follow one another on the
+// stream, and a collector that is down drops what comes meanwhile, counted,
+// until the exporter dials again.
+func TestExporterTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "tcp://" + l.Addr().String()
+	x := NewExporter(nil)
+	defer x.Close()
+	route := &Route{Address: addr, Select: func([]byte) (bool, bool) { return true, false }}
+	p := Packet{Time: time.Unix(1, 0), Transport: "UDP", Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.1:2")}
+	for _, id := range []string{"one", "two"} {
+		p.Payload = message("OPTIONS", id)
+		x.Offer(Item{Packet: p, Route: route})
+	}
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for _, id := range []string{"one", "two"} {
+		head := make([]byte, 6)
+		if _, err := io.ReadFull(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		rest := make([]byte, int(binary.BigEndian.Uint16(head[4:]))-6)
+		if _, err := io.ReadFull(conn, rest); err != nil {
+			t.Fatal(err)
+		}
+		if string(head[:4]) != "HEP3" || !bytes.Contains(rest, []byte("Call-ID: "+id)) {
+			t.Fatalf("packet %s: %q%q", id, head, rest)
+		}
+	}
+	conn.Close()
+	l.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for x.Counts().Dropped["send"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no send counted as dropped with the collector gone: %+v", x.Counts())
+		}
+		x.Offer(Item{Packet: p, Route: route})
+		time.Sleep(20 * time.Millisecond)
 	}
 }
