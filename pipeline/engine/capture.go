@@ -16,8 +16,9 @@ import (
 // transport, to the capture exporter ([capture]: HEP to Homer, pcap files
 // of traced calls). It sees them through sipgo's message tracer, as the
 // raw trace does, which names the transport UDP, TCP (TLS too) or WS (WSS
-// too): HEP and pcap tell only UDP from TCP anyway. What is sent is decided on the exporter's goroutine, so
-// that a message costs SIP a copy and a channel send at most.
+// too): HEP and pcap tell only UDP from TCP anyway. What is sent is
+// decided on the exporter's goroutine, so that a message costs SIP a copy
+// and a channel send at most.
 type captures struct {
 	log *slog.Logger
 	// exporter starts with the first message captured.
@@ -39,7 +40,7 @@ func newCaptures(log *slog.Logger) *captures {
 // offer starts the exporter if need be and offers it it.
 func (c *captures) offer(it capture.Item) {
 	c.start.Do(func() { c.exporter.Store(capture.NewExporter(c.log)) })
-	if x := c.exporter.Load(); x != nil { // nil once closed
+	if x := c.exporter.Load(); x != nil { // nil when closed before it started
 		x.Offer(it)
 	}
 }
