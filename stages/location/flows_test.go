@@ -28,7 +28,7 @@ func TestNewestFlowsFirst(t *testing.T) {
 		{[]loc.Binding{b("old", "i1", "1", time.Hour), b("plain", "", "", 0), b("new", "i1", "2", 0)}, "[new plain old]"},
 		// Flows of two instances are ordered apart; a binding with an
 		// instance but no reg-id is no flow.
-		{[]loc.Binding{b("x1", "i1", "1", 2 * time.Hour), b("y1", "i2", "1", 0), b("x2", "i1", "2", time.Hour), b("y2", "i2", "2", time.Hour), b("z", "i1", "", 0)}, "[x2 y1 x1 y2 z]"},
+		{[]loc.Binding{b("x1", "i1", "1", 2*time.Hour), b("y1", "i2", "1", 0), b("x2", "i1", "2", time.Hour), b("y2", "i2", "2", time.Hour), b("z", "i1", "", 0)}, "[x2 y1 x1 y2 z]"},
 	}
 	for i, tc := range tests {
 		var got []string
