@@ -89,7 +89,8 @@ type Removal struct {
 
 // Pinger keeps the flows to ping, each due at its next ping.
 type Pinger struct {
-	store location.Store
+	// store is the location store, read when a binding is removed.
+	store func() location.Store
 	// send writes a ping; count counts an event (metrics.Keepalive*).
 	send  func(Ping) error
 	count func(event string)
@@ -127,8 +128,9 @@ type entry struct {
 }
 
 // New returns a Pinger that sends pings with send, removes silent
-// bindings from store and counts events with count.
-func New(store location.Store, send func(Ping) error, count func(event string), log *slog.Logger) *Pinger {
+// bindings from the store that store returns and counts events with
+// count.
+func New(store func() location.Store, send func(Ping) error, count func(event string), log *slog.Logger) *Pinger {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
 	return &Pinger{
@@ -272,8 +274,12 @@ func (p *Pinger) Tick(now time.Time) time.Time {
 // remove takes en's binding out of the store, unless a REGISTER wrote it
 // since, and logs and counts the removal.
 func (p *Pinger) remove(en *entry, now time.Time) {
+	store := p.store()
+	if store == nil {
+		return
+	}
 	removed := false
-	_, err := p.store.Update(en.AOR, now, func(current []location.Binding) ([]location.Binding, error) {
+	_, err := store.Update(en.AOR, now, func(current []location.Binding) ([]location.Binding, error) {
 		kept := make([]location.Binding, 0, len(current))
 		for _, b := range current {
 			if b.Contact == en.Contact && b.Instance == en.Instance && b.RegID() == en.RegID && b.CallID == en.CallID && b.CSeq == en.CSeq {

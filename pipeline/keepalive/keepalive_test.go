@@ -20,7 +20,7 @@ type recorder struct {
 
 func newPinger(store location.Store) (*Pinger, *recorder) {
 	r := &recorder{events: map[string]int{}}
-	p := New(store, func(pg Ping) error { r.pings = append(r.pings, pg); return nil },
+	p := New(func() location.Store { return store }, func(pg Ping) error { r.pings = append(r.pings, pg); return nil },
 		func(ev string) { r.events[ev]++ }, slog.New(slog.DiscardHandler))
 	return p, r
 }

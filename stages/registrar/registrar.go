@@ -6,6 +6,7 @@ package registrar
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -86,8 +87,17 @@ type Registrar struct {
 	// (Redis) reach such a phone through the instance that holds its
 	// connection. Turn it on when several instances share a store.
 	Path bool `toml:"path"`
+	// Keepalive is the time between the OPTIONS pings sent to a binding
+	// behind NAT (registered over UDP from another address than its
+	// Contact or Via names), which keep the NAT's mapping open; 0 sends
+	// none.
+	Keepalive config.Duration `toml:"keepalive"`
+	// KeepaliveTimeout is how long such a binding may leave its pings
+	// unanswered, without registering again, before it is removed.
+	KeepaliveTimeout config.Duration `toml:"keepalive_timeout"`
 
 	store location.Store
+	log   *slog.Logger
 }
 
 var (
@@ -105,6 +115,9 @@ func New() *Registrar {
 		MaxExpires:     config.Duration(DefaultMaxExpires),
 		MaxContacts:    DefaultMaxContacts,
 		MaxAORs:        DefaultMaxAORs,
+
+		Keepalive:        config.Duration(DefaultKeepalive),
+		KeepaliveTimeout: config.Duration(DefaultKeepaliveTimeout),
 	}
 }
 
@@ -114,6 +127,7 @@ func (r *Registrar) Provision(b *pipeline.BuildContext) error {
 		return errors.New("no location store: the registrar needs the services' location store")
 	}
 	r.store = b.Services.Location
+	r.log = b.Log
 	return nil
 }
 
@@ -145,6 +159,12 @@ func (r *Registrar) Validate() error {
 	}
 	if r.MaxAORs < 0 {
 		problems = append(problems, fmt.Sprintf("max_aors: %d is negative (0 is no limit)", r.MaxAORs))
+	}
+	switch {
+	case r.Keepalive != 0 && r.Keepalive.D() < minKeepalive:
+		problems = append(problems, fmt.Sprintf("keepalive: %q is too short: at least %s, or 0 to send no pings", r.Keepalive, minKeepalive))
+	case r.Keepalive != 0 && r.KeepaliveTimeout <= r.Keepalive:
+		problems = append(problems, fmt.Sprintf("keepalive_timeout: %q is not longer than keepalive %q: a binding would go before its first ping", r.KeepaliveTimeout, r.Keepalive))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -253,6 +273,9 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 	}
 	if err != nil {
 		return pipeline.Continue, fmt.Errorf("bindings of %q: %w", reg.aor, err)
+	}
+	if len(reg.contacts) > 0 || reg.wildcard {
+		r.syncKeepalive(ctx, reg, bindings, now)
 	}
 
 	res := ctx.Reply(sip.StatusOK, "OK")

@@ -589,6 +589,10 @@ func TestConfig(t *testing.T) {
 		{keys: `max_aors = -1`, wantErr: "test.toml: stage 1 (registrar): max_aors: -1 is negative (0 is no limit)"},
 		{keys: `max_aors = "many"`, wantErr: "max_aors"},
 		{keys: `expires = "1h"`, wantErr: "expires: unknown key"},
+		{keys: "keepalive = \"2s\"\nkeepalive_timeout = \"6s\""},
+		{keys: `keepalive = "0s"`},
+		{keys: `keepalive = "10ms"`, wantErr: "keepalive: \"10ms\" is too short"},
+		{keys: `keepalive_timeout = "20s"`, wantErr: "keepalive_timeout: \"20s\" is not longer than keepalive \"25s\""},
 		{noStore: true, wantErr: "no location store"},
 	}
 	for i, tc := range tests {
