@@ -30,6 +30,7 @@ type Metrics struct {
 	reloads      *prometheus.CounterVec
 	configInfo   *prometheus.GaugeVec
 	lastReload   prometheus.Gauge
+	keepalives   *prometheus.CounterVec
 }
 
 // New makes and registers the collectors. gauges are read when scraped.
@@ -73,9 +74,10 @@ func New(g Gauges) *Metrics {
 			Name: "switchboard_config_last_reload_timestamp_seconds",
 			Help: "When the last reload was tried (Unix time).",
 		}),
+		keepalives: newKeepalives(),
 	}
 	reg.MustRegister(m.messages, m.stageSeen, m.stageVerdict, m.stageSeconds, m.ruleMatched, m.ruleFailed,
-		m.reloads, m.configInfo, m.lastReload,
+		m.reloads, m.configInfo, m.lastReload, m.keepalives,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {
 		if f != nil {
