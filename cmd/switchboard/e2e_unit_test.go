@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readOnlyConfig is a command prefix for the binary that makes the folder
@@ -75,6 +77,14 @@ func TestUnitReadOnlyConfig(t *testing.T) {
 	ua := secNewUA(t, callerIP, p.UDP)
 	call := dlgInvite(t, ua, "mallory@evil.test", "alice", true)
 	call.send("ACK", "", "", nil)
+	// The restart comes once the call is up: its ACK reached the phone.
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(phone.received(), "ACK") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the ACK did not reach the phone: it received %q", phone.received())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	p = p.restart(t)
 	if codes := call.send("INVITE", "", "", nil); dlgLast(codes) != 200 {
