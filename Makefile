@@ -12,7 +12,7 @@ PKGS    := ./...
 # (JsSIP, playwright-core) are installed there from package-lock.json.
 BROWSER := cmd/switchboard/testdata/browser
 
-.PHONY: all build run test test-deps unit lint vet fmt bench bench-smoke clean validate attack-tcp
+.PHONY: all build run test test-deps unit lint vet fmt bench bench-smoke clean validate attack-tcp deb
 
 all: build
 
@@ -24,6 +24,16 @@ run: build
 
 validate: build
 	./$(BIN) validate -config $(CONFIG)
+
+# deb builds bin/switchboard_VERSION_ARCH.deb with dpkg-deb (packaging/deb.sh):
+# a static binary, examples/switchboard.service, packaging/config.toml as
+# the conffile /etc/switchboard/config.toml, and the logrotate file.
+# DEB_VERSION defaults to 0.0.0~gitDATE.HASH of the last commit.
+DEB_VERSION ?= $(shell git log -1 --date=format:%Y%m%d --format='0.0.0~git%cd.%h' 2>/dev/null || echo 0.0.0)
+DEB_OUT     ?= bin
+deb:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(DEB_OUT)/deb/switchboard ./cmd/switchboard
+	packaging/deb.sh $(DEB_OUT)/deb/switchboard $(DEB_VERSION) $(DEB_OUT)
 
 # test-deps installs the tools the end-to-end tests drive the proxy with
 # (sngrep and tshark read what the SIP capture sends and writes),
@@ -39,6 +49,7 @@ test-deps:
 	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \
 	command -v sngrep >/dev/null 2>&1 || missing="$$missing sngrep"; \
 	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
+	[ -x /usr/sbin/logrotate ] || missing="$$missing logrotate"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \

@@ -145,6 +145,9 @@ type Server struct {
 	TrustedSources []string `toml:"trusted_sources"`
 	// Trusted is TrustedSources parsed.
 	Trusted []netip.Prefix `toml:"-"`
+	// StateDir is the folder for every file the proxy writes (see
+	// File.StateDir); a relative path is taken from the config's folder.
+	StateDir string `toml:"state_dir"`
 }
 
 // The defaults of server.header_timeout and server.idle_timeout.
@@ -234,6 +237,7 @@ func (f *File) Defaults() {
 	f.Store.Defaults()
 	f.TLS.defaults()
 	f.TLS.resolve(filepath.Dir(f.Path))
+	f.Server.resolveStateDir(filepath.Dir(f.Path))
 	f.WebSocket.Defaults()
 	f.Capture.defaults(filepath.Dir(f.Path))
 }

@@ -11,8 +11,8 @@ type Store struct {
 	// Backend is "memory" (lost on restart), "bolt" (the default: a bbolt
 	// file, durable) or "redis" (shared by several instances).
 	Backend string `toml:"backend"`
-	// Path is the bolt file; a relative path is taken from the config
-	// file's directory.
+	// Path is the bolt file; a relative path is taken from
+	// server.state_dir, or from the config file's directory without it.
 	Path string `toml:"path"`
 	// URL is the Redis to use: "redis://host:6379/0", "rediss://..." (TLS)
 	// or "unix:///run/redis.sock".

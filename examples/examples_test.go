@@ -15,8 +15,8 @@ import (
 	_ "github.com/switchboard-sip/switchboard/stages/all"
 )
 
-// TestExamplesBuild builds the pipeline of every examples/*.toml and of the
-// default config.toml, as `switchboard validate` does. Each is built from a
+// TestExamplesBuild builds the pipeline of every examples/*.toml, of the
+// default config.toml and of the .deb's packaging/config.toml, as `switchboard validate` does. Each is built from a
 // copy in a temporary directory, beside copies of the files it may load
 // (users files), so that the files stages open (call logs) are made there
 // rather than in the source tree.
@@ -25,7 +25,7 @@ func TestExamplesBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, "../config.toml")
+	files = append(files, "../config.toml", "../packaging/config.toml")
 	if len(files) < 2 {
 		t.Fatalf("no examples found: %v", files)
 	}

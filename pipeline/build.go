@@ -94,8 +94,12 @@ type BuildContext struct {
 	Pipeline *Pipeline
 	// Stage is the stage's own config entry.
 	Stage config.Stage
-	// ConfigDir is the directory of the config file, for relative paths.
+	// ConfigDir is the directory of the config file, for relative paths
+	// of files a stage reads.
 	ConfigDir string
+	// StateDir is the folder for relative paths of files a stage writes:
+	// server.state_dir, or the config's folder (config.File.StateDir).
+	StateDir string
 	// Log is the logger, with the stage's label.
 	Log *slog.Logger
 }
@@ -118,6 +122,15 @@ func (b *BuildContext) Path(name string) string {
 		return name
 	}
 	return b.ConfigDir + "/" + name
+}
+
+// StatePath resolves the name of a file a stage writes (a call log, say):
+// a relative name is taken from StateDir, or from ConfigDir without one.
+func (b *BuildContext) StatePath(name string) string {
+	if b.StateDir == "" || name == "" || strings.HasPrefix(name, "/") {
+		return b.Path(name)
+	}
+	return b.StateDir + "/" + name
 }
 
 // Build decodes, provisions and validates every stage of cfg into a new
@@ -144,7 +157,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 		dir = cfg.Path[:i]
 	}
 	for _, sc := range cfg.Stages {
-		e, err := p.buildStage(sc, dir)
+		e, err := p.buildStage(sc, dir, cfg.StateDir())
 		if e != nil {
 			p.stages = append(p.stages, e)
 		}
@@ -160,7 +173,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 	return p, nil
 }
 
-func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
+func (p *Pipeline) buildStage(sc config.Stage, dir, stateDir string) (*entry, []error) {
 	info, ok := Lookup(sc.Use)
 	if !ok {
 		var names []string
@@ -193,7 +206,7 @@ func (p *Pipeline) buildStage(sc config.Stage, dir string) (*entry, []error) {
 		}
 	}
 	if pr, ok := e.stage.(Provisioner); ok {
-		b := &BuildContext{Services: p.Services, Pipeline: p, Stage: sc, ConfigDir: dir, Log: p.Services.Log.With("stage", e.label)}
+		b := &BuildContext{Services: p.Services, Pipeline: p, Stage: sc, ConfigDir: dir, StateDir: stateDir, Log: p.Services.Log.With("stage", e.label)}
 		if err := pr.Provision(b); err != nil {
 			return e, splitErrors(err)
 		}

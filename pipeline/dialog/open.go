@@ -20,14 +20,14 @@ const SnapshotSuffix = ".dialogs"
 // a Memory that a restart empties, as it empties the registrations.
 // signingKey is the key that signs the proxy's Record-Routes: instances
 // share the dialogs in a Redis when they share that key.
-func Open(cfg config.Store, configDir string, signingKey []byte, now time.Time) (Store, error) {
+func Open(cfg config.Store, stateDir string, signingKey []byte, now time.Time) (Store, error) {
 	cfg.Defaults()
 	switch cfg.Backend {
 	case "redis":
 		sum := sha256.Sum256(signingKey)
 		return NewRedis(cfg.URL, cfg.Prefix, hex.EncodeToString(sum[:6]))
 	case "bolt":
-		return OpenMemory(location.BoltPath(cfg, configDir)+SnapshotSuffix, now)
+		return OpenMemory(location.BoltPath(cfg, stateDir)+SnapshotSuffix, now)
 	default:
 		return NewMemory(), nil
 	}

@@ -13,13 +13,13 @@ import (
 // empty while its marker says a store was kept there is an error; one
 // that opens gets its marker. Open does not check a bolt file: CheckBolt
 // does, first.
-func Open(cfg config.Store, configDir string) (Store, error) {
+func Open(cfg config.Store, stateDir string) (Store, error) {
 	cfg.Defaults()
 	switch cfg.Backend {
 	case "memory":
 		return NewMemory(), nil
 	case "bolt":
-		path := BoltPath(cfg, configDir)
+		path := BoltPath(cfg, stateDir)
 		if err := vanished(path); err != nil {
 			return nil, err
 		}
@@ -44,8 +44,9 @@ func Open(cfg config.Store, configDir string) (Store, error) {
 }
 
 // BoltPath returns the bolt file that cfg names (after its defaults), a
-// relative path taken from configDir; "" for another backend.
-func BoltPath(cfg config.Store, configDir string) string {
+// relative path taken from stateDir (config.File.StateDir); "" for another
+// backend.
+func BoltPath(cfg config.Store, stateDir string) string {
 	cfg.Defaults()
 	if cfg.Backend != "bolt" {
 		return ""
@@ -53,5 +54,5 @@ func BoltPath(cfg config.Store, configDir string) string {
 	if filepath.IsAbs(cfg.Path) {
 		return cfg.Path
 	}
-	return filepath.Join(configDir, cfg.Path)
+	return filepath.Join(stateDir, cfg.Path)
 }

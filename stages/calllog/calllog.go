@@ -38,8 +38,8 @@ const (
 
 // CallLog is the calllog stage.
 type CallLog struct {
-	// Path is the event log file, relative to the config's directory; ""
-	// (or "-") writes none.
+	// Path is the event log file, relative to server.state_dir (or the
+	// config's directory without one); "" (or "-") writes none.
 	Path string `toml:"path"`
 	// Format is the event log's format: "seed" or "json".
 	Format string `toml:"format"`
@@ -155,12 +155,12 @@ func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 	var evPath, cdrPath string
 	var err error
 	if !none(c.Path) {
-		if evPath, err = filepath.Abs(b.Path(c.Path)); err != nil {
+		if evPath, err = filepath.Abs(b.StatePath(c.Path)); err != nil {
 			return fmt.Errorf("path: %w", err)
 		}
 	}
 	if !none(c.CDRPath) {
-		if cdrPath, err = filepath.Abs(b.Path(c.CDRPath)); err != nil {
+		if cdrPath, err = filepath.Abs(b.StatePath(c.CDRPath)); err != nil {
 			return fmt.Errorf("cdr_path: %w", err)
 		}
 		if cdrPath == evPath {

@@ -20,7 +20,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -113,6 +112,10 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 
 func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
 	location.SetRedisLogger(log)
+	if err := makeStateDir(cfg); err != nil {
+		log.Error("starting", "error", fmt.Errorf("%s: server: state_dir: %w", cfg.Path, err))
+		return 1
+	}
 	store, err := openStore(cfg, log)
 	if err != nil {
 		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
@@ -125,13 +128,13 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 		cancel()
 	}
-	key, err := dialogKey(filepath.Dir(cfg.Path))
+	key, err := dialogKey(cfg.StateDir())
 	if err != nil {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 		log.Warn("no lasting key for signing Record-Routes: dialogs in progress will not survive a restart", "error", err)
 	}
-	dialogs, err := dialog.Open(cfg.Store, filepath.Dir(cfg.Path), key, time.Now())
+	dialogs, err := dialog.Open(cfg.Store, cfg.StateDir(), key, time.Now())
 	if err != nil {
 		_ = store.Close()
 		log.Error("starting", "error", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
@@ -199,7 +202,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },

@@ -10,11 +10,11 @@ import (
 )
 
 // dialogKeyFile is where the key that signs the proxy's Record-Routes is
-// kept, beside the config: dialogs in progress survive a restart only if
-// the key does.
+// kept, in the state folder (config.File.StateDir): dialogs in progress
+// survive a restart only if the key does.
 const dialogKeyFile = "switchboard.key"
 
-// dialogKey reads the key from dir, making a new random one (mode 0600) the
+// dialogKey reads the key from the state folder dir, making a new random one (mode 0600) the
 // first time.
 func dialogKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, dialogKeyFile)

@@ -25,6 +25,9 @@ type reloader struct {
 	linger config.Duration
 	// udpBuffer is server.udp_receive_buffer at start.
 	udpBuffer int
+	// stateDir is server.state_dir at start: the store and the key stay
+	// where they are, and the stages write there too, until a restart.
+	stateDir string
 	// gc applies server.memory_limit, which changes on reload.
 	gc   *collector
 	eng  *engine.Engine
@@ -84,6 +87,10 @@ func (r *reloader) reload(cause string) {
 	}
 	if !reflect.DeepEqual(cfg.TLS, r.tls) {
 		r.log.Warn("reload", "needs_restart", "tls", "detail", "the [tls] keys change on restart (the certificate files reload live); the rest applies now")
+	}
+	if cfg.Server.StateDir != r.stateDir {
+		r.log.Warn("reload", "needs_restart", "server.state_dir", "detail", "the state folder changes on restart; the rest applies now")
+		cfg.Server.StateDir = r.stateDir
 	}
 	if cfg.Store != r.store {
 		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,7 +21,7 @@ const copyEvery = time.Hour
 // to recover, never a crash. Once the store is open, the proxy keeps a
 // copy of it (location.Bolt.Backup) and logs what it holds.
 func openStore(cfg *config.File, log *slog.Logger) (location.Store, error) {
-	path := location.BoltPath(cfg.Store, filepath.Dir(cfg.Path))
+	path := location.BoltPath(cfg.Store, cfg.StateDir())
 	if path != "" {
 		fi, err := os.Stat(path)
 		switch {
@@ -36,7 +35,7 @@ func openStore(cfg *config.File, log *slog.Logger) (location.Store, error) {
 			log.Warn("the location store's file is empty: starting a new store in it", "path", path)
 		}
 	}
-	store, err := location.Open(cfg.Store, filepath.Dir(cfg.Path))
+	store, err := location.Open(cfg.Store, cfg.StateDir())
 	if err != nil {
 		return nil, err
 	}
