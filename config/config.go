@@ -157,6 +157,14 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is text or json.
 	Format string `toml:"format"`
+	// Output is where the log goes: stderr, file, syslog or journald.
+	Output string `toml:"output"`
+	// File is the log file when Output is file, relative to the config's
+	// folder unless absolute.
+	File string `toml:"file"`
+	// Socket is the unix datagram socket syslog or journald output writes
+	// to; empty is /dev/log or journald's native socket.
+	Socket string `toml:"socket"`
 	// Trace logs, for each message, every stage it went through, whether
 	// its rule matched, and what the stage did.
 	Trace bool `toml:"trace"`
@@ -229,6 +237,7 @@ func (f *File) Defaults() {
 	if f.Log.Format == "" {
 		f.Log.Format = "text"
 	}
+	f.Log.defaults()
 	f.Store.Defaults()
 	f.TLS.defaults()
 	f.TLS.resolve(filepath.Dir(f.Path))
@@ -362,6 +371,9 @@ func (f *File) validate(errs *Errors) {
 	case "text", "json":
 	default:
 		errs.Add(fmt.Errorf("log: format: %q is not one of text, json", f.Log.Format))
+	}
+	for _, err := range f.Log.validateOutput() {
+		errs.Add(fmt.Errorf("log: %w", err))
 	}
 	for _, err := range f.Store.Validate() {
 		errs.Add(fmt.Errorf("store: %w", err))
