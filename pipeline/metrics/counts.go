@@ -37,7 +37,7 @@ type StageCount struct {
 }
 
 // Counts reads the counters. Messages are sorted by direction, method and
-// code; stages by their position in the config ("stage 2 (registrar)").
+// code; stages by their position in the config (their label, "2:registrar").
 func (m *Metrics) Counts() (Counts, error) {
 	out := Counts{Messages: []MessageCount{}, Stages: []StageCount{}}
 	if m == nil {
@@ -111,10 +111,9 @@ func (m *Metrics) Counts() (Counts, error) {
 	return out, nil
 }
 
-// position is the number in a stage's label, "stage 3 (rewrite)".
+// position is the number in a stage's label, "3:rewrite".
 func position(label string) int {
-	rest, _ := strings.CutPrefix(label, "stage ")
-	num, _, _ := strings.Cut(rest, " ")
+	num, _, _ := strings.Cut(label, ":")
 	n, _ := strconv.Atoi(num)
 	return n
 }

@@ -17,10 +17,10 @@ func TestCounts(t *testing.T) {
 	} {
 		m.Message(s.direction, s.method, s.code)
 	}
-	reg := m.Stage("stage 2 (registrar)")
+	reg := m.Stage("2:registrar")
 	reg.Rule(true, false)
 	reg.Ran(false, 1, false, time.Millisecond)
-	fwd := m.Stage("stage 10 (forward)")
+	fwd := m.Stage("10:forward")
 	fwd.Ran(false, 3, false, time.Millisecond)
 	fwd.Ran(true, -1, false, time.Millisecond)
 	got, err := m.Counts()
@@ -39,8 +39,8 @@ func TestCounts(t *testing.T) {
 		t.Errorf("messages:\n got %v\nwant %v", got.Messages, wantMessages)
 	}
 	wantStages := []StageCount{
-		{Stage: "stage 2 (registrar)", Requests: 1, Verdicts: map[string]uint64{"replied": 1}, RuleMatches: 1},
-		{Stage: "stage 10 (forward)", Requests: 1, Responses: 1, Verdicts: map[string]uint64{"forwarded": 1}},
+		{Stage: "2:registrar", Requests: 1, Verdicts: map[string]uint64{"replied": 1}, RuleMatches: 1},
+		{Stage: "10:forward", Requests: 1, Responses: 1, Verdicts: map[string]uint64{"forwarded": 1}},
 	}
 	if !reflect.DeepEqual(got.Stages, wantStages) {
 		t.Errorf("stages:\n got %+v\nwant %+v", got.Stages, wantStages)
