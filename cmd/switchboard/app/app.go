@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/ctl"
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
@@ -56,6 +58,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return listStages(stdout)
 		case "store":
 			return storeCommand(args[1:], stdout, stderr)
+		case "ctl":
+			return ctl.Main(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
@@ -76,9 +80,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.Log)
-	slog.SetDefault(log)
-	return serve(cfg, file.Server.Listen, *watch, log)
+	lg := logs.New(stderr)
+	if err := lg.Apply(cfg.Log, filepath.Dir(cfg.Path)); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.Path, err)
+		return 1
+	}
+	defer lg.Close()
+	slog.SetDefault(lg.Logger)
+	return serve(cfg, file.Server.Listen, *watch, lg)
 }
 
 // load reads the config file and returns it as written and with the
@@ -111,7 +120,8 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 	return &cfg, nil
 }
 
-func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
+func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) int {
+	log := lg.Logger
 	location.SetRedisLogger(log)
 	store, err := openStore(cfg, log)
 	if err != nil {
@@ -142,7 +152,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		stopCopies = keepCopies(b, log)
 		defer stopCopies()
 	}
-	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
+	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key, Traces: &pipeline.TraceUsers{}}
 	// A start that fails after this point closes the services too: the
 	// dialog store writes back the dialogs it read at start.
 	closed := false
@@ -199,7 +209,15 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
+	ops := &operations{eng: eng, svc: svc, r: r, logs: lg}
+	ctlSocket, err := startControl(ctl.SocketPath(cfg), ops, log)
+	if err != nil {
+		log.Error("starting", "error", err)
+		_ = eng.Shutdown(context.Background())
+		return 1
+	}
+	defer ctlSocket.stop()
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },
@@ -216,7 +234,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 	}
 	if cfg.HTTP.Listen != "" {
-		a, err := startAdmin(cfg.HTTP, eng, svc, r, log)
+		a, err := startAdmin(cfg.HTTP, ops, log)
 		if err != nil {
 			log.Error("starting", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
 			_ = eng.Shutdown(context.Background())
@@ -229,6 +247,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 			// Reopen log files first, so that logrotate works even when
 			// the reload that SIGHUP also asks for fails.
 			reopen(svc, log)
+			if err := lg.Reopen(); err != nil {
+				log.Error("reopen", "log", cfg.Log.File, "error", err)
+			}
 			if certStore != nil {
 				certStore.Reload()
 			}
@@ -329,16 +350,6 @@ func lines(err error) []string {
 		return ce.Lines()
 	}
 	return []string{err.Error()}
-}
-
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // localAddrs returns this host's interface addresses.
