@@ -300,6 +300,9 @@ func launchProxy(t *testing.T, cfgPath string, watch bool, listens, under []stri
 	argv := append(append(append([]string(nil), under...), switchboardBin), args...)
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = dir
+	// The control socket goes into the config's folder, whatever the
+	// machine has in /run/switchboard (see ctlRun).
+	p.cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+dir)
 	p.cmd.Stdout = io.MultiWriter(p.log, logFile)
 	p.cmd.Stderr = p.cmd.Stdout
 	if err := p.cmd.Start(); err != nil {

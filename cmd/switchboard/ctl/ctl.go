@@ -96,9 +96,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := fs.Arg(0)
-	// Flags may follow the command too: ctl registrations -json.
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return 2
+	// Flags may follow the command and its arguments too: ctl
+	// registrations alice -json.
+	var rest []string
+	for more := fs.Args()[1:]; ; more = fs.Args()[1:] {
+		if err := fs.Parse(more); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
 	}
 	c, ok := find(name)
 	if !ok {
@@ -106,7 +114,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	rest := fs.Args()
 	if len(rest) < c.min || len(rest) > c.max {
 		fmt.Fprintf(stderr, "usage: switchboard ctl %s %s\n", c.name, c.args)
 		return 2

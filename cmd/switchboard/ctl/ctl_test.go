@@ -62,7 +62,7 @@ func TestCommands(t *testing.T) {
 	}{
 		{[]string{"registrations"}, 0, []string{"AOR", "alice  sip:alice@192.0.2.1:5060  3599s    UDP"}, nil, ""},
 		{[]string{"registrations", "-json"}, 0, []string{`[{"aor":"alice"`}, nil, "AOR"},
-		{[]string{"-json", "registrations", "nobody"}, 0, []string{`[]`}, nil, ""},
+		{[]string{"registrations", "nobody", "-json"}, 0, []string{`[]`}, nil, ""},
 		{[]string{"registrations", "nobody"}, 0, []string{"no registrations"}, nil, ""},
 		{[]string{"unregister", "alice", "sip:alice@192.0.2.1:5060"}, 0, []string{"alice: 1 binding(s) removed"}, nil, ""},
 		{[]string{"calls"}, 0, []string{"no calls in progress"}, nil, ""},
