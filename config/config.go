@@ -143,7 +143,17 @@ type Server struct {
 	TrustedSources []string `toml:"trusted_sources"`
 	// Trusted is TrustedSources parsed.
 	Trusted []netip.Prefix `toml:"-"`
+	// ServerHeader is the Server header of the responses the proxy makes
+	// itself, and UserAgent the User-Agent header of the requests it
+	// originates (pings); relayed messages keep their own. Empty sends
+	// none. The default, DefaultAgent, has no version: scanners
+	// fingerprint versions.
+	ServerHeader string `toml:"server_header"`
+	UserAgent    string `toml:"user_agent"`
 }
+
+// DefaultAgent is server.server_header's and server.user_agent's default.
+const DefaultAgent = "Switchboard"
 
 // The defaults of server.header_timeout and server.idle_timeout.
 const (
@@ -258,7 +268,9 @@ func Load(path string) (*File, error) {
 func Parse(path string, data []byte) (*File, error) {
 	errs := &Errors{File: path}
 	sum := sha256.Sum256(data)
-	f := &File{Path: path, Hash: hex.EncodeToString(sum[:])}
+	// The agent names are set before decoding: only a key in the file,
+	// even an empty one, replaces them.
+	f := &File{Path: path, Hash: hex.EncodeToString(sum[:]), Server: Server{ServerHeader: DefaultAgent, UserAgent: DefaultAgent}}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		errs.Add(fmt.Errorf("the file is empty: a config needs at least one [[stage]]"))
 		return nil, errs
@@ -308,6 +320,11 @@ func (f *File) validate(errs *Errors) {
 	case "user", "user@domain":
 	default:
 		errs.Add(fmt.Errorf("server: aor: %q is neither \"user\" nor \"user@domain\"", f.Server.AOR))
+	}
+	for key, v := range map[string]string{"server_header": f.Server.ServerHeader, "user_agent": f.Server.UserAgent} {
+		if strings.ContainsAny(v, "\r\n") {
+			errs.Add(fmt.Errorf("server: %s: %q spans lines: a header value is one line", key, v))
+		}
 	}
 	for i, d := range f.Server.Domains {
 		if d == "" || strings.ContainsAny(d, " :;@") {

@@ -86,9 +86,9 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "switchboard")
 	// The working directory of a test is its package: cmd/switchboard.
-	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-race", "-buildvcs=auto", "-o", bin, ".").CombinedOutput()
 	if err != nil {
-		buildErr = fmt.Errorf("go build -race -o %s . (in cmd/switchboard): %v\n%s", bin, err, out)
+		buildErr = fmt.Errorf("go build -race -buildvcs=auto -o %s . (in cmd/switchboard): %v\n%s", bin, err, out)
 	} else {
 		switchboardBin = bin
 	}

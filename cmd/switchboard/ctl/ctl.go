@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,23 +78,33 @@ func arg(args []string, i int) string {
 // 0, 1 when the proxy cannot be reached or refuses, 2 for usage.
 func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var usage bytes.Buffer
+	fs.SetOutput(&usage)
 	cfgPath := fs.String("config", "config.toml", "the running proxy's config file, which names its control socket")
 	socket := fs.String("socket", "", "the control socket (default: found from the config)")
 	asJSON := fs.Bool("json", false, "print the answer as JSON, for scripts")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: switchboard ctl [-config FILE] [-socket PATH] [-json] COMMAND [ARGS]")
+		fmt.Fprintln(&usage, "usage: switchboard ctl [-config FILE] [-socket PATH] [-json] COMMAND [ARGS]")
 		for _, c := range commands {
-			fmt.Fprintf(stderr, "  %-30s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
+			fmt.Fprintf(&usage, "  %-30s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
 		}
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	// failed prints the usage: to stdout, exit 0, when asked for with -h.
+	failed := func(err error) int {
+		if errors.Is(err, flag.ErrHelp) {
+			_, _ = stdout.Write(usage.Bytes())
+			return 0
+		}
+		_, _ = stderr.Write(usage.Bytes())
 		return 2
+	}
+	if err := fs.Parse(args); err != nil {
+		return failed(err)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return 2
+		return failed(nil)
 	}
 	name := fs.Arg(0)
 	// Flags may follow the command and its arguments too: ctl
@@ -101,7 +112,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var rest []string
 	for more := fs.Args()[1:]; ; more = fs.Args()[1:] {
 		if err := fs.Parse(more); err != nil {
-			return 2
+			return failed(err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -112,7 +123,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		fmt.Fprintf(stderr, "switchboard ctl: unknown command %q\n", name)
 		fs.Usage()
-		return 2
+		return failed(nil)
 	}
 	if len(rest) < c.min || len(rest) > c.max {
 		fmt.Fprintf(stderr, "usage: switchboard ctl %s %s\n", c.name, c.args)

@@ -75,6 +75,8 @@ func TestCommands(t *testing.T) {
 		{[]string{"trace", "alice"}, 2, nil, []string{"usage: switchboard ctl trace USER on|off"}, ""},
 		{[]string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}, ""},
 		{[]string{}, 2, nil, []string{"usage: switchboard ctl"}, ""},
+		{[]string{"-h"}, 0, []string{"usage: switchboard ctl", "log-level LEVEL"}, nil, ""},
+		{[]string{"calls", "-nope"}, 2, nil, []string{"flag provided but not defined: -nope", "usage: switchboard ctl"}, ""},
 	}
 	for i, tc := range tests {
 		var stdout, stderr bytes.Buffer
