@@ -77,7 +77,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"validate", "broken.toml"}, 1, "", `broken.toml: stage 1 (forwrd): use: unknown stage type "forwrd"`},
 		{[]string{"validate"}, 0, "config.toml: ok (1 stages", ""},
 		{[]string{"versoin"}, 2, "", `unknown subcommand "versoin"`},
-		{[]string{"ctl", "stats"}, 2, "", `unknown subcommand "ctl"`},
+		{[]string{"ctl", "frobnicate"}, 2, "", `switchboard ctl: unknown command "frobnicate"`},
 		{[]string{"-config", "config.toml", "now"}, 2, "", `unexpected argument "now"`},
 		{[]string{"run", "-watch=false", "config.toml"}, 2, "", `unexpected argument "config.toml"`},
 		{[]string{"stages", "x"}, 2, "", "usage: switchboard"},
