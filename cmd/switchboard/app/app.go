@@ -235,7 +235,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 			// the reload that SIGHUP also asks for fails.
 			reopen(svc, log)
 			if err := lg.Reopen(); err != nil {
-				log.Error("reopen", "log", cfg.Log.File, "error", err)
+				log.Error("reopen", "service", "log", "error", err)
 			}
 			if certStore != nil {
 				certStore.Reload()

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -124,7 +123,7 @@ func syslogLine(w *bytes.Buffer, l slog.Level, line []byte) {
 // a newline, its length as 64-bit little endian, and the value.
 func journalFields(w *bytes.Buffer, l slog.Level, line []byte) {
 	fmt.Fprintf(w, "PRIORITY=%d\nSYSLOG_FACILITY=3\nSYSLOG_IDENTIFIER=%s\n", severity(l), ident)
-	if !strings.ContainsRune(string(line), '\n') {
+	if bytes.IndexByte(line, '\n') < 0 {
 		w.WriteString("MESSAGE=")
 		w.Write(line)
 		w.WriteByte('\n')
