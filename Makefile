@@ -16,8 +16,10 @@ BROWSER := cmd/switchboard/testdata/browser
 
 all: build
 
+# -buildvcs=auto stamps the commit in the binary (switchboard version) even
+# where GOFLAGS turns it off; Go finds no repository in a git worktree.
 build:
-	$(GO) build -o $(BIN) ./cmd/switchboard
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/switchboard
 
 run: build
 	./$(BIN) -config $(CONFIG)

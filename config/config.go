@@ -148,7 +148,17 @@ type Server struct {
 	// StateDir is the folder for every file the proxy writes (see
 	// File.StateDir); a relative path is taken from the config's folder.
 	StateDir string `toml:"state_dir"`
+	// ServerHeader is the Server header of the responses the proxy makes
+	// itself, and UserAgent the User-Agent header of the requests it
+	// originates (pings); relayed messages keep their own. Empty sends
+	// none. The default, DefaultAgent, has no version: scanners
+	// fingerprint versions.
+	ServerHeader string `toml:"server_header"`
+	UserAgent    string `toml:"user_agent"`
 }
+
+// DefaultAgent is server.server_header's and server.user_agent's default.
+const DefaultAgent = "Switchboard"
 
 // The defaults of server.header_timeout and server.idle_timeout.
 const (
@@ -162,6 +172,14 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is text or json.
 	Format string `toml:"format"`
+	// Output is where the log goes: stderr, file, syslog or journald.
+	Output string `toml:"output"`
+	// File is the log file when Output is file, relative to the config's
+	// folder unless absolute.
+	File string `toml:"file"`
+	// Socket is the unix datagram socket syslog or journald output writes
+	// to; empty is /dev/log or journald's native socket.
+	Socket string `toml:"socket"`
 	// Trace logs, for each message, every stage it went through, whether
 	// its rule matched, and what the stage did.
 	Trace bool `toml:"trace"`
@@ -234,6 +252,7 @@ func (f *File) Defaults() {
 	if f.Log.Format == "" {
 		f.Log.Format = "text"
 	}
+	f.Log.defaults()
 	f.Store.Defaults()
 	f.TLS.defaults()
 	f.TLS.resolve(filepath.Dir(f.Path))
@@ -256,7 +275,9 @@ func Load(path string) (*File, error) {
 func Parse(path string, data []byte) (*File, error) {
 	errs := &Errors{File: path}
 	sum := sha256.Sum256(data)
-	f := &File{Path: path, Hash: hex.EncodeToString(sum[:])}
+	// The agent names are set before decoding: only a key in the file,
+	// even an empty one, replaces them.
+	f := &File{Path: path, Hash: hex.EncodeToString(sum[:]), Server: Server{ServerHeader: DefaultAgent, UserAgent: DefaultAgent}}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		errs.Add(fmt.Errorf("the file is empty: a config needs at least one [[stage]]"))
 		return nil, errs
@@ -308,6 +329,11 @@ func (f *File) validate(errs *Errors) {
 	case "user", "user@domain":
 	default:
 		errs.Add(fmt.Errorf("server: aor: %q is neither \"user\" nor \"user@domain\"", f.Server.AOR))
+	}
+	for key, v := range map[string]string{"server_header": f.Server.ServerHeader, "user_agent": f.Server.UserAgent} {
+		if strings.ContainsAny(v, "\r\n") {
+			errs.Add(fmt.Errorf("server: %s: %q spans lines: a header value is one line", key, v))
+		}
 	}
 	for i, d := range f.Server.Domains {
 		if d == "" || strings.ContainsAny(d, " :;@") {
@@ -371,6 +397,9 @@ func (f *File) validate(errs *Errors) {
 	case "text", "json":
 	default:
 		errs.Add(fmt.Errorf("log: format: %q is not one of text, json", f.Log.Format))
+	}
+	for _, err := range f.Log.validateOutput() {
+		errs.Add(fmt.Errorf("log: %w", err))
 	}
 	for _, err := range f.Store.Validate() {
 		errs.Add(fmt.Errorf("store: %w", err))

@@ -269,21 +269,23 @@ func (p *Pipeline) Cleanup() error {
 }
 
 // Traced reports whether the stage trace is on for the message whose rule
-// environment env returns. It costs a field read when the trace is off.
+// environment env returns: [log] trace, or a user traced live. It costs a
+// field read and a pointer load when both are off.
 func (p *Pipeline) Traced(env func() *Env) bool {
-	if !p.traceStages {
-		return false
-	}
-	return p.traceRule == nil || p.matchTrace(env())
+	return p.traced(p.traceStages, env)
 }
 
 // TracedMessage reports whether the raw message trace is on for a message;
-// env is called only when a trace_when rule needs it.
+// env is called only when a trace_when rule or a user traced live needs it.
 func (p *Pipeline) TracedMessage(env func() *Env) bool {
-	if !p.traceMessages {
-		return false
+	return p.traced(p.traceMessages, env)
+}
+
+func (p *Pipeline) traced(on bool, env func() *Env) bool {
+	if p.Services != nil && p.Services.Traces.Match(env) {
+		return true
 	}
-	return p.traceRule == nil || p.matchTrace(env())
+	return on && (p.traceRule == nil || p.matchTrace(env()))
 }
 
 func (p *Pipeline) matchTrace(env *Env) bool {

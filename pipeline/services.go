@@ -48,6 +48,9 @@ type Services struct {
 	// Shared are the values stages share between pipelines, each held by
 	// the pipelines whose stages took it with Share.
 	Shared Pool
+	// Traces are the users traced live, whatever [log] says; nil traces
+	// no one.
+	Traces *TraceUsers
 }
 
 // Now returns the time by Clock, or time.Now without one.

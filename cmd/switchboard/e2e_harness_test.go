@@ -86,9 +86,9 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "switchboard")
 	// The working directory of a test is its package: cmd/switchboard.
-	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-race", "-buildvcs=auto", "-o", bin, ".").CombinedOutput()
 	if err != nil {
-		buildErr = fmt.Errorf("go build -race -o %s . (in cmd/switchboard): %v\n%s", bin, err, out)
+		buildErr = fmt.Errorf("go build -race -buildvcs=auto -o %s . (in cmd/switchboard): %v\n%s", bin, err, out)
 	} else {
 		switchboardBin = bin
 	}
@@ -300,6 +300,9 @@ func launchProxy(t *testing.T, cfgPath string, watch bool, listens, under []stri
 	argv := append(append(append([]string(nil), under...), switchboardBin), args...)
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = dir
+	// The control socket goes into the config's folder, whatever the
+	// machine has in /run/switchboard (see ctlRun).
+	p.cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+dir)
 	p.cmd.Stdout = io.MultiWriter(p.log, logFile)
 	p.cmd.Stderr = p.cmd.Stdout
 	if err := p.cmd.Start(); err != nil {

@@ -1,9 +1,10 @@
 // Command switchboard is the Switchboard SIP proxy and registrar, with the
 // built-in stages.
 //
-//	switchboard -config config.toml [-listen udp://127.0.0.1:5060]...
-//	switchboard validate -config config.toml
+//	switchboard [run] [-config config.toml] [-listen udp://127.0.0.1:5060]...
+//	switchboard validate [-config config.toml | config.toml]
 //	switchboard stages
+//	switchboard version
 //	switchboard store check FILE
 package main
 

@@ -35,6 +35,7 @@ func (e *Engine) onCancel(req *sip.Request, local net.Addr) {
 	}
 	defer t.unref()
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	t.p.StampServer(res)
 	rc := pipeline.NewResponseContext(t.p, req, res, true, sourceOf(req), t.transport)
 	rc.Log = t.log
 	if err := t.p.ServeResponse(rc, nil); err != nil {
@@ -54,6 +55,7 @@ func (e *Engine) onCancel(req *sip.Request, local net.Addr) {
 func (e *Engine) respondStateless(req *sip.Request, res *sip.Response, local net.Addr) {
 	if p := e.holdCurrent(); p != nil {
 		defer p.Release()
+		p.StampServer(res)
 		rc := pipeline.NewResponseContext(p, req, res, true, sourceOf(req), req.Transport())
 		if err := p.ServeResponse(rc, nil); err != nil {
 			e.log.Error("response stage failed", "error", err, "code", res.StatusCode)

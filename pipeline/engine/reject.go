@@ -31,6 +31,7 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 	}
 	code, reason := status(data)
 	res := rawResponse(r, code, reason, addrPort(from), e.tagSeed)
+	e.Pipeline().StampServer(res)
 	res.SetDestination(from.String())
 	res.SetTransport(transport)
 	connAddr := from.String()

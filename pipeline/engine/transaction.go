@@ -181,6 +181,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 }
 
 func (t *transaction) runResponseStages(res *sip.Response, local bool) {
+	if local {
+		t.p.StampServer(res)
+	}
 	rc := pipeline.NewResponseContext(t.p, t.req, res, local, t.src, t.transport)
 	rc.Log = t.log
 	t.mu.Lock()

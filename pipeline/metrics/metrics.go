@@ -17,10 +17,11 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	messages *prometheus.CounterVec
-	// counters holds the messages counter of each label set seen
-	// (messageLabels -> prometheus.Counter): a message costs a map load
-	// and an atomic add, not the label hashing of WithLabelValues.
+	messages  *prometheus.CounterVec
+	responses *prometheus.CounterVec
+	// counters holds the counters of each label set seen (messageLabels
+	// -> messageCounters): a message costs a map load and atomic adds,
+	// not the label hashing of WithLabelValues.
 	counters     sync.Map
 	stageSeen    *prometheus.CounterVec
 	stageVerdict *prometheus.CounterVec
@@ -42,6 +43,10 @@ func New(g Gauges) *Metrics {
 			Name: "switchboard_sip_messages_total",
 			Help: "SIP messages received (in) and sent (out), by method and, for responses, status class.",
 		}, []string{"direction", "method", "class"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_responses_total",
+			Help: "SIP responses received (in) and sent (out), by CSeq method and status code (0: a code outside 100-699).",
+		}, []string{"direction", "method", "code"}),
 		stageSeen: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_stage_messages_total",
 			Help: "Messages each stage ran on (its rule matched), by stage and direction.",
@@ -76,7 +81,7 @@ func New(g Gauges) *Metrics {
 		}),
 		keepalives: newKeepalives(),
 	}
-	reg.MustRegister(m.messages, m.stageSeen, m.stageVerdict, m.stageSeconds, m.ruleMatched, m.ruleFailed,
+	reg.MustRegister(m.messages, m.responses, m.stageSeen, m.stageVerdict, m.stageSeconds, m.ruleMatched, m.ruleFailed,
 		m.reloads, m.configInfo, m.lastReload, m.keepalives,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {
@@ -115,21 +120,37 @@ func (m *Metrics) Message(direction, method string, code int) {
 		return
 	}
 	method = methodLabel(method)
-	key := messageLabels{direction, method, -1}
+	key := messageLabels{direction, method, code, -1}
 	if code > 0 {
 		key.class = code / 100
 	}
+	if code != 0 && (code < 100 || code > 699) {
+		key.code = -1
+	}
 	if c, ok := m.counters.Load(key); ok {
-		c.(prometheus.Counter).Inc()
+		c.(messageCounters).inc()
 		return
 	}
-	class := ""
-	if code > 0 {
-		class = strconv.Itoa(code/100) + "xx"
+	c := messageCounters{}
+	if code == 0 {
+		c.class = m.messages.WithLabelValues(direction, method, "")
+	} else {
+		c.class = m.messages.WithLabelValues(direction, method, strconv.Itoa(key.class)+"xx")
+		c.code = m.responses.WithLabelValues(direction, method, strconv.Itoa(max(key.code, 0)))
 	}
-	c := m.messages.WithLabelValues(direction, method, class)
 	m.counters.Store(key, c)
-	c.Inc()
+	c.inc()
+}
+
+// messageCounters are the counters of one label set: by class and, for
+// a response, by code.
+type messageCounters struct{ class, code prometheus.Counter }
+
+func (c messageCounters) inc() {
+	c.class.Inc()
+	if c.code != nil {
+		c.code.Inc()
+	}
 }
 
 // methodLabel is the method label of a message: one of RFC 3261's and
@@ -144,11 +165,12 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// messageLabels are the labels of a messages counter, the status class
-// as its digit (-1 for requests).
+// messageLabels are the labels of a message's counters: the status code
+// (0 for requests, -1 for a code outside 100-699) and its class as its
+// digit (-1 for requests).
 type messageLabels struct {
 	direction, method string
-	class             int
+	code, class       int
 }
 
 // Reload records a reload's outcome and, when applied, the config's hash.

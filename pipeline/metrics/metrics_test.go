@@ -59,8 +59,8 @@ func TestMessage(t *testing.T) {
 		n++
 		return true
 	})
-	if n != 9 {
-		t.Errorf("counters holds %d label sets, want 9", n)
+	if n != 10 {
+		t.Errorf("counters holds %d label sets, want 10", n)
 	}
 	var nilMetrics *Metrics
 	nilMetrics.Message("in", "INVITE", 0) // no collectors: no panic

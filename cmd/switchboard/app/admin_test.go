@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
@@ -30,7 +31,7 @@ func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Ser
 	}
 	log := slog.New(slog.DiscardHandler)
 	store := location.NewMemory()
-	svc := &pipeline.Services{Location: store, Log: log}
+	svc := &pipeline.Services{Location: store, Log: log, Traces: &pipeline.TraceUsers{}}
 	eng, err := engine.New(svc, log, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,8 @@ func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Ser
 	eng.Use(p)
 	svc.Metrics.Config(cfg.Hash)
 	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}
-	a := &admin{cfg: config.HTTP{Token: tok}, eng: eng, svc: svc, r: r, log: log}
+	lg := logs.New(io.Discard)
+	a := &admin{cfg: config.HTTP{Token: tok}, eng: eng, ops: &operations{eng: eng, svc: svc, r: r, logs: lg}, log: log}
 	srv := httptest.NewServer(a.routes())
 	t.Cleanup(srv.Close)
 	return srv, path, svc
@@ -93,6 +95,20 @@ func TestAdmin(t *testing.T) {
 		{"GET", "/admin/config", token, 200, []string{`"hash"`, `stage 1 (registrar)`}},
 		{"POST", "/admin/reload", token, 200, []string{`"result": "unchanged"`}},
 		{"GET", "/admin/reload", token, 405, nil},
+		{"GET", "/admin/stats", token, 200, []string{`"messages": [`, `"stage": "1:registrar"`}},
+		{"POST", "/admin/trace?user=alice&state=on", token, 200, []string{`"trace": [`, `"alice"`}},
+		{"POST", "/admin/trace?user=alice&state=maybe", token, 400, []string{`state \"maybe\" is neither on nor off`}},
+		{"POST", "/admin/log-level?level=debug", token, 200, []string{`"log_level": "debug"`, `"alice"`}},
+		{"POST", "/admin/log-level?level=loud", token, 400, []string{`level \"loud\" is not one of`}},
+		{"GET", "/admin/config", token, 200, []string{`"log_level": "debug"`, `"trace": [`, `"file_hash"`}},
+		{"POST", "/admin/log-level?level=config", token, 200, []string{`"trace": [`}},
+		{"POST", "/admin/trace?user=alice&state=off", token, 200, nil},
+		{"GET", "/admin/config", token, 200, []string{`"overrides": {}`}},
+		{"DELETE", "/admin/registrations?aor=bob&contact=sip:bob@192.0.2.9", token, 404, []string{`bob has no binding with contact sip:bob@192.0.2.9`}},
+		{"DELETE", "/admin/registrations?aor=bob&contact=sip:bob@192.0.2.1", token, 200, []string{`"removed": 1`}},
+		{"DELETE", "/admin/registrations?aor=bob", token, 404, []string{`bob has no bindings`}},
+		{"DELETE", "/admin/registrations?aor=alice", "", 401, nil},
+		{"GET", "/admin/registrations", token, 200, []string{`"aor": "alice"`}},
 	}
 	for i, tc := range tests {
 		code, body := get(t, tc.method, srv.URL+tc.path, tc.tok)
@@ -107,6 +123,9 @@ func TestAdmin(t *testing.T) {
 		}
 		if tc.path == "/admin/registrations?aor=bob" && strings.Contains(body, "alice") {
 			t.Errorf("test %d: the filter let alice through", i)
+		}
+		if i == len(tests)-1 && strings.Contains(body, "bob") {
+			t.Errorf("test %d: bob is still registered after ctl unregister:\n%s", i, body)
 		}
 	}
 

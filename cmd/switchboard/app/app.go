@@ -2,9 +2,10 @@
 // signals and reloads. A binary with extra stages imports them and calls
 // Main, as cmd/switchboard and examples/customstage do.
 //
-//	switchboard -config config.toml [-listen udp://127.0.0.1:5060]...
-//	switchboard validate -config config.toml
+//	switchboard [run] [-config config.toml] [-listen udp://127.0.0.1:5060]...
+//	switchboard validate [-config config.toml | config.toml]
 //	switchboard stages
+//	switchboard version
 //	switchboard store check FILE
 package app
 
@@ -25,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/ctl"
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
@@ -43,41 +46,34 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// Main runs the command with its arguments (without the program name) and
-// returns the exit code: 0, 1 for a config or start-up error, 2 for usage.
-// The stages it knows are those registered by the binary's imports.
-func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "validate":
-			return validate(args[1:], stdout, stderr)
-		case "stages":
-			return listStages(stdout)
-		case "store":
-			return storeCommand(args[1:], stdout, stderr)
-		}
-	}
-	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// run is `switchboard [run]`: it loads the config and serves until a
+// SIGINT or SIGTERM.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run")
 	cfgPath := fs.String("config", "config.toml", "the config file")
 	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
+	version := fs.Bool("version", false, "print the version and exit, as `switchboard version`")
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070, tls://0.0.0.0:5061, ws://0.0.0.0:8080/sip, wss://0.0.0.0:8443/sip")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: switchboard [-config FILE] [-listen URI]...\n       switchboard validate -config FILE\n       switchboard stages\n       switchboard store check FILE")
-		fs.PrintDefaults()
+	if _, code, ok := parseFlags(fs, args, 0, stdout, stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if *version {
+		return printVersion(nil, stdout, stderr)
 	}
 	file, cfg, err := load(*cfgPath, listens)
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.Log)
-	slog.SetDefault(log)
-	return serve(cfg, file.Server.Listen, *watch, log)
+	lg := logs.New(stderr)
+	if err := lg.Apply(cfg.Log, cfg.StateDir()); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.Path, err)
+		return 1
+	}
+	defer lg.Close()
+	slog.SetDefault(lg.Logger)
+	return serve(cfg, file.Server.Listen, *watch, lg)
 }
 
 // load reads the config file and returns it as written and with the
@@ -110,7 +106,8 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 	return &cfg, nil
 }
 
-func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) int {
+func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) int {
+	log := lg.Logger
 	location.SetRedisLogger(log)
 	if err := makeStateDir(cfg); err != nil {
 		log.Error("starting", "error", fmt.Errorf("%s: server: state_dir: %w", cfg.Path, err))
@@ -145,7 +142,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		stopCopies = keepCopies(b, log)
 		defer stopCopies()
 	}
-	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key}
+	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key, Traces: &pipeline.TraceUsers{}}
 	// A start that fails after this point closes the services too: the
 	// dialog store writes back the dialogs it read at start.
 	closed := false
@@ -200,9 +197,17 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 	// sent as soon as it is must stop it gracefully, not kill it.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	log.Info("ready", "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
+	log.Info("ready", "version", BuildVersion().String(), "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
+	ops := &operations{eng: eng, svc: svc, r: r, logs: lg}
+	ctlSocket, err := startControl(ctl.SocketPath(cfg), ops, log)
+	if err != nil {
+		log.Error("starting", "error", err)
+		_ = eng.Shutdown(context.Background())
+		return 1
+	}
+	defer ctlSocket.stop()
 	if watch {
 		w, err := config.NewWatcher(watchDebounce,
 			func(path string) { r.reload("file changed: " + path) },
@@ -219,7 +224,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 		}
 	}
 	if cfg.HTTP.Listen != "" {
-		a, err := startAdmin(cfg.HTTP, eng, svc, r, log)
+		a, err := startAdmin(cfg.HTTP, ops, log)
 		if err != nil {
 			log.Error("starting", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
 			_ = eng.Shutdown(context.Background())
@@ -232,6 +237,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, log *slog.Logger) 
 			// Reopen log files first, so that logrotate works even when
 			// the reload that SIGHUP also asks for fails.
 			reopen(svc, log)
+			if err := lg.Reopen(); err != nil {
+				log.Error("reopen", "service", "log", "error", err)
+			}
 			if certStore != nil {
 				certStore.Reload()
 			}
@@ -281,13 +289,19 @@ func warnOpen(cfg *config.File, log *slog.Logger) {
 
 // validate builds the whole pipeline without opening sockets.
 func validate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "config.toml", "the config file")
+	fs := newFlags("validate")
+	cfgPath := fs.String("config", "config.toml", "the config file (or give it as the argument)")
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket, replacing server.listen (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	pos, code, ok := parseFlags(fs, args, 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) == 1 {
+		if flagSet(fs, "config") {
+			return usageError(stderr, "validate", "the config is both -config %s and %s: give one", *cfgPath, pos[0])
+		}
+		*cfgPath = pos[0]
 	}
 	_, cfg, err := load(*cfgPath, listens)
 	if err != nil {
@@ -309,8 +323,18 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// flagSet reports whether the flag was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // listStages prints every registered stage with its description and keys.
-func listStages(stdout io.Writer) int {
+func listStages(args []string, stdout, stderr io.Writer) int {
+	if _, code, ok := parseFlags(newFlags("stages"), args, 0, stdout, stderr); !ok {
+		return code
+	}
 	for _, info := range pipeline.Stages() {
 		fmt.Fprintf(stdout, "%-14s %s\n", info.Name, info.Description)
 		if keys := pipeline.StageKeys(info); len(keys) > 0 {
@@ -332,16 +356,6 @@ func lines(err error) []string {
 		return ce.Lines()
 	}
 	return []string{err.Error()}
-}
-
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // localAddrs returns this host's interface addresses.

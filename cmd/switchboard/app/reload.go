@@ -1,12 +1,15 @@
 package app
 
 import (
+	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/ctl"
+	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
@@ -37,17 +40,15 @@ type reloader struct {
 	// watcher, if any, learns of the files each new pipeline loads.
 	watcher *config.Watcher
 
+	// logs follows [log]; nil in tests that log to a plain slog.Logger.
+	logs *logs.Logger
+
 	// last is the outcome of the last reload, for metrics and the admin view.
 	last Outcome
 }
 
 // Outcome is what one reload did.
-type Outcome struct {
-	Result string    `json:"result"` // "applied", "unchanged" or "failed"
-	Hash   string    `json:"hash"`   // the config's hash (of the file read, even when it failed)
-	Errors []string  `json:"errors,omitempty"`
-	At     time.Time `json:"at"`
-}
+type Outcome = ctl.Outcome
 
 // Last returns the outcome of the last reload.
 func (r *reloader) Last() Outcome {
@@ -56,21 +57,21 @@ func (r *reloader) Last() Outcome {
 	return r.last
 }
 
-// reload loads, builds and swaps in the config, and logs the outcome:
-// applied, unchanged or failed.
-func (r *reloader) reload(cause string) {
+// reload loads, builds and swaps in the config, logs the outcome
+// (applied, unchanged or failed) and returns it.
+func (r *reloader) reload(cause string) Outcome {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cfg, err := config.Load(r.path)
 	if err != nil {
 		r.failed(cause, "", err)
-		return
+		return r.last
 	}
 	if cfg.Hash == r.hash {
 		r.last = Outcome{Result: "unchanged", Hash: cfg.Hash, At: time.Now()}
 		r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 		r.log.Info("reload", "outcome", "unchanged", "cause", cause, "hash", short(cfg.Hash))
-		return
+		return r.last
 	}
 	if !slices.Equal(cfg.Server.Listen, r.file) {
 		r.log.Warn("reload", "needs_restart", "server.listen", "detail", "listen addresses change on restart; the rest applies now")
@@ -98,7 +99,14 @@ func (r *reloader) reload(cause string) {
 	p, err := pipeline.Build(cfg, r.svc)
 	if err != nil {
 		r.failed(cause, cfg.Hash, err)
-		return
+		return r.last
+	}
+	if r.logs != nil {
+		if err := r.logs.Apply(cfg.Log, cfg.StateDir()); err != nil {
+			_ = p.Cleanup()
+			r.failed(cause, cfg.Hash, fmt.Errorf("%s: %w", cfg.Path, err))
+			return r.last
+		}
 	}
 	r.eng.Use(p)
 	if r.gc != nil {
@@ -113,6 +121,7 @@ func (r *reloader) reload(cause string) {
 	r.last = Outcome{Result: "applied", Hash: cfg.Hash, At: time.Now()}
 	r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 	r.log.Info("reload", "outcome", "applied", "cause", cause, "hash", short(cfg.Hash), "stages", len(p.Stages()))
+	return r.last
 }
 
 // failed logs every mistake of a config that did not build, one line each,

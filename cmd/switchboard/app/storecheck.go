@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,24 +29,19 @@ const checkMaxStack = 64 << 20
 // file in a child process and prints what it holds (exit 0) or what is
 // wrong with it (exit 1).
 func storeCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("store check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("store check")
 	child := fs.Bool("child", false, "check in this process and print the summary as JSON (what the proxy runs in its child process)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: switchboard store check FILE")
-	}
 	if len(args) == 0 || args[0] != "check" {
-		fs.Usage()
-		return 2
+		return usageError(stderr, "store", "the only store command is check FILE")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	pos, code, ok := parseFlags(fs, args[1:], 1, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+	if len(pos) != 1 {
+		return usageError(stderr, "store check", "which file? store check FILE")
 	}
-	path := fs.Arg(0)
+	path := pos[0]
 	if *child {
 		debug.SetMaxStack(checkMaxStack)
 		sum, err := location.CheckBolt(path)

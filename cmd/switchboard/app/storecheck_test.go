@@ -65,8 +65,8 @@ func TestStoreCheck(t *testing.T) {
 		{args: []string{"check", cut}, code: 1, want: cut + ": damaged: the file is 12288 bytes, shorter than"},
 		{args: []string{"check", sound}, child: "panic", code: 1, want: sound + ": damaged: reading it crashed the check (exit status 2): panic: a page that is not where the tree says"},
 		{args: []string{"check", filepath.Join(t.TempDir(), "none.db")}, code: 1, want: "none.db: damaged: stat "},
-		{args: []string{"check"}, code: 2, want: "usage: switchboard store check FILE"},
-		{args: []string{"dump", sound}, code: 2, want: "usage: switchboard store check FILE"},
+		{args: []string{"check"}, code: 2, want: "switchboard store check FILE"},
+		{args: []string{"dump", sound}, code: 2, want: "switchboard store check FILE"},
 	}
 	for i, tc := range tests {
 		t.Setenv("APP_TEST_CHILD", tc.child)
