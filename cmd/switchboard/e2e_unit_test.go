@@ -66,7 +66,9 @@ func TestUnitReadOnlyConfig(t *testing.T) {
 	}
 	cfg = strings.Replace(cfg, forward, "[[stage]]\nuse = \"calllog\"\npath = \"calls.log\"\n\n"+forward, 1)
 
-	p := startProxyUnder(t, under, cfg, false)
+	// As the unit's RuntimeDirectory: the control socket's folder, writable.
+	run := append(append([]string(nil), under...), "env", "RUNTIME_DIRECTORY="+t.TempDir())
+	p := startProxyUnder(t, run, cfg, false)
 	confDir := filepath.Dir(p.ConfigPath)
 	writable(t, confDir)
 	if strings.Contains(p.log.String(), "no lasting key") {
