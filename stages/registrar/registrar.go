@@ -82,10 +82,18 @@ type Registrar struct {
 	// usual.
 	MaxAORs int `toml:"max_aors"`
 	// Path records this instance in the Path (RFC 3327) of bindings made
-	// over TCP, so that the other instances sharing the location store
-	// (Redis) reach such a phone through the instance that holds its
-	// connection. Turn it on when several instances share a store.
+	// over TCP, TLS or WebSocket, and of UDP bindings from behind NAT, so
+	// that the other instances sharing the location store (Redis) reach
+	// such a phone through the instance that holds its connection or NAT
+	// mapping. Turn it on when several instances share a store.
 	Path bool `toml:"path"`
+	// NAT reaches a UDP binding whose REGISTER came from behind NAT
+	// (pipeline.DetectNAT) at the address it came from rather than at its
+	// Contact. Off, for a proxy that serves only phones on its own
+	// network, every UDP binding is reached at its Contact. A binding
+	// over TCP, TLS or WebSocket is reached over its connection either
+	// way.
+	NAT bool `toml:"nat"`
 
 	store location.Store
 }
@@ -105,6 +113,7 @@ func New() *Registrar {
 		MaxExpires:     config.Duration(DefaultMaxExpires),
 		MaxContacts:    DefaultMaxContacts,
 		MaxAORs:        DefaultMaxAORs,
+		NAT:            true,
 	}
 }
 
@@ -183,6 +192,9 @@ type registration struct {
 	// contacts is empty for a query.
 	contacts []contact
 	path     []string
+	// nat is true when the REGISTER came from behind NAT and the stage's
+	// NAT is on: its bindings are reached at the address it came from.
+	nat bool
 }
 
 // ServeRequest answers REGISTER requests for our domains; every other
@@ -223,7 +235,8 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 		if ctx.Source.IP.IsValid() {
 			received = ctx.Source.String()
 		}
-		if r.Path && strings.EqualFold(ctx.Transport, "TCP") {
+		reg.nat = r.NAT && pipeline.DetectNAT(req, ctx.Source, ctx.Transport).Behind
+		if r.Path && (overConnection(ctx.Transport) || reg.nat) {
 			reg.path = append([]string{ownPath(ctx)}, reg.path...)
 		}
 		var full bool
@@ -284,6 +297,16 @@ func validContact(u *sip.Uri) bool {
 		}
 	}
 	return true
+}
+
+// overConnection reports whether a phone registering over transport is
+// reached only over its connection: TCP, TLS, WS or WSS.
+func overConnection(transport string) bool {
+	switch strings.ToUpper(transport) {
+	case "TCP", "TLS", "WS", "WSS":
+		return true
+	}
+	return false
 }
 
 // ownPath is the Path entry that names this instance: its advertised
@@ -470,6 +493,7 @@ func (r *Registrar) bind(reg *registration, c contact, now time.Time, received, 
 		Expires:   now.Add(c.expires),
 		Received:  received,
 		Transport: transport,
+		NAT:       reg.nat,
 		Path:      slices.Clone(reg.path),
 		Updated:   now,
 	}

@@ -122,9 +122,12 @@ type binding struct {
 	ExpiresIn int       `json:"expires_in"`
 	Received  string    `json:"received,omitempty"`
 	Transport string    `json:"transport,omitempty"`
-	Path      []string  `json:"path,omitempty"`
-	CallID    string    `json:"call_id"`
-	CSeq      uint32    `json:"cseq"`
+	// NAT is true for a binding registered from behind NAT, reached at
+	// received (docs/nat.md).
+	NAT    bool     `json:"nat"`
+	Path   []string `json:"path,omitempty"`
+	CallID string   `json:"call_id"`
+	CSeq   uint32   `json:"cseq"`
 }
 
 // registrations lists the bindings, of one AOR with ?aor=.
@@ -135,7 +138,7 @@ func (a *admin) registrations(w http.ResponseWriter, req *http.Request) {
 		for _, b := range bs {
 			r.Bindings = append(r.Bindings, binding{
 				Contact: b.Contact, Instance: b.Instance, Expires: b.Expires, ExpiresIn: int(b.Expires.Sub(now).Seconds()),
-				Received: b.Received, Transport: b.Transport, Path: b.Path, CallID: b.CallID, CSeq: b.CSeq,
+				Received: b.Received, Transport: b.Transport, NAT: b.NAT, Path: b.Path, CallID: b.CallID, CSeq: b.CSeq,
 			})
 		}
 		return r
