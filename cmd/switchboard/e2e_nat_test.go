@@ -8,10 +8,12 @@ package main
 // nothing may, and nothing leaves the machine if the proxy errs.
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,4 +247,46 @@ func TestNATDefaultConfig(t *testing.T) {
 		t.Errorf("%d datagrams went to the phones' private addresses", n)
 	}
 	_ = p
+}
+
+// TestNATThroughPath runs two proxies on one redis-server, with the
+// registrar's path on: a phone behind NAT registers with A, and a call
+// placed through B reaches it through A (along the binding's Path), which
+// alone holds its NAT mapping; the caller's BYE reaches it too.
+func TestNATThroughPath(t *testing.T) {
+	if !natInNetns(t) {
+		return
+	}
+	strays := natSinks(t)
+	redis := storeRedis(t)
+	config := strings.Replace(testConfig(), "use = \"registrar\"", "use = \"registrar\"\npath = true", 1) +
+		fmt.Sprintf("\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:%d/0\"\nprefix = %q\n", redis.port, "nat:")
+	config = strings.Replace(config, fmt.Sprintf("domains = [%q]", proxyDomain), fmt.Sprintf("domains = [%q]", natDomain), 1)
+	a := startProxy(t, config)
+	b := startProxy(t, config)
+
+	callee := natStartPhone(t, "bob")
+	callee.register(a.UDP)
+	caller := secNewUA(t, callerIP, b.UDP)
+	caller.local = natCallerPrivate
+	call := dlgInviteTo(t, caller, "alice@"+natDomain, "bob@"+natDomain, "", true)
+	slices.Reverse(call.routes) // the caller's route set (RFC 3261 12.1.2): four entries, two proxies
+	inv := callee.waitFor("INVITE", 1)
+	if got := inv.Recipient.String(); got != callee.contact() {
+		t.Errorf("the INVITE reached the callee with Request-URI %s, want its Contact %s", got, callee.contact())
+	}
+	// Both recorded their route, twice each (UDP and TCP): A, then B.
+	rr := inv.GetHeaders("Record-Route")
+	if len(rr) != 4 || !strings.Contains(rr[0].Value(), a.UDP) || !strings.Contains(rr[3].Value(), b.UDP) {
+		t.Errorf("Record-Route %v, want A's (%s) on top and B's (%s) at the bottom", rr, a.UDP, b.UDP)
+	}
+	call.send("ACK", "", "", nil)
+	callee.waitFor("ACK", 1)
+	if codes := call.send("BYE", "", "", nil); dlgLast(codes) != 200 {
+		t.Fatalf("BYE through B and A: responses %v, want 200", codes)
+	}
+	callee.waitFor("BYE", call.cseq)
+	if n := strays.Load(); n > 0 {
+		t.Errorf("%d datagrams went to the phones' private addresses", n)
+	}
 }
