@@ -24,10 +24,12 @@ type NAT struct {
 // DetectNAT compares the top Via and the Contacts of req with src, the
 // address it came from over transport. Only a request straight from the
 // phone is compared (one Via, no Path): a relayed one comes from the proxy
-// before us. An address is compared with the source's IP, and over UDP its
-// port too (a phone's stream connections come from a port of their own);
-// a host name is not compared. rport is no verdict: almost every phone
-// sends it.
+// before us. The Via's address is compared with the source's IP, and over
+// UDP its port too (a phone's stream connections come from a port of their
+// own); a Contact counts only when it names a private address other than
+// the source's, since a public one may be another device's (a third-party
+// registration, an alias). A host name is not compared. rport is no
+// verdict: almost every phone sends it.
 func DetectNAT(req *sip.Request, src Source, transport string) NAT {
 	vias := req.GetHeaders("Via")
 	switch {
@@ -53,11 +55,7 @@ func DetectNAT(req *sip.Request, src Source, transport string) NAT {
 		if !ok || c.Address.Wildcard {
 			continue
 		}
-		port := c.Address.Port
-		if port == 0 {
-			port = sip.DefaultPort(uriTransportOf(&c.Address))
-		}
-		if differs(c.Address.Host, port, src, udp) {
+		if privateElsewhere(c.Address.Host, src) {
 			return NAT{Behind: true, Reason: "Contact " + hostPort(c.Address.Host, c.Address.Port) + " is not the source " + src.String()}
 		}
 	}
@@ -74,6 +72,22 @@ func differs(host string, port int, src Source, udp bool) bool {
 	return ip.Unmap() != src.IP.Unmap() || (udp && port != src.Port)
 }
 
+// sharedSpace is the carrier-grade NAT range of RFC 6598, behind which
+// addresses are as unreachable as private ones.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// privateElsewhere reports whether host is a private address (RFC 1918,
+// RFC 6598, RFC 4193, link-local) other than src's IP.
+func privateElsewhere(host string, src Source) bool {
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	private := ip.IsPrivate() || sharedSpace.Contains(ip) || ip.IsLinkLocalUnicast()
+	return private && ip != src.IP.Unmap()
+}
+
 // hostPort writes host and port (none when 0) as a header names them.
 func hostPort(host string, port int) string {
 	host = strings.Trim(host, "[]")
@@ -84,16 +98,4 @@ func hostPort(host string, port int) string {
 		return host
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
-}
-
-// uriTransportOf is the transport whose default port a URI without a port
-// names: TLS for sips, else its transport parameter, else UDP.
-func uriTransportOf(u *sip.Uri) string {
-	if strings.EqualFold(u.Scheme, "sips") {
-		return "TLS"
-	}
-	if tp, ok := u.UriParams.Get("transport"); ok && tp != "" {
-		return strings.ToUpper(tp)
-	}
-	return "UDP"
 }

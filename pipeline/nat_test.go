@@ -37,6 +37,12 @@ func TestDetectNAT(t *testing.T) {
 		{"UDP", []string{"Via: SIP/2.0/UDP 203.0.113.2:40000;branch=z9hG4bK1", "Contact: <sip:bob@10.0.0.5>"}, true, "Contact 10.0.0.5"},
 		// The second Contact is private.
 		{"UDP", []string{"Via: SIP/2.0/UDP 203.0.113.2:40000;branch=z9hG4bK1", "Contact: <sip:bob@203.0.113.2:40000>", "Contact: <sip:bob@10.0.0.5:5062>"}, true, "Contact 10.0.0.5:5062"},
+		// A Contact at another public address, or another port, is another
+		// device's (a third-party registration, an alias): no verdict.
+		{"UDP", []string{"Via: SIP/2.0/UDP 203.0.113.2:40000;branch=z9hG4bK1", "Contact: <sip:bob@198.51.100.9:5060>"}, false, "Via and Contact"},
+		{"UDP", []string{"Via: SIP/2.0/UDP 203.0.113.2:40000;branch=z9hG4bK1", "Contact: <sip:bob@203.0.113.2:5060>"}, false, "Via and Contact"},
+		// Behind a carrier-grade NAT (RFC 6598).
+		{"UDP", []string{"Via: SIP/2.0/UDP 203.0.113.2:40000;branch=z9hG4bK1", "Contact: <sip:bob@100.64.7.9:5060>"}, true, "Contact 100.64.7.9:5060"},
 		// A phone on a public address: no NAT, rport or not.
 		{"UDP", []string{"Via: SIP/2.0/UDP 203.0.113.2:40000;branch=z9hG4bK1;rport", "Contact: <sip:bob@203.0.113.2:40000>"}, false, "Via and Contact name the source"},
 		// No port: 5060 is not the source's 40000.
