@@ -180,6 +180,7 @@ func TestServeRequestRules(t *testing.T) {
 		{`to.user == "bob" && !in_dialog`, Replied},
 		{`call_id == "c1" && cseq.method == "INVITE" && cseq.seq == 1`, Replied},
 		{`source.ip == "127.0.0.2" && source.port == 5062 && transport == "UDP"`, Replied},
+		{`source.nated`, Replied}, // its Via names port 5060, it came from 5062
 		{`header("X-Test") == "yes" && header("X-None") == ""`, Replied},
 		{`response.code == 0 && !is_response`, Replied},
 		{`int(header("X-Test")) > 0`, Continue}, // fails at run time: no match

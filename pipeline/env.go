@@ -15,23 +15,24 @@ import (
 type envFields uint32
 
 const (
-	useMethod     envFields = 1 << iota // request.method
-	useURI                              // request.uri.user, .host, .port
-	useOurs                             // request.uri.ours
-	useFrom                             // from.*
-	useTo                               // to.*
-	useCallID                           // call_id
-	useCSeq                             // cseq.*
-	useInDialog                         // in_dialog
-	useResponse                         // response.*
-	useIsResponse                       // is_response
-	useSourceIP                         // source.ip
-	useSourcePort                       // source.port
-	useTransport                        // transport
-	useHeader                           // header()
-	useAuth                             // auth.user
-	useFromOurs                         // from.ours
-	useToOurs                           // to.ours
+	useMethod      envFields = 1 << iota // request.method
+	useURI                               // request.uri.user, .host, .port
+	useOurs                              // request.uri.ours
+	useFrom                              // from.*
+	useTo                                // to.*
+	useCallID                            // call_id
+	useCSeq                              // cseq.*
+	useInDialog                          // in_dialog
+	useResponse                          // response.*
+	useIsResponse                        // is_response
+	useSourceIP                          // source.ip
+	useSourcePort                        // source.port
+	useSourceNATed                       // source.nated
+	useTransport                         // transport
+	useHeader                            // header()
+	useAuth                              // auth.user
+	useFromOurs                          // from.ours
+	useToOurs                            // to.ours
 
 	useAll envFields = 1<<iota - 1
 )
@@ -64,9 +65,10 @@ var envPaths = map[string]envFields{
 	"cseq":             useCSeq,
 	"in_dialog":        useInDialog,
 	"is_response":      useIsResponse,
-	"source":           useSourceIP | useSourcePort,
+	"source":           useSourceIP | useSourcePort | useSourceNATed,
 	"source.ip":        useSourceIP,
 	"source.port":      useSourcePort,
+	"source.nated":     useSourceNATed,
 	"transport":        useTransport,
 	"header":           useHeader,
 	"auth":             useAuth,
@@ -365,6 +367,12 @@ func fillEnv(env *Env, need envFields, p *Pipeline, m headers, uri *sip.Uri, src
 	}
 	if need&useSourcePort != 0 {
 		env.Source.Port = src.Port
+	}
+	if need&useSourceNATed != 0 {
+		env.Source.NATed = false
+		if req, ok := m.(*sip.Request); ok {
+			env.Source.NATed = DetectNAT(req, src, transport).Behind
+		}
 	}
 	if need&useTransport != 0 {
 		env.Transport = transport

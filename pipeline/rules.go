@@ -78,6 +78,9 @@ type ResponseEnv struct {
 type SourceEnv struct {
 	IP   string `expr:"ip"`
 	Port int    `expr:"port"`
+	// NATed is true when the request came straight from a phone whose
+	// top Via or Contact names another address (see DetectNAT).
+	NATed bool `expr:"nated"`
 }
 
 // AuthEnv is what the auth stage found.

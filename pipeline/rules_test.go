@@ -31,6 +31,7 @@ func TestEnvUses(t *testing.T) {
 		{`is_response && response.code >= 400`, useIsResponse | useResponse},
 		{`cidr(source.ip, "10.0.0.0/8")`, useSourceIP},
 		{`source.port == 5060 && transport == "UDP"`, useSourcePort | useTransport},
+		{`source.nated`, useSourceNATed},
 		{`source.ip + ":" + string(source.port) != ""`, useSourceIP | useSourcePort},
 		{`header("User-Agent") contains "Linphone"`, useHeader},
 		{`any(["a", "b"], # == from.user)`, useFrom},

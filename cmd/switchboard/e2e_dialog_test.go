@@ -131,7 +131,13 @@ func dlgInvite(t *testing.T, ua *secUA, from, user string, final bool) *dlgCall 
 // address when empty).
 func dlgInviteContact(t *testing.T, ua *secUA, from, user, contact string, final bool) *dlgCall {
 	t.Helper()
-	c := &dlgCall{ua: ua, callID: "dlg-" + secRandom(), fromTag: secRandom(), from: from, to: user + "@" + proxyDomain, cseq: 1}
+	return dlgInviteTo(t, ua, from, user+"@"+proxyDomain, contact, final)
+}
+
+// dlgInviteTo is dlgInviteContact to the address to (user@domain).
+func dlgInviteTo(t *testing.T, ua *secUA, from, to, contact string, final bool) *dlgCall {
+	t.Helper()
+	c := &dlgCall{ua: ua, callID: "dlg-" + secRandom(), fromTag: secRandom(), from: from, to: to, cseq: 1}
 	c.inviteBr = "z9hG4bK-dlg-" + secRandom()
 	c.invite = ua.build(secReq{Method: "INVITE", URI: "sip:" + c.to, From: from, To: c.to, Contact: contact}, c.callID, c.fromTag, 1, c.inviteBr, "")
 	if _, err := ua.pc.WriteTo([]byte(c.invite), ua.proxy); err != nil {
@@ -143,7 +149,7 @@ func dlgInviteContact(t *testing.T, ua *secUA, from, user, contact string, final
 		_ = ua.pc.SetReadDeadline(deadline)
 		n, _, err := ua.pc.ReadFrom(buf)
 		if err != nil {
-			t.Fatalf("the call to %s: no answer with a To tag and Record-Route (final: %v)", user, final)
+			t.Fatalf("the call to %s: no answer with a To tag and Record-Route (final: %v)", to, final)
 		}
 		msg, err := sip.ParseMessage(slices.Clone(buf[:n]))
 		res, ok := msg.(*sip.Response)

@@ -169,6 +169,9 @@ type phone struct {
 	name   string
 	conn   *net.UDPConn
 	script script
+	// private, when set, is the address the phone writes in its Via and
+	// Contact instead of its socket's: a phone behind NAT.
+	private string
 
 	mu     sync.Mutex
 	log    []received
@@ -242,8 +245,26 @@ func (ph *phone) read(data []byte, from *net.UDPAddr) {
 
 func (ph *phone) addr() string { return ph.conn.LocalAddr().String() }
 
+// sentBy is the address the phone writes in its Via and Contact: its
+// socket's, or its private one behind NAT.
+func (ph *phone) sentBy() string {
+	if ph.private != "" {
+		return ph.private
+	}
+	return ph.addr()
+}
+
+// rport is the Via parameter a phone behind NAT asks its answers to come
+// back to its source port with (RFC 3581).
+func (ph *phone) rport() string {
+	if ph.private != "" {
+		return ";rport"
+	}
+	return ""
+}
+
 // contact is the phone's Contact URI.
-func (ph *phone) contact() string { return "sip:" + ph.name + "@" + ph.addr() }
+func (ph *phone) contact() string { return "sip:" + ph.name + "@" + ph.sentBy() }
 
 // tag is the To tag of the phone's answers.
 func (ph *phone) tag() string { return "tag-" + ph.name }
@@ -264,13 +285,13 @@ func (ph *phone) send(to string, msg sip.Message) {
 func (ph *phone) build(method sip.RequestMethod, ruri, to, callID string, seq int, extra ...string) *sip.Request {
 	ph.t.Helper()
 	raw := fmt.Sprintf("%s %s SIP/2.0\n"+
-		"Via: SIP/2.0/UDP %s;branch=%s\n"+
+		"Via: SIP/2.0/UDP %s;branch=%s%s\n"+
 		"Max-Forwards: 70\n"+
 		"From: <sip:%s@example.org>;tag=%s\n"+
 		"To: <%s>\n"+
 		"Call-ID: %s\n"+
 		"CSeq: %d %s\n"+
-		"Contact: <%s>\n", method, ruri, ph.addr(), sip.GenerateBranch(), ph.name, callID, to, callID, seq, method, ph.contact())
+		"Contact: <%s>\n", method, ruri, ph.sentBy(), sip.GenerateBranch(), ph.rport(), ph.name, callID, to, callID, seq, method, ph.contact())
 	for _, h := range extra {
 		raw += h + "\n"
 	}
@@ -313,10 +334,13 @@ func (ph *phone) calleeRequest(method sip.RequestMethod, inv *sip.Request, seq i
 // recordRoute the route set, from and to the local and remote ends.
 func (ph *phone) dialogRequest(method sip.RequestMethod, remote sip.Uri, recordRoute []sip.Header, from, to sip.Header, id string, seq int) *sip.Request {
 	req := sip.NewRequest(method, *remote.Clone())
-	host, port, _ := net.SplitHostPort(ph.addr())
+	host, port, _ := net.SplitHostPort(ph.sentBy())
 	p, _ := strconv.Atoi(port)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: p, Params: sip.NewParams()}
 	via.Params.Add("branch", sip.GenerateBranch())
+	if ph.private != "" {
+		via.Params.Add("rport", "")
+	}
 	req.AppendHeader(via)
 	for _, h := range recordRoute {
 		req.AppendHeader(&sip.RouteHeader{Address: *h.(*sip.RecordRouteHeader).Address.Clone()})

@@ -9,11 +9,15 @@ import (
 )
 
 // stageTrace returns the step function that logs what each stage did with
-// the request, or nil when [log] trace is off for it.
+// the request, or nil when [log] trace is off for it. It first logs where
+// the request came from and the NAT verdict on it (source.nated), with
+// the header that decided.
 func (t *transaction) stageTrace(ctx *pipeline.Context) func(pipeline.Step) {
 	if !t.p.Traced(ctx.Env) {
 		return nil
 	}
+	nat := pipeline.DetectNAT(ctx.Request, ctx.Source, ctx.Transport)
+	t.log.Info("trace source", "source", ctx.Source.String(), "transport", ctx.Transport, "nated", nat.Behind, "nat", nat.Reason)
 	return func(s pipeline.Step) {
 		attrs := []any{"stage", s.Stage, "matched", s.Matched}
 		if s.Matched {

@@ -21,13 +21,18 @@ import (
 //
 //	expires, updated  int64, Unix nanoseconds (0 for none), little-endian
 //	cseq              uint32, little-endian
+//	flags             one byte: 1 for NAT
 //	six sizes         uvarint each: Contact, Params, Instance, CallID,
 //	                  Received, Transport
 //	the six strings   one after the other
 //	Path              each as its size (uvarint) then its bytes
 
-// fixedSize is the size of a packed binding's expires, updated and cseq.
-const fixedSize = 8 + 8 + 4
+// fixedSize is the size of a packed binding's expires, updated, cseq and
+// flags.
+const fixedSize = 8 + 8 + 4 + 1
+
+// flagNAT is the flags bit of Binding.NAT.
+const flagNAT = 1
 
 // memRecord is what Memory keeps of one AOR, in a slot of its shard.
 type memRecord struct {
@@ -63,6 +68,7 @@ type entry struct {
 	paths            string
 	cseq             uint32
 	expires, updated int64
+	nat              bool
 }
 
 // packedSize is the size of b packed, its own size (the prefix) left out.
@@ -95,6 +101,10 @@ func pack(aor string, bindings []Binding) string {
 		binary.LittleEndian.PutUint64(scratch[0:], uint64(unixNanos(b.Expires)))
 		binary.LittleEndian.PutUint64(scratch[8:], uint64(unixNanos(b.Updated)))
 		binary.LittleEndian.PutUint32(scratch[16:], b.CSeq)
+		scratch[20] = 0
+		if b.NAT {
+			scratch[20] = flagNAT
+		}
 		sb.Write(scratch[:])
 		strs := [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport}
 		for _, s := range strs {
@@ -118,6 +128,7 @@ func next(p string) (e entry, rest string) {
 	e.expires = int64(le64(body[0:8]))
 	e.updated = int64(le64(body[8:16]))
 	e.cseq = uint32(le64(body[16:20]))
+	e.nat = body[20]&flagNAT != 0
 	body = body[fixedSize:]
 	var sizes [6]int
 	for i := range sizes {
@@ -149,7 +160,7 @@ func cutPrefixed(p string) (part, rest string) {
 func (e *entry) binding(aor string) Binding {
 	b := Binding{
 		AOR: aor, Contact: e.contact, Params: e.params, Instance: e.instance, CallID: e.callID, CSeq: e.cseq,
-		Expires: fromUnixNanos(e.expires), Received: e.received, Transport: e.transport, Updated: fromUnixNanos(e.updated),
+		Expires: fromUnixNanos(e.expires), Received: e.received, Transport: e.transport, NAT: e.nat, Updated: fromUnixNanos(e.updated),
 	}
 	for p := e.paths; p != ""; {
 		var hop string

@@ -31,6 +31,10 @@ type Binding struct {
 	// device behind NAT, or on a TCP or WebSocket connection, is sent there.
 	Received  string
 	Transport string
+	// NAT is true when the REGISTER came from behind NAT (see
+	// pipeline.DetectNAT) and the registrar reaches such bindings at
+	// Received: a UDP binding is then sent to Received, not its Contact.
+	NAT bool `json:",omitempty"`
 	// Path is the Path header set of the REGISTER (RFC 3327), if any.
 	Path []string
 	// Updated is when the binding was last written.

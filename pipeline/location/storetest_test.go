@@ -381,6 +381,7 @@ func testStoreFields(t *testing.T, newStore func(t *testing.T) Store) {
 		Expires:   t0.Add(time.Hour + 123456789*time.Nanosecond),
 		Received:  "198.51.100.7:40312",
 		Transport: "TCP",
+		NAT:       true,
 		Path:      []string{"<sip:edge1.example.org;lr>", "<sip:edge2.example.org;lr>"},
 		Updated:   t0.Add(987654321 * time.Nanosecond),
 	}
@@ -402,7 +403,7 @@ func testStoreFields(t *testing.T, newStore func(t *testing.T) Store) {
 func sameBinding(a, b Binding) bool {
 	return a.AOR == b.AOR && a.Contact == b.Contact && a.Params == b.Params && a.Instance == b.Instance &&
 		a.CallID == b.CallID && a.CSeq == b.CSeq && a.Expires.Equal(b.Expires) &&
-		a.Received == b.Received && a.Transport == b.Transport && slices.Equal(a.Path, b.Path) &&
+		a.Received == b.Received && a.Transport == b.Transport && a.NAT == b.NAT && slices.Equal(a.Path, b.Path) &&
 		a.Updated.Equal(b.Updated)
 }
 

@@ -4,7 +4,6 @@ package location
 
 import (
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -181,10 +180,10 @@ func ownPathDropped(ctx *pipeline.Context, path []string) []string {
 
 // Target turns a binding into a branch. A device registered over TCP,
 // TLS or WebSocket (WS, WSS) is reached over the connection it registered
-// on (a browser's
-// Contact names a .invalid host, RFC 7118 section 5); one whose Contact names
-// another IP than the one its REGISTER came from (a phone behind NAT) is
-// reached at that source address; the others at their Contact.
+// on (a browser's Contact names a .invalid host, RFC 7118 section 5); one
+// that registered over UDP from behind NAT (its NAT verdict, see
+// pipeline.DetectNAT) at the address its REGISTER came from, with its
+// Contact, as it wrote it, as the Request-URI; the others at their Contact.
 func Target(b loc.Binding) (pipeline.Target, error) {
 	var u sip.Uri
 	if err := sip.ParseUri(strings.Trim(b.Contact, "<>"), &u); err != nil {
@@ -198,15 +197,7 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 		// Through a Path, the next hop is the Path's first entry.
 		return t, nil
 	}
-	if connected(b.Transport) {
-		t.Destination, t.Transport = b.Received, strings.ToUpper(b.Transport)
-		return t, nil
-	}
-	host, _, err := net.SplitHostPort(b.Received)
-	if err != nil {
-		return t, nil
-	}
-	if ip := net.ParseIP(strings.Trim(u.Host, "[]")); ip != nil && !ip.Equal(net.ParseIP(host)) {
+	if connected(b.Transport) || b.NAT {
 		t.Destination, t.Transport = b.Received, strings.ToUpper(b.Transport)
 	}
 	return t, nil

@@ -36,7 +36,7 @@ func TestLocation(t *testing.T) {
 	bindings := map[string][]loc.Binding{
 		"bob": {
 			{Contact: "sip:bob@192.0.2.20:5060", Received: "192.0.2.20:5060", Transport: "UDP", Expires: now.Add(time.Hour)},
-			{Contact: "sip:bob@10.0.0.5:5062;transport=udp", Received: "198.51.100.7:40000", Transport: "UDP", Expires: now.Add(time.Hour)},
+			{Contact: "sip:bob@10.0.0.5:5062;transport=udp", Received: "198.51.100.7:40000", Transport: "UDP", NAT: true, Expires: now.Add(time.Hour)},
 			{Contact: "sip:bob@192.0.2.30:5070;transport=tcp", Received: "192.0.2.30:51000", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:edge.example.org;lr>"}},
 		},
 		"carol": {{Contact: "sip:carol@192.0.2.40", Expires: now.Add(time.Second)}},
@@ -48,6 +48,13 @@ func TestLocation(t *testing.T) {
 		// dave registered over TCP through this instance (its Path names us)
 		// and erin through another instance.
 		"dave": {{Contact: "sip:dave@192.0.2.50:5070;transport=tcp", Received: "192.0.2.50:40001", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:127.0.0.1:5060;transport=tcp;lr>"}}},
+		// ivan's REGISTER was relayed, or nat = false: his Contact is used.
+		// judy's router kept her address, not her port. kim is behind NAT
+		// and registered through this instance, lars through another.
+		"ivan": {{Contact: "sip:ivan@10.0.0.6:5060", Received: "198.51.100.8:40000", Transport: "UDP", Expires: now.Add(time.Hour)}},
+		"judy": {{Contact: "sip:judy@198.51.100.9:5060", Received: "198.51.100.9:40009", Transport: "UDP", NAT: true, Expires: now.Add(time.Hour)}},
+		"kim":  {{Contact: "sip:kim@192.168.1.20:5060", Received: "203.0.113.2:40000", Transport: "UDP", NAT: true, Expires: now.Add(time.Hour), Path: []string{"<sip:127.0.0.1:5060;transport=tcp;lr>"}}},
+		"lars": {{Contact: "sip:lars@192.168.1.20:5060", Received: "203.0.113.3:40000", Transport: "UDP", NAT: true, Expires: now.Add(time.Hour), Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}}},
 		"erin": {{Contact: "sip:erin@192.0.2.60:5070;transport=tcp", Received: "192.0.2.60:40002", Transport: "TCP", Expires: now.Add(time.Hour), Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}}},
 	}
 	tests := []struct {
@@ -82,6 +89,18 @@ func TestLocation(t *testing.T) {
 		}},
 		{name: "over WSS", raw: request("INVITE", "sip:heidi@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Destination: "192.0.2.90:53000", Transport: "WSS"},
+		}},
+		{name: "not behind NAT: at the Contact", raw: request("INVITE", "sip:ivan@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: ""},
+		}},
+		{name: "behind NAT, the same IP", raw: request("INVITE", "sip:judy@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: "198.51.100.9:40009", Transport: "UDP"},
+		}},
+		{name: "behind NAT, our own Path", raw: request("INVITE", "sip:kim@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Destination: "203.0.113.2:40000", Transport: "UDP"},
+		}},
+		{name: "behind NAT, another instance's Path", raw: request("INVITE", "sip:lars@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
+			{Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}},
 		}},
 		{name: "another instance's Path", raw: request("INVITE", "sip:erin@example.org", "", ""), verdict: pipeline.Continue, targets: []pipeline.Target{
 			{Path: []string{"<sip:192.0.2.200:5060;transport=tcp;lr>"}},

@@ -54,37 +54,10 @@ func (r *Registrar) syncKeepalive(ctx *pipeline.Context, reg *registration, bind
 
 // behindNAT reports whether binding b, just written by the REGISTER of
 // ctx, belongs to a phone behind NAT that the proxy keeps open with pings:
-// the REGISTER came over UDP straight from the phone (one Via, no Path;
-// a relayed request differs from its source as a matter of course), and
-// its Contact or top Via names another address than the one it came from.
-// A Contact or Via naming a host, not an IP address, counts as another.
+// one registered over UDP that the registrar marked as behind NAT
+// (pipeline.DetectNAT, the registrar's nat key).
 func behindNAT(ctx *pipeline.Context, b location.Binding) bool {
-	req := ctx.Request
-	if !strings.EqualFold(ctx.Transport, "UDP") || !firstHop(req) || !ctx.Source.IP.IsValid() {
-		return false
-	}
-	src := netip.AddrPortFrom(ctx.Source.IP.Unmap(), uint16(ctx.Source.Port))
-	var contact sip.Uri
-	if err := sip.ParseUri(b.Contact, &contact); err != nil {
-		return false
-	}
-	if !sameAddr(contact.Host, contact.Port, src) {
-		return true
-	}
-	via := req.Via()
-	return via != nil && !sameAddr(via.Host, via.Port, src)
-}
-
-// sameAddr reports whether host and port (0: 5060) name src.
-func sameAddr(host string, port int, src netip.AddrPort) bool {
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	if err != nil {
-		return false
-	}
-	if port == 0 {
-		port = 5060
-	}
-	return ip.Unmap() == src.Addr() && port == int(src.Port())
+	return b.NAT && strings.EqualFold(ctx.Transport, "UDP")
 }
 
 // localSocket is the UDP socket a REGISTER came in on, which the engine

@@ -83,9 +83,10 @@ type Registrar struct {
 	// usual.
 	MaxAORs int `toml:"max_aors"`
 	// Path records this instance in the Path (RFC 3327) of bindings made
-	// over TCP, so that the other instances sharing the location store
-	// (Redis) reach such a phone through the instance that holds its
-	// connection. Turn it on when several instances share a store.
+	// over TCP, TLS or WebSocket, and of UDP bindings from behind NAT, so
+	// that the other instances sharing the location store (Redis) reach
+	// such a phone through the instance that holds its connection or NAT
+	// mapping. Turn it on when several instances share a store.
 	Path bool `toml:"path"`
 	// Keepalive is the time between the OPTIONS pings sent to a binding
 	// behind NAT (registered over UDP from another address than its
@@ -95,6 +96,13 @@ type Registrar struct {
 	// KeepaliveTimeout is how long such a binding may leave its pings
 	// unanswered, without registering again, before it is removed.
 	KeepaliveTimeout config.Duration `toml:"keepalive_timeout"`
+	// NAT reaches a UDP binding whose REGISTER came from behind NAT
+	// (pipeline.DetectNAT) at the address it came from rather than at its
+	// Contact. Off, for a proxy that serves only phones on its own
+	// network, every UDP binding is reached at its Contact. A binding
+	// over TCP, TLS or WebSocket is reached over its connection either
+	// way.
+	NAT bool `toml:"nat"`
 
 	store location.Store
 	log   *slog.Logger
@@ -118,6 +126,7 @@ func New() *Registrar {
 
 		Keepalive:        config.Duration(DefaultKeepalive),
 		KeepaliveTimeout: config.Duration(DefaultKeepaliveTimeout),
+		NAT:            true,
 	}
 }
 
@@ -206,6 +215,9 @@ type registration struct {
 	// contacts is empty for a query.
 	contacts []contact
 	path     []string
+	// nat is true when the REGISTER came from behind NAT and the stage's
+	// NAT is on: its bindings are reached at the address it came from.
+	nat bool
 }
 
 // ServeRequest answers REGISTER requests for our domains; every other
@@ -246,7 +258,8 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 		if ctx.Source.IP.IsValid() {
 			received = ctx.Source.String()
 		}
-		if r.Path && strings.EqualFold(ctx.Transport, "TCP") {
+		reg.nat = r.NAT && pipeline.DetectNAT(req, ctx.Source, ctx.Transport).Behind
+		if r.Path && (overConnection(ctx.Transport) || reg.nat) {
 			reg.path = append([]string{ownPath(ctx)}, reg.path...)
 		}
 		var full bool
@@ -314,6 +327,16 @@ func validContact(u *sip.Uri) bool {
 		}
 	}
 	return true
+}
+
+// overConnection reports whether a phone registering over transport is
+// reached only over its connection: TCP, TLS, WS or WSS.
+func overConnection(transport string) bool {
+	switch strings.ToUpper(transport) {
+	case "TCP", "TLS", "WS", "WSS":
+		return true
+	}
+	return false
 }
 
 // ownPath is the Path entry that names this instance: its advertised
@@ -512,6 +535,7 @@ func (r *Registrar) bind(reg *registration, c contact, now time.Time, received, 
 		Expires:   now.Add(c.expires),
 		Received:  received,
 		Transport: transport,
+		NAT:       reg.nat,
 		Path:      slices.Clone(reg.path),
 		Updated:   now,
 	}

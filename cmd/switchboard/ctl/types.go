@@ -23,9 +23,12 @@ type Binding struct {
 	ExpiresIn int       `json:"expires_in"`
 	Received  string    `json:"received,omitempty"`
 	Transport string    `json:"transport,omitempty"`
-	Path      []string  `json:"path,omitempty"`
-	CallID    string    `json:"call_id"`
-	CSeq      uint32    `json:"cseq"`
+	// NAT is true for a binding registered from behind NAT, reached at
+	// Received (docs/nat.md).
+	NAT    bool     `json:"nat"`
+	Path   []string `json:"path,omitempty"`
+	CallID string   `json:"call_id"`
+	CSeq   uint32   `json:"cseq"`
 }
 
 // Unregistered says how many bindings an unregister removed.
