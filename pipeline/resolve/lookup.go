@@ -2,6 +2,8 @@ package resolve
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"net"
 	"strings"
@@ -97,6 +99,10 @@ func serverList(servers []string, resolvConf string) ([]string, error) {
 			resolvConf = "/etc/resolv.conf"
 		}
 		cc, err := dns.ClientConfigFromFile(resolvConf)
+		if errors.Is(err, fs.ErrNotExist) {
+			// As the C library does without the file.
+			return []string{"127.0.0.1:53"}, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dns: %w", err)
 		}
