@@ -40,16 +40,18 @@ type Engine struct {
 
 	guard *guard.Guard
 	certs *certs.Store
-	// resolver finds the addresses of next hops named by host names.
-	resolver *resolve.Resolver
-	// dialed hands sipgo the TLS connections dialTLSName opened, one
-	// dial at a time per address (tlsDials).
-	dialed   *dialedListener
-	tlsDials sync.Map
 	tp    *sip.TransportLayer
 	txl   *sip.TransactionLayer
 	log   *slog.Logger
 	svc   *pipeline.Services
+
+	// resolver finds the addresses of next hops named by host names;
+	// dialed hands sipgo the TLS connections dialTLSName opened, one dial
+	// at a time per address (tlsDials).
+	resolver *resolve.Resolver
+	dialed   *dialedListener
+	tlsDials sync.Map
+
 	// dialogs are the services' dialog store, or one of the engine's own.
 	dialogs dialog.Store
 	// rejects bounds the stateless answers to requests that do not parse

@@ -168,9 +168,9 @@ func (b *branch) failover(why string) bool {
 		return false
 	}
 	t.mu.Lock()
-	wanted := b.cancelWanted
+	over := b.cancelWanted || b.done
 	t.mu.Unlock()
-	if wanted {
+	if over {
 		return false
 	}
 	next := b.target
@@ -188,15 +188,19 @@ func (b *branch) failover(why string) bool {
 	return true
 }
 
-// failoverTimer returns a timer for the branch's FailoverTimeout, or nil
-// when it has no hop left to move to.
+// failoverTimer returns a timer for the branch's FailoverTimeout (at most
+// its fr_timeout), or nil when it has no hop left to move to.
 func (b *branch) failoverTimer() *time.Timer {
 	if b.src == nil || len(b.target.Hops) < 2 {
 		return nil
 	}
-	d := b.t.ctx.Forward.FailoverTimeout
+	opts := b.t.ctx.Forward
+	d := opts.FailoverTimeout
 	if d <= 0 {
 		d = pipeline.DefaultFailoverTimeout
+	}
+	if opts.ProvisionalTimeout > 0 {
+		d = min(d, opts.ProvisionalTimeout)
 	}
 	return time.NewTimer(d)
 }

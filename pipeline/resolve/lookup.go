@@ -3,8 +3,8 @@ package resolve
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"net"
 	"strings"
 	"time"
