@@ -146,12 +146,8 @@ func (t *transaction) markPreviousHop(req *sip.Request) {
 
 // nextHop works out where a request goes: host, port and transport, from
 // the top Route or the Request-URI, unless the target names a destination.
-// Its host is the name a TLS branch verifies the server's certificate
-// against and sends as SNI: sipgo's TLS transport takes the host of the
-// request's destination, and keeps it when it resolves the name through
-// SRV, so a domain is verified as the domain, never as its SRV target (RFC
-// 5922 4.1). An IP address is verified against the certificate's IP
-// addresses, with no SNI (RFC 6066 3).
+// A host name is resolved before (withHops), and prepare sends to the
+// target's first hop instead; with no resolver the name is left to sipgo.
 func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport string) {
 	if target.Destination != "" {
 		tp := target.Transport
