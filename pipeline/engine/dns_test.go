@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/pipeline/certs/certstest"
 	"github.com/switchboard-sip/switchboard/pipeline/resolve"
 	"github.com/switchboard-sip/switchboard/pipeline/resolve/resolvetest"
 )
@@ -145,4 +146,46 @@ func port(t *testing.T, addr string) int {
 		t.Fatal(err)
 	}
 	return ap.Port
+}
+
+// TestDNSTLSName sends a request to a sips domain whose first SRV target
+// refuses connections and whose second is a TLS server with a certificate
+// for the domain: the branch moves on at once, and the connection
+// verifies the domain, not the SRV target's name, and sends it as SNI
+// (RFC 5922 4.1).
+func TestDNSTLSName(t *testing.T) {
+	if !inNetns(t) {
+		return
+	}
+	srv := resolvetest.Start(t)
+	ca := certstest.NewCA(t)
+	opts := tlsDialing(t, ca)
+	opts.DNS = resolve.Config{Servers: []string{srv.Addr}, Hosts: "-"}
+	e := forwardingEngineWith(t, opts, "", "")
+	callee := newTLSCallee(t, ca, "secure.test")
+	refused, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedPort := port(t, refused.Addr().String())
+	refused.Close()
+	srv.Set(t,
+		fmt.Sprintf("_sips._tcp.secure.test. 60 IN SRV 10 1 %d gone.hosting.test.", refusedPort),
+		fmt.Sprintf("_sips._tcp.secure.test. 60 IN SRV 20 1 %s tls.hosting.test.", callee.port),
+		"gone.hosting.test. 60 IN A 127.0.0.1",
+		"tls.hosting.test. 60 IN A 127.0.0.1")
+	caller := newPeer(t, "127.0.0.2", nil)
+	req := caller.request(sip.OPTIONS, "sips:bob@secure.test", "dns-tls", 1)
+	caller.send(e.testAddr("UDP"), req)
+	if res := caller.response(req, 200, coreWait); res == nil || res.StatusCode != 200 {
+		t.Fatalf("answer %v, want the TLS server's 200", res)
+	}
+	select {
+	case sni := <-callee.sni:
+		if sni != "secure.test" {
+			t.Errorf("SNI %q, want the domain secure.test", sni)
+		}
+	default:
+		t.Error("no handshake reached the TLS server")
+	}
 }
