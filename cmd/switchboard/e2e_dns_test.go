@@ -129,3 +129,36 @@ func TestDNSRecordChangeAfterTTL(t *testing.T) {
 	}
 	next.ExpectCalls(1)
 }
+
+// TestDNSWeights calls a domain whose two SRV records share a priority,
+// with weights 1 and 3, a thousand times: the first INVITE of about a
+// quarter of the calls goes to the first target (RFC 2782).
+func TestDNSWeights(t *testing.T) {
+	if !dnsInNetns(t) {
+		return
+	}
+	const calls = 1000
+	dns := resolvetest.Start(t)
+	p := startProxy(t, dnsConfig(dns.Addr))
+	light := startPhone(t, "uas.xml", calleeIP, "udp", "-m", strconv.Itoa(calls))
+	heavy := startPhone(t, "uas.xml", callee2IP, "udp", "-m", strconv.Itoa(calls))
+	dns.Set(t,
+		fmt.Sprintf("_sip._udp.weights.test. 60 IN SRV 10 1 %d light.weights.test.", light.Port),
+		fmt.Sprintf("_sip._udp.weights.test. 60 IN SRV 10 3 %d heavy.weights.test.", heavy.Port),
+		"light.weights.test. 60 IN A "+calleeIP,
+		"heavy.weights.test. 60 IN A "+callee2IP)
+
+	callFrom(t, p, "uac_domain.xml", "udp", "-s", "bob", "-key", "domain", "weights.test",
+		"-m", strconv.Itoa(calls), "-r", "100", "-timeout", "60s").ExpectCalls(calls)
+	light.Stop()
+	heavy.Stop()
+	l, h := len(light.Received("INVITE")), len(heavy.Received("INVITE"))
+	if l+h != calls {
+		t.Fatalf("the targets got %d and %d INVITEs, want %d in all", l, h, calls)
+	}
+	t.Logf("weight 1: %d calls, weight 3: %d calls", l, h)
+	// Three and a half standard deviations of a binomial count.
+	if share := float64(l) / calls; share < 0.20 || share > 0.30 {
+		t.Errorf("the target of weight 1 got %d of %d calls (%.3f), want a quarter ± 0.05", l, calls, share)
+	}
+}
