@@ -37,6 +37,9 @@ type File struct {
 	// Capture is the [capture] section: HEP export and pcap files.
 	Capture Capture `toml:"capture"`
 	Stages  []Stage `toml:"-"`
+
+	// DNS is the [dns] section.
+	DNS DNS `toml:"dns"`
 }
 
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
@@ -259,6 +262,7 @@ func (f *File) Defaults() {
 	f.Server.resolveStateDir(filepath.Dir(f.Path))
 	f.WebSocket.Defaults()
 	f.Capture.defaults(filepath.Dir(f.Path))
+	f.DNS.Defaults()
 }
 
 // Load reads and decodes a config file.
@@ -305,10 +309,12 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "websocket", val, &f.WebSocket)
 		case "capture":
 			decodeSection(errs, "capture", val, &f.Capture)
+		case "dns":
+			decodeSection(errs, "dns", val, &f.DNS)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [websocket], [capture], [[stage]])", key))
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [websocket], [capture], [dns], [[stage]])", key))
 		}
 	}
 	f.Defaults()
@@ -406,6 +412,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	for _, err := range f.HTTP.Validate() {
 		errs.Add(fmt.Errorf("http: %w", err))
+	}
+	for _, err := range f.DNS.Validate() {
+		errs.Add(fmt.Errorf("dns: %w", err))
 	}
 	for _, err := range f.WebSocket.Validate() {
 		errs.Add(fmt.Errorf("websocket: %w", err))

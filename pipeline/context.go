@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline/resolve"
 )
 
 // Source is where a message came from.
@@ -37,6 +39,13 @@ type Target struct {
 	// instance, the engine sends to the first whose flow is up and
 	// answers 430 Flow Failed for those whose connection is gone.
 	Instance string
+	// Hops, when set, are the addresses the branch is sent to, in order:
+	// it fails over to the next on a transport error, on no response
+	// within ForwardOptions.FailoverTimeout, or on a 503 (RFC 3263 4.3).
+	// Empty, the engine resolves the next hop's host name into them
+	// (resolve.Resolver); a stage may set them itself, from the same
+	// resolver, to send to addresses of its choosing.
+	Hops []resolve.Target
 }
 
 // ForwardOptions are the forward stage's settings for one request.
@@ -47,7 +56,15 @@ type ForwardOptions struct {
 	// InviteTimeout cancels an INVITE branch that has no final response in
 	// this time after its last provisional (Timer C).
 	InviteTimeout time.Duration
+	// FailoverTimeout moves a branch on to its next hop when its current
+	// one sent no response at all in this time (0: DefaultFailoverTimeout).
+	FailoverTimeout time.Duration
 }
+
+// DefaultFailoverTimeout is ForwardOptions.FailoverTimeout's default: a
+// few seconds, far short of Timer B (32 s), in which an INVITE over UDP
+// is sent four times.
+const DefaultFailoverTimeout = 4 * time.Second
 
 // Context is one request's trip through the request stages. Stages read and
 // change Request, which is the proxy's own copy of what was received.

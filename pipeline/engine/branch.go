@@ -24,6 +24,11 @@ type branch struct {
 	key string
 	// final is set when run handled a final response (read only by run).
 	final bool
+	// target is what the branch was made for; its Hops start with the
+	// address it was sent to. src is the request as it was before
+	// prepare, kept to send to the next hop (nil with none).
+	target pipeline.Target
+	src    *sip.Request
 
 	// arrivals are the branch's responses in the order they reached the
 	// proxy, taken by onMessage while the branch is open (arrived), for
@@ -40,12 +45,17 @@ type branch struct {
 	cancelWanted bool
 }
 
-func (t *transaction) newBranch(ctx *pipeline.Context, target pipeline.Target, last, traced bool) (*branch, error) {
-	br, err := t.prepare(ctx, target, sip.GenerateBranch(), last)
+func (t *transaction) newBranch(req *sip.Request, target pipeline.Target, last, traced bool) (*branch, error) {
+	br, err := t.prepare(req, target, sip.GenerateBranch(), last)
 	if err != nil {
 		return nil, err
 	}
-	b := &branch{t: t, req: br, cancelling: make(chan struct{}), key: branchKey(br), open: true}
+	if len(target.Hops) > 0 {
+		if err := t.e.dialTLSName(target.Hops[0]); err != nil {
+			return nil, err
+		}
+	}
+	b := &branch{t: t, req: br, cancelling: make(chan struct{}), key: branchKey(br), open: true, target: target}
 	if traced {
 		t.traceBranch(br)
 	}
@@ -90,12 +100,26 @@ func (b *branch) run() {
 	defer timer.Stop()
 	invite := b.req.IsInvite()
 	cancelling := b.cancelling
+	// Until the first response, a branch with hops left moves on to the
+	// next one after FailoverTimeout (RFC 3263 4.3).
+	var failover <-chan time.Time
+	if fo := b.failoverTimer(); fo != nil {
+		defer fo.Stop()
+		failover = fo.C
+	}
 	for {
 		select {
 		case res := <-b.tx.Responses():
+			failover = nil
 			for _, a := range b.take(res) {
 				t.e.calls.awaitResponses(a.turn)
 				switch {
+				case !b.final && a.res.StatusCode == 503 && b.failover("503"):
+					// RFC 3263 4.3: a 503 sends the request to the next
+					// hop; this branch ends without an answer of its own.
+					t.e.svc.Metrics.Message("in", string(b.req.Method), 503)
+					timer.Stop()
+					b.final = true
 				case !b.final:
 					if a.res.IsProvisional() && invite && !b.expired {
 						resetTimer(timer, timerC)
@@ -137,7 +161,18 @@ func (b *branch) run() {
 				b.expired = true
 				resetTimer(timer, 64*sip.T1)
 			}
+		case <-failover:
+			failover = nil
+			if b.failover("no response") {
+				// Nothing came back: no CANCEL can be sent (RFC 3261
+				// 9.1), and a late answer finds no transaction.
+				b.tx.Terminate()
+				return
+			}
 		case <-b.tx.Done():
+			if errors.Is(b.tx.Err(), sip.ErrTransactionTransport) && !b.final && b.failover("transport error") {
+				return
+			}
 			b.ended(b.tx.Err())
 			return
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/certs"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/guard"
+	"github.com/switchboard-sip/switchboard/pipeline/resolve"
 )
 
 // Engine is a running proxy.
@@ -43,6 +44,14 @@ type Engine struct {
 	txl   *sip.TransactionLayer
 	log   *slog.Logger
 	svc   *pipeline.Services
+
+	// resolver finds the addresses of next hops named by host names;
+	// dialed hands sipgo the TLS connections dialTLSName opened, one dial
+	// at a time per address (tlsDials).
+	resolver *resolve.Resolver
+	dialed   *dialedListener
+	tlsDials sync.Map
+
 	// dialogs are the services' dialog store, or one of the engine's own.
 	dialogs dialog.Store
 	// rejects bounds the stateless answers to requests that do not parse
@@ -106,6 +115,16 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	}
 	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
+	dns := opts.DNS
+	dns.Supports = e.supports
+	if dns.Clock == nil {
+		dns.Clock = svc.Now
+	}
+	resolver, err := resolve.New(dns)
+	if err != nil {
+		return nil, err
+	}
+	e.resolver = resolver
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
 		e.dialogs = dialog.NewMemory()

@@ -79,9 +79,14 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		if stop {
 			break
 		}
+		target, err := t.withHops(ctx.Request, target)
+		if err != nil {
+			t.unresolved(target, err)
+			continue
+		}
 		// The last branch takes the request itself: nothing reads it
 		// after this, and a clone costs as much as parsing the message.
-		b, err := t.newBranch(ctx, target, i == len(targets)-1, t.traced)
+		b, err := t.sendHops(ctx.Request, target, i == len(targets)-1)
 		if err != nil {
 			t.notSent(target, err)
 			continue
@@ -98,26 +103,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 			t.e.calls.end(t.turn)
 			handed = true
 		}
-		t.mu.Lock()
-		t.branches = append(t.branches, b)
-		late := t.answered || t.cancelled
-		if t.answered {
-			b.cancelReason = cancelledElsewhere
-		}
-		t.mu.Unlock()
-		if late {
-			// cancelBranches or cancel ran before this branch was in
-			// the list: cancel it now (at its first provisional).
-			b.cancel()
-		}
-		// The branch holds the transaction until its client transaction
-		// ends, not only until its final response: a 2xx retransmission
-		// still runs the response stages of this pipeline (Timer M).
-		t.refs.Add(1)
-		if !b.tx.OnTerminate(func(string, error) { t.unref() }) {
-			t.unref()
-		}
-		t.e.workers.run(b.run)
+		t.addBranch(b)
 	}
 	t.mu.Lock()
 	t.forwarding = false
@@ -160,12 +146,8 @@ func (t *transaction) markPreviousHop(req *sip.Request) {
 
 // nextHop works out where a request goes: host, port and transport, from
 // the top Route or the Request-URI, unless the target names a destination.
-// Its host is the name a TLS branch verifies the server's certificate
-// against and sends as SNI: sipgo's TLS transport takes the host of the
-// request's destination, and keeps it when it resolves the name through
-// SRV, so a domain is verified as the domain, never as its SRV target (RFC
-// 5922 4.1). An IP address is verified against the certificate's IP
-// addresses, with no SNI (RFC 6066 3).
+// A host name is resolved before (withHops), and prepare sends to the
+// target's first hop instead; with no resolver the name is left to sipgo.
 func nextHop(req *sip.Request, target pipeline.Target) (dest string, transport string) {
 	if target.Destination != "" {
 		tp := target.Transport
@@ -205,11 +187,11 @@ func uriTransport(uri *sip.Uri) string {
 	return tp
 }
 
-// prepare turns a copy of the request into what goes to one next hop:
-// Request-URI, Path, Record-Route, our Via, destination and socket. With
-// last, the request itself becomes the branch, uncopied: ctx.Request must
-// not be read after that.
-func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, branchID string, last bool) (*sip.Request, error) {
+// prepare turns a copy of req into what goes to one next hop:
+// Request-URI, Path, Record-Route, our Via, destination (the target's
+// first hop, when it has hops) and socket. With last, req itself becomes
+// the branch, uncopied: it must not be read after that.
+func (t *transaction) prepare(req *sip.Request, target pipeline.Target, branchID string, last bool) (*sip.Request, error) {
 	switch {
 	case t.flow != nil && target.Destination == t.flow.Addr.String():
 		if !t.e.reachable(target) {
@@ -220,7 +202,7 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 	case !t.e.reachable(target):
 		return nil, errFlowGone
 	}
-	br := ctx.Request
+	br := req
 	if !last {
 		br = br.Clone()
 	}
@@ -231,13 +213,16 @@ func (t *transaction) prepare(ctx *pipeline.Context, target pipeline.Target, bra
 		}
 	}
 	dest, tp := nextHop(br, target)
+	if len(target.Hops) > 0 {
+		dest, tp = target.Hops[0].Addr.String(), target.Hops[0].Transport
+	}
 	host, _, _ := net.SplitHostPort(dest)
 	dstIP, _ := netip.ParseAddr(host)
 	sock, ok := t.e.socketFor(tp, dstIP)
 	if !ok {
 		return nil, errNoSocket(tp)
 	}
-	if ctx.RecordRoute && !inDialog(br) && recordRoutes(br.Method) {
+	if t.ctx.RecordRoute && !inDialog(br) && recordRoutes(br.Method) {
 		caller, callee := t.callerFlow(), targetFlow(target)
 		if strings.EqualFold(tp, t.transport) {
 			t.addRecordRoute(br, tp, append(caller, callee...))
@@ -331,7 +316,12 @@ func (t *transaction) forwardAck(ctx *pipeline.Context) {
 	if len(ctx.Targets) > 0 {
 		target = ctx.Targets[0]
 	}
-	ack, err := t.prepare(ctx, target, sip.GenerateBranch(), true)
+	target, err := t.withHops(ctx.Request, target)
+	if err != nil {
+		t.log.Warn("ACK not relayed: its next hop does not resolve", "stage", "forward", "error", err)
+		return
+	}
+	ack, err := t.prepare(ctx.Request, target, sip.GenerateBranch(), true)
 	if err != nil {
 		t.log.Warn("ACK not relayed", "error", err)
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline/certs"
+	"github.com/switchboard-sip/switchboard/pipeline/resolve"
 )
 
 // sipgo keeps its timers, its UDP size limit, its read buffer, its debug
@@ -31,6 +32,10 @@ type Options struct {
 	Linger time.Duration
 	// Certs are the certificates of the TLS listeners; nil allows none.
 	Certs *certs.Store
+	// DNS configures the resolver of next hops named by host names (its
+	// Supports is the engine's sockets; its Clock, without one, the
+	// services').
+	DNS resolve.Config
 }
 
 // applySipgo sets sipgo's process-wide settings for an engine: the

@@ -24,5 +24,9 @@ func (e *Engine) listenTLS(network string, l config.Listen) error {
 	ap := ln.Addr().(*net.TCPAddr).AddrPort()
 	e.addSocket("TLS", ap, l.Advertise)
 	e.serveStream("tls", e.certs.Listen(e.guard.Listen(ln)), ap, e.tp.ServeTLS)
+	if e.dialed == nil {
+		e.dialed = newDialedListener(ap)
+		e.serveStream("tls (dialed)", e.dialed, ap, e.tp.ServeTLS)
+	}
 	return nil
 }

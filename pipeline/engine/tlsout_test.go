@@ -78,6 +78,12 @@ func newTLSCallee(t *testing.T, ca *certstest.CA, name string) *tlsCallee {
 // with the stages given in TOML before the forward stage.
 func tlsDialingEngine(t *testing.T, ca *certstest.CA, stages string) *Engine {
 	t.Helper()
+	return forwardingEngineWith(t, tlsDialing(t, ca), stages, "")
+}
+
+// tlsDialing returns engine options whose TLS client trusts ca only.
+func tlsDialing(t *testing.T, ca *certstest.CA) Options {
+	t.Helper()
 	dir := t.TempDir()
 	cert, key := ca.Issue(t, time.Now().Add(24*time.Hour), tlsName)
 	pair := certs.Pair{Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
@@ -89,7 +95,7 @@ func tlsDialingEngine(t *testing.T, ca *certstest.CA, stages string) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return forwardingEngineWith(t, Options{Certs: store}, stages, "")
+	return Options{Certs: store}
 }
 
 // TestOutboundTLS sends branches to TLS servers played by the test: the

@@ -14,7 +14,7 @@ func init() {
 		Name:        "forward",
 		Description: "relays the request to its targets (parallel forking), or by its Route set and Request-URI; terminal",
 		New: func() pipeline.Stage {
-			return &Forward{FrTimeout: config.Duration(30e9), InviteTimeout: config.Duration(180e9)}
+			return &Forward{FrTimeout: config.Duration(30e9), InviteTimeout: config.Duration(180e9), FailoverTimeout: config.Duration(pipeline.DefaultFailoverTimeout)}
 		},
 	})
 }
@@ -26,6 +26,11 @@ type Forward struct {
 	// InviteTimeout (Timer C) cancels an INVITE branch with no final
 	// response this long after its last provisional.
 	InviteTimeout config.Duration `toml:"invite_timeout"`
+	// FailoverTimeout moves a branch to the next address of its next hop
+	// (the SRV targets and addresses of a host name, RFC 3263) when the
+	// current one sent no response at all in this time (fr_timeout when
+	// that is shorter).
+	FailoverTimeout config.Duration `toml:"failover_timeout"`
 }
 
 var (
@@ -43,12 +48,15 @@ func (f *Forward) Validate() error {
 	if f.InviteTimeout.D() < 1e9 {
 		return fmt.Errorf("invite_timeout: %s is under 1s", f.InviteTimeout)
 	}
+	if f.FailoverTimeout.D() < 100e6 {
+		return fmt.Errorf("failover_timeout: %s is under 100ms", f.FailoverTimeout)
+	}
 	return nil
 }
 
 // ServeRequest hands the request to the engine's proxy core.
 func (f *Forward) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
-	ctx.Forward = pipeline.ForwardOptions{ProvisionalTimeout: f.FrTimeout.D(), InviteTimeout: f.InviteTimeout.D()}
+	ctx.Forward = pipeline.ForwardOptions{ProvisionalTimeout: f.FrTimeout.D(), InviteTimeout: f.InviteTimeout.D(), FailoverTimeout: f.FailoverTimeout.D()}
 	return pipeline.Forwarded, nil
 }
 

@@ -12,12 +12,14 @@ import (
 
 func TestForward(t *testing.T) {
 	tests := []struct {
-		keys     string
-		err      string
-		fr, invC time.Duration
+		keys         string
+		err          string
+		fr, invC, fo time.Duration
 	}{
-		{keys: "", fr: 30 * time.Second, invC: 180 * time.Second},
-		{keys: `fr_timeout = "5s"` + "\n" + `invite_timeout = "1m"`, fr: 5 * time.Second, invC: time.Minute},
+		{keys: "", fr: 30 * time.Second, invC: 180 * time.Second, fo: 4 * time.Second},
+		{keys: `fr_timeout = "5s"` + "\n" + `invite_timeout = "1m"`, fr: 5 * time.Second, invC: time.Minute, fo: 4 * time.Second},
+		{keys: `failover_timeout = "2s"`, fr: 30 * time.Second, invC: 180 * time.Second, fo: 2 * time.Second},
+		{keys: `failover_timeout = "10ms"`, err: "stage 1 (forward): failover_timeout: 10ms is under 100ms"},
 		{keys: `fr_timeout = "500ms"`, err: "stage 1 (forward): fr_timeout: 500ms is under 1s"},
 		{keys: `invite_timeout = "0s"`, err: "stage 1 (forward): invite_timeout: 0s is under 1s"},
 		{keys: `fr_timeout = "soon"`, err: "stage 1 (forward): fr_timeout:"},
@@ -45,7 +47,7 @@ CSeq: 1 OPTIONS
 		if res.Verdict != pipeline.Forwarded {
 			t.Errorf("test %d: verdict %s", i, res.Verdict)
 		}
-		if res.Forward.ProvisionalTimeout != tc.fr || res.Forward.InviteTimeout != tc.invC {
+		if res.Forward.ProvisionalTimeout != tc.fr || res.Forward.InviteTimeout != tc.invC || res.Forward.FailoverTimeout != tc.fo {
 			t.Errorf("test %d: timers %+v", i, res.Forward)
 		}
 	}

@@ -160,7 +160,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		log.Error("starting", "error", err)
 		return 1
 	}
-	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger), Certs: certStore})
+	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger), Certs: certStore, DNS: cfg.DNS.Resolver()})
 	if err != nil {
 		log.Error("starting", "error", err)
 		return 1

@@ -32,7 +32,7 @@ func TestValidate(t *testing.T) {
 		{"unknown stage and bad rule", "[[stage]]\nuse='registar'\n[[stage]]\nuse='rewrite'\nwhen='respons.code == 200'\nreason='OK THANKS'", nil, 1,
 			[]string{`config.toml: stage 1 (registar): use: unknown stage type "registar"`, `config.toml: stage 2 (rewrite): when: unknown name respons`}},
 		{"stage key", "[[stage]]\nuse='forward'\nfr_timout='3s'", nil, 1,
-			[]string{`config.toml: stage 1 (forward): fr_timout: unknown key (known: fr_timeout, invite_timeout)`}},
+			[]string{`config.toml: stage 1 (forward): fr_timout: unknown key (known: fr_timeout, invite_timeout, failover_timeout)`}},
 		{"terminal not last", "[[stage]]\nuse='forward'\n[[stage]]\nuse='location'", nil, 1,
 			[]string{`stage 1 (forward): is terminal`}},
 		{"rule not bool", "[[stage]]\nuse='forward'\nwhen='request.method'", nil, 1,
