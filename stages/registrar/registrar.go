@@ -126,7 +126,7 @@ func New() *Registrar {
 
 		Keepalive:        config.Duration(DefaultKeepalive),
 		KeepaliveTimeout: config.Duration(DefaultKeepaliveTimeout),
-		NAT:            true,
+		NAT:              true,
 	}
 }
 
