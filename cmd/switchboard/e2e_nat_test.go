@@ -1,0 +1,269 @@
+package main
+
+// The NAT tests build real NATs from network namespaces: a phone at a
+// private address in "home", a router that masquerades (nftables), and the
+// proxy with the default config.toml in "public". Nothing leaves the
+// machine: the namespaces have no route out.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// The lab's addresses.
+const (
+	labProxy     = "203.0.113.1" // the proxy, in public
+	labProxyB    = "203.0.113.5" // a second proxy, in public
+	labPublic    = "203.0.113.10"
+	labRouterOut = "203.0.113.2" // the home router's public side
+	labHome      = "192.168.1.20"
+	labDomain    = "switchboard.local" // the default config's domain
+)
+
+// homeLab builds home (a phone at 192.168.1.20) behind router (192.168.1.1
+// inside, 203.0.113.2 outside, masquerading) and public (the proxy at
+// 203.0.113.1 and a phone at 203.0.113.10).
+func homeLab(t *testing.T) *netLab {
+	t.Helper()
+	lab := newNetLab(t)
+	for _, h := range []string{"home", "router", "public"} {
+		lab.host(h)
+	}
+	lab.link("home", labHome+"/24", "router", "192.168.1.1/24")
+	out, pub := lab.link("router", labRouterOut+"/24", "public", labProxy+"/24")
+	lab.in("public", "ip", "addr", "add", labPublic+"/24", "dev", pub)
+	lab.in("public", "ip", "addr", "add", labProxyB+"/24", "dev", pub)
+	lab.route("home", "192.168.1.1")
+	lab.masquerade("router", out)
+	return lab
+}
+
+// defaultConfig is the repository's config.toml, the one `make run` uses,
+// with extra appended.
+func defaultConfig(t *testing.T, extra string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data) + extra
+}
+
+// startLabProxy runs the proxy with config in the lab's public host.
+func startLabProxy(t *testing.T, lab *netLab, config string) *proxy {
+	t.Helper()
+	requireE2E(t)
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return launchProxy(t, cfgPath, false, nil, lab.under("public"))
+}
+
+// talk checks that re-INVITEs and BYEs cross the call both ways: first
+// each end re-INVITEs the other, then hanger hangs up.
+func talk(t *testing.T, a, b *natCall, hanger *natCall) {
+	t.Helper()
+	for _, pair := range [][2]*natCall{{a, b}, {b, a}} {
+		from, to := pair[0], pair[1]
+		got := make(chan error, 1)
+		go func() {
+			req, err := to.expect("INVITE")
+			if err == nil && req.Recipient.String() != to.p.contact() {
+				t.Errorf("phone %s got its re-INVITE for %s, not its own Contact %s", to.p.user, req.Recipient.String(), to.p.contact())
+			}
+			got <- err
+		}()
+		code, err := from.request("INVITE")
+		if err != nil || code != 200 {
+			t.Fatalf("re-INVITE from %s to %s: %d, %v", from.p.user, to.p.user, code, err)
+		}
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := a
+	if hanger == a {
+		other = b
+	}
+	hangUpCall(t, hanger, other)
+}
+
+// hangUpCall sends a BYE from hanger and checks that other got it and that
+// it was answered 200.
+func hangUpCall(t *testing.T, hanger, other *natCall) {
+	t.Helper()
+	got := make(chan error, 1)
+	go func() { _, err := other.expect("BYE"); got <- err }()
+	code, err := hanger.request("BYE")
+	if err != nil || code != 200 {
+		t.Fatalf("BYE from %s to %s: %d, %v", hanger.p.user, other.p.user, code, err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// connect has caller call callee's user, and returns both ends once
+// answered.
+func connect(t *testing.T, caller, callee *natPhone) (*natCall, *natCall) {
+	t.Helper()
+	answered := make(chan *natCall, 1)
+	errs := make(chan error, 1)
+	go func() {
+		c, err := callee.answer()
+		if err != nil {
+			errs <- err
+			return
+		}
+		answered <- c
+	}()
+	out, err := caller.call(callee.user)
+	if err != nil {
+		t.Fatalf("%s calls %s: %v", caller.user, callee.user, err)
+	}
+	select {
+	case in := <-answered:
+		return out, in
+	case err := <-errs:
+		t.Fatal(err)
+	}
+	return nil, nil
+}
+
+// TestNATHomePhone: with the default config.toml, a UDP phone behind a home
+// router registers with its private Contact, is called, and calls out; the
+// re-INVITEs and BYEs of both calls reach both ends.
+func TestNATHomePhone(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	startLabProxy(t, lab, defaultConfig(t, ""))
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
+
+	t.Run("called", func(t *testing.T) {
+		b, a := connect(t, bob, alice)
+		talk(t, b, a, b)
+	})
+	t.Run("calls out", func(t *testing.T) {
+		a, b := connect(t, alice, bob)
+		talk(t, a, b, b)
+	})
+	t.Run("hangs up", func(t *testing.T) {
+		b, a := connect(t, bob, alice)
+		hangUpCall(t, a, b)
+	})
+	// A caller that never registered: only the dialog can tell where the
+	// callee's requests go.
+	t.Run("unregistered caller", func(t *testing.T) {
+		dave := newUDPPhone(t, lab, "home", labHome+":5062", labProxy+":5060", "dave", labDomain)
+		d, b := connect(t, dave, bob)
+		talk(t, d, b, b)
+	})
+}
+
+// TestNATRestartMidCall: the proxy restarts in the middle of a call to a
+// phone behind NAT; the caller's re-INVITE and BYE still reach it.
+func TestNATRestartMidCall(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	p := startLabProxy(t, lab, defaultConfig(t, ""))
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
+	b, a := connect(t, bob, alice)
+	p.restart(t)
+	talk(t, b, a, b)
+}
+
+// TestNATCarrierGrade: two home routers, each with a phone at the same
+// private address and port, both behind one carrier-grade NAT: each phone
+// gets its own calls.
+func TestNATCarrierGrade(t *testing.T) {
+	t.Parallel()
+	lab := newNetLab(t)
+	for _, h := range []string{"home1", "router1", "home2", "router2", "cgn", "public"} {
+		lab.host(h)
+	}
+	for i, h := range []string{"1", "2"} {
+		side := []string{"0", "1"}[i] // each router has a link of its own to the CGN
+		lab.link("home"+h, labHome+"/24", "router"+h, "192.168.1.1/24")
+		out, _ := lab.link("router"+h, "100.64."+side+".2/24", "cgn", "100.64."+side+".1/24")
+		lab.route("home"+h, "192.168.1.1")
+		lab.route("router"+h, "100.64."+side+".1")
+		lab.masquerade("router"+h, out)
+	}
+	out, pub := lab.link("cgn", labRouterOut+"/24", "public", labProxy+"/24")
+	lab.in("public", "ip", "addr", "add", labPublic+"/24", "dev", pub)
+	lab.masquerade("cgn", out)
+
+	startLabProxy(t, lab, defaultConfig(t, ""))
+	alice := newUDPPhone(t, lab, "home1", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	carol := newUDPPhone(t, lab, "home2", labHome+":5060", labProxy+":5060", "carol", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	for _, p := range []*natPhone{alice, carol, bob} {
+		p.mustRegister()
+	}
+	for _, callee := range []*natPhone{alice, carol, alice} {
+		b, c := connect(t, bob, callee)
+		talk(t, b, c, c)
+	}
+	for _, p := range []*natPhone{alice, carol} {
+		for _, m := range p.kept {
+			if _, ok := m.(*sip.Request); ok {
+				t.Errorf("phone %s got a request it did not expect:\n%s", p.user, m)
+			}
+		}
+	}
+}
+
+// TestNATStreamPhones: a TCP phone and a WebSocket phone behind the NAT are
+// called over their connections; once a connection is gone, a call to its
+// phone is refused at once (430 or 480), not left to time out.
+func TestNATStreamPhones(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	startLabProxy(t, lab, strings.Replace(defaultConfig(t, ""),
+		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"]`,
+		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060", "ws://0.0.0.0:8080"]`, 1))
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	bob.mustRegister()
+	for _, tc := range []struct{ transport, addr string }{{"TCP", labProxy + ":5060"}, {"WS", labProxy + ":8080"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			phone := newStreamPhone(t, lab, "home", labHome, tc.transport, tc.addr, "s"+strings.ToLower(tc.transport), labDomain)
+			phone.mustRegister()
+			b, p := connect(t, bob, phone)
+			talk(t, b, p, b)
+			b, p = connect(t, bob, phone)
+			hangUpCall(t, p, b)
+
+			phone.hangUp()
+			start := time.Now()
+			_, err := bob.call(phone.user)
+			if err == nil || !(strings.Contains(err.Error(), " got 430 ") || strings.Contains(err.Error(), " got 480 ")) {
+				t.Fatalf("a call to a %s phone whose connection is gone: %v; want 430 or 480", tc.transport, err)
+			}
+			t.Logf("refused in %v: %v", time.Since(start), err)
+		})
+	}
+}
+
+// conntrackHas reports whether host's conntrack table has a UDP entry
+// between the phone's private address and the proxy.
+func conntrackHas(t *testing.T, lab *netLab, host string) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", lab.ns(host), "conntrack", "-L", "-p", "udp", "--orig-src", labHome, "--orig-dst", labProxy).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "0 flow entries") {
+		t.Fatalf("conntrack -L in %s: %v\n%s", host, err, out)
+	}
+	return strings.Contains(string(out), "src="+labHome)
+}
