@@ -6,6 +6,7 @@ package main
 // machine: the namespaces have no route out.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,8 @@ func defaultConfig(t *testing.T, extra string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data) + extra
+	// A drain shorter than the harness's stop timeout, as testConfig's.
+	return strings.Replace(string(data), "[server]\n", "[server]\ndrain_timeout = \"5s\"\n", 1) + extra
 }
 
 // startLabProxy runs the proxy with config in the lab's public host.
@@ -266,4 +268,30 @@ func conntrackHas(t *testing.T, lab *netLab, host string) bool {
 		t.Fatalf("conntrack -L in %s: %v\n%s", host, err, out)
 	}
 	return strings.Contains(string(out), "src="+labHome)
+}
+
+// TestNATTwoProxies: two proxies share their registrations through Redis;
+// a UDP phone behind NAT registered with A is called through B, which
+// reaches it through A (the NAT lets in only what comes from where the
+// phone sent to).
+func TestNATTwoProxies(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	redis := storeRedisIn(t, lab, "public")
+	config := func(ip string) string {
+		c := strings.Replace(defaultConfig(t, fmt.Sprintf("\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:%d/0\"\n", redis.port)),
+			`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"]`,
+			fmt.Sprintf(`listen  = ["udp://%s:5060", "tcp://%s:5060"]`, ip, ip), 1)
+		return strings.Replace(c, "use  = \"registrar\"\n", "use  = \"registrar\"\npath = true\n", 1)
+	}
+	startLabProxy(t, lab, config(labProxy))
+	startLabProxy(t, lab, config(labProxyB))
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxyB+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
+	b, a := connect(t, bob, alice)
+	talk(t, b, a, a)
+	a, b = connect(t, alice, bob)
+	talk(t, a, b, b)
 }
