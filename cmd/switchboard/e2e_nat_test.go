@@ -295,3 +295,79 @@ func TestNATTwoProxies(t *testing.T) {
 	a, b = connect(t, alice, bob)
 	talk(t, a, b, b)
 }
+
+// natKeepalive is the config that sets the proxy's keepalive pings to
+// bindings behind NAT: every interval, or none when interval is "".
+func natKeepalive(interval string) string {
+	if interval == "" {
+		return ""
+	}
+	return fmt.Sprintf("\n[nat]\nkeepalive_interval = %q\n", interval)
+}
+
+// TestNATKeepalive: the home router forgets a UDP mapping after 3 s of
+// silence, less than the call lasts. With the proxy's keepalives, the
+// callee's mapping stays open, every ping is answered, and the caller's
+// re-INVITE and BYE reach the callee; without them, the mapping goes and
+// the re-INVITE is lost: the keepalive is what keeps the call reachable.
+func TestNATKeepalive(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "conntrack", "conntrack")
+	for _, tc := range []struct {
+		name, interval string
+	}{{"on", "1s"}, {"off", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lab := homeLab(t)
+			lab.udpTimeouts("router", 3)
+			startLabProxy(t, lab, defaultConfig(t, natKeepalive(tc.interval)))
+			alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+			bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+			alice.mustRegister()
+			bob.mustRegister()
+			b, a := connect(t, bob, alice)
+			if tc.interval == "" {
+				// Wait for the router to forget the mapping: conntrack shows it.
+				deadline := time.Now().Add(30 * time.Second)
+				for conntrackHas(t, lab, "router") {
+					if time.Now().After(deadline) {
+						t.Fatal("the router kept the phone's mapping for 30 s with udp timeouts of 3 s")
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				go func() { _, _ = b.request("INVITE") }()
+				if req, err := a.expect("INVITE"); err == nil {
+					t.Fatalf("with no keepalives and the mapping gone, the re-INVITE still reached the phone:\n%s", req)
+				}
+				if n := alice.pings.Load(); n != 0 {
+					t.Errorf("the phone got %d keepalives with keepalives off", n)
+				}
+				return
+			}
+			// Six pings a second apart span twice the router's timeout.
+			deadline := time.Now().Add(30 * time.Second)
+			for alice.pings.Load() < 6 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the phone got %d keepalives in 30 s, at an interval of %s", alice.pings.Load(), tc.interval)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !conntrackHas(t, lab, "router") {
+				t.Fatal("the router forgot the phone's mapping despite the keepalives")
+			}
+			if p, a := alice.pings.Load(), alice.answered.Load(); p != a {
+				t.Errorf("the phone answered %d of %d keepalives", a, p)
+			}
+			talk(t, b, a, b)
+		})
+	}
+}
+
+// requireTool fails the test when the command is missing: `make test`
+// installs it from the Debian package.
+func requireTool(t *testing.T, command, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(command); err != nil {
+		t.Fatalf("%s is not installed: `make test` installs it (Debian package %s)", command, pkg)
+	}
+}
