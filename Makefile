@@ -25,7 +25,8 @@ run: build
 validate: build
 	./$(BIN) validate -config $(CONFIG)
 
-# test-deps installs the tools the end-to-end tests drive the proxy with,
+# test-deps installs the tools the end-to-end tests drive the proxy with
+# (sngrep and tshark read what the SIP capture sends and writes),
 # Debian's Chromium for the browser phone, and its npm packages (npm ci:
 # exactly the committed lock; playwright-core downloads no browser).
 test-deps:
@@ -38,12 +39,15 @@ test-deps:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v svwar >/dev/null 2>&1 || missing="$$missing sipvicious"; \
 	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \
+	command -v sngrep >/dev/null 2>&1 || missing="$$missing sngrep"; \
+	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 		echo "installing:$$missing"; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+		echo "wireshark-common wireshark-common/install-setuid boolean false" | $$SUDO debconf-set-selections 2>/dev/null; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	cd $(BROWSER) && npm ci --no-audit --no-fund
 

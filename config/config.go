@@ -34,7 +34,9 @@ type File struct {
 	TLS    TLS    `toml:"tls"`
 	// WebSocket is the [websocket] section.
 	WebSocket WebSocket `toml:"websocket"`
-	Stages    []Stage   `toml:"-"`
+	// Capture is the [capture] section: HEP export and pcap files.
+	Capture Capture `toml:"capture"`
+	Stages  []Stage `toml:"-"`
 }
 
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
@@ -233,6 +235,7 @@ func (f *File) Defaults() {
 	f.TLS.defaults()
 	f.TLS.resolve(filepath.Dir(f.Path))
 	f.WebSocket.Defaults()
+	f.Capture.defaults(filepath.Dir(f.Path))
 }
 
 // Load reads and decodes a config file.
@@ -275,10 +278,12 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "tls", val, &f.TLS)
 		case "websocket":
 			decodeSection(errs, "websocket", val, &f.WebSocket)
+		case "capture":
+			decodeSection(errs, "capture", val, &f.Capture)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [websocket], [[stage]])", key))
+			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [websocket], [capture], [[stage]])", key))
 		}
 	}
 	f.Defaults()
@@ -371,6 +376,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	for _, err := range f.WebSocket.Validate() {
 		errs.Add(fmt.Errorf("websocket: %w", err))
+	}
+	for _, err := range f.Capture.Validate() {
+		errs.Add(fmt.Errorf("capture: %w", err))
 	}
 	if len(f.Stages) == 0 && errs.Len() == 0 {
 		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))

@@ -52,6 +52,7 @@ type Pipeline struct {
 	traceStages   bool
 	traceMessages bool
 	traceRule     *Rule
+	captureRule   *Rule
 }
 
 // entry is one configured stage.
@@ -137,6 +138,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 		}
 		p.traceRule = r
 	}
+	p.buildCapture(cfg.Capture, errs)
 	dir := ""
 	if i := strings.LastIndex(cfg.Path, "/"); i >= 0 {
 		dir = cfg.Path[:i]

@@ -32,6 +32,11 @@ type Target struct {
 	Transport string
 	// Path is a Route set to put in front of the request (RFC 3327).
 	Path []string
+	// Instance is the +sip.instance of a binding that is an RFC 5626
+	// flow (it has a reg-id), "" for any other. Of the targets of one
+	// instance, the engine sends to the first whose flow is up and
+	// answers 430 Flow Failed for those whose connection is gone.
+	Instance string
 }
 
 // ForwardOptions are the forward stage's settings for one request.

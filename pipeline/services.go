@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
+	"github.com/switchboard-sip/switchboard/pipeline/keepalive"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
@@ -21,6 +22,9 @@ type Services struct {
 	// Dialogs keeps the dialogs the proxy record-routed, so that in-dialog
 	// requests are relayed only between their ends.
 	Dialogs dialog.Store
+	// Keepalive pings the bindings of phones behind NAT (the engine's);
+	// nil pings none.
+	Keepalive *keepalive.Pinger
 	// Log is the process logger.
 	Log *slog.Logger
 	// Sockets are the addresses the proxy listens on (for `validate`, the

@@ -48,6 +48,11 @@ func (e *Engine) onMessage(msg sip.Message) {
 	}
 	switch m := msg.(type) {
 	case *sip.Request:
+		if m.Method == sip.REGISTER && !sip.IsReliable(m.Transport()) {
+			if src, err := netip.ParseAddrPort(m.Source()); err == nil {
+				e.markLocal(m, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()))
+			}
+		}
 		e.calls.arrivedRequest(m)
 	case *sip.Response:
 		e.arrivedResponse(m)

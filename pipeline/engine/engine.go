@@ -81,6 +81,7 @@ type Engine struct {
 	release         *floodRelease
 	wg              sync.WaitGroup
 	closers         []func() error
+	captures        *captures
 }
 
 // boundSocket is one listening socket.
@@ -103,6 +104,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		tagSeed: maphash.MakeSeed(),
 		certs:   opts.Certs,
 	}
+	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
@@ -128,6 +130,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse),
 	)
 	e.txl.OnRequest(e.handOver)
+	e.newKeepalive()
 	return e, nil
 }
 
@@ -303,7 +306,8 @@ func (e *Engine) holdCurrent() *pipeline.Pipeline {
 func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
 
 // Start runs the background work: the binding sweeper, the memory given
-// back after a flood, and the close of idle connections the proxy dialed.
+// back after a flood, the close of idle connections the proxy dialed, and
+// the keepalive pings.
 func (e *Engine) Start() {
 	e.wg.Add(1)
 	go func() {
@@ -329,6 +333,13 @@ func (e *Engine) Start() {
 			}
 		}
 	}()
+	if e.svc.Keepalive != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.svc.Keepalive.Run(e.stop)
+		}()
+	}
 }
 
 // Shutdown drains: new dialog-creating requests get 503 with Retry-After
@@ -352,6 +363,7 @@ wait:
 	e.closeSockets()
 	e.txl.Close()
 	_ = e.tp.Close()
+	e.captures.close()
 	e.wg.Wait()
 	e.timers.wait()
 	if p := e.current.Load(); p != nil {

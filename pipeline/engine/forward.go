@@ -63,7 +63,13 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.expectNotify()
 
 	handed := false
+	// flowsSent are the instances a branch went to over one of their
+	// flows (RFC 5626): their other flows are backups.
+	var flowsSent map[string]bool
 	for i, target := range targets {
+		if target.Instance != "" && flowsSent[target.Instance] {
+			continue
+		}
 		// A branch answered 2xx, or the caller cancelled, while the
 		// earlier branches were sent (a TCP connect can take seconds):
 		// send no more.
@@ -79,6 +85,12 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		if err != nil {
 			t.notSent(target, err)
 			continue
+		}
+		if target.Instance != "" {
+			if flowsSent == nil {
+				flowsSent = map[string]bool{}
+			}
+			flowsSent[target.Instance] = true
 		}
 		if !handed {
 			// Handed to its first client transaction: the call's next
@@ -337,14 +349,20 @@ func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
 	return e.txl.Request(ctx, req)
 }
 
-// notSent keeps the answer of a branch that could not be sent: 480 for a
-// flow whose connection is gone, 503 otherwise.
+// notSent keeps the answer of a branch that could not be sent: for a flow
+// whose connection is gone, 430 Flow Failed when the binding is an RFC
+// 5626 flow (the phone registered it with a reg-id, and knows to register
+// a new one), else 480, which any phone understands; 503 otherwise.
 func (t *transaction) notSent(target pipeline.Target, err error) {
 	res := sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil)
-	if errors.Is(err, errFlowGone) {
+	switch {
+	case errors.Is(err, errFlowGone) && target.Instance != "":
+		t.log.Debug("branch not sent", "target", target.URI.String(), "destination", target.Destination, "error", err)
+		res = sip.NewResponseFromRequest(t.req, 430, "Flow Failed", nil)
+	case errors.Is(err, errFlowGone):
 		t.log.Debug("branch not sent", "target", target.URI.String(), "destination", target.Destination, "error", err)
 		res = sip.NewResponseFromRequest(t.req, 480, "Temporarily Unavailable", nil)
-	} else {
+	default:
 		t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
 	}
 	t.mu.Lock()

@@ -27,6 +27,9 @@ import (
 // datagram of each UDP socket is noted, so that one sipgo fails to parse
 // is answered (parseWatch).
 //
+// A STUN Binding request on a UDP socket is answered there (answerSTUN)
+// and goes no further.
+//
 // It takes CANCEL requests out of sipgo's way so that the 200 to a
 // CANCEL and the 487 to the INVITE are the proxy's own, made after the
 // response stages, instead of the ones sipgo's transaction layer would
@@ -48,6 +51,9 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		if !p.AllowPacket(addrPort(info.RemoteAddr), transportName(info.Transport)) {
 			return nil, nil
 		}
+	}
+	if !stream && e.answerSTUN(info.LocalAddr, info.RemoteAddr, data) {
+		return nil, nil
 	}
 	limit := maxMessageSize(p)
 	if (!stream || info.Transport == "WS" || info.Transport == "WSS") && len(data) > limit {

@@ -74,6 +74,7 @@ func (tr tracer) trace(dir, transport, laddr, raddr string, msg []byte) {
 	if p == nil {
 		return
 	}
+	tr.e.capture(p, dir, transport, laddr, raddr, msg)
 	env := func() *pipeline.Env {
 		m, err := tr.e.traceParser.ParseSIP(msg)
 		if err != nil {

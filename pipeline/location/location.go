@@ -5,6 +5,7 @@
 package location
 
 import (
+	"strings"
 	"time"
 )
 
@@ -74,4 +75,16 @@ type Holder interface {
 	// engine calls Sweep every second; bolt's runs every 30 s). Once a
 	// Sweep has run at now it equals Count at now.
 	Held() (aors, bindings int)
+}
+
+// RegID returns the reg-id parameter of the binding's Contact, which the
+// registrar keeps only for an RFC 5626 flow, or "".
+func (b Binding) RegID() string {
+	for p := range strings.SplitSeq(b.Params, ";") {
+		k, v, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "reg-id") {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

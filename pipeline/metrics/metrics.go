@@ -30,6 +30,7 @@ type Metrics struct {
 	reloads      *prometheus.CounterVec
 	configInfo   *prometheus.GaugeVec
 	lastReload   prometheus.Gauge
+	keepalives   *prometheus.CounterVec
 }
 
 // New makes and registers the collectors. gauges are read when scraped.
@@ -73,9 +74,10 @@ func New(g Gauges) *Metrics {
 			Name: "switchboard_config_last_reload_timestamp_seconds",
 			Help: "When the last reload was tried (Unix time).",
 		}),
+		keepalives: newKeepalives(),
 	}
 	reg.MustRegister(m.messages, m.stageSeen, m.stageVerdict, m.stageSeconds, m.ruleMatched, m.ruleFailed,
-		m.reloads, m.configInfo, m.lastReload,
+		m.reloads, m.configInfo, m.lastReload, m.keepalives,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {
 		if f != nil {
@@ -89,6 +91,9 @@ func New(g Gauges) *Metrics {
 	if g.CertificateExpiry != nil {
 		reg.MustRegister(expiryCollector(g.CertificateExpiry))
 	}
+	if g.Capture != nil {
+		reg.MustRegister(captureCollector(g.Capture))
+	}
 	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended (absorbing retransmissions, or waiting for a cancelled branch).", g.Lingering)
 	return m
 }
@@ -99,6 +104,8 @@ type Gauges struct {
 	// CertificateExpiry returns when each TLS certificate presented
 	// expires, by its file.
 	CertificateExpiry func() map[string]time.Time
+	// Capture returns what the SIP capture did.
+	Capture func() CaptureCounts
 }
 
 // Message counts one SIP message. method is the request's, or the CSeq

@@ -94,7 +94,7 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		return pipeline.Replied, nil
 	}
 	targets := make([]pipeline.Target, 0, len(bindings))
-	for _, b := range bindings {
+	for _, b := range newestFlowsFirst(bindings) {
 		b.Path = ownPathDropped(ctx, b.Path)
 		t, err := Target(b)
 		if err != nil {
@@ -191,6 +191,9 @@ func Target(b loc.Binding) (pipeline.Target, error) {
 		return pipeline.Target{}, err
 	}
 	t := pipeline.Target{URI: u, Path: b.Path}
+	if b.RegID() != "" {
+		t.Instance = b.Instance
+	}
 	if b.Received == "" || len(b.Path) > 0 {
 		// Through a Path, the next hop is the Path's first entry.
 		return t, nil

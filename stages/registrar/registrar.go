@@ -6,6 +6,7 @@ package registrar
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -51,7 +52,7 @@ const fullRetryAfter = 300
 const dateFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
 // supported are the option tags the registrar understands in Require.
-var supported = []string{"path"}
+var supported = []string{"path", outboundTag}
 
 // headerParser parses header lines as sipgo's message parser does.
 var headerParser = sip.HeadersParser(sip.DefaultHeadersParser())
@@ -86,8 +87,17 @@ type Registrar struct {
 	// (Redis) reach such a phone through the instance that holds its
 	// connection. Turn it on when several instances share a store.
 	Path bool `toml:"path"`
+	// Keepalive is the time between the OPTIONS pings sent to a binding
+	// behind NAT (registered over UDP from another address than its
+	// Contact or Via names), which keep the NAT's mapping open; 0 sends
+	// none.
+	Keepalive config.Duration `toml:"keepalive"`
+	// KeepaliveTimeout is how long such a binding may leave its pings
+	// unanswered, without registering again, before it is removed.
+	KeepaliveTimeout config.Duration `toml:"keepalive_timeout"`
 
 	store location.Store
+	log   *slog.Logger
 }
 
 var (
@@ -105,6 +115,9 @@ func New() *Registrar {
 		MaxExpires:     config.Duration(DefaultMaxExpires),
 		MaxContacts:    DefaultMaxContacts,
 		MaxAORs:        DefaultMaxAORs,
+
+		Keepalive:        config.Duration(DefaultKeepalive),
+		KeepaliveTimeout: config.Duration(DefaultKeepaliveTimeout),
 	}
 }
 
@@ -114,6 +127,7 @@ func (r *Registrar) Provision(b *pipeline.BuildContext) error {
 		return errors.New("no location store: the registrar needs the services' location store")
 	}
 	r.store = b.Services.Location
+	r.log = b.Log
 	return nil
 }
 
@@ -146,6 +160,12 @@ func (r *Registrar) Validate() error {
 	if r.MaxAORs < 0 {
 		problems = append(problems, fmt.Sprintf("max_aors: %d is negative (0 is no limit)", r.MaxAORs))
 	}
+	switch {
+	case r.Keepalive != 0 && r.Keepalive.D() < minKeepalive:
+		problems = append(problems, fmt.Sprintf("keepalive: %q is too short: at least %s, or 0 to send no pings", r.Keepalive, minKeepalive))
+	case r.Keepalive != 0 && r.KeepaliveTimeout <= r.Keepalive:
+		problems = append(problems, fmt.Sprintf("keepalive_timeout: %q is not longer than keepalive %q: a binding would go before its first ping", r.KeepaliveTimeout, r.Keepalive))
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
@@ -159,6 +179,9 @@ type contact struct {
 	params string
 	// instance is +sip.instance, unquoted.
 	instance string
+	// regID is the reg-id of an RFC 5626 flow: kept only with an instance,
+	// from an edge proxy that does outbound (outboundEdge).
+	regID string
 	// expires is the granted lifetime; 0 removes the binding.
 	expires time.Duration
 }
@@ -251,6 +274,9 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 	if err != nil {
 		return pipeline.Continue, fmt.Errorf("bindings of %q: %w", reg.aor, err)
 	}
+	if len(reg.contacts) > 0 || reg.wildcard {
+		r.syncKeepalive(ctx, reg, bindings, now)
+	}
 
 	res := ctx.Reply(sip.StatusOK, "OK")
 	for _, b := range bindings {
@@ -260,6 +286,10 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 		for _, p := range echo {
 			res.AppendHeader(sip.NewHeader("Path", p))
 		}
+	}
+	if reg.outbound() {
+		res.AppendHeader(sip.NewHeader("Require", outboundTag))
+		res.AppendHeader(sip.NewHeader("Supported", outboundTag))
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(dateFormat)))
 	return pipeline.Replied, nil
@@ -344,6 +374,10 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 		return reg, nil
 	}
 
+	for _, h := range req.GetHeaders("Path") {
+		reg.path = append(reg.path, splitList(h.Value())...)
+	}
+	edge := outboundEdge(req, reg.path)
 	minSecs := uint64(r.MinExpires.D() / time.Second)
 	maxSecs := uint64(r.MaxExpires.D() / time.Second)
 	for _, h := range headers {
@@ -370,8 +404,19 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 				continue
 			case "+sip.instance":
 				c.instance = unquote(kv.V)
+			case "reg-id":
+				if !validRegID(kv.V) {
+					return nil, refuse(sip.StatusBadRequest, "Bad Request: malformed reg-id parameter in Contact")
+				}
+				c.regID = kv.V
 			}
 			params = append(params, kv)
+		}
+		if c.regID != "" && (c.instance == "" || !edge) {
+			// Not a flow this registrar can use (RFC 5626 section 6):
+			// bound as a plain contact, without its reg-id.
+			c.regID = ""
+			params = slices.DeleteFunc(params, func(kv sip.HeaderKV) bool { return strings.EqualFold(kv.K, "reg-id") })
 		}
 		c.params = params.ToString(';')
 		if secs != 0 && secs < minSecs {
@@ -379,9 +424,6 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 		}
 		c.expires = time.Duration(min(secs, maxSecs)) * time.Second
 		reg.contacts = append(reg.contacts, c)
-	}
-	for _, h := range req.GetHeaders("Path") {
-		reg.path = append(reg.path, splitList(h.Value())...)
 	}
 	return reg, nil
 }
@@ -500,9 +542,13 @@ func evict(bs []location.Binding, max int) []location.Binding {
 	return out
 }
 
-// matches reports whether c names binding b: the same +sip.instance, or
-// an equivalent URI.
+// matches reports whether c names binding b: for a flow, the same
+// +sip.instance and reg-id (RFC 5626 section 6: one binding per flow);
+// otherwise the same +sip.instance, or an equivalent URI.
 func (c contact) matches(b location.Binding) bool {
+	if c.regID != "" {
+		return strings.EqualFold(c.instance, b.Instance) && c.regID == b.RegID()
+	}
 	if c.instance != "" && strings.EqualFold(c.instance, b.Instance) {
 		return true
 	}
@@ -514,8 +560,9 @@ func (c contact) matches(b location.Binding) bool {
 }
 
 // contactHeader returns the Contact of b for the 200: its URI and
-// parameters with ;expires= the seconds it has left, without the GRUU and
-// outbound parameters the registrar does not implement.
+// parameters with ;expires= the seconds it has left, without the GRUU
+// parameters the registrar does not implement. A flow keeps its reg-id
+// (RFC 5626 section 6).
 func contactHeader(b location.Binding, now time.Time) sip.Header {
 	left := b.Expires.Sub(now)
 	secs := strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10)
@@ -534,7 +581,7 @@ func contactHeader(b location.Binding, now time.Time) sip.Header {
 	params := make(sip.HeaderParams, 0, len(h.Params)+1)
 	for _, kv := range h.Params {
 		switch strings.ToLower(kv.K) {
-		case "expires", "reg-id", "pub-gruu", "temp-gruu":
+		case "expires", "pub-gruu", "temp-gruu":
 			continue
 		}
 		params = append(params, kv)

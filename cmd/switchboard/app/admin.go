@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
+	"github.com/switchboard-sip/switchboard/pipeline/keepalive"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 )
 
@@ -67,6 +68,7 @@ func (a *admin) routes() http.Handler {
 	mux.HandleFunc("GET /ready", a.ready)
 	mux.Handle("GET /admin/registrations", a.guard(a.registrations))
 	mux.Handle("GET /admin/calls", a.guard(a.calls))
+	mux.Handle("GET /admin/keepalives", a.guard(a.keepalives))
 	mux.Handle("GET /admin/config", a.guard(a.config))
 	mux.Handle("POST /admin/reload", a.guard(a.reload))
 	if a.cfg.Pprof {
@@ -171,6 +173,29 @@ func (a *admin) calls(w http.ResponseWriter, _ *http.Request) {
 	}
 	sort.Slice(calls, func(i, j int) bool { return calls[i].Start.Before(calls[j].Start) })
 	writeJSON(w, http.StatusOK, calls)
+}
+
+// keepaliveView is what the keepalive pinger holds: the bindings behind
+// NAT it pings, and the last ones it removed for their silence.
+type keepaliveView struct {
+	Pinged  []keepalive.Status  `json:"pinged"`
+	Removed []keepalive.Removal `json:"removed"`
+}
+
+func (a *admin) keepalives(w http.ResponseWriter, _ *http.Request) {
+	v := keepaliveView{Pinged: []keepalive.Status{}, Removed: []keepalive.Removal{}}
+	if a.svc.Keepalive != nil {
+		pinged, removed := a.svc.Keepalive.Flows()
+		v.Pinged = append(v.Pinged, pinged...)
+		v.Removed = append(v.Removed, removed...)
+	}
+	sort.Slice(v.Pinged, func(i, j int) bool {
+		if v.Pinged[i].AOR != v.Pinged[j].AOR {
+			return v.Pinged[i].AOR < v.Pinged[j].AOR
+		}
+		return v.Pinged[i].Contact < v.Pinged[j].Contact
+	})
+	writeJSON(w, http.StatusOK, v)
 }
 
 // configView is the config in force and the last reload.

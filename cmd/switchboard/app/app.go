@@ -381,5 +381,6 @@ func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) me
 		Calls:        func() float64 { return float64(len(svc.Calls())) },
 		Transactions: func() float64 { return float64(eng.InFlight()) },
 		Lingering:    func() float64 { return float64(eng.Lingering()) },
+		Capture:      eng.CaptureCounts,
 	}
 }

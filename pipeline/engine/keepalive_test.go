@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline/keepalive"
+)
+
+// keepaliveChain is the product's chain with short keepalives.
+const keepaliveChain = `
+[[stage]]
+use = "parse"
+[[stage]]
+use = "registrar"
+keepalive = "150ms"
+keepalive_timeout = "600ms"
+[[stage]]
+use = "location"
+[[stage]]
+use = "record_route"
+[[stage]]
+use = "forward"
+`
+
+// TestKeepalive registers three phones over UDP: two whose Contact names
+// a private address (behind NAT), one of which answers OPTIONS 405 and one
+// nothing, and one whose Contact is its own address. The first gets pings
+// from the proxy's socket, with the User-Agent, and keeps its binding; the
+// silent one is removed and listed as removed; the third gets no ping.
+func TestKeepalive(t *testing.T) {
+	c := newCore(t, keepaliveChain)
+	c.e.Start()
+	answers405 := func(ph *phone, req *sip.Request, from *net.UDPAddr) {
+		if req.Method == sip.OPTIONS {
+			ph.send(from.String(), sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil))
+		}
+	}
+	natted := newPhone(t, "natted", answers405)
+	silent := newPhone(t, "silent", nil)
+	direct := newPhone(t, "direct", answers405)
+	c.bind(natted, "natted", "sip:natted@10.0.0.5:5060")
+	c.bind(silent, "silent", "sip:silent@10.0.0.6:5060")
+	c.register(direct, "direct")
+
+	pings := func(m sip.Message) bool { req, ok := m.(*sip.Request); return ok && req.Method == sip.OPTIONS }
+	got := natted.wait("two pings", 2, pings)
+	ping, from := got.msg.(*sip.Request), got.from
+	if from.String() != c.addr {
+		t.Errorf("ping from %s, want the socket the REGISTER came in on, %s", from, c.addr)
+	}
+	if ua := ping.GetHeader("User-Agent"); ua == nil || ua.Value() != keepalive.UserAgent {
+		t.Errorf("ping User-Agent %v, want %q", ua, keepalive.UserAgent)
+	}
+	if ping.Recipient.String() != "sip:natted@10.0.0.5:5060" {
+		t.Errorf("ping Request-URI %s, want the phone's Contact", ping.Recipient.String())
+	}
+	poll(t, "the silent binding removed", func() bool {
+		bs, _, _ := c.e.svc.Location.Lookup("silent", time.Now())
+		return len(bs) == 0
+	})
+	pinged, removed := c.e.svc.Keepalive.Flows()
+	if len(removed) != 1 || removed[0].AOR != "silent" || removed[0].Unanswered < 2 {
+		t.Errorf("removed %+v, want the silent binding after two pings or more", removed)
+	}
+	if len(pinged) != 1 || pinged[0].AOR != "natted" || pinged[0].LastAnswer.IsZero() || pinged[0].Local != c.addr {
+		t.Errorf("pinged %+v, want natted, answered, from %s", pinged, c.addr)
+	}
+	if bs, _, _ := c.e.svc.Location.Lookup("natted", time.Now()); len(bs) != 1 {
+		t.Errorf("the answering binding was removed: %v", bs)
+	}
+	if got := direct.find(pings); len(got) != 0 {
+		t.Errorf("a phone not behind NAT got %d pings", len(got))
+	}
+}
