@@ -46,6 +46,8 @@ test-deps:
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+	command -v conntrack >/dev/null 2>&1 || missing="$$missing conntrack"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v svwar >/dev/null 2>&1 || missing="$$missing sipvicious"; \
 	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \

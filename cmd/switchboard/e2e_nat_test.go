@@ -1,292 +1,367 @@
 package main
 
-// End-to-end tests of phones behind NAT (docs/nat.md): the phones write
-// private addresses in their Via and Contact, as a phone behind a home
-// router does, and send from loopback, as the router's public address.
-// The tests run in a network namespace of their own with the private
-// addresses on loopback, where a sink on each counts what reaches it:
-// nothing may, and nothing leaves the machine if the proxy errs.
+// The NAT tests build real NATs from network namespaces: a phone at a
+// private address in "home", a router that masquerades (nftables), and the
+// proxy with the default config.toml in "public". Nothing leaves the
+// machine: the namespaces have no route out.
 
 import (
 	"fmt"
-	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
 
-// The private addresses of the NAT tests' phones; not port 5060, which
-// the default config's proxy takes on every address.
+// The lab's addresses.
 const (
-	natCallerPrivate = "192.168.1.20:5070"
-	natCalleePrivate = "10.0.0.5:5072"
+	labProxy     = "203.0.113.1" // the proxy, in public
+	labProxyB    = "203.0.113.5" // a second proxy, in public
+	labPublic    = "203.0.113.10"
+	labRouterOut = "203.0.113.2" // the home router's public side
+	labHome      = "192.168.1.20"
+	labDomain    = "switchboard.local" // the default config's domain
 )
 
-// natPhone is a callee behind NAT: it registers with its private Contact
-// from its loopback socket, answers INVITE with 180 and 200, any other
-// request but ACK with 200, and records the requests it gets.
-type natPhone struct {
-	t    *testing.T
-	pc   net.PacketConn
-	user string
-
-	mu   sync.Mutex
-	got  []*sip.Request
-	regs chan *sip.Response
+// homeLab builds home (a phone at 192.168.1.20) behind router (192.168.1.1
+// inside, 203.0.113.2 outside, masquerading) and public (the proxy at
+// 203.0.113.1 and a phone at 203.0.113.10).
+func homeLab(t *testing.T) *netLab {
+	t.Helper()
+	lab := newNetLab(t)
+	for _, h := range []string{"home", "router", "public"} {
+		lab.host(h)
+	}
+	lab.link("home", labHome+"/24", "router", "192.168.1.1/24")
+	out, pub := lab.link("router", labRouterOut+"/24", "public", labProxy+"/24")
+	lab.in("public", "ip", "addr", "add", labPublic+"/24", "dev", pub)
+	lab.in("public", "ip", "addr", "add", labProxyB+"/24", "dev", pub)
+	lab.route("home", "192.168.1.1")
+	lab.masquerade("router", out)
+	return lab
 }
 
-func natStartPhone(t *testing.T, user string) *natPhone {
+// defaultConfig is the repository's config.toml, the one `make run` uses,
+// with extra appended.
+func defaultConfig(t *testing.T, extra string) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", net.JoinHostPort(calleeIP, "0"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "config.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ph := &natPhone{t: t, pc: pc, user: user, regs: make(chan *sip.Response, 8)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			msg, err := sip.ParseMessage(slices.Clone(buf[:n]))
-			if err != nil {
-				continue
-			}
-			if res, ok := msg.(*sip.Response); ok {
-				if res.CSeq() != nil && res.CSeq().MethodName == sip.REGISTER {
-					ph.regs <- res
-				}
-				continue
-			}
-			req := msg.(*sip.Request)
-			ph.mu.Lock()
-			ph.got = append(ph.got, req)
-			ph.mu.Unlock()
-			answer := func(code int, reason string) {
-				res := sip.NewResponseFromRequest(req, code, reason, nil)
-				if !req.To().Params.Has("tag") {
-					res.To().Params.Add("tag", dlgCalleeTag)
-				}
-				if code > 100 && code < 300 {
-					res.AppendHeader(sip.NewHeader("Contact", "<"+ph.contact()+">"))
-				}
-				_, _ = pc.WriteTo([]byte(res.String()), from)
-			}
-			switch {
-			case req.IsAck():
-			case req.IsInvite() && !req.To().Params.Has("tag"):
-				answer(180, "Ringing")
-				answer(200, "OK")
-			default:
-				answer(200, "OK")
-			}
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return ph
+	// A drain shorter than the harness's stop timeout, as testConfig's.
+	return strings.Replace(string(data), "[server]\n", "[server]\ndrain_timeout = \"5s\"\n", 1) + extra
 }
 
-func (ph *natPhone) contact() string { return "sip:" + ph.user + "@" + natCalleePrivate }
-
-// register binds the phone's private Contact through the proxy at addr.
-func (ph *natPhone) register(addr string) {
-	ph.t.Helper()
-	dst, err := net.ResolveUDPAddr("udp4", addr)
-	if err != nil {
-		ph.t.Fatal(err)
-	}
-	ua := &secUA{t: ph.t, local: natCalleePrivate}
-	req := ua.build(secReq{Method: "REGISTER", URI: "sip:" + natDomain, From: ph.user + "@" + natDomain, To: ph.user + "@" + natDomain, Contact: ph.contact()},
-		"nat-reg-"+secRandom(), secRandom(), 1, "z9hG4bK-nat-"+secRandom(), "")
-	if _, err := ph.pc.WriteTo([]byte(req), dst); err != nil {
-		ph.t.Fatal(err)
-	}
-	select {
-	case res := <-ph.regs:
-		if res.StatusCode != 200 {
-			ph.t.Fatalf("REGISTER answered %d %s", res.StatusCode, res.Reason)
-		}
-	case <-time.After(secWait):
-		ph.t.Fatal("REGISTER: no answer")
-	}
-}
-
-// received returns the requests of the phone's with the method and CSeq.
-func (ph *natPhone) received(method string, cseq int) []*sip.Request {
-	ph.mu.Lock()
-	defer ph.mu.Unlock()
-	var out []*sip.Request
-	for _, r := range ph.got {
-		if string(r.Method) == method && int(r.CSeq().SeqNo) == cseq {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// waitFor waits until the phone got the request with the method and CSeq.
-func (ph *natPhone) waitFor(method string, cseq int) *sip.Request {
-	ph.t.Helper()
-	deadline := time.Now().Add(secWait)
-	for {
-		if got := ph.received(method, cseq); len(got) > 0 {
-			return got[0]
-		}
-		if time.Now().After(deadline) {
-			ph.t.Fatalf("the phone behind NAT got no %s (CSeq %d)", method, cseq)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// natDomain is the domain of the default config.toml.
-const natDomain = "switchboard.local"
-
-// natSinks listens on the private addresses and counts what reaches them.
-func natSinks(t *testing.T) *atomic.Int32 {
+// startLabProxy runs the proxy with config in the lab's public host.
+func startLabProxy(t *testing.T, lab *netLab, config string) *proxy {
 	t.Helper()
-	var n atomic.Int32
-	for _, addr := range []string{natCallerPrivate, natCalleePrivate} {
-		pc, err := net.ListenPacket("udp4", addr)
-		if err != nil {
+	requireE2E(t)
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return launchProxy(t, cfgPath, false, nil, lab.under("public"))
+}
+
+// talk checks that re-INVITEs and BYEs cross the call both ways: first
+// each end re-INVITEs the other, then hanger hangs up.
+func talk(t *testing.T, a, b *natCall, hanger *natCall) {
+	t.Helper()
+	for _, pair := range [][2]*natCall{{a, b}, {b, a}} {
+		from, to := pair[0], pair[1]
+		got := make(chan error, 1)
+		go func() {
+			req, err := to.expect("INVITE")
+			if err == nil && req.Recipient.String() != to.p.contact() {
+				t.Errorf("phone %s got its re-INVITE for %s, not its own Contact %s", to.p.user, req.Recipient.String(), to.p.contact())
+			}
+			got <- err
+		}()
+		code, err := from.request("INVITE")
+		if err != nil || code != 200 {
+			t.Fatalf("re-INVITE from %s to %s: %d, %v", from.p.user, to.p.user, code, err)
+		}
+		if err := <-got; err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 65535)
-			for {
-				if _, _, err := pc.ReadFrom(buf); err != nil {
-					return
-				}
-				n.Add(1)
-			}
-		}()
-		t.Cleanup(func() { pc.Close(); <-done })
 	}
-	return &n
+	other := a
+	if hanger == a {
+		other = b
+	}
+	hangUpCall(t, hanger, other)
 }
 
-// natInNetns runs the calling test again in a network namespace of its
-// own with the private addresses on loopback, and returns false; in the
-// namespace it returns true and the test goes on.
-func natInNetns(t *testing.T) bool {
+// hangUpCall sends a BYE from hanger and checks that other got it and that
+// it was answered 200.
+func hangUpCall(t *testing.T, hanger, other *natCall) {
 	t.Helper()
-	if os.Getenv("SWITCHBOARD_NAT_NETNS") == "1" {
-		return true
+	got := make(chan error, 1)
+	go func() { _, err := other.expect("BYE"); got <- err }()
+	code, err := hanger.request("BYE")
+	if err != nil || code != 200 {
+		t.Fatalf("BYE from %s to %s: %d, %v", hanger.p.user, other.p.user, code, err)
 	}
-	t.Parallel()
-	requireE2E(t)
-	var addrs []string
-	for _, a := range []string{natCallerPrivate, natCalleePrivate} {
-		host, _, _ := net.SplitHostPort(a)
-		addrs = append(addrs, host)
+	if err := <-got; err != nil {
+		t.Fatal(err)
 	}
-	reexecInNetns(t, t.Name(), "SWITCHBOARD_NAT_NETNS", addrs)
-	return false
 }
 
-// TestNATDefaultConfig runs the default config.toml as it is (port 5060
-// on every address of the namespace, a bolt store beside it) and calls a
-// callee behind NAT from a caller behind NAT: the re-INVITEs and the BYE,
-// from either side, reach the other phone through its NAT and get 200,
-// also after a restart of the proxy in the middle of the call.
-func TestNATDefaultConfig(t *testing.T) {
-	if !natInNetns(t) {
-		return
-	}
-	strays := natSinks(t)
-	config, err := os.ReadFile(filepath.Join("..", "..", "config.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(cfgPath, config, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := launchProxy(t, cfgPath, false, nil, nil)
-	const proxyAddr = "127.0.0.1:5060"
-
-	callee := natStartPhone(t, "bob")
-	callee.register(proxyAddr)
-	caller := secNewUA(t, callerIP, proxyAddr)
-	caller.local = natCallerPrivate
-	call := dlgInviteTo(t, caller, "alice@"+natDomain, "bob@"+natDomain, "", true)
-	if got := callee.waitFor("INVITE", 1).Recipient.String(); got != callee.contact() {
-		t.Errorf("the INVITE reached the callee with Request-URI %s, want its Contact %s", got, callee.contact())
-	}
-	call.send("ACK", "", "", nil)
-	callee.waitFor("ACK", 1)
-
-	reinvite := func() {
-		t.Helper()
-		if codes := call.send("INVITE", "", "", nil); dlgLast(codes) != 200 {
-			t.Fatalf("re-INVITE: responses %v, want 200", codes)
+// connect has caller call callee's user, and returns both ends once
+// answered.
+func connect(t *testing.T, caller, callee *natPhone) (*natCall, *natCall) {
+	t.Helper()
+	answered := make(chan *natCall, 1)
+	errs := make(chan error, 1)
+	go func() {
+		c, err := callee.answer()
+		if err != nil {
+			errs <- err
+			return
 		}
-		call.send("ACK", "", "", nil)
-		callee.waitFor("ACK", call.cseq)
+		answered <- c
+	}()
+	out, err := caller.call(callee.user)
+	if err != nil {
+		t.Fatalf("%s calls %s: %v", caller.user, callee.user, err)
 	}
-	reinvite()
-	p = p.restart(t)
-	reinvite()
-	if codes := call.send("BYE", "", "", nil); dlgLast(codes) != 200 {
-		t.Fatalf("BYE after the restart: responses %v, want 200", codes)
+	select {
+	case in := <-answered:
+		return out, in
+	case err := <-errs:
+		t.Fatal(err)
 	}
-	callee.waitFor("BYE", call.cseq)
-	if n := strays.Load(); n > 0 {
-		t.Errorf("%d datagrams went to the phones' private addresses", n)
-	}
-	_ = p
+	return nil, nil
 }
 
-// TestNATThroughPath runs two proxies on one redis-server, with the
-// registrar's path on: a phone behind NAT registers with A, and a call
-// placed through B reaches it through A (along the binding's Path), which
-// alone holds its NAT mapping; the caller's BYE reaches it too.
-func TestNATThroughPath(t *testing.T) {
-	if !natInNetns(t) {
-		return
-	}
-	strays := natSinks(t)
-	redis := storeRedis(t)
-	config := strings.Replace(testConfig(), "use = \"registrar\"", "use = \"registrar\"\npath = true", 1) +
-		fmt.Sprintf("\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:%d/0\"\nprefix = %q\n", redis.port, "nat:")
-	config = strings.Replace(config, fmt.Sprintf("domains = [%q]", proxyDomain), fmt.Sprintf("domains = [%q]", natDomain), 1)
-	a := startProxy(t, config)
-	b := startProxy(t, config)
+// TestNATHomePhone: with the default config.toml, a UDP phone behind a home
+// router registers with its private Contact, is called, and calls out; the
+// re-INVITEs and BYEs of both calls reach both ends.
+func TestNATHomePhone(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	startLabProxy(t, lab, defaultConfig(t, ""))
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
 
-	callee := natStartPhone(t, "bob")
-	callee.register(a.UDP)
-	caller := secNewUA(t, callerIP, b.UDP)
-	caller.local = natCallerPrivate
-	call := dlgInviteTo(t, caller, "alice@"+natDomain, "bob@"+natDomain, "", true)
-	slices.Reverse(call.routes) // the caller's route set (RFC 3261 12.1.2): four entries, two proxies
-	inv := callee.waitFor("INVITE", 1)
-	if got := inv.Recipient.String(); got != callee.contact() {
-		t.Errorf("the INVITE reached the callee with Request-URI %s, want its Contact %s", got, callee.contact())
+	t.Run("called", func(t *testing.T) {
+		b, a := connect(t, bob, alice)
+		talk(t, b, a, b)
+	})
+	t.Run("calls out", func(t *testing.T) {
+		a, b := connect(t, alice, bob)
+		talk(t, a, b, b)
+	})
+	t.Run("hangs up", func(t *testing.T) {
+		b, a := connect(t, bob, alice)
+		hangUpCall(t, a, b)
+	})
+	// A caller that never registered: only the dialog can tell where the
+	// callee's requests go.
+	t.Run("unregistered caller", func(t *testing.T) {
+		dave := newUDPPhone(t, lab, "home", labHome+":5062", labProxy+":5060", "dave", labDomain)
+		d, b := connect(t, dave, bob)
+		talk(t, d, b, b)
+	})
+}
+
+// TestNATRestartMidCall: the proxy restarts in the middle of a call to a
+// phone behind NAT; the caller's re-INVITE and BYE still reach it.
+func TestNATRestartMidCall(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	p := startLabProxy(t, lab, defaultConfig(t, ""))
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
+	b, a := connect(t, bob, alice)
+	p.restart(t)
+	talk(t, b, a, b)
+}
+
+// TestNATCarrierGrade: two home routers, each with a phone at the same
+// private address and port, both behind one carrier-grade NAT: each phone
+// gets its own calls.
+func TestNATCarrierGrade(t *testing.T) {
+	t.Parallel()
+	lab := newNetLab(t)
+	for _, h := range []string{"home1", "router1", "home2", "router2", "cgn", "public"} {
+		lab.host(h)
 	}
-	// Both recorded their route, twice each (UDP and TCP): A, then B.
-	rr := inv.GetHeaders("Record-Route")
-	if len(rr) != 4 || !strings.Contains(rr[0].Value(), a.UDP) || !strings.Contains(rr[3].Value(), b.UDP) {
-		t.Errorf("Record-Route %v, want A's (%s) on top and B's (%s) at the bottom", rr, a.UDP, b.UDP)
+	for i, h := range []string{"1", "2"} {
+		side := []string{"0", "1"}[i] // each router has a link of its own to the CGN
+		lab.link("home"+h, labHome+"/24", "router"+h, "192.168.1.1/24")
+		out, _ := lab.link("router"+h, "100.64."+side+".2/24", "cgn", "100.64."+side+".1/24")
+		lab.route("home"+h, "192.168.1.1")
+		lab.route("router"+h, "100.64."+side+".1")
+		lab.masquerade("router"+h, out)
 	}
-	call.send("ACK", "", "", nil)
-	callee.waitFor("ACK", 1)
-	if codes := call.send("BYE", "", "", nil); dlgLast(codes) != 200 {
-		t.Fatalf("BYE through B and A: responses %v, want 200", codes)
+	out, pub := lab.link("cgn", labRouterOut+"/24", "public", labProxy+"/24")
+	lab.in("public", "ip", "addr", "add", labPublic+"/24", "dev", pub)
+	lab.masquerade("cgn", out)
+
+	startLabProxy(t, lab, defaultConfig(t, ""))
+	alice := newUDPPhone(t, lab, "home1", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	carol := newUDPPhone(t, lab, "home2", labHome+":5060", labProxy+":5060", "carol", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	for _, p := range []*natPhone{alice, carol, bob} {
+		p.mustRegister()
 	}
-	callee.waitFor("BYE", call.cseq)
-	if n := strays.Load(); n > 0 {
-		t.Errorf("%d datagrams went to the phones' private addresses", n)
+	for _, callee := range []*natPhone{alice, carol, alice} {
+		b, c := connect(t, bob, callee)
+		talk(t, b, c, c)
+	}
+	for _, p := range []*natPhone{alice, carol} {
+		for _, m := range p.kept {
+			if _, ok := m.(*sip.Request); ok {
+				t.Errorf("phone %s got a request it did not expect:\n%s", p.user, m)
+			}
+		}
+	}
+}
+
+// TestNATStreamPhones: a TCP phone and a WebSocket phone behind the NAT are
+// called over their connections; once a connection is gone, a call to its
+// phone is refused at once (430 or 480), not left to time out.
+func TestNATStreamPhones(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	startLabProxy(t, lab, strings.Replace(defaultConfig(t, ""),
+		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"]`,
+		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060", "ws://0.0.0.0:8080"]`, 1))
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	bob.mustRegister()
+	for _, tc := range []struct{ transport, addr string }{{"TCP", labProxy + ":5060"}, {"WS", labProxy + ":8080"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			phone := newStreamPhone(t, lab, "home", labHome, tc.transport, tc.addr, "s"+strings.ToLower(tc.transport), labDomain)
+			phone.mustRegister()
+			b, p := connect(t, bob, phone)
+			talk(t, b, p, b)
+			b, p = connect(t, bob, phone)
+			hangUpCall(t, p, b)
+
+			phone.hangUp()
+			start := time.Now()
+			_, err := bob.call(phone.user)
+			if err == nil || !(strings.Contains(err.Error(), " got 430 ") || strings.Contains(err.Error(), " got 480 ")) {
+				t.Fatalf("a call to a %s phone whose connection is gone: %v; want 430 or 480", tc.transport, err)
+			}
+			t.Logf("refused in %v: %v", time.Since(start), err)
+		})
+	}
+}
+
+// conntrackHas reports whether host's conntrack table has a UDP entry
+// between the phone's private address and the proxy.
+func conntrackHas(t *testing.T, lab *netLab, host string) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", lab.ns(host), "conntrack", "-L", "-p", "udp", "--orig-src", labHome, "--orig-dst", labProxy).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "0 flow entries") {
+		t.Fatalf("conntrack -L in %s: %v\n%s", host, err, out)
+	}
+	return strings.Contains(string(out), "src="+labHome)
+}
+
+// TestNATTwoProxies: two proxies share their registrations through Redis;
+// a UDP phone behind NAT registered with A is called through B, which
+// reaches it through A (the NAT lets in only what comes from where the
+// phone sent to).
+func TestNATTwoProxies(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	redis := storeRedisIn(t, lab, "public")
+	config := func(ip string) string {
+		c := strings.Replace(defaultConfig(t, fmt.Sprintf("\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:%d/0\"\n", redis.port)),
+			`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"]`,
+			fmt.Sprintf(`listen  = ["udp://%s:5060", "tcp://%s:5060"]`, ip, ip), 1)
+		return strings.Replace(c, "use  = \"registrar\"\n", "use  = \"registrar\"\npath = true\n", 1)
+	}
+	startLabProxy(t, lab, config(labProxy))
+	startLabProxy(t, lab, config(labProxyB))
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxyB+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
+	b, a := connect(t, bob, alice)
+	talk(t, b, a, a)
+	a, b = connect(t, alice, bob)
+	talk(t, a, b, b)
+}
+
+// natKeepalive is the default config with the registrar's keepalive pings
+// to bindings behind NAT every interval ("0s": none).
+func natKeepalive(t *testing.T, interval string) string {
+	t.Helper()
+	c := defaultConfig(t, "")
+	with := strings.Replace(c, "use  = \"registrar\"\n", fmt.Sprintf("use  = \"registrar\"\nkeepalive = %q\n", interval), 1)
+	if with == c {
+		t.Fatal("config.toml has no registrar stage to set keepalives on")
+	}
+	return with
+}
+
+// TestNATMappingKeptOpen: the home router forgets a UDP mapping after 3 s of
+// silence, less than the call lasts. With the proxy's keepalives, the
+// callee's mapping stays open, every ping is answered, and the caller's
+// re-INVITE and BYE reach the callee; without them, the mapping goes and
+// the re-INVITE is lost: the keepalive is what keeps the call reachable.
+func TestNATMappingKeptOpen(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "conntrack", "conntrack")
+	for _, tc := range []struct {
+		name, interval string
+	}{{"on", "1s"}, {"off", "0s"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lab := homeLab(t)
+			lab.udpTimeouts("router", 3)
+			startLabProxy(t, lab, natKeepalive(t, tc.interval))
+			alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+			bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+			alice.mustRegister()
+			bob.mustRegister()
+			b, a := connect(t, bob, alice)
+			if tc.interval == "0s" {
+				// Wait for the router to forget the mapping: conntrack shows it.
+				deadline := time.Now().Add(30 * time.Second)
+				for conntrackHas(t, lab, "router") {
+					if time.Now().After(deadline) {
+						t.Fatal("the router kept the phone's mapping for 30 s with udp timeouts of 3 s")
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				go func() { _, _ = b.request("INVITE") }()
+				if req, err := a.expect("INVITE"); err == nil {
+					t.Fatalf("with no keepalives and the mapping gone, the re-INVITE still reached the phone:\n%s", req)
+				}
+				if n := alice.pings.Load(); n != 0 {
+					t.Errorf("the phone got %d keepalives with keepalives off", n)
+				}
+				return
+			}
+			// Six pings a second apart span twice the router's timeout.
+			deadline := time.Now().Add(30 * time.Second)
+			for alice.pings.Load() < 6 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the phone got %d keepalives in 30 s, at an interval of %s", alice.pings.Load(), tc.interval)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !conntrackHas(t, lab, "router") {
+				t.Fatal("the router forgot the phone's mapping despite the keepalives")
+			}
+			if p, a := alice.pings.Load(), alice.answered.Load(); p != a {
+				t.Errorf("the phone answered %d of %d keepalives", a, p)
+			}
+			talk(t, b, a, b)
+		})
 	}
 }

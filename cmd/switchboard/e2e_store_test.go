@@ -81,11 +81,21 @@ type storeRedisServer struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
+	// lab and host, when set, run it in that lab host's namespace.
+	lab  *netLab
+	host string
 }
 
 // storeRedis starts a redis-server on a free loopback port, stopped when
 // the test ends.
 func storeRedis(t *testing.T) *storeRedisServer {
+	t.Helper()
+	return storeRedisIn(t, nil, "")
+}
+
+// storeRedisIn is storeRedis in the namespace of the lab's host, or in the
+// test's own when lab is nil.
+func storeRedisIn(t *testing.T, lab *netLab, host string) *storeRedisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("SWITCHBOARD_REDIS_OPTIONAL") == "1" {
@@ -93,7 +103,7 @@ func storeRedis(t *testing.T) *storeRedisServer {
 		}
 		t.Fatal("redis-server is not installed: `make test` installs it (Debian package redis-server)")
 	}
-	s := &storeRedisServer{port: freePort(t, "tcp", "127.0.0.1"), dir: t.TempDir()}
+	s := &storeRedisServer{port: freePort(t, "tcp", "127.0.0.1"), dir: t.TempDir(), lab: lab, host: host}
 	s.start(t)
 	t.Cleanup(func() { s.stop(t) })
 	return s
@@ -101,14 +111,18 @@ func storeRedis(t *testing.T) *storeRedisServer {
 
 func (s *storeRedisServer) start(t *testing.T) {
 	t.Helper()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	argv := []string{"redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}
+	if s.lab != nil {
+		argv = append(s.lab.under(s.host), argv...)
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), time.Second)
+		c, err := s.dial()
 		if err == nil {
 			_, _ = c.Write([]byte("PING\r\n"))
 			buf := make([]byte, 16)
@@ -124,6 +138,15 @@ func (s *storeRedisServer) start(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// dial connects to the server, from its namespace.
+func (s *storeRedisServer) dial() (net.Conn, error) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	if s.lab == nil {
+		return net.DialTimeout("tcp", addr, time.Second)
+	}
+	return s.lab.dialTCP(s.host, "", addr)
 }
 
 func (s *storeRedisServer) stop(t *testing.T) {
