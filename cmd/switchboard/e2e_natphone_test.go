@@ -32,7 +32,11 @@ type natPhone struct {
 	proxy     string // the proxy's host:port
 
 	write func([]byte) error
-	in    chan sip.Message
+	// writeTo sends to addr (host:port) over UDP, as a response to a
+	// request's source or a request to its first Route; nil on streams,
+	// whose one connection carries everything.
+	writeTo func(b []byte, addr string) error
+	in      chan sip.Message
 	kept  []sip.Message // read, not yet wanted
 	done  chan struct{}
 	close func()
@@ -57,16 +61,28 @@ func newUDPPhone(t *testing.T, lab *netLab, host, local, proxy, user, domain str
 	}
 	p := newPhone(t, "UDP", local, proxy, user, domain)
 	p.write = func(b []byte) error { _, err := conn.WriteToUDP(b, to); return err }
+	p.writeTo = func(b []byte, addr string) error {
+		a, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return err
+		}
+		_, err = conn.WriteToUDP(b, a)
+		return err
+	}
 	p.close = func() { conn.Close() }
 	go func() {
 		defer close(p.done)
 		buf := make([]byte, 65535)
 		for {
-			n, _, err := conn.ReadFromUDP(buf)
+			n, from, err := conn.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
 			if msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...)); err == nil {
+				if req, ok := msg.(*sip.Request); ok {
+					// Where the answer goes: RFC 3581, the source.
+					req.SetSource(from.String())
+				}
 				p.dispatch(msg)
 			}
 		}
@@ -165,7 +181,7 @@ func (p *natPhone) dispatch(msg sip.Message) {
 	if req, ok := msg.(*sip.Request); ok && req.Method == sip.OPTIONS && req.To() != nil && !req.To().Params.Has("tag") {
 		p.pings.Add(1)
 		if p.answerOptions.Load() {
-			if p.send(p.response(req, 200, "OK", randomHex(4), "")) == nil {
+			if p.reply(req, p.response(req, 200, "OK", randomHex(4), "")) == nil {
 				p.answered.Add(1)
 			}
 		}
@@ -180,6 +196,26 @@ func (p *natPhone) dispatch(msg sip.Message) {
 
 func (p *natPhone) send(text string) error {
 	return p.write([]byte(text))
+}
+
+// reply sends a response to req: over UDP to where req came from.
+func (p *natPhone) reply(req *sip.Request, text string) error {
+	if p.writeTo != nil && req.Source() != "" {
+		return p.writeTo([]byte(text), req.Source())
+	}
+	return p.send(text)
+}
+
+// sendAlong sends an in-dialog request: over UDP to the first Route when
+// it names an address, as a phone's loose routing does.
+func (c *natCall) sendAlong(text string) error {
+	if c.p.writeTo != nil && len(c.routes) > 0 {
+		var u sip.Uri
+		if err := sip.ParseUri(strings.Trim(strings.SplitN(c.routes[0], ">", 2)[0], "<"), &u); err == nil && u.Port != 0 {
+			return c.p.writeTo([]byte(text), net.JoinHostPort(u.Host, fmt.Sprint(u.Port)))
+		}
+	}
+	return c.p.send(text)
 }
 
 // next returns the first message, read or arriving within phoneWait, that
@@ -298,7 +334,7 @@ func (p *natPhone) call(user string) (*natCall, error) {
 	for i := len(rr) - 1; i >= 0; i-- {
 		c.routes = append(c.routes, rr[i])
 	}
-	return c, p.send(c.build("ACK", 1, ""))
+	return c, c.sendAlong(c.build("ACK", 1, ""))
 }
 
 // answer waits for an INVITE, rings, answers it and waits for its ACK.
@@ -317,10 +353,10 @@ func (p *natPhone) answer() (*natCall, error) {
 	tag := randomHex(4)
 	c := &natCall{p: p, callID: req.CallID().Value(), remote: req.From().Value(),
 		local: req.To().Value() + ";tag=" + tag, target: contactURI(req), routes: headerValues(req, "Record-Route")}
-	if err := p.send(p.response(req, 180, "Ringing", tag, "")); err != nil {
+	if err := p.reply(req, p.response(req, 180, "Ringing", tag, "")); err != nil {
 		return nil, err
 	}
-	if err := p.send(p.response(req, 200, "OK", tag, phoneSDP)); err != nil {
+	if err := p.reply(req, p.response(req, 200, "OK", tag, phoneSDP)); err != nil {
 		return nil, err
 	}
 	_, err = p.next("ACK", func(m sip.Message) bool {
@@ -354,7 +390,7 @@ func (c *natCall) request(method string) (int, error) {
 	if method == "INVITE" {
 		body = phoneSDP
 	}
-	if err := c.p.send(c.build(method, c.cseq, body)); err != nil {
+	if err := c.sendAlong(c.build(method, c.cseq, body)); err != nil {
 		return 0, err
 	}
 	res, err := c.p.finalResponse(c.callID, fmt.Sprintf("%d %s", c.cseq, method))
@@ -362,7 +398,7 @@ func (c *natCall) request(method string) (int, error) {
 		return 0, err
 	}
 	if method == "INVITE" && res.StatusCode < 300 {
-		if err := c.p.send(c.build("ACK", c.cseq, "")); err != nil {
+		if err := c.sendAlong(c.build("ACK", c.cseq, "")); err != nil {
 			return 0, err
 		}
 	}
@@ -384,7 +420,7 @@ func (c *natCall) expect(method string) (*sip.Request, error) {
 	if method == "INVITE" {
 		body = phoneSDP
 	}
-	if err := c.p.send(c.p.response(req, 200, "OK", "", body)); err != nil {
+	if err := c.p.reply(req, c.p.response(req, 200, "OK", "", body)); err != nil {
 		return nil, err
 	}
 	if method == "INVITE" {
