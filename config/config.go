@@ -6,12 +6,14 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/knadh/koanf/parsers/toml/v2"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
+	gotoml "github.com/pelletier/go-toml/v2"
 )
 
 // File is a decoded config file.
@@ -26,6 +29,9 @@ type File struct {
 	// Path is the file it was read from; Hash the SHA-256 of its bytes.
 	Path string `toml:"-"`
 	Hash string `toml:"-"`
+	// Positions are where its keys are written, for errors found after
+	// decoding (pipeline.Build).
+	Positions Positions `toml:"-"`
 
 	Server Server `toml:"server"`
 	Log    Log    `toml:"log"`
@@ -211,6 +217,16 @@ func (s Stage) Label() string {
 	return fmt.Sprintf("stage %d (%s)", s.Index, s.Use)
 }
 
+// Path returns the key path of one of the entry's keys, for
+// Errors.AddAt: "stage[3].when"; key "" is the entry itself.
+func (s Stage) Path(key string) string {
+	p := "stage[" + strconv.Itoa(s.Index) + "]"
+	if key == "" {
+		return p
+	}
+	return p + "." + key
+}
+
 // Defaults fills what the file left out.
 func (f *File) Defaults() {
 	if len(f.Server.Listen) == 0 {
@@ -275,7 +291,9 @@ func Load(path string) (*File, error) {
 }
 
 // Parse decodes config bytes; path names the file in errors. Every mistake
-// found is returned together, as *Errors.
+// found is returned together, as *Errors, with the file as far as it
+// decoded (nil when the TOML itself does not parse): validate builds its
+// stages too, to list every mistake in one pass. Such a file must not run.
 func Parse(path string, data []byte) (*File, error) {
 	errs := &Errors{File: path}
 	sum := sha256.Sum256(data)
@@ -286,11 +304,22 @@ func Parse(path string, data []byte) (*File, error) {
 		errs.Add(fmt.Errorf("the file is empty: a config needs at least one [[stage]]"))
 		return nil, errs
 	}
+	positions, again := positionsOf(data)
 	k := koanf.New("\x00")
 	if err := k.Load(rawbytes.Provider(data), toml.Parser()); err != nil {
-		errs.Add(fmt.Errorf("toml: %w", err))
+		var de *gotoml.DecodeError
+		switch {
+		case errors.As(err, &de):
+			line, column := de.Position()
+			errs.addPos(line, column, de)
+		case again != nil:
+			errs.addPos(again.Line, again.Column, err)
+		default:
+			errs.Add(err)
+		}
 		return nil, errs
 	}
+	f.Positions, errs.Positions = positions, positions
 	raw := k.Raw()
 	for _, key := range sortedKeys(raw) {
 		val := raw[key]
@@ -314,123 +343,161 @@ func Parse(path string, data []byte) (*File, error) {
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		default:
-			errs.Add(fmt.Errorf("unknown section or key %q (known: [server], [log], [store], [http], [tls], [websocket], [capture], [dns], [[stage]])", key))
+			errs.AddAt(key, fmt.Errorf("unknown section or key %q%s (known: [server], [log], [store], [http], [tls], [websocket], [capture], [dns], [[stage]])", key, DidYouMean(key, sections)))
 		}
 	}
 	f.Defaults()
 	f.validate(errs)
 	if errs.Len() > 0 {
-		return nil, errs
+		return f, errs
 	}
 	return f, nil
 }
 
+// sections are the names of the file's sections.
+var sections = []string{"server", "log", "store", "http", "tls", "websocket", "capture", "dns", "stage"}
+
 func (f *File) validate(errs *Errors) {
-	for i, l := range f.Server.Listen {
-		if _, err := ParseListen(l); err != nil {
-			errs.Add(fmt.Errorf("server: listen[%d]: %w", i, err))
-		}
+	for _, err := range CheckListens(f.Server.Listen) {
+		errs.addIn("server", err)
 	}
 	switch f.Server.AOR {
 	case "user", "user@domain":
 	default:
-		errs.Add(fmt.Errorf("server: aor: %q is neither \"user\" nor \"user@domain\"", f.Server.AOR))
+		errs.AddAt("server.aor", fmt.Errorf("server: aor: %q is neither \"user\" nor \"user@domain\"", f.Server.AOR))
 	}
 	for key, v := range map[string]string{"server_header": f.Server.ServerHeader, "user_agent": f.Server.UserAgent} {
 		if strings.ContainsAny(v, "\r\n") {
-			errs.Add(fmt.Errorf("server: %s: %q spans lines: a header value is one line", key, v))
+			errs.AddAt("server."+key, fmt.Errorf("server: %s: %q spans lines: a header value is one line", key, v))
 		}
 	}
 	for i, d := range f.Server.Domains {
 		if d == "" || strings.ContainsAny(d, " :;@") {
-			errs.Add(fmt.Errorf("server: domains[%d]: %q is not a host name", i, d))
+			errs.AddAt("server.domains["+strconv.Itoa(i)+"]", fmt.Errorf("server: domains[%d]: %q is not a host name", i, d))
 		}
 	}
 	if f.Server.MaxTransactions < 0 {
-		errs.Add(fmt.Errorf("server: max_transactions: %d is negative", f.Server.MaxTransactions))
+		errs.AddAt("server.max_transactions", fmt.Errorf("server: max_transactions: %d is negative", f.Server.MaxTransactions))
 	}
 	if n := f.Server.MaxInvitesPerSource; n < -1 {
-		errs.Add(fmt.Errorf("server: max_invites_per_source: %d is neither positive nor -1 (no limit)", n))
+		errs.AddAt("server.max_invites_per_source", fmt.Errorf("server: max_invites_per_source: %d is neither positive nor -1 (no limit)", n))
 	}
 	if n := f.Server.MaxInvitesPerCallee; n < -1 {
-		errs.Add(fmt.Errorf("server: max_invites_per_callee: %d is neither positive nor -1 (no limit)", n))
+		errs.AddAt("server.max_invites_per_callee", fmt.Errorf("server: max_invites_per_callee: %d is neither positive nor -1 (no limit)", n))
 	}
 	if n := f.Server.MaxMessageSize; n < MinMessageSize || n > MaxMessageSize {
-		errs.Add(fmt.Errorf("server: max_message_size: %d is not between %d and %d", n, MinMessageSize, MaxMessageSize))
+		errs.AddAt("server.max_message_size", fmt.Errorf("server: max_message_size: %d is not between %d and %d", n, MinMessageSize, MaxMessageSize))
 	}
 	if n := f.Server.UDPReceiveBuffer; n != -1 && (n < 65536 || n > 256<<20) {
-		errs.Add(fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
+		errs.AddAt("server.udp_receive_buffer", fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
 	}
 	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
-		errs.Add(fmt.Errorf("server: memory_limit: %s is less than %s (0: Go's default collector)", m, MinMemoryLimit))
+		errs.AddAt("server.memory_limit", fmt.Errorf("server: memory_limit: %s is less than %s (0: Go's default collector)", m, MinMemoryLimit))
 	}
 	if l := time.Duration(f.Server.Linger); l < time.Second || l > 32*time.Second {
-		errs.Add(fmt.Errorf("server: linger: %s is not between 1s and 32s", l))
+		errs.AddAt("server.linger", fmt.Errorf("server: linger: %s is not between 1s and 32s", l))
 	}
 	if d := time.Duration(f.Server.DialogTimeout); d < time.Minute {
-		errs.Add(fmt.Errorf("server: dialog_timeout: %s is shorter than 1m", d))
+		errs.AddAt("server.dialog_timeout", fmt.Errorf("server: dialog_timeout: %s is shorter than 1m", d))
 	}
 	if f.Server.MaxConnections < 0 {
-		errs.Add(fmt.Errorf("server: max_connections: %d is negative (0: from the limit on open files)", f.Server.MaxConnections))
+		errs.AddAt("server.max_connections", fmt.Errorf("server: max_connections: %d is negative (0: from the limit on open files)", f.Server.MaxConnections))
 	}
 	if f.Server.MaxConnectionsPerSource < 0 {
-		errs.Add(fmt.Errorf("server: max_connections_per_source: %d is negative (0: the default)", f.Server.MaxConnectionsPerSource))
+		errs.AddAt("server.max_connections_per_source", fmt.Errorf("server: max_connections_per_source: %d is negative (0: the default)", f.Server.MaxConnectionsPerSource))
 	}
 	f.Server.Trusted = f.Server.Trusted[:0]
 	for i, s := range f.Server.TrustedSources {
 		p, err := ParseNetwork(s)
 		if err != nil {
-			errs.Add(fmt.Errorf("server: trusted_sources[%d]: %w", i, err))
+			errs.AddAt("server.trusted_sources["+strconv.Itoa(i)+"]", fmt.Errorf("server: trusted_sources[%d]: %w", i, err))
 			continue
 		}
 		f.Server.Trusted = append(f.Server.Trusted, p)
 	}
 	if d := time.Duration(f.Server.HeaderTimeout); d < time.Second || d > 5*time.Minute {
-		errs.Add(fmt.Errorf("server: header_timeout: %s is not between 1s and 5m", d))
+		errs.AddAt("server.header_timeout", fmt.Errorf("server: header_timeout: %s is not between 1s and 5m", d))
 	}
 	if d := time.Duration(f.Server.IdleTimeout); d < time.Second || d > 24*time.Hour {
-		errs.Add(fmt.Errorf("server: idle_timeout: %s is not between 1s and 24h", d))
+		errs.AddAt("server.idle_timeout", fmt.Errorf("server: idle_timeout: %s is not between 1s and 24h", d))
 	}
 	for _, err := range f.TLS.validate(listensTLS(f.Server.Listen)) {
-		errs.Add(fmt.Errorf("tls: %w", err))
+		errs.addIn("tls", err)
 	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		errs.Add(fmt.Errorf("log: level: %q is not one of debug, info, warn, error", f.Log.Level))
+		errs.AddAt("log.level", fmt.Errorf("log: level: %q is not one of debug, info, warn, error", f.Log.Level))
 	}
 	switch f.Log.Format {
 	case "text", "json":
 	default:
-		errs.Add(fmt.Errorf("log: format: %q is not one of text, json", f.Log.Format))
+		errs.AddAt("log.format", fmt.Errorf("log: format: %q is not one of text, json", f.Log.Format))
 	}
 	for _, err := range f.Log.validateOutput() {
-		errs.Add(fmt.Errorf("log: %w", err))
+		errs.addIn("log", err)
 	}
 	for _, err := range f.Store.Validate() {
-		errs.Add(fmt.Errorf("store: %w", err))
+		errs.addIn("store", err)
 	}
 	for _, err := range f.HTTP.Validate() {
-		errs.Add(fmt.Errorf("http: %w", err))
+		errs.addIn("http", err)
 	}
 	for _, err := range f.DNS.Validate() {
-		errs.Add(fmt.Errorf("dns: %w", err))
+		errs.addIn("dns", err)
 	}
 	for _, err := range f.WebSocket.Validate() {
-		errs.Add(fmt.Errorf("websocket: %w", err))
+		errs.addIn("websocket", err)
 	}
 	for _, err := range f.Capture.Validate() {
-		errs.Add(fmt.Errorf("capture: %w", err))
+		errs.addIn("capture", err)
 	}
 	if len(f.Stages) == 0 && errs.Len() == 0 {
 		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))
 	}
 }
 
+// addIn appends a mistake of a section's validation, which starts with the
+// key's name, at that key.
+func (e *Errors) addIn(section string, err error) {
+	e.AddAt(section+"."+ErrorKey(err), fmt.Errorf("%s: %w", section, err))
+}
+
+// ErrorKey returns the key a mistake names: a KeyError's, or the word the
+// message starts with when it reads as a key ("cdr_path: ...", "listen[2]:
+// ..."), or "".
+func ErrorKey(err error) string {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		return ke.Key
+	}
+	msg := err.Error()
+	i := strings.Index(msg, ": ")
+	if i <= 0 {
+		return ""
+	}
+	for _, r := range msg[:i] {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("_.[]", r)) {
+			return ""
+		}
+	}
+	return msg[:i]
+}
+
+// KeyError is a mistake in one key of a table, named by its path inside
+// the table ("fr_timeout", "listen[2]").
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 func decodeStages(errs *Errors, val any) []Stage {
 	list, ok := val.([]any)
 	if !ok {
-		errs.Add(fmt.Errorf("stage: must be an array of tables, written [[stage]]"))
+		errs.AddAt("stage", fmt.Errorf("stage: must be an array of tables, written [[stage]]"))
 		return nil
 	}
 	stages := make([]Stage, 0, len(list))
@@ -438,7 +505,7 @@ func decodeStages(errs *Errors, val any) []Stage {
 		st := Stage{Index: i + 1, Keys: map[string]any{}}
 		table, ok := item.(map[string]any)
 		if !ok {
-			errs.Add(fmt.Errorf("%s: must be a table", st.Label()))
+			errs.AddAt(st.Path(""), fmt.Errorf("%s: must be a table", st.Label()))
 			continue
 		}
 		for k, v := range table {
@@ -447,13 +514,14 @@ func decodeStages(errs *Errors, val any) []Stage {
 		if use, ok := table["use"].(string); ok && use != "" {
 			st.Use = use
 		} else {
-			errs.Add(fmt.Errorf("%s: use: missing: every stage names its type, for example use = \"forward\"", st.Label()))
+			errs.AddAt(st.Path("use"), fmt.Errorf("%s: use: missing: every stage names its type, for example use = \"forward\"", st.Label()))
+			continue
 		}
 		delete(st.Keys, "use")
 		if w, present := table["when"]; present {
 			s, ok := w.(string)
 			if !ok {
-				errs.Add(fmt.Errorf("%s: when: must be a string holding an expr rule", st.Label()))
+				errs.AddAt(st.Path("when"), fmt.Errorf("%s: when: must be a string holding an expr rule", st.Label()))
 			}
 			st.When = s
 			delete(st.Keys, "when")
@@ -467,11 +535,11 @@ func decodeStages(errs *Errors, val any) []Stage {
 // unknown key or wrong type.
 func decodeSection(errs *Errors, name string, val any, out any) {
 	if _, ok := val.(map[string]any); !ok {
-		errs.Add(fmt.Errorf("%s: must be a table, written [%s]", name, name))
+		errs.AddAt(name, fmt.Errorf("%s: must be a table, written [%s]", name, name))
 		return
 	}
 	for _, err := range DecodeStrict(val, out) {
-		errs.Add(fmt.Errorf("%s: %w", name, err))
+		errs.addIn(name, err)
 	}
 }
 
@@ -500,15 +568,16 @@ func DecodeStrict(in any, out any) []error {
 		errs = append(errs, decodeErrors(err)...)
 	}
 	sort.Strings(md.Unused)
+	known := keysOf(out)
 	for _, k := range md.Unused {
-		errs = append(errs, fmt.Errorf("%s: unknown key%s", k, knownKeys(out)))
+		errs = append(errs, &KeyError{Key: k, Err: fmt.Errorf("unknown key%s%s", DidYouMean(k, known), knownList(known))})
 	}
 	return errs
 }
 
 func decodeErrors(err error) []error {
 	if de, ok := err.(*mapstructure.DecodeError); ok {
-		return []error{fmt.Errorf("%s: %v", strings.TrimPrefix(de.Name(), "."), de.Unwrap())}
+		return []error{&KeyError{Key: strings.TrimPrefix(de.Name(), "."), Err: de.Unwrap()}}
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() []error }:
@@ -525,14 +594,14 @@ func decodeErrors(err error) []error {
 	return []error{err}
 }
 
-// knownKeys lists the keys of the struct out points to, for error messages.
-func knownKeys(out any) string {
+// keysOf lists the keys of the struct out points to.
+func keysOf(out any) []string {
 	t := reflect.TypeOf(out)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return ""
+		return nil
 	}
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
@@ -541,6 +610,11 @@ func knownKeys(out any) string {
 			keys = append(keys, tag)
 		}
 	}
+	return keys
+}
+
+// knownList lists the known keys for an error message.
+func knownList(keys []string) string {
 	if len(keys) == 0 {
 		return " (this stage takes no keys)"
 	}

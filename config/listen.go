@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -94,4 +95,40 @@ func listenAdvertise(u *url.URL) (string, error) {
 		}
 	}
 	return a, nil
+}
+
+// CheckListens returns a mistake for each entry of a listen list that does
+// not parse, or that takes a socket an earlier entry takes: the same
+// address and port on UDP, or on TCP, which tcp, tls, ws and wss all
+// listen on. Port 0 (any free port) takes no fixed socket. Each mistake is
+// a KeyError for "listen[i]".
+func CheckListens(list []string) []error {
+	var errs []error
+	taken := map[string]int{}
+	for i, s := range list {
+		key := "listen[" + strconv.Itoa(i) + "]"
+		l, err := ParseListen(s)
+		if err != nil {
+			errs = append(errs, &KeyError{Key: key, Err: err})
+			continue
+		}
+		if l.Port == 0 {
+			continue
+		}
+		kind := "TCP"
+		if l.Network == "udp" {
+			kind = "UDP"
+		}
+		host := l.Host
+		if ip, err := netip.ParseAddr(host); err == nil {
+			host = ip.Unmap().String()
+		}
+		socket := kind + " " + net.JoinHostPort(host, strconv.Itoa(l.Port))
+		if j, ok := taken[socket]; ok {
+			errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf("%q listens on %s, as listen[%d] %q does already", s, socket, j, list[j])})
+			continue
+		}
+		taken[socket] = i
+	}
+	return errs
 }

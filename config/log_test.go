@@ -17,10 +17,10 @@ func TestLogOutput(t *testing.T) {
 		{"output = 'syslog'", "", "syslog", DefaultSyslogSocket},
 		{"output = 'journald'", "", "journald", DefaultJournaldSocket},
 		{"output = 'syslog'\nsocket = '/tmp/x.sock'", "", "syslog", "/tmp/x.sock"},
-		{"output = 'file'", `c.toml: log: file: needed with output = "file"`, "", ""},
-		{"file = 'x.log'", `c.toml: log: file: set, but output is "stderr"`, "", ""},
-		{"output = 'stdout'", `c.toml: log: output: "stdout" is not one of stderr, file, syslog, journald`, "", ""},
-		{"socket = '/dev/log'", `c.toml: log: socket: set, but output is "stderr", not syslog or journald`, "", ""},
+		{"output = 'file'", `c.toml:1:2: log: file: needed with output = "file"`, "", ""},
+		{"file = 'x.log'", `c.toml:2:1: log: file: set, but output is "stderr"`, "", ""},
+		{"output = 'stdout'", `c.toml:2:1: log: output: "stdout" is not one of stderr, file, syslog, journald`, "", ""},
+		{"socket = '/dev/log'", `c.toml:2:1: log: socket: set, but output is "stderr", not syslog or journald`, "", ""},
 	}
 	for i, tc := range tests {
 		f, err := Parse("c.toml", []byte("[log]\n"+tc.toml+"\n[[stage]]\nuse='forward'\n"))

@@ -20,7 +20,7 @@ func TestTLSSection(t *testing.T) {
 		{"listener without pair", tlsListen + stage, []string{"c.toml: tls: cert: a tls:// or wss:// listener needs cert and key"}},
 		{"wss listener without pair", "[server]\nlisten = ['wss://127.0.0.1:8443/sip']" + stage, []string{"c.toml: tls: cert: a tls:// or wss:// listener needs cert and key"}},
 		{"key missing", tlsListen + "[tls]\ncert = 'c.pem'" + stage, []string{"tls: cert, key: set both or neither"}},
-		{"unknown key", "[tls]\ncrt = 'c.pem'" + stage, []string{"tls: crt: unknown key (known: cert, key"}},
+		{"unknown key", "[tls]\ncrt = 'c.pem'" + stage, []string{"tls: crt: unknown key, did you mean \"cert\"? (known: cert, key"}},
 		{"verify without ca", "[tls]\ncert = 'c.pem'\nkey = 'k.pem'\nverify_clients = 'require'" + stage, []string{`tls: verify_clients: "require" needs ca`}},
 		{"bad verify", "[tls]\ncert = 'c.pem'\nkey = 'k.pem'\nverify_clients = 'yes'" + stage, []string{`tls: verify_clients: "yes" is not one of off, optional, require`}},
 		{"bad version", "[tls]\ncert = 'c.pem'\nkey = 'k.pem'\nmin_version = '1.0'" + stage, []string{`tls: min_version: "1.0" is neither`}},

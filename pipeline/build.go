@@ -138,7 +138,7 @@ func (b *BuildContext) StatePath(name string) string {
 // path: `config.toml: stage 3 (rewrite): when: ...`. A pipeline that fails
 // to build is cleaned up and nothing of it stays running.
 func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
-	errs := &config.Errors{File: cfg.Path}
+	errs := &config.Errors{File: cfg.Path, Positions: cfg.Positions}
 	p := &Pipeline{Config: cfg, Services: svc, aorByDomain: cfg.Server.AOR == "user@domain"}
 	p.advHost, p.advPort = advertised(cfg.Server.Advertise, svc)
 	p.Ours = NewOurs(cfg.Server.Domains, svc.Sockets, svc.LocalAddrs, p.advHost, p.advPort)
@@ -147,7 +147,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 	if cfg.Log.TraceWhen != "" {
 		r, err := CompileRule(cfg.Log.TraceWhen)
 		if err != nil {
-			errs.Add(fmt.Errorf("log: trace_when: %w", err))
+			errs.AddAt("log.trace_when", fmt.Errorf("log: trace_when: %w", err))
 		}
 		p.traceRule = r
 	}
@@ -162,7 +162,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 			p.stages = append(p.stages, e)
 		}
 		for _, err := range err {
-			errs.Add(fmt.Errorf("%s: %w", sc.Label(), err))
+			errs.AddAt(sc.Path(config.ErrorKey(err)), fmt.Errorf("%s: %w", sc.Label(), err))
 		}
 	}
 	p.checkOrder(errs)
@@ -180,7 +180,7 @@ func (p *Pipeline) buildStage(sc config.Stage, dir, stateDir string) (*entry, []
 		for _, s := range Stages() {
 			names = append(names, s.Name)
 		}
-		return nil, []error{fmt.Errorf("use: unknown stage type %q (registered: %s)", sc.Use, strings.Join(names, ", "))}
+		return nil, []error{fmt.Errorf("use: unknown stage type %q%s (registered: %s)", sc.Use, config.DidYouMean(sc.Use, names), strings.Join(names, ", "))}
 	}
 	e := &entry{index: sc.Index, name: sc.Use, label: sc.Label(), stage: info.New()}
 	e.metrics = p.Services.Metrics.Stage(fmt.Sprintf("%d:%s", sc.Index, sc.Use))
@@ -240,7 +240,7 @@ func (p *Pipeline) checkOrder(errs *config.Errors) {
 	for i, e := range p.requests {
 		if t, ok := e.stage.(Terminal); ok && t.Terminal() && i != len(p.requests)-1 {
 			next := p.requests[i+1]
-			errs.Add(fmt.Errorf("%s: is terminal (it ends every request it runs on) but %s comes after it: move it to the end", e.label, next.label))
+			errs.AddAt(fmt.Sprintf("stage[%d]", e.index), fmt.Errorf("%s: is terminal (it ends every request it runs on) but %s comes after it: move it to the end", e.label, next.label))
 		}
 	}
 }

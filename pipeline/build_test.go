@@ -83,15 +83,18 @@ func TestBuildErrors(t *testing.T) {
 		toml string
 		want string
 	}{
-		{"unknown stage", "[[stage]]\nuse = 'nope'", `c.toml: stage 1 (nope): use: unknown stage type "nope" (registered:`},
-		{"rule does not compile", "[[stage]]\nuse = 'test_echo'\nwhen = 'respons.code == 200'", `c.toml: stage 1 (test_echo): when: unknown name respons`},
-		{"rule not bool", "[[stage]]\nuse = 'test_echo'\nwhen = 'response.code'", `c.toml: stage 1 (test_echo): when: expected bool, but got int`},
-		{"empty rule", "[[stage]]\nuse = 'test_echo'\nwhen = ' '", `when: the rule is empty`},
-		{"unknown key", "[[stage]]\nuse = 'test_echo'\ncodes = 3", `c.toml: stage 1 (test_echo): codes: unknown key (known: code, reason, final, fail_validate)`},
-		{"wrong type", "[[stage]]\nuse = 'test_echo'\ncode = 'x'", `c.toml: stage 1 (test_echo): code:`},
-		{"validate", "[[stage]]\nuse = 'test_echo'\nfail_validate = true", `c.toml: stage 1 (test_echo): fail_validate: asked to fail`},
-		{"terminal not last", "[[stage]]\nuse = 'test_echo'\nfinal = true\n[[stage]]\nuse = 'test_echo'", `c.toml: stage 1 (test_echo): is terminal`},
-		{"second stage", "[[stage]]\nuse = 'test_echo'\n[[stage]]\nuse = 'test_echo'\nwhen = 'x =='", `c.toml: stage 2 (test_echo): when:`},
+		{"unknown stage", "[[stage]]\nuse = 'nope'", `c.toml:2:1: stage 1 (nope): use: unknown stage type "nope" (registered:`},
+		{"stage type typo", "[[stage]]\n  use = 'test_ecko'", `c.toml:2:3: stage 1 (test_ecko): use: unknown stage type "test_ecko", did you mean "test_echo"? (registered:`},
+		{"rule does not compile", "[[stage]]\nuse = 'test_echo'\nwhen = 'respons.code == 200'", `c.toml:3:1: stage 1 (test_echo): when: unknown name respons (1:1) in ` + "`| respons.code == 200`" + `, did you mean "response"?`},
+		{"rule field typo", "[[stage]]\nuse = 'test_echo'\n\nwhen = 'request.methd == \"BYE\"'", `c.toml:4:1: stage 1 (test_echo): when: `},
+		{"rule not bool", "[[stage]]\nuse = 'test_echo'\nwhen = 'response.code'", `c.toml:3:1: stage 1 (test_echo): when: expected bool, but got int`},
+		{"empty rule", "[[stage]]\nuse = 'test_echo'\nwhen = ' '", `c.toml:3:1: stage 1 (test_echo): when: the rule is empty`},
+		{"unknown key", "[[stage]]\nuse = 'test_echo'\ncodes = 3", `c.toml:3:1: stage 1 (test_echo): codes: unknown key, did you mean "code"? (known: code, reason, final, fail_validate)`},
+		{"wrong type", "[[stage]]\nuse = 'test_echo'\ncode = 'x'", `c.toml:3:1: stage 1 (test_echo): code:`},
+		{"validate", "[[stage]]\nuse = 'test_echo'\nfail_validate = true", `c.toml:3:1: stage 1 (test_echo): fail_validate: asked to fail`},
+		{"terminal not last", "[[stage]]\nuse = 'test_echo'\nfinal = true\n[[stage]]\nuse = 'test_echo'", `c.toml:1:3: stage 1 (test_echo): is terminal`},
+		{"second stage", "[[stage]]\nuse = 'test_echo'\n[[stage]]\nuse = 'test_echo'\nwhen = 'x =='", `c.toml:5:1: stage 2 (test_echo): when:`},
+		{"trace rule", "[log]\ntrace = true\ntrace_when = 'call_di == \"x\"'\n[[stage]]\nuse = 'test_echo'", `c.toml:3:1: log: trace_when: unknown name call_di (1:1) in ` + "`| call_di == \"x\"`" + `, did you mean "call_id"?`},
 	}
 	for i, tc := range tests {
 		_, err := build(t, tc.toml)

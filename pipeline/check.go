@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/switchboard-sip/switchboard/config"
@@ -30,14 +33,29 @@ func ConfigSockets(cfg *config.File) []Socket {
 
 // Check builds the whole pipeline of cfg, as a start would, but opens no
 // socket and uses a throwaway in-memory location store; then cleans it up.
-// It returns the stages' labels, or every mistake as *config.Errors.
+// It checks that the location store's file could be written, too. It
+// returns the stages' labels, or every mistake as *config.Errors.
 func Check(cfg *config.File, localAddrs []netip.Addr) ([]string, error) {
 	svc := &Services{Location: location.NewMemory(), Log: slog.New(slog.DiscardHandler), LocalAddrs: localAddrs, Sockets: ConfigSockets(cfg), Checking: true}
 	defer svc.Close()
+	errs := &config.Errors{File: cfg.Path, Positions: cfg.Positions}
+	if path := location.BoltPath(cfg.Store, filepath.Dir(cfg.Path)); path != "" {
+		if err := config.Writable(path); err != nil {
+			errs.AddAt("store.path", fmt.Errorf("store: path: %w", err))
+		}
+	}
 	p, err := Build(cfg, svc)
 	if err != nil {
+		var built *config.Errors
+		if errors.As(err, &built) {
+			built.List = append(errs.List, built.List...)
+		}
 		return nil, err
 	}
 	stages := p.Stages()
+	if errs.Len() > 0 {
+		_ = p.Cleanup()
+		return nil, errs
+	}
 	return stages, p.Cleanup()
 }

@@ -105,7 +105,7 @@ func CompileRule(text string) (*Rule, error) {
 	}
 	p, err := expr.Compile(text, append(ruleOptions(), expr.AsBool())...)
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+		return nil, fmt.Errorf("%s%s", oneLine(err.Error()), nameHint(text))
 	}
 	return &Rule{Text: text, program: p, uses: envUses(p.Node())}, nil
 }
@@ -136,7 +136,7 @@ type Expr struct {
 func CompileExpr(text string) (*Expr, error) {
 	p, err := expr.Compile(text, append(ruleOptions(), expr.AsKind(reflect.String))...)
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+		return nil, fmt.Errorf("%s%s", oneLine(err.Error()), nameHint(text))
 	}
 	return &Expr{Text: text, program: p, uses: envUses(p.Node())}, nil
 }

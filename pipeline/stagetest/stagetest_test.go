@@ -273,20 +273,20 @@ func TestBuildErrors(t *testing.T) {
 		build func(t testing.TB) error
 		want  string
 	}{
-		{func(t testing.TB) error { _, err := BuildStage(t, "rewrite", "bogus = 1"); return err }, "test.toml: stage 1 (rewrite): bogus: unknown key"},
+		{func(t testing.TB) error { _, err := BuildStage(t, "rewrite", "bogus = 1"); return err }, "test.toml:7:1: stage 1 (rewrite): bogus: unknown key"},
 		{func(t testing.TB) error {
 			_, err := BuildStage(t, "rewrite", "when = 'respons.code == 1'\nreason = \"x\"")
 			return err
-		}, "test.toml: stage 1 (rewrite): when: unknown name respons"},
+		}, "test.toml:7:1: stage 1 (rewrite): when: unknown name respons"},
 		{func(t testing.TB) error {
 			_, err := Build(t, "[[stage]]\nuse = 'forward'\n[[stage]]\nuse = 'parse'")
 			return err
 		}, "stage 1 (forward): is terminal"},
-		{func(t testing.TB) error { _, err := Build(t, "[[stage]]\nfoo = 1"); return err }, "test.toml: stage 1: use: missing"},
+		{func(t testing.TB) error { _, err := Build(t, "[[stage]]\nfoo = 1"); return err }, "test.toml:5:3: stage 1: use: missing"},
 		{func(t testing.TB) error {
 			_, err := BuildStage(t, "registrar", "", WithLocation(nil), WithConfigPath("conf/sb.toml"))
 			return err
-		}, "conf/sb.toml: stage 1 (registrar): no location store"},
+		}, "conf/sb.toml:5:3: stage 1 (registrar): no location store"},
 	}
 	for i, tc := range tests {
 		err := tc.build(t)
@@ -299,7 +299,7 @@ func TestBuildErrors(t *testing.T) {
 		want string
 	}{
 		{func(t testing.TB) { Stage(t, "nope", "") }, `no stage "nope" is registered`},
-		{func(t testing.TB) { Stage(t, "rewrite", "bogus = 1") }, "the chain does not build:\ntest.toml: stage 1 (rewrite): bogus: unknown key"},
+		{func(t testing.TB) { Stage(t, "rewrite", "bogus = 1") }, "the chain does not build:\ntest.toml:7:1: stage 1 (rewrite): bogus: unknown key"},
 		{func(t testing.TB) { Chain(t, proxy, WithSource("nowhere")) }, `WithSource("nowhere"): not an ip:port`},
 	}
 	for i, tc := range fatal {
@@ -535,7 +535,7 @@ func TestCheckReadme(t *testing.T) {
 				"does not start with a title",
 				`no section "## Syntax" after "## Description"`,
 				`no section "## Metrics" after "## Examples"`,
-				"example 1 does not build:\ntest.toml: stage 1 (parse): nope: unknown key",
+				"example 1 does not build:\ntest.toml:7:1: stage 1 (parse): nope: unknown key",
 			},
 		},
 		{

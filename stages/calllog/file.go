@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -86,31 +83,6 @@ func openAppend(path string) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	return f, st.Size(), nil
-}
-
-// checkWritable reports whether path could be opened for appending, as
-// openAppend would, without creating it: an existing file must open for
-// writing, a new one needs a directory it can be created in.
-func checkWritable(path string) error {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err == nil {
-		return f.Close()
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("open %s: %s is not a directory", path, dir)
-	}
-	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
-		return fmt.Errorf("open %s: %w", path, &fs.PathError{Op: "create", Path: path, Err: err})
-	}
-	return nil
 }
 
 // write appends a line, after what preamble returns for the file as it

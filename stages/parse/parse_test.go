@@ -219,9 +219,9 @@ func TestConfig(t *testing.T) {
 		err  string
 	}{
 		{keys: "check_loops = false\nrequire_contact = false"},
-		{keys: "max_message_size = 10", err: "test.toml: stage 1 (parse): max_message_size: unknown key (known: check_loops, require_contact, max_headers)"},
+		{keys: "max_message_size = 10", err: "test.toml:7:1: stage 1 (parse): max_message_size: unknown key (known: check_loops, require_contact, max_headers)"},
 		{keys: "max_headers = 0"},
-		{keys: "max_headers = -1", err: "test.toml: stage 1 (parse): max_headers: -1 is negative (0 is no limit)"},
+		{keys: "max_headers = -1", err: "test.toml:7:1: stage 1 (parse): max_headers: -1 is negative (0 is no limit)"},
 		{keys: "check_loops = \"yes\"", err: "stage 1 (parse): "},
 	}
 	for i, tc := range tests {

@@ -586,7 +586,7 @@ func TestConfig(t *testing.T) {
 		{keys: `max_contacts = 0`, wantErr: "max_contacts: 0 is not a positive number"},
 		{keys: `max_aors = 0`},
 		{keys: `max_aors = 5`},
-		{keys: `max_aors = -1`, wantErr: "test.toml: stage 1 (registrar): max_aors: -1 is negative (0 is no limit)"},
+		{keys: `max_aors = -1`, wantErr: "test.toml:7:1: stage 1 (registrar): max_aors: -1 is negative (0 is no limit)"},
 		{keys: `max_aors = "many"`, wantErr: "max_aors"},
 		{keys: `expires = "1h"`, wantErr: "expires: unknown key"},
 		{keys: "keepalive = \"2s\"\nkeepalive_timeout = \"6s\""},

@@ -314,7 +314,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for i, tc := range tests {
 		_, err := build(t, tc.keys)
-		want := "test.toml: stage 1 (rewrite): " + tc.err
+		want := "stage 1 (rewrite): " + tc.err
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("test %d: %s\nerror %v\nwant  %s", i, tc.keys, err, want)
 		}

@@ -91,9 +91,9 @@ func TestConfig(t *testing.T) {
 		{keys: `map = { "100" = "alice" }`},
 		{keys: `map = { "100" = "alice" }` + "\ncode = 301"},
 		{keys: `map = { "+1%2F00" = "sip:alice@example.org;transport=tcp" }`},
-		{keys: ``, err: "test.toml: stage 1 (redirect): map: empty"},
+		{keys: ``, err: "test.toml:5:3: stage 1 (redirect): map: empty"},
 		{keys: `map = {}`, err: "map: empty"},
-		{keys: `map = { "100" = "alice" }` + "\ncode = 303", err: "test.toml: stage 1 (redirect): code: 303 is not 301 (Moved Permanently) or 302 (Moved Temporarily)"},
+		{keys: `map = { "100" = "alice" }` + "\ncode = 303", err: "test.toml:8:1: stage 1 (redirect): code: 303 is not 301 (Moved Permanently) or 302 (Moved Temporarily)"},
 		{keys: `map = { "100" = "alice" }` + "\ncode = \"302\"", err: "stage 1 (redirect): code:"},
 		{keys: `map = { "100" = "http://example.org/alice" }`, err: `map: "100": "http://example.org/alice" is not a SIP URI: the scheme is not sip or sips`},
 		{keys: `map = { "100" = "sip:example.org" }`, err: `map: "100": "sip:example.org" names no user`},
@@ -124,9 +124,9 @@ func TestEveryMistake(t *testing.T) {
 		t.Fatal("built")
 	}
 	want := []string{
-		"test.toml: stage 1 (redirect): code: 200 is not 301 (Moved Permanently) or 302 (Moved Temporarily)",
-		`test.toml: stage 1 (redirect): map: "1": "http://x" is not a SIP URI: the scheme is not sip or sips`,
-		`test.toml: stage 1 (redirect): map: "2": the target "a b" is not a user: " " is not allowed in one`,
+		"test.toml:8:1: stage 1 (redirect): code: 200 is not 301 (Moved Permanently) or 302 (Moved Temporarily)",
+		`test.toml:7:1: stage 1 (redirect): map: "1": "http://x" is not a SIP URI: the scheme is not sip or sips`,
+		`test.toml:7:1: stage 1 (redirect): map: "2": the target "a b" is not a user: " " is not allowed in one`,
 	}
 	if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))

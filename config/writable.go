@@ -1,0 +1,35 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Writable reports whether the file at path could be opened for appending,
+// or created, without creating it: `validate` checks the files a start
+// would write (a call log, the location store) and changes nothing.
+func Writable(path string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("open %s: %s is not a directory", path, dir)
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return fmt.Errorf("open %s: %w", path, &fs.PathError{Op: "create", Path: path, Err: err})
+	}
+	return nil
+}
