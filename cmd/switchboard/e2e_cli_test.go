@@ -51,7 +51,7 @@ func TestCLIExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken := filepath.Join(dir, "broken.toml")
-	if err := os.WriteFile(broken, []byte("[[stage]]\nuse = \"forwrd\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(broken, []byte("[[stage]]\nuse = \"forwrd\"\n\n[server]\nlisten = [\"udp://127.0.0.1:5999\", \"udp://127.0.0.1:5999\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Go stamps the commit when the module sits in a git checkout whose
@@ -74,7 +74,9 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"version"}, 0, runtime.Version(), ""},
 		{[]string{"-version"}, 0, "switchboard ", ""},
 		{[]string{"-h"}, 0, "usage: switchboard [run]", ""},
-		{[]string{"validate", "broken.toml"}, 1, "", `broken.toml: stage 1 (forwrd): use: unknown stage type "forwrd"`},
+		{[]string{"validate", "broken.toml"}, 1, "", `broken.toml:2:1: stage 1 (forwrd): use: unknown stage type "forwrd", did you mean "forward"?`},
+		{[]string{"validate", "broken.toml"}, 1, "", `broken.toml:5:1: server: listen[1]: "udp://127.0.0.1:5999" listens on UDP 127.0.0.1:5999, as listen[0]`},
+		{[]string{"-config", "broken.toml"}, 1, "", `broken.toml:2:1: stage 1 (forwrd)`},
 		{[]string{"validate"}, 0, "config.toml: ok (1 stages", ""},
 		{[]string{"versoin"}, 2, "", `unknown subcommand "versoin"`},
 		{[]string{"ctl", "frobnicate"}, 2, "", `switchboard ctl: unknown command "frobnicate"`},

@@ -72,11 +72,11 @@ func reloadConfig(reason string) string {
 var reloadBroken = []struct {
 	name, old, new, error string
 }{
-	{"toml syntax error", "[server]", "[server", "config.toml: toml:"},
-	{"unknown key", "domains =", "domain =", "config.toml: server: domain: unknown key"},
-	{"unknown stage", `use    = "rewrite"`, `use    = "rewrte"`, "config.toml: stage 5 (rewrte): use: unknown stage type"},
-	{"rule does not compile", "'response.code == 200'", "'respons.code == 200'", "config.toml: stage 5 (rewrite): when: unknown name respons"},
-	{"rule of the wrong type", "'response.code == 200'", "'response.code'", "config.toml: stage 5 (rewrite): when: expected bool, but got int"},
+	{"toml syntax error", "[server]", "[server", "config.toml:1:8: toml: expected character ]"},
+	{"unknown key", "domains =", "domain =", "config.toml:2:1: server: domain: unknown key, did you mean"},
+	{"unknown stage", `use    = "rewrite"`, `use    = "rewrte"`, "config.toml:21:1: stage 5 (rewrte): use: unknown stage type"},
+	{"rule does not compile", "'response.code == 200'", "'respons.code == 200'", "config.toml:22:1: stage 5 (rewrite): when: unknown name respons"},
+	{"rule of the wrong type", "'response.code == 200'", "'response.code'", "config.toml:22:1: stage 5 (rewrite): when: expected bool, but got int"},
 	{"empty file", "", "", "config.toml: the file is empty"},
 }
 

@@ -81,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 func load(path string, listens []string) (file, cfg *config.File, err error) {
 	file, err = config.Load(path)
 	if err != nil {
+		if file != nil {
+			_, err = checkAll(file, err)
+		}
 		return nil, nil, err
 	}
 	cfg, err = withListens(file, listens)
@@ -93,10 +96,8 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 	cfg := *file
 	if len(listens) > 0 {
 		errs := &config.Errors{File: "-listen"}
-		for _, l := range listens {
-			if _, err := config.ParseListen(l); err != nil {
-				errs.Add(err)
-			}
+		for _, err := range config.CheckListens(listens) {
+			errs.Add(errors.Unwrap(err))
 		}
 		if errs.Len() > 0 {
 			return nil, errs
@@ -303,12 +304,16 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		}
 		*cfgPath = pos[0]
 	}
-	_, cfg, err := load(*cfgPath, listens)
-	if err != nil {
+	file, err := config.Load(*cfgPath)
+	if file == nil {
 		printErrors(stderr, err)
 		return 1
 	}
-	stages, err := pipeline.Check(cfg, localAddrs())
+	cfg, lerr := withListens(file, listens)
+	if lerr != nil {
+		cfg = file
+	}
+	stages, err := checkAll(cfg, errors.Join(err, lerr))
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
@@ -344,13 +349,36 @@ func listStages(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkAll builds the stages of cfg as validate does, and returns their
+// labels, or their mistakes after err, those its file had: every mistake
+// is listed in one pass, [server] and stages together.
+func checkAll(cfg *config.File, err error) ([]string, error) {
+	stages, serr := pipeline.Check(cfg, localAddrs())
+	if err != nil || serr != nil {
+		return nil, errors.Join(err, serr)
+	}
+	return stages, nil
+}
+
 func printErrors(w io.Writer, err error) {
 	for _, line := range lines(err) {
 		fmt.Fprintln(w, line)
 	}
 }
 
+// lines returns one line per mistake: of each *config.Errors, and of each
+// error that errors.Join joined.
 func lines(err error) []string {
+	if ce, ok := err.(*config.Errors); ok {
+		return ce.Lines()
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, lines(e)...)
+		}
+		return out
+	}
 	var ce *config.Errors
 	if errors.As(err, &ce) {
 		return ce.Lines()

@@ -64,7 +64,13 @@ func (r *reloader) reload(cause string) Outcome {
 	defer r.mu.Unlock()
 	cfg, err := config.Load(r.path)
 	if err != nil {
-		r.failed(cause, "", err)
+		hash := ""
+		if cfg != nil {
+			// The stages' mistakes too, as validate lists them.
+			_, err = checkAll(cfg, err)
+			hash = cfg.Hash
+		}
+		r.failed(cause, hash, err)
 		return r.last
 	}
 	if cfg.Hash == r.hash {
