@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 
 	"github.com/switchboard-sip/switchboard/config"
@@ -39,8 +38,8 @@ func Check(cfg *config.File, localAddrs []netip.Addr) ([]string, error) {
 	svc := &Services{Location: location.NewMemory(), Log: slog.New(slog.DiscardHandler), LocalAddrs: localAddrs, Sockets: ConfigSockets(cfg), Checking: true}
 	defer svc.Close()
 	errs := &config.Errors{File: cfg.Path, Positions: cfg.Positions}
-	if path := location.BoltPath(cfg.Store, filepath.Dir(cfg.Path)); path != "" {
-		if err := config.Writable(path); err != nil {
+	if path := location.BoltPath(cfg.Store, cfg.StateDir()); path != "" {
+		if err := config.Writable(path, cfg.StateDir()); err != nil {
 			errs.AddAt("store.path", fmt.Errorf("store: path: %w", err))
 		}
 	}

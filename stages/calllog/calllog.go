@@ -173,7 +173,7 @@ func (c *CallLog) Provision(b *pipeline.BuildContext) error {
 			if f.path == "" {
 				continue
 			}
-			if err := config.Writable(f.path); err != nil {
+			if err := config.Writable(f.path, b.StateDir); err != nil {
 				return fmt.Errorf("%s: %w", f.key, err)
 			}
 		}

@@ -49,6 +49,8 @@ func TestValidate(t *testing.T) {
 			[]string{`config.toml:2:1: server: aor: "x" is neither`, `config.toml:5:1: stage 1 (forwrd): use: unknown stage type "forwrd", did you mean "forward"?`, `config.toml:8:1: stage 2 (rewrite): when: `, `did you mean "method"?`}},
 		{"store file that cannot be created", "[store]\npath = '/nonexistent/dir/s.db'\n[[stage]]\nuse='forward'", nil, 1,
 			[]string{`config.toml:2:1: store: path: open /nonexistent/dir/s.db: stat /nonexistent/dir: no such file or directory`}},
+		{"state_dir to be created", "[server]\nstate_dir = 'state/deeper'\n[[stage]]\nuse='calllog'\npath='calls.log'\n[[stage]]\nuse='forward'", nil, 0,
+			[]string{"ok (2 stages"}},
 		{"call log folder that cannot be created", "[[stage]]\nuse='calllog'\npath='/nonexistent/dir/calls.log'\n[[stage]]\nuse='forward'", nil, 1,
 			[]string{`config.toml:3:1: stage 1 (calllog): path: open /nonexistent/dir/calls.log: stat /nonexistent/dir: no such file or directory`}},
 		{"ws listen flag with a query", "[[stage]]\nuse='forward'", []string{"-listen", "ws://127.0.0.1:8080/sip?x"}, 1, []string{`-listen: "ws://127.0.0.1:8080/sip?x"`}},
