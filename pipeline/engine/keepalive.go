@@ -35,7 +35,8 @@ func (e *Engine) sendPing(pg keepalive.Ping) error {
 		return errNoSocket("UDP")
 	}
 	host, port := sock.Addr.Addr().String(), int(sock.Addr.Port())
-	if p := e.current.Load(); p != nil {
+	p := e.current.Load()
+	if p != nil {
 		host, port = p.Advertised("UDP")
 	}
 	req := sip.NewRequest(sip.OPTIONS, uri)
@@ -52,7 +53,7 @@ func (e *Engine) sendPing(pg keepalive.Ping) error {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: pg.Seq, MethodName: sip.OPTIONS})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	req.AppendHeader(sip.NewHeader("User-Agent", keepalive.UserAgent))
+	p.StampUserAgent(req)
 	cl := sip.ContentLengthHeader(0)
 	req.AppendHeader(&cl)
 	req.SetTransport("UDP")

@@ -7,7 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-sip/switchboard/pipeline/keepalive"
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // keepaliveChain is the product's chain with short keepalives.
@@ -25,6 +25,32 @@ use = "record_route"
 [[stage]]
 use = "forward"
 `
+
+// TestKeepaliveUserAgent checks that the pings carry server.user_agent,
+// and no User-Agent when it is empty.
+func TestKeepaliveUserAgent(t *testing.T) {
+	tests := []struct {
+		sections string
+		want     string // "" for none
+	}{
+		{"user_agent = \"Acme pinger\"\n", "Acme pinger"},
+		{"user_agent = \"\"\n", ""},
+	}
+	for i, tc := range tests {
+		c := newCoreOn(t, tc.sections, keepaliveChain, Options{})
+		c.e.Start()
+		natted := newPhone(t, "natted", nil)
+		c.bind(natted, "natted", "sip:natted@10.0.0.5:5060")
+		ping := natted.wait("a ping", 1, func(m sip.Message) bool { req, ok := m.(*sip.Request); return ok && req.Method == sip.OPTIONS }).msg.(*sip.Request)
+		ua := ""
+		if h := ping.GetHeader("User-Agent"); h != nil {
+			ua = h.Value()
+		}
+		if ua != tc.want || len(ping.GetHeaders("User-Agent")) > 1 {
+			t.Errorf("test %d: ping User-Agent %q, want %q", i, ua, tc.want)
+		}
+	}
+}
 
 // TestKeepalive registers three phones over UDP: two whose Contact names
 // a private address (behind NAT), one of which answers OPTIONS 405 and one
@@ -52,8 +78,8 @@ func TestKeepalive(t *testing.T) {
 	if from.String() != c.addr {
 		t.Errorf("ping from %s, want the socket the REGISTER came in on, %s", from, c.addr)
 	}
-	if ua := ping.GetHeader("User-Agent"); ua == nil || ua.Value() != keepalive.UserAgent {
-		t.Errorf("ping User-Agent %v, want %q", ua, keepalive.UserAgent)
+	if ua := ping.GetHeader("User-Agent"); ua == nil || ua.Value() != config.DefaultAgent {
+		t.Errorf("ping User-Agent %v, want %q", ua, config.DefaultAgent)
 	}
 	if ping.Recipient.String() != "sip:natted@10.0.0.5:5060" {
 		t.Errorf("ping Request-URI %s, want the phone's Contact", ping.Recipient.String())

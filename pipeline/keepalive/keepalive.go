@@ -20,9 +20,6 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
 
-// UserAgent is the User-Agent header of the pings.
-const UserAgent = "Switchboard"
-
 // BranchPrefix starts the Via branch of every ping, so that an answer is
 // told from a stray response by its branch alone.
 const BranchPrefix = "z9hG4bK-sbka-"
