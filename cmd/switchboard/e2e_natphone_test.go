@@ -37,9 +37,9 @@ type natPhone struct {
 	// whose one connection carries everything.
 	writeTo func(b []byte, addr string) error
 	in      chan sip.Message
-	kept  []sip.Message // read, not yet wanted
-	done  chan struct{}
-	close func()
+	kept    []sip.Message // read, not yet wanted
+	done    chan struct{}
+	close   func()
 
 	// answerOptions makes it answer out-of-dialog OPTIONS with 200; pings
 	// counts those it got, answered those it answered.
