@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
 
 // State is what the admin API and the metrics show of a destination.
@@ -70,3 +71,23 @@ func All(pool *pipeline.Pool) []*Destination {
 // Key is the key under which a set's destination is shared between
 // pipelines: a reload that keeps the set and the URI keeps its state.
 func Key(set, uri string) string { return "destination|" + set + "|" + uri }
+
+// Metrics returns the addresses of the destinations shared in pool, for
+// the metrics. A destination with no address yet shows as one, "".
+func Metrics(pool *pipeline.Pool) []metrics.Destination {
+	var out []metrics.Destination
+	for _, d := range All(pool) {
+		s := d.State()
+		m := metrics.Destination{Set: s.Set, URI: s.URI, Drained: s.Drained, InProgress: s.InProgress}
+		if len(s.Addresses) == 0 {
+			m.Up = s.Alive
+			out = append(out, m)
+		}
+		for _, a := range s.Addresses {
+			m.Address = a.Address
+			m.Up = a.Up && a.Until.IsZero() && !s.Drained
+			out = append(out, m)
+		}
+	}
+	return out
+}
