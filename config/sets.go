@@ -135,13 +135,17 @@ func decodeSets(errs *Errors, val any) []Set {
 		for _, err := range DecodeStrict(item, &s) {
 			errs.Add(fmt.Errorf("%s: %w", s.Label(), err))
 		}
-		s.defaults()
+		check, _ := item.(map[string]any)["check"].(map[string]any)
+		_, interval := check["interval"]
+		s.defaults(interval)
 		sets = append(sets, s)
 	}
 	return sets
 }
 
-func (s *Set) defaults() {
+// defaults fills what the set left out; interval says whether it set
+// check.interval, whose "0s" turns the checks off.
+func (s *Set) defaults(interval bool) {
 	if s.Algorithm == "" {
 		s.Algorithm = DefaultSetAlgorithm
 	}
@@ -155,7 +159,7 @@ func (s *Set) defaults() {
 		s.RetryAfter = Duration(DefaultSetRetryAfter)
 	}
 	c := &s.Check
-	if c.Interval == 0 {
+	if c.Interval == 0 && !interval {
 		c.Interval = Duration(DefaultCheckInterval)
 	}
 	if c.Timeout == 0 {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -66,6 +67,10 @@ type AttemptObserver interface {
 	// nowhere: hop is then "").
 	Answered(hop string, res *sip.Response)
 }
+
+// ErrNotRunning is what Outbound answers before the proxy runs a
+// pipeline: a check then is not a failure of the destination.
+var ErrNotRunning = errors.New("the proxy runs no pipeline yet")
 
 // Outbound is the proxy's way out for stages that reach next hops on their
 // own, such as the health checks of destination sets; the engine provides

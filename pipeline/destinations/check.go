@@ -2,9 +2,11 @@ package destinations
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/resolve"
 )
 
@@ -97,6 +99,9 @@ func (d *Destination) probe(h *hop, c Check) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	defer cancel()
 	res, err := d.out.Options(ctx, d.URI, c.From, h.target)
+	if errors.Is(err, pipeline.ErrNotRunning) {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	h.checked = d.now()

@@ -236,11 +236,14 @@ func (b *branch) onResponse(res *sip.Response) {
 			t.respond(res, false)
 		}
 	case code < 300:
+		t.recordDialog(b, res)
+		t.respond(res, false)
+		// Done only once the 2xx went up: a branch done earlier lets a
+		// maybeFinish in between send a 408 for a transaction with no
+		// other final response, ahead of the 2xx.
 		t.mu.Lock()
 		b.done = true
 		t.mu.Unlock()
-		t.recordDialog(b, res)
-		t.respond(res, false)
 		if b.req.IsInvite() {
 			t.cancelBranches(b, cancelledElsewhere)
 		}

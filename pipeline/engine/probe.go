@@ -13,9 +13,6 @@ import (
 
 var _ pipeline.Outbound = (*Engine)(nil)
 
-// errNoPipeline is why no OPTIONS goes out before the first pipeline.
-var errNoPipeline = errors.New("no pipeline in use yet")
-
 // Resolve finds the addresses of uri's host (RFC 3263), for stages that
 // reach next hops on their own.
 func (e *Engine) Resolve(ctx context.Context, uri *sip.Uri) ([]resolve.Target, error) {
@@ -30,7 +27,7 @@ func (e *Engine) Resolve(ctx context.Context, uri *sip.Uri) ([]resolve.Target, e
 func (e *Engine) Options(ctx context.Context, uri sip.Uri, from sip.Uri, hop resolve.Target) (*sip.Response, error) {
 	p := e.current.Load()
 	if p == nil {
-		return nil, errNoPipeline
+		return nil, pipeline.ErrNotRunning
 	}
 	sock, ok := e.socketFor(hop.Transport, hop.Addr.Addr())
 	if !ok {
