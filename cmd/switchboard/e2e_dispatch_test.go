@@ -255,7 +255,13 @@ func TestDispatchDrain(t *testing.T) {
 	if n := len(a.Received("INVITE ")); n != 0 {
 		t.Errorf("the drained gateway got %d calls", n)
 	}
-	admin(t, "POST", api+"/admin/destinations/undrain", map[string]string{"uri": a.uri, "set": "gw"}, &changed)
+	// Undrained with switchboard ctl: the same operation over the control socket.
+	if code, out, errOut := ctlRun(t, p.ConfigPath, "undrain", a.uri, "gw"); code != 0 || !strings.Contains(out, a.uri) {
+		t.Fatalf("ctl undrain: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := ctlRun(t, p.ConfigPath, "destinations"); code != 0 || !strings.Contains(out, a.uri) || strings.Contains(out, "drained") {
+		t.Errorf("ctl destinations after undrain: exit %d\n%s", code, out)
+	}
 	if s := destination(t, api, a); s.Drained || !s.Alive {
 		t.Fatalf("after undrain: %+v", s)
 	}
