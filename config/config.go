@@ -46,6 +46,8 @@ type File struct {
 
 	// DNS is the [dns] section.
 	DNS DNS `toml:"dns"`
+	// Sets are the [[set]] tables: destination sets.
+	Sets []Set `toml:"-"`
 }
 
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
@@ -342,8 +344,10 @@ func Parse(path string, data []byte) (*File, error) {
 			decodeSection(errs, "dns", val, &f.DNS)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
+		case "set":
+			f.Sets = decodeSets(errs, val)
 		default:
-			errs.AddAt(key, fmt.Errorf("unknown section or key %q%s (known: [server], [log], [store], [http], [tls], [websocket], [capture], [dns], [[stage]])", key, DidYouMean(key, sections)))
+			errs.AddAt(key, fmt.Errorf("unknown section or key %q%s (known: [server], [log], [store], [http], [tls], [websocket], [capture], [dns], [[set]], [[stage]])", key, DidYouMean(key, sections)))
 		}
 	}
 	f.Defaults()
@@ -355,7 +359,7 @@ func Parse(path string, data []byte) (*File, error) {
 }
 
 // sections are the names of the file's sections.
-var sections = []string{"server", "log", "store", "http", "tls", "websocket", "capture", "dns", "stage"}
+var sections = []string{"server", "log", "store", "http", "tls", "websocket", "capture", "dns", "set", "stage"}
 
 func (f *File) validate(errs *Errors) {
 	for _, err := range CheckListens(f.Server.Listen) {
@@ -452,6 +456,7 @@ func (f *File) validate(errs *Errors) {
 	for _, err := range f.Capture.Validate() {
 		errs.addIn("capture", err)
 	}
+	f.validateSets(errs)
 	if len(f.Stages) == 0 && errs.Len() == 0 {
 		errs.Add(fmt.Errorf("no [[stage]]: a pipeline needs at least one stage"))
 	}

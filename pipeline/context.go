@@ -46,6 +46,11 @@ type Target struct {
 	// (resolve.Resolver); a stage may set them itself, from the same
 	// resolver, to send to addresses of its choosing.
 	Hops []resolve.Target
+	// Failover, when set, names the targets the request goes to next,
+	// one after the other, when this one fails (a destination set).
+	Failover *Failover
+	// Observer, when set, hears how each attempt at the target went.
+	Observer AttemptObserver
 }
 
 // ForwardOptions are the forward stage's settings for one request.

@@ -51,6 +51,9 @@ type Services struct {
 	// Traces are the users traced live, whatever [log] says; nil traces
 	// no one.
 	Traces *TraceUsers
+	// Outbound sends health checks and resolves next hops; the engine sets
+	// it, and it is nil where no engine runs (`switchboard validate`).
+	Outbound Outbound
 }
 
 // Now returns the time by Clock, or time.Now without one.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type branch struct {
 	key string
 	// final is set when run handled a final response (read only by run).
 	final bool
+	// observed is set once the target's observer heard how the branch
+	// ended (read only by run).
+	observed bool
 	// target is what the branch was made for; its Hops start with the
 	// address it was sent to. src is the request as it was before
 	// prepare, kept to send to the next hop (nil with none).
@@ -67,6 +71,7 @@ func (t *transaction) newBranch(req *sip.Request, target pipeline.Target, last, 
 		return nil, err
 	}
 	b.tx = tx
+	b.attempted()
 	t.e.svc.Metrics.Message("out", string(br.Method), 0)
 	tx.OnRetransmission(func(res *sip.Response) {
 		if res.IsSuccess() {
@@ -113,11 +118,16 @@ func (b *branch) run() {
 			failover = nil
 			for _, a := range b.take(res) {
 				t.e.calls.awaitResponses(a.turn)
+				if !b.final && !a.res.IsProvisional() {
+					b.answered(a.res)
+				}
 				switch {
-				case !b.final && a.res.StatusCode == 503 && b.failover("503"):
+				case !b.final && b.failsOver(a.res.StatusCode) && b.failover(strconv.Itoa(a.res.StatusCode)):
 					// RFC 3263 4.3: a 503 sends the request to the next
-					// hop; this branch ends without an answer of its own.
-					t.e.svc.Metrics.Message("in", string(b.req.Method), 503)
+					// hop (and a destination set's codes to its next
+					// destination); this branch ends without an answer of
+					// its own.
+					t.e.svc.Metrics.Message("in", string(b.req.Method), a.res.StatusCode)
 					timer.Stop()
 					b.final = true
 				case !b.final:
@@ -164,12 +174,16 @@ func (b *branch) run() {
 		case <-failover:
 			failover = nil
 			if b.failover("no response") {
+				b.answered(nil)
 				// Nothing came back: no CANCEL can be sent (RFC 3261
 				// 9.1), and a late answer finds no transaction.
 				b.tx.Terminate()
 				return
 			}
 		case <-b.tx.Done():
+			if !b.final {
+				b.answered(nil)
+			}
 			if errors.Is(b.tx.Err(), sip.ErrTransactionTransport) && !b.final && b.failover("transport error") {
 				return
 			}
@@ -222,11 +236,14 @@ func (b *branch) onResponse(res *sip.Response) {
 			t.respond(res, false)
 		}
 	case code < 300:
+		t.recordDialog(b, res)
+		t.respond(res, false)
+		// Done only once the 2xx went up: a branch done earlier lets a
+		// maybeFinish in between send a 408 for a transaction with no
+		// other final response, ahead of the 2xx.
 		t.mu.Lock()
 		b.done = true
 		t.mu.Unlock()
-		t.recordDialog(b, res)
-		t.respond(res, false)
 		if b.req.IsInvite() {
 			t.cancelBranches(b, cancelledElsewhere)
 		}
@@ -257,8 +274,11 @@ func (b *branch) timeout() {
 	t.mu.Unlock()
 	if b.req.IsInvite() && rang {
 		b.cancel()
-		t.addFinal(sip.NewResponseFromRequest(t.req, 480, "Temporarily Unavailable", nil))
+		res := sip.NewResponseFromRequest(t.req, 480, "Temporarily Unavailable", nil)
+		b.answered(res) // it rang: the destination is alive
+		t.addFinal(res)
 	} else {
+		b.answered(nil)
 		t.addFinal(timeoutResponse(t.req))
 		b.tx.Terminate()
 	}

@@ -125,6 +125,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		return nil, err
 	}
 	e.resolver = resolver
+	svc.Outbound = e // health checks of destination sets go out through the engine
 	e.dialogs = svc.Dialogs
 	if e.dialogs == nil {
 		e.dialogs = dialog.NewMemory()

@@ -79,16 +79,11 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		if stop {
 			break
 		}
-		target, err := t.withHops(ctx.Request, target)
-		if err != nil {
-			t.unresolved(target, err)
-			continue
-		}
 		// The last branch takes the request itself: nothing reads it
 		// after this, and a clone costs as much as parsing the message.
-		b, err := t.sendHops(ctx.Request, target, i == len(targets)-1)
+		b, tried, err := t.sendSerial(ctx.Request, target, i == len(targets)-1)
 		if err != nil {
-			t.notSent(target, err)
+			t.notForwarded(tried, err)
 			continue
 		}
 		if target.Instance != "" {

@@ -103,14 +103,16 @@ func (t *transaction) unresolved(target pipeline.Target, err error) {
 // itself becomes the branch. When hops remain, the branch keeps a copy
 // of req to fail over to them later.
 func (t *transaction) sendHops(req *sip.Request, target pipeline.Target, last bool) (*branch, error) {
+	// A destination set's next target needs the request too.
+	_, more := target.Failover.Then()
 	var src *sip.Request
-	if len(target.Hops) > 1 {
+	if len(target.Hops) > 1 || more {
 		src = req.Clone()
 	}
 	for {
 		b, err := t.newBranch(req, target, last, t.traced)
 		if err == nil {
-			if len(target.Hops) > 1 {
+			if len(target.Hops) > 1 || more {
 				b.src = src
 			}
 			return b, nil
@@ -120,7 +122,7 @@ func (t *transaction) sendHops(req *sip.Request, target pipeline.Target, last bo
 		}
 		t.log.Info("next hop failed: trying the next", "hop", target.Hops[0].String(), "error", err)
 		target.Hops = target.Hops[1:]
-		req, last = src, len(target.Hops) == 1
+		req, last = src, len(target.Hops) == 1 && !more
 	}
 }
 
@@ -164,7 +166,7 @@ func (t *transaction) mayFailover() bool {
 // in between.
 func (b *branch) failover(why string) bool {
 	t := b.t
-	if b.src == nil || len(b.target.Hops) < 2 || !t.mayFailover() {
+	if b.src == nil || !b.canFailover() || !t.mayFailover() {
 		return false
 	}
 	t.mu.Lock()
@@ -173,12 +175,22 @@ func (b *branch) failover(why string) bool {
 	if over {
 		return false
 	}
-	next := b.target
-	next.Hops = next.Hops[1:]
-	t.log.Info("next hop failed: trying the next", "hop", b.target.Hops[0].String(), "why", why, "next", next.Hops[0].String())
-	nb, err := t.sendHops(b.src, next, true)
-	if err != nil {
-		t.log.Warn("branch not sent", "target", next.URI.String(), "error", err)
+	next, more := b.nextTarget()
+	var nb *branch
+	var err error
+	if len(b.target.Hops) > 1 {
+		same := b.target
+		same.Hops = same.Hops[1:]
+		t.log.Info("next hop failed: trying the next", "hop", b.target.Hops[0].String(), "why", why, "next", same.Hops[0].String())
+		nb, err = t.sendHops(b.src, same, !more)
+	}
+	if nb == nil && more && t.mayFailover() {
+		t.log.Info("destination failed: trying the next", "target", b.target.URI.String(), "why", why, "next", next.URI.String())
+		nb, _, err = t.sendSerial(b.src, next, true)
+	}
+	if nb == nil {
+		// The branch ends with its own answer.
+		t.log.Warn("no next hop took the request", "target", b.target.URI.String(), "why", why, "error", err)
 		return false
 	}
 	t.addBranch(nb)
@@ -191,11 +203,14 @@ func (b *branch) failover(why string) bool {
 // failoverTimer returns a timer for the branch's FailoverTimeout (at most
 // its fr_timeout), or nil when it has no hop left to move to.
 func (b *branch) failoverTimer() *time.Timer {
-	if b.src == nil || len(b.target.Hops) < 2 {
+	if b.src == nil || !b.canFailover() {
 		return nil
 	}
 	opts := b.t.ctx.Forward
 	d := opts.FailoverTimeout
+	if f := b.target.Failover; f != nil && f.Timeout > 0 {
+		d = f.Timeout
+	}
 	if d <= 0 {
 		d = pipeline.DefaultFailoverTimeout
 	}
@@ -203,4 +218,11 @@ func (b *branch) failoverTimer() *time.Timer {
 		d = min(d, opts.ProvisionalTimeout)
 	}
 	return time.NewTimer(d)
+}
+
+// canFailover reports whether the branch has somewhere to go next: another
+// hop of its next hop's name, or another target of its failover.
+func (b *branch) canFailover() bool {
+	_, ok := b.nextTarget()
+	return len(b.target.Hops) > 1 || ok
 }

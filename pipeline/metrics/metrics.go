@@ -99,6 +99,9 @@ func New(g Gauges) *Metrics {
 	if g.Capture != nil {
 		reg.MustRegister(captureCollector(g.Capture))
 	}
+	if g.Destinations != nil {
+		reg.MustRegister(destinationCollector(g.Destinations))
+	}
 	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended (absorbing retransmissions, or waiting for a cancelled branch).", g.Lingering)
 	return m
 }
@@ -111,6 +114,8 @@ type Gauges struct {
 	CertificateExpiry func() map[string]time.Time
 	// Capture returns what the SIP capture did.
 	Capture func() CaptureCounts
+	// Destinations returns the addresses of the destination sets.
+	Destinations func() []Destination
 }
 
 // Message counts one SIP message. method is the request's, or the CSeq

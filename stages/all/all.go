@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/switchboard-sip/switchboard/stages/auth"
 	_ "github.com/switchboard-sip/switchboard/stages/calllog"
+	_ "github.com/switchboard-sip/switchboard/stages/dispatch"
 	_ "github.com/switchboard-sip/switchboard/stages/forward"
 	_ "github.com/switchboard-sip/switchboard/stages/location"
 	_ "github.com/switchboard-sip/switchboard/stages/parse"

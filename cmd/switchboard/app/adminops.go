@@ -1,7 +1,9 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/switchboard-sip/switchboard/cmd/switchboard/ctl"
@@ -25,6 +27,19 @@ func adminHandler(o *operations, cause string) http.Handler {
 	mux.HandleFunc("GET /admin/keepalives", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, o.keepalives())
 	})
+	mux.HandleFunc("GET /admin/destinations", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, o.destinations())
+	})
+	for path, on := range map[string]bool{"/admin/destinations/drain": true, "/admin/destinations/undrain": false} {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, req *http.Request) {
+			uri, set, err := drainArgs(w, req)
+			if err != nil {
+				answer(w)(nil, err)
+				return
+			}
+			answer(w)(o.drain(uri, set, on))
+		})
+	}
 	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w)(o.stats())
 	})
@@ -69,4 +84,21 @@ func answer(w http.ResponseWriter) func(any, error) {
 			writeJSON(w, http.StatusServiceUnavailable, ctl.Problem{Error: err.Error()})
 		}
 	}
+}
+
+// drainArgs reads the destination a drain or undrain names: from the query
+// (uri, set), or from a JSON body {"uri": "sip:...", "set": "optional"}.
+func drainArgs(w http.ResponseWriter, req *http.Request) (uri, set string, err error) {
+	q := req.URL.Query()
+	if q.Get("uri") != "" {
+		return q.Get("uri"), q.Get("set"), nil
+	}
+	var body struct {
+		URI string `json:"uri"`
+		Set string `json:"set"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 4096)).Decode(&body); err != nil {
+		return "", "", fmt.Errorf("%w: send ?uri=sip:...&set=optional, or {\"uri\": \"sip:...\", \"set\": \"optional\"}", errInvalid)
+	}
+	return body.URI, body.Set, nil
 }

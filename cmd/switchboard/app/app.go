@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/destinations"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
@@ -427,5 +428,6 @@ func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) me
 		Transactions: func() float64 { return float64(eng.InFlight()) },
 		Lingering:    func() float64 { return float64(eng.Lingering()) },
 		Capture:      eng.CaptureCounts,
+		Destinations: func() []metrics.Destination { return destinations.Metrics(&svc.Shared) },
 	}
 }

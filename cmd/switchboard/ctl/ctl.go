@@ -49,6 +49,16 @@ var commands = []command{
 		func(a []string) string { return withQuery("/admin/trace", "user", a[0], "state", a[1]) }, showOverrides},
 	{"config", "", "the config file in force, its hash, the last reload and the overrides", 0, 0, http.MethodGet,
 		func([]string) string { return "/admin/config" }, showConfig},
+	{"destinations", "", "the destination sets' destinations and their health", 0, 0, http.MethodGet,
+		func([]string) string { return "/admin/destinations" }, showDestinations},
+	{"drain", "URI [SET]", "send no new request to a destination (in every set, or in SET)", 1, 2, http.MethodPost,
+		func(a []string) string {
+			return withQuery("/admin/destinations/drain", "uri", a[0], "set", arg(a, 1))
+		}, showDestinations},
+	{"undrain", "URI [SET]", "let a drained destination take requests again", 1, 2, http.MethodPost,
+		func(a []string) string {
+			return withQuery("/admin/destinations/undrain", "uri", a[0], "set", arg(a, 1))
+		}, showDestinations},
 	{"log-level", "LEVEL", "set the log level until restart: debug, info, warn, error, or config (back to [log] level)", 1, 1, http.MethodPost,
 		func(a []string) string { return withQuery("/admin/log-level", "level", a[0]) }, showOverrides},
 }

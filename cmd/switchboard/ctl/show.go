@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/destinations"
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
 
@@ -160,4 +161,38 @@ func short(hash string) string {
 		return hash[:12]
 	}
 	return hash
+}
+
+func showDestinations(w io.Writer, body []byte) error {
+	var ds []destinations.State
+	if err := json.Unmarshal(body, &ds); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		_, err := fmt.Fprintln(w, "no destination sets in use")
+		return err
+	}
+	var rows [][]string
+	for _, d := range ds {
+		state := "down"
+		switch {
+		case d.Drained:
+			state = "drained"
+		case d.Alive:
+			state = "up"
+		}
+		addrs := []string{}
+		for _, a := range d.Addresses {
+			up := "down"
+			if a.Up {
+				up = "up"
+			}
+			addrs = append(addrs, a.Address+"/"+strings.ToLower(a.Transport)+" "+up)
+		}
+		if d.ResolveError != "" {
+			addrs = append(addrs, "unresolved: "+d.ResolveError)
+		}
+		rows = append(rows, []string{d.Set, d.URI, state, strconv.FormatInt(d.InProgress, 10), dash(strings.Join(addrs, ", "))})
+	}
+	return table(w, "SET\tURI\tSTATE\tIN PROGRESS\tADDRESSES", rows)
 }
