@@ -53,17 +53,18 @@ func (f *File) Load(check func(*Table) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.check = check
-	_, err := f.load()
+	_, err := f.load(true)
 	return err
 }
 
-// load reads the file into force, reporting whether it changed.
-func (f *File) load() (bool, error) {
+// load reads the file into force, reporting whether it changed; unless
+// always, a file whose content is the same is not read again.
+func (f *File) load(always bool) (bool, error) {
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return false, err
 	}
-	if f.table.Load() != nil && bytes.Equal(data, f.data) {
+	if !always && f.table.Load() != nil && bytes.Equal(data, f.data) {
 		return false, nil
 	}
 	t, err := Read(f.path, data)
@@ -132,7 +133,7 @@ func (f *File) reload() {
 	if _, err := os.Stat(f.path); err != nil {
 		return // between rm and recreate: the next event brings it back
 	}
-	changed, err := f.load()
+	changed, err := f.load(false)
 	switch {
 	case err != nil:
 		f.log.Error("number table reload", "outcome", "failed", "error", err.Error(), "rows", f.table.Load().Len())

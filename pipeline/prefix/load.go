@@ -145,7 +145,7 @@ func parseTOML(data []byte) ([]Entry, error) {
 		k := keys.Node()
 		line := lineOf(p.Raw(k.Raw))
 		if !keys.IsLast() {
-			return nil, lined(line, fmt.Errorf("dotted key: quote the number, as in \"%s\" = ...", string(p.Raw(k.Raw))))
+			return nil, lined(line, errors.New("dotted key: quote the number, as in \"+421.9\" = \"set\""))
 		}
 		v := n.Value()
 		if v.Kind != unstable.String {
