@@ -121,3 +121,38 @@ use = "forward"
 	}
 	callFrom(t, p, "uac_404.xml", "udp", "-s", "+421212345678").ExpectCalls(1)
 }
+
+// TestValidateDialplanMistakes runs `switchboard validate` on configs with
+// the dial plan's mistakes: each is named by file, stage and key, and a
+// table file that does not parse by its file and line.
+func TestValidateDialplanMistakes(t *testing.T) {
+	if buildErr != nil {
+		t.Fatalf("the switchboard binary did not build: %v", buildErr)
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"regex.toml": "[[stage]]\nuse = \"parse\"\n\n[[stage]]\nuse = \"dialplan\"\n[[stage.rule]]\nmatch = '^0(9'\nprefix = \"+421\"\n",
+		"table.toml": "[[stage]]\nuse = \"prefixes\"\nfile = \"routes.csv\"\n",
+		"routes.csv": "# prefix,set\n+421,pstn\n+421903,orange,extra\n",
+		"did.toml":   "[[stage]]\nuse = \"did\"\nfile = \"dids.toml\"\n",
+		"dids.toml":  "\"+421212345678\" = \"alice\"\n\"+421212345679\" = \n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		config, stderr string
+	}{
+		{"regex.toml", "regex.toml: stage 2 (dialplan): rule[0]: match: error parsing regexp: missing closing ): `^0(9`"},
+		{"table.toml", "table.toml: stage 1 (prefixes): file: " + dir + "/routes.csv:3: 3 fields, want 2"},
+		{"did.toml", "did.toml: stage 1 (did): file: " + dir + "/dids.toml:2: "},
+	}
+	for i, tc := range tests {
+		code, _, stderr := runCLI(t, dir, "validate", tc.config)
+		if code != 1 || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("test %d: switchboard validate %s: exit %d, stderr %q; want 1 and %q", i, tc.config, code, stderr, tc.stderr)
+		}
+	}
+}
