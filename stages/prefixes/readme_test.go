@@ -6,6 +6,8 @@ import (
 	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
-// TestReadme checks README.md's sections, builds every example and checks
-// the metrics it names.
-func TestReadme(t *testing.T) { stagetest.CheckReadme(t, "README.md") }
+// TestReadme checks README.md's sections and builds its examples, with the
+// table files of testdata.
+func TestReadme(t *testing.T) {
+	stagetest.CheckReadme(t, "README.md", stagetest.WithConfigPath("testdata/config.toml"))
+}
