@@ -1,34 +1,16 @@
 package prefix
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
-
-// syncBuffer is a log destination the watcher and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // eventually polls cond until it holds or a deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -68,8 +50,8 @@ func TestFileReloads(t *testing.T) {
 				}
 			}
 			write(row("09", "mobile"))
-			var logs syncBuffer
-			f := NewFile(path, slog.New(slog.NewTextHandler(&logs, nil)))
+			var logs stagetest.Logs
+			f := NewFile(path, logs.Logger())
 			if err := f.Load(nil); err != nil {
 				t.Fatal(err)
 			}

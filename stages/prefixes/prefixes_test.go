@@ -1,12 +1,9 @@
 package prefixes
 
 import (
-	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,8 +78,8 @@ func TestLongestMatch(t *testing.T) {
 }
 
 func TestReloadOnFileChange(t *testing.T) {
-	var logs syncBuffer
-	h, path := harness(t, "routes.csv", table, stagetest.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	var logs stagetest.Logs
+	h, path := harness(t, "routes.csv", table, stagetest.WithLogger(logs.Logger()))
 	set := func() string {
 		return h.Request(stagetest.Request(t, invite("+421903123456"))).Context.Route.Set
 	}
@@ -148,22 +145,4 @@ func TestValidateSets(t *testing.T) {
 	if errs := h.Pipeline.ValidateSets([]string{"pstn", "mobile", "orange"}); len(errs) != 0 {
 		t.Errorf("all sets known: %v", errs)
 	}
-}
-
-// syncBuffer is a log destination the watcher and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
