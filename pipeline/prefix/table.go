@@ -127,5 +127,11 @@ func (t *Table) Exact(number string) (Entry, bool) {
 // Entries returns the rows of the table, in file order.
 func (t *Table) Entries() []Entry { return t.entries }
 
-// Len returns the number of rows.
-func (t *Table) Len() int { return len(t.entries) }
+// Len returns the number of rows; 0 for a nil table (a file never
+// loaded).
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.entries)
+}

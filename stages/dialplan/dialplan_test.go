@@ -59,8 +59,11 @@ func TestRewrites(t *testing.T) {
 		{keys: national, ruri: "sip:0903123456@example.org", from: "192.0.2.99:5060", want: "sip:0903123456@example.org"},
 		// No rule matches.
 		{keys: national, ruri: "sip:alice@example.org", want: "sip:alice@example.org"},
-		// continue: the next rule sees the rewritten user.
+		// continue: the next rule sees the rewritten user, though the
+		// stage's own rule read it before.
 		{keys: `
+when = 'request.uri.user startsWith "0"'
+
 [[stage.rule]]
 match    = '^0'
 strip    = 1
