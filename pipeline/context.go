@@ -101,6 +101,8 @@ type Context struct {
 	AuthUser string
 	// Forward holds the forward stage's settings.
 	Forward ForwardOptions
+	// Route is what the dial plan picked: the destination set to send to.
+	Route Route
 	// Log is the engine's logger, with the Call-ID.
 	Log *slog.Logger
 

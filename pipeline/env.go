@@ -200,6 +200,12 @@ func (l *lazyEnv) release() {
 func (c *Context) invalidate()         { c.rules.invalidate() }
 func (c *ResponseContext) invalidate() { c.rules.invalidate() }
 
+// Changed tells the rule environment that a stage changed the request, for
+// the rules the stage runs itself on it after the change (the dialplan
+// stage's rules); the engine does the same after every stage that is not
+// ReadOnly.
+func (c *Context) Changed() { c.invalidate() }
+
 // release gives the rule environment back: the stages are done with the
 // message, and the engine may change it.
 func (c *Context) release() {

@@ -1,0 +1,14 @@
+package did_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
+	_ "github.com/switchboard-sip/switchboard/stages/all"
+)
+
+// TestReadme checks README.md's sections and builds its examples, with the
+// table file of testdata.
+func TestReadme(t *testing.T) {
+	stagetest.CheckReadme(t, "README.md", stagetest.WithConfigPath("testdata/config.toml"))
+}
