@@ -156,10 +156,19 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 	if i := strings.LastIndex(cfg.Path, "/"); i >= 0 {
 		dir = cfg.Path[:i]
 	}
+	sets := make([]string, 0, len(cfg.Sets))
+	for _, s := range cfg.Sets {
+		sets = append(sets, s.Name)
+	}
 	for _, sc := range cfg.Stages {
 		e, err := p.buildStage(sc, dir, cfg.StateDir())
 		if e != nil {
 			p.stages = append(p.stages, e)
+			if v, ok := e.stage.(SetValidator); ok && len(err) == 0 {
+				if verr := v.ValidateSets(sets); verr != nil {
+					err = append(err, verr)
+				}
+			}
 		}
 		for _, err := range err {
 			errs.AddAt(sc.Path(config.ErrorKey(err)), fmt.Errorf("%s: %w", sc.Label(), err))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/destinations"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
 	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 )
@@ -28,8 +29,10 @@ type exported struct {
 func exportedBy(t testing.TB, name, toml string, opts ...Option) (exported, error) {
 	t.Helper()
 	zero := func() float64 { return 0 }
-	m := metrics.New(metrics.Gauges{Bindings: zero, AORs: zero, Calls: zero, Transactions: zero, Lingering: zero})
-	svc := &pipeline.Services{Location: location.NewMemory(), Metrics: m}
+	svc := &pipeline.Services{Location: location.NewMemory()}
+	m := metrics.New(metrics.Gauges{Bindings: zero, AORs: zero, Calls: zero, Transactions: zero, Lingering: zero,
+		Destinations: func() []metrics.Destination { return destinations.Metrics(&svc.Shared) }})
+	svc.Metrics = m
 	defer svc.Close()
 	before, err := families(m)
 	if err != nil {

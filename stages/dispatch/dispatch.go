@@ -26,10 +26,14 @@ func init() {
 
 // Dispatch is the dispatch stage.
 type Dispatch struct {
-	// Set names the [[set]] the request goes to.
+	// Set names the [[set]] the request goes to. Empty, the request goes
+	// to the set an earlier stage chose (the prefixes stage's ctx.Route),
+	// and continues untouched when none did.
 	Set string `toml:"set"`
 
 	set *route
+	// byName are every set, when Set is empty.
+	byName map[string]*route
 }
 
 // route is a set as the stage uses it, with its fallback.
@@ -43,22 +47,27 @@ type route struct {
 var (
 	_ pipeline.RequestStage = (*Dispatch)(nil)
 	_ pipeline.Provisioner  = (*Dispatch)(nil)
-	_ pipeline.Validator    = (*Dispatch)(nil)
 	_ pipeline.ReadOnly     = (*Dispatch)(nil)
 )
-
-// Validate checks that a set is named.
-func (d *Dispatch) Validate() error {
-	if d.Set == "" {
-		return fmt.Errorf("set: missing: name the [[set]] to send to, for example set = \"gateways\"")
-	}
-	return nil
-}
 
 // Provision finds the set and its fallbacks, and takes their
 // destinations from the shared pool: a reload keeps their health.
 func (d *Dispatch) Provision(b *pipeline.BuildContext) error {
 	cfg := b.Pipeline.Config
+	if d.Set == "" {
+		if len(cfg.Sets) == 0 {
+			return fmt.Errorf("set: missing, and the config declares no [[set]] to choose from")
+		}
+		d.byName = map[string]*route{}
+		for _, sc := range cfg.Sets {
+			r, err := provisionSet(b, cfg, sc.Name, map[string]bool{})
+			if err != nil {
+				return err
+			}
+			d.byName[sc.Name] = r
+		}
+		return nil
+	}
 	if cfg.FindSet(d.Set) == nil {
 		return fmt.Errorf("set: unknown set %q (sets: %s)", d.Set, cfg.SetNames())
 	}
@@ -132,7 +141,13 @@ func checkOf(c config.SetCheck) (destinations.Check, error) {
 // send it. With no live destination in the set or its fallbacks, it
 // answers 503 with Retry-After.
 func (d *Dispatch) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
-	for r := d.set; r != nil; r = r.fallback {
+	set := d.set
+	if d.byName != nil {
+		if set = d.byName[ctx.Route.Set]; set == nil {
+			return pipeline.Continue, nil
+		}
+	}
+	for r := set; r != nil; r = r.fallback {
 		order := r.Order(ctx.Request)
 		if len(order) == 0 {
 			continue
@@ -149,7 +164,7 @@ func (d *Dispatch) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		return pipeline.Continue, nil
 	}
 	res := ctx.Reply(503, "Service Unavailable")
-	secs := (d.set.back() + time.Second - 1) / time.Second
+	secs := (set.back() + time.Second - 1) / time.Second
 	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(secs))))
 	return pipeline.Replied, nil
 }

@@ -1,6 +1,7 @@
 package prefixes
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,17 @@ func harness(t *testing.T, name, data string, opts ...stagetest.Option) (*staget
 		t.Fatal(err)
 	}
 	opts = append(opts, stagetest.WithConfigPath(filepath.Join(dir, "test.toml")))
-	return stagetest.Stage(t, "prefixes", `file = "`+name+`"`, opts...), path
+	return stagetest.Chain(t, declareSets("pstn", "orange", "mobile", "telekom")+stagetest.StageTOML("prefixes", `file = "`+name+`"`), opts...), path
+}
+
+// declareSets returns [[set]] tables for names, each with one destination:
+// the sets a prefix table may name.
+func declareSets(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "[[set]]\nname = %q\n[[set.destination]]\nuri = \"sip:127.0.0.1:5081\"\n\n", n)
+	}
+	return b.String()
 }
 
 const table = `# operators of Slovakia
@@ -123,9 +134,9 @@ func TestBuildErrors(t *testing.T) {
 	tests := []struct {
 		keys, want string
 	}{
-		{``, "test.toml: stage 1 (prefixes): file: missing"},
-		{`file = "bad.csv"`, "test.toml: stage 1 (prefixes): file: " + dir + `/bad.csv:2: "+421x" is not a number`},
-		{`file = "none.csv"`, "test.toml: stage 1 (prefixes): file: open " + dir + "/none.csv: no such file"},
+		{``, "stage 1 (prefixes): file: missing"},
+		{`file = "bad.csv"`, "stage 1 (prefixes): file: " + dir + `/bad.csv:2: "+421x" is not a number`},
+		{`file = "none.csv"`, "stage 1 (prefixes): file: open " + dir + "/none.csv: no such file"},
 	}
 	for i, tc := range tests {
 		_, err := stagetest.BuildStage(t, "prefixes", tc.keys, stagetest.WithConfigPath(filepath.Join(dir, "test.toml")))
@@ -136,13 +147,18 @@ func TestBuildErrors(t *testing.T) {
 }
 
 func TestValidateSets(t *testing.T) {
-	h, path := harness(t, "routes.csv", table)
-	errs := h.Pipeline.ValidateSets([]string{"pstn", "mobile"})
-	want := `stage 1 (prefixes): file: ` + path + `:4: "+421903": unknown set "orange" (sets: pstn, mobile)`
-	if len(errs) != 1 || errs[0].Error() != want {
-		t.Errorf("errors %v, want %q", errs, want)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "routes.csv")
+	if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if errs := h.Pipeline.ValidateSets([]string{"pstn", "mobile", "orange"}); len(errs) != 0 {
-		t.Errorf("all sets known: %v", errs)
+	stage := stagetest.StageTOML("prefixes", `file = "routes.csv"`)
+	_, err := stagetest.Build(t, declareSets("pstn", "mobile")+stage, stagetest.WithConfigPath(filepath.Join(dir, "test.toml")))
+	want := `stage 1 (prefixes): file: ` + path + `:4: "+421903": unknown set "orange" (sets: pstn, mobile)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if _, err := stagetest.Build(t, declareSets("pstn", "mobile", "orange")+stage, stagetest.WithConfigPath(filepath.Join(dir, "test.toml"))); err != nil {
+		t.Errorf("all sets known: %v", err)
 	}
 }
