@@ -46,6 +46,10 @@ type Target struct {
 	// (resolve.Resolver); a stage may set them itself, from the same
 	// resolver, to send to addresses of its choosing.
 	Hops []resolve.Target
+	// Credentials, when set, answer a 401 or 407 from the target: the
+	// request is sent once more with them, and the caller sees the
+	// challenge only if that one is challenged too.
+	Credentials Credentials
 }
 
 // ForwardOptions are the forward stage's settings for one request.

@@ -150,6 +150,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	)
 	e.txl.OnRequest(e.handOver)
 	e.newKeepalive()
+	svc.Sender = e
 	return e, nil
 }
 
