@@ -12,4 +12,5 @@ import (
 	_ "github.com/switchboard-sip/switchboard/stages/record_route"
 	_ "github.com/switchboard-sip/switchboard/stages/registrar"
 	_ "github.com/switchboard-sip/switchboard/stages/rewrite"
+	_ "github.com/switchboard-sip/switchboard/stages/trunk"
 )
