@@ -91,6 +91,8 @@ type Engine struct {
 	wg              sync.WaitGroup
 	closers         []func() error
 	captures        *captures
+	// socketsServed is set once sipgo serves every UDP socket (awaitSockets).
+	socketsServed atomic.Bool
 }
 
 // boundSocket is one listening socket.

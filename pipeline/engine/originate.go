@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -22,6 +23,9 @@ var _ pipeline.Sender = (*Engine)(nil)
 
 // Send implements pipeline.Sender.
 func (e *Engine) Send(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if err := e.awaitSockets(ctx); err != nil {
+		return nil, err
+	}
 	hops, err := e.originHops(ctx, &req.Recipient)
 	if err != nil {
 		return nil, err
@@ -123,6 +127,41 @@ func (e *Engine) sendOrigin(ctx context.Context, req *sip.Request, hop resolve.T
 			return nil, errors.New("the transaction ended without a final response")
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// awaitSockets waits until sipgo serves every UDP socket: a request sent
+// from one before that (an outbound registration started while the first
+// config is built) makes sipgo bind a second socket to its address, which
+// fails.
+func (e *Engine) awaitSockets(ctx context.Context) error {
+	if e.socketsServed.Load() {
+		return nil
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		served := true
+		for _, s := range e.sockets {
+			if s.Transport != "UDP" {
+				continue
+			}
+			c := e.tp.Pool("udp").Get(s.Addr.String())
+			if c == nil {
+				served = false
+				break
+			}
+			_, _ = c.TryClose() // Get took a reference
+		}
+		if served {
+			e.socketsServed.Store(true)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
 		}
 	}
 }
