@@ -66,12 +66,7 @@ func (e *Engine) originHops(ctx context.Context, uri *sip.Uri) ([]resolve.Target
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", uri.Host, err)
 	}
-	usable := hops[:0:0]
-	for _, h := range hops {
-		if _, ok := e.socketFor(h.Transport, h.Addr.Addr()); ok {
-			usable = append(usable, h)
-		}
-	}
+	usable := e.usableHops(hops)
 	if len(usable) == 0 {
 		return nil, errNoHop
 	}
