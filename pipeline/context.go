@@ -51,6 +51,10 @@ type Target struct {
 	Failover *Failover
 	// Observer, when set, hears how each attempt at the target went.
 	Observer AttemptObserver
+	// Credentials, when set, answer a 401 or 407 from the target: the
+	// request is sent once more with them, and the caller sees the
+	// challenge only if that one is challenged too.
+	Credentials Credentials
 }
 
 // ForwardOptions are the forward stage's settings for one request.

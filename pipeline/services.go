@@ -25,6 +25,9 @@ type Services struct {
 	// Keepalive pings the bindings of phones behind NAT (the engine's);
 	// nil pings none.
 	Keepalive *keepalive.Pinger
+	// Sender sends the requests the proxy originates (the engine's); nil
+	// sends none.
+	Sender Sender
 	// Log is the process logger.
 	Log *slog.Logger
 	// Sockets are the addresses the proxy listens on (for `validate`, the

@@ -67,6 +67,11 @@ type Dialog struct {
 	// Expires is when the store forgets the dialog unless a request in it
 	// comes first.
 	Expires time.Time `json:"expires"`
+	// CallerCSeqShift is what the proxy adds to the CSeq numbers of the
+	// caller's requests towards the callee: one for each challenge it
+	// answered itself on the INVITE (a trunk's 401 or 407), since the
+	// callee saw that INVITE with a higher number than the caller wrote.
+	CallerCSeqShift uint32 `json:"caller_cseq_shift,omitempty"`
 }
 
 // Ends returns the end that sent a request with From tag from, and the

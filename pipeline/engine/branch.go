@@ -33,6 +33,9 @@ type branch struct {
 	// prepare, kept to send to the next hop (nil with none).
 	target pipeline.Target
 	src    *sip.Request
+	// challenged is set on a branch that answers a challenge (a
+	// trunk's 401 or 407): a second one goes upstream.
+	challenged bool
 
 	// arrivals are the branch's responses in the order they reached the
 	// proxy, taken by onMessage while the branch is open (arrived), for
@@ -59,6 +62,12 @@ func (t *transaction) newBranch(req *sip.Request, target pipeline.Target, last, 
 			return nil, err
 		}
 	}
+	return t.startBranch(br, target, traced)
+}
+
+// startBranch sends br, a request prepared for target, in a client
+// transaction of its own.
+func (t *transaction) startBranch(br *sip.Request, target pipeline.Target, traced bool) (*branch, error) {
 	b := &branch{t: t, req: br, cancelling: make(chan struct{}), key: branchKey(br), open: true, target: target}
 	if traced {
 		t.traceBranch(br)
@@ -212,6 +221,7 @@ func (b *branch) onResponse(res *sip.Response) {
 	if res.Via() == nil {
 		return
 	}
+	t.restoreCSeq(res)
 	code := res.StatusCode
 	switch {
 	case code == 100:
@@ -248,6 +258,9 @@ func (b *branch) onResponse(res *sip.Response) {
 			t.cancelBranches(b, cancelledElsewhere)
 		}
 	default:
+		if (code == 401 || code == 407) && b.answerChallenge(res) {
+			return
+		}
 		t.mu.Lock()
 		b.done = true
 		t.finals = append(t.finals, res)

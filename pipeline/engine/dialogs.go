@@ -63,6 +63,7 @@ func (t *transaction) checkDialog(ctx *pipeline.Context) bool {
 		return false
 	}
 	t.dialog = &dialogUse{id: id, from: pipeline.FromTag(req), to: *to}
+	shiftCSeq(req, &d)
 	t.extendDialog(ctx, d)
 	return true
 }
@@ -250,7 +251,7 @@ func (t *transaction) recordDialog(b *branch, res *sip.Response) {
 	// An early dialog lasts as long as its INVITE: the transaction's final
 	// response forgets it (endEarlyDialogs), however long it rang.
 	expires := time.Now().Add(t.dialogTimeout())
-	callee := t.calleeEnd(b, res)
+	callee, shift := t.calleeEnd(b, res), t.cseqShift(b)
 	t.updateDialog(id, func(d *dialog.Dialog, found bool) bool {
 		if found && d.Confirmed {
 			return false
@@ -258,7 +259,7 @@ func (t *transaction) recordDialog(b *branch, res *sip.Response) {
 		if !found {
 			d.CallerTag, d.Caller = caller, t.callerEnd()
 		}
-		d.Callee, d.Confirmed, d.Expires = callee, confirmed, expires
+		d.Callee, d.Confirmed, d.Expires, d.CallerCSeqShift = callee, confirmed, expires, shift
 		return true
 	})
 }

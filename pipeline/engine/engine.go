@@ -91,6 +91,8 @@ type Engine struct {
 	wg              sync.WaitGroup
 	closers         []func() error
 	captures        *captures
+	// socketsServed is set once sipgo serves every UDP socket (awaitSockets).
+	socketsServed atomic.Bool
 }
 
 // boundSocket is one listening socket.
@@ -151,6 +153,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	)
 	e.txl.OnRequest(e.handOver)
 	e.newKeepalive()
+	svc.Sender = e
 	return e, nil
 }
 

@@ -56,18 +56,24 @@ func (t *transaction) withHops(req *sip.Request, target pipeline.Target) (pipeli
 			return target, fmt.Errorf("%s: %w", uri.Host, err)
 		}
 	}
-	usable := make([]resolve.Target, 0, len(hops))
-	for _, h := range hops {
-		if _, ok := t.e.socketFor(h.Transport, h.Addr.Addr()); ok {
-			usable = append(usable, h)
-		}
-	}
+	usable := t.e.usableHops(hops)
 	if len(usable) == 0 {
 		return target, errNoHop
 	}
 	target.Hops = usable
 	t.log.Debug("next hop resolved", "uri", target.URI.String(), "hops", usable)
 	return target, nil
+}
+
+// usableHops are the hops the proxy has a socket for.
+func (e *Engine) usableHops(hops []resolve.Target) []resolve.Target {
+	usable := make([]resolve.Target, 0, len(hops))
+	for _, h := range hops {
+		if _, ok := e.socketFor(h.Transport, h.Addr.Addr()); ok {
+			usable = append(usable, h)
+		}
+	}
+	return usable
 }
 
 // nextHopURI is the URI whose host the request is sent to: the target's

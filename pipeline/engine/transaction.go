@@ -314,6 +314,7 @@ func (t *transaction) relay2xxRetransmission(res *sip.Response) {
 	if res.Via() == nil {
 		return
 	}
+	t.restoreCSeq(res)
 	t.runResponseStages(res, false)
 	if err := t.tx.Respond(res); err != nil {
 		t.e.writeStateless(res)

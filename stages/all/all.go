@@ -16,4 +16,5 @@ import (
 	_ "github.com/switchboard-sip/switchboard/stages/record_route"
 	_ "github.com/switchboard-sip/switchboard/stages/registrar"
 	_ "github.com/switchboard-sip/switchboard/stages/rewrite"
+	_ "github.com/switchboard-sip/switchboard/stages/trunk"
 )

@@ -24,6 +24,9 @@ func adminHandler(o *operations, cause string) http.Handler {
 	mux.HandleFunc("GET /admin/calls", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, o.calls())
 	})
+	mux.HandleFunc("GET /admin/outbound", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, o.outbound())
+	})
 	mux.HandleFunc("GET /admin/keepalives", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, o.keepalives())
 	})

@@ -108,6 +108,17 @@ func (o *operations) calls() []pipeline.CallInfo {
 	return calls
 }
 
+// outbound returns the state of the proxy's registrations to providers
+// (the trunk stages' register_aor), by AOR.
+func (o *operations) outbound() []pipeline.RegistrationInfo {
+	regs := o.svc.Registrations()
+	if regs == nil {
+		regs = []pipeline.RegistrationInfo{}
+	}
+	sort.Slice(regs, func(i, j int) bool { return regs[i].AOR < regs[j].AOR })
+	return regs
+}
+
 // keepaliveView is what the keepalive pinger holds: the bindings behind
 // NAT it pings, and the last ones it removed for their silence.
 type keepaliveView struct {

@@ -41,6 +41,8 @@ var commands = []command{
 		}, showUnregistered},
 	{"calls", "", "the calls in progress", 0, 0, http.MethodGet,
 		func([]string) string { return "/admin/calls" }, showCalls},
+	{"outbound", "", "the proxy's own registrations to providers (trunks)", 0, 0, http.MethodGet,
+		func([]string) string { return "/admin/outbound" }, showOutbound},
 	{"stats", "", "messages by method and status code, and what each stage did", 0, 0, http.MethodGet,
 		func([]string) string { return "/admin/stats" }, showStats},
 	{"reload", "", "reload the config; exits 1 with every mistake when it does not build", 0, 0, http.MethodPost,

@@ -1,0 +1,13 @@
+package trunk_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
+)
+
+// TestReadme checks README.md's sections and builds its examples, with the
+// credentials file of testdata.
+func TestReadme(t *testing.T) {
+	stagetest.CheckReadme(t, "README.md", stagetest.WithConfigPath("testdata/config.toml"))
+}
