@@ -60,6 +60,9 @@ type Engine struct {
 	rejects *logGate
 
 	current atomic.Pointer[pipeline.Pipeline]
+	// stopped is the pipeline Shutdown took out of service, which
+	// Pipeline still returns for the admin API.
+	stopped atomic.Pointer[pipeline.Pipeline]
 
 	// parseWatches are the UDP sockets, for answerUnparsable.
 	parseWatches atomic.Pointer[[]*parseWatch]
@@ -314,7 +317,6 @@ func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 // Draining reports whether a graceful stop has begun.
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
-// Pipeline returns the current pipeline.
 // holdCurrent returns the current pipeline, held (the caller releases
 // it), or nil before the first. A reload may retire the pipeline between
 // the load and the hold: then the new one is taken.
@@ -326,7 +328,14 @@ func (e *Engine) holdCurrent() *pipeline.Pipeline {
 	return p
 }
 
-func (e *Engine) Pipeline() *pipeline.Pipeline { return e.current.Load() }
+// Pipeline returns the current pipeline; after Shutdown, the one it
+// stopped.
+func (e *Engine) Pipeline() *pipeline.Pipeline {
+	if p := e.current.Load(); p != nil {
+		return p
+	}
+	return e.stopped.Load()
+}
 
 // Start runs the background work: the binding sweeper, the memory given
 // back after a flood, the close of idle connections the proxy dialed, and
@@ -367,7 +376,8 @@ func (e *Engine) Start() {
 
 // Shutdown drains: new dialog-creating requests get 503 with Retry-After
 // while the transactions in flight finish, until ctx ends. Then it closes
-// the sockets and the transaction layer.
+// the sockets and the transaction layer, takes the pipeline out of service
+// and cleans it up once the messages still in it are through (retire).
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.draining.Store(true)
 	t := time.NewTicker(20 * time.Millisecond)
@@ -389,12 +399,35 @@ wait:
 	e.captures.close()
 	e.wg.Wait()
 	e.timers.wait()
-	if p := e.current.Load(); p != nil {
+	if p := e.current.Swap(nil); p != nil {
+		e.stopped.Store(p)
+		e.retire(p)
 		if cerr := p.Cleanup(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}
 	return err
+}
+
+// retireWait bounds how long Shutdown waits for the messages still in
+// the last pipeline once the transaction layer has ended their
+// transactions.
+const retireWait = 5 * time.Second
+
+// retire waits, up to retireWait, until no message is served by p, which
+// is no longer current: its stages are cleaned up only then, never under
+// a request or response still running through them.
+func (e *Engine) retire(p *pipeline.Pipeline) {
+	done := make(chan struct{})
+	go func() {
+		p.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(retireWait):
+		e.log.Warn("cleaning up the pipeline while messages still run through it", "waited", retireWait.String())
+	}
 }
 
 func (e *Engine) closeSockets() {
