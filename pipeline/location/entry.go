@@ -22,9 +22,9 @@ import (
 //	expires, updated  int64, Unix nanoseconds (0 for none), little-endian
 //	cseq              uint32, little-endian
 //	flags             one byte: 1 for NAT
-//	six sizes         uvarint each: Contact, Params, Instance, CallID,
-//	                  Received, Transport
-//	the six strings   one after the other
+//	eight sizes       uvarint each: Contact, Params, Instance, CallID,
+//	                  Received, Transport, Node, Local
+//	the eight strings one after the other
 //	Path              each as its size (uvarint) then its bytes
 
 // fixedSize is the size of a packed binding's expires, updated, cseq and
@@ -63,7 +63,7 @@ func (r *memRecord) packed() string { return r.data[r.aorLen:] }
 // entry is a packed binding read back: its strings are cut from the
 // record's packed string, not copied.
 type entry struct {
-	contact, params, instance, callID, received, transport string
+	contact, params, instance, callID, received, transport, node, local string
 	// paths is the packed Path: each entry's size, then the entry.
 	paths            string
 	cseq             uint32
@@ -74,13 +74,18 @@ type entry struct {
 // packedSize is the size of b packed, its own size (the prefix) left out.
 func packedSize(b *Binding) int {
 	n := fixedSize
-	for _, s := range [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport} {
+	for _, s := range strs(b) {
 		n += uvarintSize(len(s)) + len(s)
 	}
 	for _, p := range b.Path {
 		n += uvarintSize(len(p)) + len(p)
 	}
 	return n
+}
+
+// strs are the strings of b that are packed, in their order.
+func strs(b *Binding) [8]string {
+	return [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport, b.Node, b.Local}
 }
 
 // pack returns aor and bindings packed, in one allocation. The bindings'
@@ -106,11 +111,11 @@ func pack(aor string, bindings []Binding) string {
 			scratch[20] = flagNAT
 		}
 		sb.Write(scratch[:])
-		strs := [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport}
-		for _, s := range strs {
+		packed := strs(b)
+		for _, s := range packed {
 			writeUvarint(&sb, len(s))
 		}
-		for _, s := range strs {
+		for _, s := range packed {
 			sb.WriteString(s)
 		}
 		for _, p := range b.Path {
@@ -130,12 +135,12 @@ func next(p string) (e entry, rest string) {
 	e.cseq = uint32(le64(body[16:20]))
 	e.nat = body[20]&flagNAT != 0
 	body = body[fixedSize:]
-	var sizes [6]int
+	var sizes [8]int
 	for i := range sizes {
 		sizes[i], body = readUvarint(body)
 	}
-	strs := [...]*string{&e.contact, &e.params, &e.instance, &e.callID, &e.received, &e.transport}
-	for i, s := range strs {
+	fields := [...]*string{&e.contact, &e.params, &e.instance, &e.callID, &e.received, &e.transport, &e.node, &e.local}
+	for i, s := range fields {
 		*s, body = body[:sizes[i]], body[sizes[i]:]
 	}
 	e.paths = body
@@ -161,6 +166,7 @@ func (e *entry) binding(aor string) Binding {
 	b := Binding{
 		AOR: aor, Contact: e.contact, Params: e.params, Instance: e.instance, CallID: e.callID, CSeq: e.cseq,
 		Expires: fromUnixNanos(e.expires), Received: e.received, Transport: e.transport, NAT: e.nat, Updated: fromUnixNanos(e.updated),
+		Node: e.node, Local: e.local,
 	}
 	for p := e.paths; p != ""; {
 		var hop string

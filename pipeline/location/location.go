@@ -35,6 +35,13 @@ type Binding struct {
 	// pipeline.DetectNAT) and the registrar reaches such bindings at
 	// Received: a UDP binding is then sent to Received, not its Contact.
 	NAT bool `json:",omitempty"`
+	// Node and Local name where a UDP binding from behind NAT is held:
+	// the ID of the node whose socket Local ("ip:port") its REGISTER came
+	// in on. Only that socket reaches the phone through its NAT, so only
+	// that node pings it, after a restart too (see Shared). Empty for
+	// other bindings, and for those written before the fields existed.
+	Node  string `json:",omitempty"`
+	Local string `json:",omitempty"`
 	// Path is the Path header set of the REGISTER (RFC 3327), if any.
 	Path []string
 	// Updated is when the binding was last written.
@@ -91,4 +98,12 @@ func (b Binding) RegID() string {
 		}
 	}
 	return ""
+}
+
+// Shared reports whether s is shared by several nodes (Redis), each of
+// which holds only the bindings whose Node is its own; the bindings of a
+// store that is not shared are all its one node's.
+func Shared(s Store) bool {
+	_, ok := s.(interface{ shared() })
+	return ok
 }

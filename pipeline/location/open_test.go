@@ -203,3 +203,32 @@ func TestOpenVanished(t *testing.T) {
 		}
 	}
 }
+
+// TestShared checks which stores say that several nodes share them: Redis
+// alone, whose nodes ping only the bindings they hold.
+func TestShared(t *testing.T) {
+	bolt, err := NewBolt(filepath.Join(t.TempDir(), "switchboard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	redis, err := NewRedis("redis://127.0.0.1:1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redis.Close()
+	tests := []struct {
+		name  string
+		store Store
+		want  bool
+	}{
+		{"memory", NewMemory(), false},
+		{"bolt", bolt, false},
+		{"redis", redis, true},
+	}
+	for i, tc := range tests {
+		if got := Shared(tc.store); got != tc.want {
+			t.Errorf("test %d (%s): Shared %v, want %v", i, tc.name, got, tc.want)
+		}
+	}
+}

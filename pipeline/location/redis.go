@@ -411,6 +411,9 @@ func (r *Redis) Each(now time.Time, fn func(aor string, bindings []Binding) bool
 // Close closes the connections to Redis.
 func (r *Redis) Close() error { return r.client.Close() }
 
+// shared marks the store as shared by several nodes (see Shared).
+func (*Redis) shared() {}
+
 // SetRedisLogger sends the Redis client's own messages (go-redis writes
 // one to stderr for each failed dial, for example) to log, at debug level:
 // the errors that matter reach the callers as ErrUnavailable. The Redis
