@@ -28,6 +28,12 @@ type Services struct {
 	// Sender sends the requests the proxy originates (the engine's); nil
 	// sends none.
 	Sender Sender
+	// NodeID names this node among those sharing a location store: the
+	// registrar writes it into the UDP bindings from behind NAT that this
+	// node holds (location.Binding.Node). Empty: none is written, and
+	// after a restart a shared store's bindings are not pinged until
+	// they register again.
+	NodeID string
 	// Log is the process logger.
 	Log *slog.Logger
 	// Sockets are the addresses the proxy listens on (for `validate`, the

@@ -102,6 +102,13 @@ type Pinger struct {
 	prefix   string
 	removed  []Removal // the last maxRemovals, newest last
 	wake     chan struct{}
+	// restorers, restored, retryAt, failed and synced are the restore
+	// from the location store (restore.go).
+	restorers []*Restorer
+	restored  bool
+	retryAt   time.Time
+	failed    bool
+	synced    map[string]bool
 }
 
 // maxRemovals is how many removals the admin API lists.
@@ -157,26 +164,39 @@ func (p *Pinger) Sync(aor string, bindings []location.Binding, watch []Flow, now
 	}
 	for _, f := range watch {
 		f.AOR = aor
-		key := f.key()
-		en := p.flows[key]
-		if en == nil {
-			p.seq++
-			en = &entry{key: key, index: -1, callID: p.prefix[len(BranchPrefix):] + strconv.FormatUint(p.seq, 36)}
-			p.flows[key] = en
-			if p.byAOR[aor] == nil {
-				p.byAOR[aor] = map[string]*entry{}
-			}
-			p.byAOR[aor][key] = en
-		}
-		en.Flow = f
-		en.heard = now
-		en.next = now.Add(f.Interval)
-		if en.index < 0 {
-			heap.Push(&p.due, en)
-		} else {
-			heap.Fix(&p.due, en.index)
-		}
+		p.watch(f, now, now.Add(f.Interval))
 	}
+	if p.synced != nil {
+		p.synced[aor] = true
+	}
+	p.poke()
+}
+
+// watch pings f from next on, heard at heard. p.mu is held.
+func (p *Pinger) watch(f Flow, heard, next time.Time) {
+	key := f.key()
+	en := p.flows[key]
+	if en == nil {
+		p.seq++
+		en = &entry{key: key, index: -1, callID: p.prefix[len(BranchPrefix):] + strconv.FormatUint(p.seq, 36)}
+		p.flows[key] = en
+		if p.byAOR[f.AOR] == nil {
+			p.byAOR[f.AOR] = map[string]*entry{}
+		}
+		p.byAOR[f.AOR][key] = en
+	}
+	en.Flow = f
+	en.heard = heard
+	en.next = next
+	if en.index < 0 {
+		heap.Push(&p.due, en)
+	} else {
+		heap.Fix(&p.due, en.index)
+	}
+}
+
+// poke wakes Run to look at what is due again.
+func (p *Pinger) poke() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -313,15 +333,20 @@ func (p *Pinger) logger(f *Flow) *slog.Logger {
 	return p.log
 }
 
-// Run pings until stop is closed.
+// Run restores the flows from the location store (Restore) and pings,
+// until stop is closed.
 func (p *Pinger) Run(stop <-chan struct{}) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		next := p.Tick(time.Now())
+		now := time.Now()
+		retry := p.restore(now)
+		next := p.Tick(now)
 		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
+		for _, at := range []time.Time{next, retry} {
+			if !at.IsZero() {
+				wait = min(wait, max(time.Until(at), 0))
+			}
 		}
 		t.Reset(wait)
 		select {

@@ -52,6 +52,31 @@ func (r *Registrar) syncKeepalive(ctx *pipeline.Context, reg *registration, bind
 	pinger.Sync(reg.aor, bindings, watch, now)
 }
 
+// restoreFlow is the flow that pings b after a restart of the proxy, with
+// the registrar's settings as they are now: a UDP binding from behind NAT
+// that this node holds. A store of one node (bolt, memory) holds only its
+// own; in a shared one (Redis) only the bindings that name this node are
+// its own, and those written before bindings named their node are left
+// to their next REGISTER.
+func (r *Registrar) restoreFlow(b location.Binding) (keepalive.Flow, bool) {
+	if !b.NAT || !strings.EqualFold(b.Transport, "UDP") {
+		return keepalive.Flow{}, false
+	}
+	if location.Shared(r.store) && (r.node == "" || b.Node != r.node) {
+		return keepalive.Flow{}, false
+	}
+	received, err := netip.ParseAddrPort(b.Received)
+	if err != nil {
+		return keepalive.Flow{}, false
+	}
+	local, _ := netip.ParseAddrPort(b.Local)
+	return keepalive.Flow{
+		AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID(), CallID: b.CallID, CSeq: b.CSeq,
+		Received: received, Local: local, Expires: b.Expires,
+		Interval: r.Keepalive.D(), Timeout: r.KeepaliveTimeout.D(), Log: r.log,
+	}, true
+}
+
 // behindNAT reports whether binding b, just written by the REGISTER of
 // ctx, belongs to a phone behind NAT that the proxy keeps open with pings:
 // one registered over UDP that the registrar marked as behind NAT

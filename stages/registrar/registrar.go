@@ -106,6 +106,10 @@ type Registrar struct {
 
 	store location.Store
 	log   *slog.Logger
+	// node is this node's ID (pipeline.Services.NodeID); withdraw takes
+	// back the restorer offered to the keepalive pinger.
+	node     string
+	withdraw func()
 }
 
 var (
@@ -113,6 +117,7 @@ var (
 	_ pipeline.ReadOnly     = (*Registrar)(nil)
 	_ pipeline.Provisioner  = (*Registrar)(nil)
 	_ pipeline.Validator    = (*Registrar)(nil)
+	_ pipeline.CleanerUpper = (*Registrar)(nil)
 )
 
 // New returns a Registrar with the default settings.
@@ -130,13 +135,27 @@ func New() *Registrar {
 	}
 }
 
-// Provision borrows the location store.
+// Provision borrows the location store, and offers the keepalive pinger
+// the registrar's settings for the bindings it pings after a restart.
 func (r *Registrar) Provision(b *pipeline.BuildContext) error {
 	if b.Services == nil || b.Services.Location == nil {
 		return errors.New("no location store: the registrar needs the services' location store")
 	}
 	r.store = b.Services.Location
 	r.log = b.Log
+	r.node = b.Services.NodeID
+	if pinger := b.Services.Keepalive; pinger != nil && r.Keepalive > 0 && !b.Services.Checking {
+		r.withdraw = pinger.Restore(r.restoreFlow)
+	}
+	return nil
+}
+
+// Cleanup takes back what Provision offered the keepalive pinger.
+func (r *Registrar) Cleanup() error {
+	if r.withdraw != nil {
+		r.withdraw()
+		r.withdraw = nil
+	}
 	return nil
 }
 
@@ -218,6 +237,10 @@ type registration struct {
 	// nat is true when the REGISTER came from behind NAT and the stage's
 	// NAT is on: its bindings are reached at the address it came from.
 	nat bool
+	// node and local, for a REGISTER over UDP from behind NAT, are this
+	// node's ID and the socket it came in on: where its bindings are held
+	// (location.Binding.Node).
+	node, local string
 }
 
 // ServeRequest answers REGISTER requests for our domains; every other
@@ -259,6 +282,12 @@ func (r *Registrar) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error
 			received = ctx.Source.String()
 		}
 		reg.nat = r.NAT && pipeline.DetectNAT(req, ctx.Source, ctx.Transport).Behind
+		if reg.nat && strings.EqualFold(ctx.Transport, "UDP") {
+			reg.node = r.node
+			if l := localSocket(req); l.IsValid() {
+				reg.local = l.String()
+			}
+		}
 		if r.Path && (overConnection(ctx.Transport) || reg.nat) {
 			reg.path = append([]string{ownPath(ctx)}, reg.path...)
 		}
@@ -536,6 +565,8 @@ func (r *Registrar) bind(reg *registration, c contact, now time.Time, received, 
 		Received:  received,
 		Transport: transport,
 		NAT:       reg.nat,
+		Node:      reg.node,
+		Local:     reg.local,
 		Path:      slices.Clone(reg.path),
 		Updated:   now,
 	}

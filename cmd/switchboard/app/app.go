@@ -145,6 +145,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		defer stopCopies()
 	}
 	svc := &pipeline.Services{Location: store, Dialogs: dialogs, Log: log, LocalAddrs: localAddrs(), DialogKey: key, Traces: &pipeline.TraceUsers{}}
+	svc.NodeID = startNode(cfg, log)
 	// A start that fails after this point closes the services too: the
 	// dialog store writes back the dialogs it read at start.
 	closed := false
