@@ -105,3 +105,67 @@ func TestNATKeepaliveRestartShared(t *testing.T) {
 		t.Errorf("B restored pings of a binding it does not hold:\n%s", tail(b.log.String(), 3000))
 	}
 }
+
+// TestNATMappingKeptAcrossRestart: the home router forgets a UDP mapping
+// after restartNATTimeout seconds of silence, and the proxy pings every
+// second. The proxy restarts (SIGTERM, in the middle of a call) or crashes
+// (SIGKILL) right after a ping, and the phone does not register again: the
+// pings resume from the location store, span twice the router's timeout,
+// the mapping is still there (conntrack shows it), and the caller's BYE,
+// or after the crash a new call, reaches the phone through it. The
+// router's timeout is longer than TestNATMappingKeptOpen's 3 s: the
+// mapping must outlive the restart itself, which takes a few seconds for
+// a binary built with -race on a busy machine.
+func TestNATMappingKeptAcrossRestart(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "conntrack", "conntrack")
+	for _, how := range []string{"SIGTERM", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			lab := homeLab(t)
+			lab.udpTimeouts("router", restartNATTimeout)
+			p := startLabProxy(t, lab, natKeepalive(t, "1s"))
+			alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+			bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+			alice.mustRegister()
+			bob.mustRegister()
+			var b, a *natCall
+			if how == "SIGTERM" {
+				b, a = connect(t, bob, alice)
+			}
+			waitPings(t, alice, alice.pings.Load()+1)
+			if how == "SIGTERM" {
+				p.restart(t)
+			} else {
+				p.crash(t)
+			}
+			waitPings(t, alice, alice.pings.Load()+2*restartNATTimeout+1)
+			if !conntrackHas(t, lab, "router") {
+				t.Fatal("the router forgot the phone's mapping across the restart")
+			}
+			if p, a := alice.pings.Load(), alice.answered.Load(); p != a {
+				t.Errorf("the phone answered %d of %d keepalives", a, p)
+			}
+			if how == "SIGKILL" {
+				b, a = connect(t, bob, alice)
+			}
+			hangUpCall(t, b, a)
+		})
+	}
+}
+
+// restartNATTimeout is the home router's UDP timeout, in seconds, in
+// TestNATMappingKeptAcrossRestart.
+const restartNATTimeout = 8
+
+// waitPings waits until phone has got n keepalives.
+func waitPings(t *testing.T, phone *natPhone, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for phone.pings.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the phone got %d keepalives in 45 s, want %d", phone.pings.Load(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
