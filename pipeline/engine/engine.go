@@ -369,7 +369,7 @@ func (e *Engine) Start() {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			e.svc.Keepalive.Run(e.stop)
+			e.runKeepalive()
 		}()
 	}
 }

@@ -23,6 +23,35 @@ func (e *Engine) newKeepalive() {
 	e.svc.Keepalive = keepalive.New(store, e.sendPing, func(ev string) { e.svc.Metrics.Keepalive(ev) }, e.log.With("layer", "keepalive"))
 }
 
+// runKeepalive runs the pinger until the engine stops, once sipgo reads
+// every UDP socket (awaitUDP).
+func (e *Engine) runKeepalive() {
+	e.awaitUDP()
+	e.svc.Keepalive.Run(e.stop)
+}
+
+// awaitUDP waits, up to a second, until sipgo reads from every UDP
+// socket. sipgo adds a socket to its pool when its reader starts; a ping
+// sent from the socket's address before that makes sipgo bind a socket
+// of its own to it, which fails, and a pinger restored at start pings at
+// once (see docs/sipgo.md).
+func (e *Engine) awaitUDP() {
+	l := e.shares.Load()
+	if l == nil {
+		return
+	}
+	timeout := time.After(time.Second)
+	for _, r := range *l {
+		select {
+		case <-r.reading:
+		case <-timeout:
+			return
+		case <-e.stop:
+			return
+		}
+	}
+}
+
 // sendPing writes one OPTIONS ping to a binding behind NAT: to the
 // address its REGISTER came from, from the socket it came in on.
 func (e *Engine) sendPing(pg keepalive.Ping) error {

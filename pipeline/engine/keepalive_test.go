@@ -2,12 +2,14 @@ package engine
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/location"
 )
 
 // keepaliveChain is the product's chain with short keepalives.
@@ -100,5 +102,28 @@ func TestKeepalive(t *testing.T) {
 	}
 	if got := direct.find(pings); len(got) != 0 {
 		t.Errorf("a phone not behind NAT got %d pings", len(got))
+	}
+}
+
+// TestKeepaliveRestoredAtStart starts an engine on a store that holds a
+// binding from behind NAT, as after a restart: the phone gets its first
+// ping at once, from the socket the binding names, although it does not
+// register and the interval is an hour.
+func TestKeepaliveRestoredAtStart(t *testing.T) {
+	chain := strings.Replace(keepaliveChain, "keepalive = \"150ms\"\nkeepalive_timeout = \"600ms\"", "keepalive = \"1h\"\nkeepalive_timeout = \"2h\"", 1)
+	if chain == keepaliveChain {
+		t.Fatal("no keepalive keys to lengthen in keepaliveChain")
+	}
+	c := newCore(t, chain)
+	natted := newPhone(t, "natted", nil)
+	b := location.Binding{Contact: "sip:natted@10.0.0.5:5060", CallID: "reg-natted", CSeq: 1, Expires: time.Now().Add(time.Hour),
+		Received: natted.conn.LocalAddr().String(), Transport: "UDP", NAT: true, Local: c.addr}
+	if _, err := c.e.svc.Location.Update("natted", time.Now(), func([]location.Binding) ([]location.Binding, error) { return []location.Binding{b}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	c.e.Start()
+	got := natted.wait("a ping", 1, func(m sip.Message) bool { req, ok := m.(*sip.Request); return ok && req.Method == sip.OPTIONS })
+	if got.from.String() != c.addr || got.msg.(*sip.Request).Recipient.String() != b.Contact {
+		t.Errorf("ping from %s to %s, want from %s to %s", got.from, got.msg.(*sip.Request).Recipient.String(), c.addr, b.Contact)
 	}
 }

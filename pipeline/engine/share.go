@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -61,6 +62,10 @@ type readerShare struct {
 	swept    time.Time
 	buckets  map[netip.Addr]bucket
 	reported netip.Addr // the source last logged as held back
+	// reading is closed at sipgo's first read: sipgo has the socket in
+	// its pool then, and sends from it (see awaitUDP).
+	reading     chan struct{}
+	readingOnce sync.Once
 }
 
 // bucket is the reader's time a source may still take at once, as of at.
@@ -77,11 +82,12 @@ func (b bucket) refilled(now time.Time) bucket {
 
 func newReaderShare(c net.PacketConn, trusted func(netip.Addr) bool, log *slog.Logger) *readerShare {
 	return &readerShare{PacketConn: c, now: time.Now, wait: runtime.Gosched,
-		trusted: trusted, log: log, buckets: make(map[netip.Addr]bucket)}
+		trusted: trusted, log: log, buckets: make(map[netip.Addr]bucket), reading: make(chan struct{})}
 }
 
 // ReadFrom returns the next datagram not dropped to share the reader.
 func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
+	r.readingOnce.Do(func() { close(r.reading) })
 	for {
 		asked := r.now()
 		r.charge(asked)
