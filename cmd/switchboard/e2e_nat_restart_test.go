@@ -69,6 +69,16 @@ func TestNATKeepaliveRestart(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
+			var regs []struct {
+				Bindings []struct {
+					Node  string `json:"node"`
+					Local string `json:"local"`
+				} `json:"bindings"`
+			}
+			adminGet(t, httpAddr, "/admin/registrations?aor=natted", &regs)
+			if len(regs) != 1 || len(regs[0].Bindings) != 1 || len(regs[0].Bindings[0].Node) != 32 || regs[0].Bindings[0].Local != p.UDP {
+				t.Errorf("registrations %+v, want natted's binding held by this node's ID, at %s", regs, p.UDP)
+			}
 			if n := ua.count("SIP/2.0 "); n != 1 {
 				t.Errorf("the phone read %d responses: it registered once", n)
 			}

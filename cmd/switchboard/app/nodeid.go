@@ -58,7 +58,7 @@ func startNode(cfg *config.File, log *slog.Logger) string {
 	id, replaced, err := nodeID(cfg.StateDir())
 	switch {
 	case err != nil:
-		log.Warn("no lasting node ID: after a restart, phones behind NAT are pinged again only once they register", "error", err)
+		log.Warn("no lasting node ID: with a shared (Redis) store, phones behind NAT are pinged after a restart only once they register again", "error", err)
 	case replaced != "":
 		log.Warn("the node ID in the state folder was made on another host: this host gets its own", "file", nodeIDFile, "host", replaced)
 	}

@@ -25,7 +25,11 @@ type Binding struct {
 	Transport string    `json:"transport,omitempty"`
 	// NAT is true for a binding registered from behind NAT, reached at
 	// Received (docs/nat.md).
-	NAT    bool     `json:"nat"`
+	NAT bool `json:"nat"`
+	// Node and Local name the node and socket that hold a UDP binding
+	// from behind NAT, and ping it (docs/nat.md#keepalives).
+	Node   string   `json:"node,omitempty"`
+	Local  string   `json:"local,omitempty"`
 	Path   []string `json:"path,omitempty"`
 	CallID string   `json:"call_id"`
 	CSeq   uint32   `json:"cseq"`
