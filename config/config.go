@@ -474,19 +474,34 @@ func (e *Errors) addIn(section string, err error) {
 func ErrorKey(err error) string {
 	var ke *KeyError
 	if errors.As(err, &ke) {
+		if inner := ErrorKey(ke.Err); inner != "" {
+			return ke.Key + "." + inner
+		}
 		return ke.Key
 	}
-	msg := err.Error()
-	i := strings.Index(msg, ": ")
-	if i <= 0 {
-		return ""
+	// The leading "key: " segments of the message, joined: "rule[0]:
+	// match: ..." is the key rule[0].match.
+	var keys []string
+	for msg := err.Error(); ; {
+		i := strings.Index(msg, ": ")
+		if i <= 0 || !isKeyPath(msg[:i]) {
+			break
+		}
+		keys = append(keys, msg[:i])
+		msg = msg[i+2:]
 	}
-	for _, r := range msg[:i] {
+	return strings.Join(keys, ".")
+}
+
+// isKeyPath reports whether s reads as a key path: lower-case names,
+// digits, dots and indexes.
+func isKeyPath(s string) bool {
+	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("_.[]", r)) {
-			return ""
+			return false
 		}
 	}
-	return msg[:i]
+	return true
 }
 
 // KeyError is a mistake in one key of a table, named by its path inside

@@ -70,7 +70,8 @@ func TestDidYouMean(t *testing.T) {
 }
 
 func TestPositionsFind(t *testing.T) {
-	ps, _ := positionsOf([]byte("[server]\nlisten = [\"a\"]\n\n[[stage]]\nuse = 'a'\n[[stage]]\n  use = 'b'\n  opts = { depth = 2 }\n"))
+	ps, _ := positionsOf([]byte("[server]\nlisten = [\"a\"]\n\n[[stage]]\nuse = 'a'\n[[stage]]\n  use = 'b'\n  opts = { depth = 2 }\n" +
+		"[[stage.rule]]\nmatch = 'x'\n[[stage.rule]]\nmatch = 'y'\n[stage.check]\nevery = 1\n"))
 	tests := []struct {
 		path string
 		want Position
@@ -82,6 +83,10 @@ func TestPositionsFind(t *testing.T) {
 		{"stage[2].use", Position{7, 3}, true},
 		{"stage[2].when", Position{6, 3}, true},
 		{"stage[2].opts.depth", Position{8, 12}, true},
+		{"stage[2].rule[0].match", Position{10, 1}, true},
+		{"stage[2].rule[1].match", Position{12, 1}, true},
+		{"stage[2].rule[1].replace", Position{11, 3}, true},
+		{"stage[2].check.every", Position{14, 1}, true},
 		{"stage[3].use", Position{}, false},
 		{"log.level", Position{}, false},
 	}

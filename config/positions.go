@@ -50,7 +50,15 @@ func positionsOf(data []byte) (ps Positions, again *Position) {
 		case unstable.Table, unstable.ArrayTable:
 			name, first := dotted(e.Key())
 			prefix = name
-			if e.Kind == unstable.ArrayTable {
+			if parent, last, nested := nestedIn(name, arrays); nested {
+				// [[stage.rule]] belongs to the last [[stage]]: stage[2].rule[0],
+				// counted from 0 within it, as the stage's own errors name it.
+				prefix = parent + "." + last
+				if e.Kind == unstable.ArrayTable {
+					arrays[prefix]++
+					prefix += "[" + strconv.Itoa(arrays[prefix]-1) + "]"
+				}
+			} else if e.Kind == unstable.ArrayTable {
 				arrays[name]++
 				prefix = name + "[" + strconv.Itoa(arrays[name]) + "]"
 			}
@@ -60,6 +68,22 @@ func positionsOf(data []byte) (ps Positions, again *Position) {
 		}
 	}
 	return ps, again
+}
+
+// nestedIn reports whether the table name ("stage.rule") is inside an
+// array table read before ("stage"), and returns that table's path
+// ("stage[2]") and the rest of the name ("rule").
+func nestedIn(name string, arrays map[string]int) (parent, last string, ok bool) {
+	i := strings.LastIndex(name, ".")
+	if i <= 0 {
+		return "", "", false
+	}
+	top := name[:i]
+	n, ok := arrays[top]
+	if !ok {
+		return "", "", false
+	}
+	return top + "[" + strconv.Itoa(n) + "]", name[i+1:], true
 }
 
 // keyValue records a key = value line under prefix, and the keys of an

@@ -145,9 +145,9 @@ func TestValidateDialplanMistakes(t *testing.T) {
 	tests := []struct {
 		config, stderr string
 	}{
-		{"regex.toml", "regex.toml: stage 2 (dialplan): rule[0]: match: error parsing regexp: missing closing ): `^0(9`"},
-		{"table.toml", "table.toml: stage 1 (prefixes): file: " + dir + "/routes.csv:3: 3 fields, want 2"},
-		{"did.toml", "did.toml: stage 1 (did): file: " + dir + "/dids.toml:2: "},
+		{"regex.toml", "regex.toml:7:1: stage 2 (dialplan): rule[0]: match: error parsing regexp: missing closing ): `^0(9`"},
+		{"table.toml", "table.toml:3:1: stage 1 (prefixes): file: " + dir + "/routes.csv:3: 3 fields, want 2"},
+		{"did.toml", "did.toml:3:1: stage 1 (did): file: " + dir + "/dids.toml:2: "},
 	}
 	for i, tc := range tests {
 		code, _, stderr := runCLI(t, dir, "validate", tc.config)

@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
-	_ "github.com/switchboard-sip/switchboard/stages/dispatch"
-	_ "github.com/switchboard-sip/switchboard/stages/forward"
 )
 
 // TestReadme checks README.md's sections and builds its examples, with the
