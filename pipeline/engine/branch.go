@@ -184,9 +184,9 @@ func (b *branch) run() {
 			failover = nil
 			if b.failover("no response") {
 				b.answered(nil)
-				// Nothing came back: no CANCEL can be sent (RFC 3261
-				// 9.1), and a late answer finds no transaction.
-				b.tx.Terminate()
+				// Nothing came back: no CANCEL can be sent yet (RFC
+				// 3261 9.1); a late answer is handled by lateStray.
+				b.abandon("failover")
 				return
 			}
 		case <-b.tx.Done():
@@ -247,6 +247,7 @@ func (b *branch) onResponse(res *sip.Response) {
 		}
 	case code < 300:
 		t.recordDialog(b, res)
+		t.noteAnswer(b, res)
 		t.respond(res, false)
 		// Done only once the 2xx went up: a branch done earlier lets a
 		// maybeFinish in between send a 408 for a transaction with no
@@ -274,7 +275,8 @@ func (b *branch) onResponse(res *sip.Response) {
 
 // timeout ends a branch that had no provisional response within
 // fr_timeout, or no final response within Timer C after its last
-// provisional: it is cancelled and counts as 408 (480 if it rang).
+// provisional. One that rang is cancelled and counts as 480; one that did
+// not counts as 408 and is abandoned, to be cancelled if it rings late.
 func (b *branch) timeout() {
 	t := b.t
 	t.mu.Lock()
@@ -293,7 +295,7 @@ func (b *branch) timeout() {
 	} else {
 		b.answered(nil)
 		t.addFinal(timeoutResponse(t.req))
-		b.tx.Terminate()
+		b.abandon("fr_timeout")
 	}
 	t.maybeFinish()
 }
@@ -348,20 +350,9 @@ func (b *branch) cancel() {
 		return
 	}
 	t.e.svc.Metrics.Message("out", "CANCEL", 0)
-	// sipgo hands each response up a channel that must be read; the CANCEL
-	// needs nothing of the pipeline, so this reader holds no reference.
-	go func() {
-		for {
-			select {
-			case res := <-tx.Responses():
-				if !res.IsProvisional() {
-					return
-				}
-			case <-tx.Done():
-				return
-			}
-		}
-	}()
+	// The CANCEL needs nothing of the pipeline: its reader holds no
+	// reference.
+	drainClient(tx)
 }
 
 // cancelFor builds the CANCEL of a forwarded INVITE: same Request-URI, top

@@ -83,7 +83,7 @@ func (e *Engine) respondStateless(req *sip.Request, res *sip.Response, local net
 // sent on statelessly by the next Via, after the response stages.
 func (e *Engine) onStrayResponse(res *sip.Response) {
 	via := res.Via()
-	if via == nil || e.pingAnswered(res) {
+	if via == nil || e.pingAnswered(res) || e.lateStray(res) {
 		return
 	}
 	p := e.holdCurrent()

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/metrics"
 	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 	_ "github.com/switchboard-sip/switchboard/stages/location"
 	_ "github.com/switchboard-sip/switchboard/stages/parse"
@@ -88,6 +89,7 @@ func newCoreOn(t *testing.T, sections, chain string, opts Options, listen ...str
 	e.svc.Location = location.NewMemory()
 	e.svc.DialogKey = []byte("core test dialog key")
 	e.svc.Log = e.log
+	e.svc.Metrics = metrics.New(metrics.Gauges{})
 	cfg, err := config.Parse("core.toml", []byte("[server]\ndomains = [\"example.org\"]\n"+sections+chain))
 	if err != nil {
 		t.Fatal(err)

@@ -78,6 +78,12 @@ type Engine struct {
 	// branches finds the open branch a response answers (branchKey).
 	calls    *callOrder
 	branches sync.Map
+	// abandoned keeps the branches the proxy gave up on (branchKey ->
+	// *abandoned) while a late answer may come, which lateStray handles.
+	abandoned sync.Map
+	// answeredHops keeps where 2xx responses came from (noteAnswer), for
+	// their ACKs.
+	answeredHops sync.Map
 	// answered2xx2543 holds the branch hashes of the RFC 2543 INVITE
 	// transactions that sent a 2xx, until they end: their ACKs get a
 	// branch of their own (markRFC2543).

@@ -316,6 +316,7 @@ func (t *transaction) forwardAck(ctx *pipeline.Context) {
 		t.log.Warn("ACK not relayed: its next hop does not resolve", "stage", "forward", "error", err)
 		return
 	}
+	target = t.e.answeredHop(ctx.Request, target)
 	ack, err := t.prepare(ctx.Request, target, sip.GenerateBranch(), true)
 	if err != nil {
 		t.log.Warn("ACK not relayed", "error", err)

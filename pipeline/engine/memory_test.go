@@ -63,9 +63,11 @@ func floodSize(n int) int {
 }
 
 // TestMemoryAfterInviteFlood sends INVITEs that the callee never answers
-// (each ends in 408 at fr_timeout, never ACKed) and checks that once every
-// transaction has ended the heap goes back down by itself, without the two
-// minutes an idle Go process waits for its next collection.
+// (each ends in 408 at fr_timeout, never ACKed; what a late answer would
+// need is kept until Timer B, here 2 s, and server.linger) and checks
+// that once every transaction has ended the heap goes back down by
+// itself, without the two minutes an idle Go process waits for its next
+// collection.
 // SWITCHBOARD_FLOOD sets the number of INVITEs, SWITCHBOARD_FR_TIMEOUT how
 // long each is held; with SWITCHBOARD_WAIT set the test logs the memory
 // every 5 s for 200 s; SWITCHBOARD_HEAPPROFILE names a file for the heap
@@ -75,9 +77,9 @@ func TestMemoryAfterInviteFlood(t *testing.T) {
 		t.Skip("a flood")
 	}
 	n := floodSize(4000)
-	timerH := sip.Timer_H
-	sip.Timer_H = time.Second
-	t.Cleanup(func() { sip.Timer_H = timerH })
+	timerH, timerB := sip.Timer_H, sip.Timer_B
+	sip.Timer_H, sip.Timer_B = time.Second, 2*time.Second
+	t.Cleanup(func() { sip.Timer_H, sip.Timer_B = timerH, timerB })
 	e := forwardingEngine(t, fmt.Sprintf("max_transactions = %d\nmax_invites_per_source = -1\nmax_invites_per_callee = -1", 4*n), `fr_timeout = "`+floodTimeout()+`"`)
 	if os.Getenv("SWITCHBOARD_WAIT") == "" {
 		e.release.least, e.release.delay = 100, 2*time.Second

@@ -32,6 +32,7 @@ type Metrics struct {
 	configInfo   *prometheus.GaugeVec
 	lastReload   prometheus.Gauge
 	keepalives   *prometheus.CounterVec
+	lateAnswers  *prometheus.CounterVec
 }
 
 // New makes and registers the collectors. gauges are read when scraped.
@@ -79,10 +80,11 @@ func New(g Gauges) *Metrics {
 			Name: "switchboard_config_last_reload_timestamp_seconds",
 			Help: "When the last reload was tried (Unix time).",
 		}),
-		keepalives: newKeepalives(),
+		keepalives:  newKeepalives(),
+		lateAnswers: newLateAnswers(),
 	}
 	reg.MustRegister(m.messages, m.responses, m.stageSeen, m.stageVerdict, m.stageSeconds, m.ruleMatched, m.ruleFailed,
-		m.reloads, m.configInfo, m.lastReload, m.keepalives,
+		m.reloads, m.configInfo, m.lastReload, m.keepalives, m.lateAnswers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {
 		if f != nil {

@@ -65,3 +65,28 @@ func TestMessage(t *testing.T) {
 	var nilMetrics *Metrics
 	nilMetrics.Message("in", "INVITE", 0) // no collectors: no panic
 }
+
+func TestLateAnswer(t *testing.T) {
+	m := New(Gauges{})
+	for _, a := range []string{LateCancelled, LateHungUp, LateHungUp} {
+		m.LateAnswer(a)
+	}
+	(*Metrics)(nil).LateAnswer(LateAbsorbed) // counts nothing, and does not panic
+	tests := []struct {
+		action string
+		want   float64
+	}{
+		{LateCancelled, 1},
+		{LateHungUp, 2},
+		{LateAbsorbed, 0},
+	}
+	for i, tc := range tests {
+		var out dto.Metric
+		if err := m.lateAnswers.WithLabelValues(tc.action).Write(&out); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.GetCounter().GetValue(); got != tc.want {
+			t.Errorf("test %d: late_answers{action=%q} = %g, want %g", i, tc.action, got, tc.want)
+		}
+	}
+}
