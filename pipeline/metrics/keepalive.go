@@ -18,12 +18,17 @@ const (
 
 // newKeepalives makes the keepalive counter, with every event at 0.
 func newKeepalives() *prometheus.CounterVec {
-	v := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "switchboard_keepalives_total",
-		Help: "NAT keepalives, by event: ping (OPTIONS sent), answer (a response to one), removed (a binding that left them unanswered), stun (a STUN Binding request answered).",
-	}, []string{"event"})
-	for _, e := range []string{KeepalivePing, KeepaliveAnswer, KeepaliveRemoved, KeepaliveSTUN} {
-		v.WithLabelValues(e)
+	return newCounterOf("switchboard_keepalives_total",
+		"NAT keepalives, by event: ping (OPTIONS sent), answer (a response to one), removed (a binding that left them unanswered), stun (a STUN Binding request answered).",
+		"event", KeepalivePing, KeepaliveAnswer, KeepaliveRemoved, KeepaliveSTUN)
+}
+
+// newCounterOf makes a counter with one label, at 0 for each of values:
+// every series shows in a scrape before its first count.
+func newCounterOf(name, help, label string, values ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	for _, val := range values {
+		v.WithLabelValues(val)
 	}
 	return v
 }

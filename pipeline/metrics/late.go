@@ -17,14 +17,9 @@ const (
 
 // newLateAnswers makes the late answer counter, with every action at 0.
 func newLateAnswers() *prometheus.CounterVec {
-	v := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "switchboard_late_answers_total",
-		Help: "Answers from an address the proxy gave up on (failover, or fr_timeout with no provisional response), by what it did: cancelled (a provisional response, CANCEL sent), hung_up (a 2xx, ACK and BYE sent), absorbed (another final, ACKed if an INVITE's). None reaches the caller.",
-	}, []string{"action"})
-	for _, a := range []string{LateCancelled, LateHungUp, LateAbsorbed} {
-		v.WithLabelValues(a)
-	}
-	return v
+	return newCounterOf("switchboard_late_answers_total",
+		"Answers from an address the proxy gave up on (failover, or fr_timeout with no provisional response), by what it did: cancelled (a provisional response, CANCEL sent), hung_up (a 2xx, ACK and BYE sent), absorbed (another final, ACKed if an INVITE's). None reaches the caller.",
+		"action", LateCancelled, LateHungUp, LateAbsorbed)
 }
 
 // LateAnswer counts one late answer (LateCancelled, ...).
