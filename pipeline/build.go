@@ -40,6 +40,9 @@ type Pipeline struct {
 	// shared are the keys of the values the stages took from
 	// Services.Shared (see Share), which Cleanup releases.
 	shared []string
+	// members are the destinations of the sets, for source.set, in the
+	// order of their sets in the file.
+	members []setMember
 
 	// inflight counts the transactions running on the pipeline.
 	inflight struct {
