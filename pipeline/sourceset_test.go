@@ -33,7 +33,8 @@ name = "trunk"
 [[set.destination]]
 uri = "sip:trunk.example.net"
 [[stage]]
-use = "test_echo"`)
+use = "test_echo"
+when = 'source.set in ["pstn", ""] || "trunk" == source.set'`)
 	if err != nil {
 		t.Fatal(err)
 	}
