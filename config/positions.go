@@ -42,17 +42,21 @@ func positionsOf(data []byte) (ps Positions, again *Position) {
 	ps = Positions{}
 	var p unstable.Parser
 	p.Reset(data)
-	arrays := map[string]int{} // how many [[name]] tables were read so far
+	arrays := map[string]int{} // how many [[name]] tables were read so far, by path
+	// last is the path of the latest [[name]] table, by name: a table
+	// inside it ([set.check] after [[set]]) is at "set[2].check".
+	last := map[string]string{}
 	prefix := ""
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			name, first := dotted(e.Key())
-			prefix = name
+			prefix = inArray(name, last)
 			if e.Kind == unstable.ArrayTable {
-				arrays[name]++
-				prefix = name + "[" + strconv.Itoa(arrays[name]) + "]"
+				arrays[prefix]++
+				prefix += "[" + strconv.Itoa(arrays[prefix]) + "]"
+				last[name] = prefix
 			}
 			ps.add(&p, prefix, first, &again)
 		case unstable.KeyValue:
@@ -60,6 +64,17 @@ func positionsOf(data []byte) (ps Positions, again *Position) {
 		}
 	}
 	return ps, again
+}
+
+// inArray returns the path of the table name: inside the latest array
+// table its name starts with, if any ("set.check" -> "set[2].check").
+func inArray(name string, last map[string]string) string {
+	for i := strings.LastIndex(name, "."); i > 0; i = strings.LastIndex(name[:i], ".") {
+		if p, ok := last[name[:i]]; ok {
+			return p + name[i:]
+		}
+	}
+	return name
 }
 
 // keyValue records a key = value line under prefix, and the keys of an
