@@ -23,15 +23,7 @@ func (a *addrs) HasAddr(ip netip.Addr) bool {
 // request's source address, the first in the file when several have one,
 // whatever order the stages added them in.
 func TestSourceSet(t *testing.T) {
-	p, err := build(t, `
-[[set]]
-name = "pstn"
-[[set.destination]]
-uri = "sip:192.0.2.1"
-[[set]]
-name = "trunk"
-[[set.destination]]
-uri = "sip:trunk.example.net"
+	p, err := build(t, testSets+`
 [[stage]]
 use = "test_echo"
 when = 'source.set in ["pstn", ""] || "trunk" == source.set'`)
