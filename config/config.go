@@ -588,11 +588,46 @@ func DecodeStrict(in any, out any) []error {
 		errs = append(errs, decodeErrors(err)...)
 	}
 	sort.Strings(md.Unused)
-	known := keysOf(out)
 	for _, k := range md.Unused {
-		errs = append(errs, &KeyError{Key: k, Err: fmt.Errorf("unknown key%s%s", DidYouMean(k, known), knownList(known))})
+		// A key of an inner table ("check.timout") is one of that
+		// table's keys.
+		table, name := "", k
+		if i := strings.LastIndex(k, "."); i >= 0 {
+			table, name = k[:i], k[i+1:]
+		}
+		known := keysOf(fieldAt(reflect.TypeOf(out), table))
+		errs = append(errs, &KeyError{Key: k, Err: fmt.Errorf("unknown key%s%s", DidYouMean(name, known), knownList(known))})
 	}
 	return errs
+}
+
+// fieldAt returns the type of the field at a path of toml keys in t
+// ("check", "destination[0]"), or t itself for "".
+func fieldAt(t reflect.Type, path string) reflect.Type {
+	if path == "" {
+		return t
+	}
+	for _, key := range strings.Split(path, ".") {
+		key, _, _ = strings.Cut(key, "[")
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return t
+		}
+		next := t
+		for i := 0; i < t.NumField(); i++ {
+			if strings.Split(t.Field(i).Tag.Get("toml"), ",")[0] == key {
+				next = t.Field(i).Type
+				break
+			}
+		}
+		if next == t {
+			return t
+		}
+		t = next
+	}
+	return t
 }
 
 func decodeErrors(err error) []error {
@@ -614,10 +649,10 @@ func decodeErrors(err error) []error {
 	return []error{err}
 }
 
-// keysOf lists the keys of the struct out points to.
-func keysOf(out any) []string {
-	t := reflect.TypeOf(out)
-	for t.Kind() == reflect.Pointer {
+// keysOf lists the keys of the struct type t (or that t points to, or
+// holds a slice of).
+func keysOf(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {

@@ -69,6 +69,21 @@ func TestDidYouMean(t *testing.T) {
 	}
 }
 
+func TestCountFromOne(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                      "",
+		"when":                  "when",
+		"rule[0].match":         "rule[1].match",
+		"destination[2].weight": "destination[3].weight",
+		"a[0].b[9]":             "a[1].b[10]",
+		"listen[x]":             "listen[x]",
+	} {
+		if got := CountFromOne(in); got != want {
+			t.Errorf("CountFromOne(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestPositionsFind(t *testing.T) {
 	ps, _ := positionsOf([]byte("[server]\nlisten = [\"a\"]\n\n[[stage]]\nuse = 'a'\n[[stage]]\n  use = 'b'\n  opts = { depth = 2 }\n" +
 		"[[stage.rule]]\nmatch = 'x'\n[[stage.rule]]\nmatch = 'y'\n[stage.check]\nevery = 1\n"))
@@ -83,9 +98,9 @@ func TestPositionsFind(t *testing.T) {
 		{"stage[2].use", Position{7, 3}, true},
 		{"stage[2].when", Position{6, 3}, true},
 		{"stage[2].opts.depth", Position{8, 12}, true},
-		{"stage[2].rule[0].match", Position{10, 1}, true},
-		{"stage[2].rule[1].match", Position{12, 1}, true},
-		{"stage[2].rule[1].replace", Position{11, 3}, true},
+		{"stage[2].rule[1].match", Position{10, 1}, true},
+		{"stage[2].rule[2].match", Position{12, 1}, true},
+		{"stage[2].rule[2].replace", Position{11, 3}, true},
 		{"stage[2].check.every", Position{14, 1}, true},
 		{"stage[3].use", Position{}, false},
 		{"log.level", Position{}, false},

@@ -42,25 +42,21 @@ func positionsOf(data []byte) (ps Positions, again *Position) {
 	ps = Positions{}
 	var p unstable.Parser
 	p.Reset(data)
-	arrays := map[string]int{} // how many [[name]] tables were read so far
+	arrays := map[string]int{} // how many [[name]] tables were read so far, by path
+	// last is the path of the latest [[name]] table, by name: a table
+	// inside it ([set.check] after [[set]]) is at "set[2].check".
+	last := map[string]string{}
 	prefix := ""
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			name, first := dotted(e.Key())
-			prefix = name
-			if parent, last, nested := nestedIn(name, arrays); nested {
-				// [[stage.rule]] belongs to the last [[stage]]: stage[2].rule[0],
-				// counted from 0 within it, as the stage's own errors name it.
-				prefix = parent + "." + last
-				if e.Kind == unstable.ArrayTable {
-					arrays[prefix]++
-					prefix += "[" + strconv.Itoa(arrays[prefix]-1) + "]"
-				}
-			} else if e.Kind == unstable.ArrayTable {
-				arrays[name]++
-				prefix = name + "[" + strconv.Itoa(arrays[name]) + "]"
+			prefix = inArray(name, last)
+			if e.Kind == unstable.ArrayTable {
+				arrays[prefix]++
+				prefix += "[" + strconv.Itoa(arrays[prefix]) + "]"
+				last[name] = prefix
 			}
 			ps.add(&p, prefix, first, &again)
 		case unstable.KeyValue:
@@ -70,20 +66,15 @@ func positionsOf(data []byte) (ps Positions, again *Position) {
 	return ps, again
 }
 
-// nestedIn reports whether the table name ("stage.rule") is inside an
-// array table read before ("stage"), and returns that table's path
-// ("stage[2]") and the rest of the name ("rule").
-func nestedIn(name string, arrays map[string]int) (parent, last string, ok bool) {
-	i := strings.LastIndex(name, ".")
-	if i <= 0 {
-		return "", "", false
+// inArray returns the path of the table name: inside the latest array
+// table its name starts with, if any ("set.check" -> "set[2].check").
+func inArray(name string, last map[string]string) string {
+	for i := strings.LastIndex(name, "."); i > 0; i = strings.LastIndex(name[:i], ".") {
+		if p, ok := last[name[:i]]; ok {
+			return p + name[i:]
+		}
 	}
-	top := name[:i]
-	n, ok := arrays[top]
-	if !ok {
-		return "", "", false
-	}
-	return top + "[" + strconv.Itoa(n) + "]", name[i+1:], true
+	return name
 }
 
 // keyValue records a key = value line under prefix, and the keys of an
@@ -135,4 +126,27 @@ func join(prefix, name string) string {
 		return name
 	}
 	return prefix + "." + name
+}
+
+// CountFromOne turns the indexes of a key path that a decoder counts from
+// 0 ("rule[0].match", "destination[0].weight") into places in the file,
+// counted from 1 as the paths of Positions count tables.
+func CountFromOne(key string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(key, "[")
+		j := strings.Index(key[i+1:], "]")
+		if i < 0 || j < 0 {
+			break
+		}
+		n, err := strconv.Atoi(key[i+1 : i+1+j])
+		if err != nil {
+			b.WriteString(key[:i+1+j+1])
+		} else {
+			b.WriteString(key[:i+1] + strconv.Itoa(n+1) + "]")
+		}
+		key = key[i+1+j+1:]
+	}
+	b.WriteString(key)
+	return b.String()
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,34 +107,42 @@ func (f *File) FindSet(name string) *Set {
 
 // SetNames returns the names of the sets, for errors.
 func (f *File) SetNames() string {
-	names := make([]string, 0, len(f.Sets))
-	for _, s := range f.Sets {
-		names = append(names, fmt.Sprintf("%q", s.Name))
-	}
+	names := f.setNames()
 	if len(names) == 0 {
 		return "none: declare one with [[set]]"
 	}
+	for i, name := range names {
+		names[i] = strconv.Quote(name)
+	}
 	return strings.Join(names, ", ")
+}
+
+func (f *File) setNames() []string {
+	names := make([]string, 0, len(f.Sets))
+	for _, s := range f.Sets {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 func decodeSets(errs *Errors, val any) []Set {
 	list, ok := val.([]any)
 	if !ok {
-		errs.Add(fmt.Errorf("set: must be an array of tables, written [[set]]"))
+		errs.AddAt("set", fmt.Errorf("set: must be an array of tables, written [[set]]"))
 		return nil
 	}
 	sets := make([]Set, 0, len(list))
 	for i, item := range list {
 		s := Set{Index: i + 1}
 		if _, ok := item.(map[string]any); !ok {
-			errs.Add(fmt.Errorf("%s: must be a table", s.Label()))
+			errs.AddAt(s.Path(""), fmt.Errorf("%s: must be a table", s.Label()))
 			continue
 		}
 		if name, ok := item.(map[string]any)["name"].(string); ok {
 			s.Name = name // for the label of the errors below
 		}
 		for _, err := range DecodeStrict(item, &s) {
-			errs.Add(fmt.Errorf("%s: %w", s.Label(), err))
+			errs.AddAt(s.Path(CountFromOne(ErrorKey(err))), fmt.Errorf("%s: %w", s.Label(), err))
 		}
 		check, _ := item.(map[string]any)["check"].(map[string]any)
 		_, interval := check["interval"]
@@ -141,6 +150,16 @@ func decodeSets(errs *Errors, val any) []Set {
 		sets = append(sets, s)
 	}
 	return sets
+}
+
+// Path is the key path of key in the set ("set[2].check.timeout"), for
+// the position of a mistake; "" is the [[set]] line.
+func (s *Set) Path(key string) string {
+	p := "set[" + strconv.Itoa(s.Index) + "]"
+	if key == "" {
+		return p
+	}
+	return p + "." + key
 }
 
 // defaults fills what the set left out; interval says whether it set
@@ -187,18 +206,18 @@ func (f *File) validateSets(errs *Errors) {
 	seen := map[string]bool{}
 	for i := range f.Sets {
 		s := &f.Sets[i]
-		for _, err := range s.validate() {
-			errs.Add(fmt.Errorf("%s: %w", s.Label(), err))
+		for _, m := range s.validate() {
+			errs.AddAt(s.Path(m.key), fmt.Errorf("%s: %w", s.Label(), m.err))
 		}
 		if s.Name != "" && seen[s.Name] {
-			errs.Add(fmt.Errorf("%s: name: %q is the name of an earlier set", s.Label(), s.Name))
+			errs.AddAt(s.Path("name"), fmt.Errorf("%s: name: %q is the name of an earlier set", s.Label(), s.Name))
 		}
 		seen[s.Name] = true
 		if s.Fallback != "" && f.FindSet(s.Fallback) == nil {
-			errs.Add(fmt.Errorf("%s: fallback: unknown set %q (sets: %s)", s.Label(), s.Fallback, f.SetNames()))
+			errs.AddAt(s.Path("fallback"), fmt.Errorf("%s: fallback: unknown set %q%s (sets: %s)", s.Label(), s.Fallback, DidYouMean(s.Fallback, f.setNames()), f.SetNames()))
 		}
 		if s.Fallback != "" && f.fallbackLoops(s) {
-			errs.Add(fmt.Errorf("%s: fallback: %q leads back to this set", s.Label(), s.Fallback))
+			errs.AddAt(s.Path("fallback"), fmt.Errorf("%s: fallback: %q leads back to this set", s.Label(), s.Fallback))
 		}
 	}
 }
@@ -213,59 +232,70 @@ func (f *File) fallbackLoops(s *Set) bool {
 	return false
 }
 
-func (s *Set) validate() []error {
-	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+// setMistake is a mistake in a set, at a key path inside it
+// ("check.timeout", "destination[2].uri").
+type setMistake struct {
+	key string
+	err error
+}
+
+func (s *Set) validate() []setMistake {
+	var errs []setMistake
+	// add adds the mistake at key, whose message starts with the key as
+	// users read it.
+	add := func(key, format string, a ...any) {
+		errs = append(errs, setMistake{key: key, err: fmt.Errorf(format, a...)})
+	}
 	if s.Name == "" {
-		add("name: missing: every set has a name, for example name = \"gateways\"")
+		add("name", "name: missing: every set has a name, for example name = \"gateways\"")
 	}
 	if !slices.Contains(SetAlgorithms, s.Algorithm) {
-		add("algorithm: %q is not one of %s", s.Algorithm, strings.Join(SetAlgorithms, ", "))
+		add("algorithm", "algorithm: %q is not one of %s", s.Algorithm, strings.Join(SetAlgorithms, ", "))
 	}
 	if s.Attempts < 1 {
-		add("attempts: %d is not positive", s.Attempts)
+		add("attempts", "attempts: %d is not positive", s.Attempts)
 	}
 	if d := s.FailoverTimeout.D(); d < 100*time.Millisecond || d > 32*time.Second {
-		add("failover_timeout: %s is not between 100ms and 32s", d)
+		add("failover_timeout", "failover_timeout: %s is not between 100ms and 32s", d)
 	}
 	for i, c := range s.FailoverCodes {
 		if c < 300 || c > 599 {
-			add("failover_codes[%d]: %d is not a 3xx, 4xx or 5xx code (no failover after a 2xx or a 6xx)", i, c)
+			add("failover_codes", "failover_codes[%d]: %d is not a 3xx, 4xx or 5xx code (no failover after a 2xx or a 6xx)", i, c)
 		}
 	}
 	if d := s.RetryAfter.D(); d < time.Second {
-		add("retry_after: %s is under 1s", d)
+		add("retry_after", "retry_after: %s is under 1s", d)
 	}
 	c := s.Check
 	if d := c.Interval.D(); d < 0 || (d > 0 && d < 100*time.Millisecond) {
-		add("check: interval: %s is under 100ms (0s: no checks)", d)
+		add("check.interval", "check: interval: %s is under 100ms (0s: no checks)", d)
 	}
 	if d := c.Timeout.D(); d < 10*time.Millisecond || d > 32*time.Second {
-		add("check: timeout: %s is not between 10ms and 32s", d)
+		add("check.timeout", "check: timeout: %s is not between 10ms and 32s", d)
 	}
 	if c.DownAfter < 1 {
-		add("check: down_after: %d is not positive", c.DownAfter)
+		add("check.down_after", "check: down_after: %d is not positive", c.DownAfter)
 	}
 	if c.UpAfter < 1 {
-		add("check: up_after: %d is not positive", c.UpAfter)
+		add("check.up_after", "check: up_after: %d is not positive", c.UpAfter)
 	}
 	for i, code := range c.AliveCodes {
 		if code < 100 || code > 699 {
-			add("check: alive_codes[%d]: %d is not a SIP status code", i, code)
+			add("check.alive_codes", "check: alive_codes[%d]: %d is not a SIP status code", i, code)
 		}
 	}
 	if err := parseSIPURI(c.From); err != nil {
-		add("check: from: %v", err)
+		add("check.from", "check: from: %v", err)
 	}
 	if len(s.Destinations) == 0 {
-		add("destination: none: a set needs at least one [[set.destination]]")
+		add("destination", "destination: none: a set needs at least one [[set.destination]]")
 	}
 	for i, d := range s.Destinations {
 		if err := parseSIPURI(d.URI); err != nil {
-			add("destination %d: uri: %v", i+1, err)
+			add(fmt.Sprintf("destination[%d].uri", i+1), "destination %d: uri: %v", i+1, err)
 		}
 		if d.Weight < 0 {
-			add("destination %d: weight: %d is negative", i+1, d.Weight)
+			add(fmt.Sprintf("destination[%d].weight", i+1), "destination %d: weight: %d is negative", i+1, d.Weight)
 		}
 	}
 	return errs

@@ -40,6 +40,9 @@ type Pipeline struct {
 	// shared are the keys of the values the stages took from
 	// Services.Shared (see Share), which Cleanup releases.
 	shared []string
+	// members are the destinations of the sets, for source.set, in the
+	// order of their sets in the file.
+	members []setMember
 
 	// inflight counts the transactions running on the pipeline.
 	inflight struct {
@@ -160,8 +163,14 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 	for _, s := range cfg.Sets {
 		sets = append(sets, s.Name)
 	}
+	if err := unknownSet(cfg.Log.TraceWhen, sets); err != nil {
+		errs.AddAt("log.trace_when", fmt.Errorf("log: trace_when: %w", err))
+	}
 	for _, sc := range cfg.Stages {
 		e, err := p.buildStage(sc, dir, cfg.StateDir())
+		if serr := unknownSet(sc.When, sets); serr != nil {
+			err = append(err, fmt.Errorf("when: %w", serr))
+		}
 		if e != nil {
 			p.stages = append(p.stages, e)
 			if v, ok := e.stage.(SetValidator); ok && len(err) == 0 {
@@ -171,7 +180,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 			}
 		}
 		for _, err := range err {
-			errs.AddAt(sc.Path(config.ErrorKey(err)), fmt.Errorf("%s: %w", sc.Label(), err))
+			errs.AddAt(sc.Path(config.CountFromOne(config.ErrorKey(err))), fmt.Errorf("%s: %w", sc.Label(), err))
 		}
 	}
 	p.checkOrder(errs)

@@ -77,6 +77,17 @@ func build(t *testing.T, toml string) (*Pipeline, error) {
 	return Build(cfg, testServices())
 }
 
+// testSets declares the sets "pstn" and "trunk" in 8 lines.
+const testSets = `[[set]]
+name = "pstn"
+[[set.destination]]
+uri = "sip:192.0.2.1"
+[[set]]
+name = "trunk"
+[[set.destination]]
+uri = "sip:192.0.2.2"
+`
+
 func TestBuildErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -94,6 +105,11 @@ func TestBuildErrors(t *testing.T) {
 		{"validate", "[[stage]]\nuse = 'test_echo'\nfail_validate = true", `c.toml:3:1: stage 1 (test_echo): fail_validate: asked to fail`},
 		{"terminal not last", "[[stage]]\nuse = 'test_echo'\nfinal = true\n[[stage]]\nuse = 'test_echo'", `c.toml:1:3: stage 1 (test_echo): is terminal`},
 		{"second stage", "[[stage]]\nuse = 'test_echo'\n[[stage]]\nuse = 'test_echo'\nwhen = 'x =='", `c.toml:5:1: stage 2 (test_echo): when:`},
+		{"unknown set in a rule", testSets + "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set == \"pstm\"'", `c.toml:11:1: stage 1 (test_echo): when: source.set: unknown set "pstm", did you mean "pstn"? (sets: "pstn", "trunk")`},
+		{"unknown set, reversed", testSets + "[[stage]]\nuse = 'test_echo'\nwhen = '\"gw\" != source.set'", `c.toml:11:1: stage 1 (test_echo): when: source.set: unknown set "gw"`},
+		{"unknown set in a list", testSets + "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set in [\"pstn\", \"trunks\"]'", `c.toml:11:1: stage 1 (test_echo): when: source.set: unknown set "trunks", did you mean "trunk"?`},
+		{"a set without sets", "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set == \"pstn\"'", `c.toml:3:1: stage 1 (test_echo): when: source.set: unknown set "pstn" (sets: none: declare one with [[set]])`},
+		{"unknown set in the trace rule", testSets + "[log]\ntrace = true\ntrace_when = 'source.set == \"x\"'\n[[stage]]\nuse = 'test_echo'", `c.toml:11:1: log: trace_when: source.set: unknown set "x"`},
 		{"trace rule", "[log]\ntrace = true\ntrace_when = 'call_di == \"x\"'\n[[stage]]\nuse = 'test_echo'", `c.toml:3:1: log: trace_when: unknown name call_di (1:1) in ` + "`| call_di == \"x\"`" + `, did you mean "call_id"?`},
 	}
 	for i, tc := range tests {

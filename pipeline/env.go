@@ -33,6 +33,7 @@ const (
 	useAuth                              // auth.user
 	useFromOurs                          // from.ours
 	useToOurs                            // to.ours
+	useSourceSet                         // source.set
 
 	useAll envFields = 1<<iota - 1
 )
@@ -65,10 +66,11 @@ var envPaths = map[string]envFields{
 	"cseq":             useCSeq,
 	"in_dialog":        useInDialog,
 	"is_response":      useIsResponse,
-	"source":           useSourceIP | useSourcePort | useSourceNATed,
+	"source":           useSourceIP | useSourcePort | useSourceNATed | useSourceSet,
 	"source.ip":        useSourceIP,
 	"source.port":      useSourcePort,
 	"source.nated":     useSourceNATed,
+	"source.set":       useSourceSet,
 	"transport":        useTransport,
 	"header":           useHeader,
 	"auth":             useAuth,
@@ -379,6 +381,9 @@ func fillEnv(env *Env, need envFields, p *Pipeline, m headers, uri *sip.Uri, src
 		if req, ok := m.(*sip.Request); ok {
 			env.Source.NATed = DetectNAT(req, src, transport).Behind
 		}
+	}
+	if need&useSourceSet != 0 {
+		env.Source.Set = p.SourceSet(src.IP)
 	}
 	if need&useTransport != 0 {
 		env.Transport = transport

@@ -81,6 +81,8 @@ type SourceEnv struct {
 	// NATed is true when the request came straight from a phone whose
 	// top Via or Contact names another address (see DetectNAT).
 	NATed bool `expr:"nated"`
+	// Set is the [[set]] with a destination at the source address, or "".
+	Set string `expr:"set"`
 }
 
 // AuthEnv is what the auth stage found.

@@ -32,6 +32,8 @@ func TestEnvUses(t *testing.T) {
 		{`cidr(source.ip, "10.0.0.0/8")`, useSourceIP},
 		{`source.port == 5060 && transport == "UDP"`, useSourcePort | useTransport},
 		{`source.nated`, useSourceNATed},
+		{`source.set == "pstn"`, useSourceSet},
+		{`source.ip != "" && source.set != ""`, useSourceIP | useSourceSet},
 		{`source.ip + ":" + string(source.port) != ""`, useSourceIP | useSourcePort},
 		{`header("User-Agent") contains "Linphone"`, useHeader},
 		{`any(["a", "b"], # == from.user)`, useFrom},

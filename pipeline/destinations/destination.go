@@ -190,6 +190,19 @@ func (d *Destination) Hops() []resolve.Target {
 	return out
 }
 
+// HasAddr reports whether ip is one of the destination's addresses, up
+// or down: requests from it come from the destination (source.set).
+func (d *Destination) HasAddr(ip netip.Addr) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, h := range d.hops {
+		if h.target.Addr.Addr().Unmap() == ip {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Destination) isAddress() bool {
 	_, err := netip.ParseAddr(strings.Trim(d.URI.Host, "[]"))
 	return err == nil

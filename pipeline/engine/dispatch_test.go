@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -149,5 +150,22 @@ func TestDispatchRetryAfter(t *testing.T) {
 	}
 	if n := len(gw.find(requestsOf(sip.MESSAGE, "retry-after-2"))); n != 0 {
 		t.Errorf("the gateway out for its Retry-After got %d requests", n)
+	}
+}
+
+// TestDestinationsTrusted: the addresses of a set's destinations count as
+// trusted sources (the reader's share, max_invites_per_source), others do
+// not.
+func TestDestinationsTrusted(t *testing.T) {
+	gw := newPhone(t, "gateway", nil)
+	c := newDispatchCore(t, 1, gw)
+	if ip := netip.MustParseAddr("127.0.0.1"); !c.e.trustedSource(ip) {
+		t.Errorf("the gateway's address %s is not trusted", ip)
+	}
+	if ip := netip.MustParseAddr("127.0.0.9"); c.e.trustedSource(ip) {
+		t.Errorf("%s, no destination's, is trusted", ip)
+	}
+	if plain := newCore(t, "[[stage]]\nuse = \"forward\"\n"); plain.e.trustedSource(netip.MustParseAddr("127.0.0.1")) {
+		t.Error("without sets, 127.0.0.1 is trusted")
 	}
 }

@@ -92,6 +92,7 @@ type Engine struct {
 	lingering       atomic.Int64 // transactions answered, not yet ended
 	bySource        inviteCounts // INVITEs in flight by source address
 	byCallee        inviteCounts // INVITEs in flight by called user
+	refused         refusals     // the answers of refuse, for retransmissions
 	draining        atomic.Bool
 	stop            chan struct{}
 	workers         *workers
@@ -360,6 +361,7 @@ func (e *Engine) Start() {
 				e.release.tick(now, e.held())
 				e.guard.SweepOutbound(now)
 				e.calls.sweep(now)
+				e.refused.sweep(now)
 				if e.svc.Location != nil {
 					if n := e.svc.Location.Sweep(now); n > 0 {
 						e.log.Debug("bindings expired", "count", n)

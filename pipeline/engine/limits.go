@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -22,16 +23,31 @@ const refusedTag = "sb-refused-"
 // refuse answers the request with res, a refusal past a limit, and ends
 // its server transaction at once: kept, it would linger until the ACK or
 // Timer H (32 s), and the refusals of a flood would hold the transactions
-// the limit is there to spare. Like Kamailio's stateless replies: a
-// retransmission of the request is refused again, and the ACK of an
-// INVITE's refusal is known by its To tag and absorbed (refusedAck).
+// the limit is there to spare, as Kamailio's stateless replies do. The ACK
+// of an INVITE's refusal is known by its To tag and absorbed (refusedAck),
+// and a retransmission of the request gets the same answer again
+// (refusals), whatever the limits say by then.
 func (t *transaction) refuse(res *sip.Response) {
 	if to := res.To(); to != nil && t.req.IsInvite() && !inDialog(t.req) {
 		// An in-dialog request keeps its dialog's tag (RFC 3261 8.2.6.2).
 		to.Params.Add("tag", refusedTag+sip.GenerateTagN(10))
 	}
 	t.respond(res, true)
+	t.e.refused.add(t.tx.Key(), res, time.Now())
 	t.tx.Terminate()
+}
+
+// refusedAgain answers a retransmission of a request that refuse answered
+// with the same response, stateless, and reports whether it did.
+func (t *transaction) refusedAgain() bool {
+	res := t.e.refused.find(t.tx.Key(), time.Now())
+	if res == nil {
+		return false
+	}
+	t.e.svc.Metrics.Message("out", string(t.req.Method), res.StatusCode)
+	t.e.writeStateless(res.Clone())
+	t.tx.Terminate()
+	return true
 }
 
 // refusedAck reports whether req is the ACK of a refusal.

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
 // TestMaxTransactionsCountsLingering fills max_transactions with
@@ -202,5 +205,53 @@ func TestInviteLimitTrusted(t *testing.T) {
 			pbx.send(proxy, cancelOf(inv))
 			pbx.response(inv, 300, 5*time.Second)
 		})
+	}
+}
+
+// TestRefusalRetransmitted: an INVITE refused past max_invites_per_callee
+// and retransmitted after the callee's other call ended (a retransmission
+// that crossed the 486, or waited behind it in the socket's buffer) gets
+// the same 486 again, never a second final response from the callee for a
+// call the caller gave up.
+func TestRefusalRetransmitted(t *testing.T) {
+	shortT1(t, 20*time.Millisecond)
+	e := forwardingEngine(t, "max_invites_per_callee = 1", `invite_timeout = "60s"`)
+	proxy := e.testAddr("UDP")
+	var mu sync.Mutex
+	reached := map[string]int{}
+	ring := ringing("200")
+	callee := newPeer(t, "127.0.0.1", func(p *peer, req *sip.Request, from *net.UDPAddr) {
+		if req.IsInvite() {
+			mu.Lock()
+			reached[callID(req)]++
+			mu.Unlock()
+		}
+		ring(p, req, from)
+	})
+	caller := newPeer(t, "127.0.0.1", nil)
+	first := caller.invite("sip:bob@"+callee.addr(), "retrans-first")
+	caller.send(proxy, first)
+	if res := caller.response(first, 180, 5*time.Second); res == nil || res.StatusCode != 180 {
+		t.Fatalf("the first call was answered %v, want 180", res)
+	}
+	second := caller.invite("sip:bob@"+callee.addr(), "retrans-second")
+	caller.send(proxy, second)
+	refusal := caller.response(second, 200, 5*time.Second)
+	if refusal == nil || refusal.StatusCode != 486 {
+		t.Fatalf("the second call was answered %v, want 486", refusal)
+	}
+	caller.send(proxy, cancelOf(first))
+	if res := caller.response(first, 300, 5*time.Second); res == nil || res.StatusCode != 487 {
+		t.Fatalf("the cancelled call was answered %v, want 487", res)
+	}
+	caller.send(proxy, second) // bob is free now
+	again := caller.response(second, 100, 5*time.Second)
+	if again == nil || again.StatusCode != 486 || pipeline.ToTag(again) != pipeline.ToTag(refusal) {
+		t.Fatalf("the retransmitted INVITE was answered %v, want the 486 again (To tag %s)", again, pipeline.ToTag(refusal))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := reached["retrans-second"]; n != 0 {
+		t.Errorf("the refused INVITE reached the callee %d times", n)
 	}
 }

@@ -60,6 +60,9 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
 // serve runs the request through route processing and the request stages.
 func (t *transaction) serve() {
 	req := t.req
+	if !req.IsAck() && t.refusedAgain() {
+		return
+	}
 	if req.IsInvite() {
 		t.key = inviteKey(req)
 		t.e.invites.Store(t.key, t)

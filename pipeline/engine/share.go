@@ -179,7 +179,9 @@ func (e *Engine) addShare(c net.PacketConn) *readerShare {
 	return r
 }
 
-// trustedSource reports whether src is in [server] trusted_sources.
+// trustedSource reports whether src is in [server] trusted_sources, or
+// is an address of a destination of a [[set]] (source.set): a gateway or
+// trunk the config sends calls to may well be the proxy's busiest source.
 func (e *Engine) trustedSource(src netip.Addr) bool {
 	p := e.current.Load()
 	if p == nil || p.Config == nil {
@@ -190,5 +192,5 @@ func (e *Engine) trustedSource(src netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	return p.SourceSet(src) != ""
 }

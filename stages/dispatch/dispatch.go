@@ -106,6 +106,7 @@ func provisionSet(b *pipeline.BuildContext, cfg *config.File, name string, seen 
 			return nil, err
 		}
 		dest.Configure(dc.Weight, dc.Priority, check)
+		b.AddSetMember(sc.Name, dest)
 		r.Destinations = append(r.Destinations, dest)
 	}
 	if sc.Fallback != "" {
