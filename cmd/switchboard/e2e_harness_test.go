@@ -428,6 +428,13 @@ type sippRun struct {
 // when the test ends if it still runs.
 func runSipp(t *testing.T, args ...string) *sippRun {
 	t.Helper()
+	return runSippUnder(t, nil, args...)
+}
+
+// runSippUnder is runSipp with sipp run by the command under (such as ip
+// netns exec NAME) when it is not empty.
+func runSippUnder(t *testing.T, under []string, args ...string) *sippRun {
+	t.Helper()
 	requireSipp(t)
 	r := &sippRun{t: t, IP: callerIP, Transport: "udp", out: &syncBuffer{}, done: make(chan struct{})}
 	has := func(flag string) (string, bool) {
@@ -495,7 +502,8 @@ func runSipp(t *testing.T, args ...string) *sippRun {
 		"-trace_screen", "-screen_file", r.file("screen.log"),
 	)
 	r.args = args
-	r.cmd = exec.Command("sipp", args...)
+	argv := append(append(append([]string(nil), under...), "sipp"), args...)
+	r.cmd = exec.Command(argv[0], argv[1:]...)
 	r.cmd.Dir = r.dir
 	r.cmd.Stdout = r.out
 	r.cmd.Stderr = r.out
@@ -854,9 +862,11 @@ func registerPhone(t *testing.T, p *proxy, user string, r *sippRun) {
 // TCP), reading the kernel's socket tables so as not to disturb it.
 func waitListening(t *testing.T, r *sippRun) {
 	t.Helper()
-	table, state := "/proc/net/udp", "07"
+	// The tables of sipp's own network namespace: a run under ip netns
+	// exec has its sockets there.
+	table, state := fmt.Sprintf("/proc/%d/net/udp", r.cmd.Process.Pid), "07"
 	if r.Transport == "tcp" {
-		table, state = "/proc/net/tcp", "0A"
+		table, state = fmt.Sprintf("/proc/%d/net/tcp", r.cmd.Process.Pid), "0A"
 	}
 	ip := net.ParseIP(r.IP).To4()
 	if ip == nil {

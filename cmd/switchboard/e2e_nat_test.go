@@ -365,3 +365,27 @@ func TestNATMappingKeptOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestNATSippPhone: SIPp phones behind the home router, with the default
+// config.toml. A phone registers its private Contact from port 5060 and
+// then answers there, through the mapping its REGISTER opened: a caller on
+// the public side reaches it, and the caller's ACK and BYE too; and a
+// phone behind NAT that re-INVITEs and hangs up reaches its public caller.
+func TestNATSippPhone(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	startLabProxy(t, lab, defaultConfig(t, ""))
+	proxyAddr := labProxy + ":5060"
+	for _, tc := range []struct{ callee, caller string }{
+		{"uas.xml", "uac.xml"},                    // the caller's ACK and BYE reach the phone
+		{"uas_reinvite.xml", "uac_reinvited.xml"}, // the phone's re-INVITE and BYE reach the caller
+	} {
+		runSippUnder(t, lab.under("home"), proxyAddr, "-sf", scenario(t, "register.xml"), "-i", labHome, "-p", "5060",
+			"-s", "alice", "-key", "contact_port", "5060").ExpectCalls(1)
+		callee := runSippUnder(t, lab.under("home"), "-sf", scenario(t, tc.callee), "-i", labHome, "-p", "5060")
+		waitListening(t, callee)
+		runSippUnder(t, lab.under("public"), proxyAddr, "-sf", scenario(t, tc.caller), "-i", labPublic, "-p", "5070",
+			"-s", "alice").ExpectCalls(1)
+		callee.ExpectCalls(1)
+	}
+}
