@@ -254,7 +254,10 @@ func TestNATStreamPhones(t *testing.T) {
 			if err == nil || !(strings.Contains(err.Error(), " got 430 ") || strings.Contains(err.Error(), " got 480 ")) {
 				t.Fatalf("a call to a %s phone whose connection is gone: %v; want 430 or 480", tc.transport, err)
 			}
-			t.Logf("refused in %v: %v", time.Since(start), err)
+			// At once: not after a transaction timeout (Timer B, 32 s).
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the call to a phone whose connection is gone was refused after %v, not at once", d)
+			}
 		})
 	}
 }
@@ -387,5 +390,44 @@ func TestNATSippPhone(t *testing.T) {
 		runSippUnder(t, lab.under("public"), proxyAddr, "-sf", scenario(t, tc.caller), "-i", labPublic, "-p", "5070",
 			"-s", "alice").ExpectCalls(1)
 		callee.ExpectCalls(1)
+	}
+}
+
+// TestNATVerdict: the NAT verdict is the rule field source.nated, and the
+// trace says it with its reason. A stage marks the requests it finds
+// behind NAT: the phone behind the router's INVITE carries the mark, the
+// public phone's does not.
+func TestNATVerdict(t *testing.T) {
+	t.Parallel()
+	lab := homeLab(t)
+	config := defaultConfig(t, "")
+	config = strings.Replace(config, `level  = "info"`, "level  = \"info\"\ntrace  = true", 1)
+	mark := "[[stage]]\nuse        = \"rewrite\"\nwhen       = 'source.nated'\nset_header = { \"X-Nated\" = \"yes\" }\n\n# Relay, statefully."
+	marked := strings.Replace(config, "# Relay, statefully.", mark, 1)
+	if marked == config {
+		t.Fatal("config.toml has no forward stage to put the marking stage before")
+	}
+	p := startLabProxy(t, lab, marked)
+	alice := newUDPPhone(t, lab, "home", labHome+":5060", labProxy+":5060", "alice", labDomain)
+	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
+	alice.mustRegister()
+	bob.mustRegister()
+
+	a, b := connect(t, alice, bob)
+	hangUpCall(t, a, b)
+	if got := headerValues(b.invite, "X-Nated"); len(got) != 1 || got[0] != "yes" {
+		t.Errorf("the INVITE from behind NAT reached the public phone with X-Nated %q, want yes", got)
+	}
+	b2, a2 := connect(t, bob, alice)
+	hangUpCall(t, b2, a2)
+	if got := headerValues(a2.invite, "X-Nated"); len(got) != 0 {
+		t.Errorf("the INVITE from the public phone carries X-Nated %q", got)
+	}
+	want := `msg="trace source" source=` + labRouterOut + `:5060 transport=UDP nated=true nat="Via ` + labHome + `:5060 is not the source ` + labRouterOut + `:5060"`
+	if !p.logSays(want, 5*time.Second) {
+		t.Errorf("the trace does not say %s\n%s", want, tail(p.log.String(), 3000))
+	}
+	if !p.logSays(`source=`+labPublic+`:5070 transport=UDP nated=false`, 5*time.Second) {
+		t.Errorf("the trace does not say the public phone is not behind NAT")
 	}
 }

@@ -305,6 +305,7 @@ type natCall struct {
 	routes   []string
 	cseq     int
 	inviteOK *sip.Response // the 200 to our INVITE, for a caller
+	invite   *sip.Request  // the INVITE that made the call, for a callee
 }
 
 const phoneSDP = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -351,7 +352,7 @@ func (p *natPhone) answer() (*natCall, error) {
 		return nil, fmt.Errorf("phone %s got a call for %s", p.user, req.To().Address.User)
 	}
 	tag := randomHex(4)
-	c := &natCall{p: p, callID: req.CallID().Value(), remote: req.From().Value(),
+	c := &natCall{p: p, callID: req.CallID().Value(), remote: req.From().Value(), invite: req,
 		local: req.To().Value() + ";tag=" + tag, target: contactURI(req), routes: headerValues(req, "Record-Route")}
 	if err := p.reply(req, p.response(req, 180, "Ringing", tag, "")); err != nil {
 		return nil, err
