@@ -87,8 +87,8 @@ export function lineDiff(a, b, context = 3) {
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) { ops.push([' ', x[i], i + 1, j + 1]); i++; j++; }
-    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) { ops.push(['+', y[j], i + 1, j + 1]); j++; }
-    else { ops.push(['-', x[i], i + 1, j + 1]); i++; }
+    else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) { ops.push(['-', x[i], i + 1, j + 1]); i++; }
+    else { ops.push(['+', y[j], i + 1, j + 1]); j++; }
   }
   const keep = ops.map(() => false);
   ops.forEach((op, k) => {

@@ -5,10 +5,10 @@
 import { get, on, ApiError } from './api.js';
 import { h, s, replace, clock } from './dom.js';
 
-const COL = 200; // pixels between lifelines
+const COL = 170; // pixels between lifelines
 const ROW = 34; // pixels between messages
 const TOP = 56; // room for the party names
-const LEFT = 110; // room for the times
+const LEFT = 150; // room for the times
 
 export function callDetail(view, callID) {
   const head = h('div', { class: 'call-head' });
@@ -94,7 +94,7 @@ function ladder(parties, msgs, pick) {
     const g = s('g', { class: 'msg ' + kind, 'data-index': i, tabindex: 0, role: 'listitem', 'aria-label': m.first_line },
       s('title', null, `${m.first_line}\n${m.src} → ${m.dst} (${m.transport || ''})`),
       s('rect', { x: 0, y: y - ROW / 2, width, height: ROW, class: 'hit' }),
-      s('text', { x: 6, y: y + 4, class: 'time' }, clock(m.time).slice(0, 12)),
+      s('text', { x: 6, y: y + 4, class: 'time' }, clock(m.time)),
       s('text', { x: LEFT - 8, y: y + 4, class: 'delta', 'text-anchor': 'end' }, i === 0 ? '' : '+' + dt.toFixed(3)),
       line,
       s('text', { x: (x1 + x2) / 2 + (self ? 30 : 0), y: y - 5, 'text-anchor': 'middle', class: 'label' }, label(m.first_line)));

@@ -52,7 +52,7 @@ export function registrations(view) {
     }
     if (!rows.length) rows.push(h('tr', null, h('td', { colspan: 8, class: 'empty' }, search.value ? 'No registration matches.' : 'No phone is registered.')));
     replace(body, rows);
-    status.textContent = `${(list || []).length} AOR, ${devices} device${devices === 1 ? '' : 's'}`;
+    status.textContent = `${(list || []).length} AOR${(list || []).length === 1 ? "" : "s"}, ${devices} device${devices === 1 ? '' : 's'}`;
     tick();
   }
 
