@@ -91,7 +91,7 @@ function ladder(parties, msgs, pick) {
       ? s('path', { d: `M${x1},${y - 8} h40 v16 h-36`, class: 'arrow ' + kind, 'marker-end': `url(#head-${kind})` })
       : s('line', { x1, y1: y, x2, y2: y, class: 'arrow ' + kind, 'marker-end': `url(#head-${kind})` });
     const dt = (new Date(m.time).getTime() - t0) / 1000;
-    const g = s('g', { class: 'msg ' + kind, 'data-index': i, tabindex: 0, role: 'listitem', 'aria-label': m.first_line },
+    const g = s('g', { class: 'msg ' + kind, 'data-index': i, 'data-from': cols[from], 'data-to': cols[to], tabindex: 0, role: 'listitem', 'aria-label': m.first_line },
       s('title', null, `${m.first_line}\n${m.src} → ${m.dst} (${m.transport || ''})`),
       s('rect', { x: 0, y: y - ROW / 2, width, height: ROW, class: 'hit' }),
       s('text', { x: 6, y: y + 4, class: 'time' }, clock(m.time)),

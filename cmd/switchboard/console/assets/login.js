@@ -9,6 +9,10 @@ function fail(text) {
   error.hidden = false;
 }
 
+// Without this script the form posts itself; the server then sends a
+// failed login back here with ?failed=1.
+if (new URLSearchParams(window.location.search).has('failed')) fail('That token is not the admin token.');
+
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   error.hidden = true;
