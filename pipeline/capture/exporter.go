@@ -25,9 +25,9 @@ type Route struct {
 	// PcapDir is the folder of the calls' pcap files; empty writes none.
 	PcapDir string
 	// Select decides, on the sending goroutine, whether a message goes to
-	// the collector (the capture rule) and to its call's pcap file (the
-	// message trace).
-	Select func(msg []byte) (hep, pcap bool)
+	// the collector (the capture rule) and to its call's pcap file, and
+	// whether the message trace selects it (the recorder keeps it).
+	Select func(msg []byte) (hep, pcap, traced bool)
 }
 
 // Item is one message, or one read of a stream connection, to capture.
@@ -37,6 +37,8 @@ type Item struct {
 	// message): the sending goroutine cuts its reads into messages.
 	Conn  string
 	Route *Route
+	// Dir is "in" for a message read, "out" for one written.
+	Dir string
 
 	lost uint64 // the queue's drops when it was offered
 }
@@ -58,13 +60,16 @@ type Exporter struct {
 	done  chan struct{}
 	once  sync.Once
 	log   *slog.Logger
+	// recorder, if any, keeps every message for the console.
+	recorder *Recorder
 
 	lost, sent, written, sendFailed, pcapFailed, tooLarge atomic.Uint64
 }
 
-// NewExporter starts an exporter; Close stops it.
-func NewExporter(log *slog.Logger) *Exporter {
-	x := &Exporter{queue: make(chan Item, QueueSize), stop: make(chan struct{}), done: make(chan struct{}), log: log}
+// NewExporter starts an exporter that hands every message to rec too, if
+// not nil; Close stops it.
+func NewExporter(log *slog.Logger, rec *Recorder) *Exporter {
+	x := &Exporter{queue: make(chan Item, QueueSize), stop: make(chan struct{}), done: make(chan struct{}), log: log, recorder: rec}
 	go x.run()
 	return x
 }
@@ -129,7 +134,10 @@ func (x *Exporter) run() {
 		for _, msg := range msgs {
 			p := it.Packet
 			p.Payload = msg
-			hep, pcap := it.Route.Select(msg)
+			hep, pcap, traced := it.Route.Select(msg)
+			if x.recorder != nil {
+				x.recorder.Record(&p, it.Dir, traced)
+			}
 			callID := ""
 			if hep || pcap {
 				callID = CallID(msg)

@@ -33,10 +33,10 @@ func collector(t *testing.T) (*net.UDPConn, string) {
 
 func TestExporterSendsHEP(t *testing.T) {
 	c, addr := collector(t)
-	x := NewExporter(nil)
+	x := NewExporter(nil, nil)
 	defer x.Close()
 	route := &Route{Address: addr, HEP: HEP{CaptureID: 7, AuthKey: "secret"},
-		Select: func(msg []byte) (bool, bool) { return !bytes.HasPrefix(msg, []byte("OPTIONS")), false }}
+		Select: func(msg []byte) (bool, bool, bool) { return !bytes.HasPrefix(msg, []byte("OPTIONS")), false, false }}
 	src, dst := netip.MustParseAddrPort("127.0.0.1:5062"), netip.MustParseAddrPort("127.0.0.1:5060")
 	x.Offer(Item{Packet: Packet{Time: time.Unix(1700000000, 0), Transport: "UDP", Src: src, Dst: dst, Payload: message("OPTIONS", "skip")}, Route: route})
 	invite := message("INVITE", "call-1")
@@ -63,9 +63,9 @@ func TestExporterSendsHEP(t *testing.T) {
 }
 
 func TestExporterDropsWhenFull(t *testing.T) {
-	x := NewExporter(nil)
+	x := NewExporter(nil, nil)
 	hold := make(chan struct{})
-	route := &Route{Select: func([]byte) (bool, bool) { <-hold; return false, false }}
+	route := &Route{Select: func([]byte) (bool, bool, bool) { <-hold; return false, false, false }}
 	it := Item{Packet: Packet{Transport: "UDP", Payload: []byte("x")}, Route: route}
 	for range QueueSize + 10 {
 		x.Offer(it) // the first is taken and held; QueueSize wait; the rest drop
@@ -81,8 +81,8 @@ func TestExporterDropsWhenFull(t *testing.T) {
 // back with tshark, which must see SIP with the right addresses.
 func TestExporterWritesPcap(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pcap")
-	x := NewExporter(nil)
-	route := &Route{PcapDir: dir, Select: func([]byte) (bool, bool) { return false, true }}
+	x := NewExporter(nil, nil)
+	route := &Route{PcapDir: dir, Select: func([]byte) (bool, bool, bool) { return false, true, false }}
 	// Ports other than 5060: tshark must find the SIP by itself.
 	a, b := netip.MustParseAddrPort("127.0.0.1:40002"), netip.MustParseAddrPort("[::1]:40000")
 	now := time.Now()
@@ -129,9 +129,9 @@ func TestExporterTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := "tcp://" + l.Addr().String()
-	x := NewExporter(nil)
+	x := NewExporter(nil, nil)
 	defer x.Close()
-	route := &Route{Address: addr, Select: func([]byte) (bool, bool) { return true, false }}
+	route := &Route{Address: addr, Select: func([]byte) (bool, bool, bool) { return true, false, false }}
 	p := Packet{Time: time.Unix(1, 0), Transport: "UDP", Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.1:2")}
 	for _, id := range []string{"one", "two"} {
 		p.Payload = message("OPTIONS", id)

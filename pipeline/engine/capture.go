@@ -21,6 +21,9 @@ import (
 // and a channel send at most.
 type captures struct {
 	log *slog.Logger
+	// recorder, if any, keeps the calls' messages for the console: it is
+	// fed on the exporter's goroutine.
+	recorder *capture.Recorder
 	// exporter starts with the first message captured.
 	start    sync.Once
 	exporter atomic.Pointer[capture.Exporter]
@@ -39,7 +42,7 @@ func newCaptures(log *slog.Logger) *captures {
 
 // offer starts the exporter if need be and offers it it.
 func (c *captures) offer(it capture.Item) {
-	c.start.Do(func() { c.exporter.Store(capture.NewExporter(c.log)) })
+	c.start.Do(func() { c.exporter.Store(capture.NewExporter(c.log, c.recorder)) })
 	if x := c.exporter.Load(); x != nil { // nil when closed before it started
 		x.Offer(it)
 	}
@@ -64,17 +67,18 @@ func (e *Engine) CaptureCounts() metrics.CaptureCounts {
 }
 
 // capture offers one message read (in) or written (out) to the exporter,
-// when [capture] sends HEP or writes pcap files.
+// when [capture] sends HEP or writes pcap files, or a recorder keeps the
+// calls' messages.
 func (e *Engine) capture(p *pipeline.Pipeline, dir, transport, laddr, raddr string, msg []byte) {
 	if p.Config == nil {
 		return
 	}
 	c := &p.Config.Capture
-	if c.Address == "" && !c.Pcap {
+	if c.Address == "" && !c.Pcap && e.captures.recorder == nil {
 		return
 	}
 	now := time.Now()
-	it := capture.Item{Packet: capture.Packet{Time: now, Transport: transport, Payload: msg}, Route: e.captureRoute(p)}
+	it := capture.Item{Packet: capture.Packet{Time: now, Transport: transport, Payload: msg}, Route: e.captureRoute(p), Dir: dir}
 	local, remote := captureAddr(p, it.Transport, laddr), captureAddr(p, it.Transport, raddr)
 	if dir == "in" {
 		it.Src, it.Dst = remote, local
@@ -112,7 +116,7 @@ func (e *Engine) captureRoute(p *pipeline.Pipeline) *capture.Route {
 	r := &capture.Route{
 		Address: c.Address,
 		HEP:     capture.HEP{CaptureID: uint32(c.CaptureID), AuthKey: c.AuthKey},
-		Select: func(msg []byte) (hep, pcap bool) {
+		Select: func(msg []byte) (hep, pcap, traced bool) {
 			var env *pipeline.Env
 			parsed := false
 			get := func() *pipeline.Env {
@@ -124,7 +128,8 @@ func (e *Engine) captureRoute(p *pipeline.Pipeline) *capture.Route {
 				}
 				return env
 			}
-			return c.Address != "" && p.Captured(get), c.Pcap && p.TracedMessage(get)
+			traced = p.TracedMessage(get)
+			return c.Address != "" && p.Captured(get), c.Pcap && traced, traced
 		},
 	}
 	if c.Pcap {
@@ -133,3 +138,8 @@ func (e *Engine) captureRoute(p *pipeline.Pipeline) *capture.Route {
 	e.captures.route.Store(&pipelineRoute{p: p, r: r})
 	return r
 }
+
+// Record makes the capture hand every message to rec as well, for the
+// console's call ladders, and the transactions their stages' decisions.
+// It is called before Start.
+func (e *Engine) Record(rec *capture.Recorder) { e.captures.recorder = rec }

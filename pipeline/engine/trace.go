@@ -6,15 +6,17 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/capture"
 )
 
 // stageTrace returns the step function that logs what each stage did with
 // the request, or nil when [log] trace is off for it. It first logs where
 // the request came from and the NAT verdict on it (source.nated), with
-// the header that decided.
+// the header that decided. With a recorder, the steps go to it too.
 func (t *transaction) stageTrace(ctx *pipeline.Context) func(pipeline.Step) {
+	record := t.recordSteps(true, 0, ctx.Request.CSeq(), ctx.Request.CallID())
 	if !t.p.Traced(ctx.Env) {
-		return nil
+		return record
 	}
 	nat := pipeline.DetectNAT(ctx.Request, ctx.Source, ctx.Transport)
 	t.log.Info("trace source", "source", ctx.Source.String(), "transport", ctx.Transport, "nated", nat.Behind, "nat", nat.Reason)
@@ -33,21 +35,45 @@ func (t *transaction) stageTrace(ctx *pipeline.Context) func(pipeline.Step) {
 			attrs = append(attrs, "rule_error", s.RuleErr.Error())
 		}
 		t.log.Info("trace request", attrs...)
+		if record != nil {
+			record(s)
+		}
 	}
 }
 
 // responseTrace is stageTrace for the response stages.
 func (t *transaction) responseTrace(rc *pipeline.ResponseContext) func(pipeline.Step) {
-	if !t.p.Traced(rc.Env) {
-		return nil
-	}
 	code := rc.Response.StatusCode
+	record := t.recordSteps(false, code, rc.Response.CSeq(), rc.Response.CallID())
+	if !t.p.Traced(rc.Env) {
+		return record
+	}
 	return func(s pipeline.Step) {
 		attrs := []any{"stage", s.Stage, "code", code, "matched", s.Matched, "local", rc.Local}
 		if s.RuleErr != nil {
 			attrs = append(attrs, "rule_error", s.RuleErr.Error())
 		}
 		t.log.Info("trace response", attrs...)
+		if record != nil {
+			record(s)
+		}
+	}
+}
+
+// recordSteps returns the step function that hands each stage's decision
+// on a message to the recorder, or nil without one.
+func (t *transaction) recordSteps(request bool, code int, cseq *sip.CSeqHeader, callID *sip.CallIDHeader) func(pipeline.Step) {
+	rec := t.e.captures.recorder
+	if rec == nil || cseq == nil || callID == nil {
+		return nil
+	}
+	id, key := callID.Value(), capture.StepKey(request, code, cseq.Value())
+	return func(s pipeline.Step) {
+		d := capture.Decision{Stage: s.Stage, Matched: s.Matched}
+		if s.Matched {
+			d.Verdict = s.Verdict.String()
+		}
+		rec.Decide(id, key, d)
 	}
 }
 

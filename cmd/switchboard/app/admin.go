@@ -21,17 +21,19 @@ import (
 // admin is the HTTP listener: metrics, health, readiness and the admin API.
 type admin struct {
 	cfg config.HTTP
-	eng *engine.Engine
-	ops *operations
-	log *slog.Logger
-	srv *http.Server
+	// console is the web console, nil when off.
+	console http.Handler
+	eng     *engine.Engine
+	ops     *operations
+	log     *slog.Logger
+	srv     *http.Server
 }
 
-// startAdmin listens on cfg.Listen and serves until stop is called. The
-// listen address and token are read at start: changing them needs a
-// restart.
-func startAdmin(cfg config.HTTP, ops *operations, log *slog.Logger) (*admin, error) {
-	a := &admin{cfg: cfg, eng: ops.eng, ops: ops, log: log}
+// startAdmin listens on cfg.Listen and serves until stop is called, with
+// the console if not nil. The listen address and token are read at
+// start: changing them needs a restart.
+func startAdmin(cfg config.HTTP, ops *operations, console http.Handler, log *slog.Logger) (*admin, error) {
+	a := &admin{cfg: cfg, eng: ops.eng, ops: ops, log: log, console: console}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -62,6 +64,9 @@ func (a *admin) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /ready", a.ready)
 	mux.Handle("/admin/", a.guard(adminHandler(a.ops, "admin API")))
+	if a.console != nil {
+		mux.Handle("/console/", a.console)
+	}
 	if a.cfg.Pprof {
 		mux.Handle("/debug/pprof/", a.guard(http.HandlerFunc(pprof.Index)))
 		mux.Handle("/debug/pprof/cmdline", a.guard(http.HandlerFunc(pprof.Cmdline)))

@@ -179,6 +179,8 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		listens = append(listens, parsed)
 	}
 	eng.UDPReceiveBuffer = cfg.Server.UDPReceiveBuffer
+	rec := newRecorder()
+	eng.Record(rec)
 	eng.Descriptors = raiseNoFile(cfg.Server, log)
 	if err := eng.Listen(listens); err != nil {
 		log.Error("starting", "error", err)
@@ -203,7 +205,8 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	log.Info("ready", "version", BuildVersion().String(), "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
 	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
-	ops := &operations{eng: eng, svc: svc, r: r, logs: lg}
+	r.text = readRunning(cfg.Path, cfg.Hash)
+	ops := &operations{eng: eng, svc: svc, r: r, logs: lg, rec: rec}
 	ctlSocket, err := startControl(ctl.SocketPath(cfg), ops, log)
 	if err != nil {
 		log.Error("starting", "error", err)
@@ -227,7 +230,8 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		}
 	}
 	if cfg.HTTP.Listen != "" {
-		a, err := startAdmin(cfg.HTTP, ops, log)
+		httpCfg, web := startConsole(cfg, ops, log)
+		a, err := startAdmin(httpCfg, ops, web, log)
 		if err != nil {
 			log.Error("starting", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
 			_ = eng.Shutdown(context.Background())

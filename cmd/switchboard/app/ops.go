@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-sip/switchboard/cmd/switchboard/ctl"
 	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/capture"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/keepalive"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
@@ -28,6 +29,9 @@ type operations struct {
 	r   *reloader
 	// logs takes the level override; nil in tests without one.
 	logs *logs.Logger
+	// rec keeps the calls' messages and records for the console; nil
+	// without one.
+	rec *capture.Recorder
 }
 
 // The kinds of refusal, which the HTTP answer's status tells apart.

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -45,7 +46,22 @@ type reloader struct {
 
 	// last is the outcome of the last reload, for metrics and the admin view.
 	last Outcome
+	// history holds the last reloads, newest last; text is the config in
+	// force as read, for the console's diff.
+	history []Reload
+	text    []byte
 }
+
+// Reload is one reload of the history: its outcome, what caused it, and
+// the console session that saved the config, if one did.
+type Reload struct {
+	Outcome
+	Cause   string
+	Session string
+}
+
+// maxHistory bounds the reload history.
+const maxHistory = 50
 
 // Outcome is what one reload did.
 type Outcome = ctl.Outcome
@@ -59,9 +75,18 @@ func (r *reloader) Last() Outcome {
 
 // reload loads, builds and swaps in the config, logs the outcome
 // (applied, unchanged or failed) and returns it.
-func (r *reloader) reload(cause string) Outcome {
+func (r *reloader) reload(cause string) Outcome { return r.reloadBy(cause, "") }
+
+// reloadBy is reload for a console session, which the history names.
+func (r *reloader) reloadBy(cause, session string) Outcome {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() {
+		r.history = append(r.history, Reload{Outcome: r.last, Cause: cause, Session: session})
+		if len(r.history) > maxHistory {
+			r.history = r.history[1:]
+		}
+	}()
 	cfg, err := config.Load(r.path)
 	if err != nil {
 		hash := ""
@@ -79,28 +104,33 @@ func (r *reloader) reload(cause string) Outcome {
 		r.log.Info("reload", "outcome", "unchanged", "cause", cause, "hash", short(cfg.Hash))
 		return r.last
 	}
+	var restart []string
+	needs := func(key, detail string) {
+		restart = append(restart, key)
+		r.log.Warn("reload", "needs_restart", key, "detail", detail)
+	}
 	if !slices.Equal(cfg.Server.Listen, r.file) {
-		r.log.Warn("reload", "needs_restart", "server.listen", "detail", "listen addresses change on restart; the rest applies now")
+		needs("server.listen", "listen addresses change on restart; the rest applies now")
 		cfg.Server.Listen = r.listen
 	}
 	if cfg.HTTP != r.http {
-		r.log.Warn("reload", "needs_restart", "http", "detail", "the http listener changes on restart; the rest applies now")
+		needs("http", "the http listener changes on restart; the rest applies now")
 	}
 	if r.udpBuffer != 0 && cfg.Server.UDPReceiveBuffer != r.udpBuffer {
-		r.log.Warn("reload", "needs_restart", "server.udp_receive_buffer", "detail", "socket buffers are set when the sockets open; the rest applies now")
+		needs("server.udp_receive_buffer", "socket buffers are set when the sockets open; the rest applies now")
 	}
 	if cfg.Server.Linger != r.linger {
-		r.log.Warn("reload", "needs_restart", "server.linger", "detail", "the transaction linger changes on restart; the rest applies now")
+		needs("server.linger", "the transaction linger changes on restart; the rest applies now")
 	}
 	if !reflect.DeepEqual(cfg.TLS, r.tls) {
-		r.log.Warn("reload", "needs_restart", "tls", "detail", "the [tls] keys change on restart (the certificate files reload live); the rest applies now")
+		needs("tls", "the [tls] keys change on restart (the certificate files reload live); the rest applies now")
 	}
 	if cfg.Server.StateDir != r.stateDir {
-		r.log.Warn("reload", "needs_restart", "server.state_dir", "detail", "the state folder changes on restart; the rest applies now")
+		needs("server.state_dir", "the state folder changes on restart; the rest applies now")
 		cfg.Server.StateDir = r.stateDir
 	}
 	if cfg.Store != r.store {
-		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")
+		needs("store", "the location store changes on restart; the rest applies now")
 	}
 	p, err := pipeline.Build(cfg, r.svc)
 	if err != nil {
@@ -124,7 +154,8 @@ func (r *reloader) reload(cause string) Outcome {
 			r.log.Warn("watching the config", "error", err)
 		}
 	}
-	r.last = Outcome{Result: "applied", Hash: cfg.Hash, At: time.Now()}
+	r.last = Outcome{Result: "applied", Hash: cfg.Hash, At: time.Now(), NeedsRestart: restart}
+	r.text = readRunning(r.path, cfg.Hash)
 	r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 	r.log.Info("reload", "outcome", "applied", "cause", cause, "hash", short(cfg.Hash), "stages", len(p.Stages()))
 	return r.last
@@ -140,4 +171,28 @@ func (r *reloader) failed(cause, hash string, err error) {
 	r.last = Outcome{Result: "failed", Hash: hash, Errors: ls, At: time.Now()}
 	r.svc.Metrics.Reload(r.last.Result, r.last.Hash, r.last.At)
 	r.log.Error("reload", "outcome", "failed", "cause", cause, "hash", short(hash), "errors", len(ls), "running", short(r.hash))
+}
+
+// readRunning returns the config file's bytes if they are still those
+// whose hash is hash, the config in force.
+func readRunning(path, hash string) []byte {
+	data, err := os.ReadFile(path)
+	if err != nil || fileHash(data) != hash {
+		return nil
+	}
+	return data
+}
+
+// History returns the last reloads, oldest first.
+func (r *reloader) History() []Reload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.history)
+}
+
+// running returns the config in force as read, and its hash.
+func (r *reloader) running() ([]byte, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.text, r.hash
 }

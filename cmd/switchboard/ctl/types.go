@@ -47,6 +47,8 @@ type Outcome struct {
 	Hash   string    `json:"hash"`   // the config's hash (of the file read, even when it failed)
 	Errors []string  `json:"errors,omitempty"`
 	At     time.Time `json:"at"`
+	// NeedsRestart are the keys changed that apply on restart only.
+	NeedsRestart []string `json:"needs_restart,omitempty"`
 }
 
 // Config is the config in force, the last reload, and the overrides made

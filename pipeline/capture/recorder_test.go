@@ -1,0 +1,103 @@
+package capture
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	caller = netip.MustParseAddrPort("192.0.2.1:5060")
+	callee = netip.MustParseAddrPort("192.0.2.2:5062")
+	proxy  = netip.MustParseAddrPort("127.0.0.1:5060")
+)
+
+func sipMsg(first, callID, cseq, to string) []byte {
+	return []byte(fmt.Sprintf("%s\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nFrom: \"<script>\" <sip:alice@x>;tag=a\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n", first, to, callID, cseq))
+}
+
+func TestRecorderCall(t *testing.T) {
+	r := NewRecorder(10, 1<<20, 10)
+	at := time.Unix(1700000000, 0)
+	feed := func(dir string, src, dst netip.AddrPort, msg []byte) {
+		at = at.Add(time.Second)
+		r.Record(&Packet{Time: at, Transport: "UDP", Src: src, Dst: dst, Payload: msg}, dir, false)
+	}
+	// The decisions on the INVITE arrive before the message itself.
+	r.Decide("c1", StepKey(true, 0, "1  INVITE"), Decision{Stage: "1:registrar", Matched: false})
+	r.Decide("c1", StepKey(true, 0, "1 INVITE"), Decision{Stage: "2:location", Matched: true, Verdict: "forwarded"})
+	feed("in", caller, proxy, sipMsg("INVITE sip:bob@x SIP/2.0", "c1", "1 INVITE", "<sip:bob@x>"))
+	feed("out", proxy, callee, sipMsg("INVITE sip:bob@192.0.2.2 SIP/2.0", "c1", "1 INVITE", "<sip:bob@x>"))
+	feed("in", callee, proxy, sipMsg("SIP/2.0 180 Ringing", "c1", "1 INVITE", "<sip:bob@x>;tag=b"))
+	feed("out", proxy, caller, sipMsg("SIP/2.0 180 Ringing", "c1", "1 INVITE", "<sip:bob@x>;tag=b"))
+	feed("in", callee, proxy, sipMsg("SIP/2.0 486 Busy Here", "c1", "1 INVITE", "<sip:bob@x>;tag=b"))
+	feed("out", proxy, caller, sipMsg("SIP/2.0 486 Busy Here", "c1", "1 INVITE", "<sip:bob@x>;tag=b"))
+	// Not a call: kept neither as messages nor as a record.
+	feed("in", caller, proxy, sipMsg("REGISTER sip:x SIP/2.0", "r1", "1 REGISTER", "<sip:alice@x>"))
+
+	msgs, ok := r.Call("c1")
+	if !ok || len(msgs) != 6 {
+		t.Fatalf("call c1: %d messages, %v", len(msgs), ok)
+	}
+	want := []struct{ dir, src, dst, first string }{
+		{"in", "192.0.2.1:5060", "proxy", "INVITE sip:bob@x SIP/2.0"},
+		{"out", "proxy", "192.0.2.2:5062", "INVITE sip:bob@192.0.2.2 SIP/2.0"},
+		{"in", "192.0.2.2:5062", "proxy", "SIP/2.0 180 Ringing"},
+		{"out", "proxy", "192.0.2.1:5060", "SIP/2.0 180 Ringing"},
+	}
+	for i, w := range want {
+		m := msgs[i]
+		if m.Direction != w.dir || m.Src != w.src || m.Dst != w.dst || m.FirstLine != w.first {
+			t.Errorf("message %d: %s %s->%s %q, want %+v", i, m.Direction, m.Src, m.Dst, m.FirstLine, w)
+		}
+	}
+	if d := msgs[0].Decisions; len(d) != 2 || d[1].Verdict != "forwarded" {
+		t.Errorf("decisions on the INVITE: %+v", d)
+	}
+	if len(msgs[1].Decisions) != 0 {
+		t.Errorf("decisions on a message written: %+v", msgs[1].Decisions)
+	}
+	if _, ok := r.Call("r1"); ok {
+		t.Error("a REGISTER was kept as a call")
+	}
+	cdr, ok := r.CDR("c1")
+	if !ok || cdr.Outcome != "busy" || cdr.Code != 486 || cdr.End.IsZero() || !strings.Contains(cdr.From, "<script>") {
+		t.Errorf("record: %+v", cdr)
+	}
+}
+
+func TestRecorderBounds(t *testing.T) {
+	msgSize := len(sipMsg("INVITE sip:bob@x SIP/2.0", "c0", "1 INVITE", "<sip:bob@x>"))
+	tests := []struct {
+		calls, bytes, traced int
+		wantKept             int
+	}{
+		{calls: 3, bytes: 1 << 20, wantKept: 3},
+		{calls: 3, bytes: 1 << 20, traced: 2, wantKept: 5}, // traced calls past the count
+		{calls: 100, bytes: 4 * msgSize, wantKept: 4},      // the bytes bound
+	}
+	for i, tc := range tests {
+		r := NewRecorder(tc.calls, tc.bytes, 5)
+		for n := 0; n < 10; n++ {
+			msg := sipMsg("INVITE sip:bob@x SIP/2.0", fmt.Sprint("c", n), "1 INVITE", "<sip:bob@x>")
+			r.Record(&Packet{Time: time.Now(), Src: caller, Payload: msg}, "in", n < tc.traced)
+		}
+		kept := 0
+		for n := 0; n < 10; n++ {
+			if _, ok := r.Call(fmt.Sprint("c", n)); ok {
+				kept++
+			}
+		}
+		if kept != tc.wantKept {
+			t.Errorf("test %d: %d calls kept, want %d", i, kept, tc.wantKept)
+		}
+		if r.bytes > tc.bytes {
+			t.Errorf("test %d: %d bytes held, bound %d", i, r.bytes, tc.bytes)
+		}
+		if len(r.CDRs()) != 5 {
+			t.Errorf("test %d: %d records, want 5", i, len(r.CDRs()))
+		}
+	}
+}
