@@ -33,7 +33,8 @@ async function run(page) {
 
   // The registration SIPp made, with its device's details.
   await page.goto(cfg.url + '#/registrations');
-  const row = page.locator(`#reg-rows tr[data-aor*="${cfg.user}@"]`).first();
+  // The store keys an AOR by its user alone, or by user@domain.
+  const row = page.locator(`#reg-rows tr[data-aor="${cfg.user}"], #reg-rows tr[data-aor^="sip:${cfg.user}@"]`).first();
   await row.waitFor({ timeout: within });
   const cells = await row.locator('td').allTextContents();
   say('registered ' + JSON.stringify({ aor: await row.getAttribute('data-aor'), contact: await row.getAttribute('data-contact'), cells }));
@@ -127,8 +128,9 @@ function cssString(s) {
   });
   process.on('SIGTERM', () => browser.close().finally(() => process.exit(1)));
   let failed = false;
+  let page;
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(within);
     page.on('console', (m) => {
       // A violation of the Content-Security-Policy fails the run: the
@@ -142,6 +144,7 @@ function cssString(s) {
   } catch (err) {
     failed = true;
     process.stderr.write('console.js: ' + (err.stack || err) + '\n');
+    if (page) await shot(page, 'failure').catch(() => {});
   } finally {
     await browser.close();
   }
