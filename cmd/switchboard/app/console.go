@@ -111,9 +111,9 @@ func (b consoleBackend) Calls() (active, recent []console.Call) {
 		for _, c := range b.o.rec.CDRs() {
 			seen[c.CallID] = true
 			if c.End.IsZero() {
-				active = append(active, console.Call(c))
+				active = append(active, c)
 			} else {
-				recent = append(recent, console.Call(c))
+				recent = append(recent, c)
 			}
 		}
 	}
@@ -135,7 +135,7 @@ func (b consoleBackend) Call(callID string) (console.CallDetail, bool) {
 	}
 	d := console.CallDetail{Messages: msgs, Parties: parties(msgs)}
 	if c, ok := b.o.rec.CDR(callID); ok {
-		d.Call = console.Call(c)
+		d.Call = c
 	} else {
 		d.Call = console.Call{CallID: callID}
 	}

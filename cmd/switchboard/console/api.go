@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/pipeline/capture"
 )
 
 // Backend runs the operations the console shows and makes; the app's
@@ -48,18 +50,8 @@ type Overview struct {
 	Responses       map[string]int `json:"responses"`
 }
 
-// Call is a call's record, in progress or ended.
-type Call struct {
-	CallID  string    `json:"call_id"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	State   string    `json:"state"`
-	Start   time.Time `json:"start"`
-	Answer  time.Time `json:"answer,omitzero"`
-	End     time.Time `json:"end,omitzero"`
-	Outcome string    `json:"outcome"`
-	Code    int       `json:"code"`
-}
+// Call is a call's record, in progress or ended, as the recorder keeps it.
+type Call = capture.CDR
 
 // CallDetail is one call with its parties and messages.
 type CallDetail struct {
