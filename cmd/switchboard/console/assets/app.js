@@ -3,7 +3,7 @@
 // view returns a function that stops its timers and event listeners.
 import { logout, onStatus } from './api.js';
 import { replace, h } from './dom.js';
-import { overview } from './overview.js';
+import { overview, collect } from './overview.js';
 import { registrations } from './registrations.js';
 import { calls } from './calls.js';
 import { callDetail } from './ladder.js';
@@ -41,5 +41,6 @@ onStatus((up) => {
   live.classList.toggle('off', !up);
 });
 document.getElementById('logout').addEventListener('click', logout);
+collect();
 window.addEventListener('hashchange', route);
 route();

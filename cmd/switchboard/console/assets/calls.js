@@ -4,7 +4,7 @@
 import { get, on } from './api.js';
 import { h, replace, duration } from './dom.js';
 
-const OUTCOMES = ['', 'answered', 'busy', 'cancelled', 'failed', 'unanswered'];
+const OUTCOMES = ['', 'answered', 'busy', 'cancelled', 'unanswered', 'redirected', 'failed'];
 
 // The filter is kept in the hash's query (#/calls?user=alice), so that
 // the back button returns to the same list.

@@ -7,9 +7,27 @@ import { h, s, replace } from './dom.js';
 const HISTORY = 60; // samples kept, one a second
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'];
 
-// The history outlives the page's visits, so that coming back shows the
-// last minute rather than an empty chart.
+// The history is collected from the app's start, whatever page shows, so
+// that the Overview opens on the last minute rather than an empty chart.
 const history = [];
+const watchers = new Set();
+
+// collect starts keeping the `overview` events; app.js calls it once.
+export function collect() {
+  const add = (o) => {
+    const prev = history.length ? history[history.length - 1] : null;
+    const responses = { ...zero(), ...o.responses };
+    const rate = {};
+    for (const c of CLASSES) rate[c] = prev ? Math.max(0, responses[c] - prev.responses[c]) : 0;
+    history.push({ ...o, responses, rate });
+    if (history.length > HISTORY) history.shift();
+    for (const w of watchers) w(o);
+  };
+  // The first numbers come from the API, so that the page is not blank
+  // until the next event.
+  get('api/overview').then(add).catch(() => {});
+  on('overview', add);
+}
 
 export function overview(view) {
   const cards = {
@@ -34,15 +52,6 @@ export function overview(view) {
   );
 
   function show(o) {
-    const prev = history.length ? history[history.length - 1] : null;
-    const rate = {};
-    for (const c of CLASSES) {
-      const n = (o.responses && o.responses[c]) || 0;
-      rate[c] = prev ? Math.max(0, n - prev.responses[c]) : 0;
-    }
-    history.push({ ...o, responses: { ...zero(), ...o.responses }, rate });
-    if (history.length > HISTORY) history.shift();
-
     cards.calls.set(o.calls_in_progress);
     cards.cps.set(Number(o.calls_per_second || 0).toFixed(1));
     cards.regs.set(o.registrations);
@@ -55,10 +64,9 @@ export function overview(view) {
       h('div', { class: 'class c' + c[0] }, h('span', { class: 'label' }, c), h('span', { class: 'value' }, String(o.responses?.[c] ?? 0)))));
   }
 
-  // The first numbers come from the API, so that the page is not blank
-  // until the next event.
-  get('api/overview').then(show).catch(() => {});
-  return on('overview', show);
+  if (history.length) show(history[history.length - 1]);
+  watchers.add(show);
+  return () => watchers.delete(show);
 }
 
 function zero() {
