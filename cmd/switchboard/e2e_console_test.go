@@ -26,7 +26,8 @@ const consoleShotsEnv = "SWITCHBOARD_CONSOLE_SCREENSHOTS"
 // the messages of both legs in order; edits the rewrite stage's reason in
 // the config editor and saves, and the next call's 200 carries the new
 // reason; then makes a broken edit, sees the error at its line, and Save
-// leaves the file as it was. The screenshots of each page go to the test's
+// leaves the file as it was; last, it unregisters bob, and the proxy
+// then holds no binding. The screenshots of each page go to the test's
 // artifact folder (go test -artifacts).
 func TestConsoleBrowser(t *testing.T) {
 	requireBrowser(t)
@@ -148,9 +149,13 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	b.expect("reverted")
 	b.expect("overview ")
+	b.expect("unregistered ")
 	b.expect("done")
 	b.wait()
 	bob.ExpectCalls(2)
+	if code, out, errOut := ctlRun(t, cfgPath, "registrations"); code != 0 || strings.Contains(out, "bob") {
+		t.Errorf("switchboard ctl registrations (exit %d) after the console's Unregister:\n%s%s", code, out, errOut)
+	}
 }
 
 // expect fails the test unless the browser's next line starts with

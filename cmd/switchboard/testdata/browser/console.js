@@ -112,6 +112,14 @@ async function run(page) {
     responses: await page.locator('#responses .class').allTextContents(),
   }));
   await shot(page, 'overview');
+
+  // Unregister bob's device, after the confirmation.
+  await page.goto(cfg.url + '#/registrations');
+  await row.locator('button').click();
+  await page.waitForSelector('#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => /No phone is registered/.test(document.getElementById('reg-rows').textContent), null, { timeout: within });
+  say('unregistered ' + (await page.textContent('#reg-status')));
 }
 
 // cssString escapes a value for a CSS attribute selector in quotes.
