@@ -200,14 +200,21 @@ const browserTimeout = 30 * time.Second
 // It is stopped when the test ends if it still runs.
 func startBrowser(t *testing.T, cfg map[string]any) *browserRun {
 	t.Helper()
+	return startBrowserScript(t, "phone.js", "PHONE_CONFIG", cfg)
+}
+
+// startBrowserScript runs the node script of testdata/browser with cfg,
+// as JSON, in the environment variable env.
+func startBrowserScript(t *testing.T, script, env string, cfg map[string]any) *browserRun {
+	t.Helper()
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &browserRun{t: t, lines: make(chan string, 64), out: &syncBuffer{}, done: make(chan struct{})}
-	b.cmd = exec.Command("node", "phone.js")
+	b.cmd = exec.Command("node", script)
 	b.cmd.Dir = browserDir
-	b.cmd.Env = append(os.Environ(), "PHONE_CONFIG="+string(data))
+	b.cmd.Env = append(os.Environ(), env+"="+string(data))
 	b.cmd.Stderr = b.out
 	stdout, err := b.cmd.StdoutPipe()
 	if err != nil {
