@@ -164,7 +164,9 @@ func (a *abandoned) acknowledge(res *sip.Response) {
 	}
 	a.mu.Unlock()
 	a.e.svc.Metrics.Message("out", "ACK", 0)
-	if err := a.e.tp.WriteMsg(ack); err != nil {
+	// A copy: sipgo's write sets the request's destination, and two
+	// retransmissions of the final may be ACKed at once.
+	if err := a.e.tp.WriteMsg(ack.Clone()); err != nil {
 		a.log().Warn("ACK of a late final response not sent", "hop", a.hop(), "error", err)
 	}
 	switch {
