@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -341,6 +342,12 @@ func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
 // a new one), else 480, which any phone understands; 503 otherwise.
 func (t *transaction) notSent(target pipeline.Target, err error) {
 	res := sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil)
+	var noSocket errNoSocket
+	if target.Destination != "" && isStream(target.Transport) && !errors.As(err, &noSocket) {
+		// The write to the flow's connection failed: it closed between
+		// the check and the write.
+		err = fmt.Errorf("%w: %w", errFlowGone, err)
+	}
 	switch {
 	case errors.Is(err, errFlowGone) && target.Instance != "":
 		t.log.Debug("branch not sent", "target", target.URI.String(), "destination", target.Destination, "error", err)
