@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -290,5 +291,77 @@ func TestDispatchRetryAfter(t *testing.T) {
 	}
 	if na, nb := invites(a), invites(b); na != 1 || nb != 20 {
 		t.Errorf("the gateways got %d and %d calls, want 1 (then 503 Retry-After: 120) and 20", na, nb)
+	}
+}
+
+// TestDispatchReloadKeepsHealth: a reload that keeps a destination keeps
+// what the proxy knows of it (down after its checks failed, drained by an
+// operator), and one that removes it drops it from the admin API; the
+// destinations' metrics say the same on /metrics.
+func TestDispatchReloadKeepsHealth(t *testing.T) {
+	requireE2E(t)
+	a := startGateway(t, "uas_gateway.xml", calleeIP, 0)
+	// Nothing answers at b: its checks fail.
+	b := &gatewayRun{uri: fmt.Sprintf("sip:%s:%d", callee2IP, freePort(t, "udp", callee2IP))}
+	p, api := dispatchProxy(t, "algorithm = \"round_robin\"\n[set.check]\ninterval = \"300ms\"\ntimeout = \"200ms\"\ndown_after = 2\nup_after = 2", a, b)
+	deadline := time.Now().Add(10 * time.Second)
+	for s := destination(t, api, b); s.Alive || len(s.Addresses) == 0 || s.Addresses[0].Failures < 2; s = destination(t, api, b) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway nobody answers at is not down after 10 s: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var changed []destinations.State
+	admin(t, "POST", api+"/admin/destinations/drain", map[string]string{"uri": a.uri}, &changed)
+
+	reload := func(config string) {
+		t.Helper()
+		if err := os.WriteFile(p.ConfigPath, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := ctlRun(t, p.ConfigPath, "reload"); code != 0 {
+			t.Fatalf("ctl reload: exit %d\n%s%s", code, out, errOut)
+		}
+	}
+	cfg, err := os.ReadFile(p.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reload that keeps both (only the set's algorithm changes).
+	reload(strings.Replace(string(cfg), `algorithm = "round_robin"`, `algorithm = "priority"`, 1))
+	if s := destination(t, api, b); s.Alive || s.Addresses[0].Up {
+		t.Errorf("after a reload that keeps it, the gateway that was down is up: %+v", s)
+	}
+	if s := destination(t, api, a); !s.Drained {
+		t.Errorf("after a reload that keeps it, the drained gateway is not drained: %+v", s)
+	}
+
+	res, err := http.Get(api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		fmt.Sprintf(`switchboard_destination_up{address="%s:%s",set="gw",uri="%s"} 0`, callee2IP, strings.TrimPrefix(b.uri[strings.LastIndex(b.uri, ":"):], ":"), b.uri),
+		fmt.Sprintf(`switchboard_destination_drained{set="gw",uri="%s"} 1`, a.uri),
+		fmt.Sprintf(`switchboard_destination_requests_in_progress{set="gw",uri="%s"} 0`, a.uri),
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// A reload that removes b.
+	reload(strings.Replace(string(cfg), fmt.Sprintf("[[set.destination]]\nuri = %q\n", b.uri), "", 1))
+	var all []destinations.State
+	admin(t, "GET", api+"/admin/destinations", nil, &all)
+	for _, d := range all {
+		if d.URI == b.uri {
+			t.Errorf("after a reload that removed it, the admin API still shows %s", b.uri)
+		}
+	}
+	if len(all) != 1 || all[0].URI != a.uri {
+		t.Errorf("after the reload the admin API shows %+v, want %s only", all, a.uri)
 	}
 }
