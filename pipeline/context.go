@@ -110,6 +110,9 @@ type Context struct {
 	// Next, when set, says where the request goes when every branch to
 	// Targets failed (call forwarding, serial forking by q-value).
 	Next *Next
+	// Attempts, for an initial INVITE, records the branches and forwards
+	// of the call (nil for other requests).
+	Attempts *Attempts
 	// Log is the engine's logger, with the Call-ID.
 	Log *slog.Logger
 

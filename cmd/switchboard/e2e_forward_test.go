@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -9,7 +11,8 @@ import (
 // location, sets bob's forwarding with `switchboard ctl forward`, sees it
 // in `ctl forwarding`, and calls bob with SIPp: the call reaches carol
 // when bob is busy, rings too long, has no binding, or forwards every
-// call. Loops, redirects and q-value order are in the engine's
+// call; the call record names the forward and the branches tried.
+// Loops, redirects and q-value order are in the engine's
 // TestCoreCallForward.
 func TestCallForward(t *testing.T) {
 	t.Parallel()
@@ -31,7 +34,7 @@ func TestCallForward(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := strings.Replace(testConfig(), "use = \"location\"", "use = \"callforward\"", 1)
+			cfg := strings.Replace(testConfig("use = \"calllog\"\ncdr_path = \"cdr.json\"\ncdr_format = \"json\""), "use = \"location\"", "use = \"callforward\"", 1)
 			p := startProxy(t, cfg)
 			var bob *sippRun
 			if tc.bob != "" {
@@ -55,6 +58,14 @@ func TestCallForward(t *testing.T) {
 			if !p.logSays(`msg="call forwarded"`, 5e9) {
 				t.Error("the log has no \"call forwarded\" line")
 			}
+			// The call's record says where it went.
+			kind := strings.ReplaceAll(tc.name, " ", "_")
+			cdrPath := filepath.Join(filepath.Dir(p.ConfigPath), "cdr.json")
+			waitFile(t, cdrPath, `"forwarded_from":"bob"`)
+			data, _ := os.ReadFile(cdrPath)
+			cdr := string(data)
+			mustContain(t, "cdr.json", cdr, `"forwards":[{"kind":"`+kind+`","from":"bob","to":"carol"}]`, `"attempts":[`, `"code":200}]`)
+
 		})
 	}
 }

@@ -38,6 +38,8 @@ type branch struct {
 	challenged bool
 	// round is the transaction's round the branch belongs to (rounds).
 	round int
+	// attempt is the branch's index in the call's Attempts.
+	attempt int
 
 	// arrivals are the branch's responses in the order they reached the
 	// proxy, taken by onMessage while the branch is open (arrived), for

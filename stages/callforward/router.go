@@ -1,6 +1,7 @@
 package callforward
 
 import (
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,7 +130,7 @@ func (r *router) forward(from, kind, to string, ch chain) ([]pipeline.Target, *p
 			log.Warn("call not forwarded: the set has no live destination, or is unknown")
 			return nil, nil, false
 		}
-		log.Info("call forwarded")
+		r.forwarded(log, kind, from, to)
 		return targets, nil, false
 	case strings.HasPrefix(to, "sip:") || strings.HasPrefix(to, "sips:"):
 		var u sip.Uri
@@ -137,7 +138,7 @@ func (r *router) forward(from, kind, to string, ch chain) ([]pipeline.Target, *p
 			log.Warn("call not forwarded: the target does not parse", "error", err)
 			return nil, nil, false
 		}
-		log.Info("call forwarded")
+		r.forwarded(log, kind, from, to)
 		return []pipeline.Target{{URI: u}}, r.after("", nil, loc.Forwarding{}, ch.with("")), false
 	}
 	aor, ok := r.aorOf(to)
@@ -158,8 +159,15 @@ func (r *router) forward(from, kind, to string, ch chain) ([]pipeline.Target, *p
 	if err != nil {
 		log.Warn("forwarding of the target not read", "error", err)
 	}
-	log.Info("call forwarded", "bindings", len(bindings))
+	r.forwarded(log.With("bindings", len(bindings)), kind, from, to)
 	return r.user(aor, r.groups(bindings), fwd, ch.with(aor))
+}
+
+// forwarded logs a forward, and notes it in the call's attempts for its
+// record.
+func (r *router) forwarded(log *slog.Logger, kind, from, to string) {
+	log.Info("call forwarded")
+	r.ctx.Attempts.Forward(kind, from, to)
 }
 
 // aorOf is the AOR key of a user target: "bob" is bob in the called
@@ -208,6 +216,7 @@ func (r *router) redirect(res *sip.Response, ch chain) ([]pipeline.Target, *pipe
 		return nil, nil
 	}
 	r.ctx.Log.Info("redirect followed", "code", res.StatusCode, "to", describe(targets))
+	r.ctx.Attempts.Forward("redirect", "", describe(targets))
 	next := ch.with("")
 	next.forwards, next.redirects = ch.forwards, ch.redirects+1
 	return targets, r.after("", nil, loc.Forwarding{}, next)
