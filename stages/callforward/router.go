@@ -81,7 +81,7 @@ func (r *router) after(aor string, groups [][]pipeline.Target, fwd loc.Forwardin
 		case code >= 600 && !(r.c.BusyOn6xx && (code == 600 || code == 603) && fwd.Busy != ""):
 			return nil, nil // RFC 3261 16.7: no new branch after a 6xx
 		case len(groups) > 0 && code < 600:
-			r.ctx.Log.Info("trace serial", "aor", aor, "code", code, "next", describe(groups[0]))
+			r.ctx.Log.Info("serial forking: ringing the next q-value", "aor", aor, "code", code, "next", describe(groups[0]))
 			return groups[0], r.after(aor, groups[1:], fwd, ch)
 		case out.NoAnswer && fwd.NoAnswer != "":
 			return r.then("no_answer", aor, fwd.NoAnswer, ch)
