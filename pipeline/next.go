@@ -33,6 +33,9 @@ type Outcome struct {
 	Codes []int
 	// NoAnswer is true when Next.NoAnswer ended the round.
 	NoAnswer bool
+	// Request is the request as the rounds send it, before any branch
+	// changed it (read only): Context.Request became a branch.
+	Request *sip.Request
 }
 
 // Only reports whether every code of the round is one of codes (and

@@ -196,3 +196,45 @@ func cutParams(contact string) (string, string, bool) {
 	}
 	return contact, "", false
 }
+
+// TestCoreCallForwardTargets forwards on busy with AORs keyed by user and
+// domain, to a user and to a destination set: the target is found in the
+// called domain, and the set gets the number dialled, after the first
+// round's branch took the request.
+func TestCoreCallForwardTargets(t *testing.T) {
+	vm := newPhone(t, "vm", answering(nil, 200))
+	sections := fmt.Sprintf("aor = \"user@domain\"\n[[set]]\nname = \"vm\"\n[set.check]\ninterval = \"0s\"\n[[set.destination]]\nuri = \"sip:%s\"\n", vm.addr())
+	tests := []struct {
+		name, to string
+		target   *phone // the phone the forward reaches
+	}{
+		{name: "a user of the called domain", to: "b"},
+		{name: "a destination set", to: "set:vm", target: vm},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCoreOn(t, sections, forwardChain(""), Options{})
+			a := newPhone(t, "a", answering(nil, 486))
+			c.register(a, "a")
+			target := tc.target
+			if target == nil {
+				target = newPhone(t, "b", answering(nil, 200))
+				c.register(target, "b")
+			}
+			fs := c.e.svc.Location.(location.Forwards)
+			if err := fs.SetForwarding("a@example.org", location.Forwarding{Busy: tc.to}); err != nil {
+				t.Fatal(err)
+			}
+			caller := newPhone(t, "caller", nil)
+			id := fmt.Sprintf("fwd-target-%d", i)
+			inv := caller.call(c, "a", id)
+			if final := caller.waitResponse(inv, 200); final.StatusCode != 200 {
+				t.Fatalf("caller got %d, want 200; it read:\n%s", final.StatusCode, caller.dump())
+			}
+			branch, _ := target.waitRequest(sip.INVITE, id, 1)
+			if tc.target != nil && branch.Recipient.User != "a" {
+				t.Errorf("the set's branch has Request-URI %s, want the user dialled, a", branch.Recipient.String())
+			}
+		})
+	}
+}

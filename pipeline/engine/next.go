@@ -36,7 +36,7 @@ func (t *transaction) nextRound() bool {
 		return false
 	}
 	next := t.next
-	out := pipeline.Outcome{NoAnswer: t.noAnswer}
+	out := pipeline.Outcome{NoAnswer: t.noAnswer, Request: t.nextReq}
 	round := t.finals[t.finalsFrom:]
 	for _, r := range round {
 		out.Codes = append(out.Codes, r.StatusCode)

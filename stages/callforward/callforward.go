@@ -122,7 +122,7 @@ func (c *CallForward) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, err
 	if fwd.IsZero() && !c.Serial && c.FollowRedirects == 0 {
 		return v, nil
 	}
-	r := &router{c: c, ctx: ctx, store: store}
+	r := &router{c: c, ctx: ctx, store: store, req: req, domain: req.Recipient.Host}
 	ch := chain{visited: map[string]bool{aor: true}}
 	var devices [][]pipeline.Target
 	if v == pipeline.Continue {

@@ -20,6 +20,21 @@ type router struct {
 	c     *CallForward
 	ctx   *pipeline.Context
 	store loc.Forwards
+	// req is the request the targets are made from: ctx.Request while
+	// the stage runs, the engine's copy (Outcome.Request) after, since
+	// ctx.Request went out as a branch. domain is the called domain.
+	req    *sip.Request
+	domain string
+}
+
+// at returns r making targets from req (nil: r's).
+func (r *router) at(req *sip.Request) *router {
+	if req == nil {
+		return r
+	}
+	at := *r
+	at.req = req
+	return &at
 }
 
 // chain is the path of a call through forwards and redirects so far.
@@ -71,6 +86,7 @@ func (r *router) after(aor string, groups [][]pipeline.Target, fwd loc.Forwardin
 		next.NoAnswer = r.noAnswerAfter(fwd)
 	}
 	next.Then = func(out pipeline.Outcome) ([]pipeline.Target, *pipeline.Next) {
+		r := r.at(out.Request)
 		code := 0
 		if out.Best != nil {
 			code = out.Best.StatusCode
@@ -173,7 +189,7 @@ func (r *router) forwarded(log *slog.Logger, kind, from, to string) {
 // aorOf is the AOR key of a user target: "bob" is bob in the called
 // domain, "bob@example.org" names the domain.
 func (r *router) aorOf(user string) (string, bool) {
-	host := r.ctx.Request.Recipient.Host
+	host := r.domain
 	if u, h, ok := strings.Cut(user, "@"); ok {
 		user, host = u, h
 	}
@@ -190,7 +206,7 @@ func (r *router) set(name string) []pipeline.Target {
 	if r.c.sets == nil {
 		return nil
 	}
-	sctx := pipeline.NewContext(r.ctx.Pipeline(), r.ctx.Request, r.ctx.Source, r.ctx.Transport)
+	sctx := pipeline.NewContext(r.ctx.Pipeline(), r.req, r.ctx.Source, r.ctx.Transport)
 	sctx.Log = r.ctx.Log
 	sctx.Route.Set = name
 	if v, err := r.c.sets.ServeRequest(sctx); err != nil || v != pipeline.Continue {
