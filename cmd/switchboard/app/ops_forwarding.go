@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/switchboard-sip/switchboard/cmd/switchboard/ctl"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
@@ -73,8 +74,27 @@ func (o *operations) setForwarding(aor string, q url.Values) ([]ctl.Forwarding, 
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errInvalid, err)
 	}
+	if err := o.knownSets(f); err != nil {
+		return nil, err
+	}
 	if err := fs.SetForwarding(aor, f); err != nil {
 		return nil, err
 	}
 	return o.forwarding(aor)
+}
+
+// knownSets checks that the sets f names are declared by the config in
+// force: a later reload may drop one, and the forward then is not made.
+func (o *operations) knownSets(f location.Forwarding) error {
+	p := o.eng.Pipeline()
+	if p == nil {
+		return nil
+	}
+	for _, kt := range f.Kinds() {
+		name, ok := strings.CutPrefix(kt[1], "set:")
+		if ok && p.Config.FindSet(name) == nil {
+			return fmt.Errorf("%w: %s: unknown set %q (sets: %s)", errInvalid, kt[0], name, p.Config.SetNames())
+		}
+	}
+	return nil
 }
