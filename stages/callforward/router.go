@@ -274,7 +274,7 @@ func (r *router) groups(bindings []loc.Binding) [][]pipeline.Target {
 func qOf(b loc.Binding) int {
 	for p := range strings.SplitSeq(b.Params, ";") {
 		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if !strings.EqualFold(k, "q") {
+		if !strings.EqualFold(strings.TrimSpace(k), "q") {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
