@@ -107,6 +107,12 @@ type Context struct {
 	Forward ForwardOptions
 	// Route is what the dial plan picked: the destination set to send to.
 	Route Route
+	// Next, when set, says where the request goes when every branch to
+	// Targets failed (call forwarding, serial forking by q-value).
+	Next *Next
+	// Attempts, for an initial INVITE, records the branches and forwards
+	// of the call (nil for other requests).
+	Attempts *Attempts
 	// Log is the engine's logger, with the Call-ID.
 	Log *slog.Logger
 

@@ -94,6 +94,11 @@ type CallInfo struct {
 	State    string    `json:"state"`
 	Start    time.Time `json:"start"`
 	Answered time.Time `json:"answered,omitzero"`
+	// ForwardedFrom is the user the call was first forwarded from;
+	// Forwards its forwards, Attempts the branches it tried so far.
+	ForwardedFrom string      `json:"forwarded_from,omitempty"`
+	Forwards      []Diversion `json:"forwards,omitempty"`
+	Attempts      []Attempt   `json:"attempts,omitempty"`
 }
 
 // CallLister is implemented by shared values that track calls (the

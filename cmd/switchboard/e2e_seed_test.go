@@ -351,7 +351,7 @@ type seedCDR struct {
 }
 
 // seedCDRHeader is the header line of the CSV records.
-const seedCDRHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user"
+const seedCDRHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user,forwarded_from,attempts"
 
 // seedExpectCDRs fails the test unless cdr.csv has the header line and
 // want, in order, with valid times (RFC 3339, start <= answer <= end) and
@@ -369,8 +369,8 @@ func seedExpectCDRs(t *testing.T, p *seedProxy, want []seedCDR) {
 	}
 	var got []seedCDR
 	for i, row := range rows {
-		if len(row) != 12 {
-			t.Fatalf("cdr.csv: record %d has %d columns, want 12: %q", i+1, len(row), row)
+		if len(row) != 14 {
+			t.Fatalf("cdr.csv: record %d has %d columns, want 14: %q", i+1, len(row), row)
 		}
 		got = append(got, seedCDR{row[0], row[1], row[2], row[4] != "", row[7], row[8], row[9], row[10]})
 		seedCheckCDRTimes(t, i+1, row)

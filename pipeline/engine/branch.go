@@ -36,6 +36,10 @@ type branch struct {
 	// challenged is set on a branch that answers a challenge (a
 	// trunk's 401 or 407): a second one goes upstream.
 	challenged bool
+	// round is the transaction's round the branch belongs to (rounds).
+	round int
+	// attempt is the branch's index in the call's Attempts.
+	attempt int
 
 	// arrivals are the branch's responses in the order they reached the
 	// proxy, taken by onMessage while the branch is open (arrived), for
@@ -245,6 +249,7 @@ func (b *branch) onResponse(res *sip.Response) {
 			t.recordDialog(b, res)
 			t.respond(res, false)
 		}
+		t.rang(b)
 	case code < 300:
 		t.recordDialog(b, res)
 		t.noteAnswer(b, res)
@@ -263,9 +268,17 @@ func (b *branch) onResponse(res *sip.Response) {
 			return
 		}
 		t.mu.Lock()
+		// A branch the proxy already ended (fr_timeout, Timer C, no
+		// answer) has its final response: its 487 is not another one.
+		ended := b.done
 		b.done = true
-		t.finals = append(t.finals, res)
+		if !ended {
+			t.finals = append(t.finals, res)
+		}
 		t.mu.Unlock()
+		if ended {
+			return
+		}
 		if code >= 600 && b.req.IsInvite() {
 			t.cancelBranches(b, "")
 		}

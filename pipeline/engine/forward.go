@@ -63,7 +63,23 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 	t.mu.Unlock()
 	t.expectNotify()
 
-	handed := false
+	if ctx.Next != nil {
+		// Later rounds need the request as it is now: the last branch
+		// of a round takes the request it is given.
+		t.mu.Lock()
+		t.next, t.nextReq = ctx.Next, req.Clone()
+		t.mu.Unlock()
+	}
+	t.sendTargets(req, targets, true)
+	t.mu.Lock()
+	t.forwarding = false
+	t.mu.Unlock()
+	t.maybeFinish()
+}
+
+// sendTargets sends req to targets, one branch each (a parallel fork).
+// With last, the last branch takes req itself.
+func (t *transaction) sendTargets(req *sip.Request, targets []pipeline.Target, last bool) {
 	// flowsSent are the instances a branch went to over one of their
 	// flows (RFC 5626): their other flows are backups.
 	var flowsSent map[string]bool
@@ -82,7 +98,7 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 		}
 		// The last branch takes the request itself: nothing reads it
 		// after this, and a clone costs as much as parsing the message.
-		b, tried, err := t.sendSerial(ctx.Request, target, i == len(targets)-1)
+		b, tried, err := t.sendSerial(req, target, last && i == len(targets)-1)
 		if err != nil {
 			t.notForwarded(tried, err)
 			continue
@@ -93,18 +109,11 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 			}
 			flowsSent[target.Instance] = true
 		}
-		if !handed {
-			// Handed to its first client transaction: the call's next
-			// messages need not wait for the other branches' connects.
-			t.e.calls.end(t.turn)
-			handed = true
-		}
+		// Handed to its first client transaction: the call's next
+		// messages need not wait for the other branches' connects.
+		t.e.calls.end(t.turn)
 		t.addBranch(b)
 	}
-	t.mu.Lock()
-	t.forwarding = false
-	t.mu.Unlock()
-	t.maybeFinish()
 }
 
 // defaultTarget is where a request goes when no stage chose: within a

@@ -85,6 +85,9 @@ func (t *transaction) serve() {
 	work.SetTransport(req.Transport())
 	ctx := pipeline.NewContext(t.p, work, t.src, t.transport)
 	ctx.Log = t.log
+	if work.IsInvite() && !inDialog(work) {
+		ctx.Attempts = &pipeline.Attempts{}
+	}
 	t.ctx = ctx
 	t.processRoute(ctx)
 	t.loopHash = pipeline.LoopHash(work)

@@ -72,8 +72,10 @@ func (b *branch) failsOver(code int) bool {
 	return b.target.Failover != nil && b.target.Failover.FailsOver(code)
 }
 
-// attempted tells the target's observer that the branch was sent.
+// attempted tells the call's Attempts and the target's observer that the
+// branch was sent.
 func (b *branch) attempted() {
+	b.attempt = b.t.ctx.Attempts.Sent(b.req.Recipient.String(), b.req.Destination())
 	if o := b.target.Observer; o != nil {
 		o.Attempted(b.req.Destination())
 	}
@@ -86,6 +88,9 @@ func (b *branch) answered(res *sip.Response) {
 		return
 	}
 	b.observed = true
+	if res != nil {
+		b.t.ctx.Attempts.Ended(b.attempt, res.StatusCode)
+	}
 	observeAnswer(b.target, b.req.Destination(), res)
 }
 

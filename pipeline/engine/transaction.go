@@ -50,6 +50,7 @@ type transaction struct {
 	cancelled  bool
 	finals     []*sip.Response // non-2xx finals of the branches
 	legs       []leg           // the dialogs its responses created
+	rounds                     // serial forking of the whole transaction
 	settled    sync.Once       // the engine stopped counting it as in flight
 	// The keys admitSource and admitCallee counted ("" for nothing), and
 	// whether they were given back.
@@ -277,6 +278,11 @@ func (t *transaction) maybeFinish() {
 			return
 		}
 	}
+	if t.nextRound() {
+		t.mu.Unlock()
+		return
+	}
+	t.stopRingTimer()
 	best := bestResponse(t.finals)
 	cancelled := t.cancelled
 	t.mu.Unlock()

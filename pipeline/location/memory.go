@@ -31,6 +31,8 @@ type Memory struct {
 	bound atomic.Int64
 	// clock is what Count takes as "now"; tests replace it.
 	clock func() time.Time
+	// fwd holds the users' call forwarding.
+	fwd forwardMap
 }
 
 // shard is one locked part of a Memory.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,7 @@ func runStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("AORs", func(t *testing.T) { testStoreAORs(t, newStore) })
 	t.Run("Each", func(t *testing.T) { testStoreEach(t, newStore) })
 	t.Run("Concurrent", func(t *testing.T) { testStoreConcurrent(t, newStore) })
+	t.Run("Forwarding", func(t *testing.T) { testStoreForwarding(t, newStore) })
 }
 
 func testStoreLookup(t *testing.T, newStore func(t *testing.T) Store) {
@@ -734,5 +736,45 @@ func holderWalk(t *testing.T, s Store, check func()) {
 				check()
 			}
 		}
+	}
+}
+
+func testStoreForwarding(t *testing.T, newStore func(t *testing.T) Store) {
+	s := newStore(t)
+	fs, ok := s.(Forwards)
+	if !ok {
+		t.Fatalf("%T does not keep forwarding", s)
+	}
+	if f, err := fs.Forwarding("alice"); err != nil || !f.IsZero() {
+		t.Fatalf("Forwarding(alice) of an empty store = %+v, %v", f, err)
+	}
+	alice := Forwarding{Busy: "bob", NoAnswer: "set:voicemail", NoAnswerAfter: 20}
+	carol := Forwarding{Unconditional: "sip:carol@192.0.2.1"}
+	for aor, f := range map[string]Forwarding{"alice": alice, "carol@example.org": carol} {
+		if err := fs.SetForwarding(aor, f); err != nil {
+			t.Fatalf("SetForwarding(%s): %v", aor, err)
+		}
+	}
+	if f, err := fs.Forwarding("alice"); err != nil || f != alice {
+		t.Errorf("Forwarding(alice) = %+v, %v; want %+v", f, err, alice)
+	}
+	var seen []string
+	if err := fs.EachForwarding(func(aor string, f Forwarding) bool {
+		seen = append(seen, aor+"="+f.Kinds()[0][1])
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(seen, ","), "alice=bob,carol@example.org=sip:carol@192.0.2.1"; got != want {
+		t.Errorf("EachForwarding = %s; want %s", got, want)
+	}
+	if err := fs.SetForwarding("alice", Forwarding{}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := fs.Forwarding("alice"); err != nil || !f.IsZero() {
+		t.Errorf("Forwarding(alice) after removal = %+v, %v", f, err)
+	}
+	if aors, _ := s.Count(); aors != 0 {
+		t.Errorf("Count() = %d AORs; forwarding is not a binding", aors)
 	}
 }

@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/switchboard-sip/switchboard/stages/auth"
+	_ "github.com/switchboard-sip/switchboard/stages/callforward"
 	_ "github.com/switchboard-sip/switchboard/stages/calllog"
 	_ "github.com/switchboard-sip/switchboard/stages/dialplan"
 	_ "github.com/switchboard-sip/switchboard/stages/did"

@@ -54,10 +54,10 @@ func TestAuthUserRecord(t *testing.T) {
 	}
 	_, cdrs := run(t, `time_zone = "UTC"`, flow)
 	want := []string{
-		"call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user",
-		"authed,alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:04.000Z,2.000,answered,,alice,,alice",
-		"forged,carol-ceo,bob,2026-03-01T12:00:05.000Z,,2026-03-01T12:00:06.000Z,0.000,failed,403,,,alice",
-		"open,dave,bob,2026-03-01T12:00:07.000Z,,2026-03-01T12:00:08.000Z,0.000,busy,486,bob,,",
+		"call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user,forwarded_from,attempts",
+		"authed,alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:04.000Z,2.000,answered,,alice,,alice,,",
+		"forged,carol-ceo,bob,2026-03-01T12:00:05.000Z,,2026-03-01T12:00:06.000Z,0.000,failed,403,,,alice,,",
+		"open,dave,bob,2026-03-01T12:00:07.000Z,,2026-03-01T12:00:08.000Z,0.000,busy,486,bob,,,,",
 	}
 	if strings.Join(cdrs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("CDRs:\n%s\nwant:\n%s", strings.Join(cdrs, "\n"), strings.Join(want, "\n"))

@@ -236,7 +236,7 @@ func (c *CallLog) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) 
 		if inDialog(req) {
 			t.reinvite(c, req, at)
 		} else {
-			t.invite(c, req, ctx.AuthUser, at)
+			t.invite(c, req, ctx.AuthUser, ctx.Attempts, at)
 		}
 	case sip.ACK:
 		t.ack(c, req, at)

@@ -223,7 +223,7 @@ func TestEndings(t *testing.T) {
 		if got := fields(events); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("test %d: seed log:\n%s\nwant:\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		wantCDR := fmt.Sprintf("end-%d,alice,bob,2026-03-01T12:00:00.000Z,,2026-03-01T12:00:03.000Z,0.000,%s,%d,%s,,", i, tc.disp, tc.code, tc.endedBy)
+		wantCDR := fmt.Sprintf("end-%d,alice,bob,2026-03-01T12:00:00.000Z,,2026-03-01T12:00:03.000Z,0.000,%s,%d,%s,,,,", i, tc.disp, tc.code, tc.endedBy)
 		if len(cdrs) != 2 || cdrs[1] != wantCDR {
 			t.Errorf("test %d: CDR %q, want %q", i, cdrs, wantCDR)
 		}
@@ -304,7 +304,7 @@ func TestAnsweredCall(t *testing.T) {
 		t.Fatalf("CDRs: %q", cdrs)
 	}
 	_, row, _ := strings.Cut(cdrs[1], ",")
-	if want := "alice,bob,2026-03-01T13:00:00.000+01:00,2026-03-01T13:00:02.000+01:00,2026-03-01T13:01:02.345+01:00,60.345,answered,,bob,carol,"; row != want {
+	if want := "alice,bob,2026-03-01T13:00:00.000+01:00,2026-03-01T13:00:02.000+01:00,2026-03-01T13:01:02.345+01:00,60.345,answered,,bob,carol,,,"; row != want {
 		t.Errorf("CDR %q, want %q", row, want)
 	}
 
@@ -368,9 +368,9 @@ func TestCSVRecords(t *testing.T) {
 		}
 	}
 	want := []string{
-		"call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user",
-		`"id,0",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.001,answered,,alice,,`,
-		`"id,1",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.001,answered,,alice,,`,
+		"call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user,forwarded_from,attempts",
+		`"id,0",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.001,answered,,alice,,,,`,
+		`"id,1",alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:05.001Z,3.001,answered,,alice,,,,`,
 	}
 	if got := readLines(t, cdrPath); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("CDR file:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -452,7 +452,7 @@ func TestRetriedInvite(t *testing.T) {
 	if got := fields(events); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if len(cdrs) != 2 || !strings.HasSuffix(cdrs[1], ",2.000,answered,,alice,,") {
+	if len(cdrs) != 2 || !strings.HasSuffix(cdrs[1], ",2.000,answered,,alice,,,,") {
 		t.Errorf("CDRs %q", cdrs)
 	}
 
@@ -475,7 +475,7 @@ func TestRetriedInvite(t *testing.T) {
 	if got := fields(events); strings.Join(got, "\n") != "INVITE,alice,bob" {
 		t.Errorf("log %q", got)
 	}
-	if w := "noauth,alice,bob,2026-03-01T12:00:00.000Z,,2026-03-01T12:00:01.000Z,0.000,failed,407,,,"; len(cdrs) != 2 || cdrs[1] != w {
+	if w := "noauth,alice,bob,2026-03-01T12:00:00.000Z,,2026-03-01T12:00:01.000Z,0.000,failed,407,,,,,"; len(cdrs) != 2 || cdrs[1] != w {
 		t.Errorf("CDRs %q, want %q", cdrs, w)
 	}
 }
@@ -542,7 +542,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("%d header lines, want 1", n)
 	}
 	cdrs := readLines(t, cd)
-	if w := "reload,alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:01.500Z,2026-03-01T12:00:31.789Z,30.289,answered,,bob,,"; len(cdrs) != 2 || cdrs[1] != w {
+	if w := "reload,alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:01.500Z,2026-03-01T12:00:31.789Z,30.289,answered,,bob,,,,"; len(cdrs) != 2 || cdrs[1] != w {
 		t.Errorf("CDRs %q, want %q", cdrs, w)
 	}
 }
@@ -770,9 +770,9 @@ func TestDialogs(t *testing.T) {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	wantCDR := []string{
-		"second,alice,bob,2026-03-01T12:00:01.000Z,2026-03-01T12:00:03.000Z,2026-03-01T12:00:05.000Z,2.000,answered,,bob,,",
-		"first,alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:08.000Z,6.000,answered,,alice,,",
-		"third,alice,nobody,2026-03-01T12:00:09.000Z,,2026-03-01T12:00:09.000Z,0.000,failed,404,,,",
+		"second,alice,bob,2026-03-01T12:00:01.000Z,2026-03-01T12:00:03.000Z,2026-03-01T12:00:05.000Z,2.000,answered,,bob,,,,",
+		"first,alice,bob,2026-03-01T12:00:00.000Z,2026-03-01T12:00:02.000Z,2026-03-01T12:00:08.000Z,6.000,answered,,alice,,,,",
+		"third,alice,nobody,2026-03-01T12:00:09.000Z,,2026-03-01T12:00:09.000Z,0.000,failed,404,,,,,",
 	}
 	if len(cdrs) < 1 || strings.Join(cdrs[1:], "\n") != strings.Join(wantCDR, "\n") {
 		t.Errorf("CDRs:\n%s\nwant:\n%s", strings.Join(cdrs, "\n"), strings.Join(wantCDR, "\n"))

@@ -1,11 +1,14 @@
 package calllog
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/switchboard-sip/switchboard/pipeline"
 )
 
 // kind is the type of an event of the call log.
@@ -244,6 +247,17 @@ func appendJSONMember(b []byte, key, value string) []byte {
 	return appendJSONString(b, value)
 }
 
+// appendJSONValue appends the member key with v as encoding/json writes
+// it: for the rare lists of a record (forwards, attempts).
+func appendJSONValue(b []byte, key string, v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), key...), '"', ':')
+	return append(b, data...)
+}
+
 // appendJSONTime appends t as a JSON string in the jsonTime layout, ""
 // for the zero time. The layout writes no character that JSON escapes.
 func appendJSONTime(b []byte, t time.Time, loc *time.Location) []byte {
@@ -364,6 +378,8 @@ type record struct {
 	transfer       string
 	// authUser is the user the auth stage authenticated the INVITE as.
 	authUser string
+	// attempts are the call's branches and forwards (nil: none known).
+	attempts *pipeline.Attempts
 }
 
 // duration is from answer to end, 0 for a call that was not answered or
@@ -378,7 +394,7 @@ func (r *record) duration() time.Duration {
 }
 
 // csvHeader is the header line of a CSV file of records.
-const csvHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user\n"
+const csvHeader = "call_id,caller,callee,start,answer,end,duration,disposition,end_code,ended_by,transfer_target,auth_user,forwarded_from,attempts\n"
 
 // appendTime appends a time of a record in the jsonTime layout, nothing
 // for the zero time.
@@ -407,6 +423,8 @@ func appendCSVLine(b []byte, r *record, loc *time.Location) []byte {
 	b = appendCSVField(append(b, ','), r.endedBy)
 	b = appendCSVField(append(b, ','), r.transfer)
 	b = appendCSVField(append(b, ','), r.authUser)
+	b = appendCSVField(append(b, ','), r.attempts.ForwardedFrom())
+	b = appendCSVField(append(b, ','), r.attempts.String())
 	return append(b, '\n')
 }
 
@@ -476,6 +494,14 @@ func appendJSONRecordLine(b []byte, r *record, loc *time.Location) []byte {
 	b = appendJSONMember(b, "ended_by", r.endedBy)
 	b = appendJSONMember(b, "transfer_target", r.transfer)
 	b = appendJSONMember(b, "auth_user", r.authUser)
+	b = appendJSONMember(b, "forwarded_from", r.attempts.ForwardedFrom())
+	tries, forwards := r.attempts.Copy()
+	if len(forwards) > 0 {
+		b = appendJSONValue(b, "forwards", forwards)
+	}
+	if len(tries) > 0 {
+		b = appendJSONValue(b, "attempts", tries)
+	}
 	return append(b, "}\n"...)
 }
 

@@ -1,6 +1,8 @@
 package calllog
 
 import (
+	"github.com/switchboard-sip/switchboard/pipeline"
+
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -113,6 +115,7 @@ func referenceCSVLine(r *record, loc *time.Location) []byte {
 		referenceTime(r.start, loc), referenceTime(r.answer, loc), referenceTime(r.end, loc),
 		fmt.Sprintf("%d.%03d", ms/1000, ms%1000),
 		r.disposition, code, r.endedBy, r.transfer, r.authUser,
+		r.attempts.ForwardedFrom(), r.attempts.String(),
 	})
 	w.Flush()
 	return buf.Bytes()
@@ -120,19 +123,23 @@ func referenceCSVLine(r *record, loc *time.Location) []byte {
 
 // referenceJSONRecordLine is r marshalled by encoding/json.
 func referenceJSONRecordLine(r *record, loc *time.Location) []byte {
+	tries, forwards := r.attempts.Copy()
 	b, _ := json.Marshal(struct {
-		CallID         string  `json:"call_id"`
-		Caller         string  `json:"caller"`
-		Callee         string  `json:"callee"`
-		Start          string  `json:"start"`
-		Answer         string  `json:"answer,omitempty"`
-		End            string  `json:"end"`
-		Duration       float64 `json:"duration"`
-		Disposition    string  `json:"disposition"`
-		EndCode        int     `json:"end_code,omitempty"`
-		EndedBy        string  `json:"ended_by,omitempty"`
-		TransferTarget string  `json:"transfer_target,omitempty"`
-		AuthUser       string  `json:"auth_user,omitempty"`
+		CallID         string               `json:"call_id"`
+		Caller         string               `json:"caller"`
+		Callee         string               `json:"callee"`
+		Start          string               `json:"start"`
+		Answer         string               `json:"answer,omitempty"`
+		End            string               `json:"end"`
+		Duration       float64              `json:"duration"`
+		Disposition    string               `json:"disposition"`
+		EndCode        int                  `json:"end_code,omitempty"`
+		EndedBy        string               `json:"ended_by,omitempty"`
+		TransferTarget string               `json:"transfer_target,omitempty"`
+		AuthUser       string               `json:"auth_user,omitempty"`
+		ForwardedFrom  string               `json:"forwarded_from,omitempty"`
+		Forwards       []pipeline.Diversion `json:"forwards,omitempty"`
+		Attempts       []pipeline.Attempt   `json:"attempts,omitempty"`
 	}{
 		CallID:         r.callID,
 		Caller:         r.caller,
@@ -146,6 +153,9 @@ func referenceJSONRecordLine(r *record, loc *time.Location) []byte {
 		EndedBy:        r.endedBy,
 		TransferTarget: r.transfer,
 		AuthUser:       r.authUser,
+		ForwardedFrom:  r.attempts.ForwardedFrom(),
+		Forwards:       forwards,
+		Attempts:       tries,
 	})
 	return append(b, '\n')
 }
@@ -237,6 +247,13 @@ func FuzzRecordLines(f *testing.F) {
 		}
 		if disp&0x80 != 0 {
 			r.start = time.Time{}
+		}
+		if disp&0x40 != 0 {
+			// A forwarded call: a branch to a, forwarded from b to c.
+			r.attempts = &pipeline.Attempts{}
+			r.attempts.Ended(r.attempts.Sent(a, c), code)
+			r.attempts.Forward("busy", b, c)
+			r.attempts.Sent(c, "")
 		}
 		loc := zones[int(zone)%len(zones)]
 		if got, want := appendCSVLine(nil, &r, loc), referenceCSVLine(&r, loc); !bytes.Equal(got, want) {

@@ -196,7 +196,7 @@ func TestSeedScenarios(t *testing.T) {
 			}
 			for _, l := range lines[1:] {
 				f := strings.Split(l, ",")
-				rows = append(rows, strings.Join(append(f[1:3:3], f[7:]...), ","))
+				rows = append(rows, strings.Join(append(f[1:3:3], f[7:12]...), ","))
 			}
 			if strings.Join(rows, "\n") != strings.Join(tc.cdrs, "\n") {
 				t.Errorf("test %d: CDRs:\n%s\nwant:\n%s", i, strings.Join(rows, "\n"), strings.Join(tc.cdrs, "\n"))

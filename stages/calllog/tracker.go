@@ -65,6 +65,9 @@ type call struct {
 	users [2]string
 	// authUser is the user the auth stage authenticated the INVITE as.
 	authUser string
+	// attempts are the branches and forwards of its INVITE (nil outside
+	// the engine).
+	attempts *pipeline.Attempts
 
 	state state
 	rang  bool
@@ -195,7 +198,9 @@ func (t *tracker) Calls() []pipeline.CallInfo {
 		default:
 			continue
 		}
-		out = append(out, pipeline.CallInfo{CallID: c.callID, Caller: c.users[caller], Callee: c.users[callee], State: st, Start: c.start, Answered: c.answer})
+		tries, forwards := c.attempts.Copy()
+		out = append(out, pipeline.CallInfo{CallID: c.callID, Caller: c.users[caller], Callee: c.users[callee], State: st, Start: c.start, Answered: c.answer,
+			ForwardedFrom: c.attempts.ForwardedFrom(), Forwards: forwards, Attempts: tries})
 	}
 	return out
 }
@@ -345,6 +350,7 @@ func (c *call) record() record {
 		endedBy:  "",
 		transfer: c.transfer,
 		authUser: c.authUser,
+		attempts: c.attempts,
 	}
 }
 
@@ -427,7 +433,7 @@ func newCall(req *sip.Request, callID, fromTag string, at time.Time) *call {
 // ("" for none): the first one of a call logs INVITE; one sent again after
 // a 401, 407, 3xx or 422 continues the call; others (retransmissions)
 // change nothing.
-func (t *tracker) invite(s sink, req *sip.Request, authUser string, at time.Time) {
+func (t *tracker) invite(s sink, req *sip.Request, authUser string, attempts *pipeline.Attempts, at time.Time) {
 	callID, fromTag, _, ok := dialogOf(req)
 	if !ok {
 		return
@@ -440,11 +446,13 @@ func (t *tracker) invite(s sink, req *sip.Request, authUser string, at time.Time
 			c.state = trying
 			c.pending, c.hasPending = o, true
 			c.authUser = authUser
+			c.attempts = attempts
 		}
 		return
 	}
 	c := newCall(req, callID, fromTag, at)
 	c.authUser = authUser
+	c.attempts = attempts
 	c.pending, c.hasPending = o, true
 	t.insert(s, c, at)
 	s.event(c.ev(evInvite, at, -1))

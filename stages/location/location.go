@@ -92,6 +92,19 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		l.unavailable(ctx, known)
 		return pipeline.Replied, nil
 	}
+	targets := Targets(ctx, bindings)
+	if len(targets) == 0 {
+		l.unavailable(ctx, true)
+		return pipeline.Replied, nil
+	}
+	ctx.Targets = targets
+	return pipeline.Continue, nil
+}
+
+// Targets turns the live bindings of one user into branches: the newest
+// flow of each instance first, our own Path entries dropped. A binding
+// that does not parse is skipped, with a warning.
+func Targets(ctx *pipeline.Context, bindings []loc.Binding) []pipeline.Target {
 	targets := make([]pipeline.Target, 0, len(bindings))
 	for _, b := range newestFlowsFirst(bindings) {
 		b.Path = ownPathDropped(ctx, b.Path)
@@ -102,12 +115,7 @@ func (l *Location) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error)
 		}
 		targets = append(targets, t)
 	}
-	if len(targets) == 0 {
-		l.unavailable(ctx, true)
-		return pipeline.Replied, nil
-	}
-	ctx.Targets = targets
-	return pipeline.Continue, nil
+	return targets
 }
 
 // unavailable answers a request for a user with no binding to ring: 480

@@ -109,6 +109,13 @@ func TestAdmin(t *testing.T) {
 		{"DELETE", "/admin/registrations?aor=bob", token, 404, []string{`bob has no bindings`}},
 		{"DELETE", "/admin/registrations?aor=alice", "", 401, nil},
 		{"GET", "/admin/registrations", token, 200, []string{`"aor": "alice"`}},
+		{"POST", "/admin/forwarding?aor=alice&busy=bob&no_answer=sip:vm@192.0.2.5&no_answer_after=15", token, 200, []string{`"aor": "alice"`, `"busy": "bob"`, `"no_answer": "sip:vm@192.0.2.5"`, `"no_answer_after": 15`}},
+		{"POST", "/admin/forwarding?aor=alice&busy=set:voicemail", token, 400, []string{`busy: unknown set \"voicemail\"`}},
+		{"POST", "/admin/forwarding?aor=alice&sometimes=bob", token, 400, []string{`unknown kind \"sometimes\"`}},
+		{"POST", "/admin/forwarding?aor=alice&busy=set:", token, 400, []string{`busy: target \"set:\" names no set`}},
+		{"GET", "/admin/forwarding", token, 200, []string{`"busy": "bob"`}},
+		{"POST", "/admin/forwarding?aor=alice", token, 200, []string{`[]`}},
+		{"GET", "/admin/registrations", token, 200, []string{`"aor": "alice"`}},
 	}
 	for i, tc := range tests {
 		code, body := get(t, tc.method, srv.URL+tc.path, tc.tok)

@@ -43,6 +43,13 @@ func adminHandler(o *operations, cause string) http.Handler {
 			answer(w)(o.drain(uri, set, on))
 		})
 	}
+	mux.HandleFunc("GET /admin/forwarding", func(w http.ResponseWriter, req *http.Request) {
+		answer(w)(o.forwarding(req.URL.Query().Get("aor")))
+	})
+	mux.HandleFunc("POST /admin/forwarding", func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		answer(w)(o.setForwarding(q.Get("aor"), q))
+	})
 	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w)(o.stats())
 	})

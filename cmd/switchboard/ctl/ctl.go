@@ -61,6 +61,10 @@ var commands = []command{
 		func(a []string) string {
 			return withQuery("/admin/destinations/undrain", "uri", a[0], "set", arg(a, 1))
 		}, showDestinations},
+	{"forwarding", "[AOR]", "the users' call forwarding, of every AOR or one", 0, 1, http.MethodGet,
+		func(a []string) string { return withQuery("/admin/forwarding", "aor", arg(a, 0)) }, showForwarding},
+	{"forward", "AOR [KIND=TARGET]...", "set a user's call forwarding (unconditional, busy, no_answer, no_answer_after, unavailable); none: remove it", 1, 6, http.MethodPost,
+		forwardPath, showForwarding},
 	{"log-level", "LEVEL", "set the log level until restart: debug, info, warn, error, or config (back to [log] level)", 1, 1, http.MethodPost,
 		func(a []string) string { return withQuery("/admin/log-level", "level", a[0]) }, showOverrides},
 }
