@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +100,31 @@ func TestStartupLogsVersion(t *testing.T) {
 	p := startProxy(t, testConfig())
 	if !p.logSays("msg=ready version=", 5*time.Second) {
 		t.Errorf("the ready line has no version:\n%s", p.log.String())
+	}
+}
+
+// TestStartLogFileInNewStateDir starts a proxy whose log file lies in a
+// state_dir that does not exist yet, on a port already taken: the folder
+// is made before the log is opened, so the start's error is in the file.
+func TestStartLogFileInNewStateDir(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	port := freePort(t, "udp", proxyIP)
+	taken, err := net.ListenPacket("udp", net.JoinHostPort(proxyIP, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	config := fmt.Sprintf("[server]\nlisten = [\"udp://%s:%d\"]\nstate_dir = \"state/new\"\n\n[log]\noutput = \"file\"\nfile = \"sb.log\"\n\n[[stage]]\nuse = \"forward\"\n", proxyIP, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, dir, "-watch=false")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (the port is taken); stderr %q", code, stderr)
+	}
+	logged, err := os.ReadFile(filepath.Join(dir, "state/new/sb.log"))
+	if err != nil || !strings.Contains(string(logged), "msg=starting") {
+		t.Errorf("the log file has no start error: %v %q; stderr %q", err, logged, stderr)
 	}
 }

@@ -67,6 +67,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
+	// The log file may lie in state_dir, so it is made first.
+	if err := makeStateDir(cfg); err != nil {
+		fmt.Fprintf(stderr, "%s: server: state_dir: %v\n", cfg.Path, err)
+		return 1
+	}
 	lg := logs.New(stderr)
 	if err := lg.Apply(cfg.Log, cfg.StateDir()); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cfg.Path, err)
@@ -111,10 +116,6 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) int {
 	log := lg.Logger
 	location.SetRedisLogger(log)
-	if err := makeStateDir(cfg); err != nil {
-		log.Error("starting", "error", fmt.Errorf("%s: server: state_dir: %w", cfg.Path, err))
-		return 1
-	}
 	store, err := openStore(cfg, log)
 	if err != nil {
 		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
