@@ -105,7 +105,8 @@ func TestStartupLogsVersion(t *testing.T) {
 
 // TestStartLogFileInNewStateDir starts a proxy whose log file lies in a
 // state_dir that does not exist yet, on a port already taken: the folder
-// is made before the log is opened, so the start's error is in the file.
+// is made before the log is opened, so the start's error is in the file,
+// and on stderr too, for systemd's journal.
 func TestStartLogFileInNewStateDir(t *testing.T) {
 	requireE2E(t)
 	dir := t.TempDir()
@@ -126,5 +127,8 @@ func TestStartLogFileInNewStateDir(t *testing.T) {
 	logged, err := os.ReadFile(filepath.Join(dir, "state/new/sb.log"))
 	if err != nil || !strings.Contains(string(logged), "msg=starting") {
 		t.Errorf("the log file has no start error: %v %q; stderr %q", err, logged, stderr)
+	}
+	if !strings.HasPrefix(stderr, "starting: ") || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("stderr %q does not say why the start failed", stderr)
 	}
 }

@@ -118,7 +118,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	location.SetRedisLogger(log)
 	store, err := openStore(cfg, log)
 	if err != nil {
-		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
+		lg.Failed("starting", fmt.Errorf("%s: store: %w", cfg.Path, err))
 		return 1
 	}
 	if r, ok := store.(*location.Redis); ok {
@@ -137,7 +137,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	dialogs, err := dialog.Open(cfg.Store, cfg.StateDir(), key, time.Now())
 	if err != nil {
 		_ = store.Close()
-		log.Error("starting", "error", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
+		lg.Failed("starting", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
 		return 1
 	}
 	stopCopies := func() {}
@@ -161,12 +161,12 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	defer close(stopCerts)
 	certStore, err := openCerts(cfg, log, stopCerts)
 	if err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		return 1
 	}
 	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger), Certs: certStore, DNS: cfg.DNS.Resolver()})
 	if err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		return 1
 	}
 	g := gauges(store, svc, eng)
@@ -182,13 +182,13 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	eng.UDPReceiveBuffer = cfg.Server.UDPReceiveBuffer
 	eng.Descriptors = raiseNoFile(cfg.Server, log)
 	if err := eng.Listen(listens); err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		return 1
 	}
 	p, err := pipeline.Build(cfg, svc)
 	if err != nil {
 		for _, line := range lines(err) {
-			log.Error("config", "error", line)
+			lg.Failed("config", errors.New(line))
 		}
 		_ = eng.Shutdown(context.Background())
 		return 1
@@ -207,7 +207,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	ops := &operations{eng: eng, svc: svc, r: r, logs: lg}
 	ctlSocket, err := startControl(ctl.SocketPath(cfg), ops, log)
 	if err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		_ = eng.Shutdown(context.Background())
 		return 1
 	}
@@ -217,20 +217,20 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 			func(path string) { r.reload("file changed: " + path) },
 			func(err error) { log.Warn("watching the config", "error", err) })
 		if err != nil {
-			log.Error("watching the config", "error", err)
+			lg.Failed("watching the config", err)
 			return 1
 		}
 		defer w.Close()
 		r.watcher = w
 		if err := w.Watch(p.Files()...); err != nil {
-			log.Error("watching the config", "error", err)
+			lg.Failed("watching the config", err)
 			return 1
 		}
 	}
 	if cfg.HTTP.Listen != "" {
 		a, err := startAdmin(cfg.HTTP, ops, log)
 		if err != nil {
-			log.Error("starting", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
+			lg.Failed("starting", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
 			_ = eng.Shutdown(context.Background())
 			return 1
 		}

@@ -130,6 +130,19 @@ func formatter(w io.Writer, format string, untimed bool) slog.Handler {
 	return slog.NewTextHandler(w, opts)
 }
 
+// Failed logs a failure that stops the process, and writes it to stderr
+// too when the log goes elsewhere: systemd's journal and the shell that
+// ran the proxy read stderr, and a file or socket may not be watched.
+func (l *Logger) Failed(msg string, err error) {
+	l.Error(msg, "error", err)
+	l.mu.Lock()
+	elsewhere := l.dest.Output != "stderr"
+	l.mu.Unlock()
+	if elsewhere {
+		fmt.Fprintf(l.stderr, "%s: %v\n", msg, err)
+	}
+}
+
 // SetLevel overrides [log] level until the process stops; "" drops the
 // override and puts the config's level back.
 func (l *Logger) SetLevel(level string) error {

@@ -178,3 +178,36 @@ func TestApplyKeepsOutputOnError(t *testing.T) {
 		t.Errorf("the log left stderr: %q", out.String())
 	}
 }
+
+// TestFailedReachesStderr: a failure that stops the process is written to
+// stderr once, whether the log goes there or to a file.
+func TestFailedReachesStderr(t *testing.T) {
+	tests := []struct {
+		output string
+		inFile bool
+	}{
+		{"stderr", false},
+		{"file", true},
+	}
+	for i, tc := range tests {
+		var out buffer
+		l := New(&out)
+		path := filepath.Join(t.TempDir(), "sb.log")
+		c := config.Log{Output: tc.output}
+		if tc.output == "file" {
+			c.File = path
+		}
+		if err := l.Apply(c, ""); err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		l.Failed("starting", os.ErrPermission)
+		_ = l.Close()
+		if n := strings.Count(out.String(), "permission denied"); n != 1 {
+			t.Errorf("test %d (%s): stderr %q has the error %d times, want once", i, tc.output, out.String(), n)
+		}
+		logged, _ := os.ReadFile(path)
+		if got := strings.Contains(string(logged), `msg=starting error="permission denied"`); got != tc.inFile {
+			t.Errorf("test %d (%s): log file %q, want the error there: %v", i, tc.output, logged, tc.inFile)
+		}
+	}
+}
