@@ -56,16 +56,7 @@ func TestCLIExitCodes(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("[[stage]]\nuse = \"forwrd\"\n\n[server]\nlisten = [\"udp://127.0.0.1:5999\", \"udp://127.0.0.1:5999\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Go stamps the commit when the module sits in a git checkout whose
-	// .git is a folder: not in a git worktree, where .git is a file.
-	revision := "unknown"
-	if fi, err := os.Stat("../../.git"); err == nil && fi.IsDir() {
-		out, err := exec.Command("git", "rev-parse", "HEAD").Output()
-		if err != nil {
-			t.Fatalf("git rev-parse HEAD: %v", err)
-		}
-		revision = strings.TrimSpace(string(out))[:12]
-	}
+	revision := builtRevision(t)
 	tests := []struct {
 		args   []string
 		code   int
@@ -93,6 +84,22 @@ func TestCLIExitCodes(t *testing.T) {
 				i, strings.Join(tc.args, " "), code, stdout, stderr, tc.code, tc.stdout, tc.stderr)
 		}
 	}
+}
+
+// builtRevision is the revision a build of this checkout with
+// -buildvcs=auto stamps: Go stamps the commit when the module sits in a
+// git checkout whose .git is a folder, not in a git worktree, where .git
+// is a file.
+func builtRevision(t *testing.T) string {
+	t.Helper()
+	if fi, err := os.Stat("../../.git"); err != nil || !fi.IsDir() {
+		return "unknown"
+	}
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	return strings.TrimSpace(string(out))[:12]
 }
 
 // TestStartupLogsVersion checks that the ready line names the version.

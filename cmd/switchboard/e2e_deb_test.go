@@ -110,6 +110,10 @@ func TestDebPackage(t *testing.T) {
 		t.Fatalf("after dpkg -i: %q %q, want installed %s", status, version, v1)
 	}
 	debInstalled(t)
+	// make deb builds with -buildvcs=auto, whatever GOFLAGS says.
+	if got, want := debRun(t, "/usr/bin/switchboard", "version"), "(revision "+builtRevision(t); !strings.Contains(got, want) {
+		t.Errorf("switchboard version of the package: %q, want %q", got, want)
+	}
 
 	edited := debEdit(t)
 	debRun(t, "dpkg", "-i", deb2)
