@@ -159,6 +159,10 @@ type Server struct {
 	// StateDir is the folder for every file the proxy writes (see
 	// File.StateDir); a relative path is taken from the config's folder.
 	StateDir string `toml:"state_dir"`
+	// ControlSocket is the unix socket `switchboard ctl` talks to; a
+	// relative path is taken from StateDir. Empty: switchboard.ctl in
+	// $RUNTIME_DIRECTORY, else in StateDir (see ctl.SocketPath).
+	ControlSocket string `toml:"control_socket"`
 	// ServerHeader is the Server header of the responses the proxy makes
 	// itself, and UserAgent the User-Agent header of the requests it
 	// originates (pings); relayed messages keep their own. Empty sends

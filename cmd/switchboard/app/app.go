@@ -203,7 +203,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "version", BuildVersion().String(), "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, controlSocket: cfg.Server.ControlSocket, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
 	ops := &operations{eng: eng, svc: svc, r: r, logs: lg}
 	ctlSocket, err := startControl(ctl.SocketPath(cfg), ops, log)
 	if err != nil {

@@ -31,6 +31,8 @@ type reloader struct {
 	// stateDir is server.state_dir at start: the store and the key stay
 	// where they are, and the stages write there too, until a restart.
 	stateDir string
+	// controlSocket is server.control_socket at start.
+	controlSocket string
 	// gc applies server.memory_limit, which changes on reload.
 	gc   *collector
 	eng  *engine.Engine
@@ -98,6 +100,10 @@ func (r *reloader) reload(cause string) Outcome {
 	if cfg.Server.StateDir != r.stateDir {
 		r.log.Warn("reload", "needs_restart", "server.state_dir", "detail", "the state folder changes on restart; the rest applies now")
 		cfg.Server.StateDir = r.stateDir
+	}
+	if cfg.Server.ControlSocket != r.controlSocket {
+		r.log.Warn("reload", "needs_restart", "server.control_socket", "detail", "the control socket changes on restart; the rest applies now")
+		cfg.Server.ControlSocket = r.controlSocket
 	}
 	if cfg.Store != r.store {
 		r.log.Warn("reload", "needs_restart", "store", "detail", "the location store changes on restart; the rest applies now")

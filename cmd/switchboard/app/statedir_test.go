@@ -28,6 +28,23 @@ func TestReloadKeepsStateDir(t *testing.T) {
 	}
 }
 
+// TestReloadKeepsControlSocket: server.control_socket changes on restart
+// only, like state_dir.
+func TestReloadKeepsControlSocket(t *testing.T) {
+	r, logs := testReloader(t, goodConfig)
+	edited := strings.Replace(goodConfig, "[server]\n", "[server]\ncontrol_socket = 'other.ctl'\n", 1)
+	if err := os.WriteFile(r.path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.reload("test")
+	if r.Last().Result != "applied" || !strings.Contains(logs.String(), "needs_restart=server.control_socket") {
+		t.Errorf("control_socket change: %+v\n%s", r.Last(), logs.String())
+	}
+	if got := r.eng.Pipeline().Config.Server.ControlSocket; got != "" {
+		t.Errorf("the reloaded config names the socket %q, want the one at start", got)
+	}
+}
+
 // TestMakeStateDir: the proxy creates a state_dir that is missing, and
 // reports one that cannot be a folder.
 func TestMakeStateDir(t *testing.T) {

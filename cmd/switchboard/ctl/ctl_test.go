@@ -118,20 +118,26 @@ func TestProxyDown(t *testing.T) {
 	}
 }
 
+// TestSocketPath: the packaged config (control_socket in /run) and an
+// operator's shell agree, with or without RUNTIME_DIRECTORY; a config
+// without the key never lands on /run/switchboard, whatever exists.
 func TestSocketPath(t *testing.T) {
-	if fi, err := os.Stat(systemdRuntime); err == nil && fi.IsDir() {
-		t.Skipf("%s exists here: the config's folder is not the default", systemdRuntime)
-	}
-	cfg := &config.File{Path: "/etc/switchboard/config.toml"}
 	tests := []struct {
-		env, want string
+		path, stateDir, socket, env, want string
 	}{
-		{"", "/etc/switchboard/switchboard.ctl"},
-		{"/run/switchboard", "/run/switchboard/switchboard.ctl"},
-		{"/run/a:/run/b", "/run/a/switchboard.ctl"}, // systemd lists several folders with colons
+		{"/etc/switchboard/config.toml", "", "", "", "/etc/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "", "", "/var/lib/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "", "", "/run/switchboard", "/run/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "", "", "/run/a:/run/b", "/run/a/switchboard.ctl"}, // systemd lists several folders with colons
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "/run/switchboard/switchboard.ctl", "", "/run/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "/run/switchboard/switchboard.ctl", "/run/switchboard", "/run/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "/run/sb/x.ctl", "/run/other", "/run/sb/x.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "ctl.sock", "", "/var/lib/switchboard/ctl.sock"},
+		{"/home/dev/sb/config.toml", "", "ctl.sock", "", "/home/dev/sb/ctl.sock"},
 	}
 	for i, tc := range tests {
 		t.Setenv("RUNTIME_DIRECTORY", tc.env)
+		cfg := &config.File{Path: tc.path, Server: config.Server{StateDir: tc.stateDir, ControlSocket: tc.socket}}
 		if got := SocketPath(cfg); got != tc.want {
 			t.Errorf("test %d: %q, want %q", i, got, tc.want)
 		}
