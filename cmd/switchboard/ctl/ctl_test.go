@@ -121,6 +121,36 @@ func TestProxyDown(t *testing.T) {
 // TestSocketPath: the packaged config (control_socket in /run) and an
 // operator's shell agree, with or without RUNTIME_DIRECTORY; a config
 // without the key never lands on /run/switchboard, whatever exists.
+// TestProxyDownBrokenConfig: ctl looks for the socket where a config with
+// mistakes names it, and says which socket it tried when the config does
+// not parse at all.
+func TestProxyDownBrokenConfig(t *testing.T) {
+	t.Setenv("RUNTIME_DIRECTORY", "")
+	dir := t.TempDir()
+	tests := []struct {
+		config string
+		want   []string
+	}{
+		{"[server]\ncontrol_socket = 'elsewhere.ctl'\ndomain = 'typo'\n[[stage]]\nuse = 'forwrd'\n",
+			[]string{"no proxy answers on " + filepath.Join(dir, "elsewhere.ctl")}},
+		{"[server\ncontrol_socket = 'elsewhere.ctl'\n",
+			[]string{"no proxy answers on " + filepath.Join(dir, SocketName), "config.toml does not parse, so it names no socket and ctl tried the default one: ", "config.toml:1:8: toml: expected character ]"}},
+	}
+	for i, tc := range tests {
+		cfg := filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(cfg, []byte(tc.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"-config", cfg, "reload"}, &stdout, &stderr)
+		for _, w := range tc.want {
+			if code != 1 || !strings.Contains(stderr.String(), w) {
+				t.Errorf("test %d: exit %d, stderr %q: want 1 and %q", i, code, stderr.String(), w)
+			}
+		}
+	}
+}
+
 func TestSocketPath(t *testing.T) {
 	tests := []struct {
 		path, stateDir, socket, env, want string
