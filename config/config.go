@@ -189,8 +189,8 @@ type Log struct {
 	Format string `toml:"format"`
 	// Output is where the log goes: stderr, file, syslog or journald.
 	Output string `toml:"output"`
-	// File is the log file when Output is file, relative to the config's
-	// folder unless absolute.
+	// File is the log file when Output is file, relative to the state
+	// folder (File.StateDir) unless absolute.
 	File string `toml:"file"`
 	// Socket is the unix datagram socket syslog or journald output writes
 	// to; empty is /dev/log or journald's native socket.
