@@ -211,3 +211,47 @@ func TestFailedReachesStderr(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapLosesNoLine: records written while reloads move the log between
+// two files all land in one of them; none goes to a file already closed.
+func TestSwapLosesNoLine(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
+	l := New(&buffer{})
+	if err := l.Apply(config.Log{Output: "file", File: files[0]}, ""); err != nil {
+		t.Fatal(err)
+	}
+	const writers, lines = 4, 500
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < lines; i++ {
+				l.Info("line")
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for i := 1; ; i++ {
+		select {
+		case <-done:
+		default:
+			if err := l.Apply(config.Log{Output: "file", File: files[i%2]}, ""); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		break
+	}
+	_ = l.Close()
+	total := 0
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		total += strings.Count(string(data), "msg=line")
+	}
+	if total != writers*lines {
+		t.Errorf("%d lines in the files, want %d", total, writers*lines)
+	}
+}
