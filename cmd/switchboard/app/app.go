@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run")
 	cfgPath := fs.String("config", "config.toml", "the config file")
 	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
-	version := fs.Bool("version", false, "print the version and exit, as `switchboard version`")
+	version := fs.Bool("version", false, "print the version and exit, as switchboard version does")
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070, tls://0.0.0.0:5061, ws://0.0.0.0:8080/sip, wss://0.0.0.0:8443/sip")
 	if _, code, ok := parseFlags(fs, args, 0, stdout, stderr); !ok {
