@@ -33,8 +33,9 @@ validate: build
 # DEB_VERSION defaults to 0.0.0~gitDATE.HASH of the last commit.
 DEB_VERSION ?= $(shell git log -1 --date=format:%Y%m%d --format='0.0.0~git%cd.%h' 2>/dev/null || echo 0.0.0)
 DEB_OUT     ?= bin
+# -buildvcs=auto stamps the commit even where GOFLAGS turns it off.
 deb:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(DEB_OUT)/deb/switchboard ./cmd/switchboard
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -ldflags='-s -w' -o $(DEB_OUT)/deb/switchboard ./cmd/switchboard
 	packaging/deb.sh $(DEB_OUT)/deb/switchboard $(DEB_VERSION) $(DEB_OUT)
 
 # test-deps installs the tools the end-to-end tests drive the proxy with

@@ -159,6 +159,10 @@ type Server struct {
 	// StateDir is the folder for every file the proxy writes (see
 	// File.StateDir); a relative path is taken from the config's folder.
 	StateDir string `toml:"state_dir"`
+	// ControlSocket is the unix socket `switchboard ctl` talks to; a
+	// relative path is taken from StateDir. Empty: switchboard.ctl in
+	// $RUNTIME_DIRECTORY, else in StateDir (see ctl.SocketPath).
+	ControlSocket string `toml:"control_socket"`
 	// ServerHeader is the Server header of the responses the proxy makes
 	// itself, and UserAgent the User-Agent header of the requests it
 	// originates (pings); relayed messages keep their own. Empty sends
@@ -185,8 +189,8 @@ type Log struct {
 	Format string `toml:"format"`
 	// Output is where the log goes: stderr, file, syslog or journald.
 	Output string `toml:"output"`
-	// File is the log file when Output is file, relative to the config's
-	// folder unless absolute.
+	// File is the log file when Output is file, relative to the state
+	// folder (File.StateDir) unless absolute.
 	File string `toml:"file"`
 	// Socket is the unix datagram socket syslog or journald output writes
 	// to; empty is /dev/log or journald's native socket.
@@ -568,11 +572,9 @@ func decodeSection(errs *Errors, name string, val any, out any) {
 // value of the wrong type, each starting with the key's name. Stages use it
 // through pipeline.Build.
 func DecodeStrict(in any, out any) []error {
-	var md mapstructure.Metadata
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		TagName:  "toml",
-		Result:   out,
-		Metadata: &md,
+		TagName: "toml",
+		Result:  out,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			durationHook,
 			sizeHook,
@@ -587,8 +589,11 @@ func DecodeStrict(in any, out any) []error {
 	if err := dec.Decode(in); err != nil {
 		errs = append(errs, decodeErrors(err)...)
 	}
-	sort.Strings(md.Unused)
-	for _, k := range md.Unused {
+	// mapstructure stops filling its list of unused keys at the first
+	// wrong type, so the unknown keys come from the table itself.
+	unused := unknownKeys(in, reflect.TypeOf(out), "")
+	sort.Strings(unused)
+	for _, k := range unused {
 		// A key of an inner table ("check.timout") is one of that
 		// table's keys.
 		table, name := "", k
@@ -599,6 +604,60 @@ func DecodeStrict(in any, out any) []error {
 		errs = append(errs, &KeyError{Key: k, Err: fmt.Errorf("unknown key%s%s", DidYouMean(name, known), knownList(known))})
 	}
 	return errs
+}
+
+// unknownKeys lists the keys of the TOML value in that have no field in t,
+// as paths in mapstructure's form ("check.timout", "destination[0].x").
+func unknownKeys(in any, t reflect.Type, path string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	v := reflect.ValueOf(in)
+	var out []string
+	switch {
+	case t.Kind() == reflect.Struct && v.Kind() == reflect.Map:
+		for _, k := range v.MapKeys() {
+			key := fmt.Sprint(k.Interface())
+			sub := key
+			if path != "" {
+				sub = path + "." + key
+			}
+			f, ok := fieldNamed(t, key)
+			if !ok {
+				out = append(out, sub)
+				continue
+			}
+			out = append(out, unknownKeys(v.MapIndex(k).Interface(), f.Type, sub)...)
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && v.Kind() == reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			out = append(out, unknownKeys(v.Index(i).Interface(), t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case t.Kind() == reflect.Map && v.Kind() == reflect.Map:
+		for _, k := range v.MapKeys() {
+			out = append(out, unknownKeys(v.MapIndex(k).Interface(), t.Elem(), fmt.Sprintf("%s[%v]", path, k.Interface()))...)
+		}
+	}
+	return out
+}
+
+// fieldNamed finds the field of struct t that the key fills, matched as
+// mapstructure does: by toml tag or field name, ignoring case.
+func fieldNamed(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if strings.EqualFold(name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // fieldAt returns the type of the field at a path of toml keys in t

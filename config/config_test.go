@@ -124,6 +124,7 @@ func TestParseErrors(t *testing.T) {
 		{"stage as table", "[stage]\nuse = 'forward'", []string{"stage: must be an array of tables"}},
 		{"when not a string", "[[stage]]\nuse='forward'\nwhen = 3", []string{"stage 1 (forward): when: must be a string"}},
 		{"two mistakes", "[server]\nfoo = 1\nbar = 2\n[[stage]]\nuse='forward'", []string{"server: bar: unknown key", "server: foo: unknown key"}},
+		{"unknown key after a wrong type", "[server]\ndrain_timeout = 5\ndomain = 'a.org'\n[[stage]]\nuse='forward'", []string{"server: drain_timeout: must be a duration", `c.toml:3:1: server: domain: unknown key, did you mean "domains"?`}},
 	}
 	for i, tc := range tests {
 		_, err := Parse("c.toml", []byte(tc.toml))

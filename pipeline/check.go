@@ -32,7 +32,8 @@ func ConfigSockets(cfg *config.File) []Socket {
 
 // Check builds the whole pipeline of cfg, as a start would, but opens no
 // socket and uses a throwaway in-memory location store; then cleans it up.
-// It checks that the location store's file could be written, too. It
+// It checks that the location store's file and the log file could be
+// written, too. It
 // returns the stages' labels, or every mistake as *config.Errors.
 func Check(cfg *config.File, localAddrs []netip.Addr) ([]string, error) {
 	svc := &Services{Location: location.NewMemory(), Log: slog.New(slog.DiscardHandler), LocalAddrs: localAddrs, Sockets: ConfigSockets(cfg), Checking: true}
@@ -41,6 +42,11 @@ func Check(cfg *config.File, localAddrs []netip.Addr) ([]string, error) {
 	if path := location.BoltPath(cfg.Store, cfg.StateDir()); path != "" {
 		if err := config.Writable(path, cfg.StateDir()); err != nil {
 			errs.AddAt("store.path", fmt.Errorf("store: path: %w", err))
+		}
+	}
+	if cfg.Log.Output == "file" && cfg.Log.File != "" {
+		if err := config.Writable(cfg.StatePath(cfg.Log.File), cfg.StateDir()); err != nil {
+			errs.AddAt("log.file", fmt.Errorf("log: file: %w", err))
 		}
 	}
 	p, err := Build(cfg, svc)

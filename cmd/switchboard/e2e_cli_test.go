@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,16 +56,7 @@ func TestCLIExitCodes(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("[[stage]]\nuse = \"forwrd\"\n\n[server]\nlisten = [\"udp://127.0.0.1:5999\", \"udp://127.0.0.1:5999\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Go stamps the commit when the module sits in a git checkout whose
-	// .git is a folder: not in a git worktree, where .git is a file.
-	revision := "unknown"
-	if fi, err := os.Stat("../../.git"); err == nil && fi.IsDir() {
-		out, err := exec.Command("git", "rev-parse", "HEAD").Output()
-		if err != nil {
-			t.Fatalf("git rev-parse HEAD: %v", err)
-		}
-		revision = strings.TrimSpace(string(out))[:12]
-	}
+	revision := builtRevision(t)
 	tests := []struct {
 		args   []string
 		code   int
@@ -93,10 +86,56 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 }
 
+// builtRevision is the revision a build of this checkout with
+// -buildvcs=auto stamps: Go stamps the commit when the module sits in a
+// git checkout whose .git is a folder, not in a git worktree, where .git
+// is a file.
+func builtRevision(t *testing.T) string {
+	t.Helper()
+	if fi, err := os.Stat("../../.git"); err != nil || !fi.IsDir() {
+		return "unknown"
+	}
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	return strings.TrimSpace(string(out))[:12]
+}
+
 // TestStartupLogsVersion checks that the ready line names the version.
 func TestStartupLogsVersion(t *testing.T) {
 	p := startProxy(t, testConfig())
 	if !p.logSays("msg=ready version=", 5*time.Second) {
 		t.Errorf("the ready line has no version:\n%s", p.log.String())
+	}
+}
+
+// TestStartLogFileInNewStateDir starts a proxy whose log file lies in a
+// state_dir that does not exist yet, on a port already taken: the folder
+// is made before the log is opened, so the start's error is in the file,
+// and on stderr too, for systemd's journal.
+func TestStartLogFileInNewStateDir(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	port := freePort(t, "udp", proxyIP)
+	taken, err := net.ListenPacket("udp", net.JoinHostPort(proxyIP, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	config := fmt.Sprintf("[server]\nlisten = [\"udp://%s:%d\"]\nstate_dir = \"state/new\"\n\n[log]\noutput = \"file\"\nfile = \"sb.log\"\n\n[[stage]]\nuse = \"forward\"\n", proxyIP, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, dir, "-watch=false")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (the port is taken); stderr %q", code, stderr)
+	}
+	logged, err := os.ReadFile(filepath.Join(dir, "state/new/sb.log"))
+	if err != nil || !strings.Contains(string(logged), "msg=starting") {
+		t.Errorf("the log file has no start error: %v %q; stderr %q", err, logged, stderr)
+	}
+	if !strings.HasPrefix(stderr, "starting: ") || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("stderr %q does not say why the start failed", stderr)
 	}
 }

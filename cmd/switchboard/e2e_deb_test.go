@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,6 +111,10 @@ func TestDebPackage(t *testing.T) {
 		t.Fatalf("after dpkg -i: %q %q, want installed %s", status, version, v1)
 	}
 	debInstalled(t)
+	// make deb builds with -buildvcs=auto, whatever GOFLAGS says.
+	if got, want := debRun(t, "/usr/bin/switchboard", "version"), "(revision "+builtRevision(t); !strings.Contains(got, want) {
+		t.Errorf("switchboard version of the package: %q, want %q", got, want)
+	}
 
 	edited := debEdit(t)
 	debRun(t, "dpkg", "-i", deb2)
@@ -194,11 +199,19 @@ func debEdit(t *testing.T) string {
 }
 
 // debServe runs the packaged binary as the switchboard user with the
-// packaged config (on a loopback port, not 5060) until it is ready, stops
-// it, and checks that it kept its signing key and its store in
+// packaged config (on a loopback port, not 5060) until it is ready, with
+// /run/switchboard made as systemd's RuntimeDirectory would; checks that
+// `ctl -config` from an operator's shell (no RUNTIME_DIRECTORY) reaches
+// it; stops it, and checks that it kept its signing key and its store in
 // /var/lib/switchboard.
 func debServe(t *testing.T) {
 	t.Helper()
+	const runtimeDir = "/run/switchboard"
+	if _, err := os.Stat(runtimeDir); err == nil {
+		t.Fatalf("%s exists: is a switchboard running here?", runtimeDir)
+	}
+	debRun(t, "install", "-d", "-o", "switchboard", "-g", "switchboard", "-m", "0750", runtimeDir)
+	t.Cleanup(func() { _ = os.RemoveAll(runtimeDir) })
 	listen := fmt.Sprintf("udp://%s:%d", proxyIP, freePort(t, "udp", proxyIP))
 	var log syncBuffer
 	cmd := exec.Command("setpriv", "--reuid=switchboard", "--regid=switchboard", "--init-groups",
@@ -221,6 +234,14 @@ func debServe(t *testing.T) {
 			t.Fatalf("the packaged switchboard: no msg=ready after %v\n%s", readyTimeout, log.String())
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	ctlCmd := exec.Command("/usr/bin/switchboard", "ctl", "-config", debConfig, "calls")
+	ctlCmd.Env = slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, "RUNTIME_DIRECTORY=") })
+	if out, err := ctlCmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "no calls in progress") {
+		t.Errorf("switchboard ctl -config %s calls, from a shell: %v\n%s", debConfig, err, out)
+	}
+	if fi, err := os.Stat(filepath.Join(runtimeDir, "switchboard.ctl")); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("no control socket in %s: %v", runtimeDir, err)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run")
 	cfgPath := fs.String("config", "config.toml", "the config file")
 	watch := fs.Bool("watch", true, "reload the config when the file changes (SIGHUP reloads either way)")
-	version := fs.Bool("version", false, "print the version and exit, as `switchboard version`")
+	version := fs.Bool("version", false, "print the version and exit, as switchboard version does")
 	var listens listFlag
 	fs.Var(&listens, "listen", "a socket to listen on, replacing server.listen (repeatable): udp://127.0.0.1:5060, tcp://[::1]:5070, tls://0.0.0.0:5061, ws://0.0.0.0:8080/sip, wss://0.0.0.0:8443/sip")
 	if _, code, ok := parseFlags(fs, args, 0, stdout, stderr); !ok {
@@ -65,6 +65,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	file, cfg, err := load(*cfgPath, listens)
 	if err != nil {
 		printErrors(stderr, err)
+		return 1
+	}
+	// The log file may lie in state_dir, so it is made first.
+	if err := makeStateDir(cfg); err != nil {
+		fmt.Fprintf(stderr, "%s: server: state_dir: %v\n", cfg.Path, err)
 		return 1
 	}
 	lg := logs.New(stderr)
@@ -111,13 +116,9 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) int {
 	log := lg.Logger
 	location.SetRedisLogger(log)
-	if err := makeStateDir(cfg); err != nil {
-		log.Error("starting", "error", fmt.Errorf("%s: server: state_dir: %w", cfg.Path, err))
-		return 1
-	}
 	store, err := openStore(cfg, log)
 	if err != nil {
-		log.Error("starting", "error", fmt.Errorf("%s: store: %w", cfg.Path, err))
+		lg.Failed("starting", fmt.Errorf("%s: store: %w", cfg.Path, err))
 		return 1
 	}
 	if r, ok := store.(*location.Redis); ok {
@@ -136,7 +137,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	dialogs, err := dialog.Open(cfg.Store, cfg.StateDir(), key, time.Now())
 	if err != nil {
 		_ = store.Close()
-		log.Error("starting", "error", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
+		lg.Failed("starting", fmt.Errorf("%s: dialog store: %w", cfg.Path, err))
 		return 1
 	}
 	stopCopies := func() {}
@@ -160,12 +161,12 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	defer close(stopCerts)
 	certStore, err := openCerts(cfg, log, stopCerts)
 	if err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		return 1
 	}
 	eng, err := engine.New(svc, log, engine.Options{Linger: time.Duration(cfg.Server.Linger), Certs: certStore, DNS: cfg.DNS.Resolver()})
 	if err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		return 1
 	}
 	g := gauges(store, svc, eng)
@@ -183,13 +184,13 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	eng.Record(rec)
 	eng.Descriptors = raiseNoFile(cfg.Server, log)
 	if err := eng.Listen(listens); err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		return 1
 	}
 	p, err := pipeline.Build(cfg, svc)
 	if err != nil {
 		for _, line := range lines(err) {
-			log.Error("config", "error", line)
+			lg.Failed("config", errors.New(line))
 		}
 		_ = eng.Shutdown(context.Background())
 		return 1
@@ -204,12 +205,12 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("ready", "version", BuildVersion().String(), "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
-	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
+	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, controlSocket: cfg.Server.ControlSocket, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
 	r.text = readRunning(cfg.Path, cfg.Hash)
 	ops := &operations{eng: eng, svc: svc, r: r, logs: lg, rec: rec}
 	ctlSocket, err := startControl(ctl.SocketPath(cfg), ops, log)
 	if err != nil {
-		log.Error("starting", "error", err)
+		lg.Failed("starting", err)
 		_ = eng.Shutdown(context.Background())
 		return 1
 	}
@@ -219,13 +220,13 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 			func(path string) { r.reload("file changed: " + path) },
 			func(err error) { log.Warn("watching the config", "error", err) })
 		if err != nil {
-			log.Error("watching the config", "error", err)
+			lg.Failed("watching the config", err)
 			return 1
 		}
 		defer w.Close()
 		r.watcher = w
 		if err := w.Watch(p.Files()...); err != nil {
-			log.Error("watching the config", "error", err)
+			lg.Failed("watching the config", err)
 			return 1
 		}
 	}
@@ -233,7 +234,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		httpCfg, web := startConsole(cfg, ops, log)
 		a, err := startAdmin(httpCfg, ops, web, log)
 		if err != nil {
-			log.Error("starting", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
+			lg.Failed("starting", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
 			_ = eng.Shutdown(context.Background())
 			return 1
 		}

@@ -53,6 +53,10 @@ func TestValidate(t *testing.T) {
 			[]string{"ok (2 stages"}},
 		{"call log folder that cannot be created", "[[stage]]\nuse='calllog'\npath='/nonexistent/dir/calls.log'\n[[stage]]\nuse='forward'", nil, 1,
 			[]string{`config.toml:3:1: stage 1 (calllog): path: open /nonexistent/dir/calls.log: stat /nonexistent/dir: no such file or directory`}},
+		{"log file in a state_dir to be created", "[server]\nstate_dir = 'state/deeper'\n[log]\noutput = 'file'\nfile = 'sb.log'\n[[stage]]\nuse='forward'", nil, 0,
+			[]string{"ok (1 stages"}},
+		{"log file folder that cannot be created", "[server]\nstate_dir = 'state'\n[log]\noutput = 'file'\nfile = 'logs/sb.log'\n[[stage]]\nuse='forward'", nil, 1,
+			[]string{"config.toml:5:1: log: file: open ", "/state/logs/sb.log: stat ", "/state/logs: no such file or directory"}},
 		{"ws listen flag with a query", "[[stage]]\nuse='forward'", []string{"-listen", "ws://127.0.0.1:8080/sip?x"}, 1, []string{`-listen: "ws://127.0.0.1:8080/sip?x"`}},
 	}
 	for i, tc := range tests {

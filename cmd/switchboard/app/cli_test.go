@@ -20,6 +20,7 @@ func TestMainArguments(t *testing.T) {
 	}{
 		{[]string{"-h"}, 0, "usage: switchboard [run]", ""},
 		{[]string{"run", "-h"}, 0, "-listen value", ""},
+		{[]string{"run", "-h"}, 0, "  -version\n    \tprint the version and exit", ""},
 		{[]string{"validate", "-h"}, 0, "the config file (or give it as the argument)", ""},
 		{[]string{"help"}, 0, "switchboard validate [-config FILE | FILE]", ""},
 		{[]string{"version"}, 0, "switchboard (devel) (revision unknown) " + runtime.Version(), ""},

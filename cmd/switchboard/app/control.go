@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"syscall"
+	"path/filepath"
 	"time"
 )
 
@@ -60,19 +60,47 @@ func listenControl(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("removing the stale socket: %w", err)
 		}
 	}
-	// The umask makes the socket 0600 from the start: no moment exists
-	// when another user could connect.
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	// The socket is made in a folder of mode 0700 of its own, made 0600,
+	// then moved into place: no moment exists when another user could
+	// connect, and the process's umask, which other goroutines' files
+	// follow, is left alone.
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".ctl")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	defer os.RemoveAll(tmp)
+	made := filepath.Join(tmp, "s")
+	if len(made) > maxSocketPath {
+		return nil, fmt.Errorf("the path of its temporary folder %s is longer than %d bytes", made, maxSocketPath)
+	}
+	ln, err := net.Listen("unix", made)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(made, 0o600); err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
-	return ln, nil
+	if err := os.Rename(made, path); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return &placedListener{Listener: ln, path: path}, nil
+}
+
+// placedListener is the control socket's listener, which removes the
+// socket's file when closed: the listener itself would remove the name it
+// was made under.
+type placedListener struct {
+	net.Listener
+	path string
+}
+
+func (l *placedListener) Close() error {
+	err := l.Listener.Close()
+	_ = os.Remove(l.path)
+	return err
 }
 
 // stop closes the socket, which removes its file.

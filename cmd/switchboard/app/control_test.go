@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,42 @@ func TestListenControl(t *testing.T) {
 	}
 	if data, err := os.ReadFile(plain); err != nil || string(data) != "mine" {
 		t.Errorf("the plain file was touched: %q %v", data, err)
+	}
+}
+
+// TestListenControlKeepsUmask: listening on the control socket leaves the
+// process's umask alone, so that folders other goroutines make meanwhile
+// (capture's pcap_dir) get their usual mode.
+func TestListenControlKeepsUmask(t *testing.T) {
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	done := make(chan os.FileMode)
+	go func() {
+		worst := os.FileMode(0o777)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- worst
+				return
+			default:
+			}
+			sub := filepath.Join(dir, "made", strconv.Itoa(i))
+			if err := os.MkdirAll(sub, 0o755); err == nil {
+				if fi, err := os.Stat(sub); err == nil {
+					worst &= fi.Mode().Perm()
+				}
+			}
+		}
+	}()
+	for i := 0; i < 500; i++ {
+		ln, err := listenControl(filepath.Join(dir, "c.ctl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.Close()
+	}
+	close(stop)
+	if worst := <-done; worst&0o700 != 0o700 {
+		t.Errorf("a folder made while the control socket opened got mode %v", worst)
 	}
 }

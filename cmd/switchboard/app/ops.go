@@ -82,8 +82,8 @@ func (o *operations) unregister(aor, contact string) (ctl.Unregistered, error) {
 	if aor == "" {
 		return ctl.Unregistered{}, fmt.Errorf("%w: no aor", errInvalid)
 	}
-	removed := 0
-	_, err := o.svc.Location.Update(aor, time.Now(), func(current []location.Binding) ([]location.Binding, error) {
+	removed, now := 0, time.Now()
+	kept, err := o.svc.Location.Update(aor, now, func(current []location.Binding) ([]location.Binding, error) {
 		kept := slices.DeleteFunc(slices.Clone(current), func(b location.Binding) bool {
 			return contact == "" || b.Contact == contact
 		})
@@ -98,6 +98,10 @@ func (o *operations) unregister(aor, contact string) (ctl.Unregistered, error) {
 			return ctl.Unregistered{}, fmt.Errorf("%w: %s has no binding with contact %s", errNotFound, aor, contact)
 		}
 		return ctl.Unregistered{}, fmt.Errorf("%w: %s has no bindings", errNotFound, aor)
+	}
+	// The removed bindings behind NAT are pinged no more.
+	if o.svc.Keepalive != nil {
+		o.svc.Keepalive.Sync(aor, kept, nil, now)
 	}
 	return ctl.Unregistered{AOR: aor, Removed: removed}, nil
 }

@@ -32,6 +32,8 @@ type reloader struct {
 	// stateDir is server.state_dir at start: the store and the key stay
 	// where they are, and the stages write there too, until a restart.
 	stateDir string
+	// controlSocket is server.control_socket at start.
+	controlSocket string
 	// gc applies server.memory_limit, which changes on reload.
 	gc   *collector
 	eng  *engine.Engine
@@ -128,6 +130,10 @@ func (r *reloader) reloadBy(cause, session string) Outcome {
 	if cfg.Server.StateDir != r.stateDir {
 		needs("server.state_dir", "the state folder changes on restart; the rest applies now")
 		cfg.Server.StateDir = r.stateDir
+	}
+	if cfg.Server.ControlSocket != r.controlSocket {
+		r.log.Warn("reload", "needs_restart", "server.control_socket", "detail", "the control socket changes on restart; the rest applies now")
+		cfg.Server.ControlSocket = r.controlSocket
 	}
 	if cfg.Store != r.store {
 		needs("store", "the location store changes on restart; the rest applies now")

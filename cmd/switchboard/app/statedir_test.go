@@ -9,22 +9,31 @@ import (
 	"github.com/switchboard-sip/switchboard/config"
 )
 
-// TestReloadKeepsStateDir: server.state_dir changes on restart only. A
-// reload that changes it says so, and the new pipeline's stages still
-// write to the folder the store and the key are in.
+// TestReloadKeepsStateDir: server.state_dir and server.control_socket
+// change on restart only. A reload that changes one says so, and the new
+// pipeline's stages still write to the folder the store and the key are
+// in.
 func TestReloadKeepsStateDir(t *testing.T) {
-	r, logs := testReloader(t, goodConfig)
-	dir := filepath.Dir(r.path)
-	edited := strings.Replace(goodConfig, "[server]\n", "[server]\nstate_dir = 'elsewhere'\n", 1)
-	if err := os.WriteFile(r.path, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		key, value string
+		kept       func(r *reloader) bool
+	}{
+		{"state_dir", "elsewhere", func(r *reloader) bool { return r.eng.Pipeline().Config.StateDir() == filepath.Dir(r.path) }},
+		{"control_socket", "other.ctl", func(r *reloader) bool { return r.eng.Pipeline().Config.Server.ControlSocket == "" }},
 	}
-	r.reload("test")
-	if r.Last().Result != "applied" || !strings.Contains(logs.String(), "needs_restart=server.state_dir") {
-		t.Errorf("state_dir change: %+v\n%s", r.Last(), logs.String())
-	}
-	if got := r.eng.Pipeline().Config.StateDir(); got != dir {
-		t.Errorf("the reloaded pipeline writes to %q, want %q (the folder at start)", got, dir)
+	for i, tc := range tests {
+		r, logs := testReloader(t, goodConfig)
+		edited := strings.Replace(goodConfig, "[server]\n", "[server]\n"+tc.key+" = '"+tc.value+"'\n", 1)
+		if err := os.WriteFile(r.path, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.reload("test")
+		if r.Last().Result != "applied" || !strings.Contains(logs.String(), "needs_restart=server."+tc.key) {
+			t.Errorf("test %d: %s change: %+v\n%s", i, tc.key, r.Last(), logs.String())
+		}
+		if !tc.kept(r) {
+			t.Errorf("test %d: the reloaded pipeline does not keep the %s of the start", i, tc.key)
+		}
 	}
 }
 

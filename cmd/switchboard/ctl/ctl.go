@@ -146,12 +146,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	path := *socket
+	var unread error
 	if path == "" {
-		path = SocketPath(socketConfig(*cfgPath))
+		var cfg *config.File
+		cfg, unread = socketConfig(*cfgPath)
+		path = SocketPath(cfg)
 	}
 	status, body, err := call(path, c.method, c.path(rest))
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard ctl: no proxy answers on %s: %v\n", path, err)
+		if unread != nil {
+			fmt.Fprintf(stderr, "switchboard ctl: %s does not parse, so it names no socket and ctl tried the default one: %v\n", *cfgPath, unread)
+		}
 		return 1
 	}
 	if *asJSON {
@@ -181,14 +187,16 @@ func find(name string) (command, bool) {
 	return command{}, false
 }
 
-// socketConfig reads the config for its socket's path. A config that no
-// longer loads (the broken edit ctl reload is about to refuse) still names
-// its folder.
-func socketConfig(path string) *config.File {
-	if cfg, err := config.Load(path); err == nil {
-		return cfg
+// socketConfig reads the config for its socket's path. A config with
+// mistakes (the broken edit ctl reload is about to refuse) names it as far
+// as it decodes; one that cannot be read or parsed names only its folder,
+// and the error says why.
+func socketConfig(path string) (*config.File, error) {
+	cfg, err := config.Load(path)
+	if cfg != nil {
+		return cfg, nil
 	}
-	return &config.File{Path: path}
+	return &config.File{Path: path}, err
 }
 
 // call makes one admin request over the control socket.

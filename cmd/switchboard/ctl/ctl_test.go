@@ -118,20 +118,56 @@ func TestProxyDown(t *testing.T) {
 	}
 }
 
-func TestSocketPath(t *testing.T) {
-	if fi, err := os.Stat(systemdRuntime); err == nil && fi.IsDir() {
-		t.Skipf("%s exists here: the config's folder is not the default", systemdRuntime)
-	}
-	cfg := &config.File{Path: "/etc/switchboard/config.toml"}
+// TestSocketPath: the packaged config (control_socket in /run) and an
+// operator's shell agree, with or without RUNTIME_DIRECTORY; a config
+// without the key never lands on /run/switchboard, whatever exists.
+// TestProxyDownBrokenConfig: ctl looks for the socket where a config with
+// mistakes names it, and says which socket it tried when the config does
+// not parse at all.
+func TestProxyDownBrokenConfig(t *testing.T) {
+	t.Setenv("RUNTIME_DIRECTORY", "")
+	dir := t.TempDir()
 	tests := []struct {
-		env, want string
+		config string
+		want   []string
 	}{
-		{"", "/etc/switchboard/switchboard.ctl"},
-		{"/run/switchboard", "/run/switchboard/switchboard.ctl"},
-		{"/run/a:/run/b", "/run/a/switchboard.ctl"}, // systemd lists several folders with colons
+		{"[server]\ncontrol_socket = 'elsewhere.ctl'\ndomain = 'typo'\n[[stage]]\nuse = 'forwrd'\n",
+			[]string{"no proxy answers on " + filepath.Join(dir, "elsewhere.ctl")}},
+		{"[server\ncontrol_socket = 'elsewhere.ctl'\n",
+			[]string{"no proxy answers on " + filepath.Join(dir, SocketName), "config.toml does not parse, so it names no socket and ctl tried the default one: ", "config.toml:1:8: toml: expected character ]"}},
+	}
+	for i, tc := range tests {
+		cfg := filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(cfg, []byte(tc.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"-config", cfg, "reload"}, &stdout, &stderr)
+		for _, w := range tc.want {
+			if code != 1 || !strings.Contains(stderr.String(), w) {
+				t.Errorf("test %d: exit %d, stderr %q: want 1 and %q", i, code, stderr.String(), w)
+			}
+		}
+	}
+}
+
+func TestSocketPath(t *testing.T) {
+	tests := []struct {
+		path, stateDir, socket, env, want string
+	}{
+		{"/etc/switchboard/config.toml", "", "", "", "/etc/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "", "", "/var/lib/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "", "", "/run/switchboard", "/run/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "", "", "/run/a:/run/b", "/run/a/switchboard.ctl"}, // systemd lists several folders with colons
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "/run/switchboard/switchboard.ctl", "", "/run/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "/run/switchboard/switchboard.ctl", "/run/switchboard", "/run/switchboard/switchboard.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "/run/sb/x.ctl", "/run/other", "/run/sb/x.ctl"},
+		{"/etc/switchboard/config.toml", "/var/lib/switchboard", "ctl.sock", "", "/var/lib/switchboard/ctl.sock"},
+		{"/home/dev/sb/config.toml", "", "ctl.sock", "", "/home/dev/sb/ctl.sock"},
 	}
 	for i, tc := range tests {
 		t.Setenv("RUNTIME_DIRECTORY", tc.env)
+		cfg := &config.File{Path: tc.path, Server: config.Server{StateDir: tc.stateDir, ControlSocket: tc.socket}}
 		if got := SocketPath(cfg); got != tc.want {
 			t.Errorf("test %d: %q, want %q", i, got, tc.want)
 		}

@@ -11,30 +11,27 @@ import (
 // SocketName is the control socket's file name in the runtime folder.
 const SocketName = "switchboard.ctl"
 
-// systemdRuntime is the runtime folder of the shipped systemd unit
-// (RuntimeDirectory=switchboard), where an operator's shell, which has no
-// RUNTIME_DIRECTORY, finds the socket.
-const systemdRuntime = "/run/switchboard"
-
 // SocketPath returns the control socket of the proxy run with cfg. The
 // proxy listens there and ctl dials it, so both derive it the same way:
-// in $RUNTIME_DIRECTORY (set by systemd's RuntimeDirectory), else in
-// /run/switchboard when that folder exists, else in the state folder
-// (server.state_dir, by default the config file's).
+// server.control_socket when set (relative: in the state folder), else
+// in $RUNTIME_DIRECTORY (set by systemd's RuntimeDirectory), else in the
+// state folder (server.state_dir, by default the config file's). Only the
+// config names a folder outside the state folder that an operator's shell
+// finds too, so no proxy lands on a system proxy's socket by accident.
 func SocketPath(cfg *config.File) string {
-	return filepath.Join(runtimeDir(cfg), SocketName)
+	if s := cfg.Server.ControlSocket; s != "" {
+		return absolute(cfg.StatePath(s))
+	}
+	if dir, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":"); dir != "" {
+		return filepath.Join(dir, SocketName)
+	}
+	return filepath.Join(absolute(cfg.StateDir()), SocketName)
 }
 
-func runtimeDir(cfg *config.File) string {
-	if dir, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":"); dir != "" {
-		return dir
+// absolute makes path absolute against the working folder, when it can.
+func absolute(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
 	}
-	if fi, err := os.Stat(systemdRuntime); err == nil && fi.IsDir() {
-		return systemdRuntime
-	}
-	dir, err := filepath.Abs(cfg.StateDir())
-	if err != nil {
-		return cfg.StateDir()
-	}
-	return dir
+	return path
 }

@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 )
 
@@ -12,6 +13,18 @@ import (
 type root struct {
 	base  atomic.Pointer[base]
 	level slog.LevelVar
+	// writing is held shared by each record being written, so that a
+	// swap can wait for the records still going to the old output
+	// before it closes it.
+	writing sync.RWMutex
+}
+
+// swap puts b in force and returns once no record is being written
+// through the base it replaced.
+func (r *root) swap(b *base) {
+	r.base.Store(b)
+	r.writing.Lock()
+	defer r.writing.Unlock()
 }
 
 // base is one handler in force: a new one for each change of output or
@@ -37,6 +50,8 @@ func (h *handler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	h.root.writing.RLock()
+	defer h.root.writing.RUnlock()
 	return h.current().Handle(ctx, r)
 }
 

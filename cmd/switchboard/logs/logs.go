@@ -68,7 +68,8 @@ func (l *Logger) Apply(c config.Log, dir string) error {
 }
 
 // open swaps in a handler for dest and format, reusing the sink when only
-// the format changed, and closes the sink it replaced.
+// the format changed, and closes the sink it replaced once the records
+// being written to it are out.
 func (l *Logger) open(dest config.Log, format string) error {
 	sink := l.sink
 	if dest != l.dest {
@@ -104,9 +105,11 @@ func (l *Logger) open(dest config.Log, format string) error {
 	default:
 		return fmt.Errorf("log: output: %q is not one of stderr, file, syslog, journald", dest.Output)
 	}
-	l.root.base.Store(&base{h: h})
+	l.root.swap(&base{h: h})
 	if l.sink != nil && l.sink != sink {
-		_ = l.sink.Close()
+		if err := l.sink.Close(); err != nil {
+			l.Warn("log: closing the previous output", "output", l.dest.Output, "error", err)
+		}
 	}
 	l.sink, l.dest, l.format = sink, dest, format
 	return nil
@@ -128,6 +131,19 @@ func formatter(w io.Writer, format string, untimed bool) slog.Handler {
 		return slog.NewJSONHandler(w, opts)
 	}
 	return slog.NewTextHandler(w, opts)
+}
+
+// Failed logs a failure that stops the process, and writes it to stderr
+// too when the log goes elsewhere: systemd's journal and the shell that
+// ran the proxy read stderr, and a file or socket may not be watched.
+func (l *Logger) Failed(msg string, err error) {
+	l.Error(msg, "error", err)
+	l.mu.Lock()
+	elsewhere := l.dest.Output != "stderr"
+	l.mu.Unlock()
+	if elsewhere {
+		fmt.Fprintf(l.stderr, "%s: %v\n", msg, err)
+	}
 }
 
 // SetLevel overrides [log] level until the process stops; "" drops the
@@ -172,7 +188,7 @@ func (l *Logger) Reopen() error {
 func (l *Logger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.root.base.Store(&base{h: formatter(l.stderr, l.format, false)})
+	l.root.swap(&base{h: formatter(l.stderr, l.format, false)})
 	var err error
 	if l.sink != nil {
 		err = l.sink.Close()

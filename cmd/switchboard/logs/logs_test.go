@@ -178,3 +178,80 @@ func TestApplyKeepsOutputOnError(t *testing.T) {
 		t.Errorf("the log left stderr: %q", out.String())
 	}
 }
+
+// TestFailedReachesStderr: a failure that stops the process is written to
+// stderr once, whether the log goes there or to a file.
+func TestFailedReachesStderr(t *testing.T) {
+	tests := []struct {
+		output string
+		inFile bool
+	}{
+		{"stderr", false},
+		{"file", true},
+	}
+	for i, tc := range tests {
+		var out buffer
+		l := New(&out)
+		path := filepath.Join(t.TempDir(), "sb.log")
+		c := config.Log{Output: tc.output}
+		if tc.output == "file" {
+			c.File = path
+		}
+		if err := l.Apply(c, ""); err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		l.Failed("starting", os.ErrPermission)
+		_ = l.Close()
+		if n := strings.Count(out.String(), "permission denied"); n != 1 {
+			t.Errorf("test %d (%s): stderr %q has the error %d times, want once", i, tc.output, out.String(), n)
+		}
+		logged, _ := os.ReadFile(path)
+		if got := strings.Contains(string(logged), `msg=starting error="permission denied"`); got != tc.inFile {
+			t.Errorf("test %d (%s): log file %q, want the error there: %v", i, tc.output, logged, tc.inFile)
+		}
+	}
+}
+
+// TestSwapLosesNoLine: records written while reloads move the log between
+// two files all land in one of them; none goes to a file already closed.
+func TestSwapLosesNoLine(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
+	l := New(&buffer{})
+	if err := l.Apply(config.Log{Output: "file", File: files[0]}, ""); err != nil {
+		t.Fatal(err)
+	}
+	const writers, lines = 4, 500
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < lines; i++ {
+				l.Info("line")
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for i := 1; ; i++ {
+		select {
+		case <-done:
+		default:
+			if err := l.Apply(config.Log{Output: "file", File: files[i%2]}, ""); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		break
+	}
+	_ = l.Close()
+	total := 0
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		total += strings.Count(string(data), "msg=line")
+	}
+	if total != writers*lines {
+		t.Errorf("%d lines in the files, want %d", total, writers*lines)
+	}
+}
