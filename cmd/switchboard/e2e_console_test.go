@@ -22,7 +22,7 @@ const consoleShotsEnv = "SWITCHBOARD_CONSOLE_SCREENSHOTS"
 
 // TestConsoleBrowser drives the web console in headless Chromium
 // (testdata/browser/console.js) against the binary: it logs in and sees
-// the registration SIPp made; sees a SIPp call live, then its ladder with
+// the registration SIPp made, with its User-Agent; sees a SIPp call live, then its ladder with
 // the messages of both legs in order; edits the rewrite stage's reason in
 // the config editor and saves, and the next call's 200 carries the new
 // reason; then makes a broken edit, sees the error at its line, and Save
@@ -72,8 +72,9 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	b.decode("registered ", &reg)
 	bobAddr := net.JoinHostPort(bob.IP, strconv.Itoa(bob.Port))
-	if (reg.AOR != "bob" && !strings.HasPrefix(reg.AOR, "sip:bob@")) || !strings.Contains(reg.Contact, bobAddr) || !slices.Contains(reg.Cells, "UDP") {
-		t.Errorf("registrations page: %+v, want bob's AOR with the contact %s over UDP", reg, bobAddr)
+	if (reg.AOR != "bob" && !strings.HasPrefix(reg.AOR, "sip:bob@")) || !strings.Contains(reg.Contact, bobAddr) || !slices.Contains(reg.Cells, "UDP") ||
+		!slices.Contains(reg.Cells, "SIPp register.xml") {
+		t.Errorf("registrations page: %+v, want bob's AOR with the contact %s over UDP, from SIPp register.xml", reg, bobAddr)
 	}
 
 	alice := callFrom(t, p, "uac.xml", "udp", "-s", "bob", "-d", "3000")

@@ -89,7 +89,7 @@ func (b consoleBackend) Registrations(q string) (any, error) {
 	for _, r := range regs {
 		match := strings.Contains(r.AOR, q)
 		for _, bd := range r.Bindings {
-			match = match || strings.Contains(bd.Contact, q) || strings.Contains(bd.Received, q)
+			match = match || strings.Contains(bd.Contact, q) || strings.Contains(bd.Received, q) || strings.Contains(bd.UserAgent, q)
 		}
 		if match {
 			out = append(out, r)
