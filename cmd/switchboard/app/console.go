@@ -162,7 +162,8 @@ func parties(msgs []capture.Message) []string {
 
 func (b consoleBackend) Config() console.ConfigView {
 	path, data, err := b.o.configFile()
-	v := console.ConfigView{Path: path, Text: string(data), Hash: fileHash(data)}
+	masked, _ := maskToken(string(data))
+	v := console.ConfigView{Path: path, Text: masked, Hash: fileHash(data)}
 	if err != nil {
 		v.ReadOnly = err.Error()
 		return v
@@ -172,9 +173,26 @@ func (b consoleBackend) Config() console.ConfigView {
 	return v
 }
 
-func (b consoleBackend) Validate(text string) []console.ConfigError { return b.o.validateText(text) }
+func (b consoleBackend) Validate(text string) []console.ConfigError {
+	_, data, _ := b.o.configFile()
+	text, bad := unmaskToken(text, string(data))
+	if bad != nil {
+		return []console.ConfigError{*bad}
+	}
+	return b.o.validateText(text)
+}
 
+// Save saves text with the file's token in place of its mask; when the
+// file changed since it was loaded, saveConfig refuses it by its hash.
 func (b consoleBackend) Save(text, hash, session string) (console.SaveResult, error) {
+	_, data, err := b.o.configFile()
+	if err != nil {
+		return console.SaveResult{}, err
+	}
+	text, bad := unmaskToken(text, string(data))
+	if bad != nil {
+		return console.SaveResult{Errors: []console.ConfigError{*bad}}, console.ErrInvalid
+	}
 	return b.o.saveConfig(text, hash, session)
 }
 
