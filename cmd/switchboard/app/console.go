@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -241,6 +242,9 @@ func startConsole(cfg *config.File, ops *operations, log *slog.Logger) (config.H
 	where := "http.token"
 	if file != "" {
 		where = file
+		if abs, err := filepath.Abs(file); err == nil {
+			where = abs // the log names it wherever it is read from
+		}
 	}
 	log.Info("console", "url", consoleURL(cfg.HTTP.Listen), "token", where)
 	return httpCfg, h

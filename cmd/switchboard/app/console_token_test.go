@@ -1,8 +1,14 @@
 package app
 
 import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // TestMaskToken checks that the console's view of the config hides the
@@ -35,5 +41,27 @@ func TestMaskToken(t *testing.T) {
 	// saved.
 	if _, bad := unmaskToken("[http]\n\ntoken = "+tokenMask+"\n", "[http]\n"); bad == nil || bad.Line != 3 || !strings.Contains(bad.Message, "has none") {
 		t.Errorf("a mask without a token in the file: %+v, want an error at line 3", bad)
+	}
+}
+
+// TestStartConsoleLog checks the startup line of `make run`'s console: its
+// URL, and the token file by an absolute path although the config was
+// named by a relative one, never the token itself.
+func TestStartConsoleLog(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cfg := &config.File{Path: "config.toml"}
+	cfg.HTTP.Listen = "127.0.0.1:8080"
+	var log bytes.Buffer
+	if _, h := startConsole(cfg, &operations{}, slog.New(slog.NewTextHandler(&log, nil))); h == nil {
+		t.Fatalf("no console:\n%s", log.String())
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "console.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "msg=console url=http://127.0.0.1:8080/console/ token=" + filepath.Join(dir, "console.token")
+	if !strings.Contains(log.String(), want) || strings.Contains(log.String(), strings.TrimSpace(string(token))) {
+		t.Errorf("startup log:\n%swant %q, and never the token", log.String(), want)
 	}
 }
