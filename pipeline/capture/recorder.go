@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,14 @@ import (
 // message: decisions come from the transactions, messages from the
 // exporter's goroutine, in either order.
 const maxPending = 256
+
+// answerWindow bounds how long before a message written an answer to it
+// may have been recorded. sipgo's tracer reports a message written after
+// the write returns, so a quick answer can be read, and recorded, first.
+// It is less than T1/2, the shortest gap between a message's copies, so
+// a retransmission is never taken for the cause of an answer to an
+// earlier copy.
+const answerWindow = 100 * time.Millisecond
 
 // Recorder keeps the messages of the last calls, and of every traced call,
 // with what each stage decided on them, for the console's call ladders; and
@@ -47,6 +56,10 @@ type Message struct {
 	Decisions []Decision `json:"decisions"`
 
 	key string
+	// cseq is the CSeq header, its spaces made single; code is a
+	// response's status code, 0 for a request.
+	cseq string
+	code int
 }
 
 // Decision is one stage's step on a message: whether its rule matched and
@@ -115,7 +128,8 @@ func (r *Recorder) Record(p *Packet, dir string, traced bool) {
 		code, _ = strconv.Atoi(strings.Fields(first + " x x")[1])
 	}
 	m := Message{Time: p.Time, Direction: dir, Src: p.Src.String(), Dst: "proxy", Transport: p.Transport,
-		FirstLine: first, Text: string(p.Payload), key: stepKey(request, code, cseq)}
+		FirstLine: first, Text: string(p.Payload), key: stepKey(request, code, cseq),
+		cseq: strings.Join(strings.Fields(cseq), " "), code: code}
 	if dir == "out" {
 		m.Src, m.Dst = "proxy", p.Dst.String()
 	}
@@ -140,10 +154,41 @@ func (r *Recorder) Record(p *Packet, dir string, traced bool) {
 	if rec.bytes+len(m.Text) > r.maxBytes/4 {
 		return // one call may not push out all the others
 	}
-	rec.messages = append(rec.messages, m)
+	rec.add(m)
 	rec.bytes += len(m.Text)
 	r.bytes += len(m.Text)
 	r.evict()
+}
+
+// add keeps m in the call's order: a message written goes before the
+// answers to it recorded first (see answerWindow), with the time of the
+// first of them, as it was on the wire before they were read.
+func (rec *recording) add(m Message) {
+	at := len(rec.messages)
+	for i := len(rec.messages) - 1; m.Direction == "out" && i >= 0; i-- {
+		a := &rec.messages[i]
+		if m.Time.Sub(a.Time) > answerWindow {
+			break
+		}
+		if a.Direction == "in" && a.Src == m.Dst && answers(a, &m) {
+			at = i
+		}
+	}
+	if at < len(rec.messages) && rec.messages[at].Time.Before(m.Time) {
+		m.Time = rec.messages[at].Time
+	}
+	rec.messages = slices.Insert(rec.messages, at, m)
+}
+
+// answers reports whether a, a message read, answers m, one written to
+// the same party: a response to the request m, or the ACK of m, a final
+// response to an INVITE.
+func answers(a, m *Message) bool {
+	if m.code == 0 {
+		return a.code != 0 && a.cseq == m.cseq && !strings.HasSuffix(m.cseq, " ACK")
+	}
+	num, method, _ := strings.Cut(m.cseq, " ")
+	return m.code >= 200 && method == "INVITE" && a.code == 0 && a.cseq == num+" ACK"
 }
 
 // evict drops the oldest untraced calls past maxCalls, then the oldest

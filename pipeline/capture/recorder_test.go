@@ -101,3 +101,79 @@ func TestRecorderBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorderOrder checks that a message written goes before the answers
+// to it that the tracer reported first (it reports a write after the write
+// returns), with their time, and that nothing else moves.
+func TestRecorderOrder(t *testing.T) {
+	invite := func(dir string) step { return step{dir, callee, "INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", 0} }
+	tests := []struct {
+		name  string
+		steps []step
+		want  []string
+	}{
+		{
+			name:  "a 180 read before the INVITE it answers is reported",
+			steps: []step{{"in", caller, "INVITE sip:bob@x SIP/2.0", "1 INVITE", 0}, {"in", callee, "SIP/2.0 180 Ringing", "1 INVITE", 1}, invite("out")},
+			want:  []string{"in INVITE sip:bob@x", "out INVITE sip:bob@192.0.2.2", "in SIP/2.0 180 Ringing"},
+		},
+		{
+			name:  "an ACK read before the 200 it acknowledges is reported",
+			steps: []step{{"in", caller, "ACK sip:bob@x SIP/2.0", "1 ACK", 0}, {"out", caller, "SIP/2.0 200 OK", "1 INVITE", 1}},
+			want:  []string{"out SIP/2.0 200 OK", "in ACK sip:bob@x"},
+		},
+		{
+			name:  "answers in order stay",
+			steps: []step{{"out", callee, "BYE sip:bob SIP/2.0", "2 BYE", 0}, {"in", callee, "SIP/2.0 200 OK", "2 BYE", 1}},
+			want:  []string{"out BYE sip:bob", "in SIP/2.0 200 OK"},
+		},
+		{
+			name:  "a request to another party is no cause",
+			steps: []step{{"in", callee, "SIP/2.0 200 OK", "2 BYE", 0}, {"out", caller, "BYE sip:alice SIP/2.0", "2 BYE", 1}},
+			want:  []string{"in SIP/2.0 200 OK", "out BYE sip:alice"},
+		},
+		{
+			name:  "a retransmission is no cause of the answer to the copy before it",
+			steps: []step{invite("out"), {"in", callee, "SIP/2.0 100 Trying", "1 INVITE", 1}, {"out", callee, "INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", 500}},
+			want:  []string{"out INVITE sip:bob@192.0.2.2", "in SIP/2.0 100 Trying", "out INVITE sip:bob@192.0.2.2"},
+		},
+		{
+			name:  "an ACK is no cause of a response",
+			steps: []step{{"in", callee, "SIP/2.0 200 OK", "1 INVITE", 0}, {"out", callee, "ACK sip:bob SIP/2.0", "1 ACK", 1}},
+			want:  []string{"in SIP/2.0 200 OK", "out ACK sip:bob"},
+		},
+	}
+	for i, tc := range tests {
+		r := NewRecorder(10, 1<<20, 10)
+		t0 := time.Unix(1700000000, 0)
+		for _, s := range tc.steps {
+			p := &Packet{Time: t0.Add(s.ms * time.Millisecond), Transport: "UDP", Src: s.peer, Dst: proxy}
+			if s.dir == "out" {
+				p.Src, p.Dst = proxy, s.peer
+			}
+			p.Payload = sipMsg(s.first, "c1", s.cseq, "<sip:bob@x>")
+			r.Record(p, s.dir, true)
+		}
+		msgs, _ := r.Call("c1")
+		var got []string
+		for j, m := range msgs {
+			got = append(got, m.Direction+" "+strings.TrimSuffix(m.FirstLine, " SIP/2.0"))
+			if j > 0 && m.Time.Before(msgs[j-1].Time) {
+				t.Errorf("test %d (%s): message %d at %v, before message %d at %v", i, tc.name, j, m.Time, j-1, msgs[j-1].Time)
+			}
+		}
+		if strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+			t.Errorf("test %d (%s): order %q, want %q", i, tc.name, got, tc.want)
+		}
+	}
+}
+
+// step is one message of TestRecorderOrder, reported ms after the first:
+// read from peer (dir "in") or written to it ("out").
+type step struct {
+	dir   string
+	peer  netip.AddrPort
+	first string
+	cseq  string
+	ms    time.Duration
+}

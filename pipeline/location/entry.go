@@ -22,9 +22,9 @@ import (
 //	expires, updated  int64, Unix nanoseconds (0 for none), little-endian
 //	cseq              uint32, little-endian
 //	flags             one byte: 1 for NAT
-//	eight sizes       uvarint each: Contact, Params, Instance, CallID,
-//	                  Received, Transport, Node, Local
-//	the eight strings one after the other
+//	nine sizes        uvarint each: Contact, Params, Instance, CallID,
+//	                  Received, Transport, Node, Local, UserAgent
+//	the nine strings one after the other
 //	Path              each as its size (uvarint) then its bytes
 
 // fixedSize is the size of a packed binding's expires, updated, cseq and
@@ -63,7 +63,7 @@ func (r *memRecord) packed() string { return r.data[r.aorLen:] }
 // entry is a packed binding read back: its strings are cut from the
 // record's packed string, not copied.
 type entry struct {
-	contact, params, instance, callID, received, transport, node, local string
+	contact, params, instance, callID, received, transport, node, local, userAgent string
 	// paths is the packed Path: each entry's size, then the entry.
 	paths            string
 	cseq             uint32
@@ -84,8 +84,8 @@ func packedSize(b *Binding) int {
 }
 
 // strs are the strings of b that are packed, in their order.
-func strs(b *Binding) [8]string {
-	return [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport, b.Node, b.Local}
+func strs(b *Binding) [9]string {
+	return [...]string{b.Contact, b.Params, b.Instance, b.CallID, b.Received, b.Transport, b.Node, b.Local, b.UserAgent}
 }
 
 // pack returns aor and bindings packed, in one allocation. The bindings'
@@ -135,11 +135,11 @@ func next(p string) (e entry, rest string) {
 	e.cseq = uint32(le64(body[16:20]))
 	e.nat = body[20]&flagNAT != 0
 	body = body[fixedSize:]
-	var sizes [8]int
+	var sizes [9]int
 	for i := range sizes {
 		sizes[i], body = readUvarint(body)
 	}
-	fields := [...]*string{&e.contact, &e.params, &e.instance, &e.callID, &e.received, &e.transport, &e.node, &e.local}
+	fields := [...]*string{&e.contact, &e.params, &e.instance, &e.callID, &e.received, &e.transport, &e.node, &e.local, &e.userAgent}
 	for i, s := range fields {
 		*s, body = body[:sizes[i]], body[sizes[i]:]
 	}
@@ -166,7 +166,7 @@ func (e *entry) binding(aor string) Binding {
 	b := Binding{
 		AOR: aor, Contact: e.contact, Params: e.params, Instance: e.instance, CallID: e.callID, CSeq: e.cseq,
 		Expires: fromUnixNanos(e.expires), Received: e.received, Transport: e.transport, NAT: e.nat, Updated: fromUnixNanos(e.updated),
-		Node: e.node, Local: e.local,
+		Node: e.node, Local: e.local, UserAgent: e.userAgent,
 	}
 	for p := e.paths; p != ""; {
 		var hop string

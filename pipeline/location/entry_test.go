@@ -15,7 +15,7 @@ func TestPack(t *testing.T) {
 		AOR: "alice", Contact: "sip:alice@192.0.2.1:5060;transport=udp", Params: "+sip.instance=\"<urn:uuid:1>\";reg-id=1",
 		Instance: "<urn:uuid:1>", CallID: "a84b4c76e66710@192.0.2.1", CSeq: 4294967295,
 		Expires: t0.Add(time.Hour), Received: "192.0.2.1:5060", Transport: "UDP", NAT: true,
-		Node: "3f2a9c1e5b7d4a60", Local: "[2001:db8::1]:5060", Path: []string{"<sip:edge1.example.com;lr>", "<sip:" + long + ";lr>"}, Updated: t0,
+		Node: "3f2a9c1e5b7d4a60", Local: "[2001:db8::1]:5060", UserAgent: "Zoiper rv2.10.20.6", Path: []string{"<sip:edge1.example.com;lr>", "<sip:" + long + ";lr>"}, Updated: t0,
 	}
 	tests := []struct {
 		name     string

@@ -42,11 +42,20 @@ type Binding struct {
 	// other bindings, and for those written before the fields existed.
 	Node  string `json:",omitempty"`
 	Local string `json:",omitempty"`
+	// UserAgent is the REGISTER's User-Agent header, cut to
+	// MaxUserAgent bytes, for the admin API and the console; empty when
+	// the device sent none, and for bindings written before the field
+	// existed.
+	UserAgent string `json:",omitempty"`
 	// Path is the Path header set of the REGISTER (RFC 3327), if any.
 	Path []string
 	// Updated is when the binding was last written.
 	Updated time.Time
 }
+
+// MaxUserAgent bounds Binding.UserAgent, so that a device cannot make the
+// store hold a header of any size for it.
+const MaxUserAgent = 256
 
 // Store keeps bindings. Implementations are safe for concurrent use.
 type Store interface {

@@ -386,6 +386,7 @@ func testStoreFields(t *testing.T, newStore func(t *testing.T) Store) {
 		NAT:       true,
 		Node:      "3f2a9c1e5b7d4a60",
 		Local:     "192.0.2.1:5060",
+		UserAgent: "Linphone/5.2.5 (belle-sip/5.2.4)",
 		Path:      []string{"<sip:edge1.example.org;lr>", "<sip:edge2.example.org;lr>"},
 		Updated:   t0.Add(987654321 * time.Nanosecond),
 	}
@@ -407,7 +408,8 @@ func testStoreFields(t *testing.T, newStore func(t *testing.T) Store) {
 func sameBinding(a, b Binding) bool {
 	return a.AOR == b.AOR && a.Contact == b.Contact && a.Params == b.Params && a.Instance == b.Instance &&
 		a.CallID == b.CallID && a.CSeq == b.CSeq && a.Expires.Equal(b.Expires) &&
-		a.Received == b.Received && a.Transport == b.Transport && a.NAT == b.NAT && a.Node == b.Node && a.Local == b.Local && slices.Equal(a.Path, b.Path) &&
+		a.Received == b.Received && a.Transport == b.Transport && a.NAT == b.NAT && a.Node == b.Node && a.Local == b.Local &&
+		a.UserAgent == b.UserAgent && slices.Equal(a.Path, b.Path) &&
 		a.Updated.Equal(b.Updated)
 }
 

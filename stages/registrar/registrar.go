@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -241,6 +242,9 @@ type registration struct {
 	// node's ID and the socket it came in on: where its bindings are held
 	// (location.Binding.Node).
 	node, local string
+	// userAgent is the REGISTER's User-Agent, cut to
+	// location.MaxUserAgent bytes.
+	userAgent string
 }
 
 // ServeRequest answers REGISTER requests for our domains; every other
@@ -397,7 +401,7 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 	if s := strings.ToLower(to.Address.Scheme); (s != "sip" && s != "sips") || to.Address.User == "" {
 		return nil, refuse(sip.StatusNotFound, "Not Found: the To URI is not a user's address-of-record")
 	}
-	reg := &registration{aor: ctx.AOR(&to.Address), callID: callID.Value(), cseq: cseq.SeqNo}
+	reg := &registration{aor: ctx.AOR(&to.Address), callID: callID.Value(), cseq: cseq.SeqNo, userAgent: userAgent(req)}
 
 	headers, err := contactHeaders(req)
 	if err != nil {
@@ -567,9 +571,28 @@ func (r *Registrar) bind(reg *registration, c contact, now time.Time, received, 
 		NAT:       reg.nat,
 		Node:      reg.node,
 		Local:     reg.local,
+		UserAgent: reg.userAgent,
 		Path:      slices.Clone(reg.path),
 		Updated:   now,
 	}
+}
+
+// userAgent returns req's User-Agent header, cut to location.MaxUserAgent
+// bytes at a character boundary, or "".
+func userAgent(req *sip.Request) string {
+	h := req.GetHeader("User-Agent")
+	if h == nil {
+		return ""
+	}
+	ua := strings.TrimSpace(h.Value())
+	if len(ua) <= location.MaxUserAgent {
+		return ua
+	}
+	cut := location.MaxUserAgent
+	for cut > 0 && !utf8.RuneStart(ua[cut]) {
+		cut--
+	}
+	return ua[:cut]
 }
 
 // evict drops the bindings written longest ago until at most max remain;

@@ -101,6 +101,31 @@ func TestRegistrar(t *testing.T) {
 			}},
 		},
 		{
+			name: "the User-Agent is stored, cut to its bound at a character",
+			steps: []step{
+				{
+					msg:  register("c1", 1, "Contact: "+phone1, "User-Agent: Linphone/5.2.5 (belle-sip/5.2.4)"),
+					code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"},
+					stored: func(bs []location.Binding) error {
+						if len(bs) != 1 || bs[0].UserAgent != "Linphone/5.2.5 (belle-sip/5.2.4)" {
+							return fmt.Errorf("stored %+v, want the User-Agent", bs)
+						}
+						return nil
+					},
+				},
+				{
+					msg:  register("c1", 2, "Contact: "+phone1, "User-Agent: "+strings.Repeat("x", location.MaxUserAgent-1)+"é tail"),
+					code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"},
+					stored: func(bs []location.Binding) error {
+						if want := strings.Repeat("x", location.MaxUserAgent-1); len(bs) != 1 || bs[0].UserAgent != want {
+							return fmt.Errorf("stored User-Agent %q, want %d bytes cut before the é", bs[0].UserAgent, len(want))
+						}
+						return nil
+					},
+				},
+			},
+		},
+		{
 			name: "refresh of the same contact keeps one binding",
 			steps: []step{
 				{msg: register("c1", 1, "Contact: "+phone1), code: 200, reason: "OK", contacts: []string{phone1 + ";expires=3600"}},

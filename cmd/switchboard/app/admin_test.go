@@ -76,7 +76,7 @@ func TestAdmin(t *testing.T) {
 	now := time.Now()
 	for _, aor := range []string{"alice", "bob"} {
 		svc.Location.Update(aor, now, func([]location.Binding) ([]location.Binding, error) {
-			return []location.Binding{{Contact: "sip:" + aor + "@192.0.2.1", Expires: now.Add(time.Hour), CallID: "c", CSeq: 1, NAT: aor == "bob"}}, nil
+			return []location.Binding{{Contact: "sip:" + aor + "@192.0.2.1", Expires: now.Add(time.Hour), CallID: "c", CSeq: 1, NAT: aor == "bob", UserAgent: "SIPp/" + aor}}, nil
 		})
 	}
 	tests := []struct {
@@ -90,7 +90,7 @@ func TestAdmin(t *testing.T) {
 		{"GET", "/admin/registrations", "", 401, []string{"missing or wrong token"}},
 		{"GET", "/admin/registrations", "wrong-token-wrong-token", 401, nil},
 		{"GET", "/admin/registrations", token, 200, []string{`"aor": "alice"`, `"aor": "bob"`, `"contact": "sip:alice@192.0.2.1"`}},
-		{"GET", "/admin/registrations?aor=bob", token, 200, []string{`"aor": "bob"`, `"nat": true`}},
+		{"GET", "/admin/registrations?aor=bob", token, 200, []string{`"aor": "bob"`, `"nat": true`, `"user_agent": "SIPp/bob"`}},
 		{"GET", "/admin/calls", token, 200, []string{"[]"}},
 		{"GET", "/admin/config", token, 200, []string{`"hash"`, `stage 1 (registrar)`}},
 		{"POST", "/admin/reload", token, 200, []string{`"result": "unchanged"`}},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -89,7 +90,7 @@ func (b consoleBackend) Registrations(q string) (any, error) {
 	for _, r := range regs {
 		match := strings.Contains(r.AOR, q)
 		for _, bd := range r.Bindings {
-			match = match || strings.Contains(bd.Contact, q) || strings.Contains(bd.Received, q)
+			match = match || strings.Contains(bd.Contact, q) || strings.Contains(bd.Received, q) || strings.Contains(bd.UserAgent, q)
 		}
 		if match {
 			out = append(out, r)
@@ -162,7 +163,8 @@ func parties(msgs []capture.Message) []string {
 
 func (b consoleBackend) Config() console.ConfigView {
 	path, data, err := b.o.configFile()
-	v := console.ConfigView{Path: path, Text: string(data), Hash: fileHash(data)}
+	masked, _ := maskToken(string(data))
+	v := console.ConfigView{Path: path, Text: masked, Hash: fileHash(data)}
 	if err != nil {
 		v.ReadOnly = err.Error()
 		return v
@@ -172,9 +174,26 @@ func (b consoleBackend) Config() console.ConfigView {
 	return v
 }
 
-func (b consoleBackend) Validate(text string) []console.ConfigError { return b.o.validateText(text) }
+func (b consoleBackend) Validate(text string) []console.ConfigError {
+	_, data, _ := b.o.configFile()
+	text, bad := unmaskToken(text, string(data))
+	if bad != nil {
+		return []console.ConfigError{*bad}
+	}
+	return b.o.validateText(text)
+}
 
+// Save saves text with the file's token in place of its mask; when the
+// file changed since it was loaded, saveConfig refuses it by its hash.
 func (b consoleBackend) Save(text, hash, session string) (console.SaveResult, error) {
+	_, data, err := b.o.configFile()
+	if err != nil {
+		return console.SaveResult{}, err
+	}
+	text, bad := unmaskToken(text, string(data))
+	if bad != nil {
+		return console.SaveResult{Errors: []console.ConfigError{*bad}}, console.ErrInvalid
+	}
 	return b.o.saveConfig(text, hash, session)
 }
 
@@ -223,6 +242,9 @@ func startConsole(cfg *config.File, ops *operations, log *slog.Logger) (config.H
 	where := "http.token"
 	if file != "" {
 		where = file
+		if abs, err := filepath.Abs(file); err == nil {
+			where = abs // the log names it wherever it is read from
+		}
 	}
 	log.Info("console", "url", consoleURL(cfg.HTTP.Listen), "token", where)
 	return httpCfg, h

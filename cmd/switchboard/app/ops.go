@@ -70,7 +70,7 @@ func registration(aor string, bs []location.Binding, now time.Time) ctl.Registra
 	for _, b := range bs {
 		r.Bindings = append(r.Bindings, ctl.Binding{
 			Contact: b.Contact, Instance: b.Instance, Expires: b.Expires, ExpiresIn: int(b.Expires.Sub(now).Seconds()),
-			Received: b.Received, Transport: b.Transport, NAT: b.NAT, Node: b.Node, Local: b.Local, Path: b.Path, CallID: b.CallID, CSeq: b.CSeq,
+			Received: b.Received, Transport: b.Transport, UserAgent: b.UserAgent, NAT: b.NAT, Node: b.Node, Local: b.Local, Path: b.Path, CallID: b.CallID, CSeq: b.CSeq,
 		})
 	}
 	return r

@@ -158,9 +158,15 @@ func (o *operations) configDiff() console.Diff {
 	_, data, _ := o.configFile()
 	d := console.Diff{RunningHash: hash, FileHash: fileHash(data)}
 	if d.FileHash != d.RunningHash {
-		d.Diff = lineDiff(string(running), string(data))
+		d.Diff = lineDiff(masked(running), masked(data))
 	}
 	return d
+}
+
+// masked returns a config's text with its token masked (see maskToken).
+func masked(text []byte) string {
+	m, _ := maskToken(string(text))
+	return m
 }
 
 // lineDiff returns the lines of a and b as a diff: " " for a line in

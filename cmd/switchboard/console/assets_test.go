@@ -8,7 +8,7 @@ import (
 )
 
 // TestAssetsJS runs the pages' own tests (testdata/js/*.test.mjs: the TOML
-// highlighter, the editor's diff, the ladder's order) with node's test
+// highlighter, the editor's diff, the ladder's labels) with node's test
 // runner. Node is missing only off CI: make test-deps installs it.
 func TestAssetsJS(t *testing.T) {
 	node, err := exec.LookPath("node")

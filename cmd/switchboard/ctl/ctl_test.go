@@ -43,7 +43,7 @@ func fakeProxy(t *testing.T, answers map[string]string) string {
 
 func TestCommands(t *testing.T) {
 	sock := fakeProxy(t, map[string]string{
-		"GET /admin/registrations":            `[{"aor":"alice","bindings":[{"contact":"sip:alice@192.0.2.1:5060","expires_in":3599,"transport":"UDP","received":"192.0.2.1:5060"}]}]`,
+		"GET /admin/registrations":            `[{"aor":"alice","bindings":[{"contact":"sip:alice@192.0.2.1:5060","expires_in":3599,"transport":"UDP","received":"192.0.2.1:5060","user_agent":"Linphone/5.2.5 (belle-sip)"}]}]`,
 		"GET /admin/registrations?aor=nobody": `[]`,
 		"DELETE /admin/registrations?aor=alice&contact=sip%3Aalice%40192.0.2.1%3A5060": `{"aor":"alice","removed":1}`,
 		"GET /admin/calls":                      `[]`,
@@ -61,7 +61,7 @@ func TestCommands(t *testing.T) {
 		stderr      []string
 		notInStdout string
 	}{
-		{[]string{"registrations"}, 0, []string{"AOR", "alice  sip:alice@192.0.2.1:5060  3599s    UDP"}, nil, ""},
+		{[]string{"registrations"}, 0, []string{"AOR", "USER-AGENT", "alice  sip:alice@192.0.2.1:5060  3599s    UDP", "Linphone/5.2.5 (belle-sip)"}, nil, ""},
 		{[]string{"registrations", "-json"}, 0, []string{`[{"aor":"alice"`}, nil, "AOR"},
 		{[]string{"registrations", "nobody", "-json"}, 0, []string{`[]`}, nil, ""},
 		{[]string{"registrations", "nobody"}, 0, []string{"no registrations"}, nil, ""},

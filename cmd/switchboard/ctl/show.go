@@ -44,10 +44,10 @@ func showRegistrations(w io.Writer, body []byte) error {
 	var rows [][]string
 	for _, r := range regs {
 		for _, b := range r.Bindings {
-			rows = append(rows, []string{r.AOR, b.Contact, strconv.Itoa(b.ExpiresIn) + "s", dash(b.Transport), dash(b.Received), dash(b.Instance)})
+			rows = append(rows, []string{r.AOR, b.Contact, strconv.Itoa(b.ExpiresIn) + "s", dash(b.Transport), dash(b.Received), dash(b.Instance), dash(b.UserAgent)})
 		}
 	}
-	return table(w, "AOR\tCONTACT\tEXPIRES\tTRANSPORT\tRECEIVED\tINSTANCE", rows)
+	return table(w, "AOR\tCONTACT\tEXPIRES\tTRANSPORT\tRECEIVED\tINSTANCE\tUSER-AGENT", rows)
 }
 
 func showUnregistered(w io.Writer, body []byte) error {

@@ -23,6 +23,8 @@ type Binding struct {
 	ExpiresIn int       `json:"expires_in"`
 	Received  string    `json:"received,omitempty"`
 	Transport string    `json:"transport,omitempty"`
+	// UserAgent is the User-Agent of the REGISTER that made the binding.
+	UserAgent string `json:"user_agent,omitempty"`
 	// NAT is true for a binding registered from behind NAT, reached at
 	// Received (docs/nat.md).
 	NAT bool `json:"nat"`

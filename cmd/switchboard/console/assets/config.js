@@ -69,7 +69,7 @@ export function configView(view) {
       banner.hidden = true;
     } else {
       banner.hidden = false;
-      replace(banner, h('strong', null, 'Read-only. '), loaded.read_only || 'The proxy cannot write the config file.',
+      replace(banner, h('strong', null, 'Read-only. '), (loaded.read_only || 'The proxy cannot write the config file').replace(/\.?$/, '.'),
         ' You can edit and validate here; saving needs write access to the folder (docs/console.md).');
     }
     changed();

@@ -33,7 +33,7 @@ export function callDetail(view, callID) {
       return;
     }
     summary(head, data.call || {});
-    const msgs = causal((data.messages || []).slice().sort((a, b) => new Date(a.time) - new Date(b.time)));
+    const msgs = data.messages || []; // in the call's order: the recorder keeps it
     replace(diagram, ladder(data.parties || [], msgs, (i) => {
       selected = i;
       for (const g of diagram.querySelectorAll('.msg')) g.classList.toggle('selected', Number(g.dataset.index) === i);
@@ -104,43 +104,6 @@ function ladder(parties, msgs, pick) {
   });
   if (!msgs.length) return h('p', { class: 'empty' }, 'No message recorded yet.');
   return svg;
-}
-
-// causal moves each message a party sent in answer to one the proxy sent
-// it (a response to its request, the ACK of its final response) after
-// that message. The time of a message sent is taken when the write
-// returns, so a quick answer can carry an earlier time than its cause.
-export function causal(msgs) {
-  const list = msgs.slice();
-  const moved = new Set();
-  for (let i = 0; i < list.length; i++) {
-    const m = list[i];
-    if (m.direction !== 'in' || moved.has(m)) continue;
-    const first = m.first_line || '';
-    const ack = first.startsWith('ACK ');
-    const cseq = header(m.text, 'CSeq');
-    if (!cseq || !(ack || first.startsWith('SIP/2.0 '))) continue;
-    const wanted = ack ? cseq.replace(/ACK$/i, 'INVITE') : cseq;
-    let cause = -1;
-    for (let j = i + 1; j < list.length && cause < 0; j++) {
-      const c = list[j];
-      const response = (c.first_line || '').startsWith('SIP/2.0 ');
-      if (c.direction === 'out' && c.dst === m.src && response === ack && header(c.text, 'CSeq') === wanted) cause = j;
-    }
-    if (cause < 0) continue;
-    moved.add(m);
-    list.splice(cause + 1, 0, m);
-    list.splice(i, 1);
-    i--; // list[i] is now the next message
-  }
-  return list;
-}
-
-// header returns the value of a header of a message's text, "" if none.
-function header(text, name) {
-  const head = (text || '').split(/\r?\n\r?\n/)[0];
-  const m = new RegExp('^' + name + ':[ \\t]*(.*)$', 'im').exec(head);
-  return m ? m[1].trim().replace(/\s+/g, ' ') : '';
 }
 
 // label shortens a first line: the method of a request, the code and

@@ -1,12 +1,15 @@
 // console.js is the browser of TestConsoleBrowser (cmd/switchboard): it
 // drives the web console in headless Chromium with playwright-core, with
 // the settings of CONSOLE_CONFIG (JSON: chromium, url, token, out, reason,
-// newReason, broken). It prints one line per step on stdout for the Go
-// test to follow and check ("registered ...", "live CALL-ID", "ladder
-// [...]", "saved applied", "error line N ...", ...), saves a screenshot
+// newReason, broken; file, the config file it changes on disk; link, the
+// config's symlink, which it points at roFile, in a read-only folder). It
+// prints one line per step on stdout for the Go test to follow and check
+// ("registered ...", "live CALL-ID", "ladder [...]", "saved applied",
+// "error line N ...", ...), saves a screenshot
 // of each page in cfg.out, and exits 0 when every step went as planned.
 'use strict';
 
+const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
@@ -50,8 +53,12 @@ async function run(page) {
   await page.waitForSelector(recent, { timeout: within });
   say('ended ' + (await page.locator(recent).locator('td').allTextContents()).join(' | '));
   await shot(page, 'calls');
+  const listed = (await page.locator(recent).locator('td').allTextContents()).join(' | ');
   await page.click(recent);
   await page.waitForSelector('#ladder .msg', { timeout: within });
+  // The caller's display name is a script: shown as text, run nowhere.
+  const summaryFrom = await page.locator('dl.facts dt:text-is("From") + dd').first().textContent();
+  say('from ' + JSON.stringify({ list: listed, ladder: summaryFrom }));
   // The recorder may take the last 200 a moment after the call's record
   // ends: reload until the ladder holds the answer to the BYE, relayed.
   const deadline = Date.now() + within;
@@ -76,8 +83,19 @@ async function run(page) {
   // The config editor: a good edit is saved and applied.
   await page.goto(cfg.url + '#/config');
   await page.waitForSelector('#editor .ln');
+  const loaded = await page.inputValue('#config-text');
+  if (!loaded.includes(cfg.reason)) throw new Error('the editor does not show ' + cfg.reason);
+  if (loaded.includes(cfg.token)) throw new Error('the editor shows the admin token');
+  // The file changes on disk after the page loaded it: Save refuses.
+  fs.appendFileSync(cfg.file, '\n# changed on disk\n');
+  await page.fill('#config-text', loaded.replace(cfg.reason, cfg.newReason));
+  await page.click('#config-save');
+  await page.waitForFunction(() => /Changed on disk/.test(document.getElementById('config-result').textContent), null, { timeout: within });
+  say('conflict ' + JSON.stringify({ text: await page.textContent('#config-result') }));
+  await shot(page, 'config-conflict');
+  await page.click('#config-load-disk');
+  await page.waitForFunction(() => document.getElementById('config-text').value.includes('# changed on disk'), null, { timeout: within });
   const original = await page.inputValue('#config-text');
-  if (!original.includes(cfg.reason)) throw new Error('the editor does not show ' + cfg.reason);
   await page.fill('#config-text', original.replace(cfg.reason, cfg.newReason));
   await page.waitForSelector('#diff-edit .add');
   await page.click('#config-save');
@@ -100,6 +118,15 @@ async function run(page) {
   await page.click('#config-revert');
   await page.waitForFunction((want) => document.getElementById('config-text').value === want, saved, { timeout: within });
   say('reverted');
+
+  // The config now lives in a folder the proxy cannot write: a banner
+  // says so.
+  fs.symlinkSync(cfg.roFile, cfg.link + '.new');
+  fs.renameSync(cfg.link + '.new', cfg.link);
+  await page.reload();
+  await page.waitForSelector('#config-banner:not([hidden])', { timeout: within });
+  say('read-only ' + (await page.textContent('#config-banner')));
+  await shot(page, 'config-read-only');
 
   // The overview, once a few seconds of events have drawn its charts.
   await page.goto(cfg.url + '#/overview');
@@ -147,6 +174,8 @@ function cssString(s) {
       process.stderr.write('console: ' + m.text() + '\n');
     });
     page.on('pageerror', (e) => { failed = true; process.stderr.write('page error: ' + e + '\n'); });
+    // A dialog is a script from SIP that ran (the caller's display name).
+    page.on('dialog', (d) => { failed = true; process.stderr.write('dialog: ' + d.message() + '\n'); d.dismiss().catch(() => {}); });
     await run(page);
     say('done');
   } catch (err) {
