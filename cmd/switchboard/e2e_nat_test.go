@@ -236,10 +236,10 @@ func TestNATStreamPhones(t *testing.T) {
 	lab := homeLab(t)
 	startLabProxy(t, lab, strings.Replace(defaultConfig(t, ""),
 		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"]`,
-		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060", "ws://0.0.0.0:8080"]`, 1))
+		`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060", "ws://0.0.0.0:8088"]`, 1))
 	bob := newUDPPhone(t, lab, "public", labPublic+":5070", labProxy+":5060", "bob", labDomain)
 	bob.mustRegister()
-	for _, tc := range []struct{ transport, addr string }{{"TCP", labProxy + ":5060"}, {"WS", labProxy + ":8080"}} {
+	for _, tc := range []struct{ transport, addr string }{{"TCP", labProxy + ":5060"}, {"WS", labProxy + ":8088"}} {
 		t.Run(tc.transport, func(t *testing.T) {
 			phone := newStreamPhone(t, lab, "home", labHome, tc.transport, tc.addr, "s"+strings.ToLower(tc.transport), labDomain)
 			phone.mustRegister()
@@ -285,6 +285,8 @@ func TestNATTwoProxies(t *testing.T) {
 		c := strings.Replace(defaultConfig(t, fmt.Sprintf("\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:%d/0\"\n", redis.port)),
 			`listen  = ["udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"]`,
 			fmt.Sprintf(`listen  = ["udp://%s:5060", "tcp://%s:5060"]`, ip, ip), 1)
+		// Each its own admin listener: they share the namespace's loopback.
+		c = strings.Replace(c, `listen = "127.0.0.1:8080"`, fmt.Sprintf(`listen = "%s:8080"`, ip), 1)
 		return strings.Replace(c, "use  = \"registrar\"\n", "use  = \"registrar\"\npath = true\n", 1)
 	}
 	startLabProxy(t, lab, config(labProxy))

@@ -121,8 +121,8 @@ func (t *transaction) serve() {
 		return
 	}
 
-	trace := t.stageTrace(ctx)
-	t.traced = trace != nil
+	trace, traced := t.stageTrace(ctx)
+	t.traced = traced
 	verdict, err := t.p.ServeRequest(ctx, trace)
 	t.mu.Lock()
 	t.authUser = ctx.AuthUser

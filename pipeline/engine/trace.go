@@ -12,11 +12,12 @@ import (
 // stageTrace returns the step function that logs what each stage did with
 // the request, or nil when [log] trace is off for it. It first logs where
 // the request came from and the NAT verdict on it (source.nated), with
-// the header that decided. With a recorder, the steps go to it too.
-func (t *transaction) stageTrace(ctx *pipeline.Context) func(pipeline.Step) {
+// the header that decided. With a recorder, the steps go to it too, traced
+// or not; traced says whether the trace is on for the request.
+func (t *transaction) stageTrace(ctx *pipeline.Context) (steps func(pipeline.Step), traced bool) {
 	record := t.recordSteps(true, 0, ctx.Request.CSeq(), ctx.Request.CallID())
 	if !t.p.Traced(ctx.Env) {
-		return record
+		return record, false
 	}
 	nat := pipeline.DetectNAT(ctx.Request, ctx.Source, ctx.Transport)
 	t.log.Info("trace source", "source", ctx.Source.String(), "transport", ctx.Transport, "nated", nat.Behind, "nat", nat.Reason)
@@ -38,7 +39,7 @@ func (t *transaction) stageTrace(ctx *pipeline.Context) func(pipeline.Step) {
 		if record != nil {
 			record(s)
 		}
-	}
+	}, true
 }
 
 // responseTrace is stageTrace for the response stages.
