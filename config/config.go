@@ -369,6 +369,9 @@ func (f *File) validate(errs *Errors) {
 	for _, err := range CheckListens(f.Server.Listen) {
 		errs.addIn("server", err)
 	}
+	if err := CheckHTTPListen(f.Server.Listen, f.HTTP.Listen); err != nil {
+		errs.AddAt("http.listen", err)
+	}
 	switch f.Server.AOR {
 	case "user", "user@domain":
 	default:

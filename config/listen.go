@@ -132,3 +132,46 @@ func CheckListens(list []string) []error {
 	}
 	return errs
 }
+
+// CheckHTTPListen returns a mistake when the admin listener (http.listen)
+// takes a TCP socket that an entry of the SIP listen list takes too: the
+// same port on the same address, or where either address is a wildcard
+// (0.0.0.0, ::), which the kernel refuses to bind twice.
+func CheckHTTPListen(list []string, httpListen string) error {
+	host, port, err := net.SplitHostPort(httpListen)
+	if err != nil {
+		return nil // Validate of [http] says what is wrong
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 {
+		return nil
+	}
+	for i, s := range list {
+		l, err := ParseListen(s)
+		if err != nil || l.Network == "udp" || l.Port != n {
+			continue
+		}
+		if overlaps(host, l.Host) {
+			return fmt.Errorf("http: listen: %q takes TCP port %d, as server.listen[%d] %q does", httpListen, n, i, s)
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether two listen hosts share a socket: equal, or one
+// of them the wildcard address (or empty, which is the same).
+func overlaps(a, b string) bool {
+	wild := func(h string) bool {
+		ip, err := netip.ParseAddr(strings.Trim(h, "[]"))
+		return h == "" || err == nil && ip.IsUnspecified()
+	}
+	if wild(a) || wild(b) {
+		return true
+	}
+	ia, errA := netip.ParseAddr(strings.Trim(a, "[]"))
+	ib, errB := netip.ParseAddr(strings.Trim(b, "[]"))
+	if errA == nil && errB == nil {
+		return ia.Unmap() == ib.Unmap()
+	}
+	return strings.EqualFold(a, b)
+}

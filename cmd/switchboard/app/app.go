@@ -105,6 +105,9 @@ func withListens(file *config.File, listens []string) (*config.File, error) {
 		for _, err := range config.CheckListens(listens) {
 			errs.Add(errors.Unwrap(err))
 		}
+		if err := config.CheckHTTPListen(listens, file.HTTP.Listen); err != nil {
+			errs.Add(err)
+		}
 		if errs.Len() > 0 {
 			return nil, errs
 		}
