@@ -106,12 +106,18 @@ func (e *Engine) sendOrigin(ctx context.Context, req *sip.Request, hop resolve.T
 	if err != nil {
 		return nil, err
 	}
+	return e.finalResponse(ctx, tx, req.Method)
+}
+
+// finalResponse waits for the final response of tx, a client transaction
+// of the proxy's own request of method, counting what goes and comes.
+func (e *Engine) finalResponse(ctx context.Context, tx *sip.ClientTx, method sip.RequestMethod) (*sip.Response, error) {
 	defer tx.Terminate()
-	e.svc.Metrics.Message("out", string(req.Method), 0)
+	e.svc.Metrics.Message("out", string(method), 0)
 	for {
 		select {
 		case res := <-tx.Responses():
-			e.svc.Metrics.Message("in", string(req.Method), res.StatusCode)
+			e.svc.Metrics.Message("in", string(method), res.StatusCode)
 			if !res.IsProvisional() {
 				return res, nil
 			}

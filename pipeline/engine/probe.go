@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"github.com/emiago/sipgo/sip"
@@ -57,22 +56,5 @@ func (e *Engine) Options(ctx context.Context, uri sip.Uri, from sip.Uri, hop res
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Terminate()
-	e.svc.Metrics.Message("out", "OPTIONS", 0)
-	for {
-		select {
-		case res := <-tx.Responses():
-			e.svc.Metrics.Message("in", "OPTIONS", res.StatusCode)
-			if !res.IsProvisional() {
-				return res, nil
-			}
-		case <-tx.Done():
-			if err := tx.Err(); err != nil {
-				return nil, err
-			}
-			return nil, errors.New("the transaction ended without a final response")
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return e.finalResponse(ctx, tx, sip.OPTIONS)
 }

@@ -5,11 +5,11 @@
 package uac
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/switchboard-sip/switchboard/pipeline/ha1file"
 )
 
 // Account is the proxy's account in one realm: its user name and HA1
@@ -47,44 +47,20 @@ func LoadAccounts(path string) (*Accounts, error) {
 // the realm, and the proxy answers as that account. Every mistake is
 // returned, each as `name:line: ...`.
 func ParseAccounts(data, name string) (*Accounts, error) {
+	entries, errs := ha1file.Parse(data, name)
 	a := &Accounts{byRealm: map[string]Account{}}
 	lines := map[string]int{}
-	var errs []error
-	for i, line := range strings.Split(data, "\n") {
-		n := i + 1
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+	for _, e := range entries {
+		if e.Realm == "" {
+			errs = append(errs, fmt.Errorf("%s:%d: the realm is empty", name, e.Line))
 			continue
 		}
-		f := strings.Split(line, ":")
-		if len(f) != 4 {
-			errs = append(errs, fmt.Errorf("%s:%d: %d fields, want 4: user:realm:ha1-md5:ha1-sha256", name, n, len(f)))
+		if first, dup := lines[e.Realm]; dup {
+			errs = append(errs, fmt.Errorf("%s:%d: realm %q already has an account on line %d", name, e.Line, e.Realm, first))
 			continue
 		}
-		acc := Account{User: f[0], Realm: f[1]}
-		md5, err1 := ha1Column(f[2], 32)
-		sha, err2 := ha1Column(f[3], 64)
-		switch {
-		case acc.User == "" || acc.Realm == "":
-			errs = append(errs, fmt.Errorf("%s:%d: the user or the realm is empty", name, n))
-			continue
-		case err1 != nil:
-			errs = append(errs, fmt.Errorf("%s:%d: the MD5 hash: %w", name, n, err1))
-			continue
-		case err2 != nil:
-			errs = append(errs, fmt.Errorf("%s:%d: the SHA-256 hash: %w", name, n, err2))
-			continue
-		case md5 == "" && sha == "":
-			errs = append(errs, fmt.Errorf("%s:%d: user %q has no hash: both are \"-\"", name, n, acc.User))
-			continue
-		}
-		if first, dup := lines[acc.Realm]; dup {
-			errs = append(errs, fmt.Errorf("%s:%d: realm %q already has an account on line %d", name, n, acc.Realm, first))
-			continue
-		}
-		acc.MD5, acc.SHA256 = md5, sha
-		lines[acc.Realm] = n
-		a.byRealm[acc.Realm] = acc
+		lines[e.Realm] = e.Line
+		a.byRealm[e.Realm] = Account{User: e.User, Realm: e.Realm, MD5: e.MD5, SHA256: e.SHA256}
 	}
 	if len(errs) == 0 && len(a.byRealm) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no account", name))
@@ -93,18 +69,6 @@ func ParseAccounts(data, name string) (*Accounts, error) {
 		return nil, errors.Join(errs...)
 	}
 	return a, nil
-}
-
-// ha1Column checks one HA1 column: "-" for none, else n hex digits.
-func ha1Column(s string, n int) (string, error) {
-	s = strings.ToLower(s)
-	if s == "-" {
-		return "", nil
-	}
-	if _, err := hex.DecodeString(s); err != nil || len(s) != n {
-		return "", fmt.Errorf("%q is not %d hex digits or \"-\"", s, n)
-	}
-	return s, nil
 }
 
 // Account returns the account of a realm.

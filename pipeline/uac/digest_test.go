@@ -109,10 +109,11 @@ func TestParseAccountsErrors(t *testing.T) {
 		{"u:r:" + md5 + ":-\n", ""},
 		{"", "creds.txt: no account"},
 		{"u:r:" + md5 + "\n", "creds.txt:1: 3 fields, want 4"},
-		{"u:r:xyz:-\n", `creds.txt:1: the MD5 hash: "xyz" is not 32 hex digits`},
+		{"u:r:xyz:-\n", `creds.txt:1: user "u": the MD5 hash "xyz" is not 32 hex digits`},
 		{"u:r:-:-\n", `creds.txt:1: user "u" has no hash`},
 		{"u:r:" + md5 + ":-\nv:r:" + md5 + ":-\n", `creds.txt:2: realm "r" already has an account on line 1`},
-		{":r:" + md5 + ":-\n", "creds.txt:1: the user or the realm is empty"},
+		{":r:" + md5 + ":-\n", "creds.txt:1: the user name is empty"},
+		{"u::" + md5 + ":-\n", "creds.txt:1: the realm is empty"},
 	}
 	for i, tc := range tests {
 		_, err := ParseAccounts(tc.data, "creds.txt")

@@ -1,15 +1,12 @@
 package auth
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-)
 
-// noHash marks an algorithm not offered to a user in the users file.
-const noHash = "-"
+	"github.com/switchboard-sip/switchboard/pipeline/ha1file"
+)
 
 // user is one user of the users file: its HA1 per algorithm column, ""
 // where the algorithm is not offered to it.
@@ -34,52 +31,21 @@ func loadUsers(path, realm string) (map[string]user, error) {
 // skipped, and so are users of other realms. Every mistake is returned,
 // each as `name:line: ...`.
 func parseUsers(data, name, realm string) (map[string]user, error) {
+	entries, errs := ha1file.Parse(data, name)
 	users := map[string]user{}
 	seen := map[string]int{}
-	var errs []error
-	for i, line := range strings.Split(data, "\n") {
-		n := i + 1
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+	for _, e := range entries {
+		if e.Realm != realm {
 			continue
 		}
-		fields := strings.Split(line, ":")
-		if len(fields) != 4 {
-			errs = append(errs, fmt.Errorf("%s:%d: %d fields, want 4: user:realm:ha1-md5:ha1-sha256", name, n, len(fields)))
+		if first, dup := seen[e.User]; dup {
+			errs = append(errs, fmt.Errorf("%s:%d: user %q is already on line %d", name, e.Line, e.User, first))
 			continue
 		}
-		username, userRealm := fields[0], fields[1]
-		if username == "" {
-			errs = append(errs, fmt.Errorf("%s:%d: the user name is empty", name, n))
-			continue
-		}
+		seen[e.User] = e.Line
 		var u user
-		bad := false
-		for _, a := range []*algorithm{md5Digest, sha256Digest} {
-			h := strings.ToLower(fields[2+a.column])
-			if h == noHash {
-				continue
-			}
-			if _, err := hex.DecodeString(h); err != nil || len(h) != a.hexLen {
-				errs = append(errs, fmt.Errorf("%s:%d: user %q: the %s hash %q is not %d hex digits or %q", name, n, username, a.name, fields[2+a.column], a.hexLen, noHash))
-				bad = true
-				continue
-			}
-			u.ha1[a.column] = h
-		}
-		if bad || userRealm != realm {
-			continue
-		}
-		if u.ha1 == ([2]string{}) {
-			errs = append(errs, fmt.Errorf("%s:%d: user %q has no hash: both are %q", name, n, username, noHash))
-			continue
-		}
-		if first, dup := seen[username]; dup {
-			errs = append(errs, fmt.Errorf("%s:%d: user %q is already on line %d", name, n, username, first))
-			continue
-		}
-		seen[username] = n
-		users[username] = u
+		u.ha1[md5Digest.column], u.ha1[sha256Digest.column] = e.MD5, e.SHA256
+		users[e.User] = u
 	}
 	if len(errs) == 0 && len(users) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no user in realm %q", name, realm))
