@@ -435,6 +435,9 @@ func (f *File) validate(errs *Errors) {
 	for _, err := range f.TLS.validate(listensTLS(f.Server.Listen)) {
 		errs.addIn("tls", err)
 	}
+	if f.HTTP.TLS && len(f.TLS.Pairs()) == 0 {
+		errs.AddAt("http.tls", fmt.Errorf("http: tls: needs [tls] cert and key, the certificate the listener presents"))
+	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

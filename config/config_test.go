@@ -113,6 +113,7 @@ func TestParseErrors(t *testing.T) {
 		{"origin with a path", "[websocket]\norigins = ['https://a.example/phone']\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: websocket: origins[0]: "https://a.example/phone" is not an origin`}},
 		{"origin without a scheme", "[websocket]\norigins = ['a.example']\n[[stage]]\nuse='forward'", []string{`websocket: origins[0]: "a.example" is not an origin`}},
 		{"ping_interval too short", "[websocket]\nping_interval = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: websocket: ping_interval: 100ms is not between 1s and 1h`}},
+		{"http tls without a certificate", "[http]\nlisten = '192.0.2.1:9443'\ntls = true\n[[stage]]\nuse='forward'", []string{`c.toml:3:1: http: tls: needs [tls] cert and key`}},
 		{"unknown websocket key", "[websocket]\norigin = []\n[[stage]]\nuse='forward'", []string{`websocket: origin: unknown key`}},
 		{"dns server by name", "[dns]\nservers = ['127.0.0.1:5353', 'dns.example']\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: dns: servers[1]: dns server "dns.example" is not an IP address`}},
 		{"dns timeout", "[dns]\ntimeout = '1m'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: dns: timeout: 1m0s is not between 100ms and 30s`}},

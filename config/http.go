@@ -5,12 +5,16 @@ import (
 	"net"
 )
 
-// HTTP is the [http] section: the listener for metrics, health and the
-// admin API. It is off unless listen is set.
+// HTTP is the [http] section: the listener for metrics, health, the
+// admin API and the web console. It is off unless listen is set.
 type HTTP struct {
 	// Listen is "host:port"; "" turns the listener off. Keep it on
 	// loopback (127.0.0.1:9060) unless a firewall guards it.
 	Listen string `toml:"listen"`
+	// TLS serves HTTPS with the certificates of the [tls] section, which
+	// reload live as the SIP listeners' do. The console runs on an
+	// address other than loopback only with it.
+	TLS bool `toml:"tls"`
 	// Token protects the admin API (/admin/...): requests carry
 	// "Authorization: Bearer <token>". Without a token the admin API is
 	// off; /metrics, /health and /ready need none.

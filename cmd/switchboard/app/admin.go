@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/certs"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 )
 
@@ -30,22 +32,36 @@ type admin struct {
 }
 
 // startAdmin listens on cfg.Listen and serves until stop is called, with
-// the console if not nil. The listen address and token are read at
-// start: changing them needs a restart.
-func startAdmin(cfg config.HTTP, ops *operations, console http.Handler, log *slog.Logger) (*admin, error) {
-	a := &admin{cfg: cfg, eng: ops.eng, ops: ops, log: log, console: console}
+// the console if not nil, over TLS with the store's certificates when cfg.TLS
+// is set. The listen address and token are read at start: changing them
+// needs a restart; the certificates reload live.
+func startAdmin(cfg config.HTTP, ops *operations, console http.Handler, store *certs.Store, log *slog.Logger) (*admin, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
-	a.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
+	a := &admin{cfg: cfg, eng: ops.eng, ops: ops, log: log, console: console}
+	a.serve(ln, store)
+	log.Info("http listening", "addr", ln.Addr().String(), "tls", cfg.TLS, "admin", cfg.Token != "")
+	return a, nil
+}
+
+// serve serves on ln in the background, over TLS when a.cfg.TLS is set.
+// Each handshake takes the certificate the store holds when it starts,
+// so a renewed one is served without a restart. The listener is Go's
+// TLS listener, not the store's Listen: net/http sees a *tls.Conn, bounds
+// its handshake by ReadHeaderTimeout and fills in each request's TLS
+// state, from which the console sets its cookie's Secure flag.
+func (a *admin) serve(ln net.Listener, store *certs.Store) {
+	if a.cfg.TLS {
+		ln = tls.NewListener(ln, store.ServerConfig())
+	}
+	a.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http listener stopped", "error", err)
+			a.log.Error("http listener stopped", "error", err)
 		}
 	}()
-	log.Info("http listening", "addr", ln.Addr().String(), "admin", cfg.Token != "")
-	return a, nil
 }
 
 func (a *admin) stop() {

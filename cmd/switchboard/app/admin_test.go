@@ -25,6 +25,17 @@ const token = "0123456789abcdef-token"
 
 func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Services) {
 	t.Helper()
+	ops, path := newOps(t)
+	a := &admin{cfg: config.HTTP{Token: tok}, eng: ops.eng, ops: ops, log: ops.r.log}
+	srv := httptest.NewServer(a.routes())
+	t.Cleanup(srv.Close)
+	return srv, path, ops.svc
+}
+
+// newOps returns the admin operations of an engine running goodConfig,
+// and the config file's path.
+func newOps(t *testing.T) (*operations, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
 		t.Fatal(err)
@@ -49,11 +60,7 @@ func newAdmin(t *testing.T, tok string) (*httptest.Server, string, *pipeline.Ser
 	eng.Use(p)
 	svc.Metrics.Config(cfg.Hash)
 	r := &reloader{path: path, listen: cfg.Server.Listen, file: cfg.Server.Listen, store: cfg.Store, http: cfg.HTTP, linger: cfg.Server.Linger, eng: eng, svc: svc, log: log, hash: cfg.Hash}
-	lg := logs.New(io.Discard)
-	a := &admin{cfg: config.HTTP{Token: tok}, eng: eng, ops: &operations{eng: eng, svc: svc, r: r, logs: lg}, log: log}
-	srv := httptest.NewServer(a.routes())
-	t.Cleanup(srv.Close)
-	return srv, path, svc
+	return &operations{eng: eng, svc: svc, r: r, logs: logs.New(io.Discard)}, path
 }
 
 func get(t *testing.T, method, url, tok string) (int, string) {

@@ -235,7 +235,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	}
 	if cfg.HTTP.Listen != "" {
 		httpCfg, web := startConsole(cfg, ops, log)
-		a, err := startAdmin(httpCfg, ops, web, log)
+		a, err := startAdmin(httpCfg, ops, web, certStore, log)
 		if err != nil {
 			lg.Failed("starting", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
 			_ = eng.Shutdown(context.Background())
@@ -334,6 +334,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	checkConsole(cfg, stdout)
 	fmt.Fprintf(stdout, "%s: ok (%d stages: %s)\n", cfg.Path, len(stages), strings.Join(stages, ", "))
 	return 0
 }

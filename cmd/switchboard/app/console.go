@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -207,13 +208,17 @@ func (b consoleBackend) Reloads() []console.Reload {
 	return out
 }
 
-// consoleURL is the console's address on the listener listen.
-func consoleURL(listen string) string {
+// consoleURL is the console's address on the [http] listener h.
+func consoleURL(h config.HTTP) string {
+	listen, scheme := h.Listen, "http://"
+	if h.TLS {
+		scheme = "https://"
+	}
 	ap, err := netip.ParseAddrPort(listen)
 	if err == nil && ap.Addr().IsUnspecified() {
 		listen = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
 	}
-	return "http://" + listen + "/console/"
+	return scheme + listen + "/console/"
 }
 
 // recorder is the console's recorder of calls.
@@ -234,9 +239,9 @@ func startConsole(cfg *config.File, ops *operations, log *slog.Logger) (config.H
 		return httpCfg, nil
 	}
 	httpCfg.Token = token
-	h, err := console.New(console.Options{Token: token, Listen: cfg.HTTP.Listen, Backend: consoleBackend{ops}, Log: log})
+	h, err := console.New(console.Options{Token: token, Listen: cfg.HTTP.Listen, TLS: cfg.HTTP.TLS, Backend: consoleBackend{ops}, Log: log})
 	if err != nil {
-		log.Error("console off", "error", fmt.Errorf("%s: http: listen: %w", cfg.Path, err))
+		log.Error("console off", "error", fmt.Errorf("%s: http: listen: %w", httpListenAt(cfg), err))
 		return httpCfg, nil
 	}
 	where := "http.token"
@@ -246,6 +251,27 @@ func startConsole(cfg *config.File, ops *operations, log *slog.Logger) (config.H
 			where = abs // the log names it wherever it is read from
 		}
 	}
-	log.Info("console", "url", consoleURL(cfg.HTTP.Listen), "token", where)
+	log.Info("console", "url", consoleURL(cfg.HTTP), "token", where)
 	return httpCfg, h
+}
+
+// checkConsole is `validate`'s warning, on stdout, for a console that
+// cannot start: the [http] listener is off loopback and not over TLS. It
+// is a warning, not an error, because such a listener still serves
+// /metrics and the admin API, as it did before the console.
+func checkConsole(cfg *config.File, stdout io.Writer) {
+	h := cfg.HTTP
+	if h.Listen == "" || h.TLS || console.Loopback(h.Listen) {
+		return
+	}
+	fmt.Fprintf(stdout, "%s: http: listen: warning: the console stays off: %v\n", httpListenAt(cfg), console.ErrNeedsTLS)
+}
+
+// httpListenAt returns where http.listen is written: "file:line:column",
+// or the file's name.
+func httpListenAt(cfg *config.File) string {
+	if pos, ok := cfg.Positions.Find("http.listen"); ok {
+		return fmt.Sprintf("%s:%d:%d", cfg.Path, pos.Line, pos.Column)
+	}
+	return cfg.Path
 }

@@ -52,7 +52,7 @@ type Handler struct {
 
 // ErrNeedsTLS is New's refusal to serve the console in the clear on an
 // address other than loopback.
-var ErrNeedsTLS = errors.New("the console needs TLS when [http] listen is not on loopback: listen on 127.0.0.1 (and reach it through an SSH tunnel or a TLS proxy), or serve [http] over TLS")
+var ErrNeedsTLS = errors.New("the console needs TLS when [http] listen is not on loopback: listen on 127.0.0.1 (and reach it through an SSH tunnel or a TLS proxy), or set http.tls = true with the certificate of [tls]")
 
 // New returns the console's handler, or ErrNeedsTLS.
 func New(opts Options) (*Handler, error) {
@@ -126,10 +126,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if h.opts.TLS {
+	if secure(req) {
 		hd.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 	h.mux.ServeHTTP(w, req)
+}
+
+// secure reports whether req came over TLS: its cookie is then Secure.
+// The request's own TLS state decides, so that a listener the options
+// misdescribe never sends a Secure cookie over plain HTTP, nor a plain
+// one over HTTPS.
+func secure(req *http.Request) bool {
+	return req.TLS != nil
 }
 
 // writeJSON writes v as JSON. Go's encoder escapes <, > and & in strings,

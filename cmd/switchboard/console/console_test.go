@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -218,6 +219,29 @@ func TestNeedsTLS(t *testing.T) {
 		_, err := New(Options{Token: token, Listen: tc.listen, TLS: tc.tls, Backend: &fake{}})
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrNeedsTLS)) {
 			t.Errorf("test %d: %s: %v", i, tc.listen, err)
+		}
+	}
+}
+
+// TestSecureCookie checks that the session cookie is Secure, and HSTS
+// sent, exactly when the request came over TLS, whatever the options say.
+func TestSecureCookie(t *testing.T) {
+	for i, overTLS := range []bool{false, true} {
+		hs := newHarness(t)
+		req := httptest.NewRequest("POST", "/console/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if overTLS {
+			req.TLS = &tls.ConnectionState{HandshakeComplete: true}
+		}
+		w := httptest.NewRecorder()
+		hs.h.ServeHTTP(w, req)
+		resp := w.Result()
+		cookies := resp.Cookies()
+		if len(cookies) != 1 || cookies[0].Secure != overTLS {
+			t.Errorf("test %d: over TLS %v: cookies %+v", i, overTLS, cookies)
+		}
+		if hsts := resp.Header.Get("Strict-Transport-Security") != ""; hsts != overTLS {
+			t.Errorf("test %d: over TLS %v: HSTS %v", i, overTLS, hsts)
 		}
 	}
 }

@@ -158,7 +158,7 @@ func (h *Handler) login(w http.ResponseWriter, req *http.Request) {
 	}
 	ss := h.sessions.start()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: ss.id, Path: "/console/", HttpOnly: true,
-		Secure: h.opts.TLS, SameSite: http.SameSiteStrictMode, Expires: ss.expires})
+		Secure: secure(req), SameSite: http.SameSiteStrictMode, Expires: ss.expires})
 	h.opts.Log.Info("console login", "remote", addr, "session", ss.name)
 	http.Redirect(w, req, "/console/", http.StatusSeeOther)
 }
@@ -173,7 +173,7 @@ func (h *Handler) logout(w http.ResponseWriter, req *http.Request) {
 		}
 		h.sessions.end(ss.id)
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true, Secure: h.opts.TLS, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true, Secure: secure(req), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, req, "/console/login", http.StatusSeeOther)
 }
 
