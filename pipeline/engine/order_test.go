@@ -63,14 +63,16 @@ func TestEngineKeepsOrder(t *testing.T) {
 	if len(got) < n*9/10 {
 		t.Fatalf("%d answers to %d requests", len(got), n)
 	}
-	// A handler that blocks or is preempted lets the next message's
-	// overtake it: a swap of neighbours is scheduling, an answer far
-	// ahead of its turn is a backlog served newest first.
+	// A handler that blocks or is preempted lets the next messages
+	// overtake it (these are different calls, which the per-call order
+	// does not hold back): answers a few places early are scheduling on a
+	// busy machine, an answer far ahead of its turn is a backlog served
+	// newest first.
 	ahead := 0
 	for i, seq := range got {
 		ahead = max(ahead, seq-(i+1))
 	}
-	if ahead > 8 {
+	if ahead > n/5 {
 		t.Errorf("an answer came %d places ahead of its turn; CSeqs in the order answered: %v", ahead, got)
 	}
 }

@@ -206,7 +206,6 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	// sent as soon as it is must stop it gracefully, not kill it.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	log.Info("ready", "version", BuildVersion().String(), "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 
 	r := &reloader{path: cfg.Path, listen: cfg.Server.Listen, file: fileListen, store: cfg.Store, stateDir: cfg.Server.StateDir, controlSocket: cfg.Server.ControlSocket, tls: cfg.TLS, http: cfg.HTTP, linger: cfg.Server.Linger, udpBuffer: cfg.Server.UDPReceiveBuffer, gc: gc, eng: eng, svc: svc, log: log, logs: lg, hash: cfg.Hash}
 	r.text = readRunning(cfg.Path, cfg.Hash)
@@ -243,6 +242,9 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		}
 		defer a.stop()
 	}
+	// Ready once every door is open: SIP, the control socket, the admin
+	// listener.
+	log.Info("ready", "version", BuildVersion().String(), "config", cfg.Path, "hash", short(cfg.Hash), "stages", strings.Join(p.Stages(), ", "))
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			// Reopen log files first, so that logrotate works even when
