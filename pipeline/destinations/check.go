@@ -11,8 +11,9 @@ import (
 )
 
 // Start begins the health checks: every Interval, the destination's name
-// is resolved again and each of its addresses gets an OPTIONS. It returns
-// at once; Close stops them.
+// is resolved again and each of its addresses gets an OPTIONS; without
+// checks, the name is resolved every Resolve. It returns at once; Close
+// stops them.
 func (d *Destination) Start() {
 	if d.out == nil {
 		close(d.done)
@@ -23,13 +24,21 @@ func (d *Destination) Start() {
 
 func (d *Destination) run() {
 	defer close(d.done)
+	var resolved time.Time // when the name was last resolved without checks
 	for {
 		d.mu.Lock()
-		interval := d.check.Interval
+		c := d.check
+		named := !d.isAddress()
 		d.mu.Unlock()
-		if interval > 0 {
+		interval := c.Interval
+		switch {
+		case interval > 0:
 			d.checkOnce()
-		} else {
+		case c.Resolve > 0 && named && time.Since(resolved) >= c.Resolve:
+			d.refresh(0)
+			resolved = time.Now()
+			fallthrough
+		default:
 			interval = time.Second // checks may be turned on by a reload
 		}
 		select {

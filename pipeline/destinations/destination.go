@@ -36,6 +36,11 @@ type Check struct {
 	// PassiveDown is how long an address that live requests marked down
 	// stays down when no checks run to bring it back up.
 	PassiveDown time.Duration
+	// Resolve is how often a destination named by a DNS name is resolved
+	// while no checks run (Interval 0), so that source.set knows its
+	// addresses; 0 resolves it only for checks. The resolver's cache keeps
+	// an answer for its TTL.
+	Resolve time.Duration
 }
 
 // alive reports whether an answer to a check counts as alive.

@@ -116,3 +116,28 @@ func TestChecks(t *testing.T) {
 		t.Errorf("alive %v, hops %v: want the answering address only", d.Alive(), hops)
 	}
 }
+
+// TestResolveWithoutChecks: with checks off and Resolve set, a named
+// destination learns its addresses in the background, for source.set,
+// and sends no OPTIONS.
+func TestResolveWithoutChecks(t *testing.T) {
+	out := &fakeOutbound{code: 200, addrs: []resolve.Target{{Addr: netip.MustParseAddrPort("192.0.2.7:5060"), Transport: "UDP"}}}
+	var u sip.Uri
+	_ = sip.ParseUri("sip:trunk.test", &u)
+	d := New("provider", u, out, nil, slog.Default())
+	d.Configure(0, 0, Check{Resolve: time.Minute})
+	d.Start()
+	defer func() { _ = d.Close(); <-d.done }()
+	for deadline := time.Now().Add(5 * time.Second); !d.HasAddr(netip.MustParseAddr("192.0.2.7")); {
+		if time.Now().After(deadline) {
+			t.Fatal("the trunk's name was not resolved")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d.HasAddr(netip.MustParseAddr("192.0.2.8")) {
+		t.Error("an address the name does not resolve to counts as the trunk's")
+	}
+	if s := d.State(); len(s.Addresses) != 1 || !s.Addresses[0].Checked.IsZero() {
+		t.Errorf("state %+v: want one address, never checked", s)
+	}
+}
