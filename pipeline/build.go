@@ -163,14 +163,8 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 	for _, s := range cfg.Sets {
 		sets = append(sets, s.Name)
 	}
-	if err := unknownSet(cfg.Log.TraceWhen, sets); err != nil {
-		errs.AddAt("log.trace_when", fmt.Errorf("log: trace_when: %w", err))
-	}
 	for _, sc := range cfg.Stages {
 		e, err := p.buildStage(sc, dir, cfg.StateDir())
-		if serr := unknownSet(sc.When, sets); serr != nil {
-			err = append(err, fmt.Errorf("when: %w", serr))
-		}
 		if e != nil {
 			p.stages = append(p.stages, e)
 			if v, ok := e.stage.(SetValidator); ok && len(err) == 0 {
@@ -183,6 +177,7 @@ func Build(cfg *config.File, svc *Services) (*Pipeline, error) {
 			errs.AddAt(sc.Path(config.CountFromOne(config.ErrorKey(err))), fmt.Errorf("%s: %w", sc.Label(), err))
 		}
 	}
+	p.checkSourceSets(sets, errs)
 	p.checkOrder(errs)
 	if errs.Len() > 0 {
 		p.Cleanup()

@@ -108,7 +108,7 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown set in a rule", testSets + "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set == \"pstm\"'", `c.toml:11:1: stage 1 (test_echo): when: source.set: unknown set "pstm", did you mean "pstn"? (sets: "pstn", "trunk")`},
 		{"unknown set, reversed", testSets + "[[stage]]\nuse = 'test_echo'\nwhen = '\"gw\" != source.set'", `c.toml:11:1: stage 1 (test_echo): when: source.set: unknown set "gw"`},
 		{"unknown set in a list", testSets + "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set in [\"pstn\", \"trunks\"]'", `c.toml:11:1: stage 1 (test_echo): when: source.set: unknown set "trunks", did you mean "trunk"?`},
-		{"a set without sets", "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set == \"pstn\"'", `c.toml:3:1: stage 1 (test_echo): when: source.set: unknown set "pstn" (sets: none: declare one with [[set]])`},
+		{"a set without sets", "[[stage]]\nuse = 'test_echo'\nwhen = 'source.set == \"pstn\"'", `c.toml:3:1: stage 1 (test_echo): when: source.set: unknown set "pstn" (sets: none: declare one with [[set]], or name a trunk stage)`},
 		{"unknown set in the trace rule", testSets + "[log]\ntrace = true\ntrace_when = 'source.set == \"x\"'\n[[stage]]\nuse = 'test_echo'", `c.toml:11:1: log: trace_when: source.set: unknown set "x"`},
 		{"trace rule", "[log]\ntrace = true\ntrace_when = 'call_di == \"x\"'\n[[stage]]\nuse = 'test_echo'", `c.toml:3:1: log: trace_when: unknown name call_di (1:1) in ` + "`| call_di == \"x\"`" + `, did you mean "call_id"?`},
 	}

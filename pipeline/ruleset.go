@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,7 @@ func (s *setChecker) compare(field, value ast.Node) {
 			return
 		}
 	}
-	known := "none: declare one with [[set]]"
+	known := "none: declare one with [[set]], or name a trunk stage"
 	if len(s.sets) > 0 {
 		quoted := make([]string, len(s.sets))
 		for i, set := range s.sets {
@@ -74,4 +75,25 @@ func (s *setChecker) compare(field, value ast.Node) {
 		known = strings.Join(quoted, ", ")
 	}
 	s.err = fmt.Errorf("%s: unknown set %q%s (sets: %s)", name, lit.Value, config.DidYouMean(lit.Value, s.sets), known)
+}
+
+// checkSourceSets reports the rules that compare source.set with a name
+// it never has: neither a [[set]] (sets) nor a name a stage made known
+// with AddSetMember (a trunk's). It runs once every stage is built, so
+// that a rule may name a trunk declared after it.
+func (p *Pipeline) checkSourceSets(sets []string, errs *config.Errors) {
+	for _, m := range p.members {
+		if !slices.Contains(sets, m.set) {
+			sets = append(sets, m.set)
+		}
+	}
+	cfg := p.Config
+	if err := unknownSet(cfg.Log.TraceWhen, sets); err != nil {
+		errs.AddAt("log.trace_when", fmt.Errorf("log: trace_when: %w", err))
+	}
+	for _, sc := range cfg.Stages {
+		if err := unknownSet(sc.When, sets); err != nil {
+			errs.AddAt(sc.Path("when"), fmt.Errorf("%s: when: %w", sc.Label(), err))
+		}
+	}
 }
