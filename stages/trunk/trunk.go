@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/destinations"
 	"github.com/switchboard-sip/switchboard/pipeline/uac"
 )
 
@@ -34,6 +35,10 @@ type Trunk struct {
 	// Credentials is the file of the proxy's accounts at the trunk
 	// (user:realm:ha1-md5:ha1-sha256), "" for none.
 	Credentials string `toml:"credentials"`
+	// Name, when set, makes the trunk known to the rule field source.set:
+	// a request from one of the URI's addresses has source.set == Name.
+	// Empty, the trunk is not known to source.set.
+	Name string `toml:"name"`
 	// RegisterAOR, when set, registers the proxy to the trunk as this
 	// address-of-record; Registrar is the REGISTER's Request-URI (the
 	// URI's host without one), RegisterContact its Contact (the AOR's user
@@ -96,6 +101,11 @@ func (s *Trunk) Provision(b *pipeline.BuildContext) error {
 		}
 		s.accounts = a
 	}
+	if s.Name != "" {
+		if err := s.provisionSource(b); err != nil {
+			return err
+		}
+	}
 	// Without a Sender the pipeline runs in no proxy (validate, tests).
 	if s.RegisterAOR == "" || b.Services.Checking || b.Services.Sender == nil {
 		return nil
@@ -108,6 +118,33 @@ func (s *Trunk) Provision(b *pipeline.BuildContext) error {
 		return err
 	}
 	reg.Configure(set)
+	return nil
+}
+
+// sourceResolve is how often the trunk's name is resolved again for
+// source.set; the resolver's cache keeps an answer for its TTL.
+const sourceResolve = 30 * time.Second
+
+// provisionSource makes the trunk known to source.set under its name: a
+// destination for its URI, shared so that a reload keeps the addresses it
+// resolved, with no health checks, whose name is resolved in the
+// background (an address in the URI needs none).
+func (s *Trunk) provisionSource(b *pipeline.BuildContext) error {
+	out := b.Services.Outbound
+	if b.Services.Checking {
+		out = nil
+	}
+	check := destinations.Check{Resolve: sourceResolve}
+	dest, err := pipeline.Share(b, "trunk/source|"+s.Name+"|"+s.URI, func() (*destinations.Destination, error) {
+		d := destinations.New(s.Name, s.uri, out, b.Services.Now, b.Services.Log.With("layer", "destinations"))
+		d.Configure(0, 0, check)
+		d.Start()
+		return d, nil
+	})
+	if err != nil {
+		return err
+	}
+	b.AddSetMember(s.Name, dest)
 	return nil
 }
 

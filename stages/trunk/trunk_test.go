@@ -61,3 +61,42 @@ CSeq: 2 BYE
 		}
 	}
 }
+
+// TestTrunkSourceSet: a named trunk is known to source.set: a request
+// from its address has source.set == its name, one from elsewhere "", and
+// a rule may name it.
+func TestTrunkSourceSet(t *testing.T) {
+	h := stagetest.Chain(t, `
+[[stage]]
+use = "trunk"
+when = 'source.set != "provider"'
+uri = "sip:pstn@192.0.2.7:5080"
+name = "provider"
+`)
+	tests := []struct {
+		from    string
+		want    string
+		targets int // the trunk stage runs only for requests not from it
+	}{
+		{"192.0.2.7:5060", "provider", 0},
+		{"192.0.2.7:5080", "provider", 0},
+		{"192.0.2.8:5080", "", 1},
+		{stagetest.DefaultSource, "", 1},
+	}
+	for i, tc := range tests {
+		req := stagetest.Request(t, "INVITE sip:0900123456@example.org SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds\nMax-Forwards: 70\nFrom: <sip:alice@example.org>;tag=1\nTo: <sip:0900123456@example.org>\nCall-ID: c1\nCSeq: 1 INVITE\n")
+		if got := h.Context(req, stagetest.From(tc.from)).Env().Source.Set; got != tc.want {
+			t.Errorf("test %d: from %s: source.set = %q, want %q", i, tc.from, got, tc.want)
+		}
+		if res := h.Request(req, stagetest.From(tc.from)); len(res.Targets) != tc.targets {
+			t.Errorf("test %d: from %s: targets %+v, want %d", i, tc.from, res.Targets, tc.targets)
+		}
+	}
+
+	// Without a name, the trunk is not known to source.set.
+	h = stagetest.Stage(t, "trunk", `uri = "sip:pstn@192.0.2.7"`)
+	req := stagetest.Request(t, "OPTIONS sip:example.org SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1\nMax-Forwards: 70\nFrom: <sip:p@example.org>;tag=1\nTo: <sip:example.org>\nCall-ID: c2\nCSeq: 1 OPTIONS\n")
+	if got := h.Context(req, stagetest.From("192.0.2.7:5060")).Env().Source.Set; got != "" {
+		t.Errorf("an unnamed trunk: source.set = %q, want \"\"", got)
+	}
+}

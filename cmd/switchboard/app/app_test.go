@@ -57,6 +57,10 @@ func TestValidate(t *testing.T) {
 			[]string{"ok (1 stages"}},
 		{"log file folder that cannot be created", "[server]\nstate_dir = 'state'\n[log]\noutput = 'file'\nfile = 'logs/sb.log'\n[[stage]]\nuse='forward'", nil, 1,
 			[]string{"config.toml:5:1: log: file: open ", "/state/logs/sb.log: stat ", "/state/logs: no such file or directory"}},
+		{"rule naming a trunk", "[[stage]]\nuse='trunk'\nwhen='source.set != \"provider\"'\nuri='sip:sip.provider.example'\nname='provider'\n[[stage]]\nuse='forward'", nil, 0,
+			[]string{"ok (2 stages"}},
+		{"rule naming no trunk", "[[stage]]\nuse='trunk'\nwhen='source.set != \"provider\"'\nuri='sip:sip.provider.example'\nname='provder'\n[[stage]]\nuse='forward'", nil, 1,
+			[]string{`config.toml:3:1: stage 1 (trunk): when: source.set: unknown set "provider", did you mean "provder"? (sets: "provder")`}},
 		{"ws listen flag with a query", "[[stage]]\nuse='forward'", []string{"-listen", "ws://127.0.0.1:8080/sip?x"}, 1, []string{`-listen: "ws://127.0.0.1:8080/sip?x"`}},
 	}
 	for i, tc := range tests {
