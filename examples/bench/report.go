@@ -6,10 +6,10 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"strconv"
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
