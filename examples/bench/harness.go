@@ -151,6 +151,9 @@ type options struct {
 	// before a rate and before a rate played again (0: no wait).
 	QuietWait      time.Duration
 	QuietWaitRetry time.Duration
+	// Args are the command line's arguments, for the report to say how
+	// the run was made.
+	Args []string
 	// Keep keeps the work directory (logs, sipp traces).
 	Keep bool
 	// Log receives progress lines.

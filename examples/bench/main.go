@@ -73,6 +73,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	docsPath := fs.String("docs", "", "replace the results sections of this markdown file (docs/benchmarks.md) with the results (with -order, the order section only)")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
 	keep := fs.Bool("keep", false, "keep the work directory: proxy logs and sipp traces")
+	quietWait := fs.Duration("quiet-wait", -1, "the longest wait for a quiet machine before a rate, 0 for none (default: the mode's; 10s full, 30s before a rate played again)")
+	retries := fs.Int("retries", -1, "how many times a failed rate is played again (default: the mode's; 2 full)")
 	timeout := fs.Duration("timeout", 0, "stop the run after this long, reporting what it measured (default: 3m smoke, 120m full, 10m order)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -176,6 +178,13 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "-memory-limit: %q: want a size of at least %s, such as 1GiB\n", o.MemoryLimit, config.MinMemoryLimit)
 		return 2
 	}
+	if *quietWait >= 0 {
+		o.QuietWait, o.QuietWaitRetry = *quietWait, *quietWait
+	}
+	if *retries >= 0 {
+		o.Retries = *retries
+	}
+	o.Args = args
 	o.PprofDir, o.Keep, o.Log = *pprofDir, *keep, stderr
 	if *pprofRate > 0 {
 		o.PprofRate = *pprofRate

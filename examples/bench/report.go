@@ -312,11 +312,16 @@ func setupMarkdown(b *strings.Builder, r *result) {
 	}
 }
 
-// runLine says when, how and where the run ran, in a sentence.
+// runLine says when, how and where the run ran, in a sentence, and the
+// command that made it.
 func runLine(rep *report) string {
-	return fmt.Sprintf("Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.",
+	line := fmt.Sprintf("Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.",
 		rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Opts.Mode, rep.Elapsed.Round(time.Second), rep.Machine.CPUs, rep.Machine.Model,
 		rep.Machine.Memory, rep.Machine.Kernel, rep.Machine.Go, rep.Machine.Sipp, rep.Machine.Kam)
+	if len(rep.Opts.Args) > 0 {
+		line += " Command: `go run ./examples/bench " + strings.Join(rep.Opts.Args, " ") + "`."
+	}
+	return line
 }
 
 // pinning says where the proxies and sipp ran.

@@ -70,7 +70,7 @@ func targetsTable(b *strings.Builder, r *result) {
 		fmt.Fprintf(b, " %s |", t.Name)
 	}
 	b.WriteString(" Kamailio's best |\n|---|---|" + strings.Repeat("--:|", len(sb)+1) + "\n")
-	held := make([]int, len(sb))
+	held, missed := make([]int, len(sb)), make([]int, len(sb))
 	for _, ob := range objectives {
 		best, bestName := value{}, ""
 		for _, t := range kam {
@@ -86,7 +86,7 @@ func targetsTable(b *strings.Builder, r *result) {
 			if holds, known := ob.holds(v, best); known && holds {
 				mark, held[i] = " ✓", held[i]+1
 			} else if known {
-				mark = " ✗"
+				mark, missed[i] = " ✗", missed[i]+1
 			}
 			fmt.Fprintf(b, " %s%s |", v.text, mark)
 		}
@@ -98,9 +98,9 @@ func targetsTable(b *strings.Builder, r *result) {
 	}
 	b.WriteString("\n")
 	for i, t := range sb {
-		fmt.Fprintf(b, "%s: %d of %d targets held. ", t.Name, held[i], len(objectives))
+		fmt.Fprintf(b, "- %s: %d held, %d missed, %d not measured in this run.\n", t.Name, held[i], missed[i], len(objectives)-held[i]-missed[i])
 	}
-	b.WriteString("\n\n")
+	b.WriteString("\n")
 }
 
 // holds says whether v meets the objective against Kamailio's best k,
