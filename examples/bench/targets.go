@@ -39,13 +39,13 @@ type objective struct {
 }
 
 var objectives = []objective{
-	{name: "highest call rate with < 0.1 % failed", read: callRate, higher: true, goal: "≥ Kamailio's"},
+	{name: "highest call rate with < 0.1 % failed", read: seriesRate(workCalls), higher: true, goal: "≥ Kamailio's"},
 	{name: fmt.Sprintf("p99 INVITE→200 at %d calls/s", targetCallRate), read: callP99(targetCallRate), goal: "≤ Kamailio's"},
 	{name: fmt.Sprintf("p99 INVITE→200 at %d calls/s", targetCallRate2), read: callP99(targetCallRate2), goal: "≤ Kamailio's"},
 	{name: fmt.Sprintf("CPU per call at %d calls/s", targetCallRate), read: cpuAt(targetCallRate),
 		fixed: float64(targetCPUPerCall), goal: "≤ " + fmtDur(targetCPUPerCall)},
 	{name: fmt.Sprintf("memory (peak PSS) at %d calls/s", targetCallRate), read: pssAt(targetCallRate), goal: "≤ Kamailio's"},
-	{name: "REGISTERs/s with < 0.1 % failed", read: regRate, higher: true, goal: "≥ Kamailio's"},
+	{name: "REGISTERs/s with < 0.1 % failed", read: seriesRate(workRegistrations), higher: true, goal: "≥ Kamailio's"},
 	{name: fmt.Sprintf("p99 REGISTER→200 at %d/s", targetRegRate), read: regP99(targetRegRate), goal: "≤ Kamailio's"},
 	{name: "order check: calls out of order", read: outOfOrder, fixed: -1, goal: "0"},
 }
@@ -142,20 +142,20 @@ func summaryOf(r *result, target string) *summary {
 	return nil
 }
 
-func callRate(r *result, target string) value {
-	s := summaryOf(r, target)
-	if s == nil {
-		return value{}
+// seriesRate reads the highest rate a proxy passed in the calls or the
+// registrations series.
+func seriesRate(workload string) func(*result, string) value {
+	return func(r *result, target string) value {
+		s := summaryOf(r, target)
+		if s == nil {
+			return value{}
+		}
+		rate, top := s.Calls, s.CallsTop
+		if workload == workRegistrations {
+			rate, top = s.Regs, s.RegsTop
+		}
+		return value{float64(rate), figure(rate, top), true}
 	}
-	return value{float64(s.Calls), figure(s.Calls, s.CallsTop), true}
-}
-
-func regRate(r *result, target string) value {
-	s := summaryOf(r, target)
-	if s == nil {
-		return value{}
-	}
-	return value{float64(s.Regs), figure(s.Regs, s.RegsTop), true}
 }
 
 // failed marks a figure read from a step that failed.
@@ -169,48 +169,42 @@ func failed(text string, st *step) string {
 // callP99 reads the p99 INVITE→200 at rate: the median of the latency
 // series' rounds, or the calls series' step.
 func callP99(rate int) func(*result, string) value {
+	fromStep := atStep(workCalls, rate, stepP99)
 	return func(r *result, target string) value {
 		if rounds := latencyRounds(r, target, rate); haveRTT(rounds) {
 			v := median(rounds, p99)
 			return value{v, fmtMS(v, true) + " (median)", true}
 		}
-		st := lastTry(r, target, workCalls, rate)
-		if st == nil || !st.HaveRTT {
-			return value{text: "n/a"}
-		}
-		return value{st.P99, failed(fmtMS(st.P99, true), st), true}
+		return fromStep(r, target)
 	}
 }
 
-func regP99(rate int) func(*result, string) value {
+func regP99(rate int) func(*result, string) value { return atStep(workRegistrations, rate, stepP99) }
+func cpuAt(rate int) func(*result, string) value  { return atStep(workCalls, rate, stepCPU) }
+func pssAt(rate int) func(*result, string) value  { return atStep(workCalls, rate, stepPSS) }
+
+// atStep reads a figure of the step of a workload at rate (its last try)
+// with f, which returns the number, its text, and whether it was measured.
+func atStep(workload string, rate int, f func(*step) (float64, string, bool)) func(*result, string) value {
 	return func(r *result, target string) value {
-		st := lastTry(r, target, workRegistrations, rate)
-		if st == nil || !st.HaveRTT {
+		st := lastTry(r, target, workload, rate)
+		if st == nil {
 			return value{text: "n/a"}
 		}
-		return value{st.P99, failed(fmtMS(st.P99, true), st), true}
+		v, text, ok := f(st)
+		if !ok {
+			return value{text: "n/a"}
+		}
+		return value{v, failed(text, st), true}
 	}
 }
 
-func cpuAt(rate int) func(*result, string) value {
-	return func(r *result, target string) value {
-		st := lastTry(r, target, workCalls, rate)
-		if st == nil || st.Succeeded == 0 {
-			return value{text: "n/a"}
-		}
-		d := st.CPUPerOp()
-		return value{float64(d), failed(fmtDur(d), st), true}
-	}
+func stepP99(st *step) (float64, string, bool) { return st.P99, fmtMS(st.P99, true), st.HaveRTT }
+func stepCPU(st *step) (float64, string, bool) {
+	return float64(st.CPUPerOp()), fmtDur(st.CPUPerOp()), st.Succeeded > 0
 }
-
-func pssAt(rate int) func(*result, string) value {
-	return func(r *result, target string) value {
-		st := lastTry(r, target, workCalls, rate)
-		if st == nil || st.ProxyPSS <= 0 {
-			return value{text: "n/a"}
-		}
-		return value{float64(st.ProxyPSS), failed(mib(st.ProxyPSS), st), true}
-	}
+func stepPSS(st *step) (float64, string, bool) {
+	return float64(st.ProxyPSS), mib(st.ProxyPSS), st.ProxyPSS > 0
 }
 
 func outOfOrder(r *result, target string) value {
