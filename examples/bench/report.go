@@ -237,7 +237,7 @@ func setupMarkdown(b *strings.Builder, r *result) {
 	if o.MemoryLimit != "" {
 		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
 	}
-	fmt.Fprintf(b, "Calls: %s s per rate; registrations: %s s per rate; Kamailio with %s UDP workers (%s per core, %d cores: its figure is its best) and %d MB of shared memory; Switchboard with %s; "+
+	fmt.Fprintf(b, "Calls: %s s per rate; registrations: %s s per rate; Kamailio's UDP workers: %s (%s per core on %d cores; its figure is its best), with %d MB of shared memory; Switchboard with %s; "+
 		"both proxies ask for a UDP receive buffer of %s (Switchboard's default `server.udp_receive_buffer`, Kamailio's `-b`).\n\n",
 		trimSecs(o.CallDur), trimSecs(o.RegDur), kamailioWorkers(r), joinInts(o.KamailioPerCore), o.cores(), o.KamailioShm, gc, kib(config.DefaultUDPReceiveBuffer))
 	b.WriteString("| proxy | what | registrations kept | UDP receive buffer (ss) |\n|---|---|---|--:|\n")
