@@ -237,9 +237,9 @@ func setupMarkdown(b *strings.Builder, r *result) {
 	if o.MemoryLimit != "" {
 		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
 	}
-	fmt.Fprintf(b, "Calls: %s s per rate; registrations: %s s per rate; Kamailio's UDP workers: %s (%s per core on %d cores; its figure is its best), with %d MB of shared memory; Switchboard with %s; "+
+	fmt.Fprintf(b, "Calls: %s s per rate; registrations: %s s per rate; Kamailio's UDP workers: %s (%s per core, %s; its figure is its best), with %d MB of shared memory; Switchboard with %s; "+
 		"both proxies ask for a UDP receive buffer of %s (Switchboard's default `server.udp_receive_buffer`, Kamailio's `-b`).\n\n",
-		trimSecs(o.CallDur), trimSecs(o.RegDur), kamailioWorkers(r), joinInts(o.KamailioPerCore), o.cores(), o.KamailioShm, gc, kib(config.DefaultUDPReceiveBuffer))
+		trimSecs(o.CallDur), trimSecs(o.RegDur), kamailioWorkers(r), joinInts(o.KamailioPerCore), plural(o.cores(), "core"), o.KamailioShm, gc, kib(config.DefaultUDPReceiveBuffer))
 	b.WriteString("| proxy | what | registrations kept | UDP receive buffer (ss) |\n|---|---|---|--:|\n")
 	for _, t := range r.Targets {
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", t.Name, t.About, t.Bindings, kib(t.RcvBuf))
@@ -616,4 +616,12 @@ func kib(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// plural is n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
