@@ -114,13 +114,13 @@ fuzz-short:
 
 # bench runs the Go benchmarks (each stage, the pipeline, the location
 # store) and the SIPp harness's full run, Switchboard beside Kamailio, with
-# its latency series (about 40 minutes in all); the harness's results replace the table in
+# its latency series, pinned and shared (about 80 minutes in all); the harness's results replace the table in
 # docs/benchmarks.md. Needs sipp and kamailio: make test-deps.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./pipeline/... ./stages/...
 	$(GO) run ./examples/bench -full -docs docs/benchmarks.md
 
-# bench-smoke runs the harness at one low rate per proxy (under a minute);
+# bench-smoke runs the harness at one low rate per proxy, pinned and shared (about a minute);
 # make test runs it too, as examples/bench's TestSmoke.
 bench-smoke:
 	$(GO) run ./examples/bench -smoke

@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -116,17 +118,24 @@ type options struct {
 	OrderTargets []string
 	OrderRate    int
 	OrderDur     time.Duration
-	// Pin pins the proxies to ProxyCPUs and sipp to SippCPUs (taskset).
+	// Setups are the ways the run places the proxies and sipp on the
+	// CPUs, measured one after the other: pinned and shared.
+	Setups []setup
+	// Setup and Pin are the setup being measured: Pin pins the proxies to
+	// ProxyCPUs and sipp to SippCPUs (taskset).
+	Setup     string
 	Pin       bool
 	ProxyCPUs string
 	SippCPUs  string
-	// KamailioChildren is Kamailio's number of UDP workers (-n), and
-	// KamailioShm its shared memory in MB (-m): its transactions and
-	// bindings live there, and at 256 MB a burst of failed calls (their
-	// transactions kept for fr_timer) exhausts it at 1600 calls/s.
-	KamailioChildren int
-	KamailioShm      int
-	// MemoryLimit is Switchboard's server.memory_limit, "" for none.
+	// KamailioPerCore are Kamailio's numbers of UDP workers (-n) per core
+	// it may use: Kamailio runs once with each, and its figure is its
+	// best. KamailioShm is its shared memory in MB (-m): its transactions
+	// and bindings live there, and at 256 MB a burst of failed calls
+	// (their transactions kept for fr_timer) exhausts it at 1600 calls/s.
+	KamailioPerCore []int
+	KamailioShm     int
+	// MemoryLimit is Switchboard's server.memory_limit, "" for the
+	// config's own (examples/seed.toml sets none).
 	MemoryLimit string
 	// PprofDir, when set, receives CPU profiles of the Switchboard targets
 	// taken during the calls at PprofRate, and heap profiles at the end.
@@ -142,50 +151,75 @@ type options struct {
 	// before a rate and before a rate played again (0: no wait).
 	QuietWait      time.Duration
 	QuietWaitRetry time.Duration
+	// Args are the command line's arguments, for the report to say how
+	// the run was made.
+	Args []string
 	// Keep keeps the work directory (logs, sipp traces).
 	Keep bool
 	// Log receives progress lines.
 	Log io.Writer
 }
 
+// setup is a way to place the proxies and sipp on the machine's CPUs.
+type setup struct {
+	Name string // pinned or shared
+	Pin  bool
+}
+
+// The setups: pinned gives the proxy one core and sipp the other
+// (taskset); shared pins nothing, as a host running both would.
+var (
+	pinned = setup{Name: "pinned", Pin: true}
+	shared = setup{Name: "shared"}
+)
+
+// defaultSetups are both setups, or shared alone on a single CPU.
+func defaultSetups() []setup {
+	if runtime.NumCPU() < 2 {
+		return []setup{shared}
+	}
+	return []setup{pinned, shared}
+}
+
 // smokeOptions and fullOptions are the two modes.
 func smokeOptions() options {
 	return options{
-		Mode:             "smoke",
-		Targets:          []string{"sb-seed", "sb-minimal", "sb-bolt", "kamailio"},
-		CallRate:         []int{20},
-		RegRate:          []int{50},
-		CallDur:          4 * time.Second,
-		RegDur:           2 * time.Second,
-		LatencyRates:     []int{20},
-		LatencyRounds:    1,
-		LatencyDur:       2 * time.Second,
-		OrderTargets:     []string{"sb-minimal", "kamailio"},
-		OrderRate:        100,
-		OrderDur:         3 * time.Second,
-		Pin:              runtime.NumCPU() >= 2,
-		ProxyCPUs:        "1",
-		SippCPUs:         "0",
-		KamailioChildren: 4,
-		KamailioShm:      1024,
-		MemoryLimit:      "1GiB",
-		Retries:          1,
-		QuietWaitRetry:   5 * time.Second,
+		Mode:            "smoke",
+		Targets:         []string{"sb-seed", "sb-seed-memory", "kamailio"},
+		CallRate:        []int{20},
+		RegRate:         []int{50},
+		CallDur:         3 * time.Second,
+		RegDur:          2 * time.Second,
+		LatencyRates:    []int{20},
+		LatencyRounds:   1,
+		LatencyDur:      2 * time.Second,
+		OrderTargets:    []string{"sb-seed", "kamailio"},
+		OrderRate:       100,
+		OrderDur:        2 * time.Second,
+		Setups:          defaultSetups(),
+		ProxyCPUs:       "1",
+		SippCPUs:        "0",
+		KamailioPerCore: []int{1},
+		KamailioShm:     1024,
+		Retries:         1,
+		QuietWaitRetry:  5 * time.Second,
 	}
 }
 
 func fullOptions() options {
 	o := smokeOptions()
 	o.Mode = "full"
-	o.CallRate = []int{50, 100, 200, 400, 800, 1600, 2000, 2400, 3200}
-	o.RegRate = []int{100, 400, 1600, 3200, 6400, 9600, 12800}
+	o.Targets = []string{"sb-seed", "sb-seed-memory", "sb-minimal", "kamailio"}
+	o.CallRate = []int{250, 500, 1000, 1500, 2000, 2500, 3000, 4000}
+	o.RegRate = []int{1000, 2000, 4000, 8000, 12000, 16000}
 	o.CallDur = 10 * time.Second
 	o.RegDur = 10 * time.Second
-	o.LatencyRates = []int{800, 1600}
+	o.LatencyRates = []int{1000, 2000}
 	o.LatencyRounds = 3
 	o.LatencyDur = 15 * time.Second
 	o.OrderRate, o.OrderDur = 1000, 20*time.Second
-	o.PprofRate = 400
+	o.KamailioPerCore = []int{1, 2, 4}
+	o.PprofRate = 1000
 	o.Retries = 2
 	o.QuietWait, o.QuietWaitRetry = 10*time.Second, 30*time.Second
 	return o
@@ -197,17 +231,30 @@ func orderOptions() options {
 	o := fullOptions()
 	o.Mode = "order"
 	o.Targets = o.OrderTargets
+	o.KamailioPerCore = []int{1}
 	return o
 }
 
-// result is everything a run measured.
-type result struct {
+// report is everything a run measured: a result for each setup.
+type report struct {
 	Opts    options
+	Machine machine
+	Started time.Time
+	Elapsed time.Duration
+	Runs    []*result
+}
+
+// result is everything measured in one setup.
+type result struct {
+	Opts    options // Setup and Pin say which
 	Machine machine
 	Started time.Time
 	Elapsed time.Duration
 	Targets []target
 	Steps   []step
+	// Partial says why the setup's run stopped before its end ("" when it
+	// did not): what was measured is still reported.
+	Partial string
 	// Notes are things the reader must know (a target left out, a proxy
 	// that died).
 	Notes []string
@@ -215,24 +262,26 @@ type result struct {
 	Profiles []string
 }
 
-// run measures every target of o and returns what it measured. An error
-// means the harness itself could not run (a tool missing, a proxy that
-// did not start); failed steps are results, not errors.
-func run(ctx context.Context, o options) (*result, error) {
-	res := &result{Opts: o, Machine: describeMachine(), Started: time.Now()}
+// run measures every target of o in each of its setups and returns what
+// it measured. An error means the harness itself could not run (a tool
+// missing, a proxy that did not start); failed steps are results, not
+// errors, and a run stopped by ctx reports what it measured so far.
+func run(ctx context.Context, o options) (*report, error) {
+	rep := &report{Opts: o, Machine: describeMachine(), Started: time.Now()}
 	if _, err := exec.LookPath("sipp"); err != nil {
 		return nil, errors.New("sipp is not installed: the harness needs it (Debian: apt-get install sip-tester)")
 	}
 	var ts []target
+	var notes []string
 	for _, name := range o.Targets {
 		t, ok := findTarget(name)
 		if !ok {
-			return nil, fmt.Errorf("unknown target %q (known: sb-seed, sb-minimal, sb-bolt, kamailio)", name)
+			return nil, fmt.Errorf("unknown target %q (known: sb-seed, sb-seed-memory, sb-minimal, sb-bolt, kamailio)", name)
 		}
 		if t.Kamailio {
 			if _, err := exec.LookPath("kamailio"); err != nil {
 				if os.Getenv("SWITCHBOARD_BENCH_OPTIONAL") == "1" {
-					res.Notes = append(res.Notes, "kamailio is not installed: left out (SWITCHBOARD_BENCH_OPTIONAL=1)")
+					notes = append(notes, "kamailio is not installed: left out (SWITCHBOARD_BENCH_OPTIONAL=1)")
 					continue
 				}
 				return nil, errors.New("kamailio is not installed: the harness compares Switchboard with it " +
@@ -244,12 +293,12 @@ func run(ctx context.Context, o options) (*result, error) {
 	if len(ts) == 0 {
 		return nil, errors.New("no target to measure")
 	}
-	res.Targets = ts
-	proxyCPUs, sippCPUs := "", ""
-	if o.Pin {
-		proxyCPUs, sippCPUs = o.ProxyCPUs, o.SippCPUs
-		if _, err := exec.LookPath("taskset"); err != nil {
-			return nil, errors.New("taskset is not installed (Debian: util-linux): run with -pin=false")
+	if len(o.Setups) == 0 {
+		return nil, errors.New("no setup to measure in")
+	}
+	for _, su := range o.Setups {
+		if _, err := exec.LookPath("taskset"); su.Pin && err != nil {
+			return nil, errors.New("taskset is not installed (Debian: util-linux): run with -setups shared")
 		}
 	}
 
@@ -269,8 +318,64 @@ func run(ctx context.Context, o options) (*result, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
 	}
+	for _, su := range o.Setups {
+		if ctx.Err() != nil {
+			break
+		}
+		so := o
+		so.Setup, so.Pin = su.Name, su.Pin
+		res, err := runSetup(ctx, so, ts, bin, filepath.Join(work, su.Name))
+		if err != nil {
+			return nil, err
+		}
+		res.Notes = append(append([]string(nil), notes...), res.Notes...)
+		rep.Runs = append(rep.Runs, res)
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	return rep, nil
+}
 
-	// Every proxy runs for the whole run, so that they can take turns.
+// cores returns how many cores the proxy may use in o's setup: those of
+// o.ProxyCPUs when pinned, every one otherwise.
+func (o options) cores() int {
+	if !o.Pin {
+		return runtime.NumCPU()
+	}
+	return cpuCount(o.ProxyCPUs)
+}
+
+// cpuCount counts the CPUs of a taskset list such as "1", "0-3" or "1,3".
+func cpuCount(list string) int {
+	n := 0
+	for _, f := range splitList(list) {
+		lo, hi, ok := strings.Cut(f, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if ok && err1 == nil && err2 == nil && b >= a {
+			n += b - a + 1
+		} else {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// runSetup starts every target, Kamailio once per number of workers, in
+// o's setup, plays the series, the latency series and the order check
+// against them, and stops them.
+func runSetup(ctx context.Context, o options, base []target, bin, work string) (*result, error) {
+	var ts []target
+	for _, t := range base {
+		ts = append(ts, withChildren(t, o.KamailioPerCore, o.cores())...)
+	}
+	res := &result{Opts: o, Machine: describeMachine(), Started: time.Now(), Targets: ts}
+	proxyCPUs, sippCPUs := "", ""
+	if o.Pin {
+		proxyCPUs, sippCPUs = o.ProxyCPUs, o.SippCPUs
+	}
+	o.logf("setup %s: %s", o.Setup, pinning(o))
+
+	// Every proxy runs for the whole setup, so that they can take turns.
 	var proxies []*proxy
 	defer func() {
 		for _, p := range proxies {
@@ -287,21 +392,25 @@ func run(ctx context.Context, o options) (*result, error) {
 			return nil, err
 		}
 		proxies = append(proxies, p)
-		o.logf("%s: listening on udp %s (pids %v)", t.Name, p.Addr, p.pids)
+		o.logf("%s: listening on udp %s (pids %v, receive buffer %s)", t.Name, p.Addr, p.pids, kib(p.RcvBuf))
+		res.Targets[len(proxies)-1].RcvBuf = p.RcvBuf
 	}
 
+	err := error(nil)
 	if o.Mode != "order" {
-		if err := playSeries(ctx, o, proxies, work, sippCPUs, res); err != nil {
-			return nil, err
-		}
-		if err := playLatency(ctx, o, proxies, work, sippCPUs, res); err != nil {
-			return nil, err
+		err = playSeries(ctx, o, proxies, work, sippCPUs, res)
+		if err == nil {
+			err = playLatency(ctx, o, proxies, work, sippCPUs, res)
 		}
 	}
-	if err := playOrder(ctx, o, proxies, work, sippCPUs, res); err != nil {
-		return nil, err
+	if err == nil {
+		err = playOrder(ctx, o, proxies, work, sippCPUs, res)
 	}
-	if o.PprofDir != "" {
+	if err != nil {
+		res.Partial = err.Error()
+		o.logf("setup %s stopped: %v", o.Setup, err)
+	}
+	if o.PprofDir != "" && err == nil {
 		saveHeapProfiles(ctx, o, proxies, res)
 	}
 	for _, p := range proxies {
@@ -425,7 +534,7 @@ func saveHeapProfiles(ctx context.Context, o options, proxies []*proxy, res *res
 			continue
 		}
 		for _, kind := range []string{"heap", "allocs"} {
-			file := filepath.Join(o.PprofDir, fmt.Sprintf("%s.%s.pprof", p.Name, kind))
+			file := filepath.Join(o.PprofDir, fmt.Sprintf("%s-%s.%s.pprof", o.Setup, p.Name, kind))
 			if err := p.profile(ctx, kind, file); err != nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s: %s profile: %v", p.Name, kind, err))
 				continue
@@ -449,7 +558,7 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 	if workload == workCalls {
 		var prof string
 		if o.PprofDir != "" && !p.Kamailio && rate == o.PprofRate && try == 1 {
-			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-calls-%d.cpu.pprof", p.Name, rate))
+			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-%s-calls-%d.cpu.pprof", o.Setup, p.Name, rate))
 		}
 		st = runCalls(ctx, o, p, workCalls, rate, dur, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {

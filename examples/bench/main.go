@@ -61,32 +61,34 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	latRates := fs.String("latency-rates", "", "comma-separated call rates of the latency series, or none (default: the mode's)")
 	latRounds := fs.Int("latency-rounds", 0, "rounds of the latency series (default: the mode's)")
 	latDur := fs.Duration("latency-duration", 0, "how long each round of the latency series offers its rate (default: the mode's)")
-	pin := fs.String("pin", "auto", "pin the proxy to -proxy-cpus and sipp to -sipp-cpus with taskset: auto (on with 2 CPUs or more), on, off")
+	setups := fs.String("setups", "", "comma-separated setups to measure, one after the other: pinned (the proxy on -proxy-cpus, sipp on -sipp-cpus, taskset) and shared (nothing pinned) (default: both, shared alone on one CPU)")
 	proxyCPUs := fs.String("proxy-cpus", "1", "the CPUs of the proxy when pinned (taskset -c list)")
 	sippCPUs := fs.String("sipp-cpus", "0", "the CPUs of sipp when pinned (taskset -c list)")
-	children := fs.Int("kamailio-children", 4, "Kamailio's UDP worker processes (-n)")
+	perCore := fs.String("kamailio-children", "", "comma-separated numbers of Kamailio's UDP workers (-n) per core it may use, each run as its own proxy (default: 1,2,4 in full mode, 1 otherwise)")
 	shm := fs.Int("kamailio-shm", 1024, "Kamailio's shared memory in MB (-m)")
-	memLimit := fs.String("memory-limit", "1GiB", "Switchboard's server.memory_limit (as Kamailio gets -kamailio-shm); none: Go's default collector")
+	memLimit := fs.String("memory-limit", "", "set every Switchboard's server.memory_limit (default: the config's own; examples/seed.toml sets none)")
 	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate, and heap profiles, to this directory")
-	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 400 in full mode, the first rate in smoke mode)")
+	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 1000 in full mode, the first rate in smoke mode)")
 	mdPath := fs.String("md", "", "also write the results as markdown to this file")
 	docsPath := fs.String("docs", "", "replace the results sections of this markdown file (docs/benchmarks.md) with the results (with -order, the order section only)")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
 	keep := fs.Bool("keep", false, "keep the work directory: proxy logs and sipp traces")
-	timeout := fs.Duration("timeout", 0, "stop the run after this long (default: 2m smoke, 50m full, 5m order)")
+	quietWait := fs.Duration("quiet-wait", -1, "the longest wait for a quiet machine before a rate, 0 for none (default: the mode's; 10s full, 30s before a rate played again)")
+	retries := fs.Int("retries", -1, "how many times a failed rate is played again (default: the mode's; 2 full)")
+	timeout := fs.Duration("timeout", 0, "stop the run after this long, reporting what it measured (default: 3m smoke, 120m full, 10m order)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := smokeOptions()
-	limit := 2 * time.Minute
+	limit := 3 * time.Minute
 	switch {
 	case *smoke && !*full && !*order:
 	case *full && !*smoke && !*order:
 		o = fullOptions()
-		limit = 50 * time.Minute
+		limit = 120 * time.Minute
 	case *order && !*smoke && !*full:
 		o = orderOptions()
-		limit = 5 * time.Minute
+		limit = 10 * time.Minute
 	default:
 		fmt.Fprintln(stderr, "bench: give exactly one of -smoke, -full and -order")
 		fs.Usage()
@@ -150,24 +152,39 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: durations must be at least 1s")
 		return 2
 	}
-	switch *pin {
-	case "auto":
-	case "on":
-		o.Pin = true
-	case "off":
-		o.Pin = false
-	default:
-		fmt.Fprintf(stderr, "bench: -pin %q is not auto, on or off\n", *pin)
-		return 2
+	if *setups != "" {
+		o.Setups = nil
+		for _, name := range splitList(*setups) {
+			switch name {
+			case pinned.Name:
+				o.Setups = append(o.Setups, pinned)
+			case shared.Name:
+				o.Setups = append(o.Setups, shared)
+			default:
+				fmt.Fprintf(stderr, "bench: -setups: %q is not pinned or shared\n", name)
+				return 2
+			}
+		}
 	}
-	o.ProxyCPUs, o.SippCPUs, o.KamailioChildren, o.KamailioShm = *proxyCPUs, *sippCPUs, *children, *shm
+	if *perCore != "" {
+		if o.KamailioPerCore, err = parseRates(*perCore); err != nil {
+			fmt.Fprintln(stderr, "bench: -kamailio-children:", err)
+			return 2
+		}
+	}
+	o.ProxyCPUs, o.SippCPUs, o.KamailioShm = *proxyCPUs, *sippCPUs, *shm
 	o.MemoryLimit = *memLimit
-	if o.MemoryLimit == "none" {
-		o.MemoryLimit = ""
-	} else if n, err := config.ParseSize(o.MemoryLimit); err != nil || n < config.MinMemoryLimit {
-		fmt.Fprintf(stderr, "-memory-limit: %q: want none or a size of at least %s, such as 1GiB\n", o.MemoryLimit, config.MinMemoryLimit)
+	if n, err := config.ParseSize(o.MemoryLimit); o.MemoryLimit != "" && (err != nil || n < config.MinMemoryLimit) {
+		fmt.Fprintf(stderr, "-memory-limit: %q: want a size of at least %s, such as 1GiB\n", o.MemoryLimit, config.MinMemoryLimit)
 		return 2
 	}
+	if *quietWait >= 0 {
+		o.QuietWait, o.QuietWaitRetry = *quietWait, *quietWait
+	}
+	if *retries >= 0 {
+		o.Retries = *retries
+	}
+	o.Args = args
 	o.PprofDir, o.Keep, o.Log = *pprofDir, *keep, stderr
 	if *pprofRate > 0 {
 		o.PprofRate = *pprofRate
@@ -185,12 +202,12 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := run(ctx, o)
+	rep, err := run(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
-	sections := reportSections(res)
+	sections := reportSections(rep)
 	var md strings.Builder
 	for _, s := range sections {
 		md.WriteString(s.text + "\n")
@@ -212,12 +229,12 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	switch o.Mode {
 	case "smoke":
-		if err := checkSmoke(res); err != nil {
+		if err := checkSmoke(rep); err != nil {
 			fmt.Fprintln(stderr, "bench: smoke run failed:", err)
 			return 1
 		}
 	case "order":
-		if err := checkOrder(res); err != nil {
+		if err := checkOrders(rep); err != nil {
 			fmt.Fprintln(stderr, "bench: order check failed:", err)
 			return 1
 		}
@@ -231,23 +248,44 @@ type section struct {
 	name, text string
 }
 
-// reportSections renders the result: the series and the latency series
-// ("results", but in order mode), then the order check ("order"), if it ran.
-func reportSections(r *result) []section {
+// reportSections renders the report: the targets, series and latency
+// series of every setup ("results", but in order mode), then the order
+// check of every setup ("order"), if it ran.
+func reportSections(rep *report) []section {
 	var out []section
-	if r.Opts.Mode != "order" {
-		out = append(out, section{"results", markdown(r)})
+	if rep.Opts.Mode != "order" {
+		out = append(out, section{"results", markdown(rep)})
 	}
-	if md := orderMarkdown(r); md != "" {
+	if md := ordersMarkdown(rep); md != "" {
 		out = append(out, section{"order", md})
 	}
 	return out
 }
 
-// checkSmoke returns an error unless every proxy passed its one rate of
-// each workload, with response times and CPU measured, and the order
-// check ran and reported.
-func checkSmoke(r *result) error {
+// checkSmoke returns an error unless every setup ran to its end, and in
+// each every proxy passed its one rate of each workload, with response
+// times, CPU and memory measured, and the order check ran and reported.
+// It judges no figure: the smoke run checks the harness, not the proxies.
+func checkSmoke(rep *report) error {
+	var errs []error
+	for _, su := range rep.Opts.Setups {
+		r := rep.run(su.Name)
+		if r == nil {
+			errs = append(errs, fmt.Errorf("setup %s did not run", su.Name))
+			continue
+		}
+		if r.Partial != "" {
+			errs = append(errs, fmt.Errorf("setup %s stopped early: %s", su.Name, r.Partial))
+		}
+		if err := checkSmokeSetup(r); err != nil {
+			errs = append(errs, fmt.Errorf("setup %s: %w", su.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkSmokeSetup is checkSmoke for one setup.
+func checkSmokeSetup(r *result) error {
 	errs := []error{checkOrder(r)}
 	for _, t := range r.Targets {
 		// CPU time comes in clock ticks (10 ms): a short step of cheap
@@ -270,7 +308,7 @@ func checkSmoke(r *result) error {
 					errs = append(errs, fmt.Errorf("%s %s at %d/s: %s", t.Name, w, s.Rate, s.Why))
 				case !s.HaveRTT:
 					errs = append(errs, fmt.Errorf("%s %s at %d/s: no response times from sipp's -trace_rtt", t.Name, w, s.Rate))
-				case s.ProxyRSS <= 0:
+				case s.ProxyPSS <= 0:
 					errs = append(errs, fmt.Errorf("%s %s at %d/s: the proxy's memory was not measured", t.Name, w, s.Rate))
 				}
 			}
@@ -281,6 +319,20 @@ func checkSmoke(r *result) error {
 		if !cpu {
 			errs = append(errs, fmt.Errorf("%s: the proxy's CPU was not measured in any step", t.Name))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrders is checkOrder for every setup that ran.
+func checkOrders(rep *report) error {
+	var errs []error
+	for _, r := range rep.Runs {
+		if err := checkOrder(r); err != nil {
+			errs = append(errs, fmt.Errorf("setup %s: %w", r.Opts.Setup, err))
+		}
+	}
+	if len(rep.Runs) == 0 {
+		errs = append(errs, errors.New("no setup ran"))
 	}
 	return errors.Join(errs...)
 }

@@ -54,7 +54,6 @@ type meter struct {
 }
 
 func startMeter(p *proxy) (*meter, error) {
-	p.resetPeak()
 	m := &meter{p: p, samples: sampleMemory(p)}
 	var err error
 	if m.cpu0, err = p.cpu(); err != nil {
@@ -67,7 +66,7 @@ func startMeter(p *proxy) (*meter, error) {
 	return m, nil
 }
 
-// finish fills in the proxy's CPU and peak memory, and the CPU of the
+// finish fills in the proxy's CPU and peak memory (PSS), and the CPU of the
 // machine that was neither the proxy's nor sipp's.
 func (m *meter) finish(st *step) {
 	cpu1, err := m.p.cpu()
@@ -78,7 +77,7 @@ func (m *meter) finish(st *step) {
 	if pdrops1, err := m.p.drops(); err == nil {
 		st.ProxyDrops = pdrops1 - m.pdrops0
 	}
-	st.ProxyRSS = max(m.samples.peak(), m.p.peak())
+	st.ProxyPSS = m.samples.peak()
 	if err != nil {
 		st.Err = err.Error()
 		return

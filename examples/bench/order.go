@@ -18,15 +18,19 @@ import (
 )
 
 // playOrder plays the order check against every proxy of o.OrderTargets
-// in turn, once each.
+// in turn, once each (Kamailio with its first number of workers).
 func playOrder(ctx context.Context, o options, proxies []*proxy, work, sippCPUs string, res *result) error {
 	if o.OrderDur <= 0 {
 		return nil
 	}
+	kamailio := false
 	for _, p := range proxies {
-		if !slices.Contains(o.OrderTargets, p.Name) {
+		// Kamailio plays it once, with its fewest workers.
+		if p.Kamailio && (kamailio || !slices.Contains(o.OrderTargets, "kamailio")) ||
+			!p.Kamailio && !slices.Contains(o.OrderTargets, p.Name) {
 			continue
 		}
+		kamailio = kamailio || p.Kamailio
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -136,7 +140,23 @@ func orderSteps(r *result) []step {
 	return out
 }
 
-// orderMarkdown renders the order check, "" when it did not run.
+// ordersMarkdown renders the order check of every setup, "" when it ran
+// in none.
+func ordersMarkdown(rep *report) string {
+	var b strings.Builder
+	for _, r := range rep.Runs {
+		if md := orderMarkdown(r); md != "" {
+			fmt.Fprintf(&b, "\n### Setup %s: %s\n\n%s", r.Opts.Setup, pinning(r.Opts), md)
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return runLine(rep) + "\n" + b.String()
+}
+
+// orderMarkdown renders the order check of one setup, "" when it did not
+// run.
 func orderMarkdown(r *result) string {
 	steps := orderSteps(r)
 	if len(steps) == 0 {
@@ -144,8 +164,9 @@ func orderMarkdown(r *result) string {
 	}
 	o := r.Opts
 	var b strings.Builder
-	pin := pinning(o)
-	fmt.Fprintf(&b, "%s %s%s; Kamailio with %d UDP workers.\n\n", runLine(r), strings.ToUpper(pin[:1]), pin[1:], o.KamailioChildren)
+	if r.Partial != "" {
+		fmt.Fprintf(&b, "**Partial**: this setup stopped before its end (%s).\n\n", r.Partial)
+	}
 	fmt.Fprintf(&b, "The callee (`bench_uas.xml`) answers every INVITE with a 180 and a 200 back to back, and the caller "+
 		"(`bench_order_uac.xml`) requires the 180 before the 200: %d calls at %d calls/s through each proxy, a call counted "+
 		"out of order when its 200 came while it waited for the 180 (the 180 late or lost), from SIPp's error trace. "+
@@ -173,7 +194,11 @@ func checkOrder(r *result) error {
 	}
 	var errs []error
 	for _, t := range r.Targets {
-		if !slices.Contains(r.Opts.OrderTargets, t.Name) {
+		name := t.Name
+		if t.Kamailio {
+			name = "kamailio"
+		}
+		if !slices.Contains(r.Opts.OrderTargets, name) || t.Kamailio && kamailioChecked(r, t) {
 			continue
 		}
 		found := false
@@ -194,4 +219,15 @@ func checkOrder(r *result) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// kamailioChecked reports whether t is a Kamailio other than the first of
+// r: the order check plays only the first.
+func kamailioChecked(r *result, t target) bool {
+	for _, u := range r.Targets {
+		if u.Kamailio {
+			return u.Name != t.Name
+		}
+	}
+	return false
 }

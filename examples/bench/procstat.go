@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -89,11 +91,6 @@ func children(pid int) []int {
 	return out
 }
 
-// statusKB returns a "kB" field of /proc/PID/status (VmHWM, VmRSS) in bytes.
-func statusKB(pid int, field string) (int64, error) {
-	return kbField(fmt.Sprintf("/proc/%d/status", pid), field)
-}
-
 // pss returns the proportional set size of a process, from
 // /proc/PID/smaps_rollup: its private memory plus its share of the memory
 // it shares (Kamailio's shared memory is counted once over its processes).
@@ -124,12 +121,6 @@ func kbField(path, field string) (int64, error) {
 		return n * 1024, nil
 	}
 	return 0, fmt.Errorf("%s: no %s", path, field)
-}
-
-// resetPeakRSS resets VmHWM to the present RSS (Linux: "5" written to
-// /proc/PID/clear_refs), so that the next read is the peak of one step.
-func resetPeakRSS(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
 // machineCPU returns the busy and total time of every CPU together, from
@@ -237,4 +228,26 @@ func parseSocketDrops(data []byte, ip string, port int) (int64, error) {
 		return strconv.ParseInt(f[len(f)-1], 10, 64)
 	}
 	return 0, fmt.Errorf("no udp socket on %s:%d", ip, port)
+}
+
+// receiveBuffer returns the receive buffer of the UDP socket bound to
+// ip:port as the kernel reports it (rb in ss's socket memory): twice what
+// the proxy asked for with SO_RCVBUF, capped at net.core.rmem_max.
+func receiveBuffer(ip string, port int) (int64, error) {
+	out, err := exec.Command("ss", "-uanmH", fmt.Sprintf("src %s:%d", ip, port)).Output()
+	if err != nil {
+		return 0, fmt.Errorf("ss: %w", err)
+	}
+	return parseReceiveBuffer(out)
+}
+
+// rbField is the receive buffer in ss's skmem:(r0,rb8388608,...).
+var rbField = regexp.MustCompile(`\brb(\d+)\b`)
+
+func parseReceiveBuffer(out []byte) (int64, error) {
+	m := rbField.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no socket's receive buffer in ss's output %q", out)
+	}
+	return strconv.ParseInt(string(m[1]), 10, 64)
 }

@@ -21,33 +21,59 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // target is a proxy configuration the harness measures.
 type target struct {
-	// Name is how the tables name it: sb-seed, sb-minimal, sb-bolt, kamailio.
+	// Name is how the tables name it: sb-seed, sb-seed-memory, sb-minimal,
+	// sb-bolt, kamailio (kamailio-nN once its workers are set).
 	Name string
 	// Kamailio is true for Kamailio, false for Switchboard.
 	Kamailio bool
+	// Children is Kamailio's number of UDP workers (-n); 0 for Switchboard.
+	Children int
 	// Example is the Switchboard config in examples/ whose chain it runs.
 	Example string
-	// Store is Switchboard's [store] backend: memory or bolt.
+	// Store is Switchboard's [store] backend: memory or bolt; "" leaves
+	// the example's own, which is the default (bolt) for seed.toml.
 	Store string
 	// About says what it is, for the report.
 	About string
+	// RcvBuf is the receive buffer of its UDP socket, as measured once
+	// it started (see proxy.RcvBuf).
+	RcvBuf int64
+	// Bindings says where it keeps registrations: Switchboard's store or
+	// Kamailio's usrloc mode, so that the report sets them side by side.
+	Bindings string
 }
+
+// The Bindings of the targets.
+const (
+	bindingsMemory   = "in memory: Switchboard's memory store"
+	bindingsBolt     = "durable: Switchboard's bolt store, the default, every registration fsynced before its 200"
+	bindingsKamailio = "in memory: usrloc db_mode 0 (Kamailio's durable modes need an SQL module, none installed: no durable Kamailio to compare bolt with)"
+)
 
 // targets are every proxy configuration the harness knows, in the order
 // of the report.
 var targets = []target{
-	{Name: "sb-seed", Example: "seed.toml", Store: "memory",
-		About: "Switchboard, examples/seed.toml's chain: parse, registrar, location, record_route, rewrite (\"OK THANKS\" on every 200), calllog (event log and CDRs to files), forward; memory store"},
+	{Name: "sb-seed", Example: "seed.toml",
+		About:    "Switchboard with examples/seed.toml as shipped: parse, registrar, location, record_route, rewrite (\"OK THANKS\" on every 200), calllog (event log and CDRs to files), forward; its default store (bolt)",
+		Bindings: bindingsBolt},
+	{Name: "sb-seed-memory", Example: "seed.toml", Store: "memory",
+		About:    "Switchboard with examples/seed.toml and `[store] backend = \"memory\"`: the seed against Kamailio's usrloc in memory",
+		Bindings: bindingsMemory},
 	{Name: "sb-minimal", Example: "minimal.toml", Store: "memory",
-		About: "Switchboard, examples/minimal.toml's chain: registrar, location, record_route, forward; memory store"},
+		About:    "Switchboard, examples/minimal.toml's chain: registrar, location, record_route, forward; memory store",
+		Bindings: bindingsMemory},
 	{Name: "sb-bolt", Example: "minimal.toml", Store: "bolt",
-		About: "Switchboard, the minimal chain with the persistent bolt store (every registration synced to disk)"},
+		About:    "Switchboard, the minimal chain with the persistent bolt store (every registration synced to disk)",
+		Bindings: bindingsBolt},
 	{Name: "kamailio", Kamailio: true,
-		About: "Kamailio with examples/bench/kamailio.cfg: maxfwd, sanity, registrar, usrloc in memory (db_mode 0), rr, tm, sl"},
+		About:    "Kamailio with examples/bench/kamailio.cfg: maxfwd, sanity, registrar, usrloc in memory (db_mode 0), rr, tm, sl",
+		Bindings: bindingsKamailio},
 }
 
 // findTarget returns the target with that name.
@@ -58,6 +84,24 @@ func findTarget(name string) (target, bool) {
 		}
 	}
 	return target{}, false
+}
+
+// withChildren returns a Kamailio target once for each number of workers
+// in perCore times cores (its name kamailio-nN), and any other target as
+// it is: Kamailio's figure is its best over these.
+func withChildren(t target, perCore []int, cores int) []target {
+	if !t.Kamailio {
+		return []target{t}
+	}
+	var out []target
+	for _, k := range perCore {
+		v := t
+		v.Children = k * cores
+		v.Name = fmt.Sprintf("%s-n%d", t.Name, v.Children)
+		v.About = fmt.Sprintf("%s; %d UDP workers (%d × %d cores)", t.About, v.Children, k, cores)
+		out = append(out, v)
+	}
+	return out
 }
 
 // proxy is a running proxy.
@@ -72,6 +116,10 @@ type proxy struct {
 	// pids are the processes whose CPU and memory count: Kamailio's main
 	// process and its workers, or Switchboard's one process.
 	pids []int
+	// RcvBuf is the receive buffer of its UDP socket as the kernel
+	// reports it (ss's rb: twice what was asked for, capped at
+	// net.core.rmem_max); 0 when unknown.
+	RcvBuf int64
 	// httpAddr and token reach Switchboard's pprof endpoint.
 	httpAddr string
 	token    string
@@ -94,8 +142,11 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 			"-f", filepath.Join(o.Root, "examples", "bench", "kamailio.cfg"),
 			"-DD", "-E",
 			"-l", "udp:" + p.Addr,
-			"-n", strconv.Itoa(o.KamailioChildren),
+			"-n", strconv.Itoa(t.Children),
 			"-m", strconv.Itoa(o.KamailioShm), "-M", "32",
+			// The socket receive buffer Switchboard asks for by default
+			// (server.udp_receive_buffer): Kamailio's maxbuffer.
+			"-b", strconv.Itoa(config.DefaultUDPReceiveBuffer),
 			"-P", filepath.Join(dir, "kamailio.pid"),
 			"-Y", dir,
 			"-w", dir,
@@ -140,6 +191,7 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 	if t.Kamailio {
 		p.pids = append(p.pids, children(p.cmd.Process.Pid)...)
 	}
+	p.RcvBuf, _ = receiveBuffer(proxyIP, port)
 	return p, nil
 }
 
@@ -196,9 +248,12 @@ func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
 	text = withMemoryLimit(text, memoryLimit)
 	var b strings.Builder
 	b.WriteString(text)
-	fmt.Fprintf(&b, "\n# Added by examples/bench.\n[store]\nbackend = %q\n", p.Store)
-	if p.Store == "bolt" {
-		b.WriteString("path = \"switchboard.db\"\n")
+	b.WriteString("\n# Added by examples/bench.\n")
+	if p.Store != "" {
+		fmt.Fprintf(&b, "[store]\nbackend = %q\n", p.Store)
+		if p.Store == "bolt" {
+			b.WriteString("path = \"switchboard.db\"\n")
+		}
 	}
 	fmt.Fprintf(&b, "\n[http]\nlisten = %q\ntoken = %q\npprof = true\n", p.httpAddr, p.token)
 	path := filepath.Join(p.dir, "config.toml")
@@ -271,14 +326,10 @@ func (p *proxy) cpu() (time.Duration, error) {
 	return sum, nil
 }
 
-// memory returns the proxy's memory now: Switchboard's resident set, or
-// the sum of the proportional set sizes of Kamailio's processes (their
-// shared memory counted once).
+// memory returns the proxy's memory now: the sum of the proportional set
+// sizes of its processes (Switchboard's one, Kamailio's main process and
+// workers, their shared memory counted once).
 func (p *proxy) memory() int64 {
-	if !p.Kamailio {
-		n, _ := statusKB(p.pids[0], "VmRSS")
-		return n
-	}
 	var sum int64
 	for _, pid := range p.pids {
 		n, _ := pss(pid)
@@ -299,23 +350,6 @@ func (p *proxy) drops() (int64, error) {
 		return 0, err
 	}
 	return udpSocketDrops(host, n)
-}
-
-// resetPeak starts a new peak for peak (Switchboard's VmHWM).
-func (p *proxy) resetPeak() {
-	if !p.Kamailio {
-		_ = resetPeakRSS(p.pids[0])
-	}
-}
-
-// peak returns the kernel's peak resident set since resetPeak
-// (Switchboard), or 0 (Kamailio: the harness samples memory instead).
-func (p *proxy) peak() int64 {
-	if p.Kamailio {
-		return 0
-	}
-	n, _ := statusKB(p.pids[0], "VmHWM")
-	return n
 }
 
 // profile fetches a pprof profile of Switchboard (path such as

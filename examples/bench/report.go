@@ -9,8 +9,11 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/config"
 )
 
 // machine describes where the run ran.
@@ -56,7 +59,7 @@ type summary struct {
 	CallsTop, RegsTop   bool // every rate of the series passed
 	CallStep, RegStep   *step
 	CallLimit, RegLimit string
-	PeakRSS             int64
+	PeakPSS             int64
 	// CallPassed and RegPassed are the steps that passed, by rate.
 	CallPassed, RegPassed map[int]*step
 }
@@ -85,7 +88,7 @@ func summarize(r *result) []summary {
 				if st.Target != t.Name || st.Workload != w {
 					continue
 				}
-				s.PeakRSS = max(s.PeakRSS, st.ProxyRSS)
+				s.PeakPSS = max(s.PeakPSS, st.ProxyPSS)
 				if n := len(last); n > 0 && last[n-1].Rate == st.Rate {
 					last[n-1] = st
 				} else {
@@ -163,48 +166,106 @@ func limitOf(s step, o options) string {
 	return fmt.Sprintf("the proxy, with CPU to spare (%.0f%%): %s", proxy, s.Why)
 }
 
-// markdown renders the result.
-func markdown(r *result) string {
+// markdown renders the report: when and where it ran, how busy the
+// machine was, then each setup: its targets, summary and steps.
+func markdown(rep *report) string {
 	var b strings.Builder
+	b.WriteString(runLine(rep) + "\n")
+	if missing := missingSetups(rep); missing != "" {
+		fmt.Fprintf(&b, "\n**Partial run**: %s.\n", missing)
+	}
+	for _, r := range rep.Runs {
+		fmt.Fprintf(&b, "\n### Setup %s: %s\n\n", r.Opts.Setup, pinning(r.Opts))
+		if r.Partial != "" {
+			fmt.Fprintf(&b, "**Partial**: this setup stopped before its end (%s); what follows is what it measured until then.\n\n", r.Partial)
+		}
+		b.WriteString(machineLoad(r) + "\n\n")
+		targetsTable(&b, r)
+		setupMarkdown(&b, r)
+	}
+	return b.String()
+}
+
+// missingSetups names the setups of the options that did not run, or
+// stopped early; "" when every one ran to its end.
+func missingSetups(rep *report) string {
+	var out []string
+	for _, su := range rep.Opts.Setups {
+		switch r := rep.run(su.Name); {
+		case r == nil:
+			out = append(out, "setup "+su.Name+" did not run")
+		case r.Partial != "":
+			out = append(out, "setup "+su.Name+" stopped early")
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// run returns the result of the setup of that name, nil if it did not run.
+func (rep *report) run(setup string) *result {
+	for _, r := range rep.Runs {
+		if r.Opts.Setup == setup {
+			return r
+		}
+	}
+	return nil
+}
+
+// machineLoad says how much CPU other processes took while the steps of
+// r ran: on a shared machine that is the first thing to read.
+func machineLoad(r *result) string {
+	var other []float64
+	for i := range r.Steps {
+		other = append(other, r.Steps[i].pct(r.Steps[i].OtherCPU))
+	}
+	if len(other) == 0 {
+		return "No step ran."
+	}
+	slices.Sort(other)
+	med, top := other[len(other)/2], other[len(other)-1]
+	verdict := "the machine was quiet"
+	if med >= 10 || top >= 50 {
+		verdict = "**the machine was shared**: other processes (other sessions' builds and tests) ran beside the benchmark, and a figure here is lower than on a quiet machine"
+	}
+	return fmt.Sprintf("Other processes took %.0f %% of a core on the median step and %.0f %% at most (the \"other CPU\" column): %s.", med, top, verdict)
+}
+
+// setupMarkdown renders one setup's options, proxies, summary and steps.
+func setupMarkdown(b *strings.Builder, r *result) {
 	o := r.Opts
-	b.WriteString(runLine(r) + "\n\n")
-	pin := pinning(o)
-	gc := "Go's default garbage collector (no `server.memory_limit`)"
+	gc := "its config's own memory settings (examples/seed.toml and minimal.toml set no `server.memory_limit`: Go's default collector)"
 	if o.MemoryLimit != "" {
 		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
 	}
-	fmt.Fprintf(&b, "Calls: %s s per rate; registrations: %s s per rate; %s; Kamailio with %d UDP workers and %d MB of shared memory; Switchboard with %s.\n\n",
-		trimSecs(o.CallDur), trimSecs(o.RegDur), pin, o.KamailioChildren, o.KamailioShm, gc)
+	fmt.Fprintf(b, "Calls: %s s per rate; registrations: %s s per rate; Kamailio's UDP workers: %s (%s per core, %s; its figure is its best), with %d MB of shared memory; Switchboard with %s; "+
+		"both proxies ask for a UDP receive buffer of %s (Switchboard's default `server.udp_receive_buffer`, Kamailio's `-b`).\n\n",
+		trimSecs(o.CallDur), trimSecs(o.RegDur), kamailioWorkers(r), joinInts(o.KamailioPerCore), plural(o.cores(), "core"), o.KamailioShm, gc, kib(config.DefaultUDPReceiveBuffer))
+	b.WriteString("| proxy | what | registrations kept | UDP receive buffer (ss) |\n|---|---|---|--:|\n")
 	for _, t := range r.Targets {
-		fmt.Fprintf(&b, "- **%s**: %s\n", t.Name, t.About)
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", t.Name, t.About, t.Bindings, kib(t.RcvBuf))
 	}
 	b.WriteString("\n")
 
 	sums := summarize(r)
-	var kam *summary
-	for i := range sums {
-		if sums[i].Target == "kamailio" {
-			kam = &sums[i]
-		}
-	}
-	b.WriteString("| proxy | calls/s | CPU per call | p50 / p99 INVITE→200 | what limited calls | registrations/s | CPU per REGISTER | p50 / p99 | what limited registrations | peak RSS |\n")
+	kam := bestKamailio(sums)
+	b.WriteString("| proxy | calls/s | CPU per call | p50 / p99 INVITE→200 | what limited calls | registrations/s | CPU per REGISTER | p50 / p99 | what limited registrations | peak PSS |\n")
 	b.WriteString("|---|--:|--:|--:|---|--:|--:|--:|---|--:|\n")
 	for _, s := range sums {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
 			figure(s.Calls, s.CallsTop), opCPU(s.CallStep), latency(s.CallStep), s.CallLimit,
-			figure(s.Regs, s.RegsTop), opCPU(s.RegStep), latency(s.RegStep), s.RegLimit, mib(s.PeakRSS))
+			figure(s.Regs, s.RegsTop), opCPU(s.RegStep), latency(s.RegStep), s.RegLimit, mib(s.PeakPSS))
 	}
 	if kam != nil && len(sums) > 1 {
-		b.WriteString("\nSwitchboard / Kamailio (above 1 is more for rates, costlier for CPU and time):\n\n")
+		fmt.Fprintf(b, "\nSwitchboard / Kamailio's best (%s; above 1 is more for rates, costlier for CPU and time):\n\n", kam.Target)
 		b.WriteString("| proxy | calls/s | CPU per call | p99 INVITE→200 | registrations/s | CPU per REGISTER | p99 REGISTER→200 |\n")
 		b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
 		for _, s := range sums {
-			if s.Target == "kamailio" {
+			if strings.HasPrefix(s.Target, "kamailio") {
 				continue
 			}
 			ca, ck := common(s.CallPassed, kam.CallPassed)
 			ra, rk := common(s.RegPassed, kam.RegPassed)
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Target,
 				figureRatio(s.Calls, s.CallsTop, kam.Calls, kam.CallsTop), atRate(ca, ck, cpuPerOp), atRate(ca, ck, p99),
 				figureRatio(s.Regs, s.RegsTop, kam.Regs, kam.RegsTop), atRate(ra, rk, cpuPerOp), atRate(ra, rk, p99))
 		}
@@ -212,15 +273,15 @@ func markdown(r *result) string {
 			"at its own highest rate a proxy runs closer to its limit, and its latency with it. The step tables below compare every rate.\n")
 	}
 	if len(o.LatencyRates) > 0 && o.LatencyRounds > 0 {
-		latencyTables(&b, r)
+		latencyTables(b, r)
 	}
 	for _, w := range []string{workCalls, workRegistrations, workLatency} {
 		title, try := strings.ToUpper(w[:1])+w[1:]+", rate by rate", "try"
 		if w == workLatency {
 			title, try = "The latency series, round by round", "round"
 		}
-		fmt.Fprintf(&b, "\n%s:\n\n", title)
-		b.WriteString("| offered/s | proxy | " + try + " | ok / planned | failed | retrans | unexpected | verified at callee | carried/s | p50 | p99 | proxy CPU | CPU per op | peak RSS | sipp CPU caller+callee | other CPU | UDP drops (proxy's) | load | result |\n")
+		fmt.Fprintf(b, "\n%s:\n\n", title)
+		b.WriteString("| offered/s | proxy | " + try + " | ok / planned | failed | retrans | unexpected | verified at callee | carried/s | p50 | p99 | proxy CPU | CPU per op | peak PSS | sipp CPU caller+callee | other CPU | UDP drops (proxy's) | load | result |\n")
 		b.WriteString("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, s := range r.Steps {
 			if s.Workload != w {
@@ -234,29 +295,33 @@ func markdown(r *result) string {
 			if !s.Pass {
 				result = "fail: " + s.Why
 			}
-			fmt.Fprintf(&b, "| %d | %s | %d | %d / %d | %d | %d | %d | %s | %.0f | %s | %s | %.0f%% | %s | %s | %.0f%% + %.0f%% | %.0f%% | %d (%d) | %s | %s |\n",
+			fmt.Fprintf(b, "| %d | %s | %d | %d / %d | %d | %d | %d | %s | %.0f | %s | %s | %.0f%% | %s | %s | %.0f%% + %.0f%% | %.0f%% | %d (%d) | %s | %s |\n",
 				s.Rate, s.Target, max(1, s.Try), s.Succeeded, s.Planned, s.Failed, s.Retrans, s.Unexpected, verified, s.Achieved(),
-				fmtMS(s.P50, s.HaveRTT), fmtMS(s.P99, s.HaveRTT), s.pct(s.ProxyCPU), fmtDur(s.CPUPerOp()), mib(s.ProxyRSS),
+				fmtMS(s.P50, s.HaveRTT), fmtMS(s.P99, s.HaveRTT), s.pct(s.ProxyCPU), fmtDur(s.CPUPerOp()), mib(s.ProxyPSS),
 				s.pct(s.UACCPU), s.pct(s.UASCPU), s.pct(s.OtherCPU), s.UDPDrops, s.ProxyDrops, s.Load, result)
 		}
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\nNotes:\n\n")
 		for _, n := range r.Notes {
-			fmt.Fprintf(&b, "- %s\n", n)
+			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
 	if len(r.Profiles) > 0 {
 		b.WriteString("\nProfiles written: " + strings.Join(r.Profiles, ", ") + "\n")
 	}
-	return b.String()
 }
 
-// runLine says when, how and where the run ran, in a sentence.
-func runLine(r *result) string {
-	return fmt.Sprintf("Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.",
-		r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Opts.Mode, r.Elapsed.Round(time.Second), r.Machine.CPUs, r.Machine.Model,
-		r.Machine.Memory, r.Machine.Kernel, r.Machine.Go, r.Machine.Sipp, r.Machine.Kam)
+// runLine says when, how and where the run ran, in a sentence, and the
+// command that made it.
+func runLine(rep *report) string {
+	line := fmt.Sprintf("Run of %s (%s mode, %s), on %d × %s, %s of memory, Linux %s; %s; %s; %s.",
+		rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Opts.Mode, rep.Elapsed.Round(time.Second), rep.Machine.CPUs, rep.Machine.Model,
+		rep.Machine.Memory, rep.Machine.Kernel, rep.Machine.Go, rep.Machine.Sipp, rep.Machine.Kam)
+	if len(rep.Opts.Args) > 0 {
+		line += " Command: `go run ./examples/bench " + strings.Join(rep.Opts.Args, " ") + "`."
+	}
+	return line
 }
 
 // pinning says where the proxies and sipp ran.
@@ -264,7 +329,7 @@ func pinning(o options) string {
 	if o.Pin {
 		return fmt.Sprintf("the proxy pinned to CPU %s, every sipp to CPU %s (taskset)", o.ProxyCPUs, o.SippCPUs)
 	}
-	return "no CPU pinning: the proxy and sipp share every core"
+	return "nothing pinned: the proxy and sipp share every core"
 }
 
 func cpuPerOp(s *step) float64 { return float64(s.CPUPerOp()) }
@@ -503,4 +568,60 @@ func updateDocs(path, section, text string) error {
 	}
 	doc = doc[:i+len(begin)] + "\n\n" + text + "\n" + doc[j:]
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// bestKamailio returns the summary of the Kamailio that carried the most
+// calls (then registrations), nil if none ran.
+func bestKamailio(sums []summary) *summary {
+	var best *summary
+	for i := range sums {
+		s := &sums[i]
+		if !strings.HasPrefix(s.Target, "kamailio") {
+			continue
+		}
+		if best == nil || s.Calls > best.Calls || s.Calls == best.Calls && s.Regs > best.Regs {
+			best = s
+		}
+	}
+	return best
+}
+
+// kamailioWorkers lists the numbers of workers the Kamailios of r ran with.
+func kamailioWorkers(r *result) string {
+	var n []int
+	for _, t := range r.Targets {
+		if t.Kamailio {
+			n = append(n, t.Children)
+		}
+	}
+	if len(n) == 0 {
+		return "no"
+	}
+	return joinInts(n)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+func kib(n int64) string {
+	switch {
+	case n <= 0:
+		return "n/a"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// plural is n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -39,7 +39,9 @@ type step struct {
 	Answered float64
 
 	ProxyCPU time.Duration
-	ProxyRSS int64 // peak, bytes
+	// ProxyPSS is the peak of the proxy's proportional set size, summed
+	// over its processes, sampled every 100 ms; bytes.
+	ProxyPSS int64
 	UACCPU   time.Duration
 	UASCPU   time.Duration
 	// OtherCPU is the machine's busy time that was neither the proxy's
