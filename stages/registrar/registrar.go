@@ -450,6 +450,9 @@ func (r *Registrar) check(ctx *pipeline.Context) (*registration, *refusal) {
 		c := contact{uri: *h.Address.Clone()}
 		var params sip.HeaderParams
 		for _, kv := range h.Params {
+			if !validParam(kv.K, kv.V) {
+				return nil, refuse(sip.StatusBadRequest, "Bad Request: malformed parameter in Contact")
+			}
 			switch strings.ToLower(kv.K) {
 			case "expires":
 				v, ok := deltaSeconds(kv.V)
