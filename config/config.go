@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -327,31 +328,20 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	f.Positions, errs.Positions = positions, positions
 	raw := k.Raw()
+	tables := f.tables()
 	for _, key := range sortedKeys(raw) {
 		val := raw[key]
+		if t, ok := tables[key]; ok {
+			decodeSection(errs, key, val, t)
+			continue
+		}
 		switch key {
-		case "server":
-			decodeSection(errs, "server", val, &f.Server)
-		case "log":
-			decodeSection(errs, "log", val, &f.Log)
-		case "store":
-			decodeSection(errs, "store", val, &f.Store)
-		case "http":
-			decodeSection(errs, "http", val, &f.HTTP)
-		case "tls":
-			decodeSection(errs, "tls", val, &f.TLS)
-		case "websocket":
-			decodeSection(errs, "websocket", val, &f.WebSocket)
-		case "capture":
-			decodeSection(errs, "capture", val, &f.Capture)
-		case "dns":
-			decodeSection(errs, "dns", val, &f.DNS)
 		case "stage":
 			f.Stages = decodeStages(errs, val)
 		case "set":
 			f.Sets = decodeSets(errs, val)
 		default:
-			errs.AddAt(key, fmt.Errorf("unknown section or key %q%s (known: [server], [log], [store], [http], [tls], [websocket], [capture], [dns], [[set]], [[stage]])", key, DidYouMean(key, sections)))
+			errs.AddAt(key, fmt.Errorf("unknown section or key %q%s (known: [%s], [[set]], [[stage]])", key, DidYouMean(key, sections), strings.Join(tableNames, "], [")))
 		}
 	}
 	f.Defaults()
@@ -362,8 +352,20 @@ func Parse(path string, data []byte) (*File, error) {
 	return f, nil
 }
 
-// sections are the names of the file's sections.
-var sections = []string{"server", "log", "store", "http", "tls", "websocket", "capture", "dns", "set", "stage"}
+// tableNames are the file's single tables, in the order errors list them;
+// tables maps each to the field it decodes into.
+var tableNames = []string{"server", "log", "store", "http", "tls", "websocket", "capture", "dns"}
+
+func (f *File) tables() map[string]any {
+	return map[string]any{
+		"server": &f.Server, "log": &f.Log, "store": &f.Store, "http": &f.HTTP,
+		"tls": &f.TLS, "websocket": &f.WebSocket, "capture": &f.Capture, "dns": &f.DNS,
+	}
+}
+
+// sections are the names of the file's sections: its tables and its
+// arrays of tables.
+var sections = append(slices.Clone(tableNames), "set", "stage")
 
 func (f *File) validate(errs *Errors) {
 	for _, err := range CheckListens(f.Server.Listen) {
