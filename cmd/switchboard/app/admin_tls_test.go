@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline/certs/certstest"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 // remoteListen is an [http] listen address off loopback. The tests
@@ -70,7 +71,7 @@ func TestConsoleOverTLS(t *testing.T) {
 	cfg := &config.File{Path: filepath.Join(dir, "config.toml")}
 	cfg.HTTP = config.HTTP{Listen: remoteListen, TLS: true, Token: token}
 	cfg.TLS = tlsConfig(t, ca, dir, "console.example.org")
-	logs := &syncBuffer{}
+	logs := &stagetest.Logs{}
 	addr := tlsAdmin(t, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if want := "url=https://" + remoteListen + "/console/"; !strings.Contains(logs.String(), want) {
 		t.Errorf("startup log has no %q:\n%s", want, logs)
@@ -141,7 +142,7 @@ func presented(t *testing.T, ca *certstest.CA, addr string) string {
 func TestConsoleOffWithoutTLS(t *testing.T) {
 	cfg := &config.File{Path: "config.toml"}
 	cfg.HTTP = config.HTTP{Listen: "0.0.0.0:9060", Token: token}
-	logs := &syncBuffer{}
+	logs := &stagetest.Logs{}
 	addr := tlsAdmin(t, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if !strings.Contains(logs.String(), "console off") || !strings.Contains(logs.String(), "the console needs TLS") {
 		t.Errorf("no clear log line:\n%s", logs)

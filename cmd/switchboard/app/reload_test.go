@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -9,32 +8,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
 	"github.com/switchboard-sip/switchboard/pipeline/location"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
-
-// syncBuffer is a log sink safe for the engine's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 const goodConfig = `[server]
 domains = ["sip.test"]
@@ -51,13 +32,13 @@ use = "forward"
 // testReloader writes content as config.toml in a new directory, runs an
 // engine with the pipeline built from it, and returns a reloader of that
 // file, with its log.
-func testReloader(t *testing.T, content string) (*reloader, *syncBuffer) {
+func testReloader(t *testing.T, content string) (*reloader, *stagetest.Logs) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &stagetest.Logs{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	svc := &pipeline.Services{Location: location.NewMemory(), Log: log}
 	eng, err := engine.New(svc, log, engine.Options{})
@@ -246,7 +227,7 @@ func TestMemoryLimitWarnings(t *testing.T) {
 			t.Setenv("GOMEMLIMIT", "")
 		}
 		t.Setenv("GOGC", "")
-		var logs syncBuffer
+		var logs stagetest.Logs
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		gc := &collector{}
 		gc.apply(tc.limit, log)

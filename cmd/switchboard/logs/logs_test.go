@@ -11,28 +11,11 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/config"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
-// buffer is a bytes.Buffer safe for the logger's writes and the test's reads.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestFormatAndLevelFollowApply(t *testing.T) {
-	var out buffer
+	var out stagetest.Logs
 	l := New(&out)
 	stage := l.With("stage", "registrar") // kept across Applies, as stages keep theirs
 	tests := []struct {
@@ -54,12 +37,10 @@ func TestFormatAndLevelFollowApply(t *testing.T) {
 		if err := l.SetLevel(tc.override); err != nil {
 			t.Fatalf("test %d: %v", i, err)
 		}
-		out.mu.Lock()
-		out.b.Reset()
-		out.mu.Unlock()
+		before := len(out.String())
 		stage.Debug("hello")
 		stage.Info("hello")
-		got := out.String()
+		got := out.String()[before:]
 		if n := strings.Count(got, "hello"); n != btoi(tc.logDebug)+btoi(tc.logInfo) {
 			t.Errorf("test %d: %d records, want debug %t info %t:\n%s", i, n, tc.logDebug, tc.logInfo, got)
 		}
@@ -167,7 +148,7 @@ func TestJournalMultiline(t *testing.T) {
 }
 
 func TestApplyKeepsOutputOnError(t *testing.T) {
-	var out buffer
+	var out stagetest.Logs
 	l := New(&out)
 	err := l.Apply(config.Log{Output: "syslog", Socket: filepath.Join(t.TempDir(), "none"), Level: "info", Format: "text"}, "")
 	if err == nil || !strings.Contains(err.Error(), "log: syslog:") {
@@ -190,7 +171,7 @@ func TestFailedReachesStderr(t *testing.T) {
 		{"file", true},
 	}
 	for i, tc := range tests {
-		var out buffer
+		var out stagetest.Logs
 		l := New(&out)
 		path := filepath.Join(t.TempDir(), "sb.log")
 		c := config.Log{Output: tc.output}
@@ -217,7 +198,7 @@ func TestFailedReachesStderr(t *testing.T) {
 func TestSwapLosesNoLine(t *testing.T) {
 	dir := t.TempDir()
 	files := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
-	l := New(&buffer{})
+	l := New(&stagetest.Logs{})
 	if err := l.Apply(config.Log{Output: "file", File: files[0]}, ""); err != nil {
 		t.Fatal(err)
 	}
