@@ -35,6 +35,7 @@ type Recorder struct {
 	bytes    int
 	calls    map[string]*recording
 	order    []string // call IDs of calls, oldest first
+	untraced int      // calls not traced, of those in order
 	pending  map[string][]decided
 	cdrs     map[string]*CDR
 	cdrOrder []string
@@ -118,20 +119,14 @@ func (r *Recorder) Record(p *Packet, dir string, traced bool) {
 	if callID == "" {
 		return
 	}
-	first, _, _ := strings.Cut(string(head), "\r\n")
+	first, _, _ := bytes.Cut(head, []byte("\r\n"))
 	cseq := header(head, "cseq", "")
 	_, method, _ := strings.Cut(cseq, " ")
 	method = strings.TrimSpace(method)
-	request := !strings.HasPrefix(first, "SIP/")
+	request := !bytes.HasPrefix(first, []byte("SIP/"))
 	code := 0
-	if !request {
-		code, _ = strconv.Atoi(strings.Fields(first + " x x")[1])
-	}
-	m := Message{Time: p.Time, Direction: dir, Src: p.Src.String(), Dst: "proxy", Transport: p.Transport,
-		FirstLine: first, Text: string(p.Payload), key: stepKey(request, code, cseq),
-		cseq: strings.Join(strings.Fields(cseq), " "), code: code}
-	if dir == "out" {
-		m.Src, m.Dst = "proxy", p.Dst.String()
+	if !request && len(first) >= 11 {
+		code, _ = strconv.Atoi(string(first[8:11]))
 	}
 
 	r.mu.Lock()
@@ -149,10 +144,20 @@ func (r *Recorder) Record(p *Packet, dir string, traced bool) {
 		delete(r.pending, callID)
 		r.calls[callID] = rec
 		r.order = append(r.order, callID)
+		r.untraced++
 	}
-	rec.traced = rec.traced || traced
-	if rec.bytes+len(m.Text) > r.maxBytes/4 {
+	if traced && !rec.traced {
+		rec.traced = true
+		r.untraced--
+	}
+	if rec.bytes+len(p.Payload) > r.maxBytes/4 {
 		return // one call may not push out all the others
+	}
+	m := Message{Time: p.Time, Direction: dir, Src: p.Src.String(), Dst: "proxy", Transport: p.Transport,
+		FirstLine: string(first), Text: string(p.Payload), key: stepKey(request, code, cseq),
+		cseq: strings.Join(strings.Fields(cseq), " "), code: code}
+	if dir == "out" {
+		m.Src, m.Dst = "proxy", p.Dst.String()
 	}
 	rec.add(m)
 	rec.bytes += len(m.Text)
@@ -192,27 +197,31 @@ func answers(a, m *Message) bool {
 }
 
 // evict drops the oldest untraced calls past maxCalls, then the oldest
-// calls of any kind while the bytes exceed maxBytes.
+// calls of any kind while the bytes exceed maxBytes. It walks only the
+// calls it drops (and traced ones before them): it runs on every message.
 func (r *Recorder) evict() {
-	untraced := 0
-	for _, id := range r.order {
-		if !r.calls[id].traced {
-			untraced++
-		}
+	over := func() bool { return r.untraced > r.maxCalls || r.bytes > r.maxBytes }
+	if !over() {
+		return
 	}
 	kept := r.order[:0]
-	for _, id := range r.order {
+	for i, id := range r.order {
+		if !over() {
+			kept = append(kept, r.order[i:]...)
+			break
+		}
 		rec := r.calls[id]
-		if (!rec.traced && untraced > r.maxCalls) || r.bytes > r.maxBytes {
-			if !rec.traced {
-				untraced--
-			}
-			r.bytes -= rec.bytes
-			delete(r.calls, id)
+		if rec.traced && r.bytes <= r.maxBytes {
+			kept = append(kept, id)
 			continue
 		}
-		kept = append(kept, id)
+		if !rec.traced {
+			r.untraced--
+		}
+		r.bytes -= rec.bytes
+		delete(r.calls, id)
 	}
+	clear(r.order[len(kept):])
 	r.order = kept
 }
 
