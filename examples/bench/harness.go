@@ -154,6 +154,14 @@ type options struct {
 	// Args are the command line's arguments, for the report to say how
 	// the run was made.
 	Args []string
+	// SoakRate and SoakDur are the soak's ("soak" mode): one caller's
+	// run of SoakRate calls per second for SoakDur against each target,
+	// sampled every minute.
+	SoakRate int
+	SoakDur  time.Duration
+	// GCTrace runs every Switchboard with GODEBUG=gctrace=1: its
+	// collector's cycles go to its log.
+	GCTrace bool
 	// Keep keeps the work directory (logs, sipp traces).
 	Keep bool
 	// Log receives progress lines.
@@ -225,6 +233,18 @@ func fullOptions() options {
 	return o
 }
 
+// soakOptions is the soak: sb-seed at 1,500 calls per second for 30
+// minutes, in the shared setup.
+func soakOptions() options {
+	o := fullOptions()
+	o.Mode = "soak"
+	o.Targets = []string{"sb-seed"}
+	o.Setups = []setup{shared}
+	o.SoakRate, o.SoakDur = 1500, 30*time.Minute
+	o.GCTrace = true
+	return o
+}
+
 // orderOptions is the order check alone, as the full run plays it,
 // against its proxies only.
 func orderOptions() options {
@@ -260,6 +280,8 @@ type result struct {
 	Notes []string
 	// Profiles are the pprof files written.
 	Profiles []string
+	// Soak is what the soak measured ("soak" mode).
+	Soak *soakRun
 }
 
 // run measures every target of o in each of its setups and returns what
@@ -397,13 +419,23 @@ func runSetup(ctx context.Context, o options, base []target, bin, work string) (
 	}
 
 	err := error(nil)
-	if o.Mode != "order" {
+	if o.Mode == "soak" {
+		for _, p := range proxies {
+			if err = waitQuiet(ctx, o.QuietWait, proxies); err != nil {
+				break
+			}
+			o.logf("%s: soak at %d/s for %s", p.Name, o.SoakRate, o.SoakDur)
+			if res.Soak, err = playSoak(ctx, o, p, filepath.Join(work, p.Name), sippCPUs); err != nil {
+				break
+			}
+		}
+	} else if o.Mode != "order" {
 		err = playSeries(ctx, o, proxies, work, sippCPUs, res)
 		if err == nil {
 			err = playLatency(ctx, o, proxies, work, sippCPUs, res)
 		}
 	}
-	if err == nil {
+	if err == nil && o.Mode != "soak" {
 		err = playOrder(ctx, o, proxies, work, sippCPUs, res)
 	}
 	if err != nil {

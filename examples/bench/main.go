@@ -50,6 +50,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	smoke := fs.Bool("smoke", false, "one low rate per proxy: checks the harness works end to end (under a minute)")
 	full := fs.Bool("full", false, "the full series of rates, the latency series and the order check (about 30 minutes)")
+	soak := fs.Bool("soak", false, "the soak alone: sb-seed at -soak-rate calls per second for -soak-duration in the shared setup, sampled every minute, its collector traced (GODEBUG=gctrace=1)")
+	soakRate := fs.Int("soak-rate", 1500, "the soak's offered calls per second")
+	soakDur := fs.Duration("soak-duration", 30*time.Minute, "how long the soak offers its rate")
 	order := fs.Bool("order", false, "the order check alone, as -full plays it: sb-minimal and kamailio (under two minutes)")
 	orderRate := fs.Int("order-rate", 0, "the order check's offered calls per second (default: the mode's)")
 	orderDur := fs.Duration("order-duration", 0, "how long the order check offers its rate (default: the mode's)")
@@ -81,18 +84,28 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	o := smokeOptions()
 	limit := 3 * time.Minute
+	modes := 0
+	for _, m := range []bool{*smoke, *full, *order, *soak} {
+		if m {
+			modes++
+		}
+	}
 	switch {
-	case *smoke && !*full && !*order:
-	case *full && !*smoke && !*order:
-		o = fullOptions()
-		limit = 120 * time.Minute
-	case *order && !*smoke && !*full:
-		o = orderOptions()
-		limit = 10 * time.Minute
-	default:
-		fmt.Fprintln(stderr, "bench: give exactly one of -smoke, -full and -order")
+	case modes != 1:
+		fmt.Fprintln(stderr, "bench: give exactly one of -smoke, -full, -order and -soak")
 		fs.Usage()
 		return 2
+	case *smoke:
+	case *full:
+		o = fullOptions()
+		limit = 120 * time.Minute
+	case *order:
+		o = orderOptions()
+		limit = 10 * time.Minute
+	case *soak:
+		o = soakOptions()
+		o.SoakRate, o.SoakDur = *soakRate, *soakDur
+		limit = *soakDur + 10*time.Minute
 	}
 	if *timeout > 0 {
 		limit = *timeout
@@ -253,6 +266,9 @@ type section struct {
 // check of every setup ("order"), if it ran.
 func reportSections(rep *report) []section {
 	var out []section
+	if rep.Opts.Mode == "soak" {
+		return []section{{"soak", soakMarkdown(rep)}}
+	}
 	if rep.Opts.Mode != "order" {
 		out = append(out, section{"results", markdown(rep)})
 	}

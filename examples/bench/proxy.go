@@ -120,6 +120,8 @@ type proxy struct {
 	// reports it (ss's rb: twice what was asked for, capped at
 	// net.core.rmem_max); 0 when unknown.
 	RcvBuf int64
+	// started is when its process started.
+	started time.Time
 	// httpAddr and token reach Switchboard's pprof endpoint.
 	httpAddr string
 	token    string
@@ -174,6 +176,10 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 	// Its own process group, so that a stop reaches Kamailio's workers;
 	// and a SIGTERM when the harness dies, so that nothing outlives it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if !t.Kamailio && o.GCTrace {
+		p.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	}
+	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("%s: start %s %s: %w", t.Name, name, strings.Join(args, " "), err)
