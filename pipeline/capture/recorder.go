@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +57,11 @@ type Message struct {
 	// pipeline's trace steps.
 	Decisions []Decision `json:"decisions"`
 
-	key string
+	// raw is the message as captured (the exporter's copy, never written
+	// to), src and dst its addresses: Call makes the strings above from
+	// them, so that a message recorded costs no copy.
+	raw      []byte
+	src, dst netip.AddrPort
 	// cseq is the CSeq header, its spaces made single; code is a
 	// response's status code, 0 for a request.
 	cseq string
@@ -153,15 +158,10 @@ func (r *Recorder) Record(p *Packet, dir string, traced bool) {
 	if rec.bytes+len(p.Payload) > r.maxBytes/4 {
 		return // one call may not push out all the others
 	}
-	m := Message{Time: p.Time, Direction: dir, Src: p.Src.String(), Dst: "proxy", Transport: p.Transport,
-		FirstLine: string(first), Text: string(p.Payload), key: stepKey(request, code, cseq),
-		cseq: strings.Join(strings.Fields(cseq), " "), code: code}
-	if dir == "out" {
-		m.Src, m.Dst = "proxy", p.Dst.String()
-	}
-	rec.add(m)
-	rec.bytes += len(m.Text)
-	r.bytes += len(m.Text)
+	rec.add(Message{Time: p.Time, Direction: dir, Transport: p.Transport,
+		raw: p.Payload, src: p.Src, dst: p.Dst, cseq: singleSpaced(cseq), code: code})
+	rec.bytes += len(p.Payload)
+	r.bytes += len(p.Payload)
 	r.evict()
 }
 
@@ -175,7 +175,7 @@ func (rec *recording) add(m Message) {
 		if m.Time.Sub(a.Time) > answerWindow {
 			break
 		}
-		if a.Direction == "in" && a.Src == m.Dst && answers(a, &m) {
+		if a.Direction == "in" && a.src == m.dst && answers(a, &m) {
 			at = i
 		}
 	}
@@ -249,11 +249,24 @@ func (r *Recorder) Decide(callID, key string, d Decision) {
 func StepKey(request bool, code int, cseq string) string { return stepKey(request, code, cseq) }
 
 func stepKey(request bool, code int, cseq string) string {
-	cseq = strings.Join(strings.Fields(cseq), " ")
+	cseq = singleSpaced(cseq)
 	if request {
 		return cseq
 	}
 	return strconv.Itoa(code) + " " + cseq
+}
+
+// singleSpaced returns s with its runs of spaces and tabs made single
+// spaces and trimmed; s itself when it has none.
+func singleSpaced(s string) string {
+	clean := len(s) == 0 || s[0] != ' ' && s[len(s)-1] != ' '
+	for i := 0; clean && i < len(s); i++ {
+		clean = s[i] != '\t' && (s[i] != ' ' || s[i+1] != ' ')
+	}
+	if clean {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // Call returns the messages kept of the call callID, oldest first, each
@@ -270,14 +283,22 @@ func (r *Recorder) Call(callID string) ([]Message, bool) {
 	given := map[string]bool{}
 	for i := range out {
 		m := &out[i]
+		m.Text = string(m.raw)
+		first, _, _ := strings.Cut(m.Text, "\r\n")
+		m.FirstLine = first
+		m.Src, m.Dst = m.src.String(), "proxy"
+		if m.Direction == "out" {
+			m.Src, m.Dst = "proxy", m.dst.String()
+		}
 		m.Decisions = []Decision{}
-		if m.Direction != "in" || given[m.key] {
+		key := stepKey(m.code == 0, m.code, m.cseq)
+		if m.Direction != "in" || given[key] {
 			continue
 		}
 		for _, d := range rec.decisions {
-			if d.key == m.key {
+			if d.key == key {
 				m.Decisions = append(m.Decisions, d.d)
-				given[m.key] = true
+				given[key] = true
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -176,4 +177,60 @@ type step struct {
 	first string
 	cseq  string
 	ms    time.Duration
+}
+
+func TestSingleSpaced(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"1 INVITE", "1 INVITE"},
+		{"1  INVITE", "1 INVITE"},
+		{"1\tINVITE", "1 INVITE"},
+		{" 1 INVITE ", "1 INVITE"},
+		{"12 BYE", "12 BYE"},
+	} {
+		if got := singleSpaced(c.in); got != c.want {
+			t.Errorf("singleSpaced(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// BenchmarkRecorderRecord is the recorder's cost for every message of a
+// call it keeps (7 read, 7 written), the oldest calls dropped past its
+// bound.
+func BenchmarkRecorderRecord(b *testing.B) {
+	r := NewRecorder(200, 16<<20, 200)
+	at := time.Unix(1700000000, 0)
+	msgs := make([]struct {
+		dir      string
+		src, dst netip.AddrPort
+		text     []byte
+	}, 0, 14)
+	add := func(first, cseq, to string, in, out netip.AddrPort) {
+		m := sipMsg(first, "CALLID", cseq, to)
+		msgs = append(msgs, struct {
+			dir      string
+			src, dst netip.AddrPort
+			text     []byte
+		}{"in", in, proxy, m}, struct {
+			dir      string
+			src, dst netip.AddrPort
+			text     []byte
+		}{"out", proxy, out, m})
+	}
+	add("INVITE sip:bob@x SIP/2.0", "1 INVITE", "<sip:bob@x>", caller, callee)
+	add("SIP/2.0 100 Trying", "1 INVITE", "<sip:bob@x>", callee, caller)
+	add("SIP/2.0 180 Ringing", "1 INVITE", "<sip:bob@x>;tag=b", callee, caller)
+	add("SIP/2.0 200 OK", "1 INVITE", "<sip:bob@x>;tag=b", callee, caller)
+	add("ACK sip:bob@192.0.2.2 SIP/2.0", "1 ACK", "<sip:bob@x>;tag=b", caller, callee)
+	add("BYE sip:bob@192.0.2.2 SIP/2.0", "2 BYE", "<sip:bob@x>;tag=b", caller, callee)
+	add("SIP/2.0 200 OK", "2 BYE", "<sip:bob@x>;tag=b", callee, caller)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Appendf(nil, "call-%d", i)
+		for _, m := range msgs {
+			at = at.Add(time.Millisecond)
+			payload := bytes.Replace(m.text, []byte("CALLID"), id, 1)
+			r.Record(&Packet{Time: at, Transport: "UDP", Src: m.src, Dst: m.dst, Payload: payload}, m.dir, false)
+		}
+	}
 }
