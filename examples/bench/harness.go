@@ -280,6 +280,8 @@ type result struct {
 	Notes []string
 	// Profiles are the pprof files written.
 	Profiles []string
+	// Shares are the owners of the CPU profiles' time (see profileShares).
+	Shares []profileSet
 	// Soak is what the soak measured ("soak" mode).
 	Soak *soakRun
 }
@@ -595,6 +597,11 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		st = runCalls(ctx, o, p, workCalls, rate, dur, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {
 			res.Profiles = append(res.Profiles, prof)
+			if shares, err := profileShares(ctx, prof); err == nil {
+				res.Shares = append(res.Shares, profileSet{Target: p.Name, Rate: rate, Shares: shares})
+			} else {
+				res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
+			}
 			if _, err := os.Stat(heapProfile(prof)); err == nil {
 				res.Profiles = append(res.Profiles, heapProfile(prof))
 			}

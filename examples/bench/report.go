@@ -307,6 +307,9 @@ func setupMarkdown(b *strings.Builder, r *result) {
 			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
+	for _, s := range r.Shares {
+		sharesMarkdown(b, s.Target, s.Rate, s.Shares)
+	}
 	if len(r.Profiles) > 0 {
 		b.WriteString("\nProfiles written: " + strings.Join(r.Profiles, ", ") + "\n")
 	}

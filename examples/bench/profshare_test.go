@@ -1,0 +1,60 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestOwner(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		stack []string
+		want  string
+	}{
+		{"sendto from sipgo", []string{"internal/runtime/syscall/linux.Syscall6", "syscall.sendto", "net.(*UDPConn).WriteTo", "github.com/emiago/sipgo/sip.(*UDPConnection).WriteTo"}, ownKernel},
+		{"marking", []string{"runtime.scanObject", "runtime.gcDrain", "runtime.gcBgMarkWorker.func2", "runtime.gcBgMarkWorker"}, ownGC},
+		{"sipgo's parser allocating", []string{"runtime.nextFreeFast", "runtime.mallocgc", "runtime.newobject", "github.com/emiago/sipgo/sip.NewParams"}, ownAllocSip},
+		{"the engine allocating", []string{"runtime.memclrNoHeapPointers", "runtime.mallocgc", "runtime.makeslice", "github.com/switchboard-sip/switchboard/pipeline/engine.(*transaction).serve"}, ownAllocOurs},
+		{"sipgo's parser", []string{"bytes.IndexByte", "github.com/emiago/sipgo/sip.(*Parser).ParseSIP"}, ownSipgo},
+		{"the engine", []string{"github.com/switchboard-sip/switchboard/pipeline/engine.(*callOrder).enter"}, ownEngine},
+		{"a stage through json", []string{"encoding/json.checkValid", "encoding/json.Unmarshal", "github.com/switchboard-sip/switchboard/pipeline/location.(*Bolt).get"}, ownStages},
+		{"the recorder", []string{"github.com/switchboard-sip/switchboard/pipeline/capture.(*Recorder).Record"}, ownCapture},
+		{"expr", []string{"github.com/expr-lang/expr/vm.(*VM).Run", "github.com/switchboard-sip/switchboard/pipeline.(*Rule).Match"}, ownLibs},
+		{"the scheduler", []string{"runtime.findRunnable", "runtime.schedule", "runtime.park_m", "runtime.mcall"}, ownSched},
+	} {
+		if got := owner(c.stack); got != c.want {
+			t.Errorf("%s: owner %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSharesOfTraces(t *testing.T) {
+	traces := `File: switchboard
+Type: cpu
+Duration: 9s, Total samples = 400ms (4.44%)
+-----------+-------------------------------------------------------
+     300ms   internal/runtime/syscall/linux.Syscall6
+             syscall.sendto
+             github.com/emiago/sipgo/sip.(*UDPConnection).WriteTo
+-----------+-------------------------------------------------------
+     100ms   github.com/emiago/sipgo/sip.ParseUri
+             github.com/emiago/sipgo/sip.(*Parser).ParseSIP
+-----------+-------------------------------------------------------
+`
+	got, err := sharesOfTraces(traces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []profShare{{ownKernel, 300 * time.Millisecond, 0.75}, {ownSipgo, 100 * time.Millisecond, 0.25}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("share %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := sharesOfTraces("File: switchboard\n"); err == nil {
+		t.Error("a profile without samples gave no error")
+	}
+}
