@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -52,6 +53,7 @@ use = "forward"
 // transactions linger (server.linger, 5 s by default), so that at R calls/s
 // the proxy holds about R × linger × retained-B/call. It is meaningful
 // only while the run lasts less than the linger: use -benchtime 2000x.
+// SWITCHBOARD_HEAPPROFILE names a file for the heap profile at that point.
 func BenchmarkEngineCall(b *testing.B) {
 	c := newCoreOn(b, "state_dir = \""+b.TempDir()+"\"\n", seedChain, Options{})
 	c.e.Start()
@@ -74,6 +76,9 @@ func BenchmarkEngineCall(b *testing.B) {
 	mallocs, allocated := after.Mallocs-before.Mallocs, after.TotalAlloc-before.TotalAlloc
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	if path := os.Getenv("SWITCHBOARD_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path)
+	}
 	n := float64(b.N)
 	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/call")
 	b.ReportMetric(float64(mallocs)/n, "allocs/call")
