@@ -54,6 +54,10 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
 		t.unref()
 	}
 	t.serve()
+	t.mu.Lock()
+	t.served = true
+	t.shedIfDone()
+	t.mu.Unlock()
 	t.unref()
 }
 
