@@ -65,8 +65,11 @@ type transaction struct {
 	// transaction and each branch's client transaction until sipgo ends
 	// them, serve while it runs, a CANCEL while it is answered. The last
 	// one out ends it.
-	refs     atomic.Int32
+	refs atomic.Int32
+	// logAttrs and logger are log's handler and logger, kept in the
+	// transaction rather than allocated for each one.
 	logAttrs txLogHandler
+	logger   slog.Logger
 
 	// served is set once serve returned, and running counts the branches
 	// whose run has not; both under mu, for shed.
