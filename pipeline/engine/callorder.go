@@ -2,6 +2,7 @@ package engine
 
 import (
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,10 +59,13 @@ type turn struct {
 	callID  string
 	request bool
 	arrived time.Time
-	key     uint64        // of a request's server transaction
-	entered atomic.Bool   // a request reached the engine (onRequest)
-	done    chan struct{} // closed when the turn ends
-	ended   bool          // under the shard's lock
+	key     uint64      // of a request's server transaction
+	entered atomic.Bool // a request reached the engine (onRequest)
+	// done is closed when the turn ends; before makes it, under the
+	// shard's lock, once a later message waits: most turns have no one
+	// waiting, and no channel.
+	done  chan struct{}
+	ended bool // under the shard's lock
 	// matchable, for an INVITE, is closed once a CANCEL can find its
 	// transaction (serve stored it), or when its turn ends.
 	matchable chan struct{}
@@ -99,7 +103,7 @@ func (o *callOrder) arrivedRequest(req *sip.Request) {
 	if _, ok := s.requests[h]; ok {
 		return
 	}
-	t := &turn{callID: id, request: true, arrived: time.Now(), key: h, done: make(chan struct{})}
+	t := &turn{callID: id, request: true, arrived: time.Now(), key: h}
 	if req.IsInvite() {
 		t.matchable = make(chan struct{})
 	}
@@ -113,7 +117,7 @@ func (o *callOrder) arrivedResponse(res *sip.Response) *turn {
 	if id == "" {
 		return nil
 	}
-	t := &turn{callID: id, done: make(chan struct{})}
+	t := &turn{callID: id}
 	s := o.shard(id)
 	s.mu.Lock()
 	s.calls[id] = append(s.calls[id], t)
@@ -206,6 +210,9 @@ func (o *callOrder) before(t *turn, requests bool) []*turn {
 			return out
 		}
 		if requests || !p.request {
+			if p.done == nil {
+				p.done = make(chan struct{})
+			}
 			out = append(out, p)
 		}
 	}
@@ -224,7 +231,9 @@ func (o *callOrder) end(t *turn) {
 		return
 	}
 	t.ended = true
-	close(t.done)
+	if t.done != nil {
+		close(t.done)
+	}
 	t.match()
 	if t.request && s.requests[t.key] == t {
 		s.requests[t.key] = nil // the key stays until the transaction ends
@@ -232,7 +241,7 @@ func (o *callOrder) end(t *turn) {
 	turns := s.calls[t.callID]
 	for i, p := range turns {
 		if p == t {
-			turns = append(turns[:i:i], turns[i+1:]...)
+			turns = slices.Delete(turns, i, i+1) // before copies what it returns
 			break
 		}
 	}
