@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -59,6 +60,7 @@ func BenchmarkEngineCall(b *testing.B) {
 	c.e.Start()
 	proxy := netip.MustParseAddrPort(c.addr)
 	caller, callee := newBenchPhone(b, "alice", proxy), newBenchPhone(b, "bob", proxy)
+	caller.peer, callee.peer = callee, caller
 	callee.register(b)
 	caller.call(b, callee, -1) // the first call warms the pools and the location cache
 
@@ -115,6 +117,11 @@ type benchPhone struct {
 	from  netip.AddrPort
 	buf   []byte
 	out   []byte
+	// peer is the other phone of the call; skips and skipped count and
+	// keep the datagrams await passed over, for a benchmark that failed.
+	peer    *benchPhone
+	skips   int
+	skipped []byte
 }
 
 func newBenchPhone(b *testing.B, name string, proxy netip.AddrPort) *benchPhone {
@@ -309,12 +316,31 @@ func (p *benchPhone) await(b *testing.B, what string, match func() bool) {
 	for {
 		n, from, err := p.conn.ReadFromUDPAddrPort(p.buf)
 		if err != nil {
-			b.Fatalf("%s waiting for %s: %v", p.name, what, err)
+			b.Fatalf("%s waiting for %s: %v; it skipped %d datagrams, the last %q; %s", p.name, what, err, p.skips, p.skipped, p.peer.pending())
 		}
 		p.in, p.from = p.buf[:n], from
 		if match() {
+			p.skips = 0
 			return
 		}
+		p.skips++
+		line, _, _ := bytes.Cut(p.in, []byte("\r\n"))
+		p.skipped = append(p.skipped[:0], line...)
+	}
+}
+
+// pending says what the phone has read but not waited for, for a
+// benchmark that failed.
+func (p *benchPhone) pending() string {
+	p.conn.SetReadDeadline(time.Now().Add(time.Second))
+	var lines []string
+	for {
+		n, _, err := p.conn.ReadFromUDPAddrPort(p.buf)
+		if err != nil {
+			return fmt.Sprintf("%s had %q pending", p.name, lines)
+		}
+		line, _, _ := bytes.Cut(p.buf[:n], []byte("\r\n"))
+		lines = append(lines, string(line))
 	}
 }
 
