@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,46 +18,27 @@ import (
 	_ "github.com/switchboard-sip/switchboard/stages/rewrite"
 )
 
-// seedChain is the chain of examples/seed.toml.
-const seedChain = `
-[[stage]]
-use = "parse"
-[[stage]]
-use  = "registrar"
-when = 'request.method == "REGISTER"'
-[[stage]]
-use = "location"
-[[stage]]
-use = "record_route"
-[[stage]]
-use    = "rewrite"
-when   = 'response.code == 200'
-reason = "OK THANKS"
-[[stage]]
-use        = "calllog"
-path       = "custom.log"
-format     = "seed"
-cdr_path   = "cdr.csv"
-cdr_format = "csv"
-[[stage]]
-use = "forward"
-`
-
 // BenchmarkEngineCall measures what one call costs the proxy: the real
-// engine with the seed's chain and a memory location store, on loopback
-// UDP, between a caller and a registered callee on raw sockets (INVITE,
-// 100/180/200, ACK and BYE along the Record-Route, 200). The phones
-// allocate next to nothing, so the figures are the proxy's (and sipgo's):
-// allocs/call and B/call are what a call allocates, cpu-ns/call the CPU
-// time it takes (the process's, the phones' included), ns/op its latency,
-// one call at a time. retained-B/call is the heap still in use right after the
-// last call, after a collection, per call: what a call holds while its
-// transactions linger (server.linger, 5 s by default), so that at R calls/s
-// the proxy holds about R × linger × retained-B/call. It is meaningful
-// only while the run lasts less than the linger: use -benchtime 2000x.
+// engine with the chain of examples/seed.toml and a memory location
+// store, on loopback UDP, between a caller and a registered callee on raw
+// sockets (INVITE, 100/180/200, ACK and BYE along the Record-Route, 200).
+// The phones allocate next to nothing, so the figures are the proxy's
+// (and sipgo's): allocs/call and B/call are what a call allocates,
+// cpu-ns/call the CPU time it takes (the process's, the phones'
+// included), ns/op its latency, one call at a time. retained-B/call is
+// the heap still in use right after the last call, after a collection,
+// per call: what a call holds while its transactions linger
+// (server.linger, 5 s by default), so that at R calls/s the proxy holds
+// about R × linger × retained-B/call. It is meaningful only while the run
+// lasts less than the linger: use -benchtime 2000x.
 // SWITCHBOARD_HEAPPROFILE names a file for the heap profile at that point.
 func BenchmarkEngineCall(b *testing.B) {
-	c := newCoreOn(b, "state_dir = \""+b.TempDir()+"\"\n", seedChain, Options{})
+	seed, err := os.ReadFile("../../examples/seed.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, chain, _ := strings.Cut(string(seed), "\n[[stage]]")
+	c := newCoreOn(b, "state_dir = \""+b.TempDir()+"\"\n", "[[stage]]"+chain, Options{})
 	c.e.Start()
 	proxy := netip.MustParseAddrPort(c.addr)
 	caller, callee := newBenchPhone(b, "alice", proxy), newBenchPhone(b, "bob", proxy)
@@ -210,14 +192,7 @@ func (p *benchPhone) call(b *testing.B, callee *benchPhone, i int) {
 // start begins a request of the phone's in call i: the request line, a
 // Via, From and Call-ID.
 func (p *benchPhone) start(method, ruri, kind string, i, seq int) {
-	p.out = append(p.out[:0], method...)
-	p.out = append(p.out, ' ')
-	p.out = append(p.out, ruri...)
-	p.out = append(p.out, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
-	p.out = append(p.out, p.self...)
-	p.out = append(p.out, ";branch=z9hG4bK-"...)
-	p.out = append(p.out, kind...)
-	p.out = strconv.AppendInt(p.out, int64(i), 10)
+	p.out = appendRequestLine(p.out[:0], method, ruri, p.self, kind, i)
 	p.out = append(p.out, '-')
 	p.out = strconv.AppendInt(p.out, int64(seq), 10)
 	p.out = append(p.out, "\r\nMax-Forwards: 70\r\nFrom: <sip:"...)
@@ -229,6 +204,19 @@ func (p *benchPhone) start(method, ruri, kind string, i, seq int) {
 	p.out = append(p.out, kind...)
 	p.out = strconv.AppendInt(p.out, int64(i), 10)
 	p.out = append(p.out, "\r\n"...)
+}
+
+// appendRequestLine appends a request line and a Via from self whose
+// branch ends with branch and i.
+func appendRequestLine[URI string | []byte](out []byte, method string, ruri URI, self, branch string, i int) []byte {
+	out = append(out, method...)
+	out = append(out, ' ')
+	out = append(out, ruri...)
+	out = append(out, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
+	out = append(out, self...)
+	out = append(out, ";branch=z9hG4bK-"...)
+	out = append(out, branch...)
+	return strconv.AppendInt(out, int64(i), 10)
 }
 
 // end adds the phone's Contact and body (nil for none) to a message.
@@ -249,14 +237,7 @@ func (p *benchPhone) end(body []byte) {
 
 // inDialog makes the caller's request of call i in its dialog.
 func (p *benchPhone) inDialog(method string, contact, to []byte, routes [][]byte, i, seq int) {
-	p.out = append(p.out[:0], method...)
-	p.out = append(p.out, ' ')
-	p.out = append(p.out, contact...)
-	p.out = append(p.out, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
-	p.out = append(p.out, p.self...)
-	p.out = append(p.out, ";branch=z9hG4bK-"...)
-	p.out = append(p.out, method...)
-	p.out = strconv.AppendInt(p.out, int64(i), 10)
+	p.out = appendRequestLine(p.out[:0], method, contact, p.self, method, i)
 	p.out = append(p.out, "\r\n"...)
 	for _, r := range routes {
 		p.out = append(p.out, "Route: "...)
