@@ -22,26 +22,39 @@ const DialogParam = "sbd"
 // tag of the initial request; in later requests it is the From or the To
 // tag, by direction).
 func DialogToken(key []byte, callID, tag string) string {
+	var token [dialogTokenLen]byte
+	dialogToken(key, callID, tag, &token)
+	return string(token[:])
+}
+
+// dialogTokenLen is the length of a token: 12 bytes of the MAC in
+// unpadded base64.
+const dialogTokenLen = 16
+
+// dialogToken writes the token of DialogToken to token, without
+// allocating: it runs for every message the proxy record-routes and every
+// in-dialog request it checks.
+func dialogToken(key []byte, callID, tag string, token *[dialogTokenLen]byte) {
 	m, _ := dialogMACs.Get().(*dialogMAC)
 	if m == nil || !bytes.Equal(m.key, key) {
 		m = &dialogMAC{key: bytes.Clone(key), h: hmac.New(sha256.New, key)}
 	} else {
 		m.h.Reset()
 	}
-	m.h.Write([]byte(callID))
-	m.h.Write([]byte{0})
-	m.h.Write([]byte(tag))
-	var sum [sha256.Size]byte
-	token := base64.RawURLEncoding.EncodeToString(m.h.Sum(sum[:0])[:12])
+	m.in = append(append(append(m.in[:0], callID...), 0), tag...)
+	m.h.Write(m.in)
+	base64.RawURLEncoding.Encode(token[:], m.h.Sum(m.sum[:0])[:12])
 	dialogMACs.Put(m)
-	return token
 }
 
 // dialogMAC is an HMAC of a key, kept for the next DialogToken: a new one
-// costs two SHA-256 states and the key's pads, per message.
+// costs two SHA-256 states and the key's pads, per message. in and sum are
+// its input and output, kept with it.
 type dialogMAC struct {
 	key []byte
 	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
 }
 
 var dialogMACs sync.Pool
@@ -56,8 +69,13 @@ func DialogSigned(key []byte, req *sip.Request, token string) bool {
 	if id == nil {
 		return false
 	}
+	var want [dialogTokenLen]byte
 	for _, tag := range tags(req) {
-		if tag != "" && hmac.Equal([]byte(token), []byte(DialogToken(key, id.Value(), tag))) {
+		if tag == "" {
+			continue
+		}
+		dialogToken(key, id.Value(), tag, &want)
+		if hmac.Equal([]byte(token), want[:]) {
 			return true
 		}
 	}

@@ -103,8 +103,14 @@ func (t *transaction) startBranch(br *sip.Request, target pipeline.Target, trace
 // transaction lingers in sipgo for its Timer D, K or M, but no goroutine
 // waits for it.
 func (b *branch) run() {
-	defer b.close()
 	t := b.t
+	defer func() {
+		b.close()
+		t.mu.Lock()
+		t.running--
+		t.shedIfDone()
+		t.mu.Unlock()
+	}()
 	opts := t.ctx.Forward
 	frTimeout := opts.ProvisionalTimeout
 	if frTimeout <= 0 {

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"hash/maphash"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,10 +59,13 @@ type turn struct {
 	callID  string
 	request bool
 	arrived time.Time
-	key     uint64        // of a request's server transaction
-	entered atomic.Bool   // a request reached the engine (onRequest)
-	done    chan struct{} // closed when the turn ends
-	ended   bool          // under the shard's lock
+	key     uint64      // of a request's server transaction
+	entered atomic.Bool // a request reached the engine (onRequest)
+	// done is closed when the turn ends; before makes it, under the
+	// shard's lock, once a later message waits: most turns have no one
+	// waiting, and no channel.
+	done  chan struct{}
+	ended bool // under the shard's lock
 	// matchable, for an INVITE, is closed once a CANCEL can find its
 	// transaction (serve stored it), or when its turn ends.
 	matchable chan struct{}
@@ -87,18 +93,17 @@ func (o *callOrder) arrivedRequest(req *sip.Request) {
 	if id == "" || req.IsCancel() {
 		return
 	}
-	key, err := sip.ServerTxKeyMake(req)
-	if err != nil {
+	h, ok := txKeyHash(o.seed, req)
+	if !ok {
 		return
 	}
-	h := maphash.String(o.seed, key)
 	s := o.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.requests[h]; ok {
 		return
 	}
-	t := &turn{callID: id, request: true, arrived: time.Now(), key: h, done: make(chan struct{})}
+	t := &turn{callID: id, request: true, arrived: time.Now(), key: h}
 	if req.IsInvite() {
 		t.matchable = make(chan struct{})
 	}
@@ -112,7 +117,7 @@ func (o *callOrder) arrivedResponse(res *sip.Response) *turn {
 	if id == "" {
 		return nil
 	}
-	t := &turn{callID: id, done: make(chan struct{})}
+	t := &turn{callID: id}
 	s := o.shard(id)
 	s.mu.Lock()
 	s.calls[id] = append(s.calls[id], t)
@@ -205,6 +210,9 @@ func (o *callOrder) before(t *turn, requests bool) []*turn {
 			return out
 		}
 		if requests || !p.request {
+			if p.done == nil {
+				p.done = make(chan struct{})
+			}
 			out = append(out, p)
 		}
 	}
@@ -223,7 +231,9 @@ func (o *callOrder) end(t *turn) {
 		return
 	}
 	t.ended = true
-	close(t.done)
+	if t.done != nil {
+		close(t.done)
+	}
 	t.match()
 	if t.request && s.requests[t.key] == t {
 		s.requests[t.key] = nil // the key stays until the transaction ends
@@ -231,7 +241,7 @@ func (o *callOrder) end(t *turn) {
 	turns := s.calls[t.callID]
 	for i, p := range turns {
 		if p == t {
-			turns = append(turns[:i:i], turns[i+1:]...)
+			turns = slices.Delete(turns, i, i+1) // before copies what it returns
 			break
 		}
 	}
@@ -310,4 +320,42 @@ func (o *callOrder) sweep(now time.Time) {
 			o.end(t)
 		}
 	}
+}
+
+// txKeyHash is maphash.String(seed, key) of the key of req's server
+// transaction (sip.ServerTxKeyMake), without making the key, which costs
+// two allocations: for an RFC 3261 branch it hashes the parts of the key
+// as sipgo joins them.
+func txKeyHash(seed maphash.Seed, req *sip.Request) (uint64, bool) {
+	via, cseq := req.Via(), req.CSeq()
+	if via == nil || cseq == nil {
+		return 0, false
+	}
+	branch, _ := via.Params.Get("branch")
+	if rest, ok := strings.CutPrefix(branch, sip.RFC3261BranchMagicCookie); !ok || rest == "" {
+		key, err := sip.ServerTxKeyMake(req)
+		if err != nil {
+			return 0, false
+		}
+		return maphash.String(seed, key), true
+	}
+	method := cseq.MethodName
+	if method == sip.ACK {
+		method = sip.INVITE
+	}
+	port := via.Port
+	if port <= 0 {
+		port = sip.DefaultPort(via.Transport)
+	}
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(branch)
+	h.WriteString(sip.TxSeperator)
+	h.WriteString(via.Host)
+	h.WriteString(sip.TxSeperator)
+	var num [20]byte
+	h.Write(strconv.AppendInt(num[:0], int64(port), 10))
+	h.WriteString(sip.TxSeperator)
+	h.WriteString(string(method))
+	return h.Sum64(), true
 }

@@ -582,3 +582,33 @@ func TestResponseNotBehindBlockedRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestTxKeyHash checks that txKeyHash hashes the key sipgo gives the
+// request's server transaction.
+func TestTxKeyHash(t *testing.T) {
+	tests := []struct{ method, via string }{
+		{"INVITE", "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK-1"},
+		{"ACK", "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK-1"},
+		{"BYE", "SIP/2.0/TCP phone.example.org;branch=z9hG4bK-2"},
+		{"OPTIONS", "SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK-3;rport"},
+		{"INVITE", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK"}, // no more than the cookie: RFC 2543
+		{"INVITE", "SIP/2.0/UDP 192.0.2.1:5060;branch=1234"},    // RFC 2543
+		{"INVITE", "SIP/2.0/UDP 192.0.2.1:5060"},                // no branch
+	}
+	seed := maphash.MakeSeed()
+	for i, tc := range tests {
+		msg, err := sip.ParseMessage([]byte(tc.method + " sip:b@example.org SIP/2.0\r\nVia: " + tc.via + "\r\n" +
+			"From: <sip:a@example.org>;tag=a\r\nTo: <sip:b@example.org>\r\nCall-ID: c\r\nCSeq: 1 " + tc.method + "\r\nContent-Length: 0\r\n\r\n"))
+		if err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		req := msg.(*sip.Request)
+		key, err := sip.ServerTxKeyMake(req)
+		if err != nil {
+			t.Fatalf("test %d: %v", i, err)
+		}
+		if got, ok := txKeyHash(seed, req); !ok || got != maphash.String(seed, key) {
+			t.Errorf("test %d: txKeyHash = %d, %v; the hash of %q is %d", i, got, ok, key, maphash.String(seed, key))
+		}
+	}
+}

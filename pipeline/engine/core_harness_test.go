@@ -73,7 +73,7 @@ func newCoreWith(t *testing.T, chain string, opts Options) *core {
 
 // newCoreOn is newCoreWith with more sockets (listen URIs) and config
 // sections (sections, before the chain).
-func newCoreOn(t *testing.T, sections, chain string, opts Options, listen ...string) *core {
+func newCoreOn(t testing.TB, sections, chain string, opts Options, listen ...string) *core {
 	t.Helper()
 	registerCoreStages()
 	e := testEngineWith(t, 65535, opts)
@@ -197,7 +197,7 @@ func newPhone(t *testing.T, name string, s script) *phone {
 
 // listenUDP opens a UDP socket on ip (a loopback address), closed when the
 // test ends.
-func listenUDP(t *testing.T, ip string) *net.UDPConn {
+func listenUDP(t testing.TB, ip string) *net.UDPConn {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {

@@ -137,6 +137,7 @@ func (t *transaction) sendHops(req *sip.Request, target pipeline.Target, last bo
 func (t *transaction) addBranch(b *branch) {
 	t.mu.Lock()
 	t.branches = append(t.branches, b)
+	t.running++
 	b.round = t.round
 	late := t.answered || t.cancelled
 	if t.answered {

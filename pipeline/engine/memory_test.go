@@ -167,7 +167,7 @@ func TestMemoryAfterInviteFlood(t *testing.T) {
 	}
 }
 
-func writeHeapProfile(t *testing.T, path string) {
+func writeHeapProfile(t testing.TB, path string) {
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)

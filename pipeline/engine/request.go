@@ -46,7 +46,8 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
 		t.mark2543 = mark
 	}
 	t.logAttrs = txLogHandler{inner: e.log.Handler(), req: req}
-	t.log = slog.New(&t.logAttrs)
+	t.logger = *slog.New(&t.logAttrs)
+	t.log = &t.logger
 	// One reference for the server transaction, one for serve: the
 	// transaction cannot end before its branches are counted.
 	t.refs.Store(2)
@@ -54,6 +55,10 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
 		t.unref()
 	}
 	t.serve()
+	t.mu.Lock()
+	t.served = true
+	t.shedIfDone()
+	t.mu.Unlock()
 	t.unref()
 }
 

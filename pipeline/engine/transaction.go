@@ -65,8 +65,16 @@ type transaction struct {
 	// transaction and each branch's client transaction until sipgo ends
 	// them, serve while it runs, a CANCEL while it is answered. The last
 	// one out ends it.
-	refs     atomic.Int32
+	refs atomic.Int32
+	// logAttrs and logger are log's handler and logger, kept in the
+	// transaction rather than allocated for each one.
 	logAttrs txLogHandler
+	logger   slog.Logger
+
+	// served is set once serve returned, and running counts the branches
+	// whose run has not; both under mu, for shed.
+	served  bool
+	running int
 }
 
 // hold takes one more reference, unless the transaction has already
@@ -325,4 +333,19 @@ func (t *transaction) relay2xxRetransmission(res *sip.Response) {
 	if err := t.tx.Respond(res); err != nil {
 		t.e.writeStateless(res)
 	}
+}
+
+// shedIfDone drops, with t.mu held, what the transaction needs only while
+// it works, once it is done: a final response went upstream, serve
+// returned and no branch is running. sipgo keeps its transactions
+// server.linger longer, and their callbacks keep the transaction: a 2xx
+// retransmission still needs its request, pipeline and log, not the
+// stages' Context (the request as they changed it, the targets), the
+// branches or their final responses.
+func (t *transaction) shedIfDone() {
+	if !t.served || t.running > 0 || !t.finalSent || t.forwarding {
+		return
+	}
+	t.ctx, t.branches, t.finals = nil, nil, nil
+	t.next, t.nextReq = nil, nil
 }

@@ -90,7 +90,7 @@ func testEngine(t *testing.T, maxSize int) *Engine {
 // testEngineWith is testEngine with the given options, which New applies
 // before the engine's sockets are read: a test changes sipgo's timers
 // through them, not after Listen, when the engine's goroutines read them.
-func testEngineWith(t *testing.T, maxSize int, opts Options) *Engine {
+func testEngineWith(t testing.TB, maxSize int, opts Options) *Engine {
 	t.Helper()
 	e, err := New(&pipeline.Services{}, slog.New(slog.DiscardHandler), opts)
 	if err != nil {

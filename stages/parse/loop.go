@@ -13,7 +13,7 @@ import (
 // before, and it came back unchanged.
 func looped(ctx *pipeline.Context) bool {
 	part := ""
-	for _, h := range ctx.Request.GetHeaders("Via") {
+	for _, h := range ctx.Request.Headers() {
 		via, ok := h.(*sip.ViaHeader)
 		if !ok {
 			continue

@@ -124,7 +124,7 @@ func (p *Parse) check(ctx *pipeline.Context) (int, string) {
 	if p.CheckLoops && looped(ctx) {
 		return sip.StatusLoopDetected, "Loop Detected"
 	}
-	if h := req.GetHeader("Proxy-Require"); h != nil && !req.IsAck() && req.Method != sip.CANCEL {
+	if h := header(req, "Proxy-Require"); h != nil && !req.IsAck() && req.Method != sip.CANCEL {
 		// RFC 3261 16.3 step 5: this proxy supports no extension a client
 		// may require of it.
 		return statusBadExtension, "Bad Extension: " + strings.TrimSpace(h.Value())
@@ -134,16 +134,38 @@ func (p *Parse) check(ctx *pipeline.Context) (int, string) {
 
 // single are the headers a request carries once (RFC 3261 7.3.1): two of
 // them make the request ambiguous.
-var single = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"}
+var single = [...]string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"}
 
 // checkSingle refuses a request with two values of a single-value header.
+// It reads the headers once, without sipgo's GetHeaders, which allocates
+// a list for each name.
 func checkSingle(req *sip.Request) (int, string) {
-	for _, name := range single {
-		if hs := req.GetHeaders(name); len(hs) > 1 {
-			return sip.StatusBadRequest, "Bad Request: more than one " + name
+	var seen [len(single)]bool
+	for _, h := range req.Headers() {
+		name := h.Name()
+		for i, s := range single {
+			if !strings.EqualFold(name, s) {
+				continue
+			}
+			if seen[i] {
+				return sip.StatusBadRequest, "Bad Request: more than one " + s
+			}
+			seen[i] = true
 		}
 	}
 	return 0, ""
+}
+
+// header returns the first header called name, in any case, or nil:
+// sipgo's GetHeader allocates a lower-case copy of every name it passes
+// that it does not know.
+func header(req *sip.Request, name string) sip.Header {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
 }
 
 // checkHeaders checks that the headers every request needs are there.
