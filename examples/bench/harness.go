@@ -597,14 +597,16 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		st = runCalls(ctx, o, p, workCalls, rate, dur, dir, sippCPUs, prof)
 		if prof != "" && st.Err == "" {
 			res.Profiles = append(res.Profiles, prof)
-			if shares, err := profileShares(ctx, prof); err == nil {
-				res.Shares = append(res.Shares, profileSet{Target: p.Name, Rate: rate, Shares: shares})
-			} else {
+			set := profileSet{Target: p.Name, Rate: rate}
+			var err error
+			if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
 			}
 			if _, err := os.Stat(heapProfile(prof)); err == nil {
 				res.Profiles = append(res.Profiles, heapProfile(prof))
+				set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")
 			}
+			res.Shares = append(res.Shares, set)
 		}
 	} else if workload == workLatency {
 		st = runCalls(ctx, o, p, workLatency, rate, dur, dir, sippCPUs, "")

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
@@ -36,36 +37,63 @@ const (
 	ourPkg   = "github.com/switchboard-sip/switchboard/"
 )
 
-// profileSet is the owners of one proxy's CPU profile at one call rate.
+// profileSet is the owners of one proxy's CPU profile at one call rate,
+// and of the heap in use at its end.
 type profileSet struct {
 	Target string
 	Rate   int
 	Shares []profShare
+	Heap   []profShare
 }
 
-// profShare is one owner's share of a profile.
+// profShare is one owner's share of a profile: CPU time (ns) or bytes in
+// use.
 type profShare struct {
 	Owner string
-	Time  time.Duration
+	Value float64
 	Share float64 // of the profile's samples
 }
 
-// profileShares reads a CPU profile with `go tool pprof -traces` and
-// charges each sample to its owner (see owner), largest first.
-func profileShares(ctx context.Context, path string) ([]profShare, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-traces", path).Output()
+// profileShares reads a profile with `go tool pprof -traces` (a heap
+// profile's bytes in use, with index inuse_space) and charges each sample
+// to its owner (see owner), largest first.
+func profileShares(ctx context.Context, path, index string) ([]profShare, error) {
+	args := []string{"tool", "pprof", "-traces"}
+	if index != "" {
+		args = append(args, "-sample_index="+index)
+	}
+	out, err := exec.CommandContext(ctx, "go", append(args, path)...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("go tool pprof -traces %s: %w", path, err)
 	}
 	return sharesOfTraces(string(out))
 }
 
+// sampleValue reads a value of pprof's -traces output: a duration
+// ("140ms") or a size ("1.50MB", "512kB", "0").
+func sampleValue(s string) (float64, bool) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return float64(d), true
+	}
+	for _, u := range []struct {
+		suffix string
+		scale  float64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"kB", 1 << 10}, {"B", 1}} {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(num, 64)
+			return v * u.scale, err == nil
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	return v, err == nil
+}
+
 // sharesOfTraces charges the samples of pprof's -traces output.
 func sharesOfTraces(text string) ([]profShare, error) {
-	by := map[string]time.Duration{}
-	var total time.Duration
+	by := map[string]float64{}
+	var total float64
 	var stack []string
-	var value time.Duration
+	var value float64
 	flush := func() {
 		if len(stack) > 0 {
 			by[owner(stack)] += value
@@ -86,11 +114,11 @@ func sharesOfTraces(text string) ([]profShare, error) {
 			continue
 		}
 		if len(f) == 2 && len(stack) == 0 {
-			d, err := time.ParseDuration(f[0])
-			if err != nil {
+			v, ok := sampleValue(f[0])
+			if !ok {
 				continue // the header's lines
 			}
-			value = d
+			value = v
 			stack = append(stack, f[1])
 			continue
 		}
@@ -103,10 +131,10 @@ func sharesOfTraces(text string) ([]profShare, error) {
 		return nil, fmt.Errorf("no samples")
 	}
 	var shares []profShare
-	for o, d := range by {
-		shares = append(shares, profShare{Owner: o, Time: d, Share: float64(d) / float64(total)})
+	for o, v := range by {
+		shares = append(shares, profShare{Owner: o, Value: v, Share: v / total})
 	}
-	slices.SortFunc(shares, func(a, b profShare) int { return int(b.Time - a.Time) })
+	slices.SortFunc(shares, func(a, b profShare) int { return cmp.Compare(b.Value, a.Value) })
 	return shares, nil
 }
 
@@ -161,12 +189,21 @@ func owner(stack []string) string {
 	return ownLibs
 }
 
-// sharesMarkdown renders the shares of a profile taken at rate calls/s.
-func sharesMarkdown(b *strings.Builder, name string, rate int, shares []profShare) {
+// sharesMarkdown renders the owners of a proxy's profiles taken at a
+// call rate: its CPU, and its heap in use.
+func sharesMarkdown(b *strings.Builder, s profileSet) {
 	fmt.Fprintf(b, "\nWhere %s's CPU went at %d calls/s (its CPU profile, each sample charged to its owner: a system call to the kernel, "+
-		"an allocation to the code that allocated, anything else to the first frame that is not Go's runtime or standard library):\n\n", name, rate)
+		"an allocation to the code that allocated, anything else to the first frame that is not Go's runtime or standard library):\n\n", s.Target, s.Rate)
 	b.WriteString("| owner | CPU | share |\n|---|--:|--:|\n")
-	for _, s := range shares {
-		fmt.Fprintf(b, "| %s | %s | %s %% |\n", s.Owner, s.Time.Round(10*time.Millisecond), strconv.FormatFloat(100*s.Share, 'f', 1, 64))
+	for _, sh := range s.Shares {
+		fmt.Fprintf(b, "| %s | %s | %.1f %% |\n", sh.Owner, time.Duration(sh.Value).Round(10*time.Millisecond), 100*sh.Share)
+	}
+	if len(s.Heap) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nWho allocated the heap %s held while the calls at %d calls/s ran (its heap profile, bytes in use by the allocating code):\n\n", s.Target, s.Rate)
+	b.WriteString("| owner | in use | share |\n|---|--:|--:|\n")
+	for _, sh := range s.Heap {
+		fmt.Fprintf(b, "| %s | %.1f MiB | %.1f %% |\n", sh.Owner, sh.Value/(1<<20), 100*sh.Share)
 	}
 }

@@ -45,7 +45,7 @@ Duration: 9s, Total samples = 400ms (4.44%)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []profShare{{ownKernel, 300 * time.Millisecond, 0.75}, {ownSipgo, 100 * time.Millisecond, 0.25}}
+	want := []profShare{{ownKernel, float64(300 * time.Millisecond), 0.75}, {ownSipgo, float64(100 * time.Millisecond), 0.25}}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -56,5 +56,25 @@ Duration: 9s, Total samples = 400ms (4.44%)
 	}
 	if _, err := sharesOfTraces("File: switchboard\n"); err == nil {
 		t.Error("a profile without samples gave no error")
+	}
+}
+
+func TestSampleValue(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"140ms", float64(140 * time.Millisecond), true},
+		{"1.50MB", 1.5 * (1 << 20), true},
+		{"512kB", 512 << 10, true},
+		{"100B", 100, true},
+		{"0", 0, true},
+		{"File:", 0, false},
+	} {
+		got, ok := sampleValue(c.in)
+		if ok != c.ok || got != c.want {
+			t.Errorf("sampleValue(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
 	}
 }

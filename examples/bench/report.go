@@ -308,7 +308,7 @@ func setupMarkdown(b *strings.Builder, r *result) {
 		}
 	}
 	for _, s := range r.Shares {
-		sharesMarkdown(b, s.Target, s.Rate, s.Shares)
+		sharesMarkdown(b, s)
 	}
 	if len(r.Profiles) > 0 {
 		b.WriteString("\nProfiles written: " + strings.Join(r.Profiles, ", ") + "\n")
