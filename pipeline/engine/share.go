@@ -22,6 +22,17 @@ const (
 	// (half the reader's time) before its datagrams are dropped while
 	// others wait: the size of its bucket.
 	shareBurst = 20 * time.Millisecond
+	// shareCharge is the most one datagram is charged when its source's
+	// bucket was full as the reader took it. The reader's time is
+	// wall-clock time, and on a loaded machine the OS or the collector may
+	// take the reader away in the middle of a datagram for longer than a
+	// bucket holds: charged whole, that one stall would empty the bucket
+	// of a source that had not been using the reader, and drop its next
+	// datagrams (a lone phone's BYE). Half a bucket: one stall, however
+	// long, leaves the source half of it, above the empty bucket that
+	// drops. A source that keeps the reader busy has no full bucket, and
+	// is charged all it takes.
+	shareCharge = shareBurst / 2
 	// shareBacklog is how many reads in a row must find a datagram
 	// waiting for the reader to count as saturated.
 	shareBacklog = 3
@@ -121,8 +132,9 @@ func (r *readerShare) yield() {
 }
 
 // charge takes the reader's time over the datagram last returned from its
-// source's bucket. A bucket goes down to -shareBurst at most: a source
-// that took the reader while it was idle owes little for it.
+// source's bucket (shareCharge at most, from a full bucket). A bucket goes
+// down to -shareBurst at most: a source that took the reader while it was
+// idle owes little for it.
 func (r *readerShare) charge(now time.Time) {
 	if !r.src.IsValid() {
 		return
@@ -136,8 +148,12 @@ func (r *readerShare) charge(now time.Time) {
 		}
 		b = bucket{shareBurst, r.returned}
 	}
+	cost := now.Sub(r.returned)
+	if b.refilled(r.returned).left >= shareBurst {
+		cost = min(cost, shareCharge)
+	}
 	b = b.refilled(now)
-	b.left = max(b.left-now.Sub(r.returned), -shareBurst)
+	b.left = max(b.left-cost, -shareBurst)
 	r.buckets[src] = b
 }
 

@@ -97,9 +97,10 @@ func runShare(script []scripted, trusted string) shareRun {
 // TestReaderShare: while the reader is saturated, a source that takes
 // more than half of it has the excess of its datagrams dropped, so that
 // the others' wait no more than a few of its datagrams; its share counts
-// what parsing costs, not the turn the reader gives other goroutines; and
-// a source alone, a fair share, a reader that keeps up and a trusted
-// source are left alone.
+// what parsing costs, not the turn the reader gives other goroutines, nor
+// more than shareCharge for one datagram from a full bucket; and a source
+// alone, a fair share, a reader that keeps up, a trusted source and one
+// stall of the machine are left alone.
 func TestReaderShare(t *testing.T) {
 	const (
 		heavy = "192.0.2.66:5060"
@@ -107,6 +108,13 @@ func TestReaderShare(t *testing.T) {
 	)
 	ms := time.Millisecond
 	phones := flow(phone, 100, 20*ms, ms/10, 0)
+	// A source that uses a fraction of the reader, but whose datagrams
+	// come while the reader yields (phones on the same machine answer
+	// during inTurn), so that the reader counts as saturated; on one of
+	// them the reader is taken away for longer than a bucket holds: the
+	// OS or the collector, not the datagram.
+	stalled := flow(heavy, 20, ms/5, ms/50, ms/5)
+	stalled[4].work = 3 * shareBurst
 	tests := []struct {
 		what    string
 		script  []scripted
@@ -127,6 +135,11 @@ func TestReaderShare(t *testing.T) {
 		{"two dear, half each", arrivals(flow(heavy, 200, 10*ms, 10*ms, 0), flow(phone, 200, 10*ms, 10*ms, 0)), "", 0, 0.4, 0},
 		{"a reader that keeps up", arrivals(flow(heavy, 200, 10*ms, 6*ms, 0), phones), "", 200, 0, 50 * ms},
 		{"dear, trusted", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), heavy, 400, 0, 0},
+		// Each datagram costs more than shareCharge: the source never
+		// has a full bucket, and is charged in full.
+		{"dearer than a charge, twice what the reader does", arrivals(flow(heavy, 300, 7*ms, 15*ms, 0), phones), "", 0, 0.4, 40 * ms},
+		{"cheap, alone, one stall of the machine", stalled, "", 20, 0, 0},
+		{"cheap, one stall of the machine", arrivals(stalled, phones), "", 20, 0, 0},
 	}
 	for i, tc := range tests {
 		run := runShare(tc.script, tc.trusted)
