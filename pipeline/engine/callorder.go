@@ -30,6 +30,19 @@ import (
 // dropped; never later, so that nothing waits for another message of its
 // call (an INVITE's turn ends when its first branch is sent, not at its final
 // response).
+//
+// Every wait ends. A message waits only for messages that arrived before
+// it (a response only for responses), so no wait comes back to itself. A
+// request's turn ends when onRequest returns at the latest. A response's
+// turn ends when its branch's run handles it, on its own pass-up or on a
+// later one of the branch (take), or when the branch closes: run returns
+// at the branch's final response, the end of its client transaction, or
+// its timers. The responses sipgo never passes up (a 1xx after the 2xx, a
+// 2xx retransmission, a response to no transaction) come after one of
+// those, so their turns end at the close right after it. Only the wait
+// for a request sipgo may never hand over has a time limit (enterTimeout):
+// one on the others would let a message overtake one that is only slow, a
+// stage waiting on a store.
 
 // orderShards spreads the calls over locks.
 const orderShards = 64
@@ -164,7 +177,8 @@ func (o *callOrder) ended(req *sip.Request, key string) {
 
 // await waits until every message of t's call that arrived before it has
 // left: t's message is next. A request that sipgo never handed over is
-// waited for enterTimeout after its arrival at most.
+// waited for enterTimeout after its arrival at most; the other turns end
+// by themselves (see the top of this file).
 func (o *callOrder) await(t *turn) {
 	for _, p := range o.before(t, true) {
 		if !p.request || p.entered.Load() {
@@ -185,7 +199,8 @@ func (o *callOrder) await(t *turn) {
 
 // awaitResponses waits until every response of t's call that arrived
 // before it has left. Responses wait only for responses: a request never
-// waits for a later message, so no wait can come back to t.
+// waits for a later message, so no wait can come back to t; and each of
+// those responses is handled by its branch's run or ended by its close.
 func (o *callOrder) awaitResponses(t *turn) {
 	for _, p := range o.before(t, false) {
 		<-p.done

@@ -433,6 +433,51 @@ func TestCallOrder(t *testing.T) {
 			want: []string{"200", "NOTIFY"},
 		},
 		{
+			// The re-INVITE's turn ends once it is sent, not at its
+			// final response: the BYE does not wait for the callee.
+			name:  "re-INVITE then BYE",
+			delay: `method = "INVITE"`,
+			run: func(t *testing.T, transport, proxy, id string) []string {
+				c := answered(t, transport, proxy, id)
+				c.caller.send(c.request("ACK", false), c.request("INVITE", false), c.request("BYE", false))
+				return []string{describe(c.callee.next()), describe(c.callee.next()), describe(c.callee.next())}
+			},
+			want: []string{"ACK", "INVITE", "BYE"},
+		},
+		{
+			// The 180 comes while the 200 is in the response stages:
+			// it has a turn, but sipgo's transaction, past its 2xx,
+			// never passes it up. Its turn ends when the branch closes,
+			// right after the 200, and holds neither the ACK nor the
+			// BYE.
+			name:  "200 then a late 180 then ACK and BYE",
+			delay: "status = 200",
+			run: func(t *testing.T, transport, proxy, id string) []string {
+				c := startCall(t, transport, proxy, id)
+				c.callee.send(c.answer(c.invite, 200, "OK"), c.answer(c.invite, 180, "Ringing"))
+				got := []string{describe(c.caller.next())}
+				c.caller.send(c.request("ACK", false), c.request("BYE", false))
+				return append(got, describe(c.callee.next()), describe(c.callee.next()))
+			},
+			want: []string{"200", "ACK", "BYE"},
+		},
+		{
+			// The 200 again while the first is in the response stages:
+			// sipgo hands the copy to OnRetransmission, not to the
+			// branch, whose close ends its turn.
+			name:  "200 twice then ACK and BYE",
+			delay: "status = 200",
+			run: func(t *testing.T, transport, proxy, id string) []string {
+				c := startCall(t, transport, proxy, id)
+				ok := c.answer(c.invite, 200, "OK")
+				c.callee.send(ok, ok)
+				got := []string{describe(c.caller.next())}
+				c.caller.send(c.request("ACK", false), c.request("BYE", false))
+				return append(got, describe(c.callee.next()), describe(c.callee.next()))
+			},
+			want: []string{"200", "ACK", "BYE"},
+		},
+		{
 			// Causal: the 200 cannot exist before the BYE left. The case
 			// checks the 200 is still relayed when the BYE was held.
 			name:  "BYE then its 200",
