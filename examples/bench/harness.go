@@ -138,9 +138,11 @@ type options struct {
 	// config's own (examples/seed.toml sets none).
 	MemoryLimit string
 	// PprofDir, when set, receives CPU profiles of the Switchboard targets
-	// taken during the calls at PprofRate, and heap profiles at the end.
-	PprofDir  string
-	PprofRate int
+	// taken during the calls at PprofRate and the REGISTERs at
+	// PprofRegRate (0: none), and heap profiles at the end.
+	PprofDir     string
+	PprofRate    int
+	PprofRegRate int
 	// Retries is how many times a rate that failed is played again
 	// before the proxy's series ends: a failure must repeat to count, so
 	// that a burst of load from other processes does not end a series.
@@ -588,34 +590,50 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return step{}, err
 	}
+	profRate := o.PprofRate
+	if workload == workRegistrations {
+		profRate = o.PprofRegRate
+	}
+	var prof string
+	if o.PprofDir != "" && !p.Kamailio && try == 1 && workload != workLatency && rate == profRate {
+		prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-%s-%s-%d.cpu.pprof", o.Setup, p.Name, workload, rate))
+	}
 	var st step
-	if workload == workCalls {
-		var prof string
-		if o.PprofDir != "" && !p.Kamailio && rate == o.PprofRate && try == 1 {
-			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-%s-calls-%d.cpu.pprof", o.Setup, p.Name, rate))
-		}
+	switch workload {
+	case workCalls:
 		st = runCalls(ctx, o, p, workCalls, rate, dur, dir, sippCPUs, prof)
-		if prof != "" && st.Err == "" {
-			res.Profiles = append(res.Profiles, prof)
-			set := profileSet{Target: p.Name, Rate: rate}
-			var err error
-			if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
-				res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
-			}
-			if _, err := os.Stat(heapProfile(prof)); err == nil {
-				res.Profiles = append(res.Profiles, heapProfile(prof))
-				set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")
-			}
-			res.Shares = append(res.Shares, set)
-		}
-	} else if workload == workLatency {
+	case workLatency:
 		st = runCalls(ctx, o, p, workLatency, rate, dur, dir, sippCPUs, "")
-	} else {
-		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)
+	default:
+		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs, prof)
+	}
+	if prof != "" && st.Err == "" {
+		res.Profiles = append(res.Profiles, prof)
+		if _, err := os.Stat(heapProfile(prof)); err == nil {
+			res.Profiles = append(res.Profiles, heapProfile(prof))
+		}
+		if workload == workCalls {
+			res.Shares = append(res.Shares, callShares(ctx, p, rate, prof, res))
+		}
 	}
 	st.Try = try
 	st.judge()
 	return st, nil
+}
+
+// callShares charges the time of the CPU profile prof, taken during the
+// calls at rate through p, and of the heap profile beside it, to their
+// owners; what fails is noted in res.
+func callShares(ctx context.Context, p *proxy, rate int, prof string, res *result) profileSet {
+	set := profileSet{Target: p.Name, Rate: rate}
+	var err error
+	if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
+	}
+	if _, err := os.Stat(heapProfile(prof)); err == nil {
+		set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")
+	}
+	return set
 }
 
 // logf writes a progress line to o.Log, if any.

@@ -70,8 +70,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	perCore := fs.String("kamailio-children", "", "comma-separated numbers of Kamailio's UDP workers (-n) per core it may use, each run as its own proxy (default: 1,2,4 in full mode, 1 otherwise)")
 	shm := fs.Int("kamailio-shm", 1024, "Kamailio's shared memory in MB (-m)")
 	memLimit := fs.String("memory-limit", "", "set every Switchboard's server.memory_limit (default: the config's own; examples/seed.toml sets none)")
-	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate, and heap profiles, to this directory")
+	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate (and the REGISTERs at -pprof-reg-rate), and heap profiles, to this directory")
 	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 1000 in full mode, the first rate in smoke mode)")
+	pprofRegRate := fs.Int("pprof-reg-rate", 0, "also profile Switchboard during the REGISTERs at this rate (default: none)")
 	mdPath := fs.String("md", "", "also write the results as markdown to this file")
 	docsPath := fs.String("docs", "", "replace the results sections of this markdown file (docs/benchmarks.md) with the results (with -order, the order section only)")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
@@ -204,6 +205,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	} else if o.PprofRate == 0 {
 		o.PprofRate = o.CallRate[0]
 	}
+	o.PprofRegRate = *pprofRegRate
 	if o.PprofDir != "" {
 		if err := os.MkdirAll(o.PprofDir, 0o755); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
