@@ -41,16 +41,11 @@ type held struct {
 }
 
 // runMillion registers o.Count AORs at every target in turn, each started
-// alone in o's first setup (pinned unless -setups says otherwise), and
-// reads its memory once all are answered.
+// alone in o's setup, and reads its memory once all are answered.
 func runMillion(ctx context.Context, o millionOptions) ([]held, error) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		return nil, errors.New("sipp is not installed: the harness needs it (Debian: apt-get install sip-tester)")
 	}
-	if len(o.Setups) == 0 {
-		return nil, errors.New("no setup to measure in")
-	}
-	o.Setup, o.Pin = o.Setups[0].Name, o.Setups[0].Pin
 	proxyCPUs, sippCPUs := "", ""
 	if o.Pin {
 		proxyCPUs, sippCPUs = o.ProxyCPUs, o.SippCPUs
@@ -200,6 +195,12 @@ func cliMillion(o millionOptions, limit time.Duration, mdPath, docsPath string, 
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(o.Setups) == 0 {
+		fmt.Fprintln(stderr, "bench: no setup to measure in")
+		return 2
+	}
+	// The first setup: pinned unless -setups says otherwise.
+	o.Setup, o.Pin = o.Setups[0].Name, o.Setups[0].Pin
 	hs, err := runMillion(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
