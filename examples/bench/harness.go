@@ -328,22 +328,11 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 
-	work, err := os.MkdirTemp("", "switchboard-bench-")
+	work, bin, cleanup, err := workDir(ctx, o, "switchboard-bench-")
 	if err != nil {
 		return nil, err
 	}
-	if o.Keep {
-		o.logf("work directory: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-	bin := filepath.Join(work, "switchboard")
-	o.logf("building switchboard (without -race)...")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
-	build.Dir = o.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
-	}
+	defer cleanup()
 	for _, su := range o.Setups {
 		if ctx.Err() != nil {
 			break
@@ -359,6 +348,28 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep.Elapsed = time.Since(rep.Started)
 	return rep, nil
+}
+
+// workDir makes a work directory for a run, which cleanup removes unless
+// o.Keep, and builds Switchboard into it as bin.
+func workDir(ctx context.Context, o options, prefix string) (work, bin string, cleanup func(), err error) {
+	if work, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(work) }
+	if o.Keep {
+		o.logf("work directory: %s", work)
+		cleanup = func() {}
+	}
+	bin = filepath.Join(work, "switchboard")
+	o.logf("building switchboard (without -race)...")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
+	build.Dir = o.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		cleanup()
+		return "", "", nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
+	}
+	return work, bin, cleanup, nil
 }
 
 // cores returns how many cores the proxy may use in o's setup: those of

@@ -50,21 +50,11 @@ func runMillion(ctx context.Context, o millionOptions) ([]held, error) {
 	if o.Pin {
 		proxyCPUs, sippCPUs = o.ProxyCPUs, o.SippCPUs
 	}
-	work, err := os.MkdirTemp("", "switchboard-million-")
+	work, bin, cleanup, err := workDir(ctx, o.options, "switchboard-million-")
 	if err != nil {
 		return nil, err
 	}
-	if o.Keep {
-		o.logf("work directory: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-	bin := filepath.Join(work, "switchboard")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
-	build.Dir = o.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
-	}
+	defer cleanup()
 	users := filepath.Join(work, "users.csv")
 	if err := writeUsers(users, "m-", o.Count); err != nil {
 		return nil, err
