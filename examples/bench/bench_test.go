@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -607,6 +608,36 @@ func TestReportSections(t *testing.T) {
 		}
 		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("test %d: sections %v, want %v", i, got, tc.want)
+		}
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := "# HELP switchboard_registrations Live bindings.\n# TYPE switchboard_registrations gauge\n" +
+		"switchboard_registrations 1e+06\nswitchboard_requests_total{method=\"REGISTER\"} 5\n" +
+		"go_memstats_heap_inuse_bytes 2.5e+08\nbroken x\n"
+	got := parseMetrics(text)
+	want := map[string]float64{"switchboard_registrations": 1e6, "go_memstats_heap_inuse_bytes": 2.5e8}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestMillionMarkdown(t *testing.T) {
+	o := millionOptions{options: smokeOptions(), Count: 1000, Rate: 500}
+	o.Args = []string{"-million", "-million-count", "1000"}
+	hs := []held{
+		{Target: targets[1], Sent: 1000, OK: 1000, Wall: 2 * time.Second, Bindings: 1000, RSS: 300 << 20, PSS: 290 << 20, Heap: 200 << 20},
+		{Target: targets[0], Sent: 1000, OK: 990, Wall: 3 * time.Second, Bindings: -1, Heap: -1, File: 40 << 20, Err: "exited: signal: killed"},
+	}
+	md := millionMarkdown(o, hs)
+	for _, want := range []string{
+		"`go run ./examples/bench -million -million-count 1000`", "1000 REGISTERs at 500/s",
+		"| sb-seed-memory | memory | 1000 / 1000 | 2s | 1000 | 300 MiB | 290 MiB | 200 MiB | none |",
+		"| sb-seed | bolt (default) | 990 / 1000 | 3s | ? |", "| ? | 40 MiB |", "sb-seed: exited: signal: killed",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("no %q in\n%s", want, md)
 		}
 	}
 }

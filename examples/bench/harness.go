@@ -138,9 +138,11 @@ type options struct {
 	// config's own (examples/seed.toml sets none).
 	MemoryLimit string
 	// PprofDir, when set, receives CPU profiles of the Switchboard targets
-	// taken during the calls at PprofRate, and heap profiles at the end.
-	PprofDir  string
-	PprofRate int
+	// taken during the calls at PprofRate and the REGISTERs at
+	// PprofRegRate (0: none), and heap profiles at the end.
+	PprofDir     string
+	PprofRate    int
+	PprofRegRate int
 	// Retries is how many times a rate that failed is played again
 	// before the proxy's series ends: a failure must repeat to count, so
 	// that a burst of load from other processes does not end a series.
@@ -326,22 +328,11 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 
-	work, err := os.MkdirTemp("", "switchboard-bench-")
+	work, bin, cleanup, err := workDir(ctx, o, "switchboard-bench-")
 	if err != nil {
 		return nil, err
 	}
-	if o.Keep {
-		o.logf("work directory: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-	bin := filepath.Join(work, "switchboard")
-	o.logf("building switchboard (without -race)...")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
-	build.Dir = o.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
-	}
+	defer cleanup()
 	for _, su := range o.Setups {
 		if ctx.Err() != nil {
 			break
@@ -357,6 +348,28 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep.Elapsed = time.Since(rep.Started)
 	return rep, nil
+}
+
+// workDir makes a work directory for a run, which cleanup removes unless
+// o.Keep, and builds Switchboard into it as bin.
+func workDir(ctx context.Context, o options, prefix string) (work, bin string, cleanup func(), err error) {
+	if work, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(work) }
+	if o.Keep {
+		o.logf("work directory: %s", work)
+		cleanup = func() {}
+	}
+	bin = filepath.Join(work, "switchboard")
+	o.logf("building switchboard (without -race)...")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
+	build.Dir = o.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		cleanup()
+		return "", "", nil, fmt.Errorf("go build -o %s ./cmd/switchboard: %v\n%s", bin, err, out)
+	}
+	return work, bin, cleanup, nil
 }
 
 // cores returns how many cores the proxy may use in o's setup: those of
@@ -588,34 +601,50 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return step{}, err
 	}
+	profRate := o.PprofRate
+	if workload == workRegistrations {
+		profRate = o.PprofRegRate
+	}
+	var prof string
+	if o.PprofDir != "" && !p.Kamailio && try == 1 && workload != workLatency && rate == profRate {
+		prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-%s-%s-%d.cpu.pprof", o.Setup, p.Name, workload, rate))
+	}
 	var st step
-	if workload == workCalls {
-		var prof string
-		if o.PprofDir != "" && !p.Kamailio && rate == o.PprofRate && try == 1 {
-			prof = filepath.Join(o.PprofDir, fmt.Sprintf("%s-%s-calls-%d.cpu.pprof", o.Setup, p.Name, rate))
-		}
+	switch workload {
+	case workCalls:
 		st = runCalls(ctx, o, p, workCalls, rate, dur, dir, sippCPUs, prof)
-		if prof != "" && st.Err == "" {
-			res.Profiles = append(res.Profiles, prof)
-			set := profileSet{Target: p.Name, Rate: rate}
-			var err error
-			if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
-				res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
-			}
-			if _, err := os.Stat(heapProfile(prof)); err == nil {
-				res.Profiles = append(res.Profiles, heapProfile(prof))
-				set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")
-			}
-			res.Shares = append(res.Shares, set)
-		}
-	} else if workload == workLatency {
+	case workLatency:
 		st = runCalls(ctx, o, p, workLatency, rate, dur, dir, sippCPUs, "")
-	} else {
-		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs)
+	default:
+		st = runRegistrations(ctx, o, p, rate, dur, dir, sippCPUs, prof)
+	}
+	if prof != "" && st.Err == "" {
+		res.Profiles = append(res.Profiles, prof)
+		if _, err := os.Stat(heapProfile(prof)); err == nil {
+			res.Profiles = append(res.Profiles, heapProfile(prof))
+		}
+		if workload == workCalls {
+			res.Shares = append(res.Shares, callShares(ctx, p, rate, prof, res))
+		}
 	}
 	st.Try = try
 	st.judge()
 	return st, nil
+}
+
+// callShares charges the time of the CPU profile prof, taken during the
+// calls at rate through p, and of the heap profile beside it, to their
+// owners; what fails is noted in res.
+func callShares(ctx context.Context, p *proxy, rate int, prof string, res *result) profileSet {
+	set := profileSet{Target: p.Name, Rate: rate}
+	var err error
+	if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
+	}
+	if _, err := os.Stat(heapProfile(prof)); err == nil {
+		set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")
+	}
+	return set
 }
 
 // logf writes a progress line to o.Log, if any.

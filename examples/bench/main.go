@@ -54,6 +54,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	soakRate := fs.Int("soak-rate", 1500, "the soak's offered calls per second")
 	soakDur := fs.Duration("soak-duration", 30*time.Minute, "how long the soak offers its rate")
 	order := fs.Bool("order", false, "the order check alone, as -full plays it: sb-minimal and kamailio (under two minutes)")
+	million := fs.Bool("million", false, "register -million-count users (one AOR each) at every Switchboard target in turn and report the memory that holds them (default targets: sb-seed-memory,sb-seed)")
+	millionCount := fs.Int("million-count", 1_000_000, "how many users -million registers")
+	millionRate := fs.Int("million-rate", 2000, "the REGISTERs per second -million offers")
 	orderRate := fs.Int("order-rate", 0, "the order check's offered calls per second (default: the mode's)")
 	orderDur := fs.Duration("order-duration", 0, "how long the order check offers its rate (default: the mode's)")
 	targetList := fs.String("targets", "", "comma-separated proxies to measure (default: sb-seed,sb-minimal,sb-bolt,kamailio; with -order, sb-minimal,kamailio)")
@@ -70,8 +73,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	perCore := fs.String("kamailio-children", "", "comma-separated numbers of Kamailio's UDP workers (-n) per core it may use, each run as its own proxy (default: 1,2,4 in full mode, 1 otherwise)")
 	shm := fs.Int("kamailio-shm", 1024, "Kamailio's shared memory in MB (-m)")
 	memLimit := fs.String("memory-limit", "", "set every Switchboard's server.memory_limit (default: the config's own; examples/seed.toml sets none)")
-	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate, and heap profiles, to this directory")
+	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate (and the REGISTERs at -pprof-reg-rate), and heap profiles, to this directory")
 	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 1000 in full mode, the first rate in smoke mode)")
+	pprofRegRate := fs.Int("pprof-reg-rate", 0, "also profile Switchboard during the REGISTERs at this rate (default: none)")
 	mdPath := fs.String("md", "", "also write the results as markdown to this file")
 	docsPath := fs.String("docs", "", "replace the results sections of this markdown file (docs/benchmarks.md) with the results (with -order, the order section only)")
 	root := fs.String("root", "", "the repository (default: found from the working directory)")
@@ -85,14 +89,14 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	o := smokeOptions()
 	limit := 3 * time.Minute
 	modes := 0
-	for _, m := range []bool{*smoke, *full, *order, *soak} {
+	for _, m := range []bool{*smoke, *full, *order, *soak, *million} {
 		if m {
 			modes++
 		}
 	}
 	switch {
 	case modes != 1:
-		fmt.Fprintln(stderr, "bench: give exactly one of -smoke, -full, -order and -soak")
+		fmt.Fprintln(stderr, "bench: give exactly one of -smoke, -full, -order, -soak and -million")
 		fs.Usage()
 		return 2
 	case *smoke:
@@ -106,6 +110,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		o = soakOptions()
 		o.SoakRate, o.SoakDur = *soakRate, *soakDur
 		limit = *soakDur + 10*time.Minute
+	case *million:
+		o.Mode = "million"
+		o.Targets = []string{"sb-seed-memory", "sb-seed"}
+		o.Setups = []setup{pinned}
 	}
 	if *timeout > 0 {
 		limit = *timeout
@@ -204,6 +212,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	} else if o.PprofRate == 0 {
 		o.PprofRate = o.CallRate[0]
 	}
+	o.PprofRegRate = *pprofRegRate
 	if o.PprofDir != "" {
 		if err := os.MkdirAll(o.PprofDir, 0o755); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
@@ -211,6 +220,17 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if o.Mode == "million" {
+		if *millionCount < 1 || *millionRate < 1 {
+			fmt.Fprintln(stderr, "bench: -million-count and -million-rate must be at least 1")
+			return 2
+		}
+		mo := millionOptions{options: o, Count: *millionCount, Rate: *millionRate}
+		if *timeout == 0 {
+			limit = time.Duration(len(o.Targets)) * (time.Duration(mo.Count/mo.Rate)*time.Second + 5*time.Minute)
+		}
+		return cliMillion(mo, limit, *mdPath, *docsPath, stdout, stderr)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -361,10 +361,24 @@ func (p *proxy) drops() (int64, error) {
 // profile fetches a pprof profile of Switchboard (path such as
 // "profile?seconds=8" or "heap") into file.
 func (p *proxy) profile(ctx context.Context, path, file string) error {
-	if p.httpAddr == "" {
-		return fmt.Errorf("%s has no pprof endpoint", p.Name)
+	f, err := os.Create(file)
+	if err != nil {
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+p.httpAddr+"/debug/pprof/"+path, nil)
+	if err := p.get(ctx, "/debug/pprof/"+path, f); err != nil {
+		f.Close()
+		os.Remove(file)
+		return err
+	}
+	return f.Close()
+}
+
+// get fetches path from Switchboard's [http] listener into w.
+func (p *proxy) get(ctx context.Context, path string, w io.Writer) error {
+	if p.httpAddr == "" {
+		return fmt.Errorf("%s has no http listener", p.Name)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+p.httpAddr+path, nil)
 	if err != nil {
 		return err
 	}
@@ -376,17 +390,10 @@ func (p *proxy) profile(ctx context.Context, path, file string) error {
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 500))
-		return fmt.Errorf("GET /debug/pprof/%s: %s: %s", path, res.Status, body)
+		return fmt.Errorf("GET %s: %s: %s", path, res.Status, body)
 	}
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, res.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = io.Copy(w, res.Body)
+	return err
 }
 
 // stop ends the proxy: SIGTERM, and SIGKILL to its process group after

@@ -80,35 +80,18 @@ func runCalls(ctx context.Context, o options, p *proxy, workload string, rate in
 		m.finish(&st)
 		return fail(fmt.Errorf("callee: %w", err))
 	}
-	var profErr error
-	var profWG sync.WaitGroup
-	if profile != "" {
-		profWG.Add(1)
-		go func() {
-			defer profWG.Done()
-			secs := max(1, int(dur/time.Second)-1)
-			profErr = p.profile(ctx, fmt.Sprintf("profile?seconds=%d", secs), profile)
-			if profErr == nil {
-				// The heap while the calls run: the transactions that
-				// linger are most of what the garbage collector scans.
-				// Best effort: the step stands without it.
-				if err := p.profile(ctx, "heap", heapProfile(profile)); err != nil {
-					o.logf("%s: heap profile at %d/s: %v", p.Name, rate, err)
-				}
-			}
-		}()
-	}
+	prof := startProfile(ctx, o, p, rate, dur, profile)
 	sf := callerScenario(workload)
 	uac, err := startCaller(ctx, o, p, "uac", dir, cpus, sf, rate, n, timeout, "-s", user)
 	if err != nil {
 		uas.stop()
-		profWG.Wait()
+		prof.wait()
 		m.finish(&st)
 		return fail(err)
 	}
 	uac.wait(timeout + 10*time.Second)
 	uas.wait(3 * time.Second)
-	profWG.Wait()
+	profErr := prof.wait()
 	st.Wall = uac.wall
 	st.UACCPU, st.UASCPU = uac.cpu(), uas.cpu()
 	m.finish(&st)
@@ -129,6 +112,43 @@ func runCalls(ctx context.Context, o options, p *proxy, workload string, rate in
 	return st
 }
 
+// profiling is a CPU profile of a proxy under way, then a heap profile.
+type profiling struct {
+	wg  sync.WaitGroup
+	err error
+}
+
+// startProfile takes a CPU profile of p for all but the last second of a
+// step of dur into file, then a heap profile beside it (heapProfile); it
+// does nothing when file is "".
+func startProfile(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, file string) *profiling {
+	pr := &profiling{}
+	if file == "" {
+		return pr
+	}
+	pr.wg.Add(1)
+	go func() {
+		defer pr.wg.Done()
+		secs := max(1, int(dur/time.Second)-1)
+		pr.err = p.profile(ctx, fmt.Sprintf("profile?seconds=%d", secs), file)
+		if pr.err == nil {
+			// The heap while the load runs: the transactions that
+			// linger are most of what the garbage collector scans.
+			// Best effort: the step stands without it.
+			if err := p.profile(ctx, "heap", heapProfile(file)); err != nil {
+				o.logf("%s: heap profile at %d/s: %v", p.Name, rate, err)
+			}
+		}
+	}()
+	return pr
+}
+
+// wait waits for the profiles and returns the CPU profile's error.
+func (pr *profiling) wait() error {
+	pr.wg.Wait()
+	return pr.err
+}
+
 // callerScenario is the caller of a workload of calls: bench_order_uac.xml
 // for the order check, which requires the 180, else bench_uac.xml.
 func callerScenario(workload string) string {
@@ -139,8 +159,10 @@ func callerScenario(workload string) string {
 }
 
 // runRegistrations sends REGISTERs at rate per second for dur to p, each
-// for a new user (bench_register.xml with an injection file).
-func runRegistrations(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, dir, cpus string) step {
+// for a new user (bench_register.xml with an injection file). With profile
+// set, a CPU profile of the proxy is taken meanwhile, and a heap profile
+// at its end.
+func runRegistrations(ctx context.Context, o options, p *proxy, rate int, dur time.Duration, dir, cpus, profile string) step {
 	n := rate * int(dur/time.Second)
 	st := step{Target: p.Name, Workload: workRegistrations, Rate: rate, Planned: n, Load: loadAvg()}
 	timeout := dur + 30*time.Second
@@ -156,15 +178,21 @@ func runRegistrations(ctx context.Context, o options, p *proxy, rate int, dur ti
 	if err != nil {
 		return fail(err)
 	}
+	prof := startProfile(ctx, o, p, rate, dur, profile)
 	uac, err := startCaller(ctx, o, p, "reg", dir, cpus, "bench_register.xml", rate, n, timeout, "-inf", users)
 	if err != nil {
+		prof.wait()
 		m.finish(&st)
 		return fail(err)
 	}
 	uac.wait(timeout + 10*time.Second)
+	profErr := prof.wait()
 	st.Wall = uac.wall
 	st.UACCPU = uac.cpu()
 	m.finish(&st)
+	if profErr != nil {
+		return fail(fmt.Errorf("profile: %w", profErr))
+	}
 	c, err := uac.stats()
 	if err != nil {
 		return fail(fmt.Errorf("%v: %s", err, uac.describe()))

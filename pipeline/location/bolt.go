@@ -3,7 +3,6 @@ package location
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -26,7 +25,8 @@ const boltBatchMax = 128
 // something due is one write transaction, one fsync.
 const boltSweepEvery = 30 * time.Second
 
-// bucketAORs is the bbolt bucket that maps an AOR to its boltRecord.
+// bucketAORs is the bbolt bucket that maps an AOR to its record (see
+// encodeRecord).
 var bucketAORs = []byte("aors")
 
 // bucketDue is the bbolt bucket that files each AOR under the second at
@@ -45,7 +45,8 @@ var errNoChange = errors.New("no change")
 // Expires is an absolute time.
 //
 // The file holds two buckets: "aors", whose keys are the AORs and whose
-// values are JSON boltRecords (the AOR's bindings and its tombstone time),
+// values are its records (the AOR's bindings and its tombstone time,
+// packed: see encodeRecord; JSON in a file written before),
 // and "due", which files each AOR under the second its record is due for
 // Sweep (see bucketDue). Opening the file files every record that is not
 // filed (all of them in a file written before "due" existed).
@@ -80,12 +81,6 @@ type Bolt struct {
 	// commits and taken count the writer's transactions and the writes
 	// it took into them, for tests.
 	commits, taken atomic.Int64
-}
-
-// boltRecord is what Bolt stores of one AOR, as JSON: a record.
-type boltRecord struct {
-	Bindings []Binding `json:"bindings,omitempty"`
-	Gone     time.Time `json:"gone,omitzero"`
 }
 
 var (
@@ -485,28 +480,24 @@ func (s *Bolt) get(tx *bolt.Tx, aor string) (*record, error) {
 	if data == nil {
 		return nil, nil
 	}
-	var br boltRecord
-	if err := json.Unmarshal(data, &br); err != nil {
+	r, err := decodeRecord(aor, data)
+	if err != nil {
 		return nil, fmt.Errorf("record of %q: %w", aor, err)
 	}
-	return &record{bindings: br.Bindings, gone: br.Gone}, nil
+	return r, nil
 }
 
 // put writes the record of aor.
 func (s *Bolt) put(tx *bolt.Tx, aor string, r *record) error {
-	data, err := json.Marshal(boltRecord{Bindings: r.bindings, Gone: r.gone})
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketAORs).Put([]byte(aor), data)
+	return tx.Bucket(bucketAORs).Put([]byte(aor), encodeRecord(r))
 }
 
 // each calls fn for every record that decodes; it skips the others.
 func (s *Bolt) each(tx *bolt.Tx, fn func(aor string, r *record)) error {
 	return tx.Bucket(bucketAORs).ForEach(func(k, v []byte) error {
-		var br boltRecord
-		if json.Unmarshal(v, &br) == nil {
-			fn(string(k), &record{bindings: br.Bindings, gone: br.Gone})
+		aor := string(k)
+		if r, err := decodeRecord(aor, v); err == nil {
+			fn(aor, r)
 		}
 		return nil
 	})

@@ -1,7 +1,6 @@
 package location
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -114,13 +113,13 @@ func walk(tx *bolt.Tx) (Summary, error) {
 		return b.ForEach(func(k, v []byte) error {
 			switch string(name) {
 			case string(bucketAORs):
-				var br boltRecord
-				if err := json.Unmarshal(v, &br); err != nil {
+				r, err := decodeRecord(string(k), v)
+				if err != nil {
 					return fmt.Errorf("the record of %q does not decode: %w", k, err)
 				}
-				if len(br.Bindings) > 0 {
+				if len(r.bindings) > 0 {
 					sum.AORs++
-					sum.Bindings += len(br.Bindings)
+					sum.Bindings += len(r.bindings)
 				} else {
 					sum.Remembered++
 				}

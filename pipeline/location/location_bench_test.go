@@ -21,6 +21,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -290,4 +292,51 @@ func BenchmarkMemoryGC(b *testing.B) {
 			runtime.KeepAlive(s)
 		})
 	}
+}
+
+// BenchmarkBoltRegister is a flood of REGISTERs from new users, as the
+// harness sends them, from many goroutines at once: each Update inserts a
+// record. Besides the time it reports the CPU (user and system, the
+// fsyncs' included) the process spent per write: on a machine whose disk
+// syncs slowly the time is the disk's, the CPU is what a write costs;
+// and the size of the file per registration.
+func BenchmarkBoltRegister(b *testing.B) {
+	now := time.Now()
+	path := filepath.Join(b.TempDir(), "bench.db")
+	s, err := location.NewBolt(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	cpu := processCPU()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1))
+			bd := registration(i, now)
+			if _, err := s.Update(aor(i), now, func([]location.Binding) ([]location.Binding, error) {
+				return []location.Binding{bd}, nil
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+	if fi, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(fi.Size())/float64(b.N), "file-B/registration")
+	}
+}
+
+// processCPU returns the user and system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
