@@ -152,21 +152,9 @@ func (s *sipp) stats() (counters, error) {
 }
 
 func readStats(path string) (counters, error) {
-	f, err := os.Open(path)
+	rows, err := readStatRows(path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.Comma = ';'
-	r.FieldsPerRecord = -1
-	r.LazyQuotes = true
-	rows, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(rows) < 2 {
-		return nil, fmt.Errorf("%s: no statistics line", path)
 	}
 	head, last := rows[0], rows[len(rows)-1]
 	c := counters{}
@@ -183,6 +171,28 @@ func readStats(path string) (counters, error) {
 		return nil, fmt.Errorf("%s: no SuccessfulCall column", path)
 	}
 	return c, nil
+}
+
+// readStatRows reads a -trace_stat file: its header, then a line per
+// -fd period.
+func readStatRows(path string) ([][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma = ';'
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	rows, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(rows) < 2 {
+		return nil, fmt.Errorf("%s: no statistics line", path)
+	}
+	return rows, nil
 }
 
 // rtt is one response time of a -trace_rtt file: when it was measured

@@ -219,21 +219,13 @@ func sampleMinutes(p *proxy, done <-chan struct{}) func() []minuteSample {
 // and sums its failed calls and retransmissions by minute (index 0 is
 // the first minute).
 func failuresByMinute(path string) (map[int][2]int, error) {
-	f, err := os.Open(path)
+	rows, err := readStatRows(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var head []string
+	head := rows[0]
 	out := map[int][2]int{}
-	for sc.Scan() {
-		row := strings.Split(sc.Text(), ";")
-		if head == nil {
-			head = row
-			continue
-		}
+	for _, row := range rows[1:] {
 		col := func(name string) string {
 			if i := slices.Index(head, name); i >= 0 && i < len(row) {
 				return strings.TrimSpace(row[i])
@@ -250,7 +242,7 @@ func failuresByMinute(path string) (map[int][2]int, error) {
 		v := out[minute]
 		out[minute] = [2]int{v[0] + failed, v[1] + retrans}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // parseClock reads SIPp's "hh:mm:ss" (with or without ":micros").

@@ -87,3 +87,23 @@ func TestSoakTail(t *testing.T) {
 		t.Errorf("GC share %v, want %v", run.GCShare, want)
 	}
 }
+
+func TestFailuresByMinute(t *testing.T) {
+	stat := "StartTime;ElapsedTime(P);ElapsedTime(C);FailedCall(P);FailedCall(C);Retransmissions(P);Retransmissions(C)\n" +
+		"x;00:00:01;00:00:01;2;2;5;5\n" +
+		"x;00:00:01;00:00:59;1;3;0;5\n" +
+		"x;00:00:01;00:01:00;4;7;1;6\n" +
+		"x;00:00:01;not a time;9;16;9;15\n"
+	path := filepath.Join(t.TempDir(), "uac_stat.csv")
+	if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := failuresByMinute(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][2]int{0: {3, 5}, 1: {4, 1}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("failures by minute %v, want %v", got, want)
+	}
+}

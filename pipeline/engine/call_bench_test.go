@@ -70,13 +70,8 @@ func BenchmarkEngineCall(b *testing.B) {
 	b.ReportMetric((float64(after.HeapInuse)-float64(before.HeapInuse))/n, "retained-B/call")
 	// The next run starts once this one's transactions ended, so that
 	// none of them is collected in its measure.
-	deadline := time.Now().Add(config.DefaultLinger + coreWait)
-	for c.e.InFlight() > 0 || c.e.Lingering() > 0 {
-		if time.Now().After(deadline) {
-			b.Fatalf("%d transactions in flight and %d lingering after the linger", c.e.InFlight(), c.e.Lingering())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pollFor(b, config.DefaultLinger+coreWait, "every transaction to end after the linger",
+		func() bool { return c.e.InFlight() == 0 && c.e.Lingering() == 0 })
 }
 
 // cpuTime is the CPU time the process has used, user and system.

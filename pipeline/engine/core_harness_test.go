@@ -143,9 +143,13 @@ func (c *core) ended(t *testing.T) {
 }
 
 // poll waits until cond holds, failing the test after coreWait.
-func poll(t *testing.T, what string, cond func() bool) {
+func poll(t *testing.T, what string, cond func() bool) { pollFor(t, coreWait, what, cond) }
+
+// pollFor waits until cond holds, failing the test or benchmark after
+// within.
+func pollFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(coreWait)
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -30,7 +30,6 @@ import (
 	"github.com/switchboard-sip/switchboard/cmd/switchboard/logs"
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
-	"github.com/switchboard-sip/switchboard/pipeline/capture"
 	"github.com/switchboard-sip/switchboard/pipeline/destinations"
 	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/engine"
@@ -184,11 +183,8 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		listens = append(listens, parsed)
 	}
 	eng.UDPReceiveBuffer = cfg.Server.UDPReceiveBuffer
-	// The recorder feeds only the console, which only the [http] listener
-	// serves (it changes on restart): without it, no message pays for it.
-	var rec *capture.Recorder
-	if cfg.HTTP.Listen != "" {
-		rec = newRecorder()
+	rec := recorderFor(cfg.HTTP)
+	if rec != nil {
 		eng.Record(rec)
 	}
 	eng.Descriptors = raiseNoFile(cfg.Server, log)

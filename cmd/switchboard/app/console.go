@@ -221,8 +221,14 @@ func consoleURL(h config.HTTP) string {
 	return scheme + listen + "/console/"
 }
 
-// recorder is the console's recorder of calls.
-func newRecorder() *capture.Recorder {
+// recorderFor returns the console's recorder of calls, or nil without an
+// [http] listener: the recorder feeds only the console, which only that
+// listener serves (it changes on restart), so without it no message pays
+// for recording.
+func recorderFor(h config.HTTP) *capture.Recorder {
+	if h.Listen == "" {
+		return nil
+	}
 	return capture.NewRecorder(recordCalls, recordBytes, recordCDRs)
 }
 

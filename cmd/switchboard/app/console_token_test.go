@@ -65,3 +65,22 @@ func TestStartConsoleLog(t *testing.T) {
 		t.Errorf("startup log:\n%swant %q, and never the token", log.String(), want)
 	}
 }
+
+// TestRecorderFor checks that calls are recorded only where a console can
+// read them: with the [http] listener on.
+func TestRecorderFor(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		http config.HTTP
+		want bool
+	}{
+		{"no listener", config.HTTP{}, false},
+		{"a token but no listener", config.HTTP{Token: "0123456789abcdef"}, false},
+		{"a listener", config.HTTP{Listen: "127.0.0.1:8080"}, true},
+		{"a listener over TLS", config.HTTP{Listen: "192.0.2.1:8443", TLS: true}, true},
+	} {
+		if got := recorderFor(c.http) != nil; got != c.want {
+			t.Errorf("%s: recorder %v, want %v", c.name, got, c.want)
+		}
+	}
+}
