@@ -21,7 +21,15 @@ type HTTP struct {
 	Token string `toml:"token"`
 	// Pprof serves Go's profiler under /debug/pprof/ (behind the token).
 	Pprof bool `toml:"pprof"`
+	// Console serves the web console, and keeps the recent calls it shows
+	// (unset is on). Off, the listener serves the rest without the cost of
+	// keeping every call's messages.
+	Console *bool `toml:"console"`
 }
+
+// ConsoleOn reports whether the web console is wanted: console unset or
+// true.
+func (h HTTP) ConsoleOn() bool { return h.Console == nil || *h.Console }
 
 // Validate returns one error per mistake, each starting with the key.
 func (h *HTTP) Validate() []error {

@@ -417,7 +417,7 @@ func TestSwitchboardConfig(t *testing.T) {
 		}
 		data, _ := os.ReadFile(path)
 		text := string(data)
-		wants := []string{"pprof = true", "[[stage]]", "[server]\nmemory_limit = \"1GiB\""}
+		wants := []string{"pprof = true", "console = false", "[[stage]]", "[server]\nmemory_limit = \"1GiB\""}
 		if tg.Store != "" {
 			wants = append(wants, "[store]\nbackend = \""+tg.Store+"\"")
 		}

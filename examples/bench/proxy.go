@@ -226,8 +226,8 @@ func inServerTable(text, line string) string {
 
 // switchboardConfig writes dir/config.toml: the example config with the
 // [store] of the target, server.memory_limit (unless ""), no limit of
-// INVITEs in flight per called user, and an [http] listener with pprof,
-// and returns its path. The event log and CDRs of the seed's calllog stage go to dir.
+// INVITEs in flight per called user, and an [http] listener with pprof
+// and without the console, and returns its path. The event log and CDRs of the seed's calllog stage go to dir.
 func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "examples", p.Example))
 	if err != nil {
@@ -261,7 +261,10 @@ func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
 			b.WriteString("path = \"switchboard.db\"\n")
 		}
 	}
-	fmt.Fprintf(&b, "\n[http]\nlisten = %q\ntoken = %q\npprof = true\n", p.httpAddr, p.token)
+	// The console stays off: the example has no [http] listener, and so
+	// no console keeping every call's messages; the harness's listener
+	// is for the profiler only.
+	fmt.Fprintf(&b, "\n[http]\nlisten = %q\ntoken = %q\npprof = true\nconsole = false\n", p.httpAddr, p.token)
 	path := filepath.Join(p.dir, "config.toml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }

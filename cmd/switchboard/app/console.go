@@ -226,7 +226,7 @@ func consoleURL(h config.HTTP) string {
 // listener serves (it changes on restart), so without it no message pays
 // for recording.
 func recorderFor(h config.HTTP) *capture.Recorder {
-	if h.Listen == "" {
+	if h.Listen == "" || !h.ConsoleOn() {
 		return nil
 	}
 	return capture.NewRecorder(recordCalls, recordBytes, recordCDRs)
@@ -245,6 +245,10 @@ func startConsole(cfg *config.File, ops *operations, log *slog.Logger) (config.H
 		return httpCfg, nil
 	}
 	httpCfg.Token = token
+	if !cfg.HTTP.ConsoleOn() {
+		log.Info("console off", "reason", "http.console = false")
+		return httpCfg, nil
+	}
 	h, err := console.New(console.Options{Token: token, Listen: cfg.HTTP.Listen, TLS: cfg.HTTP.TLS, Backend: consoleBackend{ops}, Log: log})
 	if err != nil {
 		log.Error("console off", "error", fmt.Errorf("%s: http: listen: %w", httpListenAt(cfg), err))
@@ -267,7 +271,7 @@ func startConsole(cfg *config.File, ops *operations, log *slog.Logger) (config.H
 // /metrics and the admin API, as it did before the console.
 func checkConsole(cfg *config.File, stdout io.Writer) {
 	h := cfg.HTTP
-	if h.Listen == "" || h.TLS || console.Loopback(h.Listen) {
+	if h.Listen == "" || !h.ConsoleOn() || h.TLS || console.Loopback(h.Listen) {
 		return
 	}
 	fmt.Fprintf(stdout, "%s: http: listen: warning: the console stays off: %v\n", httpListenAt(cfg), console.ErrNeedsTLS)

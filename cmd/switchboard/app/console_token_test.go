@@ -66,9 +66,30 @@ func TestStartConsoleLog(t *testing.T) {
 	}
 }
 
+// TestStartConsoleOff checks that console = false keeps the console off,
+// says so, and still gives the admin API its token.
+func TestStartConsoleOff(t *testing.T) {
+	dir := t.TempDir()
+	off := false
+	cfg := &config.File{Path: filepath.Join(dir, "config.toml")}
+	cfg.HTTP = config.HTTP{Listen: "127.0.0.1:8080", Console: &off}
+	var log bytes.Buffer
+	httpCfg, h := startConsole(cfg, &operations{}, slog.New(slog.NewTextHandler(&log, nil)))
+	if h != nil {
+		t.Error("console = false: the console was made")
+	}
+	if !strings.Contains(log.String(), `msg="console off" reason="http.console = false"`) {
+		t.Errorf("startup log:\n%swant a line that says why the console is off", log.String())
+	}
+	if httpCfg.Token == "" {
+		t.Error("console = false: the admin API lost its token")
+	}
+}
+
 // TestRecorderFor checks that calls are recorded only where a console can
-// read them: with the [http] listener on.
+// read them: with the [http] listener on, and the console not turned off.
 func TestRecorderFor(t *testing.T) {
+	on, off := true, false
 	for _, c := range []struct {
 		name string
 		http config.HTTP
@@ -78,6 +99,8 @@ func TestRecorderFor(t *testing.T) {
 		{"a token but no listener", config.HTTP{Token: "0123456789abcdef"}, false},
 		{"a listener", config.HTTP{Listen: "127.0.0.1:8080"}, true},
 		{"a listener over TLS", config.HTTP{Listen: "192.0.2.1:8443", TLS: true}, true},
+		{"the console on", config.HTTP{Listen: "127.0.0.1:8080", Console: &on}, true},
+		{"the console off", config.HTTP{Listen: "127.0.0.1:8080", Console: &off}, false},
 	} {
 		if got := recorderFor(c.http) != nil; got != c.want {
 			t.Errorf("%s: recorder %v, want %v", c.name, got, c.want)
