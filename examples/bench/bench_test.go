@@ -411,13 +411,13 @@ func TestSwitchboardConfig(t *testing.T) {
 			continue
 		}
 		p := &proxy{target: tg, dir: t.TempDir()}
-		path, err := p.switchboardConfig(root, "1GiB")
+		path, err := p.switchboardConfig(root, "1GiB", "1s")
 		if err != nil {
 			t.Fatalf("%s: %v", tg.Name, err)
 		}
 		data, _ := os.ReadFile(path)
 		text := string(data)
-		wants := []string{"pprof = true", "console = false", "[[stage]]", "[server]\nmemory_limit = \"1GiB\""}
+		wants := []string{"pprof = true", "console = false", "[[stage]]", "[server]\nlinger = \"1s\"", "memory_limit = \"1GiB\""}
 		if tg.Store != "" {
 			wants = append(wants, "[store]\nbackend = \""+tg.Store+"\"")
 		}

@@ -137,6 +137,10 @@ type options struct {
 	// MemoryLimit is Switchboard's server.memory_limit, "" for the
 	// config's own (examples/seed.toml sets none).
 	MemoryLimit string
+	// Linger is Switchboard's server.linger, "" for the config's own (the
+	// default, 5 s): how long its completed transactions keep their
+	// messages, for the experiment in docs/benchmarks.md.
+	Linger string
 	// PprofDir, when set, receives CPU profiles of the Switchboard targets
 	// taken during the calls at PprofRate and the REGISTERs at
 	// PprofRegRate (0: none), and heap profiles at the end.

@@ -73,6 +73,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	perCore := fs.String("kamailio-children", "", "comma-separated numbers of Kamailio's UDP workers (-n) per core it may use, each run as its own proxy (default: 1,2,4 in full mode, 1 otherwise)")
 	shm := fs.Int("kamailio-shm", 1024, "Kamailio's shared memory in MB (-m)")
 	memLimit := fs.String("memory-limit", "", "set every Switchboard's server.memory_limit (default: the config's own; examples/seed.toml sets none)")
+	linger := fs.String("linger", "", "set every Switchboard's server.linger, how long a completed transaction keeps its messages (default: the config's own; examples/seed.toml sets none: 5s)")
 	pprofDir := fs.String("pprof", "", "write CPU profiles of Switchboard taken during the calls at -pprof-rate (and the REGISTERs at -pprof-reg-rate), and heap profiles, to this directory")
 	pprofRate := fs.Int("pprof-rate", 0, "the call rate to profile at (default: 1000 in full mode, the first rate in smoke mode)")
 	pprofRegRate := fs.Int("pprof-reg-rate", 0, "also profile Switchboard during the REGISTERs at this rate (default: none)")
@@ -195,6 +196,13 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	o.ProxyCPUs, o.SippCPUs, o.KamailioShm = *proxyCPUs, *sippCPUs, *shm
 	o.MemoryLimit = *memLimit
+	if *linger != "" {
+		if d, err := time.ParseDuration(*linger); err != nil || d < time.Second || d > 32*time.Second {
+			fmt.Fprintf(stderr, "-linger: %q: want a duration from 1s to 32s, as server.linger takes\n", *linger)
+			return 2
+		}
+	}
+	o.Linger = *linger
 	if n, err := config.ParseSize(o.MemoryLimit); o.MemoryLimit != "" && (err != nil || n < config.MinMemoryLimit) {
 		fmt.Fprintf(stderr, "-memory-limit: %q: want a size of at least %s, such as 1GiB\n", o.MemoryLimit, config.MinMemoryLimit)
 		return 2

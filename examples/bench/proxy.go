@@ -154,7 +154,7 @@ func startProxy(ctx context.Context, t target, o options, bin, dir, cpus string)
 			"-w", dir,
 		}
 	} else {
-		cfg, err := p.switchboardConfig(o.Root, o.MemoryLimit)
+		cfg, err := p.switchboardConfig(o.Root, o.MemoryLimit, o.Linger)
 		if err != nil {
 			return nil, err
 		}
@@ -225,10 +225,11 @@ func inServerTable(text, line string) string {
 }
 
 // switchboardConfig writes dir/config.toml: the example config with the
-// [store] of the target, server.memory_limit (unless ""), no limit of
+// [store] of the target, server.memory_limit and server.linger (unless
+// ""), no limit of
 // INVITEs in flight per called user, and an [http] listener with pprof
 // and without the console, and returns its path. The event log and CDRs of the seed's calllog stage go to dir.
-func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
+func (p *proxy) switchboardConfig(root, memoryLimit, linger string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "examples", p.Example))
 	if err != nil {
 		return "", err
@@ -252,6 +253,9 @@ func (p *proxy) switchboardConfig(root, memoryLimit string) (string, error) {
 	text = inServerTable(text, "max_invites_per_callee = -1 # added by examples/bench: one callee takes every call\n")
 	// Memory set aside for the proxy, as Kamailio gets -m.
 	text = withMemoryLimit(text, memoryLimit)
+	if linger != "" {
+		text = inServerTable(text, fmt.Sprintf("linger = %q # added by examples/bench\n", linger))
+	}
 	var b strings.Builder
 	b.WriteString(text)
 	b.WriteString("\n# Added by examples/bench.\n")

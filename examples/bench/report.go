@@ -237,6 +237,9 @@ func setupMarkdown(b *strings.Builder, r *result) {
 	if o.MemoryLimit != "" {
 		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
 	}
+	if o.Linger != "" {
+		gc += " and `server.linger = \"" + o.Linger + "\"` (not the default 5 s)"
+	}
 	fmt.Fprintf(b, "Calls: %s s per rate; registrations: %s s per rate; Kamailio's UDP workers: %s (%s per core, %s; its figure is its best), with %d MB of shared memory; Switchboard with %s; "+
 		"both proxies ask for a UDP receive buffer of %s (Switchboard's default `server.udp_receive_buffer`, Kamailio's `-b`).\n\n",
 		trimSecs(o.CallDur), trimSecs(o.RegDur), kamailioWorkers(r), joinInts(o.KamailioPerCore), plural(o.cores(), "core"), o.KamailioShm, gc, kib(config.DefaultUDPReceiveBuffer))
