@@ -54,6 +54,12 @@ type File struct {
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
 const DefaultLinger = 5 * time.Second
 
+// MinLinger and MaxLinger bound server.linger: 64*T1 is RFC 3261's.
+const (
+	MinLinger = time.Second
+	MaxLinger = 32 * time.Second
+)
+
 // DefaultMaxTransactions is server.max_transactions' default: room for the
 // transactions of about 4000 calls a second in a 5 s linger.
 const DefaultMaxTransactions = 50000
@@ -407,8 +413,8 @@ func (f *File) validate(errs *Errors) {
 	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
 		errs.AddAt("server.memory_limit", fmt.Errorf("server: memory_limit: %s is less than %s (0: Go's default collector)", m, MinMemoryLimit))
 	}
-	if l := time.Duration(f.Server.Linger); l < time.Second || l > 32*time.Second {
-		errs.AddAt("server.linger", fmt.Errorf("server: linger: %s is not between 1s and 32s", l))
+	if l := time.Duration(f.Server.Linger); l < MinLinger || l > MaxLinger {
+		errs.AddAt("server.linger", fmt.Errorf("server: linger: %s is not between %s and %s", l, MinLinger, MaxLinger))
 	}
 	if d := time.Duration(f.Server.DialogTimeout); d < time.Minute {
 		errs.AddAt("server.dialog_timeout", fmt.Errorf("server: dialog_timeout: %s is shorter than 1m", d))

@@ -61,6 +61,47 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestHTTPConsole checks that the console is on unless console = false,
+// and that two parses of one [http] are Equal though each makes its own
+// console value.
+func TestHTTPConsole(t *testing.T) {
+	parse := func(http string) HTTP {
+		t.Helper()
+		f, err := Parse("c.toml", []byte(http+"\n[[stage]]\nuse = 'forward'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.HTTP
+	}
+	tests := []struct {
+		name, http string
+		on         bool
+	}{
+		{"no [http]", "", true},
+		{"console unset", "[http]\nlisten = '127.0.0.1:8080'", true},
+		{"console = true", "[http]\nconsole = true", true},
+		{"console = false", "[http]\nconsole = false", false},
+	}
+	for _, tc := range tests {
+		h := parse(tc.http)
+		if h.ConsoleOn() != tc.on {
+			t.Errorf("%s: console on %v, want %v", tc.name, h.ConsoleOn(), tc.on)
+		}
+		if !h.Equal(parse(tc.http)) {
+			t.Errorf("%s: two parses not Equal", tc.name)
+		}
+	}
+	if parse("[http]\nconsole = true").Equal(parse("[http]\nconsole = false")) {
+		t.Error("console on and off Equal")
+	}
+	if !parse("").Equal(parse("[http]\nconsole = true")) {
+		t.Error("console unset and console = true not Equal: both are on")
+	}
+	if parse("[http]\nlisten = '127.0.0.1:8080'").Equal(parse("[http]\nlisten = '127.0.0.1:8081'")) {
+		t.Error("two listen addresses Equal")
+	}
+}
+
 // TestWebSocketOrigins checks that origins are kept as a browser sends
 // them: scheme and host in lower case, no trailing slash.
 func TestWebSocketOrigins(t *testing.T) {
@@ -87,6 +128,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown section", "[serveur]\n[[stage]]\nuse='forward'", []string{`c.toml:1:2: unknown section or key "serveur", did you mean "server"?`}},
 		{"unknown server key", "[server]\nlisten_on = []\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: listen_on: unknown key, did you mean "listen"? (known: listen, domains`}},
 		{"unknown log key", "[log]\nlevl = 'x'\n[[stage]]\nuse='forward'", []string{`log: levl: unknown key`}},
+		{"console misspelt", "[http]\nconsle = false\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: http: consle: unknown key, did you mean "console"?`}},
+		{"console not a bool", "[http]\nconsole = 'no'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: http: console: expected type 'bool'`}},
 		{"bad listen", "[server]\nlisten = ['sctp://1.2.3.4:5060']\n[[stage]]\nuse='forward'", []string{`server: listen[0]: "sctp://1.2.3.4:5060": transport "sctp" is not`}},
 		{"bad listen host", "[server]\nlisten = ['udp://example.org:5060']\n[[stage]]\nuse='forward'", []string{`is not an IP address`}},
 		{"bad aor", "[server]\naor = 'domain'\n[[stage]]\nuse='forward'", []string{`server: aor: "domain"`}},

@@ -31,6 +31,14 @@ type HTTP struct {
 // true.
 func (h HTTP) ConsoleOn() bool { return h.Console == nil || *h.Console }
 
+// Equal reports whether h and o set up the same listener: console by
+// what it says, not by its pointer, which each parse makes anew.
+func (h HTTP) Equal(o HTTP) bool {
+	hc, oc := h.ConsoleOn(), o.ConsoleOn()
+	h.Console, o.Console = nil, nil
+	return h == o && hc == oc
+}
+
 // Validate returns one error per mistake, each starting with the key.
 func (h *HTTP) Validate() []error {
 	var errs []error

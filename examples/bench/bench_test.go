@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -442,6 +443,27 @@ func TestSwitchboardConfig(t *testing.T) {
 		}
 		if cfg.Server.MaxInvitesPerCallee != -1 {
 			t.Errorf("%s: max_invites_per_callee %d, want -1 (no limit)", tg.Name, cfg.Server.MaxInvitesPerCallee)
+		}
+		if cfg.Server.Linger.D() != time.Second || cfg.HTTP.ConsoleOn() {
+			t.Errorf("%s: linger %s, console on %v; want 1s, off", tg.Name, cfg.Server.Linger.D(), cfg.HTTP.ConsoleOn())
+		}
+		// Without -linger, the config's own.
+		path, err = p.switchboardConfig(root, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, _ := os.ReadFile(path); strings.Contains(string(data), "linger") || strings.Contains(string(data), "memory_limit") {
+			t.Errorf("%s: no -linger or -memory-limit, yet:\n%s", tg.Name, data)
+		}
+	}
+}
+
+// TestLingerFlag checks that -linger takes what server.linger takes.
+func TestLingerFlag(t *testing.T) {
+	for _, arg := range []string{"500ms", "33s", "soon"} {
+		var stderr strings.Builder
+		if code := cli([]string{"-smoke", "-linger", arg}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-linger: ") {
+			t.Errorf("-linger %s: exit %d, %q; want 2 and why", arg, code, stderr.String())
 		}
 	}
 }

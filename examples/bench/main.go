@@ -197,8 +197,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	o.ProxyCPUs, o.SippCPUs, o.KamailioShm = *proxyCPUs, *sippCPUs, *shm
 	o.MemoryLimit = *memLimit
 	if *linger != "" {
-		if d, err := time.ParseDuration(*linger); err != nil || d < time.Second || d > 32*time.Second {
-			fmt.Fprintf(stderr, "-linger: %q: want a duration from 1s to 32s, as server.linger takes\n", *linger)
+		if d, err := time.ParseDuration(*linger); err != nil || d < config.MinLinger || d > config.MaxLinger {
+			fmt.Fprintf(stderr, "-linger: %q: want a duration from %s to %s, as server.linger takes\n", *linger, config.MinLinger, config.MaxLinger)
 			return 2
 		}
 	}

@@ -226,9 +226,9 @@ func inServerTable(text, line string) string {
 
 // switchboardConfig writes dir/config.toml: the example config with the
 // [store] of the target, server.memory_limit and server.linger (unless
-// ""), no limit of
-// INVITEs in flight per called user, and an [http] listener with pprof
-// and without the console, and returns its path. The event log and CDRs of the seed's calllog stage go to dir.
+// ""), no limit of INVITEs in flight per called user, and an [http]
+// listener with pprof and without the console, and returns its path. The
+// event log and CDRs of the seed's calllog stage go to dir.
 func (p *proxy) switchboardConfig(root, memoryLimit, linger string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "examples", p.Example))
 	if err != nil {

@@ -115,7 +115,7 @@ func (r *reloader) reloadBy(cause, session string) Outcome {
 		needs("server.listen", "listen addresses change on restart; the rest applies now")
 		cfg.Server.Listen = r.listen
 	}
-	if cfg.HTTP != r.http {
+	if !cfg.HTTP.Equal(r.http) {
 		needs("http", "the http listener changes on restart; the rest applies now")
 	}
 	if r.udpBuffer != 0 && cfg.Server.UDPReceiveBuffer != r.udpBuffer {

@@ -138,6 +138,28 @@ func TestReloadBadEdits(t *testing.T) {
 	}
 }
 
+// TestReloadConsoleKept checks that a reload that leaves [http] as it was
+// does not ask for a restart for it: console = false parses anew each
+// time.
+func TestReloadConsoleKept(t *testing.T) {
+	withHTTP := goodConfig + "\n[http]\nconsole = false\n"
+	r, logs := testReloader(t, withHTTP)
+	if err := os.WriteFile(r.path, []byte(strings.Replace(withHTTP, "OK THANKS", "OK", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.reload("test")
+	if r.Last().Result != "applied" || strings.Contains(logs.String(), "needs_restart=http") {
+		t.Errorf("a stage edited, [http] kept: %+v\n%s", r.Last(), logs.String())
+	}
+	if err := os.WriteFile(r.path, []byte(strings.Replace(withHTTP, "console = false", "console = true", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.reload("test")
+	if !strings.Contains(logs.String(), "needs_restart=http") {
+		t.Errorf("console turned on: no restart asked for:\n%s", logs.String())
+	}
+}
+
 // TestReloadMemoryLimit checks that server.memory_limit reaches Go's
 // collector on reload, and that taking it out restores the setting the
 // process started with.
