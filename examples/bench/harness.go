@@ -627,20 +627,18 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		if _, err := os.Stat(heapProfile(prof)); err == nil {
 			res.Profiles = append(res.Profiles, heapProfile(prof))
 		}
-		if workload == workCalls {
-			res.Shares = append(res.Shares, callShares(ctx, p, rate, prof, res))
-		}
+		res.Shares = append(res.Shares, workShares(ctx, p, workload, rate, prof, res))
 	}
 	st.Try = try
 	st.judge()
 	return st, nil
 }
 
-// callShares charges the time of the CPU profile prof, taken during the
-// calls at rate through p, and of the heap profile beside it, to their
-// owners; what fails is noted in res.
-func callShares(ctx context.Context, p *proxy, rate int, prof string, res *result) profileSet {
-	set := profileSet{Target: p.Name, Rate: rate}
+// workShares charges the time of the CPU profile prof, taken during the
+// workload (calls or REGISTERs) at rate through p, and of the heap
+// profile beside it, to their owners; what fails is noted in res.
+func workShares(ctx context.Context, p *proxy, workload string, rate int, prof string, res *result) profileSet {
+	set := profileSet{Target: p.Name, Workload: workload, Rate: rate}
 	var err error
 	if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))

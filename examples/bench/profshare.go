@@ -37,13 +37,22 @@ const (
 	ourPkg   = "github.com/switchboard-sip/switchboard/"
 )
 
-// profileSet is the owners of one proxy's CPU profile at one call rate,
-// and of the heap in use at its end.
+// profileSet is the owners of one proxy's CPU profile at one rate of a
+// workload (calls or REGISTERs), and of the heap in use at its end.
 type profileSet struct {
-	Target string
-	Rate   int
-	Shares []profShare
-	Heap   []profShare
+	Target   string
+	Workload string // workCalls or workRegistrations
+	Rate     int
+	Shares   []profShare
+	Heap     []profShare
+}
+
+// rateText names the profile's rate: "1000 calls/s", "4000 REGISTERs/s".
+func (s profileSet) rateText() string {
+	if s.Workload == workRegistrations {
+		return fmt.Sprintf("%d REGISTERs/s", s.Rate)
+	}
+	return fmt.Sprintf("%d calls/s", s.Rate)
 }
 
 // profShare is one owner's share of a profile: CPU time (ns) or bytes in
@@ -190,10 +199,10 @@ func owner(stack []string) string {
 }
 
 // sharesMarkdown renders the owners of a proxy's profiles taken at a
-// call rate: its CPU, and its heap in use.
+// rate: its CPU, and its heap in use.
 func sharesMarkdown(b *strings.Builder, s profileSet) {
-	fmt.Fprintf(b, "\nWhere %s's CPU went at %d calls/s (its CPU profile, each sample charged to its owner: a system call to the kernel, "+
-		"an allocation to the code that allocated, anything else to the first frame that is not Go's runtime or standard library):\n\n", s.Target, s.Rate)
+	fmt.Fprintf(b, "\nWhere %s's CPU went at %s (its CPU profile, each sample charged to its owner: a system call to the kernel, "+
+		"an allocation to the code that allocated, anything else to the first frame that is not Go's runtime or standard library):\n\n", s.Target, s.rateText())
 	b.WriteString("| owner | CPU | share |\n|---|--:|--:|\n")
 	for _, sh := range s.Shares {
 		fmt.Fprintf(b, "| %s | %s | %.1f %% |\n", sh.Owner, time.Duration(sh.Value).Round(10*time.Millisecond), 100*sh.Share)
@@ -201,7 +210,7 @@ func sharesMarkdown(b *strings.Builder, s profileSet) {
 	if len(s.Heap) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "\nWho allocated the heap %s held while the calls at %d calls/s ran (its heap profile, bytes in use by the allocating code):\n\n", s.Target, s.Rate)
+	fmt.Fprintf(b, "\nWho allocated the heap %s held while the %s at %s ran (its heap profile, bytes in use by the allocating code):\n\n", s.Target, s.Workload, s.rateText())
 	b.WriteString("| owner | in use | share |\n|---|--:|--:|\n")
 	for _, sh := range s.Heap {
 		fmt.Fprintf(b, "| %s | %.1f MiB | %.1f %% |\n", sh.Owner, sh.Value/(1<<20), 100*sh.Share)

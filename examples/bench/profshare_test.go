@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,6 +76,32 @@ func TestSampleValue(t *testing.T) {
 		got, ok := sampleValue(c.in)
 		if ok != c.ok || got != c.want {
 			t.Errorf("sampleValue(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// TestSharesMarkdown checks that the owners' tables name the workload and
+// rate their profiles were taken at.
+func TestSharesMarkdown(t *testing.T) {
+	tests := []struct {
+		set   profileSet
+		wants []string
+	}{
+		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 1e9, 0.5}}, Heap: []profShare{{ownSipgo, 1 << 20, 0.75}}},
+			[]string{"Where sb-seed's CPU went at 1000 calls/s", "| " + ownKernel + " | 1s | 50.0 % |", "while the calls at 1000 calls/s ran", "| " + ownSipgo + " | 1.0 MiB | 75.0 % |"}},
+		{profileSet{Target: "sb-seed", Workload: workRegistrations, Rate: 4000, Shares: []profShare{{ownKernel, 1e9, 1}}},
+			[]string{"Where sb-seed's CPU went at 4000 REGISTERs/s"}},
+	}
+	for _, tc := range tests {
+		var b strings.Builder
+		sharesMarkdown(&b, tc.set)
+		for _, want := range tc.wants {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s at %d: no %q in\n%s", tc.set.Workload, tc.set.Rate, want, b.String())
+			}
+		}
+		if tc.set.Heap == nil && strings.Contains(b.String(), "Who allocated") {
+			t.Errorf("%s: a heap table without a heap profile:\n%s", tc.set.Workload, b.String())
 		}
 	}
 }
