@@ -106,7 +106,7 @@ func (o *callOrder) arrivedRequest(req *sip.Request) {
 	if id == "" || req.IsCancel() {
 		return
 	}
-	h, ok := txKeyHash(o.seed, req)
+	h, ok := o.txKey(req)
 	if !ok {
 		return
 	}
@@ -139,14 +139,14 @@ func (o *callOrder) arrivedResponse(res *sip.Response) *turn {
 }
 
 // enter is a request reaching the engine with its server transaction's
-// key: it returns the request's turn (nil when it has none), and keeps the
-// key until ended is called, so that retransmissions get none.
-func (o *callOrder) enter(req *sip.Request, key string) *turn {
+// key (txKey, taken before the engine restores the Via the read filter
+// marked): it returns the request's turn (nil when it has none), and keeps
+// the key until ended is called, so that retransmissions get none.
+func (o *callOrder) enter(req *sip.Request, h uint64) *turn {
 	id := callID(req)
 	if id == "" || req.IsCancel() {
 		return nil
 	}
-	h := maphash.String(o.seed, key)
 	s := o.shard(id)
 	s.mu.Lock()
 	t, ok := s.requests[h]
@@ -161,12 +161,11 @@ func (o *callOrder) enter(req *sip.Request, key string) *turn {
 }
 
 // ended forgets the key of a request's server transaction, which ended.
-func (o *callOrder) ended(req *sip.Request, key string) {
+func (o *callOrder) ended(req *sip.Request, h uint64) {
 	id := callID(req)
 	if id == "" {
 		return
 	}
-	h := maphash.String(o.seed, key)
 	s := o.shard(id)
 	s.mu.Lock()
 	t := s.requests[h]
@@ -298,13 +297,13 @@ func (o *callOrder) awaitInvite(cancel *sip.Request) {
 	}
 	inv := cancel.Clone()
 	inv.CSeq().MethodName = sip.INVITE
-	key, err := sip.ServerTxKeyMake(inv)
-	if err != nil {
+	h, ok := o.txKey(inv)
+	if !ok {
 		return
 	}
 	s := o.shard(id)
 	s.mu.Lock()
-	t := s.requests[maphash.String(o.seed, key)]
+	t := s.requests[h]
 	s.mu.Unlock()
 	if t == nil || t.matchable == nil {
 		return // none, or its turn ended: serve has stored it
@@ -336,6 +335,11 @@ func (o *callOrder) sweep(now time.Time) {
 		}
 	}
 }
+
+// txKey is the hash of the key of req's server transaction: every turn
+// is kept under it, on arrival, entry and end alike, so that they agree
+// whatever sipgo's own key looks like.
+func (o *callOrder) txKey(req *sip.Request) (uint64, bool) { return txKeyHash(o.seed, req) }
 
 // txKeyHash is maphash.String(seed, key) of the key of req's server
 // transaction (sip.ServerTxKeyMake), without making the key, which costs

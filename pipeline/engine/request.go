@@ -20,10 +20,12 @@ import (
 // knows its transaction's key until the transaction ends, and runs on a
 // worker.
 func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
-	key := tx.Key()
-	turn := e.calls.enter(req, key)
-	if !tx.OnTerminate(func(string, error) { e.calls.ended(req, key) }) {
-		e.calls.ended(req, key)
+	var turn *turn
+	if key, ok := e.calls.txKey(req); ok { // before onRequest restores the Via
+		turn = e.calls.enter(req, key)
+		if !tx.OnTerminate(func(string, error) { e.calls.ended(req, key) }) {
+			e.calls.ended(req, key)
+		}
 	}
 	e.workers.run(func() { e.onRequest(req, tx, turn) })
 }

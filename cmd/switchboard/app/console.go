@@ -222,9 +222,9 @@ func consoleURL(h config.HTTP) string {
 }
 
 // recorderFor returns the console's recorder of calls, or nil without an
-// [http] listener: the recorder feeds only the console, which only that
-// listener serves (it changes on restart), so without it no message pays
-// for recording.
+// [http] listener or with console = false: the recorder feeds only the
+// console, which only that listener serves (both change on restart), so
+// without it no message pays for recording.
 func recorderFor(h config.HTTP) *capture.Recorder {
 	if h.Listen == "" || !h.ConsoleOn() {
 		return nil
