@@ -42,6 +42,26 @@ func TestRecordEncoding(t *testing.T) {
 	}
 }
 
+// TestRecordOldJSON checks that a record as the JSON store wrote it,
+// fixed here rather than made by today's types, still reads.
+func TestRecordOldJSON(t *testing.T) {
+	const old = `{"bindings":[{"AOR":"alice","Contact":"sip:alice@192.0.2.1:5060",` +
+		`"Params":"+sip.instance=\"\u003curn:uuid:1\u003e\";reg-id=1","Instance":"\u003curn:uuid:1\u003e",` +
+		`"CallID":"c1@phone","CSeq":7,"Expires":"2023-11-14T23:13:20.123456789Z","Received":"198.51.100.1:40000",` +
+		`"Transport":"UDP","NAT":true,"Node":"n1","Local":"192.0.2.10:5060","UserAgent":"Phone/1.0",` +
+		`"Path":["\u003csip:edge1;lr\u003e","\u003csip:edge2;lr\u003e"],"Updated":"2023-11-14T22:13:20.123456789Z"}],` +
+		`"gone":"2023-11-14T22:12:20.123456789Z"}`
+	at := time.Unix(1_700_000_000, 123456789)
+	want := record{gone: at.Add(-time.Minute), bindings: []Binding{{AOR: "alice", Contact: "sip:alice@192.0.2.1:5060",
+		Params: "+sip.instance=\"<urn:uuid:1>\";reg-id=1", Instance: "<urn:uuid:1>", CallID: "c1@phone", CSeq: 7,
+		Expires: at.Add(time.Hour), Received: "198.51.100.1:40000", Transport: "UDP", NAT: true, Node: "n1",
+		Local: "192.0.2.10:5060", UserAgent: "Phone/1.0", Path: []string{"<sip:edge1;lr>", "<sip:edge2;lr>"}, Updated: at}}}
+	got, err := decodeRecord("alice", []byte(old))
+	if err != nil || !sameRecord(*got, want) {
+		t.Errorf("old JSON decoded %+v (%v), want %+v", got, err, want)
+	}
+}
+
 // sameRecord compares records by what they mean: times by instant.
 func sameRecord(a, b record) bool {
 	if !a.gone.Equal(b.gone) || len(a.bindings) != len(b.bindings) {
