@@ -57,7 +57,7 @@ func (b *branch) abandon(why string) {
 		e: t.e, key: b.key, invite: b.req.IsInvite(),
 		cancel:       cancelFor(b.req, ""),
 		recordRoutes: len(b.req.GetHeaders("Record-Route")),
-		until:        t.start.Add(sip.Timer_B + sip.Timer_M),
+		until:        t.start.Add(sip.Timer_B + t.e.linger),
 	}
 	t.e.abandoned.Store(a.key, a)
 	a.expire()

@@ -88,19 +88,24 @@ type Engine struct {
 	// transactions that sent a 2xx, until they end: their ACKs get a
 	// branch of their own (markRFC2543).
 	answered2xx2543 sync.Map
-	active          atomic.Int64 // transactions without a final response
-	lingering       atomic.Int64 // transactions answered, not yet ended
-	bySource        inviteCounts // INVITEs in flight by source address
-	byCallee        inviteCounts // INVITEs in flight by called user
-	refused         refusals     // the answers of refuse, for retransmissions
-	draining        atomic.Bool
-	stop            chan struct{}
-	workers         *workers
-	timers          timers // retransmissions of final responses
-	release         *floodRelease
-	wg              sync.WaitGroup
-	closers         []func() error
-	captures        *captures
+	// linger is server.linger; completed absorbs the retransmissions of
+	// the requests answered over UDP for that long, once sipgo ended
+	// their transactions.
+	linger    time.Duration
+	completed *completed
+	active    atomic.Int64 // transactions without a final response
+	lingering atomic.Int64 // transactions answered, not yet ended
+	bySource  inviteCounts // INVITEs in flight by source address
+	byCallee  inviteCounts // INVITEs in flight by called user
+	refused   refusals     // the answers of refuse, for retransmissions
+	draining  atomic.Bool
+	stop      chan struct{}
+	workers   *workers
+	timers    timers // retransmissions of final responses
+	release   *floodRelease
+	wg        sync.WaitGroup
+	closers   []func() error
+	captures  *captures
 	// socketsServed is set once sipgo serves every UDP socket (awaitSockets).
 	socketsServed atomic.Bool
 }
@@ -125,6 +130,11 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		tagSeed: maphash.MakeSeed(),
 		certs:   opts.Certs,
 	}
+	e.linger = opts.Linger
+	if e.linger <= 0 {
+		e.linger = config.DefaultLinger
+	}
+	e.completed = newCompleted(e.linger)
 	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	dns := opts.DNS
@@ -143,7 +153,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		e.dialogs = dialog.NewMemory()
 	}
 	sipgoLog := slog.New(newQuietHandler(log.Handler()))
-	applySipgo(opts.Linger, &tracer{e: e, log: log}, sipgoLog)
+	applySipgo(e.linger, &tracer{e: e, log: log}, sipgoLog)
 	// The layers are made here rather than by sipgo.NewUA so that
 	// onMessage sees each message before the transaction layer does.
 	var dialTLS *tls.Config
@@ -320,6 +330,11 @@ func (e *Engine) InFlight() int64 { return e.active.Load() }
 // response and have not ended: they absorb retransmissions (server.linger,
 // Timer H for a final never ACKed) or wait for a cancelled branch to end.
 func (e *Engine) Lingering() int64 { return e.lingering.Load() }
+
+// Completed returns the number of transactions over UDP answered within
+// server.linger that sipgo no longer keeps: completed absorbs their
+// retransmissions.
+func (e *Engine) Completed() int { return e.completed.len(time.Now()) }
 
 // Draining reports whether a graceful stop has begun.
 func (e *Engine) Draining() bool { return e.draining.Load() }

@@ -19,21 +19,27 @@ import (
 // goroutine of its own: the request enters its turn (callOrder), which
 // knows its transaction's key until the transaction ends, and runs on a
 // worker.
+// A retransmission of a request whose transaction sipgo no longer keeps
+// is absorbed here (completed).
 func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 	var turn *turn
-	if key, ok := e.calls.txKey(req); ok { // before onRequest restores the Via
+	key, hashed := e.calls.txKey(req) // before onRequest restores the Via
+	if hashed {
+		if e.absorbed(req, tx, key) {
+			return
+		}
 		turn = e.calls.enter(req, key)
 		if !tx.OnTerminate(func(string, error) { e.calls.ended(req, key) }) {
 			e.calls.ended(req, key)
 		}
 	}
-	e.workers.run(func() { e.onRequest(req, tx, turn) })
+	e.workers.run(func() { e.onRequest(req, tx, turn, key, hashed) })
 }
 
 // onRequest is sipgo's transaction layer handing over a new request with
 // its server transaction. A non-2xx ACK never arrives here: the INVITE's
 // server transaction absorbs it (it is hop-by-hop).
-func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
+func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn, key uint64, hashed bool) {
 	defer e.calls.end(turn)
 	mark := restoreVia(req)
 	p := e.holdCurrent()
@@ -43,7 +49,7 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn) {
 	}
 	e.active.Add(1)
 	e.svc.Metrics.Message("in", string(req.Method), 0)
-	t := &transaction{e: e, p: p, req: req, tx: tx, turn: turn, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now()}
+	t := &transaction{e: e, p: p, req: req, tx: tx, turn: turn, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now(), keyHash: key, hashed: hashed}
 	if req.IsInvite() {
 		t.mark2543 = mark
 	}

@@ -98,26 +98,30 @@ func (forwardTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
 	}
 }
 
-// setLinger sets how long sipgo keeps a completed transaction to absorb
-// retransmissions: Timers D, J, L and M, 64*T1 = 32 s in RFC 3261. While
-// it lingers a transaction holds its messages and timers, so at a high
-// call rate the linger decides the proxy's memory and much of its garbage
-// collection. A retransmission that comes later is handled like a new
-// request (a late 2xx is still relayed, statelessly). A non-INVITE client
-// transaction lingers Timer K, T4 in RFC 3261 (sipgo v1.7.3 used Timer D):
-// the linger when it is shorter. An INVITE server transaction waits for
-// the ACK of a non-2xx final response the linger too (Timer H, 64*T1 in
-// RFC 3261): the engine sends that response twice within T1
+// setLinger sets how long sipgo keeps a completed transaction: Timers D,
+// J, L and M, 64*T1 = 32 s in RFC 3261. While it lingers a transaction
+// holds its messages and timers, and at a high call rate those decided the
+// proxy's memory and much of its garbage collection. So a server
+// transaction lingers in sipgo only T1 (time for the retransmissions
+// already on their way), after which the engine's completed absorbs the
+// retransmissions of its request for the rest of d; a client transaction lingers T1 too (Timers K and M): a response
+// retransmitted later matches no transaction, and a 2xx is then relayed
+// statelessly (onStrayResponse), the rest dropped. An INVITE client
+// transaction that got a non-2xx final keeps d (Timer D): it sends the ACK
+// again for each retransmission of that response. An INVITE server
+// transaction waits for the ACK of a non-2xx final response d too (Timer
+// H, 64*T1 in RFC 3261): the engine sends that response twice within T1
 // (retransmitFinal), and a forged source, which never ACKs, would
 // otherwise hold the transaction 32 s.
 func setLinger(d time.Duration) {
+	short := min(d, sip.T1)
 	set(&sip.Timer_D, d)
 	// At least 4*T1: the two sends of a final response, and an INVITE
 	// retransmitted after both were lost (at T1, 2*T1, 4*T1), still find
 	// the transaction.
 	set(&sip.Timer_H, max(d, 4*sip.T1))
-	set(&sip.Timer_J, d)
-	set(&sip.Timer_K, min(d, sip.T4))
-	set(&sip.Timer_L, d)
-	set(&sip.Timer_M, d)
+	set(&sip.Timer_J, short)
+	set(&sip.Timer_K, short)
+	set(&sip.Timer_L, short)
+	set(&sip.Timer_M, short)
 }

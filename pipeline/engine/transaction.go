@@ -25,6 +25,10 @@ type transaction struct {
 	start     time.Time // when the request arrived
 	traced    bool      // [log] trace is on for the request (decided before the stages)
 	key       string
+	// keyHash is txKeyHash of the request as received, if hashed: the
+	// key completed remembers the transaction by.
+	keyHash uint64
+	hashed  bool
 	// turn is the request's place in its call (callOrder), nil for none.
 	turn *turn
 	// loopHash is pipeline.LoopHash of the request as received, after
@@ -169,6 +173,10 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	err := t.tx.Respond(res)
 	if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
 		t.retransmitFinal(res)
+	}
+	if err == nil && res.StatusCode >= 200 && t.transport == "UDP" && t.hashed && (res.IsSuccess() || !t.req.IsInvite()) {
+		// An INVITE answered otherwise stays with sipgo until its ACK.
+		t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
 	}
 	if err != nil {
 		switch {

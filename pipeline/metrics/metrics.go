@@ -104,13 +104,18 @@ func New(g Gauges) *Metrics {
 	if g.Destinations != nil {
 		reg.MustRegister(destinationCollector(g.Destinations))
 	}
-	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended (absorbing retransmissions, or waiting for a cancelled branch).", g.Lingering)
+	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended, with their messages (a T1 after the final response, waiting for the ACK of a non-2xx, or for a cancelled branch).", g.Lingering)
+	if g.Completed != nil {
+		gauge("switchboard_transactions_completed", "Server transactions over UDP answered within server.linger, remembered by their key and final response to absorb retransmissions.", g.Completed)
+	}
 	return m
 }
 
 // Gauges are read at scrape time.
 type Gauges struct {
 	Bindings, AORs, Calls, Transactions, Lingering func() float64
+	// Completed is optional: without it there is no such gauge.
+	Completed func() float64
 	// CertificateExpiry returns when each TLS certificate presented
 	// expires, by its file.
 	CertificateExpiry func() map[string]time.Time

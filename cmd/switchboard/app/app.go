@@ -441,6 +441,7 @@ func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) me
 		Calls:        func() float64 { return float64(len(svc.Calls())) },
 		Transactions: func() float64 { return float64(eng.InFlight()) },
 		Lingering:    func() float64 { return float64(eng.Lingering()) },
+		Completed:    func() float64 { return float64(eng.Completed()) },
 		Capture:      eng.CaptureCounts,
 		Destinations: func() []metrics.Destination { return destinations.Metrics(&svc.Shared) },
 	}

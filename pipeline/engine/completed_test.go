@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
+)
+
+// TestCompleted checks what the table of completed transactions finds: the
+// same method within the linger, with the final response as sent for a
+// non-INVITE and none for an INVITE; and that it forgets what expired.
+func TestCompleted(t *testing.T) {
+	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
+	inv := stagetest.Request(t, "INVITE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-inv\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>\nCall-ID: c1\nCSeq: 1 INVITE\n")
+	ack := stagetest.Request(t, "ACK sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-inv\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 1 ACK\n")
+	byeOK := sip.NewResponseFromRequest(bye, 200, "OK THANKS", nil)
+	invOK := sip.NewResponseFromRequest(inv, 200, "OK", nil)
+	t0 := time.Unix(1000, 0)
+	linger := 5 * time.Second
+
+	tests := []struct {
+		name  string
+		req   *sip.Request
+		at    time.Duration // after t0
+		found bool
+		final bool // with a response kept
+	}{
+		{"a BYE retransmitted within the linger", bye, 4 * time.Second, true, true},
+		{"a BYE retransmitted at the end of the linger", bye, linger, false, false},
+		{"an INVITE retransmitted within the linger", inv, time.Second, true, false},
+		{"the ACK of the 2xx with the INVITE's branch", ack, time.Second, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCompleted(linger)
+			c.add(1, sip.BYE, byeOK, t0)
+			c.add(2, sip.INVITE, invOK, t0)
+			hash := uint64(1)
+			if tc.req.Method != sip.BYE {
+				hash = 2
+			}
+			got, ok := c.find(hash, tc.req, t0.Add(tc.at))
+			if ok != tc.found || (got.final != nil) != tc.final {
+				t.Fatalf("found %v with a final response %v, want %v and %v", ok, got.final != nil, tc.found, tc.final)
+			}
+			if !tc.final {
+				return
+			}
+			if got.dest != byeOK.Destination() {
+				t.Errorf("kept the destination %q, want %q", got.dest, byeOK.Destination())
+			}
+			if string(got.final) != byeOK.String() {
+				t.Errorf("kept\n%s\nwant the response as sent\n%s", got.final, byeOK.String())
+			}
+		})
+	}
+}
+
+// TestCompletedExpiry checks that the table forgets in the order it
+// learnt, keeps a key added again after it expired, and gives its room
+// back once empty.
+func TestCompletedExpiry(t *testing.T) {
+	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
+	ok := sip.NewResponseFromRequest(bye, 200, "OK", nil)
+	c := newCompleted(time.Second)
+	t0 := time.Unix(1000, 0)
+	for i := range 3000 {
+		c.add(uint64(i), sip.BYE, ok, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if n := c.len(t0.Add(3500 * time.Millisecond)); n != 499 {
+		t.Errorf("3.5 s in, %d kept, want the 499 added after 2.5 s", n)
+	}
+	// Key 2999 added again: its first expiry must not take the second.
+	c.add(2999, sip.BYE, ok, t0.Add(3500*time.Millisecond))
+	if n := c.len(t0.Add(4200 * time.Millisecond)); n != 1 {
+		t.Errorf("4.2 s in, %d kept, want the key added again alone", n)
+	}
+	if _, found := c.find(2999, bye, t0.Add(4200*time.Millisecond)); !found {
+		t.Error("a key added again was forgotten at its first expiry")
+	}
+	if n := c.len(t0.Add(10 * time.Second)); n != 0 || c.m != nil || c.fifo != nil {
+		t.Errorf("after every expiry: %d kept, map %v, queue of %d", n, c.m != nil, len(c.fifo))
+	}
+}
+
+// TestCoreRetransmissionAfterSipgo has the caller retransmit its INVITE and
+// its BYE once sipgo ended their transactions (a T1 after the final
+// response) but within server.linger: the INVITE answered with a 2xx is
+// absorbed and the BYE answered again, and neither reaches the callee
+// twice. The ACK, given the INVITE's branch, still goes through.
+func TestCoreRetransmissionAfterSipgo(t *testing.T) {
+	c := newCoreWith(t, productChain, Options{Linger: 10 * time.Second})
+	const id = "completed-1"
+	callee := newPhone(t, "bob", answering(nil, 200))
+	c.register(callee, "bob")
+	caller := newPhone(t, "alice", nil)
+	inv := caller.call(c, "bob", id)
+	ok := caller.waitResponse(inv, 200)
+	gone := func() bool { return c.e.Lingering() == 0 && c.e.Completed() >= 2 }
+	poll(t, "sipgo ended the REGISTER's and the INVITE's transactions", gone)
+
+	caller.send(c.addr, inv)
+	ack := caller.inDialog(sip.ACK, ok, 1)
+	branch, _ := inv.Via().Params.Get("branch")
+	ack.Via().Params.Add("branch", branch)
+	caller.send(c.addr, ack)
+	callee.waitRequest(sip.ACK, id, 1)
+	if n := len(callee.find(requestsOf(sip.INVITE, id))); n != 1 {
+		t.Errorf("the callee got %d INVITEs, want the first alone:\n%s", n, callee.dump())
+	}
+	caller.sync()
+	if n := len(caller.find(responsesTo(inv, 100))); n != 2 {
+		t.Errorf("the caller got %d responses, want the 100 and the 200 alone:\n%s", n, caller.dump())
+	}
+
+	bye := caller.inDialog(sip.BYE, ok, 2)
+	caller.send(c.addr, bye)
+	first := caller.waitResponse(bye, 200)
+	poll(t, "sipgo ended the BYE's transaction", gone)
+	caller.send(c.addr, bye)
+	again := caller.wait("the 200 to the retransmitted BYE", 2, responsesTo(bye, 200)).msg.(*sip.Response)
+	if again.String() != first.String() {
+		t.Errorf("the BYE's retransmission was answered\n%s\nwant the first answer again\n%s", again, first)
+	}
+	if n := len(callee.find(requestsOf(sip.BYE, id))); n != 1 {
+		t.Errorf("the callee got %d BYEs, want the first alone:\n%s", n, callee.dump())
+	}
+}
