@@ -2,10 +2,12 @@ package engine
 
 import (
 	"net"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 )
 
 // onCancel answers a CANCEL (RFC 3261 16.10) that the socket local read:
@@ -101,6 +103,7 @@ func (e *Engine) onStrayResponse(res *sip.Response) {
 	if res.Via() == nil {
 		return
 	}
+	e.unshiftCSeq(res, time.Now())
 	method := ""
 	if cs := res.CSeq(); cs != nil {
 		method = string(cs.MethodName)
@@ -112,4 +115,21 @@ func (e *Engine) onStrayResponse(res *sip.Response) {
 		e.log.Error("response stage failed", "error", err, "code", res.StatusCode)
 	}
 	e.writeStateless(res)
+}
+
+// unshiftCSeq gives res, a 2xx relayed without its client transaction (a
+// retransmission T1 after the first), the CSeq number its caller sent: in
+// a dialog whose INVITE a trunk challenged, the proxy raised the caller's
+// numbers towards the callee (shiftCSeq), and restoreCSeq, which lowers
+// them again, needs the transaction.
+func (e *Engine) unshiftCSeq(res *sip.Response, now time.Time) {
+	from, to, cs := pipeline.FromTag(res), pipeline.ToTag(res), res.CSeq()
+	if from == "" || to == "" || cs == nil {
+		return
+	}
+	d, ok, err := e.dialogs.Get(dialog.NewID(callID(res), from, to), now)
+	if err != nil || !ok || d.CallerCSeqShift == 0 || d.CallerTag != from || cs.SeqNo <= d.CallerCSeqShift {
+		return
+	}
+	cs.SeqNo -= d.CallerCSeqShift
 }

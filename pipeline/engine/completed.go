@@ -20,6 +20,12 @@ import (
 // hash and the bytes of the response: what absorbing needs, and nothing
 // the collector has to scan.
 
+// maxCompleted bounds the transactions completed remembers: 5 s of 20000
+// answered requests a second, some 100 MB at the most. Past it a request
+// is not remembered, and a retransmission later than sipgo's T1 is handled
+// as a new request, as one after the linger is.
+const maxCompleted = 100000
+
 // completed remembers the server transactions that ended after their
 // final response, until server.linger after it.
 type completed struct {
@@ -65,6 +71,9 @@ func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
+	if len(c.m) >= maxCompleted {
+		return // sipgo's T1 still absorbs what comes at once
+	}
 	if c.m == nil {
 		c.m = map[uint64]completedTx{}
 	}
@@ -79,6 +88,7 @@ func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response
 func (c *completed) find(hash uint64, req *sip.Request, now time.Time) (completedTx, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepLocked(now)
 	e, ok := c.m[hash]
 	if !ok || e.method != req.Method || !now.Before(e.until) {
 		return completedTx{}, false
@@ -121,6 +131,9 @@ func (c *completed) sweepLocked(now time.Time) {
 // INVITE answered with a 2xx is dropped, any other request gets the final
 // response again. It reports whether req was such a retransmission.
 func (e *Engine) absorbed(req *sip.Request, tx *sip.ServerTx, hash uint64) bool {
+	if req.Transport() != "UDP" {
+		return false
+	}
 	c, ok := e.completed.find(hash, req, time.Now())
 	if !ok {
 		return false

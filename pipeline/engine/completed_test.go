@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/pipeline/dialog"
 	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
@@ -104,17 +106,23 @@ func TestCoreRetransmissionAfterSipgo(t *testing.T) {
 
 	caller.send(c.addr, inv)
 	ack := caller.inDialog(sip.ACK, ok, 1)
-	branch, _ := inv.Via().Params.Get("branch")
-	ack.Via().Params.Add("branch", branch)
 	caller.send(c.addr, ack)
 	callee.waitRequest(sip.ACK, id, 1)
 	if n := len(callee.find(requestsOf(sip.INVITE, id))); n != 1 {
 		t.Errorf("the callee got %d INVITEs, want the first alone:\n%s", n, callee.dump())
 	}
+	// The turn the absorbed INVITE got on arrival ended with it: kept,
+	// it would hold the call's next messages back.
+	poll(t, "no turn left in the call", func() bool { return c.e.calls.turnsOf(id) == 0 })
 	caller.sync()
 	if n := len(caller.find(responsesTo(inv, 100))); n != 2 {
 		t.Errorf("the caller got %d responses, want the 100 and the 200 alone:\n%s", n, caller.dump())
 	}
+	// An ACK given its INVITE's branch is not taken for the INVITE.
+	branch, _ := inv.Via().Params.Get("branch")
+	ack.Via().Params.Add("branch", branch)
+	caller.send(c.addr, ack)
+	callee.waitRequest(sip.ACK, id, 2)
 
 	bye := caller.inDialog(sip.BYE, ok, 2)
 	caller.send(c.addr, bye)
@@ -128,4 +136,49 @@ func TestCoreRetransmissionAfterSipgo(t *testing.T) {
 	if n := len(callee.find(requestsOf(sip.BYE, id))); n != 1 {
 		t.Errorf("the callee got %d BYEs, want the first alone:\n%s", n, callee.dump())
 	}
+}
+
+// TestUnshiftCSeq checks that a 2xx relayed without its client transaction
+// gets back the CSeq number of its caller's request in a dialog whose
+// numbers the proxy raised towards the callee, and only there.
+func TestUnshiftCSeq(t *testing.T) {
+	e := &Engine{dialogs: dialog.NewMemory()}
+	now := time.Now()
+	shifted := dialog.NewID("shifted", "caller", "callee")
+	plain := dialog.NewID("plain", "caller", "callee")
+	for id, shift := range map[dialog.ID]uint32{shifted: 1, plain: 0} {
+		if err := e.dialogs.Update(id, now, func(d *dialog.Dialog, _ bool) bool {
+			*d = dialog.Dialog{CallerTag: "caller", Confirmed: true, Expires: now.Add(time.Hour), CallerCSeqShift: shift}
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name             string
+		callID, from, to string
+		seq, want        uint32
+	}{
+		{"the caller's INVITE in a shifted dialog", "shifted", "caller", "callee", 3, 2},
+		{"the callee's request in a shifted dialog", "shifted", "callee", "caller", 3, 3},
+		{"a dialog not shifted", "plain", "caller", "callee", 3, 3},
+		{"no dialog", "unknown", "caller", "callee", 3, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := stagetest.Response(t, fmt.Sprintf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\nFrom: <sip:a@example.org>;tag=%s\nTo: <sip:b@example.org>;tag=%s\nCall-ID: %s\nCSeq: %d INVITE\n", tc.from, tc.to, tc.callID, tc.seq))
+			e.unshiftCSeq(res, now)
+			if got := res.CSeq().SeqNo; got != tc.want {
+				t.Errorf("CSeq %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// turnsOf is the number of turns the call id has.
+func (o *callOrder) turnsOf(id string) int {
+	s := o.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls[id])
 }

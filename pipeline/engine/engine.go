@@ -327,8 +327,9 @@ func (e *Engine) Use(p *pipeline.Pipeline) {
 func (e *Engine) InFlight() int64 { return e.active.Load() }
 
 // Lingering returns the number of transactions that sent their final
-// response and have not ended: they absorb retransmissions (server.linger,
-// Timer H for a final never ACKed) or wait for a cancelled branch to end.
+// response and have not ended, with their messages: sipgo keeps them T1
+// (setLinger), an INVITE answered non-2xx until its ACK (Timer H, the
+// linger), or they wait for a cancelled branch to end.
 func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 
 // Completed returns the number of transactions over UDP answered within

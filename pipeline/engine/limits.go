@@ -32,6 +32,7 @@ func (t *transaction) refuse(res *sip.Response) {
 		// An in-dialog request keeps its dialog's tag (RFC 3261 8.2.6.2).
 		to.Params.Add("tag", refusedTag+sip.GenerateTagN(10))
 	}
+	t.refused = true
 	t.respond(res, true)
 	t.e.refused.add(t.tx.Key(), res, time.Now())
 	t.tx.Terminate()

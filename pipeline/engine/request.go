@@ -20,17 +20,19 @@ import (
 // knows its transaction's key until the transaction ends, and runs on a
 // worker.
 // A retransmission of a request whose transaction sipgo no longer keeps
-// is absorbed here (completed).
+// is absorbed here (completed); the turn it was given on arrival ends at
+// once.
 func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 	var turn *turn
 	key, hashed := e.calls.txKey(req) // before onRequest restores the Via
 	if hashed {
-		if e.absorbed(req, tx, key) {
-			return
-		}
 		turn = e.calls.enter(req, key)
 		if !tx.OnTerminate(func(string, error) { e.calls.ended(req, key) }) {
 			e.calls.ended(req, key)
+		}
+		if e.absorbed(req, tx, key) {
+			e.calls.end(turn)
+			return
 		}
 	}
 	e.workers.run(func() { e.onRequest(req, tx, turn, key, hashed) })

@@ -29,6 +29,8 @@ type transaction struct {
 	// key completed remembers the transaction by.
 	keyHash uint64
 	hashed  bool
+	// refused is set by refuse before it answers.
+	refused bool
 	// turn is the request's place in its call (callOrder), nil for none.
 	turn *turn
 	// loopHash is pipeline.LoopHash of the request as received, after
@@ -174,8 +176,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
 		t.retransmitFinal(res)
 	}
-	if err == nil && res.StatusCode >= 200 && t.transport == "UDP" && t.hashed && (res.IsSuccess() || !t.req.IsInvite()) {
-		// An INVITE answered otherwise stays with sipgo until its ACK.
+	if err == nil && res.StatusCode >= 200 && t.transport == "UDP" && t.hashed && !t.refused && (res.IsSuccess() || !t.req.IsInvite()) {
+		// An INVITE answered otherwise stays with sipgo until its ACK; a
+		// refusal is remembered by refusals, within their bound.
 		t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
 	}
 	if err != nil {
