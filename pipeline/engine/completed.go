@@ -50,6 +50,10 @@ type completedTx struct {
 	until time.Time
 }
 
+// finalBuffers are where add writes a response before it keeps a copy of
+// the exact size: a buffer grown by doubling keeps up to twice that.
+var finalBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 type completedKey struct {
 	hash  uint64
 	until time.Time
@@ -64,9 +68,11 @@ func newCompleted(linger time.Duration) *completed {
 func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) {
 	e := completedTx{method: method, dest: res.Destination(), until: now.Add(c.linger)}
 	if method != sip.INVITE {
-		var b bytes.Buffer
-		res.StringWrite(&b)
-		e.final = b.Bytes()
+		b := finalBuffers.Get().(*bytes.Buffer)
+		b.Reset()
+		res.StringWrite(b)
+		e.final = bytes.Clone(b.Bytes()) // as long as the response, no room to spare
+		finalBuffers.Put(b)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

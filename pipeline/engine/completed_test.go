@@ -182,3 +182,17 @@ func (o *callOrder) turnsOf(id string) int {
 	defer s.mu.Unlock()
 	return len(s.calls[id])
 }
+
+// BenchmarkCompletedAdd measures what remembering an answered BYE costs:
+// its time, and the bytes kept beside the response's (B/op counts both).
+func BenchmarkCompletedAdd(b *testing.B) {
+	bye := stagetest.Request(b, "BYE sip:bob@127.0.0.3:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-bye;rport=5060;received=127.0.0.2\nFrom: <sip:alice@example.org>;tag=a1b2c3\nTo: <sip:bob@example.org>;tag=d4e5f6\nCall-ID: 1-2717@127.0.0.2\nCSeq: 2 BYE\nContent-Length: 0\n")
+	ok := sip.NewResponseFromRequest(bye, 200, "OK", nil)
+	c := newCompleted(time.Hour)
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.add(uint64(i), sip.BYE, ok, now)
+	}
+	b.ReportMetric(float64(len(ok.String())), "response-bytes")
+}
