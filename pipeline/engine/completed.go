@@ -46,7 +46,7 @@ type completedTx struct {
 	// INVITE answered with a 2xx, whose retransmissions are dropped (the
 	// callee retransmits the 2xx itself, RFC 6026).
 	final []byte
-	dest  string // where the response went
+	dest  string // where the response went, for a non-INVITE
 	until time.Time
 }
 
@@ -66,8 +66,9 @@ func newCompleted(linger time.Duration) *completed {
 // add remembers the server transaction whose key hashes to hash (txKeyHash)
 // and that sent res, its final response, in answer to a request of method.
 func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) {
-	e := completedTx{method: method, dest: res.Destination(), until: now.Add(c.linger)}
+	e := completedTx{method: method, until: now.Add(c.linger)}
 	if method != sip.INVITE {
+		e.dest = res.Destination() // a string made anew for each call: only a resend needs it
 		b := finalBuffers.Get().(*bytes.Buffer)
 		b.Reset()
 		res.StringWrite(b)
