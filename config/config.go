@@ -54,6 +54,16 @@ type File struct {
 // DefaultLinger is server.linger's default: Kamailio's wt_timer.
 const DefaultLinger = 5 * time.Second
 
+// DefaultOverloadDelay is server.overload_delay's default: well under T1
+// (500 ms), after which callers retransmit what waits.
+const DefaultOverloadDelay = 200 * time.Millisecond
+
+// MinOverloadDelay and MaxOverloadDelay bound server.overload_delay.
+const (
+	MinOverloadDelay = 10 * time.Millisecond
+	MaxOverloadDelay = 32 * time.Second
+)
+
 // MinLinger and MaxLinger bound server.linger: 64*T1 is RFC 3261's.
 const (
 	MinLinger = time.Second
@@ -122,6 +132,11 @@ type Server struct {
 	// one called user (the Request-URI's address-of-record); past it, 486.
 	// -1: no limit.
 	MaxInvitesPerCallee int `toml:"max_invites_per_callee"`
+	// OverloadDelay is the standing queueing delay past which new calls
+	// are refused: while every message for overload's interval waited
+	// longer than this to be worked on, new dialog-creating requests get
+	// 503 with Retry-After. "0s": never.
+	OverloadDelay Duration `toml:"overload_delay"`
 	// Linger is how long a completed transaction stays to absorb
 	// retransmissions (RFC 3261 Timers D, J, L and M, 32 s there; like
 	// Kamailio's wt_timer). It changes on restart.
@@ -310,9 +325,9 @@ func Load(path string) (*File, error) {
 func Parse(path string, data []byte) (*File, error) {
 	errs := &Errors{File: path}
 	sum := sha256.Sum256(data)
-	// The agent names are set before decoding: only a key in the file,
-	// even an empty one, replaces them.
-	f := &File{Path: path, Hash: hex.EncodeToString(sum[:]), Server: Server{ServerHeader: DefaultAgent, UserAgent: DefaultAgent}}
+	// The agent names and overload_delay are set before decoding: only a
+	// key in the file, even an empty one or "0s", replaces them.
+	f := &File{Path: path, Hash: hex.EncodeToString(sum[:]), Server: Server{ServerHeader: DefaultAgent, UserAgent: DefaultAgent, OverloadDelay: Duration(DefaultOverloadDelay)}}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		errs.Add(fmt.Errorf("the file is empty: a config needs at least one [[stage]]"))
 		return nil, errs
@@ -412,6 +427,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
 		errs.AddAt("server.memory_limit", fmt.Errorf("server: memory_limit: %s is less than %s (0: Go's default collector)", m, MinMemoryLimit))
+	}
+	if d := f.Server.OverloadDelay.D(); d != 0 && (d < MinOverloadDelay || d > MaxOverloadDelay) {
+		errs.AddAt("server.overload_delay", fmt.Errorf("server: overload_delay: %s is not between %s and %s (\"0s\": never refuse for it)", d, MinOverloadDelay, MaxOverloadDelay))
 	}
 	if l := time.Duration(f.Server.Linger); l < MinLinger || l > MaxLinger {
 		errs.AddAt("server.linger", fmt.Errorf("server: linger: %s is not between %s and %s", l, MinLinger, MaxLinger))

@@ -53,8 +53,13 @@ func TestDefaults(t *testing.T) {
 	s := f.Server
 	if s.Linger.D() != DefaultLinger || s.UDPReceiveBuffer != DefaultUDPReceiveBuffer || s.MaxMessageSize != MaxMessageSize || s.MaxTransactions != DefaultMaxTransactions || s.MemoryLimit != 0 ||
 		s.MaxInvitesPerSource != DefaultMaxInvitesPerSource || s.MaxInvitesPerCallee != DefaultMaxInvitesPerCallee ||
-		s.HeaderTimeout.D() != DefaultHeaderTimeout || s.IdleTimeout.D() != DefaultIdleTimeout || s.MaxConnections != 0 || s.MaxConnectionsPerSource != 0 {
+		s.HeaderTimeout.D() != DefaultHeaderTimeout || s.IdleTimeout.D() != DefaultIdleTimeout || s.MaxConnections != 0 || s.MaxConnectionsPerSource != 0 ||
+		s.OverloadDelay.D() != DefaultOverloadDelay {
 		t.Errorf("defaults: %+v", s)
+	}
+	off, err := Parse("c.toml", []byte("[server]\noverload_delay = '0s'\n[[stage]]\nuse = 'forward'\n"))
+	if err != nil || off.Server.OverloadDelay != 0 {
+		t.Errorf("overload_delay = '0s': %v, %v; want it off", off.Server.OverloadDelay, err)
 	}
 	if w := f.WebSocket; w.PingInterval.D() != DefaultPingInterval || len(w.Origins) != 0 {
 		t.Errorf("websocket defaults: %+v", w)
@@ -146,6 +151,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_invites_per_source negative", "[server]\nmax_invites_per_source = -2\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_invites_per_source: -2 is neither positive nor -1 (no limit)`}},
 		{"max_invites_per_callee negative", "[server]\nmax_invites_per_callee = -5\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_invites_per_callee: -5 is neither positive nor -1 (no limit)`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: linger: 100ms is not between 1s and 32s`}},
+		{"overload_delay too short", "[server]\noverload_delay = '1ms'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: overload_delay: 1ms is not between 10ms and 32s ("0s": never refuse for it)`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"max_connections negative", "[server]\nmax_connections = -1\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_connections: -1 is negative`}},
 		{"max_connections_per_source negative", "[server]\nmax_connections_per_source = -5\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_connections_per_source: -5 is negative`}},

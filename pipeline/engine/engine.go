@@ -98,6 +98,7 @@ type Engine struct {
 	bySource  inviteCounts // INVITEs in flight by source address
 	byCallee  inviteCounts // INVITEs in flight by called user
 	refused   refusals     // the answers of refuse, for retransmissions
+	overload  *overload    // sheds new calls while messages queue (overload.go)
 	draining  atomic.Bool
 	stop      chan struct{}
 	workers   *workers
@@ -135,6 +136,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 		e.linger = config.DefaultLinger
 	}
 	e.completed = newCompleted(e.linger)
+	e.overload = newOverload(e.overloadDelay, log)
 	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
 	dns := opts.DNS
@@ -175,6 +177,14 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	e.newKeepalive()
 	svc.Sender = e
 	return e, nil
+}
+
+// overloadDelay is the current config's server.overload_delay.
+func (e *Engine) overloadDelay() time.Duration {
+	if p := e.current.Load(); p != nil && p.Config != nil {
+		return p.Config.Server.OverloadDelay.D()
+	}
+	return 0
 }
 
 // Listen binds every socket. It fails, closing what it opened, when one
@@ -336,6 +346,17 @@ func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 // server.linger that sipgo no longer keeps: completed absorbs their
 // retransmissions.
 func (e *Engine) Completed() int { return e.completed.len(time.Now()) }
+
+// QueueDelay returns how long every message waited, at least, to be
+// worked on over the last interval overload watched.
+func (e *Engine) QueueDelay() time.Duration { return e.overload.delay() }
+
+// Overloaded reports whether new calls are refused for a standing queue.
+func (e *Engine) Overloaded() bool { return e.overload.shedding.Load() }
+
+// OverloadRefused returns how many new calls were refused for a standing
+// queue since the start.
+func (e *Engine) OverloadRefused() int64 { return e.overload.total.Load() }
 
 // Draining reports whether a graceful stop has begun.
 func (e *Engine) Draining() bool { return e.draining.Load() }

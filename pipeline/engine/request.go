@@ -43,6 +43,10 @@ func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 // server transaction absorbs it (it is hop-by-hop).
 func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn, key uint64, hashed bool) {
 	defer e.calls.end(turn)
+	if turn != nil {
+		now := time.Now()
+		e.overload.scheduled(now.Sub(turn.arrived), now)
+	}
 	mark := restoreVia(req)
 	p := e.holdCurrent()
 	if p == nil {
@@ -76,6 +80,9 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn, key u
 func (t *transaction) serve() {
 	req := t.req
 	if !req.IsAck() && t.refusedAgain() {
+		return
+	}
+	if t.shedIfOverloaded() {
 		return
 	}
 	if req.IsInvite() {

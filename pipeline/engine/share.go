@@ -77,6 +77,13 @@ type readerShare struct {
 	// its pool then, and sends from it (see awaitUDP).
 	reading     chan struct{}
 	readingOnce sync.Once
+
+	// stamped is the socket when the kernel stamps each datagram with
+	// its arrival (stampArrivals): queued is then told how long each
+	// waited to be read.
+	stamped *net.UDPConn
+	oob     []byte
+	queued  func(wait time.Duration, now time.Time)
 }
 
 // bucket is the reader's time a source may still take at once, as of at.
@@ -102,11 +109,14 @@ func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		asked := r.now()
 		r.charge(asked)
-		n, addr, err := r.PacketConn.ReadFrom(b)
+		n, addr, arrived, err := r.read(b)
 		if err != nil || addr == nil {
 			return n, addr, err
 		}
 		now := r.now()
+		if !arrived.IsZero() {
+			r.queued(now.Sub(arrived), now)
+		}
 		if now.Sub(asked) < shareWaiting {
 			r.backlog++
 		} else {
@@ -122,6 +132,21 @@ func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 		r.src, r.returned = src, now
 		return n, addr, nil
 	}
+}
+
+// read reads the next datagram, with the time it arrived when the kernel
+// stamped it.
+func (r *readerShare) read(b []byte) (int, net.Addr, time.Time, error) {
+	if r.stamped == nil {
+		n, addr, err := r.PacketConn.ReadFrom(b)
+		return n, addr, time.Time{}, err
+	}
+	n, oobn, _, ap, err := r.stamped.ReadMsgUDPAddrPort(b, r.oob)
+	if err != nil {
+		return n, nil, time.Time{}, err
+	}
+	arrived, _ := arrivedAt(r.oob[:oobn])
+	return n, net.UDPAddrFromAddrPort(ap), arrived, nil
 }
 
 // yield lets the other goroutines run, on the reader; the datagram's cost
@@ -186,6 +211,9 @@ func (r *readerShare) sweep(now time.Time) {
 func (e *Engine) addShare(c net.PacketConn) *readerShare {
 	r := newReaderShare(c, e.trustedSource, e.log)
 	r.local = c.LocalAddr()
+	if udp, ok := c.(*net.UDPConn); ok && stampArrivals(udp) {
+		r.stamped, r.oob, r.queued = udp, make([]byte, stampOOB), e.overload.queued
+	}
 	var list []*readerShare
 	if l := e.shares.Load(); l != nil {
 		list = *l

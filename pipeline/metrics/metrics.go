@@ -108,6 +108,11 @@ func New(g Gauges) *Metrics {
 	if g.Completed != nil {
 		gauge("switchboard_transactions_completed", "Server transactions over UDP answered within server.linger, remembered by their key and final response to absorb retransmissions.", g.Completed)
 	}
+	gauge("switchboard_queue_delay_seconds", "The least time a message waited to be worked on (in a socket, then for a worker) over the last 100 ms: above server.overload_delay, new calls are refused 503.", g.QueueDelay)
+	gauge("switchboard_overloaded", "1 while new calls are refused for a standing queue (server.overload_delay), else 0.", g.Overloaded)
+	if g.OverloadRefused != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_overload_refused_total", Help: "New dialog-creating requests refused 503 for a standing queue (server.overload_delay)."}, g.OverloadRefused))
+	}
 	return m
 }
 
@@ -116,6 +121,11 @@ type Gauges struct {
 	Bindings, AORs, Calls, Transactions, Lingering func() float64
 	// Completed is optional: without it there is no such gauge.
 	Completed func() float64
+	// QueueDelay and Overloaded are optional: the standing delay of
+	// messages, and whether new calls are shed for it.
+	QueueDelay, Overloaded func() float64
+	// OverloadRefused is optional: the requests shed, a counter.
+	OverloadRefused func() float64
 	// CertificateExpiry returns when each TLS certificate presented
 	// expires, by its file.
 	CertificateExpiry func() map[string]time.Time

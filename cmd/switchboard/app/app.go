@@ -436,12 +436,20 @@ func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) me
 		held = h.Held
 	}
 	return metrics.Gauges{
-		Bindings:     func() float64 { _, n := held(); return float64(n) },
-		AORs:         func() float64 { n, _ := held(); return float64(n) },
-		Calls:        func() float64 { return float64(len(svc.Calls())) },
-		Transactions: func() float64 { return float64(eng.InFlight()) },
-		Lingering:    func() float64 { return float64(eng.Lingering()) },
-		Completed:    func() float64 { return float64(eng.Completed()) },
+		Bindings:        func() float64 { _, n := held(); return float64(n) },
+		AORs:            func() float64 { n, _ := held(); return float64(n) },
+		Calls:           func() float64 { return float64(len(svc.Calls())) },
+		Transactions:    func() float64 { return float64(eng.InFlight()) },
+		Lingering:       func() float64 { return float64(eng.Lingering()) },
+		Completed:       func() float64 { return float64(eng.Completed()) },
+		QueueDelay:      func() float64 { return eng.QueueDelay().Seconds() },
+		OverloadRefused: func() float64 { return float64(eng.OverloadRefused()) },
+		Overloaded: func() float64 {
+			if eng.Overloaded() {
+				return 1
+			}
+			return 0
+		},
 		Capture:      eng.CaptureCounts,
 		Destinations: func() []metrics.Destination { return destinations.Metrics(&svc.Shared) },
 	}

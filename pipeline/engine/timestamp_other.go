@@ -1,0 +1,16 @@
+//go:build !linux
+
+package engine
+
+import (
+	"net"
+	"time"
+)
+
+// stampOOB is no room: only Linux stamps datagrams here.
+var stampOOB = 0
+
+// stampArrivals reports that the kernel stamps no datagram.
+func stampArrivals(*net.UDPConn) bool { return false }
+
+func arrivedAt([]byte) (time.Time, bool) { return time.Time{}, false }
