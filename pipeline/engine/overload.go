@@ -18,13 +18,21 @@ import (
 // at the cost of one parse and one write, while requests in dialogs,
 // registrations and responses go on, so that the calls already up can end
 // and the queue drains. As in CoDel (RFC 8289), the least wait over an
-// interval is what tells a standing queue from a burst: while every
-// message of an interval waited longer than server.overload_delay, the
-// next interval sheds.
+// interval is what tells a standing queue from a burst. Once every message
+// of each interval for T1 waited longer than server.overload_delay, new
+// calls are shed until an interval in which one did not: a collection
+// cycle that stalls the proxy for a few hundred milliseconds leaves a
+// queue that drains by itself, and shedding for it would refuse calls the
+// proxy carries. Within an overload (until overloadCalm after its last
+// shedding) one interval above the target is enough to shed again: a
+// proxy at its limit would otherwise let its queue grow past T1 each time.
 
 const (
 	// overloadInterval is how long the waits are watched for their least.
 	overloadInterval = 100 * time.Millisecond
+	// overloadAbove is how many intervals in a row must stand above the
+	// target to begin shedding: T1, after which callers retransmit.
+	overloadAbove = 5
 	// overloadSamples is the fewest waits an interval must have seen to
 	// shed: a few messages that waited are a stall of the machine (a
 	// test run beside others, a VM paused), not more work than CPU.
@@ -45,6 +53,7 @@ type overload struct {
 	socket time.Duration // the least wait in a socket in it; -1: none seen
 	sched  time.Duration // the least wait for a worker in it; -1: none seen
 	seen   int           // waits reported in it
+	above  int           // intervals in a row whose standing delay passed the target
 	// An overload lasts from its first interval that sheds (since) until
 	// overloadCalm after its last (calm).
 	overloaded  bool
@@ -89,11 +98,16 @@ func (o *overload) observe(least *time.Duration, wait time.Duration, now time.Ti
 // wait in a socket and the least wait for a worker added up, the two
 // queues a message goes through. An interval with fewer than
 // overloadSamples waits, or that lasted two or more (the proxy idle, or
-// its readers stopped), says nothing about the next: it sheds nothing.
+// its readers stopped), does not count as above the target.
 func (o *overload) next(now time.Time, elapsed time.Duration) {
 	standing := max(o.socket, 0) + max(o.sched, 0)
 	target := o.target()
-	shed := target > 0 && standing > target && o.seen >= overloadSamples && elapsed < 2*overloadInterval
+	if target > 0 && standing > target && o.seen >= overloadSamples && elapsed < 2*overloadInterval {
+		o.above++
+	} else {
+		o.above = 0
+	}
+	shed := o.above >= overloadAbove || o.above > 0 && o.overloaded
 	o.start, o.socket, o.sched, o.seen = now, -1, -1, 0
 	o.standing.Store(int64(standing))
 	was := o.shedding.Swap(shed)

@@ -10,8 +10,9 @@ import (
 )
 
 // TestOverload plays waits into the watch, interval by interval, and
-// checks when new calls are shed: only after an interval in which every
-// message waited longer than the target, counting both queues.
+// checks when new calls are shed: only once every message of overloadAbove
+// intervals in a row waited longer than the target, counting both queues,
+// and until an interval in which one did not.
 func TestOverload(t *testing.T) {
 	const target = 200 * time.Millisecond
 	type wait struct {
@@ -25,6 +26,19 @@ func TestOverload(t *testing.T) {
 		}
 		return out
 	}
+	// standing is overloadAbove intervals of the waits, as many ends.
+	standing := func(waits []wait) [][]wait {
+		out := make([][]wait, overloadAbove)
+		for i := range out {
+			out[i] = waits
+		}
+		return out
+	}
+	shedAtLast := func(last bool) []bool {
+		out := make([]bool, overloadAbove)
+		out[overloadAbove-1] = last
+		return out
+	}
 	tests := []struct {
 		name      string
 		target    time.Duration
@@ -33,15 +47,26 @@ func TestOverload(t *testing.T) {
 		want      []bool // shedding after each interval ended
 		standing  time.Duration
 	}{
-		{"a burst drains", target, [][]wait{append(many(true, 400*time.Millisecond), wait{true, 0})}, 0, []bool{false}, 0},
-		{"a standing queue in the socket", target, [][]wait{many(true, 300*time.Millisecond)}, 0, []bool{true}, 300 * time.Millisecond},
-		{"a standing queue for the workers", target, [][]wait{many(false, 250*time.Millisecond)}, 0, []bool{true}, 250 * time.Millisecond},
-		{"both queues add up", target, [][]wait{append(many(true, 150*time.Millisecond), many(false, 100*time.Millisecond)...)}, 0, []bool{true}, 250 * time.Millisecond},
-		{"each queue below the target, their sum too", target, [][]wait{append(many(true, 90*time.Millisecond), many(false, 100*time.Millisecond)...)}, 0, []bool{false}, 190 * time.Millisecond},
-		{"the queue drains: shedding stops", target, [][]wait{many(true, 300*time.Millisecond), many(true, 10*time.Millisecond)}, 0, []bool{true, false}, 10 * time.Millisecond},
-		{"a few messages that waited are a stall", target, [][]wait{many(true, 300*time.Millisecond)[:overloadSamples-1]}, 0, []bool{false}, 300 * time.Millisecond},
-		{"an interval that outlived its waits", target, [][]wait{many(true, 300*time.Millisecond)}, 2 * overloadInterval, []bool{false}, 300 * time.Millisecond},
-		{"0s never sheds", 0, [][]wait{many(true, time.Second)}, 0, []bool{false}, time.Second},
+		{"a burst drains", target, standing(append(many(true, 400*time.Millisecond), wait{true, 0})), 0, shedAtLast(false), 0},
+		{"a standing queue in the socket", target, standing(many(true, 300*time.Millisecond)), 0, shedAtLast(true), 300 * time.Millisecond},
+		{"a standing queue for the workers", target, standing(many(false, 250*time.Millisecond)), 0, shedAtLast(true), 250 * time.Millisecond},
+		{"both queues add up", target, standing(append(many(true, 150*time.Millisecond), many(false, 100*time.Millisecond)...)), 0, shedAtLast(true), 250 * time.Millisecond},
+		{"each queue below the target, their sum too", target, standing(append(many(true, 90*time.Millisecond), many(false, 100*time.Millisecond)...)), 0, shedAtLast(false), 190 * time.Millisecond},
+		{"a stall shorter than T1 drains by itself", target,
+			append(standing(many(true, 300*time.Millisecond))[1:], many(true, 10*time.Millisecond), many(true, 300*time.Millisecond)),
+			0, make([]bool, overloadAbove+1), 300 * time.Millisecond},
+		{"the queue drains: shedding stops", target,
+			append(standing(many(true, 300*time.Millisecond)), many(true, 10*time.Millisecond)),
+			0, append(shedAtLast(true), false), 10 * time.Millisecond},
+		{"within an overload one interval above sheds again", target,
+			append(standing(many(true, 300*time.Millisecond)), many(true, 10*time.Millisecond), many(true, 300*time.Millisecond)),
+			0, append(shedAtLast(true), false, true), 300 * time.Millisecond},
+		{"shedding goes on while the queue stands", target,
+			append(standing(many(true, 300*time.Millisecond)), many(true, 300*time.Millisecond)),
+			0, append(shedAtLast(true), true), 300 * time.Millisecond},
+		{"a few messages that waited are a stall", target, standing(many(true, 300*time.Millisecond)[:overloadSamples-1]), 0, shedAtLast(false), 300 * time.Millisecond},
+		{"an interval that outlived its waits", target, standing(many(true, 300*time.Millisecond)), 2 * overloadInterval, shedAtLast(false), 300 * time.Millisecond},
+		{"0s never sheds", 0, standing(many(true, time.Second)), 0, shedAtLast(false), time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,10 +199,13 @@ func TestCoreOverloadSheds(t *testing.T) {
 	// before the interval they would end.
 	o := c.e.overload
 	ahead := time.Now().Add(time.Hour)
-	for range overloadSamples {
-		o.queued(300*time.Millisecond, ahead)
+	for i := range overloadAbove {
+		for range overloadSamples {
+			o.queued(300*time.Millisecond, ahead.Add(time.Duration(i)*overloadInterval))
+		}
 	}
-	o.queued(300*time.Millisecond, ahead.Add(overloadInterval))
+	ahead = ahead.Add(overloadAbove * overloadInterval)
+	o.queued(300*time.Millisecond, ahead)
 	if !c.e.Overloaded() || c.e.QueueDelay() != 300*time.Millisecond {
 		t.Fatalf("overloaded %v with a standing delay of %s, want true and 300ms", c.e.Overloaded(), c.e.QueueDelay())
 	}
@@ -210,9 +238,9 @@ func TestCoreOverloadSheds(t *testing.T) {
 	}
 
 	for range overloadSamples {
-		o.queued(0, ahead.Add(overloadInterval))
+		o.queued(0, ahead)
 	}
-	o.queued(0, ahead.Add(2*overloadInterval))
+	o.queued(0, ahead.Add(overloadInterval))
 	if c.e.Overloaded() {
 		t.Fatal("still overloaded after an interval without a queue")
 	}
