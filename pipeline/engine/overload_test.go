@@ -3,6 +3,7 @@ package engine
 import (
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,9 +112,9 @@ func TestOverload(t *testing.T) {
 	}
 }
 
-// TestStampedArrival has a datagram wait in a stamped socket before its
-// read: the wait reported is at least as long, and the datagram and its
-// source come through as from a plain read.
+// TestStampedArrival has datagrams wait in a stamped socket before their
+// reads: the wait reported for the one sampled is at least as long, and
+// every datagram and its source come through as from a plain read.
 func TestStampedArrival(t *testing.T) {
 	conn := listenUDP(t, "127.0.0.1")
 	if !stampArrivals(conn) {
@@ -124,19 +125,24 @@ func TestStampedArrival(t *testing.T) {
 	r.stamped, r.oob = conn, make([]byte, stampOOB)
 	r.queued = func(d time.Duration, _ time.Time) { waits = append(waits, d) }
 	sender := listenUDP(t, "127.0.0.1")
-	if _, err := sender.WriteTo([]byte("OPTIONS"), conn.LocalAddr()); err != nil {
-		t.Fatal(err)
+	for i := range stampEvery {
+		if _, err := sender.WriteTo([]byte("OPTIONS "+strconv.Itoa(i)), conn.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	const held = 50 * time.Millisecond
-	time.Sleep(held) // the datagram waits in the socket: the wait to measure
+	time.Sleep(held) // the datagrams wait in the socket: the wait to measure
 	buf := make([]byte, 100)
-	n, from, err := r.ReadFrom(buf)
-	if err != nil {
-		t.Fatal(err)
+	for i := range stampEvery {
+		n, from, err := r.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "OPTIONS " + strconv.Itoa(i); string(buf[:n]) != want || from.String() != sender.LocalAddr().String() {
+			t.Errorf("read %q from %s, want %q from %s", buf[:n], from, want, sender.LocalAddr())
+		}
 	}
-	if string(buf[:n]) != "OPTIONS" || from.String() != sender.LocalAddr().String() {
-		t.Errorf("read %q from %s, want %q from %s", buf[:n], from, "OPTIONS", sender.LocalAddr())
-	}
+	// Every stampEvery-th read asks for the arrival time.
 	if len(waits) != 1 || waits[0] < held || waits[0] > time.Minute {
 		t.Errorf("waits reported %v, want one of at least %s", waits, held)
 	}
