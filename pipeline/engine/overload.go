@@ -100,7 +100,8 @@ func (o *overload) observe(least *time.Duration, wait time.Duration, now time.Ti
 // overloadSamples waits, or that lasted two or more (the proxy idle, or
 // its readers stopped), does not count as above the target.
 func (o *overload) next(now time.Time, elapsed time.Duration) {
-	standing := max(o.socket, 0) + max(o.sched, 0)
+	socket, sched := max(o.socket, 0), max(o.sched, 0)
+	standing := socket + sched
 	target := o.target()
 	if target > 0 && standing > target && o.seen >= overloadSamples && elapsed < 2*overloadInterval {
 		o.above++
@@ -116,7 +117,7 @@ func (o *overload) next(now time.Time, elapsed time.Duration) {
 		o.overloaded, o.since = true, now
 		o.refused.Store(0)
 		o.log.Warn("overloaded: new calls refused with 503 while messages wait",
-			"standing_delay", standing, "overload_delay", target)
+			"standing_delay", standing, "in_socket", socket, "for_worker", sched, "overload_delay", target)
 	case !shed && was:
 		o.calm = now
 	case !shed && o.overloaded && now.Sub(o.calm) >= overloadCalm:
