@@ -347,12 +347,18 @@ func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 // retransmissions.
 func (e *Engine) Completed() int { return e.completed.len(time.Now()) }
 
-// QueueDelay returns how long every message waited, at least, to be
-// worked on over the last interval overload watched.
-func (e *Engine) QueueDelay() time.Duration { return e.overload.delay() }
+// QueueDelay returns the standing delay of the last interval overload
+// watched: how long messages waited, at least, to be worked on.
+func (e *Engine) QueueDelay() time.Duration {
+	e.overload.settle(time.Now())
+	return e.overload.delay()
+}
 
 // Overloaded reports whether new calls are refused for a standing queue.
-func (e *Engine) Overloaded() bool { return e.overload.shedding.Load() }
+func (e *Engine) Overloaded() bool {
+	e.overload.settle(time.Now())
+	return e.overload.shedding.Load()
+}
 
 // OverloadRefused returns how many new calls were refused for a standing
 // queue since the start.

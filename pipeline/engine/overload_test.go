@@ -1,9 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,9 +73,10 @@ func TestOverload(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOverload(func() time.Duration { return tc.target }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			queued := o.queuedIn()
 			play := func(w wait, now time.Time) {
 				if w.socket {
-					o.queued(w.d, now)
+					queued(w.d, now)
 				} else {
 					o.scheduled(w.d, now)
 				}
@@ -112,85 +114,11 @@ func TestOverload(t *testing.T) {
 	}
 }
 
-// TestStampedArrival has datagrams wait in a stamped socket before their
-// reads: the wait reported for the one sampled is at least as long, and
-// every datagram and its source come through as from a plain read.
-func TestStampedArrival(t *testing.T) {
-	conn := listenUDP(t, "127.0.0.1")
-	if !stampArrivals(conn) {
-		t.Skip("the kernel does not stamp datagrams here")
-	}
-	r := newReaderShare(conn, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var waits []time.Duration
-	r.stamped, r.oob = conn, make([]byte, stampOOB)
-	r.queued = func(d time.Duration, _ time.Time) { waits = append(waits, d) }
-	sender := listenUDP(t, "127.0.0.1")
-	for i := range stampEvery {
-		if _, err := sender.WriteTo([]byte("OPTIONS "+strconv.Itoa(i)), conn.LocalAddr()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const held = 50 * time.Millisecond
-	time.Sleep(held) // the datagrams wait in the socket: the wait to measure
-	buf := make([]byte, 100)
-	for i := range stampEvery {
-		n, from, err := r.ReadFrom(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := "OPTIONS " + strconv.Itoa(i); string(buf[:n]) != want || from.String() != sender.LocalAddr().String() {
-			t.Errorf("read %q from %s, want %q from %s", buf[:n], from, want, sender.LocalAddr())
-		}
-	}
-	// Every stampEvery-th read asks for the arrival time.
-	if len(waits) != 1 || waits[0] < held || waits[0] > time.Minute {
-		t.Errorf("waits reported %v, want one of at least %s", waits, held)
-	}
-}
-
-// TestArrivedAt reads the receive time out of control messages, and
-// nothing out of malformed ones.
-func TestArrivedAt(t *testing.T) {
-	conn := listenUDP(t, "127.0.0.1")
-	if !stampArrivals(conn) {
-		t.Skip("the kernel does not stamp datagrams here")
-	}
-	sender := listenUDP(t, "127.0.0.1")
-	before := time.Now()
-	if _, err := sender.WriteTo([]byte("x"), conn.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	oob := make([]byte, stampOOB)
-	_, oobn, _, _, err := conn.ReadMsgUDPAddrPort(make([]byte, 10), oob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oob = oob[:oobn]
-	tests := []struct {
-		name string
-		oob  []byte
-		ok   bool
-	}{
-		{"as read", oob, true},
-		{"none", nil, false},
-		{"cut short", oob[:len(oob)-4], false},
-		{"a header alone", oob[:len(oob)/2], false},
-	}
-	for _, tc := range tests {
-		at, ok := arrivedAt(tc.oob)
-		if ok != tc.ok {
-			t.Errorf("%s: found %v, want %v", tc.name, ok, tc.ok)
-		}
-		if ok && (at.Before(before.Add(-time.Second)) || at.After(time.Now())) {
-			t.Errorf("%s: arrived at %s, sent at %s", tc.name, at, before)
-		}
-	}
-}
-
 // TestCoreOverloadSheds puts the proxy in overload: a new INVITE gets 503
-// with Retry-After and never reaches the callee, while the call already up
-// ends through the proxy and an OPTIONS is answered; once the queue
-// drained, new calls go through again.
+// (without Retry-After) and never reaches the callee, while the call
+// already up goes on (a re-INVITE, its BYE), an OPTIONS is answered and an
+// emergency call is not refused; once the queue drained, new calls go
+// through again.
 func TestCoreOverloadSheds(t *testing.T) {
 	c := newCore(t, productChain)
 	callee := newPhone(t, "bob", answering(nil, 200))
@@ -201,31 +129,44 @@ func TestCoreOverloadSheds(t *testing.T) {
 	caller.send(c.addr, caller.inDialog(sip.ACK, ok, 1))
 	callee.waitRequest(sip.ACK, "overload-up", 1)
 
-	// Waits played an hour ahead: the proxy's own, taken now, fall
-	// before the interval they would end.
+	// A socket of the test's own, its waits played an hour ahead: the
+	// proxy's own waits, taken now, fall before the interval they would
+	// end, and the socket's own cannot hide this one's queue.
 	o := c.e.overload
+	queued := o.queuedIn()
 	ahead := time.Now().Add(time.Hour)
 	for i := range overloadAbove {
 		for range overloadSamples {
-			o.queued(300*time.Millisecond, ahead.Add(time.Duration(i)*overloadInterval))
+			queued(300*time.Millisecond, ahead.Add(time.Duration(i)*overloadInterval))
 		}
 	}
 	ahead = ahead.Add(overloadAbove * overloadInterval)
-	o.queued(300*time.Millisecond, ahead)
+	queued(300*time.Millisecond, ahead)
 	if !c.e.Overloaded() || c.e.QueueDelay() != 300*time.Millisecond {
 		t.Fatalf("overloaded %v with a standing delay of %s, want true and 300ms", c.e.Overloaded(), c.e.QueueDelay())
 	}
 
 	shed := caller.call(c, "bob", "overload-shed")
 	res := caller.waitResponse(shed, 300)
-	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
-		t.Fatalf("a new call in overload was answered %d %s, want 503 with Retry-After", res.StatusCode, res.Reason)
+	if res.StatusCode != 503 || res.GetHeader("Retry-After") != nil {
+		t.Fatalf("a new call in overload was answered %d %s (Retry-After %v), want 503 without Retry-After", res.StatusCode, res.Reason, res.GetHeader("Retry-After"))
 	}
 	caller.send(c.addr, ackOf(shed, res))
 	if n := c.e.OverloadRefused(); n != 1 {
 		t.Errorf("OverloadRefused() = %d, want 1", n)
 	}
-	bye := caller.inDialog(sip.BYE, ok, 2)
+	sos := caller.build(sip.INVITE, "urn:service:sos", "urn:service:sos", "overload-sos", 1)
+	caller.send(c.addr, sos)
+	if res := caller.waitResponse(sos, 300); res.StatusCode == 503 {
+		t.Errorf("an emergency call in overload was answered %d %s, want it not refused", res.StatusCode, res.Reason)
+	}
+	reinvite := caller.inDialog(sip.INVITE, ok, 2)
+	caller.send(c.addr, reinvite)
+	if res := caller.waitResponse(reinvite, 200); res.StatusCode != 200 {
+		t.Errorf("a re-INVITE of the call up was answered %d, want 200", res.StatusCode)
+	}
+	caller.send(c.addr, caller.inDialog(sip.ACK, ok, 2))
+	bye := caller.inDialog(sip.BYE, ok, 3)
 	caller.send(c.addr, bye)
 	if res := caller.waitResponse(bye, 200); res.StatusCode != 200 {
 		t.Errorf("the BYE of the call up was answered %d, want 200", res.StatusCode)
@@ -244,14 +185,111 @@ func TestCoreOverloadSheds(t *testing.T) {
 	}
 
 	for range overloadSamples {
-		o.queued(0, ahead)
+		queued(0, ahead)
 	}
-	o.queued(0, ahead.Add(overloadInterval))
+	queued(0, ahead.Add(overloadInterval))
 	if c.e.Overloaded() {
 		t.Fatal("still overloaded after an interval without a queue")
 	}
 	again := caller.call(c, "bob", "overload-after")
 	if res := caller.waitResponse(again, 200); res.StatusCode != 200 {
 		t.Errorf("a new call after the overload was answered %d, want 200", res.StatusCode)
+	}
+}
+
+// TestOverloadSockets: each socket has its own queue; a quiet one does not
+// hide a busy one's.
+func TestOverloadSockets(t *testing.T) {
+	o := newOverload(func() time.Duration { return 200 * time.Millisecond }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	busy, quiet := o.queuedIn(), o.queuedIn()
+	now := time.Unix(1000, 0)
+	for range overloadAbove + 1 {
+		for range overloadSamples {
+			busy(300*time.Millisecond, now)
+		}
+		quiet(0, now)
+		now = now.Add(overloadInterval)
+	}
+	if !o.refusing() || o.delay() != 300*time.Millisecond {
+		t.Errorf("shedding %v at a standing delay of %s, want true at 300ms", o.shedding.Load(), o.delay())
+	}
+}
+
+// TestOverloadEnds checks how an overload ends: when the target is turned
+// off by a reload, at the next interval; when the messages stop, at the
+// gauges' next look (settle), with the log's "overload over" a calm second
+// after the last shedding.
+func TestOverloadEnds(t *testing.T) {
+	var logged bytes.Buffer
+	target := 200 * time.Millisecond
+	o := newOverload(func() time.Duration { return target }, slog.New(slog.NewTextHandler(&logged, nil)))
+	queued := o.queuedIn()
+	now := time.Unix(1000, 0)
+	overload := func() {
+		for range overloadAbove + 1 {
+			for range overloadSamples {
+				queued(300*time.Millisecond, now)
+			}
+			now = now.Add(overloadInterval)
+		}
+		queued(300*time.Millisecond, now)
+		if !o.shedding.Load() {
+			t.Fatal("not shedding after T1 above the target")
+		}
+	}
+
+	overload()
+	target = 0
+	now = now.Add(overloadInterval)
+	queued(300*time.Millisecond, now)
+	if o.shedding.Load() {
+		t.Error("still shedding after overload_delay was set to 0s")
+	}
+
+	target = 200 * time.Millisecond
+	now = now.Add(2 * overloadCalm)
+	overload()
+	// The messages stop: nothing ends the interval but settle.
+	o.settle(now.Add(overloadInterval))
+	if !o.shedding.Load() {
+		t.Error("shedding stopped within one interval of the last message")
+	}
+	o.settle(now.Add(2 * overloadInterval))
+	if o.shedding.Load() {
+		t.Error("shedding did not stop within two intervals of the last message")
+	}
+	if strings.Count(logged.String(), "overload over") != 1 {
+		t.Errorf("the second overload's end was logged before its calm second:\n%s", logged.String())
+	}
+	o.settle(now.Add(overloadCalm + 4*overloadInterval))
+	if n := strings.Count(logged.String(), "overload over"); n != 2 {
+		t.Errorf("%d ends of overloads logged, want 2:\n%s", n, logged.String())
+	}
+	if n := strings.Count(logged.String(), "overloaded:"); n != 2 {
+		t.Errorf("%d overloads logged, want 2:\n%s", n, logged.String())
+	}
+}
+
+func TestEmergency(t *testing.T) {
+	tests := []struct {
+		uri  string
+		want bool
+	}{
+		{"urn:service:sos", true},
+		{"URN:Service:SOS", true},
+		{"urn:service:sos.police", true},
+		{"urn:service:sossomething", false},
+		{"urn:service:counseling", false},
+		{"sip:sos@example.org", false},
+		{"tel:112", false},
+	}
+	for _, tc := range tests {
+		var u sip.Uri
+		if err := sip.ParseUri(tc.uri, &u); err != nil {
+			t.Fatalf("%s: %v", tc.uri, err)
+		}
+		if got := emergency(&u); got != tc.want {
+			t.Errorf("emergency(%s) = %v, want %v", tc.uri, got, tc.want)
+		}
 	}
 }

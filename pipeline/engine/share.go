@@ -88,9 +88,9 @@ type readerShare struct {
 }
 
 // stampEvery is how often a read asks for the datagram's arrival time: a
-// read with its control message (recvmsg) costs about twice a plain one,
-// 2 % of the proxy's CPU at 1000 calls/s were every read to ask, and the
-// least wait of an interval needs only a sample.
+// read with its control message (recvmsg) costs about twice a plain one
+// (docs/benchmarks.md), and the least wait of an interval needs only a
+// sample.
 const stampEvery = 8
 
 // bucket is the reader's time a source may still take at once, as of at.
@@ -220,7 +220,7 @@ func (e *Engine) addShare(c net.PacketConn) *readerShare {
 	r := newReaderShare(c, e.trustedSource, e.log)
 	r.local = c.LocalAddr()
 	if udp, ok := c.(*net.UDPConn); ok && stampArrivals(udp) {
-		r.stamped, r.oob, r.queued = udp, make([]byte, stampOOB), e.overload.queued
+		r.stamped, r.oob, r.queued = udp, make([]byte, stampOOB), e.overload.queuedIn()
 	}
 	var list []*readerShare
 	if l := e.shares.Load(); l != nil {

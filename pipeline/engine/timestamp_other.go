@@ -13,4 +13,5 @@ var stampOOB = 0
 // stampArrivals reports that the kernel stamps no datagram.
 func stampArrivals(*net.UDPConn) bool { return false }
 
+// arrivedAt finds no receive time: no datagram is stamped.
 func arrivedAt([]byte) (time.Time, bool) { return time.Time{}, false }
