@@ -133,9 +133,9 @@ type Server struct {
 	// -1: no limit.
 	MaxInvitesPerCallee int `toml:"max_invites_per_callee"`
 	// OverloadDelay is the standing queueing delay past which new calls
-	// are refused: once every message for T1 waited longer than this to
-	// be worked on, new dialog-creating requests get 503 with Retry-After
-	// until the queue falls below it. "0s": never.
+	// are refused: once the least wait of messages in each 100 ms for T1
+	// was longer than this, new dialog-creating requests get 503 (without
+	// Retry-After) until it is not. "0s": never.
 	OverloadDelay Duration `toml:"overload_delay"`
 	// Linger is how long a completed transaction stays to absorb
 	// retransmissions (RFC 3261 Timers D, J, L and M, 32 s there; like
