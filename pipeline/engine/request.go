@@ -43,8 +43,8 @@ func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 // server transaction absorbs it (it is hop-by-hop).
 func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn, key uint64, hashed bool) {
 	defer e.calls.end(turn)
+	now := time.Now()
 	if turn != nil {
-		now := time.Now()
 		e.overload.scheduled(now.Sub(turn.arrived), now)
 	}
 	mark := restoreVia(req)
@@ -55,7 +55,7 @@ func (e *Engine) onRequest(req *sip.Request, tx *sip.ServerTx, turn *turn, key u
 	}
 	e.active.Add(1)
 	e.svc.Metrics.Message("in", string(req.Method), 0)
-	t := &transaction{e: e, p: p, req: req, tx: tx, turn: turn, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: time.Now(), keyHash: key, hashed: hashed}
+	t := &transaction{e: e, p: p, req: req, tx: tx, turn: turn, src: sourceOf(req), transport: strings.ToUpper(req.Transport()), start: now, keyHash: key, hashed: hashed}
 	if req.IsInvite() {
 		t.mark2543 = mark
 	}
