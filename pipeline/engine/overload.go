@@ -60,12 +60,12 @@ type overload struct {
 	seen    int // waits reported in the interval
 	above   int // intervals in a row whose standing delay passed the target
 	// An overload lasts from its first interval that sheds (since) until
-	// overloadCalm after its last (calm).
+	// overloadCalm after its last (calm); totalBefore is total at since.
 	overloaded  bool
 	since, calm time.Time
+	totalBefore int64
 
 	shedding atomic.Bool
-	refused  atomic.Int64 // requests shed in the overload
 	total    atomic.Int64 // requests shed since the start
 	standing atomic.Int64 // the last interval's standing delay, in nanoseconds
 }
@@ -144,8 +144,7 @@ func (o *overload) next(now time.Time, elapsed time.Duration) (say func()) {
 	was := o.shedding.Swap(shed)
 	switch {
 	case shed && !o.overloaded:
-		o.overloaded, o.since = true, now
-		o.refused.Store(0)
+		o.overloaded, o.since, o.totalBefore = true, now, o.total.Load()
 		return func() {
 			o.log.Warn("overloaded: new calls refused with 503 while messages wait",
 				"standing_delay", standing, "in_socket", socket, "for_worker", sched, "overload_delay", target)
@@ -154,7 +153,7 @@ func (o *overload) next(now time.Time, elapsed time.Duration) (say func()) {
 		o.calm = now
 	case !shed && o.overloaded && now.Sub(o.calm) >= overloadCalm:
 		o.overloaded = false
-		lasted, refused := o.calm.Sub(o.since), o.refused.Load()
+		lasted, refused := o.calm.Sub(o.since), o.total.Load()-o.totalBefore
 		return func() { o.log.Warn("overload over", "lasted", lasted, "refused", refused) }
 	}
 	return nil
@@ -180,7 +179,6 @@ func (o *overload) refusing() bool {
 	if !o.shedding.Load() {
 		return false
 	}
-	o.refused.Add(1)
 	o.total.Add(1)
 	return true
 }
@@ -197,7 +195,7 @@ func (o *overload) delay() time.Duration { return time.Duration(o.standing.Load(
 // its limit comes and goes within a second (RFC 6357 3.1). An emergency
 // call (urn:service:sos, RFC 5031) is never shed.
 func (t *transaction) shedIfOverloaded() bool {
-	if !isDialogCreating(t.req) || inDialog(t.req) || emergency(&t.req.Recipient) || !t.e.overload.refusing() {
+	if !opensDialog(t.req) || emergency(&t.req.Recipient) || !t.e.overload.refusing() {
 		return false
 	}
 	t.refuse(sip.NewResponseFromRequest(t.req, 503, "Service Unavailable: overloaded", nil))

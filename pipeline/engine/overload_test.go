@@ -249,6 +249,9 @@ func TestOverloadEnds(t *testing.T) {
 	target = 200 * time.Millisecond
 	now = now.Add(2 * overloadCalm)
 	overload()
+	for range 3 {
+		o.refusing()
+	}
 	// The messages stop: nothing ends the interval but settle.
 	o.settle(now.Add(overloadInterval))
 	if !o.shedding.Load() {
@@ -264,6 +267,9 @@ func TestOverloadEnds(t *testing.T) {
 	o.settle(now.Add(overloadCalm + 4*overloadInterval))
 	if n := strings.Count(logged.String(), "overload over"); n != 2 {
 		t.Errorf("%d ends of overloads logged, want 2:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), "refused=3") {
+		t.Errorf("the second overload's end does not say it refused 3 calls:\n%s", logged.String())
 	}
 	if n := strings.Count(logged.String(), "overloaded:"); n != 2 {
 		t.Errorf("%d overloads logged, want 2:\n%s", n, logged.String())

@@ -129,7 +129,7 @@ func (t *transaction) serve() {
 	if ctx.SignedRoute && inDialog(req) && !t.checkDialog(ctx) {
 		return
 	}
-	if t.e.draining.Load() && isDialogCreating(req) && !inDialog(req) {
+	if t.e.draining.Load() && opensDialog(req) {
 		res := ctx.Reply(503, "Service Unavailable")
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 		t.respond(res, true)
@@ -256,10 +256,13 @@ func setRouteSet(req *sip.Request, routes []*sip.RouteHeader) {
 	}
 }
 
-func isDialogCreating(req *sip.Request) bool {
+// opensDialog reports whether req would open a new dialog (an INVITE,
+// SUBSCRIBE or REFER outside one): what a graceful stop and an overload
+// refuse.
+func opensDialog(req *sip.Request) bool {
 	switch req.Method {
 	case sip.INVITE, sip.SUBSCRIBE, sip.REFER:
-		return true
+		return !inDialog(req)
 	}
 	return false
 }

@@ -93,3 +93,24 @@ func TestArrivedAt(t *testing.T) {
 		}
 	}
 }
+
+// TestListenStamps: a UDP socket the engine listens on asks the kernel for
+// arrival times and reports its waits to the overload watch.
+func TestListenStamps(t *testing.T) {
+	c := newCore(t, productChain)
+	shares := c.e.shares.Load()
+	if shares == nil || len(*shares) == 0 {
+		t.Fatal("no UDP socket")
+	}
+	for _, r := range *shares {
+		if r.stamped == nil || len(r.oob) != stampOOB || r.queued == nil {
+			t.Errorf("socket %s: stamped %v, room for %d bytes of control message, reporting %v; want all set", r.local, r.stamped != nil, len(r.oob), r.queued != nil)
+		}
+	}
+	c.e.overload.mu.Lock()
+	n := len(c.e.overload.sockets)
+	c.e.overload.mu.Unlock()
+	if n != len(*shares) {
+		t.Errorf("the overload watch has %d sockets, want %d", n, len(*shares))
+	}
+}

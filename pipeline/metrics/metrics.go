@@ -108,7 +108,7 @@ func New(g Gauges) *Metrics {
 	if g.Completed != nil {
 		gauge("switchboard_transactions_completed", "Server transactions over UDP answered within server.linger, remembered by their key and final response to absorb retransmissions.", g.Completed)
 	}
-	gauge("switchboard_queue_delay_seconds", "The least time a message waited to be worked on (in a socket, then for a worker) over the last 100 ms: above server.overload_delay, new calls are refused 503.", g.QueueDelay)
+	gauge("switchboard_queue_delay_seconds", "The standing queueing delay over the last 100 ms: the least wait of messages in the busiest UDP socket, plus the least wait of requests for a worker. Above server.overload_delay for T1, new calls are refused 503.", g.QueueDelay)
 	gauge("switchboard_overloaded", "1 while new calls are refused for a standing queue (server.overload_delay), else 0.", g.Overloaded)
 	if g.OverloadRefused != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_overload_refused_total", Help: "New dialog-creating requests refused 503 for a standing queue (server.overload_delay)."}, g.OverloadRefused))
