@@ -52,6 +52,15 @@ func (b *branch) arrived(res *sip.Response) {
 	b.arrivals = append(b.arrivals, arrival{res: res, turn: b.t.e.calls.arrivedResponse(res)})
 }
 
+// hasArrivals reports whether a response reached the proxy that run has
+// not handled yet. A response read over a connection is kept here before
+// the connection's reader reads on, and sees it close.
+func (b *branch) hasArrivals() bool {
+	b.arrivalsMu.Lock()
+	defer b.arrivalsMu.Unlock()
+	return len(b.arrivals) > 0
+}
+
 // take returns what run handles now that sipgo passed res up: the
 // responses that arrived before res and are not handled yet, then res,
 // in arrival order. It returns none for a response already handled
@@ -89,6 +98,7 @@ func (b *branch) close() {
 	b.arrivals = nil
 	b.arrivalsMu.Unlock()
 	b.t.e.branches.CompareAndDelete(b.key, b)
+	b.unwatchFlow()
 	for _, a := range left {
 		if !a.early {
 			b.t.e.calls.end(a.turn)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -40,6 +41,11 @@ type branch struct {
 	round int
 	// attempt is the branch's index in the call's Attempts.
 	attempt int
+	// flowClosed, when the branch went over a stream connection to the
+	// remote address flow, is closed if that connection closes before
+	// the first response is handled (flowBranches).
+	flowClosed chan struct{}
+	flow       netip.AddrPort
 
 	// arrivals are the branch's responses in the order they reached the
 	// proxy, taken by onMessage while the branch is open (arrived), for
@@ -76,8 +82,10 @@ func (t *transaction) startBranch(br *sip.Request, target pipeline.Target, trace
 	if traced {
 		t.traceBranch(br)
 	}
-	// Known before it is sent: a response may come back at once.
+	// Known before it is sent: a response may come back at once, or the
+	// connection close.
 	t.e.branches.Store(b.key, b)
+	t.e.watchFlow(b)
 	tx, err := t.e.sendRequest(br)
 	if err != nil {
 		b.close()
@@ -124,6 +132,7 @@ func (b *branch) run() {
 	defer timer.Stop()
 	invite := b.req.IsInvite()
 	cancelling := b.cancelling
+	flowClosed := b.flowClosed
 	// Until the first response, a branch with hops left moves on to the
 	// next one after FailoverTimeout (RFC 3263 4.3).
 	var failover <-chan time.Time
@@ -135,6 +144,12 @@ func (b *branch) run() {
 		select {
 		case res := <-b.tx.Responses():
 			failover = nil
+			if flowClosed != nil {
+				// The phone answered over its connection: a close from
+				// now on is left to the transaction's timers.
+				b.unwatchFlow()
+				flowClosed = nil
+			}
 			for _, a := range b.take(res) {
 				t.e.calls.awaitResponses(a.turn)
 				if !b.final && !a.res.IsProvisional() {
@@ -199,6 +214,15 @@ func (b *branch) run() {
 				b.abandon("failover")
 				return
 			}
+		case <-flowClosed:
+			flowClosed = nil
+			if b.hasArrivals() {
+				// A response came over the connection before it
+				// closed: sipgo has yet to pass it up.
+				continue
+			}
+			b.flowLost()
+			return
 		case <-b.tx.Done():
 			if !b.final {
 				b.answered(nil)

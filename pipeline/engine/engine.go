@@ -78,6 +78,9 @@ type Engine struct {
 	// branches finds the open branch a response answers (branchKey).
 	calls    *callOrder
 	branches sync.Map
+	// flows keeps the branches sent over accepted connections until
+	// their first response, to end them if the connection closes.
+	flows flowBranches
 	// abandoned keeps the branches the proxy gave up on (branchKey ->
 	// *abandoned) while a late answer may come, which lateStray handles.
 	abandoned sync.Map
@@ -139,6 +142,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	e.overload = newOverload(e.overloadDelay, log)
 	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
+	e.guard.OnClose(e.flows.closed)
 	dns := opts.DNS
 	dns.Supports = e.supports
 	if dns.Clock == nil {

@@ -346,25 +346,19 @@ func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
 }
 
 // notSent keeps the answer of a branch that could not be sent: for a flow
-// whose connection is gone, 430 Flow Failed when the binding is an RFC
-// 5626 flow (the phone registered it with a reg-id, and knows to register
-// a new one), else 480, which any phone understands; 503 otherwise.
+// whose connection is gone, flowFailed's; 503 otherwise.
 func (t *transaction) notSent(target pipeline.Target, err error) {
-	res := sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil)
 	var noSocket errNoSocket
 	if target.Destination != "" && isStream(target.Transport) && !errors.As(err, &noSocket) {
 		// The write to the flow's connection failed: it closed between
 		// the check and the write.
 		err = fmt.Errorf("%w: %w", errFlowGone, err)
 	}
-	switch {
-	case errors.Is(err, errFlowGone) && target.Instance != "":
+	res := sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil)
+	if errors.Is(err, errFlowGone) {
 		t.log.Debug("branch not sent", "target", target.URI.String(), "destination", target.Destination, "error", err)
-		res = sip.NewResponseFromRequest(t.req, 430, "Flow Failed", nil)
-	case errors.Is(err, errFlowGone):
-		t.log.Debug("branch not sent", "target", target.URI.String(), "destination", target.Destination, "error", err)
-		res = sip.NewResponseFromRequest(t.req, 480, "Temporarily Unavailable", nil)
-	default:
+		res = flowFailed(t.req, target)
+	} else {
 		t.log.Warn("branch not sent", "target", target.URI.String(), "error", err)
 	}
 	t.mu.Lock()

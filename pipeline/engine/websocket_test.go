@@ -51,6 +51,9 @@ type wsPhone struct {
 	texts  []string
 	pings  int
 	mute   bool // pings go unanswered
+	// hangUp, when set, makes a request close the connection, after an
+	// answer with that code, or unanswered for -1.
+	hangUp int
 	closed chan struct{}
 	wmu    sync.Mutex
 }
@@ -123,8 +126,16 @@ func (p *wsPhone) read() {
 func (p *wsPhone) received(body []byte) {
 	p.mu.Lock()
 	p.texts = append(p.texts, string(body))
+	hangUp := p.hangUp
 	p.mu.Unlock()
 	if req, err := sip.ParseMessage(body); err == nil {
+		if r, ok := req.(*sip.Request); ok && hangUp != 0 {
+			if hangUp > 0 {
+				p.reply(r, hangUp)
+			}
+			_ = p.conn.Close()
+			return
+		}
 		if r, ok := req.(*sip.Request); ok && !r.IsAck() {
 			p.reply(r, 200)
 		}

@@ -52,6 +52,9 @@ type Guard struct {
 	outboundAt map[netip.AddrPort]*outbound // by remote address
 
 	refused burst
+
+	// closed is told of each counted connection as it closes (OnClose).
+	closed atomic.Pointer[func(remote netip.AddrPort)]
 }
 
 // New returns a Guard with the given limits; log receives a line per burst
@@ -65,6 +68,13 @@ func New(l Limits, log *slog.Logger) *Guard {
 // SetLimits replaces the limits. Connections already open stay open: the
 // caps apply to the next accepts, the timeouts to the next reads.
 func (g *Guard) SetLimits(l Limits) { g.limits.Store(&l) }
+
+// OnClose sets f to be told the remote address of each connection the
+// Guard counted, as it closes (the peer closed it, a read failed, or a
+// timeout). It runs on the goroutine that closes the connection, which
+// may hold the transport's connection pool: f must not call into the
+// transport.
+func (g *Guard) OnClose(f func(remote netip.AddrPort)) { g.closed.Store(&f) }
 
 // Open returns the number of connections open.
 func (g *Guard) Open() int {
@@ -170,8 +180,19 @@ func (g *Guard) admit(c *conn) (refusal string) {
 	return ""
 }
 
-// release takes a closed connection off the counts.
+// release takes a closed connection off the counts, and tells OnClose's
+// function when it was the connection of its remote address.
 func (g *Guard) release(c *conn) {
+	if g.forget(c) {
+		if f := g.closed.Load(); f != nil {
+			(*f)(c.remote)
+		}
+	}
+}
+
+// forget takes c off the counts, and reports whether it was the
+// connection of its remote address.
+func (g *Guard) forget(c *conn) bool {
 	src := source(c.remote.Addr())
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -179,14 +200,16 @@ func (g *Guard) release(c *conn) {
 	if g.sources[src]--; g.sources[src] <= 0 {
 		delete(g.sources, src)
 	}
-	if g.conns[c.remote] == c {
-		delete(g.conns, c.remote)
-		for aor := range c.bindings {
-			if delete(g.aors[aor], c.remote); len(g.aors[aor]) == 0 {
-				delete(g.aors, aor)
-			}
+	if g.conns[c.remote] != c {
+		return false
+	}
+	delete(g.conns, c.remote)
+	for aor := range c.bindings {
+		if delete(g.aors[aor], c.remote); len(g.aors[aor]) == 0 {
+			delete(g.aors, aor)
 		}
 	}
+	return true
 }
 
 // source is what the per-source cap counts: an IPv4 address, or the /64

@@ -323,23 +323,30 @@ func TestDefaultCaps(t *testing.T) {
 // from loopback, whose client end is closed when the test ends.
 func accept(t *testing.T, l Limits) (*Guard, net.Conn) {
 	t.Helper()
+	g := New(l, slog.New(slog.DiscardHandler))
+	_, sc := connect(t, g)
+	return g, sc
+}
+
+// connect accepts a connection on a listener of g, and returns both ends.
+func connect(t *testing.T, g *Guard) (client, sc net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := New(l, slog.New(slog.DiscardHandler))
 	gl := g.Listen(ln)
 	t.Cleanup(func() { gl.Close() })
-	c, err := net.Dial("tcp4", ln.Addr().String())
+	client, err = net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	sc, err := gl.Accept()
+	t.Cleanup(func() { client.Close() })
+	sc, err = gl.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g, sc
+	return client, sc
 }
 
 // TestWriteTimeout is a peer that never reads: a write to it fails within
@@ -451,5 +458,70 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if n := g.Open(); n != 0 {
 		t.Errorf("%d connections counted after Close", n)
+	}
+}
+
+// TestOnClose checks who is told of a connection closing: the function
+// set with OnClose, once, with the remote address, however the
+// connection closed; not for a connection refused past a cap.
+func TestOnClose(t *testing.T) {
+	tests := []struct {
+		what  string
+		limit Limits
+		end   func(t *testing.T, client, sc net.Conn)
+	}{
+		{"the peer closed it", Limits{}, func(t *testing.T, client, sc net.Conn) {
+			client.Close()
+			if _, err := sc.Read(make([]byte, 10)); err == nil {
+				t.Fatal("read after the peer closed: no error")
+			}
+			_ = sc.Close()
+		}},
+		{"closed twice", Limits{}, func(t *testing.T, _, sc net.Conn) {
+			_ = sc.Close()
+			_ = sc.Close()
+		}},
+		{"the header timeout", Limits{HeaderTimeout: 20 * time.Millisecond}, func(t *testing.T, _, sc net.Conn) {
+			if _, err := sc.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
+				t.Fatalf("read past the header timeout returned %v, want io.EOF", err)
+			}
+			_ = sc.Close()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.what, func(t *testing.T) {
+			g := New(tc.limit, slog.New(slog.DiscardHandler))
+			var mu sync.Mutex
+			var told []netip.AddrPort
+			g.OnClose(func(remote netip.AddrPort) {
+				mu.Lock()
+				told = append(told, remote)
+				mu.Unlock()
+			})
+			client, sc := connect(t, g)
+			tc.end(t, client, sc)
+			mu.Lock()
+			defer mu.Unlock()
+			want := netip.MustParseAddrPort(client.LocalAddr().String())
+			if len(told) != 1 || told[0] != want {
+				t.Errorf("told %v, want [%v] once", told, want)
+			}
+		})
+	}
+
+	// A connection past a cap is refused, never counted: nothing to tell.
+	s := newServer(t, Limits{MaxConnections: 1}, nil)
+	var n int
+	var mu sync.Mutex
+	s.g.OnClose(func(netip.AddrPort) { mu.Lock(); n++; mu.Unlock() })
+	s.dial(t, "127.0.0.1")
+	waitFor(t, "the first connection accepted", time.Second, func() bool { return s.g.Open() == 1 })
+	if c := s.dial(t, "127.0.0.1"); !refused(c) {
+		t.Fatal("a connection past max_connections was not refused")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 0 {
+		t.Errorf("told of %d closes for a refused connection, want none", n)
 	}
 }
