@@ -23,10 +23,15 @@ import (
 // whether it answered.
 func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, status func([]byte) (int, string)) bool {
 	r, ok := readRawRequest(data)
-	if !ok || r.method == "ACK" || !e.mayAnswer(from) {
+	if !ok || r.method == "ACK" {
+		return false
+	}
+	if !e.mayAnswer(from) {
+		e.log.Debug("unparsed request not answered: its source is no host's, or the proxy's own", "remote", addrString(from))
 		return false
 	}
 	if allowed, _ := e.rejects.allow(time.Now()); !allowed {
+		e.log.Debug("unparsed request not answered: too many answered this second", "remote", from.String())
 		return false
 	}
 	code, reason := status(data)
@@ -52,6 +57,14 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 	e.svc.Metrics.Message("out", r.method, code)
 	e.log.Debug("unparsed request answered", "code", code, "reason", reason, "remote", from.String(), "transport", transport)
 	return true
+}
+
+// addrString is a's address, or "" for none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // rawResponse makes the answer to r, with a To tag made with seed (see
@@ -122,8 +135,11 @@ func localTag(seed maphash.Seed, callID string) string {
 }
 
 // mayAnswer reports whether a stateless answer may go to from: a unicast
-// address with a port, and not one of this proxy's sockets (it would
-// answer itself; it never answers the answer, a response, in turn).
+// address with a port, and not one of this proxy's sockets of its kind (it
+// would answer itself; it never answers the answer, a response, in turn).
+// A datagram comes from a UDP socket, a connection from a stream one: a
+// phone's UDP port that is the number of the proxy's TCP port is not the
+// proxy.
 func (e *Engine) mayAnswer(from net.Addr) bool {
 	if from == nil {
 		return false
@@ -133,8 +149,9 @@ func (e *Engine) mayAnswer(from net.Addr) bool {
 	if ap.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return false
 	}
+	_, datagram := from.(*net.UDPAddr)
 	for _, s := range e.sockets {
-		if s.Addr.Port() != ap.Port() {
+		if s.Addr.Port() != ap.Port() || datagram != (s.Transport == "UDP") {
 			continue
 		}
 		if ip.IsLoopback() || ip == s.Addr.Addr() || s.Addr.Addr().IsUnspecified() && slices.Contains(e.svc.LocalAddrs, ip) {

@@ -130,7 +130,7 @@ func (e *Engine) delivered(msg sip.Message) {
 func (e *Engine) answerUnparsable(local net.Addr, from *net.UDPAddr, data []byte) {
 	line, _ := rawLine(data, 0)
 	method, _, ok := rawRequestLine(line)
-	if !ok || method == "ACK" || !e.mayAnswer(from) {
+	if !ok || method == "ACK" {
 		return
 	}
 	_, err := e.parser.ParseSIP(data)

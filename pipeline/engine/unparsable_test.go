@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -92,7 +93,13 @@ func testEngine(t *testing.T, maxSize int) *Engine {
 // through them, not after Listen, when the engine's goroutines read them.
 func testEngineWith(t testing.TB, maxSize int, opts Options) *Engine {
 	t.Helper()
-	e, err := New(&pipeline.Services{}, slog.New(slog.DiscardHandler), opts)
+	return testEngineLogged(t, maxSize, opts, slog.New(slog.DiscardHandler))
+}
+
+// testEngineLogged is testEngineWith logging to log.
+func testEngineLogged(t testing.TB, maxSize int, opts Options, log *slog.Logger) *Engine {
+	t.Helper()
+	e, err := New(&pipeline.Services{}, log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +145,9 @@ func (e *Engine) testAddr(transport string) string {
 // must not (too large), over UDP, and checks the answers: status line and
 // the Via sent back.
 func TestEngineAnswersUnparsable(t *testing.T) {
-	e := testEngine(t, 4000)
+	var logs logBuffer
+	t.Cleanup(func() { logs.showIfFailed(t) })
+	e := testEngineLogged(t, 4000, Options{}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	big := string(torture(t, "lwsdisp.dat"))
 	big = strings.Replace(big, "l: 0", "X-Padding: "+strings.Repeat("p", 5000)+"\r\nl: 0", 1)
 	tests := []struct {
@@ -190,6 +199,30 @@ func TestEngineAnswersUnparsable(t *testing.T) {
 			t.Errorf("test %d (%s): want Via: %s in\n%s", i, tc.what, tc.via, res)
 		}
 	}
+}
+
+// logBuffer keeps an engine's log for a test to show when it fails: why
+// a message went unanswered is logged at debug level.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+// showIfFailed logs what was kept, if t failed; a cleanup registered
+// before the engine's, it runs after the engine stopped.
+func (l *logBuffer) showIfFailed(t testing.TB) {
+	if !t.Failed() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("the engine's log:\n%s", l.buf.String())
 }
 
 // TestEngineUnparsableRace sends garbage from several sources to two UDP
