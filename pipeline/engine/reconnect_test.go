@@ -102,7 +102,9 @@ func tcpSocket(t *testing.T, e *Engine) netip.AddrPort {
 // TestConnectionsOpenedToAnswer is the attack of a sender that closes its
 // connection as soon as it sent a request, naming a new Via port each
 // time: each answer makes the proxy open a connection, which must be
-// capped and closed.
+// capped and closed. The callee answers only once the proxy has closed
+// the senders' connections: an answer written before that would still go
+// over the sender's half-closed connection.
 func TestConnectionsOpenedToAnswer(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	e := forwardingEngine(t, "", "")
@@ -110,6 +112,12 @@ func TestConnectionsOpenedToAnswer(t *testing.T) {
 	e.guard.SetLimits(guard.Limits{MaxConnections: 100, MaxPerSource: perDestination, IdleTimeout: idle})
 	e.Start()
 	proxy := tcpSocket(t, e)
+	callee := newPhone(t, "callee", func(ph *phone, req *sip.Request, from *net.UDPAddr) {
+		for deadline := time.Now().Add(coreWait); e.guard.Open() > 0 && time.Now().Before(deadline); {
+			time.Sleep(2 * time.Millisecond)
+		}
+		ph.reply(req, from, 200)
+	})
 	var a answers
 	for i := range 5 {
 		port := a.listen(t)
@@ -118,7 +126,7 @@ func TestConnectionsOpenedToAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := strconv.Itoa(i)
-		msg := "OPTIONS sip:" + proxy.String() + " SIP/2.0\r\n" +
+		msg := "OPTIONS sip:callee@" + callee.addr() + " SIP/2.0\r\n" +
 			"Via: SIP/2.0/TCP 127.0.0.1:" + strconv.Itoa(port) + ";branch=z9hG4bKreconnect" + n + "\r\n" +
 			"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>\r\nCall-ID: reconnect" + n + "\r\n" +
 			"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
