@@ -359,8 +359,8 @@ func latencyTables(b *strings.Builder, r *result) {
 		"(each round every proxy in turn, the order rotated from one round to the next), after the series above. "+
 		"Medians of the rounds; a round marked ✗ failed (the step table at the end says why):\n\n",
 		strings.Join(rates, " and "), rounds, trimSecs(o.LatencyDur))
-	b.WriteString("| offered/s | proxy | p99 of each round | median p99 | median p50 | median CPU per call | median proxy CPU | rounds passed |\n")
-	b.WriteString("|--:|---|---|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| offered/s | proxy | p99 of each round | median p99 | median p50 | median failed | median CPU per call | median proxy CPU | rounds passed |\n")
+	b.WriteString("|--:|---|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, rate := range o.LatencyRates {
 		for _, t := range r.Targets {
 			rounds := latencyRounds(r, t.Name, rate)
@@ -378,8 +378,8 @@ func latencyTables(b *strings.Builder, r *result) {
 				}
 				each = append(each, v)
 			}
-			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %.0f%% | %d / %d |\n", rate, t.Name, strings.Join(each, ", "),
-				fmtMS(median(rounds, p99), haveRTT(rounds)), fmtMS(median(rounds, p50), haveRTT(rounds)),
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %.1f %% | %s | %.0f%% | %d / %d |\n", rate, t.Name, strings.Join(each, ", "),
+				fmtMS(median(rounds, p99), haveRTT(rounds)), fmtMS(median(rounds, p50), haveRTT(rounds)), 100*median(rounds, failShare),
 				fmtDur(time.Duration(median(rounds, cpuPerOp))), median(rounds, proxyPct), passed, len(rounds))
 		}
 	}
@@ -392,7 +392,9 @@ func latencyTables(b *strings.Builder, r *result) {
 	if kamailio == "" || len(r.Targets) < 2 {
 		return
 	}
-	b.WriteString("\nSwitchboard / Kamailio, median p99 INVITE→200 at equal load (below 1 is a lower tail latency):\n\n")
+	b.WriteString("\nSwitchboard / Kamailio, median p99 INVITE→200 at equal load (below 1 is a lower tail latency; " +
+		"a ratio where Switchboard failed a larger share of the calls than Kamailio is no lower tail latency: " +
+		"its p99 is that of the calls it carried):\n\n")
 	b.WriteString("| proxy | " + strings.Join(rates, " | ") + " |\n|---|" + strings.Repeat("--:|", len(rates)) + "\n")
 	for _, t := range r.Targets {
 		if t.Kamailio {

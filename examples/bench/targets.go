@@ -25,7 +25,16 @@ type value struct {
 	v    float64
 	text string
 	ok   bool
+	// failed is the share of the calls (or REGISTERs) the figure's step
+	// failed, the median over a latency series' rounds. A proxy that
+	// refuses calls under load keeps the p99 (and the memory) of those it
+	// carries low: a figure compared with Kamailio's holds only when the
+	// proxy failed no larger a share than Kamailio did.
+	failed float64
 }
+
+// allowedFailures is the share of failures a step may have and pass.
+const allowedFailures = 0.001
 
 // objective is a row of the targets table: how to read a proxy's figure,
 // whether a higher one is better, and the target when it is fixed rather
@@ -115,6 +124,8 @@ func (ob objective) holds(v, k value) (holds, known bool) {
 		return v.v <= ob.fixed, true
 	case !k.ok:
 		return false, false
+	case v.failed > max(k.failed, allowedFailures):
+		return false, true
 	case ob.higher:
 		return v.v >= k.v, true
 	}
@@ -154,7 +165,7 @@ func seriesRate(workload string) func(*result, string) value {
 		if workload == workRegistrations {
 			rate, top = s.Regs, s.RegsTop
 		}
-		return value{float64(rate), figure(rate, top), true}
+		return value{v: float64(rate), text: figure(rate, top), ok: true}
 	}
 }
 
@@ -172,8 +183,8 @@ func callP99(rate int) func(*result, string) value {
 	fromStep := atStep(workCalls, rate, stepP99)
 	return func(r *result, target string) value {
 		if rounds := latencyRounds(r, target, rate); haveRTT(rounds) {
-			v := median(rounds, p99)
-			return value{v, fmtMS(v, true) + " (median)", true}
+			v, failed := median(rounds, p99), median(rounds, failShare)
+			return value{v, withFailed(fmtMS(v, true)+" (median)", failed), true, failed}
 		}
 		return fromStep(r, target)
 	}
@@ -195,8 +206,25 @@ func atStep(workload string, rate int, f func(*step) (float64, string, bool)) fu
 		if !ok {
 			return value{text: "n/a"}
 		}
-		return value{v, failed(text, st), true}
+		return value{v, failed(text, st), true, failShare(st)}
 	}
+}
+
+// failShare is the share of a step's calls (or REGISTERs) that failed.
+func failShare(st *step) float64 {
+	if st.Planned == 0 {
+		return 0
+	}
+	return float64(st.Failed) / float64(st.Planned)
+}
+
+// withFailed adds to a latency figure the share of calls that failed,
+// when more did than a step may.
+func withFailed(text string, failed float64) string {
+	if failed <= allowedFailures {
+		return text
+	}
+	return fmt.Sprintf("%s, %.1f %% failed", text, 100*failed)
 }
 
 func stepP99(st *step) (float64, string, bool) { return st.P99, fmtMS(st.P99, true), st.HaveRTT }
@@ -210,7 +238,7 @@ func stepPSS(st *step) (float64, string, bool) {
 func outOfOrder(r *result, target string) value {
 	for _, st := range orderSteps(r) {
 		if st.Target == target && st.Err == "" {
-			return value{float64(st.Overtaken), share(st.Overtaken, st.Planned), true}
+			return value{v: float64(st.Overtaken), text: share(st.Overtaken, st.Planned), ok: true}
 		}
 	}
 	return value{text: "n/a"}

@@ -120,3 +120,33 @@ func TestMachineLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestP99AtEqualFailure checks that a p99 from the latency series holds
+// against Kamailio's only when the proxy failed no larger a share of its
+// calls: one that refused 40 % keeps the p99 of the rest low.
+func TestP99AtEqualFailure(t *testing.T) {
+	o := fullOptions()
+	o.Setup, o.Pin = "shared", false
+	o.CallRate, o.RegRate, o.LatencyRates, o.LatencyRounds = nil, nil, []int{2000}, 1
+	round := func(target string, failed int, p99 float64) step {
+		s := step{Target: target, Workload: workLatency, Rate: 2000, Planned: 20000, Succeeded: 20000 - failed,
+			Failed: failed, ViaProxy: 20000 - failed, Wall: 10 * time.Second, P99: p99, HaveRTT: true}
+		s.judge()
+		return s
+	}
+	tests := []struct {
+		sbFailed, kamFailed int
+		want                string
+	}{
+		{8000, 400, "| p99 INVITE→200 at 2000 calls/s | ≤ Kamailio's | 600 ms (median), 40.0 % failed ✗ | 2000 ms (median), 2.0 % failed (kamailio-n2) |"},
+		{400, 8000, "| p99 INVITE→200 at 2000 calls/s | ≤ Kamailio's | 600 ms (median), 2.0 % failed ✓ | 2000 ms (median), 40.0 % failed (kamailio-n2) |"},
+		{10, 0, "| p99 INVITE→200 at 2000 calls/s | ≤ Kamailio's | 600 ms (median) ✓ | 2000 ms (median) (kamailio-n2) |"},
+	}
+	for _, tc := range tests {
+		r := &result{Opts: o, Targets: append([]target{targetNamed(t, "sb-seed")}, withChildren(targetNamed(t, "kamailio"), []int{1}, 2)...),
+			Steps: []step{round("sb-seed", tc.sbFailed, 600), round("kamailio-n2", tc.kamFailed, 2000)}}
+		var b strings.Builder
+		targetsTable(&b, r)
+		reportHas(t, b.String(), tc.want)
+	}
+}
