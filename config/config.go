@@ -58,6 +58,10 @@ const DefaultLinger = 5 * time.Second
 // (500 ms), after which callers retransmit what waits.
 const DefaultOverloadDelay = 200 * time.Millisecond
 
+// DefaultEmergencyNumbers is server.emergency_numbers' default: the two
+// that every mobile phone treats as emergency calls (3GPP TS 22.101).
+var DefaultEmergencyNumbers = []string{"112", "911"}
+
 // MinOverloadDelay and MaxOverloadDelay bound server.overload_delay.
 const (
 	MinOverloadDelay = 10 * time.Millisecond
@@ -137,6 +141,12 @@ type Server struct {
 	// was longer than this, new dialog-creating requests get 503 (without
 	// Retry-After) until it is not. "0s": never.
 	OverloadDelay Duration `toml:"overload_delay"`
+	// EmergencyNumbers are the numbers dialled for emergency services: a
+	// new call to one (the user part of a sip or sips Request-URI, or a
+	// tel one) is never refused by the overload, as one to
+	// urn:service:sos is not. Absent: DefaultEmergencyNumbers; [] for
+	// none.
+	EmergencyNumbers []string `toml:"emergency_numbers"`
 	// Linger is how long a completed transaction stays to absorb
 	// retransmissions (RFC 3261 Timers D, J, L and M, 32 s there; like
 	// Kamailio's wt_timer). It changes on restart.
@@ -284,6 +294,9 @@ func (f *File) Defaults() {
 	if f.Server.Linger == 0 {
 		f.Server.Linger = Duration(DefaultLinger)
 	}
+	if f.Server.EmergencyNumbers == nil {
+		f.Server.EmergencyNumbers = slices.Clone(DefaultEmergencyNumbers)
+	}
 	if f.Server.DialogTimeout == 0 {
 		f.Server.DialogTimeout = Duration(DefaultDialogTimeout)
 	}
@@ -430,6 +443,11 @@ func (f *File) validate(errs *Errors) {
 	}
 	if d := f.Server.OverloadDelay.D(); d != 0 && (d < MinOverloadDelay || d > MaxOverloadDelay) {
 		errs.AddAt("server.overload_delay", fmt.Errorf("server: overload_delay: %s is not between %s and %s (\"0s\": never refuse for it)", d, MinOverloadDelay, MaxOverloadDelay))
+	}
+	for _, n := range f.Server.EmergencyNumbers {
+		if n == "" || strings.Trim(n, "0123456789*#") != "" {
+			errs.AddAt("server.emergency_numbers", fmt.Errorf("server: emergency_numbers: %q is not a number dialled (digits, * and #)", n))
+		}
 	}
 	if l := time.Duration(f.Server.Linger); l < MinLinger || l > MaxLinger {
 		errs.AddAt("server.linger", fmt.Errorf("server: linger: %s is not between %s and %s", l, MinLinger, MaxLinger))

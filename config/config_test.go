@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,22 @@ func TestDefaults(t *testing.T) {
 	off, err := Parse("c.toml", []byte("[server]\noverload_delay = '0s'\n[[stage]]\nuse = 'forward'\n"))
 	if err != nil || off.Server.OverloadDelay != 0 {
 		t.Errorf("overload_delay = '0s': %v, %v; want it off", off.Server.OverloadDelay, err)
+	}
+	if !slices.Equal(s.EmergencyNumbers, []string{"112", "911"}) {
+		t.Errorf("emergency_numbers: %q, want 112 and 911", s.EmergencyNumbers)
+	}
+	for _, tc := range []struct {
+		toml string
+		want []string
+	}{
+		{"emergency_numbers = []", []string{}},
+		{"emergency_numbers = ['999']", []string{"999"}},
+		{"emergency_numbers = ['999', '112', '000']", []string{"999", "112", "000"}},
+	} {
+		g, err := Parse("c.toml", []byte("[server]\n"+tc.toml+"\n[[stage]]\nuse = 'forward'\n"))
+		if err != nil || !slices.Equal(g.Server.EmergencyNumbers, tc.want) || g.Server.EmergencyNumbers == nil {
+			t.Errorf("%s: %q, %v; want %q", tc.toml, g.Server.EmergencyNumbers, err, tc.want)
+		}
 	}
 	if w := f.WebSocket; w.PingInterval.D() != DefaultPingInterval || len(w.Origins) != 0 {
 		t.Errorf("websocket defaults: %+v", w)
@@ -152,6 +169,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_invites_per_callee negative", "[server]\nmax_invites_per_callee = -5\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_invites_per_callee: -5 is neither positive nor -1 (no limit)`}},
 		{"linger too short", "[server]\nlinger = '100ms'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: linger: 100ms is not between 1s and 32s`}},
 		{"overload_delay too short", "[server]\noverload_delay = '1ms'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: overload_delay: 1ms is not between 10ms and 32s ("0s": never refuse for it)`}},
+		{"emergency number not dialled", "[server]\nemergency_numbers = ['112', 'sos']\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: emergency_numbers: "sos" is not a number dialled (digits, * and #)`}},
 		{"linger too long", "[server]\nlinger = '1m'\n[[stage]]\nuse='forward'", []string{`server: linger: 1m0s is not between 1s and 32s`}},
 		{"max_connections negative", "[server]\nmax_connections = -1\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_connections: -1 is negative`}},
 		{"max_connections_per_source negative", "[server]\nmax_connections_per_source = -5\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_connections_per_source: -5 is negative`}},

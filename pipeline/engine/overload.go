@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,21 +194,35 @@ func (o *overload) delay() time.Duration { return time.Duration(o.standing.Load(
 // honours one sends nothing more for its time (RFC 3261 21.5.4), not even
 // the BYEs and re-INVITEs of the calls up, and the shedding of a proxy at
 // its limit comes and goes within a second (RFC 6357 3.1). An emergency
-// call (urn:service:sos, RFC 5031) is never shed.
+// call (urn:service:sos, RFC 5031, or a number of
+// server.emergency_numbers) is never shed.
 func (t *transaction) shedIfOverloaded() bool {
-	if !opensDialog(t.req) || emergency(&t.req.Recipient) || !t.e.overload.refusing() {
+	if !opensDialog(t.req) || !t.e.overload.refusing() || emergency(&t.req.Recipient, t.p.Config.Server.EmergencyNumbers) {
 		return false
 	}
 	t.refuse(sip.NewResponseFromRequest(t.req, 503, "Service Unavailable: overloaded", nil))
 	return true
 }
 
-// emergency reports whether u is an emergency service URN: urn:service:sos
-// or one of its sub-services (urn:service:sos.police).
-func emergency(u *sip.Uri) bool {
-	if u.Scheme != "urn" {
+// emergency reports whether u calls an emergency service: the service URN
+// urn:service:sos or one of its sub-services (urn:service:sos.police), or
+// one of numbers dialled, as the user part of a sip or sips URI or as a
+// tel URI, its visual separators (RFC 3966) left out.
+func emergency(u *sip.Uri, numbers []string) bool {
+	var dialled string
+	switch strings.ToLower(u.Scheme) {
+	case "urn":
+		s := strings.ToLower(u.String())
+		return s == "urn:service:sos" || strings.HasPrefix(s, "urn:service:sos.")
+	case "sip", "sips":
+		dialled = u.User
+	case "tel":
+		dialled, _, _ = strings.Cut(u.Raw(), ";")
+	default:
 		return false
 	}
-	s := strings.ToLower(u.String())
-	return s == "urn:service:sos" || strings.HasPrefix(s, "urn:service:sos.")
+	if strings.ContainsAny(dialled, "-.()") {
+		dialled = strings.NewReplacer("-", "", ".", "", "(", "", ")", "").Replace(dialled)
+	}
+	return dialled != "" && slices.Contains(numbers, dialled)
 }

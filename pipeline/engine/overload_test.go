@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,10 +156,14 @@ func TestCoreOverloadSheds(t *testing.T) {
 	if n := c.e.OverloadRefused(); n != 1 {
 		t.Errorf("OverloadRefused() = %d, want 1", n)
 	}
-	sos := caller.build(sip.INVITE, "urn:service:sos", "urn:service:sos", "overload-sos", 1)
-	caller.send(c.addr, sos)
-	if res := caller.waitResponse(sos, 300); res.StatusCode == 503 {
-		t.Errorf("an emergency call in overload was answered %d %s, want it not refused", res.StatusCode, res.Reason)
+	for i, uri := range []string{"urn:service:sos", "sip:112@example.org;user=phone"} {
+		sos := caller.build(sip.INVITE, uri, uri, "overload-sos-"+strconv.Itoa(i), 1)
+		caller.send(c.addr, sos)
+		if res := caller.waitResponse(sos, 300); res.StatusCode == 503 {
+			t.Errorf("an emergency call to %s in overload was answered %d %s, want it not refused", uri, res.StatusCode, res.Reason)
+		} else {
+			caller.send(c.addr, ackOf(sos, res))
+		}
 	}
 	reinvite := caller.inDialog(sip.INVITE, ok, 2)
 	caller.send(c.addr, reinvite)
@@ -276,26 +281,39 @@ func TestOverloadEnds(t *testing.T) {
 	}
 }
 
+// TestEmergency checks which Request-URIs call an emergency service: the
+// sos service URNs, and the numbers of server.emergency_numbers dialled
+// in a sip, sips or tel URI.
 func TestEmergency(t *testing.T) {
+	numbers := []string{"112", "911"}
 	tests := []struct {
-		uri  string
-		want bool
+		uri     string
+		numbers []string
+		want    bool
 	}{
-		{"urn:service:sos", true},
-		{"URN:Service:SOS", true},
-		{"urn:service:sos.police", true},
-		{"urn:service:sossomething", false},
-		{"urn:service:counseling", false},
-		{"sip:sos@example.org", false},
-		{"tel:112", false},
+		{"urn:service:sos", nil, true},
+		{"URN:Service:SOS", nil, true},
+		{"urn:service:sos.police", nil, true},
+		{"urn:service:sossomething", numbers, false},
+		{"urn:service:counseling", numbers, false},
+		{"sip:sos@example.org", numbers, false},
+		{"tel:112", numbers, true},
+		{"tel:9-1-1;phone-context=+1", numbers, true},
+		{"tel:+112", numbers, false},
+		{"sip:112@example.org;user=phone", numbers, true},
+		{"sips:911@example.org", numbers, true},
+		{"sip:1120@example.org", numbers, false},
+		{"sip:112@example.org", nil, false},
+		{"sip:999@example.org", []string{"999"}, true},
+		{"sip:example.org", numbers, false},
 	}
 	for _, tc := range tests {
 		var u sip.Uri
 		if err := sip.ParseUri(tc.uri, &u); err != nil {
 			t.Fatalf("%s: %v", tc.uri, err)
 		}
-		if got := emergency(&u); got != tc.want {
-			t.Errorf("emergency(%s) = %v, want %v", tc.uri, got, tc.want)
+		if got := emergency(&u, tc.numbers); got != tc.want {
+			t.Errorf("emergency(%s, %q) = %v, want %v", tc.uri, tc.numbers, got, tc.want)
 		}
 	}
 }
