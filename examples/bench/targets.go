@@ -126,6 +126,8 @@ func (ob objective) holds(v, k value) (holds, known bool) {
 		return false, false
 	case v.failed > max(k.failed, allowedFailures):
 		return false, true
+	case ob.higher && v.v == 0 && k.v == 0:
+		return false, false // neither passed a step: nothing to compare
 	case ob.higher:
 		return v.v >= k.v, true
 	}
