@@ -74,17 +74,20 @@ func (s step) Achieved() float64 {
 }
 
 // pct returns d as a percentage of one core over the time the rate was
-// offered.
+// offered, or over the caller's run when that lasted longer: CPU is
+// measured over the whole run, which goes on past the offered time while
+// failed calls are retransmitted and wait for their timeouts, and a
+// share of more cores than the proxy has would mean nothing.
 func (s step) pct(d time.Duration) float64 {
 	if s.Rate <= 0 || s.Planned <= 0 {
 		return 0
 	}
-	return 100 * d.Seconds() / s.seconds()
+	return 100 * d.Seconds() / max(s.seconds(), s.Wall.Seconds())
 }
 
 // seconds is how long the rate was offered: the planned calls over the
 // rate. The caller's run lasts longer when a call fails (it waits up to
-// -recv_timeout for it), but the work was done in this time.
+// -recv_timeout for it).
 func (s step) seconds() float64 { return float64(s.Planned) / float64(s.Rate) }
 
 // disturbed reports whether other processes took half a core or more
