@@ -347,19 +347,28 @@ func (b *branch) timeout() {
 // response timed out or failed on the transport.
 func (b *branch) ended(err error) {
 	t := b.t
-	t.mu.Lock()
-	if b.done {
-		t.mu.Unlock()
+	if !b.markDone() {
 		return
 	}
-	b.done = true
-	t.mu.Unlock()
 	if errors.Is(err, sip.ErrTransactionTransport) {
 		t.addFinal(sip.NewResponseFromRequest(t.req, 503, "Service Unavailable", nil))
 	} else {
 		t.addFinal(timeoutResponse(t.req))
 	}
 	t.maybeFinish()
+}
+
+// markDone marks the branch done, and reports whether it was not done
+// already: only the first way it ends gives the transaction a final
+// response.
+func (b *branch) markDone() bool {
+	b.t.mu.Lock()
+	defer b.t.mu.Unlock()
+	if b.done {
+		return false
+	}
+	b.done = true
+	return true
 }
 
 func timeoutResponse(req *sip.Request) *sip.Response {

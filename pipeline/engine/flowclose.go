@@ -97,16 +97,9 @@ func (b *branch) flowLost() {
 	t := b.t
 	b.answered(nil)
 	b.tx.Terminate()
-	if b.failover("connection closed") {
+	if b.failover("connection closed") || !b.markDone() {
 		return
 	}
-	t.mu.Lock()
-	if b.done {
-		t.mu.Unlock()
-		return
-	}
-	b.done = true
-	t.mu.Unlock()
 	t.log.Debug("branch ended: its connection closed", "target", b.target.URI.String(), "destination", b.req.Destination())
 	t.addFinal(flowFailed(t.req, b.target))
 	t.maybeFinish()
