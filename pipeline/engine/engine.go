@@ -78,9 +78,10 @@ type Engine struct {
 	// branches finds the open branch a response answers (branchKey).
 	calls    *callOrder
 	branches sync.Map
-	// flows keeps the branches sent over accepted connections until
-	// their first response, to end them if the connection closes.
-	flows flowBranches
+	// unanswered keeps the branches sent over stream connections until
+	// their first response, to end them if the connection closes (the
+	// Guard tells of the connections it accepted).
+	unanswered flowBranches
 	// abandoned keeps the branches the proxy gave up on (branchKey ->
 	// *abandoned) while a late answer may come, which lateStray handles.
 	abandoned sync.Map
@@ -142,7 +143,7 @@ func New(svc *pipeline.Services, log *slog.Logger, opts Options) (*Engine, error
 	e.overload = newOverload(e.overloadDelay, log)
 	e.captures = newCaptures(log)
 	e.guard = guard.New(guard.Limits{}, log.With("layer", "connections"))
-	e.guard.OnClose(e.flows.closed)
+	e.guard.OnClose(e.unanswered.closed)
 	dns := opts.DNS
 	dns.Supports = e.supports
 	if dns.Clock == nil {

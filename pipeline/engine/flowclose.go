@@ -19,8 +19,9 @@ import (
 // Guard says the connection closed, each ends at once as a flow failure
 // (flowFailed), as a request for a flow already gone does.
 
-// flowBranches are the branches waiting for a first response over the
-// stream connections the proxy accepted, by remote address.
+// flowBranches are the branches waiting for a first response over stream
+// connections, by remote address (those over a connection the proxy
+// dialed are kept too, and never told of: harmless).
 type flowBranches struct {
 	mu sync.Mutex
 	m  map[netip.AddrPort][]*branch
@@ -80,23 +81,26 @@ func (e *Engine) watchFlow(b *branch) {
 	if err != nil {
 		return
 	}
-	e.flows.add(netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()), b)
+	e.unanswered.add(netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()), b)
 }
 
 // unwatchFlow forgets b, if watchFlow kept it.
 func (b *branch) unwatchFlow() {
 	if b.flowClosed != nil {
-		b.t.e.flows.remove(b)
+		b.t.e.unanswered.remove(b)
 	}
 }
 
 // flowLost ends a branch whose connection closed before anything came
-// back over it: on to the target's next hop, if it has one, else with
-// flowFailed's answer.
+// back over it: on to the target's next hop or target (another flow of
+// the phone, RFC 5626 7), if it has one, else with flowFailed's answer.
+// The phone may have read the request and answer over a new connection
+// (RFC 3261 18.2.2): the branch is abandoned, so that a late ring is
+// cancelled and a late 2xx hung up rather than relayed after the answer.
 func (b *branch) flowLost() {
 	t := b.t
 	b.answered(nil)
-	b.tx.Terminate()
+	defer b.abandon("connection closed")
 	if b.failover("connection closed") || !b.markDone() {
 		return
 	}
@@ -107,8 +111,9 @@ func (b *branch) flowLost() {
 
 // flowFailed is the answer for a target whose connection is gone: 430
 // Flow Failed when the binding is an RFC 5626 flow (the phone registered
-// it with a reg-id, and knows to register a new one), else 480, which any
-// phone understands.
+// it with a reg-id), else 480, which any phone understands. RFC 5626 11.5
+// means 430 for a proxy upstream; a calling phone treats it as 400 (a
+// failed call either way, docs/nat.md).
 func flowFailed(req *sip.Request, target pipeline.Target) *sip.Response {
 	if target.Instance != "" {
 		return sip.NewResponseFromRequest(req, 430, "Flow Failed", nil)

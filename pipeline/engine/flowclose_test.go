@@ -60,3 +60,71 @@ func TestFlowClosed(t *testing.T) {
 	}
 	c.idle(t)
 }
+
+// TestFlowClosedOtherFlow registers one phone instance over two TCP
+// connections (RFC 5626 flows 1 and 2): when the newer closes as the
+// request is written to it, unanswered, the request goes on over the
+// older (RFC 5626 7), and the caller gets that flow's answer.
+func TestFlowClosedOtherFlow(t *testing.T) {
+	c := newCoreOn(t, wsSections, productChain, Options{}, "tcp://127.0.0.1:0")
+	bob := newPhone(t, "bob", answering(nil, 200))
+	c.register(bob, "bob")
+	older := dialTCPPhone(t, c.e.testAddr("TCP"), "alice")
+	older.registerFlow("1")
+	newer := dialTCPPhone(t, c.e.testAddr("TCP"), "alice")
+	newer.registerFlow("2")
+	newer.mu.Lock()
+	newer.hangUp = -1
+	newer.mu.Unlock()
+
+	msg := bob.build(sip.MESSAGE, "sip:alice@example.org", "sip:alice@example.org", "other-flow", 1)
+	bob.send(c.addr, msg)
+	newer.wait("the MESSAGE over the newer flow", "MESSAGE sip:alice@", "Call-ID: other-flow")
+	older.wait("the MESSAGE over the older flow", "MESSAGE sip:alice@", "Call-ID: other-flow")
+	if res := bob.waitResponse(msg, 200); res.StatusCode != 200 {
+		t.Errorf("MESSAGE answered %d %s, want the older flow's 200", res.StatusCode, res.Reason)
+	}
+	c.idle(t)
+}
+
+// TestFlowClosedLateAnswer is a phone that closes its connection on an
+// INVITE, unanswered, and answers it 200 over a new one (RFC 3261
+// 18.2.2): the caller keeps its 480 and never hears the 200, which the
+// proxy ACKs and hangs up.
+func TestFlowClosedLateAnswer(t *testing.T) {
+	c := newCoreOn(t, "", productChain, Options{}, "tcp://127.0.0.1:0")
+	bob := newPhone(t, "bob", answering(nil, 200))
+	c.register(bob, "bob")
+	p := dialTCPPhone(t, c.e.testAddr("TCP"), "late")
+	p.send(p.build(sip.REGISTER, "sip:example.org", "sip:late@example.org", "late-reg", "Expires: 300"))
+	p.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
+	p.mu.Lock()
+	p.hangUp = -1
+	p.mu.Unlock()
+
+	inv := bob.build(sip.INVITE, "sip:late@example.org", "sip:late@example.org", "late-invite", 1)
+	bob.send(c.addr, inv)
+	text := p.wait("the INVITE", "INVITE sip:late@", "Call-ID: late-invite")
+	res := bob.waitResponse(inv, 200)
+	if res.StatusCode != 480 {
+		t.Fatalf("INVITE answered %d %s, want 480", res.StatusCode, res.Reason)
+	}
+	bob.send(c.addr, ackOf(inv, res))
+
+	msg, err := sip.ParseMessage([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := dialTCPPhone(t, c.e.testAddr("TCP"), "late")
+	ok := sip.NewResponseFromRequest(msg.(*sip.Request), 200, "OK", nil)
+	ok.To().Params.Add("tag", "tag-late")
+	ok.AppendHeader(sip.NewHeader("Contact", "<"+again.contact()+">"))
+	again.send(ok)
+	again.wait("the ACK of the late 200", "ACK sip:late@", "Call-ID: late-invite")
+	again.wait("the BYE of the late 200", "BYE sip:late@", "Call-ID: late-invite")
+	for _, code := range bob.codes(inv) {
+		if code == 200 {
+			t.Errorf("the caller got the late 200 after its 480: %v", bob.codes(inv))
+		}
+	}
+}

@@ -87,6 +87,9 @@ func (t *transaction) sendTargets(req *sip.Request, targets []pipeline.Target, l
 		if target.Instance != "" && flowsSent[target.Instance] {
 			continue
 		}
+		if target.Instance != "" && target.Failover == nil {
+			target.Failover = otherFlows(targets[i+1:], target.Instance)
+		}
 		// A branch answered 2xx, or the caller cancelled, while the
 		// earlier branches were sent (a TCP connect can take seconds):
 		// send no more.
@@ -114,6 +117,23 @@ func (t *transaction) sendTargets(req *sip.Request, targets []pipeline.Target, l
 		t.e.calls.end(t.turn)
 		t.addBranch(b)
 	}
+}
+
+// otherFlows returns the failover of a branch to one flow of instance:
+// the instance's flows among targets, in their order (RFC 5626 7: a
+// request whose flow fails goes to another flow of the same instance),
+// or nil for none.
+func otherFlows(targets []pipeline.Target, instance string) *pipeline.Failover {
+	var next []pipeline.Target
+	for _, t := range targets {
+		if t.Instance == instance {
+			next = append(next, t)
+		}
+	}
+	if next == nil {
+		return nil
+	}
+	return &pipeline.Failover{Next: next}
 }
 
 // defaultTarget is where a request goes when no stage chose: within a

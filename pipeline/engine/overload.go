@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -207,7 +208,7 @@ func (t *transaction) shedIfOverloaded() bool {
 // emergency reports whether u calls an emergency service: the service URN
 // urn:service:sos or one of its sub-services (urn:service:sos.police), or
 // one of numbers dialled, as the user part of a sip or sips URI or as a
-// tel URI, its visual separators (RFC 3966) left out.
+// tel URI, without its parameters and visual separators (RFC 3966).
 func emergency(u *sip.Uri, numbers []string) bool {
 	var dialled string
 	switch strings.ToLower(u.Scheme) {
@@ -215,7 +216,12 @@ func emergency(u *sip.Uri, numbers []string) bool {
 		s := strings.ToLower(u.String())
 		return s == "urn:service:sos" || strings.HasPrefix(s, "urn:service:sos.")
 	case "sip", "sips":
-		dialled = u.User
+		// A telephone-subscriber user part may carry parameters
+		// (112;phone-context=..., 3GPP TS 24.229) and escapes.
+		dialled, _, _ = strings.Cut(u.User, ";")
+		if s, err := url.PathUnescape(dialled); err == nil {
+			dialled = s
+		}
 	case "tel":
 		dialled, _, _ = strings.Cut(u.Raw(), ";")
 	default:

@@ -302,6 +302,8 @@ func TestEmergency(t *testing.T) {
 		{"tel:+112", numbers, false},
 		{"sip:112@example.org;user=phone", numbers, true},
 		{"sips:911@example.org", numbers, true},
+		{"sip:112;phone-context=ims.mnc001.mcc001.3gppnetwork.org@example.org;user=phone", numbers, true},
+		{"sip:%2A112@example.org", []string{"*112"}, true},
 		{"sip:1120@example.org", numbers, false},
 		{"sip:112@example.org", nil, false},
 		{"sip:999@example.org", []string{"999"}, true},

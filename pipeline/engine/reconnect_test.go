@@ -112,9 +112,11 @@ func TestConnectionsOpenedToAnswer(t *testing.T) {
 	e.guard.SetLimits(guard.Limits{MaxConnections: 100, MaxPerSource: perDestination, IdleTimeout: idle})
 	e.Start()
 	proxy := tcpSocket(t, e)
+	answer := make(chan struct{})
 	callee := newPhone(t, "callee", func(ph *phone, req *sip.Request, from *net.UDPAddr) {
-		for deadline := time.Now().Add(coreWait); e.guard.Open() > 0 && time.Now().Before(deadline); {
-			time.Sleep(2 * time.Millisecond)
+		select {
+		case <-answer:
+		case <-time.After(coreWait):
 		}
 		ph.reply(req, from, 200)
 	})
@@ -135,6 +137,10 @@ func TestConnectionsOpenedToAnswer(t *testing.T) {
 		}
 		c.Close()
 	}
+	// Past the per-source cap, some connections are refused unread; the
+	// requests read wait for the callee until their connections closed.
+	poll(t, "requests read and their connections closed", func() bool { return e.InFlight() > 0 && e.guard.Open() == 0 })
+	close(answer)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		accepted, open, peak := a.counts()

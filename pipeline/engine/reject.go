@@ -26,12 +26,10 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 	if !ok || r.method == "ACK" {
 		return false
 	}
-	if !e.mayAnswer(from) {
-		e.log.Debug("unparsed request not answered: its source is no host's, or the proxy's own", "remote", addrString(from))
+	if !e.answerable(from) {
 		return false
 	}
 	if allowed, _ := e.rejects.allow(time.Now()); !allowed {
-		e.log.Debug("unparsed request not answered: too many answered this second", "remote", from.String())
 		return false
 	}
 	code, reason := status(data)
@@ -57,6 +55,15 @@ func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, 
 	e.svc.Metrics.Message("out", r.method, code)
 	e.log.Debug("unparsed request answered", "code", code, "reason", reason, "remote", from.String(), "transport", transport)
 	return true
+}
+
+// answerable is mayAnswer, with a debug line when the answer may not go.
+func (e *Engine) answerable(from net.Addr) bool {
+	if e.mayAnswer(from) {
+		return true
+	}
+	e.log.Debug("unparsed request not answered: its source is no host's, or the proxy's own", "remote", addrString(from))
+	return false
 }
 
 // addrString is a's address, or "" for none.

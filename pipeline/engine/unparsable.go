@@ -130,7 +130,7 @@ func (e *Engine) delivered(msg sip.Message) {
 func (e *Engine) answerUnparsable(local net.Addr, from *net.UDPAddr, data []byte) {
 	line, _ := rawLine(data, 0)
 	method, _, ok := rawRequestLine(line)
-	if !ok || method == "ACK" {
+	if !ok || method == "ACK" || !e.answerable(from) {
 		return
 	}
 	_, err := e.parser.ParseSIP(data)

@@ -47,10 +47,10 @@ type wsPhone struct {
 	host      string // its .invalid host
 	transport string // "WS", "WSS", or "TCP" (tcpPhone: no frames)
 
-	mu     sync.Mutex
-	texts  []string
-	pings  int
-	mute   bool // pings go unanswered
+	mu    sync.Mutex
+	texts []string
+	pings int
+	mute  bool // pings go unanswered
 	// hangUp, when set, makes a request close the connection, after an
 	// answer with that code, or unanswered for -1.
 	hangUp int

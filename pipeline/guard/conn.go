@@ -158,12 +158,14 @@ func (c *conn) SetDeadline(time.Time) error { return nil }
 
 // Close closes the connection and takes it off the Guard's counts. A
 // connection the Guard closed (a timeout) is closed again by its reader:
-// Close after the first returns nil.
+// Close after the first returns nil. The socket is closed before OnClose's
+// function hears of it: a request written after that fails, and is not
+// left waiting for an answer.
 func (c *conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		c.g.release(c)
 		err = c.Conn.Close()
+		c.g.release(c)
 	})
 	return err
 }

@@ -53,8 +53,8 @@ type Guard struct {
 
 	refused burst
 
-	// closed is told of each counted connection as it closes (OnClose).
-	closed atomic.Pointer[func(remote netip.AddrPort)]
+	// onClose is told of each counted connection as it closes (OnClose).
+	onClose atomic.Pointer[func(remote netip.AddrPort)]
 }
 
 // New returns a Guard with the given limits; log receives a line per burst
@@ -74,7 +74,7 @@ func (g *Guard) SetLimits(l Limits) { g.limits.Store(&l) }
 // timeout). It runs on the goroutine that closes the connection, which
 // may hold the transport's connection pool: f must not call into the
 // transport.
-func (g *Guard) OnClose(f func(remote netip.AddrPort)) { g.closed.Store(&f) }
+func (g *Guard) OnClose(f func(remote netip.AddrPort)) { g.onClose.Store(&f) }
 
 // Open returns the number of connections open.
 func (g *Guard) Open() int {
@@ -184,7 +184,7 @@ func (g *Guard) admit(c *conn) (refusal string) {
 // function when it was the connection of its remote address.
 func (g *Guard) release(c *conn) {
 	if g.forget(c) {
-		if f := g.closed.Load(); f != nil {
+		if f := g.onClose.Load(); f != nil {
 			(*f)(c.remote)
 		}
 	}
