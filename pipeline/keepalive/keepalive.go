@@ -152,6 +152,12 @@ func New(store func() location.Store, send func(Ping) error, count func(event st
 func (p *Pinger) Sync(aor string, bindings []location.Binding, watch []Flow, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.synced != nil {
+		p.synced[aor] = true
+	}
+	if len(watch) == 0 && len(p.byAOR[aor]) == 0 {
+		return // not behind NAT, before or now: most REGISTERs
+	}
 	bound := make(map[string]location.Binding, len(bindings))
 	for _, b := range bindings {
 		f := Flow{AOR: aor, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID()}
@@ -166,10 +172,9 @@ func (p *Pinger) Sync(aor string, bindings []location.Binding, watch []Flow, now
 		f.AOR = aor
 		p.watch(f, now, now.Add(f.Interval))
 	}
-	if p.synced != nil {
-		p.synced[aor] = true
+	if len(watch) > 0 {
+		p.poke() // a flow watched anew may be due before the timer
 	}
-	p.poke()
 }
 
 // watch pings f from next on, heard at heard. p.mu is held.
