@@ -12,12 +12,13 @@ import (
 // A request for a phone's flow (the stream connection it registered over)
 // may be written just as the phone closes that connection: sipgo's reader
 // has seen the end of it, but has not yet taken it out of the pool, and
-// the write still succeeds. The phone never answers, and sipgo's client
-// transaction would wait for Timer B or F (32 s, and no 408 upstream for a
-// non-INVITE, RFC 4320). So the branches sent over an accepted connection
-// are kept by its remote address until their first response; when the
-// Guard says the connection closed, each ends at once as a flow failure
-// (flowFailed), as a request for a flow already gone does.
+// the write still succeeds. The phone never answers: an INVITE's branch
+// would wait for fr_timeout (30 s), a non-INVITE's for Timer F (32 s, and
+// no 408 upstream, RFC 4320). So the branches sent over a stream
+// connection are kept by its remote address until their first response;
+// when the Guard says the connection closed (it wraps the listeners, and
+// tells of the connections phones opened), each ends at once as a flow
+// failure (flowLost), as a request for a flow already gone does.
 
 // flowBranches are the branches waiting for a first response over stream
 // connections, by remote address (those over a connection the proxy
