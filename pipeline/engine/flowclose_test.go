@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -126,5 +129,79 @@ func TestFlowClosedLateAnswer(t *testing.T) {
 		if code == 200 {
 			t.Errorf("the caller got the late 200 after its 480: %v", bob.codes(inv))
 		}
+	}
+}
+
+// TestFlowAnswers registers one phone instance over two TCP flows and has
+// the newer answer the request itself, after a wait past the forward
+// stage's failover_timeout: the request moves to the older flow only on
+// 408 or 430 (RFC 5626 7); a slow answer or any other one is the phone's,
+// and it never gets the request twice.
+func TestFlowAnswers(t *testing.T) {
+	tests := []struct {
+		code      int
+		delay     time.Duration
+		want      int  // the caller's answer
+		wantOlder bool // whether the older flow gets the request
+	}{
+		{200, 300 * time.Millisecond, 200, false},
+		{486, 0, 486, false},
+		{503, 0, 500, false},
+		{430, 0, 200, true},
+		{408, 0, 200, true},
+	}
+	chain := lookupChain + "[[stage]]\nuse = \"record_route\"\n[[stage]]\nuse = \"forward\"\nfailover_timeout = \"100ms\"\n"
+	c := newCoreOn(t, wsSections, chain, Options{}, "tcp://127.0.0.1:0")
+	bob := newPhone(t, "bob", answering(nil, 200))
+	c.register(bob, "bob")
+	for i, tc := range tests {
+		user := "flows" + strconv.Itoa(i)
+		older := dialTCPPhone(t, c.e.testAddr("TCP"), user)
+		older.registerFlow("1")
+		newer := dialTCPPhone(t, c.e.testAddr("TCP"), user)
+		newer.registerFlow("2")
+		newer.mu.Lock()
+		newer.code, newer.delay = tc.code, tc.delay
+		newer.mu.Unlock()
+
+		callID := "flow-answers-" + strconv.Itoa(i)
+		msg := bob.build(sip.MESSAGE, "sip:"+user+"@example.org", "sip:"+user+"@example.org", callID, 1)
+		bob.send(c.addr, msg)
+		if res := bob.waitResponse(msg, 200); res.StatusCode != tc.want {
+			t.Errorf("the newer flow answered %d: the caller got %d %s, want %d", tc.code, res.StatusCode, res.Reason, tc.want)
+		}
+		c.idle(t)
+		older.mu.Lock()
+		got := slices.ContainsFunc(older.texts, func(s string) bool { return strings.Contains(s, "Call-ID: "+callID) })
+		older.mu.Unlock()
+		if got != tc.wantOlder {
+			t.Errorf("the newer flow answered %d after %v: the older flow got the request %v, want %v", tc.code, tc.delay, got, tc.wantOlder)
+		}
+	}
+}
+
+// TestFlowClosedAfterCancel: the caller cancels an INVITE its callee's
+// flow has not answered, and the flow then closes: the caller gets 487,
+// not 430.
+func TestFlowClosedAfterCancel(t *testing.T) {
+	c := newCoreOn(t, wsSections, productChain, Options{}, "tcp://127.0.0.1:0")
+	bob := newPhone(t, "bob", answering(nil, 200))
+	c.register(bob, "bob")
+	p := dialTCPPhone(t, c.e.testAddr("TCP"), "quiet")
+	p.registerFlow("1")
+	p.mu.Lock()
+	p.code = -1
+	p.mu.Unlock()
+
+	inv := bob.build(sip.INVITE, "sip:quiet@example.org", "sip:quiet@example.org", "cancel-flow", 1)
+	bob.send(c.addr, inv)
+	p.wait("the INVITE", "INVITE sip:quiet@", "Call-ID: cancel-flow")
+	bob.send(c.addr, cancelOf(inv))
+	if res := bob.waitResponse(cancelOf(inv), 200); res.StatusCode != 200 {
+		t.Fatalf("CANCEL answered %d", res.StatusCode)
+	}
+	_ = p.conn.Close()
+	if res := bob.waitResponse(inv, 300); res.StatusCode != 487 {
+		t.Errorf("the cancelled INVITE was answered %d %s, want 487", res.StatusCode, res.Reason)
 	}
 }

@@ -81,13 +81,15 @@ func (t *transaction) forward(ctx *pipeline.Context) {
 // With last, the last branch takes req itself.
 func (t *transaction) sendTargets(req *sip.Request, targets []pipeline.Target, last bool) {
 	// flowsSent are the instances a branch went to over one of their
-	// flows (RFC 5626): their other flows are backups.
+	// flows, or that had none up (RFC 5626): their other flows are the
+	// branch's failover (otherFlows).
 	var flowsSent map[string]bool
 	for i, target := range targets {
 		if target.Instance != "" && flowsSent[target.Instance] {
 			continue
 		}
-		if target.Instance != "" && target.Failover == nil {
+		flows := target.Instance != "" && target.Failover == nil
+		if flows {
 			target.Failover = otherFlows(targets[i+1:], target.Instance)
 		}
 		// A branch answered 2xx, or the caller cancelled, while the
@@ -102,15 +104,16 @@ func (t *transaction) sendTargets(req *sip.Request, targets []pipeline.Target, l
 		// The last branch takes the request itself: nothing reads it
 		// after this, and a clone costs as much as parsing the message.
 		b, tried, err := t.sendSerial(req, target, last && i == len(targets)-1)
-		if err != nil {
-			t.notForwarded(tried, err)
-			continue
-		}
-		if target.Instance != "" {
+		if target.Instance != "" && (err == nil || flows) {
+			// Sent, or every flow of the instance tried (its failover).
 			if flowsSent == nil {
 				flowsSent = map[string]bool{}
 			}
 			flowsSent[target.Instance] = true
+		}
+		if err != nil {
+			t.notForwarded(tried, err)
+			continue
 		}
 		// Handed to its first client transaction: the call's next
 		// messages need not wait for the other branches' connects.

@@ -211,7 +211,7 @@ func (b *branch) failover(why string) bool {
 // failoverTimer returns a timer for the branch's FailoverTimeout (at most
 // its fr_timeout), or nil when it has no hop left to move to.
 func (b *branch) failoverTimer() *time.Timer {
-	if b.src == nil || !b.canFailover() {
+	if b.src == nil || !b.canFailover() || b.toOtherFlow() {
 		return nil
 	}
 	opts := b.t.ctx.Forward
@@ -226,6 +226,16 @@ func (b *branch) failoverTimer() *time.Timer {
 		d = min(d, opts.ProvisionalTimeout)
 	}
 	return time.NewTimer(d)
+}
+
+// toOtherFlow reports whether the branch's next target is another flow of
+// the same phone (RFC 5626 instance), and it has no next hop of its own.
+// A live phone may be slow to answer, and would get the request twice:
+// the request moves to the other flow only when its connection closes
+// unanswered, or on 408 or 430 (RFC 5626 7), never on silence alone.
+func (b *branch) toOtherFlow() bool {
+	next, ok := b.nextTarget()
+	return ok && len(b.target.Hops) < 2 && b.target.Instance != "" && next.Instance == b.target.Instance
 }
 
 // canFailover reports whether the branch has somewhere to go next: another

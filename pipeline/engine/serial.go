@@ -33,7 +33,11 @@ func (t *transaction) sendSerial(req *sip.Request, target pipeline.Target, last 
 		if !more || !t.mayFailover() {
 			return nil, target, err
 		}
-		t.log.Info("destination failed: trying the next", "target", target.URI.String(), "error", err, "next", next.URI.String())
+		log := t.log.Info
+		if errors.Is(err, errFlowGone) {
+			log = t.log.Debug // a phone's other flow: routine
+		}
+		log("destination failed: trying the next", "target", target.URI.String(), "error", err, "next", next.URI.String())
 		target = next
 	}
 }
@@ -66,6 +70,10 @@ func (b *branch) nextTarget() (pipeline.Target, bool) {
 // failsOver reports whether a final response with code moves the branch
 // on: 503 always (RFC 3263 4.3), and the codes of its failover.
 func (b *branch) failsOver(code int) bool {
+	if b.toOtherFlow() {
+		// Any other final response is the phone's own answer.
+		return code == 408 || code == 430
+	}
 	if code == 503 {
 		return true
 	}

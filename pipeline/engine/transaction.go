@@ -311,7 +311,7 @@ func (t *transaction) maybeFinish() {
 		}
 		best = timeoutResponse(t.req)
 	}
-	if cancelled && (best.StatusCode == 408 || best.StatusCode == 480) {
+	if cancelled && (best.StatusCode == 408 || best.StatusCode == 480 || best.StatusCode == 430) {
 		best = sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil)
 	}
 	if best.StatusCode == 408 && !t.req.IsInvite() {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type wsPhone struct {
 	// hangUp, when set, makes a request close the connection, after an
 	// answer with that code, or unanswered for -1.
 	hangUp int
+	// code, when set, answers requests in place of 200, after delay.
+	code   int
+	delay  time.Duration
 	closed chan struct{}
 	wmu    sync.Mutex
 }
@@ -137,7 +141,17 @@ func (p *wsPhone) received(body []byte) {
 			return
 		}
 		if r, ok := req.(*sip.Request); ok && !r.IsAck() {
-			p.reply(r, 200)
+			p.mu.Lock()
+			code, delay := cmp.Or(p.code, 200), p.delay
+			p.mu.Unlock()
+			if code < 0 {
+				return
+			}
+			if delay == 0 {
+				p.reply(r, code)
+				return
+			}
+			time.AfterFunc(delay, func() { p.reply(r, code) })
 		}
 	}
 }
