@@ -64,18 +64,37 @@ func TestFlowClosed(t *testing.T) {
 	c.idle(t)
 }
 
+// flowCore runs the product's chain (or chain) with a TCP listener, and
+// a UDP phone bob registered to call from.
+func flowCore(t *testing.T, chain string) (*core, *phone) {
+	t.Helper()
+	c := newCoreOn(t, wsSections, chain, Options{}, "tcp://127.0.0.1:0")
+	bob := newPhone(t, "bob", answering(nil, 200))
+	c.register(bob, "bob")
+	return c, bob
+}
+
+// tcpFlows connects a phone of user over TCP once per reg-id, each
+// connection registered as that RFC 5626 flow of one instance.
+func (c *core) tcpFlows(t *testing.T, user string, regIDs ...string) []*wsPhone {
+	t.Helper()
+	var flows []*wsPhone
+	for _, id := range regIDs {
+		p := dialTCPPhone(t, c.e.testAddr("TCP"), user)
+		p.registerFlow(id)
+		flows = append(flows, p)
+	}
+	return flows
+}
+
 // TestFlowClosedOtherFlow registers one phone instance over two TCP
 // connections (RFC 5626 flows 1 and 2): when the newer closes as the
 // request is written to it, unanswered, the request goes on over the
 // older (RFC 5626 7), and the caller gets that flow's answer.
 func TestFlowClosedOtherFlow(t *testing.T) {
-	c := newCoreOn(t, wsSections, productChain, Options{}, "tcp://127.0.0.1:0")
-	bob := newPhone(t, "bob", answering(nil, 200))
-	c.register(bob, "bob")
-	older := dialTCPPhone(t, c.e.testAddr("TCP"), "alice")
-	older.registerFlow("1")
-	newer := dialTCPPhone(t, c.e.testAddr("TCP"), "alice")
-	newer.registerFlow("2")
+	c, bob := flowCore(t, productChain)
+	flows := c.tcpFlows(t, "alice", "1", "2")
+	older, newer := flows[0], flows[1]
 	newer.mu.Lock()
 	newer.hangUp = -1
 	newer.mu.Unlock()
@@ -95,9 +114,7 @@ func TestFlowClosedOtherFlow(t *testing.T) {
 // 18.2.2): the caller keeps its 480 and never hears the 200, which the
 // proxy ACKs and hangs up.
 func TestFlowClosedLateAnswer(t *testing.T) {
-	c := newCoreOn(t, "", productChain, Options{}, "tcp://127.0.0.1:0")
-	bob := newPhone(t, "bob", answering(nil, 200))
-	c.register(bob, "bob")
+	c, bob := flowCore(t, productChain)
 	p := dialTCPPhone(t, c.e.testAddr("TCP"), "late")
 	p.send(p.build(sip.REGISTER, "sip:example.org", "sip:late@example.org", "late-reg", "Expires: 300"))
 	p.wait("200 to the REGISTER", "SIP/2.0 200", "CSeq: 1 REGISTER")
@@ -151,15 +168,11 @@ func TestFlowAnswers(t *testing.T) {
 		{408, 0, 200, true},
 	}
 	chain := lookupChain + "[[stage]]\nuse = \"record_route\"\n[[stage]]\nuse = \"forward\"\nfailover_timeout = \"100ms\"\n"
-	c := newCoreOn(t, wsSections, chain, Options{}, "tcp://127.0.0.1:0")
-	bob := newPhone(t, "bob", answering(nil, 200))
-	c.register(bob, "bob")
+	c, bob := flowCore(t, chain)
 	for i, tc := range tests {
 		user := "flows" + strconv.Itoa(i)
-		older := dialTCPPhone(t, c.e.testAddr("TCP"), user)
-		older.registerFlow("1")
-		newer := dialTCPPhone(t, c.e.testAddr("TCP"), user)
-		newer.registerFlow("2")
+		flows := c.tcpFlows(t, user, "1", "2")
+		older, newer := flows[0], flows[1]
 		newer.mu.Lock()
 		newer.code, newer.delay = tc.code, tc.delay
 		newer.mu.Unlock()
@@ -184,11 +197,8 @@ func TestFlowAnswers(t *testing.T) {
 // flow has not answered, and the flow then closes: the caller gets 487,
 // not 430.
 func TestFlowClosedAfterCancel(t *testing.T) {
-	c := newCoreOn(t, wsSections, productChain, Options{}, "tcp://127.0.0.1:0")
-	bob := newPhone(t, "bob", answering(nil, 200))
-	c.register(bob, "bob")
-	p := dialTCPPhone(t, c.e.testAddr("TCP"), "quiet")
-	p.registerFlow("1")
+	c, bob := flowCore(t, productChain)
+	p := c.tcpFlows(t, "quiet", "1")[0]
 	p.mu.Lock()
 	p.code = -1
 	p.mu.Unlock()

@@ -27,13 +27,9 @@ func (p *wsPhone) registerFlow(regID string) {
 // over the newer flow only; once that connection is gone, over the older
 // one; once both are gone it gets 430 Flow Failed.
 func TestOutboundFlows(t *testing.T) {
-	c := newCoreOn(t, wsSections, productChain, Options{}, "tcp://127.0.0.1:0")
-	bob := newPhone(t, "bob", answering(nil, 200))
-	c.register(bob, "bob")
-	first := dialTCPPhone(t, c.e.testAddr("TCP"), "alice")
-	first.registerFlow("1")
-	second := dialTCPPhone(t, c.e.testAddr("TCP"), "alice")
-	second.registerFlow("2")
+	c, bob := flowCore(t, productChain)
+	flows := c.tcpFlows(t, "alice", "1", "2")
+	first, second := flows[0], flows[1]
 
 	message := func(callID string, want int) {
 		t.Helper()
