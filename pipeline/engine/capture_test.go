@@ -85,10 +85,7 @@ when = 'cseq.method != "REGISTER"'
 	callee := newPhone(t, "bob", answering(nil, 180, 200))
 	c.register(callee, "bob")
 	caller := newPhone(t, "alice", nil)
-	inv := caller.call(c, "bob", "capture-1")
-	ok := caller.waitResponse(inv, 200)
-	caller.send(c.addr, caller.inDialog(sip.ACK, ok, 1))
-	callee.waitRequest(sip.ACK, "capture-1", 1)
+	c.call(t, caller, callee, "bob", "capture-1")
 
 	proxy, alice, bob := c.addr, caller.addr(), callee.addr()
 	want := []string{

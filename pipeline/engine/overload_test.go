@@ -125,10 +125,7 @@ func TestCoreOverloadSheds(t *testing.T) {
 	callee := newPhone(t, "bob", answering(nil, 200))
 	c.register(callee, "bob")
 	caller := newPhone(t, "alice", nil)
-	inv := caller.call(c, "bob", "overload-up")
-	ok := caller.waitResponse(inv, 200)
-	caller.send(c.addr, caller.inDialog(sip.ACK, ok, 1))
-	callee.waitRequest(sip.ACK, "overload-up", 1)
+	ok, _ := c.call(t, caller, callee, "bob", "overload-up")
 
 	// A socket of the test's own, its waits played an hour ahead: the
 	// proxy's own waits, taken now, fall before the interval they would
