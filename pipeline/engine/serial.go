@@ -68,7 +68,8 @@ func (b *branch) nextTarget() (pipeline.Target, bool) {
 }
 
 // failsOver reports whether a final response with code moves the branch
-// on: 503 always (RFC 3263 4.3), and the codes of its failover.
+// on: 503 always (RFC 3263 4.3), and the codes of its failover; to a
+// phone's other flow, 408 and 430 only (toOtherFlow).
 func (b *branch) failsOver(code int) bool {
 	if b.toOtherFlow() {
 		// Any other final response is the phone's own answer.
