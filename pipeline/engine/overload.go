@@ -198,7 +198,8 @@ func (o *overload) delay() time.Duration { return time.Duration(o.standing.Load(
 // call (urn:service:sos, RFC 5031, or a number of
 // server.emergency_numbers) is never shed.
 func (t *transaction) shedIfOverloaded() bool {
-	if !opensDialog(t.req) || !t.e.overload.refusing() || emergency(&t.req.Recipient, t.p.Config.Server.EmergencyNumbers) {
+	// The emergency check comes first: refusing counts the refusal.
+	if !opensDialog(t.req) || emergency(&t.req.Recipient, t.p.Config.Server.EmergencyNumbers) || !t.e.overload.refusing() {
 		return false
 	}
 	t.refuse(sip.NewResponseFromRequest(t.req, 503, "Service Unavailable: overloaded", nil))

@@ -162,6 +162,9 @@ func TestCoreOverloadSheds(t *testing.T) {
 			caller.send(c.addr, ackOf(sos, res))
 		}
 	}
+	if n := c.e.OverloadRefused(); n != 1 {
+		t.Errorf("OverloadRefused() = %d after the emergency calls, want 1: they were not refused", n)
+	}
 	reinvite := caller.inDialog(sip.INVITE, ok, 2)
 	caller.send(c.addr, reinvite)
 	if res := caller.waitResponse(reinvite, 200); res.StatusCode != 200 {

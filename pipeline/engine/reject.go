@@ -23,10 +23,7 @@ import (
 // whether it answered.
 func (e *Engine) rejectRaw(transport string, local, from net.Addr, data []byte, status func([]byte) (int, string)) bool {
 	r, ok := readRawRequest(data)
-	if !ok || r.method == "ACK" {
-		return false
-	}
-	if !e.answerable(from) {
+	if !ok || r.method == "ACK" || !e.answerable(from) {
 		return false
 	}
 	if allowed, _ := e.rejects.allow(time.Now()); !allowed {
