@@ -361,8 +361,14 @@ func (t *transaction) forwardAck(ctx *pipeline.Context) {
 	}
 }
 
-// sendRequest starts a client transaction for req.
+// sendRequest starts a client transaction for req. Its deadline bounds
+// the dial of a stream connection; over UDP nothing is dialled or resolved
+// (the engine hands sipgo an address), and a request goes without the
+// deadline's timer.
 func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
+	if strings.EqualFold(req.Transport(), "UDP") {
+		return e.txl.Request(context.Background(), req)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return e.txl.Request(ctx, req)
