@@ -198,8 +198,10 @@ func (o *overload) delay() time.Duration { return time.Duration(o.standing.Load(
 // call (urn:service:sos, RFC 5031, or a number of
 // server.emergency_numbers) is never shed.
 func (t *transaction) shedIfOverloaded() bool {
-	// The emergency check comes first: refusing counts the refusal.
-	if !opensDialog(t.req) || emergency(&t.req.Recipient, t.p.Config.Server.EmergencyNumbers) || !t.e.overload.refusing() {
+	// The emergency check comes before refusing, which counts the
+	// refusal, and after the cheap look at whether the proxy sheds.
+	o := t.e.overload
+	if !opensDialog(t.req) || !o.shedding.Load() || emergency(&t.req.Recipient, t.p.Config.Server.EmergencyNumbers) || !o.refusing() {
 		return false
 	}
 	t.refuse(sip.NewResponseFromRequest(t.req, 503, "Service Unavailable: overloaded", nil))
