@@ -362,9 +362,9 @@ func (t *transaction) forwardAck(ctx *pipeline.Context) {
 }
 
 // sendRequest starts a client transaction for req. Its deadline bounds
-// the dial of a stream connection; over UDP nothing is dialled or resolved
-// (the engine hands sipgo an address), and a request goes without the
-// deadline's timer.
+// the dial of a stream connection; over UDP nothing is dialled, nor
+// resolved (the engine's resolver, which New always makes, hands sipgo an
+// address), and a request goes without the deadline's timer.
 func (e *Engine) sendRequest(req *sip.Request) (*sip.ClientTx, error) {
 	if strings.EqualFold(req.Transport(), "UDP") {
 		return e.txl.Request(context.Background(), req)

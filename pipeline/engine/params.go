@@ -43,7 +43,7 @@ func limitParams(parsers sip.HeadersParser) sip.HeadersParser {
 // the first comma outside quotes and <>, as sipgo finds it.
 func limited(parse sip.HeaderParser, list bool) sip.HeaderParser {
 	return func(name []byte, text string) (sip.Header, error) {
-		// strings.Count is the bound of semicolons' count, and far
+		// strings.Count is an upper bound on semicolons' count, and far
 		// cheaper: the scan runs only for a value that might pass it.
 		if limit := sip.ParseMaxHeaderParams; limit > 0 && strings.Count(text, ";") > limit && semicolons(text, list, limit) > limit {
 			return nil, sip.ErrTooManyHeaderParams
