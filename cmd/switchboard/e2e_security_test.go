@@ -27,6 +27,7 @@ import (
 	"hash"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -831,21 +832,33 @@ func TestSecurityForgedInDialogRelay(t *testing.T) {
 	}
 }
 
-// TestSecurityMaxTransactions: with server.max_transactions = 3, the
-// callee's REGISTER lingering (30 s here) and two calls ringing (two
-// INVITE transactions in flight) fill it, and a third call is refused with
-// 503 and Retry-After, without reaching the callee.
+// TestSecurityMaxTransactions: with server.max_transactions = 2, two calls
+// ringing (two INVITE transactions in flight) fill it, and a third call is
+// refused with 503 and Retry-After, without reaching the callee. The
+// callee's REGISTER must have ended first: an answered transaction counts
+// while sipgo keeps it (50 ms, switchboard_transactions_lingering), not
+// while the engine's table of completed transactions absorbs its
+// retransmissions for the rest of the linger.
 func TestSecurityMaxTransactions(t *testing.T) {
 	t.Parallel()
-	cfg := strings.Replace(testConfig(), "[server]\n", "[server]\nmax_transactions = 3\nlinger = \"30s\"\n", 1)
+	httpAddr := net.JoinHostPort(proxyIP, strconv.Itoa(freePort(t, "tcp", proxyIP)))
+	cfg := strings.Replace(testConfig(), "[server]\n", "[server]\nmax_transactions = 2\nlinger = \"30s\"\n", 1) +
+		fmt.Sprintf("\n[http]\nlisten = %q\n", httpAddr)
 	p := startProxy(t, cfg)
 	callee := startPhone(t, "uas_ring.xml", calleeIP, "udp", "-m", "2")
 	registerPhone(t, p, "bob", callee)
+	deadline := time.Now().Add(10 * time.Second)
+	for lingering := ""; lingering != "0"; lingering = secGauge(t, "http://"+httpAddr, "switchboard_transactions_lingering") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the REGISTER's transaction still lingers: switchboard_transactions_lingering = %s", lingering)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	// They ring for 3 s, then hang up (CANCEL, 487).
 	first := callFrom(t, p, "uac_cancel.xml", "udp", "-s", "bob", "-d", "3000")
 	second := callFrom(t, p, "uac_cancel.xml", "udp", "-s", "bob", "-d", "3000")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for len(callee.Received("INVITE ")) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the callee got %d INVITEs, want 2 ringing\n%s", len(callee.Received("INVITE ")), callee.Report())
@@ -865,6 +878,27 @@ func TestSecurityMaxTransactions(t *testing.T) {
 	if n := len(callee.Received("INVITE ")); n != 2 {
 		t.Errorf("the callee received %d INVITEs, want 2: the third must not reach it", n)
 	}
+}
+
+// secGauge returns the value of the gauge name on api's /metrics, "" when
+// the page cannot be read or lacks it.
+func secGauge(t *testing.T, api, name string) string {
+	t.Helper()
+	res, err := http.Get(api + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer res.Body.Close()
+	page, err := io.ReadAll(res.Body)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(page)) {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return value
+		}
+	}
+	return ""
 }
 
 // TestSecurityMessageSize: a request larger than [server]

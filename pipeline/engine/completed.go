@@ -15,14 +15,14 @@ import (
 // both parsed messages, its timers and the engine's transaction with them,
 // and at a high call rate those lingering messages were most of the
 // proxy's memory and of its collector's work (docs/benchmarks.md). So
-// sipgo keeps a transaction only a T1 past its final response
+// sipgo keeps a transaction only sipgoAbsorb past its final response
 // (setLinger), and completed keeps, for the rest of the linger, the key's
 // hash and the bytes of the response: what absorbing needs, and nothing
 // the collector has to scan.
 
 // maxCompleted bounds the transactions completed remembers: 5 s of 20000
 // answered requests a second, some 100 MB at the most. Past it a request
-// is not remembered, and a retransmission later than sipgo's T1 is handled
+// is not remembered, and a retransmission later than sipgoAbsorb is handled
 // as a new request, as one after the linger is.
 const maxCompleted = 100000
 
@@ -79,7 +79,7 @@ func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
 	if len(c.m) >= maxCompleted {
-		return // sipgo's T1 still absorbs what comes at once
+		return // sipgo still absorbs what comes at once
 	}
 	if c.m == nil {
 		c.m = map[uint64]completedTx{}

@@ -89,8 +89,8 @@ func TestCompletedExpiry(t *testing.T) {
 }
 
 // TestCoreRetransmissionAfterSipgo has the caller retransmit its INVITE and
-// its BYE once sipgo ended their transactions (a T1 after the final
-// response) but within server.linger: the INVITE answered with a 2xx is
+// its BYE once sipgo ended their transactions (sipgoAbsorb after the
+// final response) but within server.linger: the INVITE answered with a 2xx is
 // absorbed and the BYE answered again, and neither reaches the callee
 // twice. The ACK, given the INVITE's branch, still goes through.
 func TestCoreRetransmissionAfterSipgo(t *testing.T) {

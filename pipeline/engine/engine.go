@@ -342,8 +342,8 @@ func (e *Engine) Use(p *pipeline.Pipeline) {
 func (e *Engine) InFlight() int64 { return e.active.Load() }
 
 // Lingering returns the number of transactions that sent their final
-// response and have not ended, with their messages: sipgo keeps them T1
-// (setLinger), an INVITE answered non-2xx until its ACK (Timer H, the
+// response and have not ended, with their messages: sipgo keeps them
+// sipgoAbsorb (setLinger), an INVITE answered non-2xx until its ACK (Timer H, the
 // linger), or they wait for a cancelled branch to end.
 func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 

@@ -55,8 +55,8 @@ func TestUDPReceiveBuffer(t *testing.T) {
 
 // TestSetLinger checks that server.linger reaches the sipgo timers that
 // keep a transaction waiting for an ACK (D, H), that those that keep a
-// transaction only to absorb retransmissions (J, K, L, M) are T1 at most
-// (completed absorbs them after), and that none of those that time a
+// transaction only to absorb retransmissions (J, K, L, M) are sipgoAbsorb
+// at most (completed absorbs them after), and that none of those that time a
 // transaction out changes.
 func TestSetLinger(t *testing.T) {
 	saved := []time.Duration{sip.Timer_B, sip.Timer_D, sip.Timer_F, sip.Timer_H, sip.Timer_J, sip.Timer_K, sip.Timer_L, sip.Timer_M}
@@ -70,13 +70,13 @@ func TestSetLinger(t *testing.T) {
 		wantH      time.Duration
 		wantAbsorb time.Duration // J, K, L and M
 	}{
-		{3 * time.Second, 3 * time.Second, 3 * time.Second, sip.T1},
+		{3 * time.Second, 3 * time.Second, 3 * time.Second, sipgoAbsorb},
 		// Timer H is at least 4*T1: the final's two sends and a
 		// retransmitted INVITE still find the transaction.
-		{time.Second, time.Second, 4 * sip.T1, sip.T1},
-		{32 * time.Second, 32 * time.Second, 32 * time.Second, sip.T1},
-		// A linger below T1 (the tests' own) is sipgo's too.
-		{50 * time.Millisecond, 50 * time.Millisecond, 4 * sip.T1, 50 * time.Millisecond},
+		{time.Second, time.Second, 4 * sip.T1, sipgoAbsorb},
+		{32 * time.Second, 32 * time.Second, 32 * time.Second, sipgoAbsorb},
+		// A linger below sipgoAbsorb is sipgo's too.
+		{20 * time.Millisecond, 20 * time.Millisecond, 4 * sip.T1, 20 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		setLinger(tc.linger)

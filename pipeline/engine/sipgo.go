@@ -98,13 +98,23 @@ func (forwardTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
 	}
 }
 
+// sipgoAbsorb is how long sipgo keeps a transaction that only absorbs
+// retransmissions (Timers J, K, L and M): those crossing its final
+// response on a fast path. A later one finds the transaction in the
+// engine's completed table, through a new sipgo transaction that costs
+// more than sipgo's own absorbing; but every transaction kept holds its
+// parsed messages, which are most of what the collector marks. At 1000
+// calls/s on one core, 50 ms instead of T1 (500 ms) halved the collector's
+// mark phases (docs/benchmarks.md).
+const sipgoAbsorb = 50 * time.Millisecond
+
 // setLinger sets how long sipgo keeps a completed transaction: Timers D,
 // J, L and M, 64*T1 = 32 s in RFC 3261. While it lingers a transaction
 // holds its messages and timers, and at a high call rate those decided the
 // proxy's memory and much of its garbage collection. So a server
-// transaction lingers in sipgo only T1 (time for the retransmissions
-// already on their way), after which the engine's completed absorbs the
-// retransmissions of its request for the rest of d; a client transaction lingers T1 too (Timers K and M): a response
+// transaction lingers in sipgo only sipgoAbsorb, after which the engine's
+// completed absorbs the retransmissions of its request for the rest of d;
+// a client transaction lingers as long (Timers K and M): a response
 // retransmitted later matches no transaction, and a 2xx is then relayed
 // statelessly (onStrayResponse), the rest dropped. An INVITE client
 // transaction that got a non-2xx final keeps d (Timer D): it sends the ACK
@@ -114,7 +124,7 @@ func (forwardTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
 // (retransmitFinal), and a forged source, which never ACKs, would
 // otherwise hold the transaction 32 s.
 func setLinger(d time.Duration) {
-	short := min(d, sip.T1)
+	short := min(d, sipgoAbsorb)
 	set(&sip.Timer_D, d)
 	// At least 4*T1: the two sends of a final response, and an INVITE
 	// retransmitted after both were lost (at T1, 2*T1, 4*T1), still find

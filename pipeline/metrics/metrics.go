@@ -104,7 +104,7 @@ func New(g Gauges) *Metrics {
 	if g.Destinations != nil {
 		reg.MustRegister(destinationCollector(g.Destinations))
 	}
-	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended, with their messages (a T1 after the final response, waiting for the ACK of a non-2xx, or for a cancelled branch).", g.Lingering)
+	gauge("switchboard_transactions_lingering", "Server transactions answered and not yet ended, with their messages (50 ms after the final response, waiting for the ACK of a non-2xx, or for a cancelled branch).", g.Lingering)
 	if g.Completed != nil {
 		gauge("switchboard_transactions_completed", "Server transactions over UDP answered within server.linger, remembered by their key and final response to absorb retransmissions.", g.Completed)
 	}
