@@ -847,10 +847,14 @@ func TestSecurityMaxTransactions(t *testing.T) {
 	p := startProxy(t, cfg)
 	callee := startPhone(t, "uas_ring.xml", calleeIP, "udp", "-m", "2")
 	registerPhone(t, p, "bob", callee)
+	api := "http://" + httpAddr
+	held := func() (string, string) {
+		return secGauge(t, api, "switchboard_transactions_in_flight"), secGauge(t, api, "switchboard_transactions_lingering")
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for lingering := ""; lingering != "0"; lingering = secGauge(t, "http://"+httpAddr, "switchboard_transactions_lingering") {
+	for inFlight, lingering := held(); inFlight != "0" || lingering != "0"; inFlight, lingering = held() {
 		if time.Now().After(deadline) {
-			t.Fatalf("the REGISTER's transaction still lingers: switchboard_transactions_lingering = %s", lingering)
+			t.Fatalf("the REGISTER's transaction is still held: %s in flight, %s lingering", inFlight, lingering)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -172,14 +172,17 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if res.IsSuccess() && t.req.Method == sip.REGISTER {
 		defer t.noteBinding()
 	}
+	if res.StatusCode >= 200 && t.transport == "UDP" && t.hashed && !t.refused && (res.IsSuccess() || !t.req.IsInvite()) {
+		// Remembered before it is sent: sipgo's Timer J or L starts with
+		// the send, and a retransmission must find the one or the other
+		// however late this goroutine runs on. An INVITE answered
+		// otherwise stays with sipgo until its ACK; a refusal is
+		// remembered by refusals, within their bound.
+		t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
+	}
 	err := t.tx.Respond(res)
 	if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
 		t.retransmitFinal(res)
-	}
-	if err == nil && res.StatusCode >= 200 && t.transport == "UDP" && t.hashed && !t.refused && (res.IsSuccess() || !t.req.IsInvite()) {
-		// An INVITE answered otherwise stays with sipgo until its ACK; a
-		// refusal is remembered by refusals, within their bound.
-		t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
 	}
 	if err != nil {
 		switch {
@@ -348,8 +351,8 @@ func (t *transaction) relay2xxRetransmission(res *sip.Response) {
 
 // shedIfDone drops, with t.mu held, what the transaction needs only while
 // it works, once it is done: a final response went upstream, serve
-// returned and no branch is running. sipgo keeps its transactions
-// server.linger longer, and their callbacks keep the transaction: a 2xx
+// returned and no branch is running. sipgo keeps its transactions a while
+// longer (setLinger), and their callbacks keep the transaction: a 2xx
 // retransmission still needs its request, pipeline and log, not the
 // stages' Context (the request as they changed it, the targets), the
 // branches or their final responses.
