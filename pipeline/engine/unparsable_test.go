@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/config"
 	"github.com/switchboard-sip/switchboard/pipeline"
+	"github.com/switchboard-sip/switchboard/pipeline/stagetest"
 )
 
 // fakePacketConn is a socket that only has an address.
@@ -145,8 +145,15 @@ func (e *Engine) testAddr(transport string) string {
 // must not (too large), over UDP, and checks the answers: status line and
 // the Via sent back.
 func TestEngineAnswersUnparsable(t *testing.T) {
-	var logs logBuffer
-	t.Cleanup(func() { logs.showIfFailed(t) })
+	// The engine's log, shown if the test fails (why a message went
+	// unanswered is logged at debug level); a cleanup registered before
+	// the engine's, it runs after the engine stopped.
+	var logs stagetest.Logs
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the engine's log:\n%s", logs.String())
+		}
+	})
 	e := testEngineLogged(t, 4000, Options{}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	big := string(torture(t, "lwsdisp.dat"))
 	big = strings.Replace(big, "l: 0", "X-Padding: "+strings.Repeat("p", 5000)+"\r\nl: 0", 1)
@@ -199,30 +206,6 @@ func TestEngineAnswersUnparsable(t *testing.T) {
 			t.Errorf("test %d (%s): want Via: %s in\n%s", i, tc.what, tc.via, res)
 		}
 	}
-}
-
-// logBuffer keeps an engine's log for a test to show when it fails: why
-// a message went unanswered is logged at debug level.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-// showIfFailed logs what was kept, if t failed; a cleanup registered
-// before the engine's, it runs after the engine stopped.
-func (l *logBuffer) showIfFailed(t testing.TB) {
-	if !t.Failed() {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t.Logf("the engine's log:\n%s", l.buf.String())
 }
 
 // TestEngineUnparsableRace sends garbage from several sources to two UDP
