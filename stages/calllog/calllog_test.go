@@ -437,6 +437,41 @@ func TestUnknownBye(t *testing.T) {
 	}
 }
 
+// TestLateMessages: what comes after a call ended (its BYE again, the
+// other party's crossing BYE, a retransmitted 2xx or INVITE) changes
+// nothing until the call is forgotten, linger later; a BYE after that is
+// one of an unknown call.
+func TestLateMessages(t *testing.T) {
+	ev, cd := tempPaths(t)
+	ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd), nil)
+	v, _ := ch.Services.Shared.Load("calllog.tracker:" + ev)
+	tr := v.(*tracker)
+	c := newCall2(t, "late", "alice", "bob")
+	inv := c.invite(ch, t0, "")
+	c.respond(ch, inv, 200, t0.Add(time.Second), "", false)
+	c.ack(ch, caller, inv, t0.Add(time.Second), "")
+	c.send(ch, caller, "BYE", t0.Add(5*time.Second), "")
+	if tr.Len() != 0 || tr.ended.len() != 1 {
+		t.Fatalf("after the BYE: %d calls, %d ended; want 0, 1", tr.Len(), tr.ended.len())
+	}
+	c.send(ch, caller, "BYE", t0.Add(6*time.Second), "")
+	c.send(ch, callee, "BYE", t0.Add(6*time.Second), "")
+	c.respond(ch, inv, 200, t0.Add(6*time.Second), "", false)
+	ch.request(t, inv, t0.Add(6*time.Second))
+	tr.sweep(time.Now().Add(linger + time.Second))
+	c.send(ch, callee, "BYE", t0.Add(40*time.Second), "")
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "INVITE,alice,bob\nCALL STARTED,alice,bob\nCALL ENDED,alice,bob,Call duration: 4.00 seconds\nBYE,bob,alice,Unknown call"
+	if got := strings.Join(fields(readLines(t, ev)), "\n"); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+	if cdrs := readLines(t, cd); len(cdrs) != 2 {
+		t.Errorf("CDRs %q, want one", cdrs)
+	}
+}
+
 // TestRetriedInvite: an INVITE sent again after 407 is the same call.
 func TestRetriedInvite(t *testing.T) {
 	events, cdrs := run(t, "", func(ch *chain) {

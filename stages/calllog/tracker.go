@@ -29,8 +29,8 @@ const (
 	// retrying: a final response asked the caller to send the INVITE
 	// again; the call waits for it for linger.
 	retrying
-	// ended: the call is over and recorded; it lingers to absorb late
-	// requests.
+	// ended: the call is over and recorded; endedCalls remembers it for
+	// linger, to absorb its late messages.
 	ended
 )
 
@@ -98,7 +98,8 @@ type call struct {
 	retryCSeq uint32
 
 	// created and until are on the process clock: created bounds the
-	// call's life (max_call), until ends its lingering.
+	// call's life (max_call), until ends its wait for the INVITE sent
+	// again (retrying).
 	created time.Time
 	until   time.Time
 	// older and newer link the tracker's calls in the order they came.
@@ -123,6 +124,7 @@ type sink interface {
 type tracker struct {
 	mu       sync.Mutex
 	calls    map[callKey]*call
+	ended    endedCalls
 	maxCall  time.Duration
 	maxCalls int
 	log      *slog.Logger
@@ -149,7 +151,7 @@ type attachment struct {
 // newTracker returns a tracker with no calls and starts its sweeper, which
 // runs often enough for maxCall.
 func newTracker(maxCall time.Duration) *tracker {
-	t := &tracker{calls: map[callKey]*call{}, stop: make(chan struct{}), done: make(chan struct{})}
+	t := &tracker{calls: map[callKey]*call{}, ended: newEndedCalls(), stop: make(chan struct{}), done: make(chan struct{})}
 	interval := 5 * time.Second
 	if half := maxCall / 2; half < interval {
 		interval = max(half, 10*time.Millisecond)
@@ -245,10 +247,11 @@ func (t *tracker) sweep(now time.Time) {
 	if n := len(t.attached); n > 0 {
 		s = t.attached[n-1].sink
 	}
+	t.ended.sweep(now)
 	for c := t.oldest; c != nil; {
 		next := c.newer
 		switch {
-		case c.state == ended || c.state == retrying:
+		case c.state == retrying:
 			if now.After(c.until) {
 				t.drop(s, c, now, "")
 			}
@@ -259,7 +262,7 @@ func (t *tracker) sweep(now time.Time) {
 	}
 }
 
-// Len returns the number of calls known.
+// Len returns the number of calls known, those that ended not counted.
 func (t *tracker) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -274,8 +277,6 @@ func (t *tracker) drop(s sink, c *call, now time.Time, why string) {
 	t.unlink(c)
 	r := c.record()
 	switch c.state {
-	case ended:
-		return
 	case retrying:
 		r.end, r.disposition, r.code = c.retryAt, dispFailed, c.retryCode
 	default:
@@ -331,12 +332,15 @@ func (t *tracker) unlink(c *call) {
 	c.older, c.newer = nil, nil
 }
 
-// finish ends c and records it.
+// finish ends c and records it; from then on only its key's hash is
+// remembered (endedCalls).
 func (t *tracker) finish(s sink, c *call, r record) {
 	c.state = ended
-	c.until = time.Now().Add(linger)
 	c.hasPending, c.ackCSeq = false, 0
 	s.record(r)
+	delete(t.calls, c.key)
+	t.unlink(c)
+	t.ended.add(c.key, time.Now())
 }
 
 // record returns c's record, without its end.
@@ -403,7 +407,7 @@ func userOf(u *sip.Uri) string {
 
 // lookup finds the call of an in-dialog message and the party that sent
 // it. A message of another dialog of a known call (a second 2xx of a
-// forked INVITE) gives no call but known.
+// forked INVITE), or of a call that ended, gives no call but known.
 func (t *tracker) lookup(callID, fromTag, toTag string) (c *call, from int, known bool) {
 	if c := t.calls[callKey{callID, fromTag}]; c != nil {
 		if c.tags[callee] == "" || toTag == c.tags[callee] {
@@ -415,6 +419,9 @@ func (t *tracker) lookup(callID, fromTag, toTag string) (c *call, from int, know
 		if c.tags[callee] == "" || fromTag == c.tags[callee] {
 			return c, callee, true
 		}
+		return nil, 0, true
+	}
+	if t.ended.has(callID, fromTag) || t.ended.has(callID, toTag) {
 		return nil, 0, true
 	}
 	return nil, 0, false
@@ -448,6 +455,9 @@ func (t *tracker) invite(s sink, req *sip.Request, authUser string, attempts *pi
 			c.authUser = authUser
 			c.attempts = attempts
 		}
+		return
+	}
+	if t.ended.has(callID, fromTag) {
 		return
 	}
 	c := newCall(req, callID, fromTag, at)
@@ -486,6 +496,9 @@ func (t *tracker) inviteResponse(s sink, req *sip.Request, res *sip.Response, au
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.calls[callKey{callID, fromTag}]
+	if c == nil && t.ended.has(callID, fromTag) {
+		return
+	}
 	if c == nil {
 		// The INVITE did not reach this stage (a stage before it
 		// answered, or a reload added the stage during the call).

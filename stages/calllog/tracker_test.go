@@ -1,6 +1,7 @@
 package calllog
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -33,5 +34,54 @@ func TestTrackerDetach(t *testing.T) {
 	}
 	if len(tr.attached) != 0 {
 		t.Errorf("%d stages still attached", len(tr.attached))
+	}
+}
+
+// TestEndedCalls: an ended call is remembered by its key's hash until
+// linger after it ended, whichever tag a message names it by; the oldest
+// goes first past maxEnded.
+func TestEndedCalls(t *testing.T) {
+	e := newEndedCalls()
+	t0 := e.epoch
+	e.add(callKey{"a", "tag-a"}, t0)
+	e.add(callKey{"b", "tag-b"}, t0.Add(time.Second))
+	tests := []struct {
+		at          time.Duration // the sweep's, after t0
+		callID, tag string
+		want        bool
+	}{
+		{0, "a", "tag-a", true},
+		{0, "a", "tag-b", false},
+		{0, "b", "tag-a", false},
+		{0, "a", "", false},
+		{linger - time.Millisecond, "a", "tag-a", true},
+		{linger, "a", "tag-a", false},
+		{linger, "b", "tag-b", true},
+		{linger + time.Second, "b", "tag-b", false},
+	}
+	for i, tc := range tests {
+		e.sweep(t0.Add(tc.at))
+		if got := e.has(tc.callID, tc.tag); got != tc.want {
+			t.Errorf("test %d: has(%q, %q) at +%v = %v, want %v", i, tc.callID, tc.tag, tc.at, got, tc.want)
+		}
+	}
+	if e.len() != 0 || e.m != nil || e.fifo != nil {
+		t.Errorf("%d ended calls, map %v, queue %v after all expired; want none, given back", e.len(), e.m, e.fifo)
+	}
+
+	// A call ended again (its INVITE sent anew) is kept from its new end.
+	e.add(callKey{"c", "tag-c"}, t0)
+	e.add(callKey{"c", "tag-c"}, t0.Add(10*time.Second))
+	e.sweep(t0.Add(linger))
+	if !e.has("c", "tag-c") {
+		t.Errorf("a call ended again was forgotten at its first end's linger")
+	}
+
+	e = newEndedCalls()
+	for i := range maxEnded + 1 {
+		e.add(callKey{strconv.Itoa(i), "t"}, e.epoch)
+	}
+	if e.len() != maxEnded || e.has("0", "t") || !e.has("1", "t") || !e.has(strconv.Itoa(maxEnded), "t") {
+		t.Errorf("past maxEnded: %d remembered, the first %v, the second %v", e.len(), e.has("0", "t"), e.has("1", "t"))
 	}
 }
