@@ -64,11 +64,24 @@ func TestExporterSendsHEP(t *testing.T) {
 
 func TestExporterDropsWhenFull(t *testing.T) {
 	x := NewExporter(nil, nil)
-	hold := make(chan struct{})
-	route := &Route{Select: func([]byte) (bool, bool, bool) { <-hold; return false, false, false }}
+	hold, taken := make(chan struct{}), make(chan struct{}, 1)
+	route := &Route{Select: func([]byte) (bool, bool, bool) {
+		select {
+		case taken <- struct{}{}:
+		default:
+		}
+		<-hold
+		return false, false, false
+	}}
 	it := Item{Packet: Packet{Transport: "UDP", Payload: []byte("x")}, Route: route}
-	for range QueueSize + 10 {
-		x.Offer(it) // the first is taken and held; QueueSize wait; the rest drop
+	x.Offer(it) // taken and held
+	select {
+	case <-taken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the exporter did not take the first item")
+	}
+	for range QueueSize + 9 {
+		x.Offer(it) // QueueSize wait; the rest drop
 	}
 	if got := x.Counts().Dropped["queue"]; got != 9 {
 		t.Errorf("dropped %d, want 9", got)
