@@ -33,8 +33,23 @@ type Memory struct {
 }
 
 type memoryShard struct {
-	mu      sync.Mutex
-	dialogs map[ID]Dialog
+	mu sync.Mutex
+	// dialogs maps the key of each dialog's ID to its record (record.go),
+	// which starts with that key.
+	dialogs map[string]string
+}
+
+// lookup returns the record of id, if the shard has one. Locked.
+func (s *memoryShard) lookup(id ID) (string, bool) {
+	var a [128]byte
+	r, ok := s.dialogs[string(appendKey(a[:0], id))]
+	return r, ok
+}
+
+// store keeps d as the dialog id names. Locked.
+func (s *memoryShard) store(id ID, d *Dialog) {
+	r, n := makeRecord(id, d)
+	s.dialogs[r[:n]] = r
 }
 
 var _ Store = (*Memory)(nil)
@@ -43,7 +58,7 @@ var _ Store = (*Memory)(nil)
 func NewMemory() *Memory {
 	m := &Memory{seed: maphash.MakeSeed()}
 	for i := range m.shards {
-		m.shards[i].dialogs = map[ID]Dialog{}
+		m.shards[i].dialogs = map[string]string{}
 	}
 	return m
 }
@@ -71,7 +86,7 @@ func OpenMemory(file string, now time.Time) (*Memory, error) {
 			return nil, fmt.Errorf("%s:%d: %w (remove the file: the dialogs in progress then lose their in-dialog requests)", file, line, err)
 		}
 		if r.Dialog.Expires.After(now) {
-			m.shard(r.ID).dialogs[r.ID] = r.Dialog
+			m.shard(r.ID).store(r.ID, &r.Dialog)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -100,10 +115,14 @@ func (m *Memory) shard(id ID) *memoryShard {
 func (m *Memory) Get(id ID, now time.Time) (Dialog, bool, error) {
 	s := m.shard(id)
 	s.mu.Lock()
-	d, ok := s.dialogs[id]
+	r, ok := s.lookup(id)
 	s.mu.Unlock()
-	if !ok || !d.Expires.After(now) {
+	if !ok {
 		return Dialog{}, false, nil
+	}
+	_, d, err := readRecord(r)
+	if err != nil || !d.Expires.After(now) {
+		return Dialog{}, false, err
 	}
 	return d, true, nil
 }
@@ -113,21 +132,29 @@ func (m *Memory) Update(id ID, now time.Time, fn func(d *Dialog, found bool) boo
 	s := m.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, found := s.dialogs[id]
-	if found && !d.Expires.After(now) {
-		d, found = Dialog{}, false
+	var d Dialog
+	r, found := s.lookup(id)
+	if found {
+		var err error
+		if _, d, err = readRecord(r); err != nil {
+			return err
+		}
+		if !d.Expires.After(now) {
+			d, found = Dialog{}, false
+		}
 	}
 	if fn(&d, found) {
-		s.dialogs[id] = d
+		s.store(id, &d)
 	}
 	return nil
 }
 
 // Delete forgets the dialog.
 func (m *Memory) Delete(id ID) error {
+	var a [128]byte
 	s := m.shard(id)
 	s.mu.Lock()
-	delete(s.dialogs, id)
+	delete(s.dialogs, string(appendKey(a[:0], id)))
 	s.mu.Unlock()
 	return nil
 }
@@ -142,9 +169,9 @@ func (m *Memory) Sweep(now time.Time) int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		for id, d := range s.dialogs {
-			if !d.Expires.After(now) {
-				delete(s.dialogs, id)
+		for k, r := range s.dialogs {
+			if !recordExpires(r, len(k)).After(now) {
+				delete(s.dialogs, k)
 				n++
 			}
 		}
@@ -182,9 +209,12 @@ func (m *Memory) Close() error {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		for id, d := range s.dialogs {
+		for _, r := range s.dialogs {
 			if err == nil {
-				err = enc.Encode(snapshotRecord{ID: id, Dialog: d})
+				var rec snapshotRecord
+				if rec.ID, rec.Dialog, err = readRecord(r); err == nil {
+					err = enc.Encode(rec)
+				}
 			}
 		}
 		s.mu.Unlock()
