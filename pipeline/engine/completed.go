@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,7 @@ func newCompleted(linger time.Duration) *completed {
 // add remembers the server transaction whose key hashes to hash (txKeyHash)
 // and that sent res, its final response, in answer to a request of method.
 func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) {
-	e := completedTx{method: method, until: now.Add(c.linger)}
+	e := completedTx{method: constMethod(method), until: now.Add(c.linger)}
 	if method != sip.INVITE {
 		e.dest = res.Destination() // a string made anew for each call: only a resend needs it
 		b := finalBuffers.Get().(*bytes.Buffer)
@@ -87,6 +88,21 @@ func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response
 	c.m[hash] = e
 	c.fifo = append(c.fifo, completedKey{hash: hash, until: e.until})
 }
+
+// constMethod returns method as one of sipgo's constants when it is one:
+// a method parsed from a request is a slice of its start line, which an
+// entry would otherwise keep for the linger.
+func constMethod(method sip.RequestMethod) sip.RequestMethod {
+	for _, m := range knownMethods {
+		if m == method {
+			return m
+		}
+	}
+	return sip.RequestMethod(strings.Clone(string(method)))
+}
+
+var knownMethods = [...]sip.RequestMethod{sip.INVITE, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.ACK, sip.CANCEL,
+	sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.INFO, sip.UPDATE, sip.PRACK, sip.PUBLISH}
 
 // find returns what is remembered of the transaction req retransmits,
 // whose key hashes to hash. Only a request of the same method matches: the

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -64,6 +66,22 @@ func TestCompleted(t *testing.T) {
 // TestCompletedExpiry checks that the table forgets in the order it
 // learnt, keeps a key added again after it expired, and gives its room
 // back once empty.
+// TestConstMethod: an entry keeps a method as one of sipgo's constants,
+// not as a slice of the start line it was parsed from.
+func TestConstMethod(t *testing.T) {
+	for _, line := range []string{"INVITE sip:a@b SIP/2.0", "BYE sip:a@b SIP/2.0", "REGISTER sip:b SIP/2.0", "FOO sip:a@b SIP/2.0"} {
+		m, _, _ := strings.Cut(line, " ")
+		parsed := sip.RequestMethod(m)
+		got := constMethod(parsed)
+		if got != parsed {
+			t.Errorf("%q: %q", parsed, got)
+		}
+		if unsafe.StringData(string(got)) == unsafe.StringData(line) {
+			t.Errorf("%q is still a slice of its start line", got)
+		}
+	}
+}
+
 func TestCompletedExpiry(t *testing.T) {
 	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
 	ok := sip.NewResponseFromRequest(bye, 200, "OK", nil)
