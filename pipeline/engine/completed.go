@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,54 +26,79 @@ import (
 // as a new request, as one after the linger is.
 const maxCompleted = 100000
 
+// completedChunk is the size of the chunks the responses are kept in.
+const completedChunk = 1 << 20
+
 // completed remembers the server transactions that ended after their
-// final response, until server.linger after it.
+// final response, until server.linger after it. Nothing it keeps holds a
+// pointer but its chunks: at 8000 REGISTERs a second it keeps 40,000
+// responses, which as objects of their own (the bytes, the destination, a
+// map entry that points to both) were most of what the collector marked
+// (docs/benchmarks.md).
 type completed struct {
 	linger time.Duration
+	epoch  time.Time // the entries' times are counted from it
 
 	mu sync.Mutex
-	m  map[uint64]completedTx
+	m  map[uint64]completedEntry
 	// fifo holds the keys in the order they were added, which is the
 	// order they expire in: the linger is one for all.
 	fifo []completedKey
 	head int
+	// chunks hold each response kept and its destination, in the order
+	// they were added: chunks[i] is chunk number first+i. A chunk is
+	// only appended to, and dropped once the entries in it expired.
+	chunks [][]byte
+	first  uint64
+}
+
+// completedEntry is what the table keeps of a transaction.
+type completedEntry struct {
+	method uint8 // methodCode
+	until  int64 // since epoch
+	// The final response, as sent, and where it went, for a non-INVITE:
+	// n and dn bytes at off in chunk number chunk; n is 0 for an INVITE
+	// answered with a 2xx.
+	chunk  uint64
+	off, n uint32
+	dn     uint32
 }
 
 // completedTx is what a retransmission of a completed request needs.
 type completedTx struct {
-	method sip.RequestMethod
 	// final is the response sent, as sent, for a non-INVITE; nil for an
 	// INVITE answered with a 2xx, whose retransmissions are dropped (the
 	// callee retransmits the 2xx itself, RFC 6026).
 	final []byte
 	dest  string // where the response went, for a non-INVITE
-	until time.Time
 }
 
-// finalBuffers are where add writes a response before it keeps a copy of
-// the exact size: a buffer grown by doubling keeps up to twice that.
+// finalBuffers are where add writes a response before it keeps a copy.
 var finalBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type completedKey struct {
 	hash  uint64
-	until time.Time
+	until int64
+	chunk uint64 // the entry's chunk: chunks before it are free once it is
 }
 
 func newCompleted(linger time.Duration) *completed {
-	return &completed{linger: linger}
+	return &completed{linger: linger, epoch: time.Now()}
 }
 
 // add remembers the server transaction whose key hashes to hash (txKeyHash)
 // and that sent res, its final response, in answer to a request of method.
 func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) {
-	e := completedTx{method: constMethod(method), until: now.Add(c.linger)}
+	e := completedEntry{method: methodCode(method), until: int64(now.Sub(c.epoch) + c.linger)}
+	var b *bytes.Buffer
 	if method != sip.INVITE {
-		e.dest = res.Destination() // a string made anew for each call: only a resend needs it
-		b := finalBuffers.Get().(*bytes.Buffer)
+		b = finalBuffers.Get().(*bytes.Buffer)
 		b.Reset()
 		res.StringWrite(b)
-		e.final = bytes.Clone(b.Bytes()) // as long as the response, no room to spare
-		finalBuffers.Put(b)
+		e.n = uint32(b.Len())
+		b.WriteString(res.Destination())
+		e.dn = uint32(b.Len()) - e.n
+		defer finalBuffers.Put(b)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -83,40 +107,52 @@ func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response
 		return // sipgo still absorbs what comes at once
 	}
 	if c.m == nil {
-		c.m = map[uint64]completedTx{}
+		c.m = map[uint64]completedEntry{}
+	}
+	if b != nil {
+		e.chunk, e.off = c.keepLocked(b.Bytes())
+	} else {
+		e.chunk = c.first + uint64(max(len(c.chunks)-1, 0)) // no data: the chunk in use
 	}
 	c.m[hash] = e
-	c.fifo = append(c.fifo, completedKey{hash: hash, until: e.until})
+	c.fifo = append(c.fifo, completedKey{hash: hash, until: e.until, chunk: e.chunk})
 }
 
-// constMethod returns method as one of sipgo's constants when it is one:
-// a method parsed from a request is a slice of its start line, which an
-// entry would otherwise keep for the linger.
-func constMethod(method sip.RequestMethod) sip.RequestMethod {
-	for _, m := range knownMethods {
-		if m == method {
-			return m
+// keepLocked copies data into the last chunk, or a new one if it has no
+// room, and returns the chunk's number and where in it data is.
+func (c *completed) keepLocked(data []byte) (uint64, uint32) {
+	if n := len(c.chunks); n > 0 {
+		last := c.chunks[n-1]
+		if cap(last)-len(last) >= len(data) {
+			c.chunks[n-1] = append(last, data...)
+			return c.first + uint64(n-1), uint32(len(last))
 		}
 	}
-	return sip.RequestMethod(strings.Clone(string(method)))
+	chunk := make([]byte, 0, max(completedChunk, len(data)))
+	c.chunks = append(c.chunks, append(chunk, data...))
+	return c.first + uint64(len(c.chunks)-1), 0
 }
-
-var knownMethods = [...]sip.RequestMethod{sip.INVITE, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.ACK, sip.CANCEL,
-	sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.INFO, sip.UPDATE, sip.PRACK, sip.PUBLISH}
 
 // find returns what is remembered of the transaction req retransmits,
 // whose key hashes to hash. Only a request of the same method matches: the
 // ACK of a 2xx is a transaction of its own, even from a client that gives
-// it its INVITE's branch.
+// it its INVITE's branch. The response's bytes are the chunk's, which no
+// one writes again.
 func (c *completed) find(hash uint64, req *sip.Request, now time.Time) (completedTx, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
 	e, ok := c.m[hash]
-	if !ok || e.method != req.Method || !now.Before(e.until) {
+	if !ok || e.method != methodCode(req.Method) || int64(now.Sub(c.epoch)) >= e.until {
 		return completedTx{}, false
 	}
-	return e, true
+	var tx completedTx
+	if e.n > 0 {
+		chunk := c.chunks[e.chunk-c.first]
+		tx.final = chunk[e.off : e.off+e.n : e.off+e.n]
+		tx.dest = string(chunk[e.off+e.n : e.off+e.n+e.dn])
+	}
+	return tx, true
 }
 
 // len is the number of transactions remembered.
@@ -127,12 +163,14 @@ func (c *completed) len(now time.Time) int {
 	return len(c.m)
 }
 
-// sweepLocked forgets what expired. The map and the queue are given back
-// once empty, since both keep the room a burst made them grow to.
+// sweepLocked forgets what expired, and drops the chunks only what
+// expired was in. The map, the queue and the chunks are given back once
+// empty, since they keep the room a burst made them grow to.
 func (c *completed) sweepLocked(now time.Time) {
-	for c.head < len(c.fifo) && !now.Before(c.fifo[c.head].until) {
+	at := int64(now.Sub(c.epoch))
+	for c.head < len(c.fifo) && at >= c.fifo[c.head].until {
 		k := c.fifo[c.head]
-		if e, ok := c.m[k.hash]; ok && e.until.Equal(k.until) {
+		if e, ok := c.m[k.hash]; ok && e.until == k.until {
 			delete(c.m, k.hash)
 		}
 		c.head++
@@ -140,14 +178,39 @@ func (c *completed) sweepLocked(now time.Time) {
 	switch {
 	case c.head == len(c.fifo):
 		c.fifo, c.head = c.fifo[:0], 0
+		c.first += uint64(len(c.chunks))
+		c.chunks = nil
 		if len(c.m) == 0 {
 			c.m, c.fifo = nil, nil
 		}
+		return
 	case c.head > len(c.fifo)/2 && c.head > 1024:
 		n := copy(c.fifo, c.fifo[c.head:])
 		c.fifo, c.head = c.fifo[:n], 0
 	}
+	if oldest := c.fifo[c.head].chunk; oldest > c.first {
+		n := int(oldest - c.first)
+		clear(c.chunks[:n])
+		c.chunks = c.chunks[n:]
+		c.first = oldest
+	}
 }
+
+// methodCode is method's place in knownMethods plus one, or 0 for a
+// method not there. The key's hash tells the methods apart (it has the
+// CSeq's) but for the ACK of a 2xx given its INVITE's branch, which the
+// code tells.
+func methodCode(method sip.RequestMethod) uint8 {
+	for i, m := range knownMethods {
+		if m == method {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+var knownMethods = [...]sip.RequestMethod{sip.INVITE, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.ACK, sip.CANCEL,
+	sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.INFO, sip.UPDATE, sip.PRACK, sip.PUBLISH}
 
 // absorbed handles req, a request sipgo made a new server transaction tx
 // for, if it retransmits a completed one (its key hashes to hash): an

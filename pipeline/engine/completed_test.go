@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -66,22 +65,6 @@ func TestCompleted(t *testing.T) {
 // TestCompletedExpiry checks that the table forgets in the order it
 // learnt, keeps a key added again after it expired, and gives its room
 // back once empty.
-// TestConstMethod: an entry keeps a method as one of sipgo's constants,
-// not as a slice of the start line it was parsed from.
-func TestConstMethod(t *testing.T) {
-	for _, line := range []string{"INVITE sip:a@b SIP/2.0", "BYE sip:a@b SIP/2.0", "REGISTER sip:b SIP/2.0", "FOO sip:a@b SIP/2.0"} {
-		m, _, _ := strings.Cut(line, " ")
-		parsed := sip.RequestMethod(m)
-		got := constMethod(parsed)
-		if got != parsed {
-			t.Errorf("%q: %q", parsed, got)
-		}
-		if unsafe.StringData(string(got)) == unsafe.StringData(line) {
-			t.Errorf("%q is still a slice of its start line", got)
-		}
-	}
-}
-
 func TestCompletedExpiry(t *testing.T) {
 	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
 	ok := sip.NewResponseFromRequest(bye, 200, "OK", nil)
@@ -103,6 +86,88 @@ func TestCompletedExpiry(t *testing.T) {
 	}
 	if n := c.len(t0.Add(10 * time.Second)); n != 0 || c.m != nil || c.fifo != nil {
 		t.Errorf("after every expiry: %d kept, map %v, queue of %d", n, c.m != nil, len(c.fifo))
+	}
+}
+
+// TestCompletedChunks: the responses kept read back as they were added,
+// however many chunks they fill and in whatever order INVITEs (which keep
+// none) come between them; a chunk is dropped once what is in it expired,
+// and not before.
+func TestCompletedChunks(t *testing.T) {
+	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
+	inv := stagetest.Request(t, "INVITE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-inv\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>\nCall-ID: c1\nCSeq: 1 INVITE\n")
+	const linger = 5 * time.Second
+	c := newCompleted(linger)
+	t0 := time.Unix(1000, 0)
+	pad := strings.Repeat("p", 900)
+	want := map[uint64]string{}
+	const n = 4000 // some four chunks of responses
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Millisecond / 2)
+		if i%3 == 0 {
+			c.add(uint64(i), sip.INVITE, sip.NewResponseFromRequest(inv, 200, "OK", nil), at)
+			continue
+		}
+		res := sip.NewResponseFromRequest(bye, 200, "OK", nil)
+		res.AppendHeader(sip.NewHeader("X-N", fmt.Sprintf("%d-%s", i, pad)))
+		res.SetDestination(fmt.Sprintf("127.0.0.1:%d", 10000+i))
+		c.add(uint64(i), sip.BYE, res, at)
+		want[uint64(i)] = res.String()
+	}
+	if len(c.chunks) < 3 {
+		t.Fatalf("%d chunks for %d responses, want several", len(c.chunks), len(want))
+	}
+	for after := linger - time.Millisecond; after < linger+2*time.Second; after += 10 * time.Millisecond {
+		now := t0.Add(after)
+		for i := range n {
+			expired := time.Duration(i)*time.Millisecond/2+linger <= after
+			req := bye
+			if i%3 == 0 {
+				req = inv
+			}
+			got, ok := c.find(uint64(i), req, now)
+			switch {
+			case ok == expired:
+				t.Fatalf("+%v: entry %d found %v, expired %v", after, i, ok, expired)
+			case ok && req == bye && (string(got.final) != want[uint64(i)] || got.dest != fmt.Sprintf("127.0.0.1:%d", 10000+i)):
+				t.Fatalf("+%v: entry %d read back %.60q to %s", after, i, got.final, got.dest)
+			case ok && req == inv && got.final != nil:
+				t.Fatalf("+%v: the INVITE %d has a response kept", after, i)
+			}
+		}
+		// Every chunk kept holds a live entry, but perhaps the last one.
+		if len(c.chunks) > 1 {
+			oldest := c.fifo[c.head].chunk
+			if oldest != c.first {
+				t.Errorf("+%v: chunk %d kept, the oldest entry is in %d", after, c.first, oldest)
+			}
+		}
+	}
+	if c.len(t0.Add(time.Hour)) != 0 || c.chunks != nil {
+		t.Errorf("%d chunks kept once all expired", len(c.chunks))
+	}
+
+	// A response larger than a chunk gets one of its own.
+	big := sip.NewResponseFromRequest(bye, 200, "OK", nil)
+	big.SetBody([]byte(strings.Repeat("b", completedChunk+1)))
+	c.add(1, sip.BYE, big, t0)
+	if got, ok := c.find(1, bye, t0); !ok || string(got.final) != big.String() {
+		t.Errorf("a response larger than a chunk: found %v, %d bytes of %d", ok, len(got.final), len(big.String()))
+	}
+}
+
+// TestMethodCode: an entry tells the methods apart that share a key's hash.
+func TestMethodCode(t *testing.T) {
+	codes := map[uint8]sip.RequestMethod{}
+	for _, m := range append(knownMethods[:], "FOO") {
+		code := methodCode(m)
+		if other, ok := codes[code]; ok {
+			t.Errorf("%s and %s have one code, %d", m, other, code)
+		}
+		codes[code] = m
+	}
+	if methodCode(sip.ACK) == methodCode(sip.INVITE) {
+		t.Error("ACK and INVITE share a code")
 	}
 }
 
