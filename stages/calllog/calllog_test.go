@@ -439,36 +439,71 @@ func TestUnknownBye(t *testing.T) {
 
 // TestLateMessages: what comes after a call ended (its BYE again, the
 // other party's crossing BYE, a retransmitted 2xx or INVITE) changes
-// nothing until the call is forgotten, linger later; a BYE after that is
-// one of an unknown call.
+// nothing until the call is forgotten, linger later, whether the caller
+// gave a tag or not (RFC 2543), and is not taken for another call that
+// shares the Call-ID; a BYE after the linger is one of an unknown call.
 func TestLateMessages(t *testing.T) {
-	ev, cd := tempPaths(t)
-	ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd), nil)
-	v, _ := ch.Services.Shared.Load("calllog.tracker:" + ev)
-	tr := v.(*tracker)
-	c := newCall2(t, "late", "alice", "bob")
-	inv := c.invite(ch, t0, "")
-	c.respond(ch, inv, 200, t0.Add(time.Second), "", false)
-	c.ack(ch, caller, inv, t0.Add(time.Second), "")
-	c.send(ch, caller, "BYE", t0.Add(5*time.Second), "")
-	if tr.Len() != 0 || tr.ended.len() != 1 {
-		t.Fatalf("after the BYE: %d calls, %d ended; want 0, 1", tr.Len(), tr.ended.len())
+	tests := []struct {
+		name string
+		flow func(ch *chain, tr *tracker)
+		want []string
+	}{
+		{"late messages", func(ch *chain, tr *tracker) {
+			c := newCall2(t, "late", "alice", "bob")
+			inv := c.invite(ch, t0, "")
+			c.respond(ch, inv, 200, t0.Add(time.Second), "", false)
+			c.ack(ch, caller, inv, t0.Add(time.Second), "")
+			c.send(ch, caller, "BYE", t0.Add(5*time.Second), "")
+			tr.mu.Lock()
+			calls, ended := len(tr.calls), tr.ended.len()
+			tr.mu.Unlock()
+			if calls != 0 || ended != 1 {
+				t.Errorf("after the BYE: %d calls, %d ended; want 0, 1", calls, ended)
+			}
+			c.send(ch, caller, "BYE", t0.Add(6*time.Second), "")
+			c.send(ch, callee, "BYE", t0.Add(6*time.Second), "")
+			c.respond(ch, inv, 200, t0.Add(6*time.Second), "", false)
+			ch.request(t, inv, t0.Add(6*time.Second))
+			tr.sweep(time.Now().Add(linger + time.Second))
+			c.send(ch, callee, "BYE", t0.Add(40*time.Second), "")
+		}, []string{"INVITE,alice,bob", "CALL STARTED,alice,bob", "CALL ENDED,alice,bob,Call duration: 4.00 seconds", "BYE,bob,alice,Unknown call"}},
+		{"a caller with no tag", func(ch *chain, tr *tracker) {
+			c := newCall2(t, "rfc2543", "alice", "bob")
+			c.tags[caller] = ""
+			inv := c.invite(ch, t0, "")
+			c.respond(ch, inv, 200, t0.Add(time.Second), "", false)
+			c.send(ch, caller, "BYE", t0.Add(5*time.Second), "")
+			c.send(ch, caller, "BYE", t0.Add(6*time.Second), "")
+			c.send(ch, callee, "BYE", t0.Add(6*time.Second), "")
+			c.respond(ch, inv, 200, t0.Add(6*time.Second), "", false)
+			ch.request(t, inv, t0.Add(6*time.Second))
+		}, []string{"INVITE,alice,bob", "CALL STARTED,alice,bob", "CALL ENDED,alice,bob,Call duration: 4.00 seconds"}},
+		{"another call of the Call-ID", func(ch *chain, tr *tracker) {
+			first := newCall2(t, "shared", "alice", "bob")
+			first.answered(ch, t0)
+			first.send(ch, caller, "BYE", t0.Add(5*time.Second), "")
+			// A call from bob, whose tag is the one the first call's
+			// BYE is addressed to, rings.
+			second := newCall2(t, "shared", "bob", "carol")
+			inv := second.invite(ch, t0.Add(6*time.Second), "")
+			first.send(ch, caller, "BYE", t0.Add(7*time.Second), "")
+			second.respond(ch, inv, 487, t0.Add(8*time.Second), "", false)
+		}, []string{"INVITE,alice,bob", "RINGING,alice,bob", "CALL STARTED,alice,bob", "CALL ENDED,alice,bob,Call duration: 3.00 seconds",
+			"INVITE,bob,carol", "487,bob,carol,Call hung up by bob"}},
 	}
-	c.send(ch, caller, "BYE", t0.Add(6*time.Second), "")
-	c.send(ch, callee, "BYE", t0.Add(6*time.Second), "")
-	c.respond(ch, inv, 200, t0.Add(6*time.Second), "", false)
-	ch.request(t, inv, t0.Add(6*time.Second))
-	tr.sweep(time.Now().Add(linger + time.Second))
-	c.send(ch, callee, "BYE", t0.Add(40*time.Second), "")
-	if err := ch.Close(); err != nil {
-		t.Fatal(err)
-	}
-	want := "INVITE,alice,bob\nCALL STARTED,alice,bob\nCALL ENDED,alice,bob,Call duration: 4.00 seconds\nBYE,bob,alice,Unknown call"
-	if got := strings.Join(fields(readLines(t, ev)), "\n"); got != want {
-		t.Errorf("log:\n%s\nwant:\n%s", got, want)
-	}
-	if cdrs := readLines(t, cd); len(cdrs) != 2 {
-		t.Errorf("CDRs %q, want one", cdrs)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, cd := tempPaths(t)
+			ch := mustChain(t, fmt.Sprintf("path = %q\ncdr_path = %q", ev, cd), nil)
+			v, _ := ch.Services.Shared.Load("calllog.tracker:" + ev)
+			tc.flow(ch, v.(*tracker))
+			if err := ch.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := fields(readLines(t, ev)); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }
 

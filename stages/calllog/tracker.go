@@ -415,16 +415,16 @@ func (t *tracker) lookup(callID, fromTag, toTag string) (c *call, from int, know
 		}
 		return nil, 0, true
 	}
+	if t.ended.has(callID, fromTag) {
+		return nil, 0, true
+	}
 	if c := t.calls[callKey{callID, toTag}]; c != nil {
 		if c.tags[callee] == "" || fromTag == c.tags[callee] {
 			return c, callee, true
 		}
 		return nil, 0, true
 	}
-	if t.ended.has(callID, fromTag) || t.ended.has(callID, toTag) {
-		return nil, 0, true
-	}
-	return nil, 0, false
+	return nil, 0, t.ended.has(callID, toTag)
 }
 
 // newCall returns the call an initial INVITE starts.

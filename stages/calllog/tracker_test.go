@@ -38,8 +38,7 @@ func TestTrackerDetach(t *testing.T) {
 }
 
 // TestEndedCalls: an ended call is remembered by its key's hash until
-// linger after it ended, whichever tag a message names it by; the oldest
-// goes first past maxEnded.
+// linger after it ended; the oldest goes first past the bound.
 func TestEndedCalls(t *testing.T) {
 	e := newEndedCalls()
 	t0 := e.epoch
@@ -77,11 +76,18 @@ func TestEndedCalls(t *testing.T) {
 		t.Errorf("a call ended again was forgotten at its first end's linger")
 	}
 
+	// An RFC 2543 caller's call, keyed by its Call-ID alone.
+	e.add(callKey{"d", ""}, t0)
+	if !e.has("d", "") || e.has("d", "x") {
+		t.Errorf("a call with no caller's tag: has %v, with a tag %v", e.has("d", ""), e.has("d", "x"))
+	}
+
 	e = newEndedCalls()
-	for i := range maxEnded + 1 {
+	e.max = 4
+	for i := range e.max + 1 {
 		e.add(callKey{strconv.Itoa(i), "t"}, e.epoch)
 	}
-	if e.len() != maxEnded || e.has("0", "t") || !e.has("1", "t") || !e.has(strconv.Itoa(maxEnded), "t") {
-		t.Errorf("past maxEnded: %d remembered, the first %v, the second %v", e.len(), e.has("0", "t"), e.has("1", "t"))
+	if e.len() != e.max || e.has("0", "t") || !e.has("1", "t") || !e.has(strconv.Itoa(e.max), "t") {
+		t.Errorf("past the bound: %d remembered, the first %v, the second %v", e.len(), e.has("0", "t"), e.has("1", "t"))
 	}
 }
