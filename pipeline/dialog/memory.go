@@ -39,14 +39,15 @@ type memoryShard struct {
 	dialogs map[string]string
 }
 
-// lookup returns the record of id, if the shard has one. Locked.
+// lookup returns the record of id, if the shard has one. The caller
+// holds s.mu.
 func (s *memoryShard) lookup(id ID) (string, bool) {
 	var a [128]byte
 	r, ok := s.dialogs[string(appendKey(a[:0], id))]
 	return r, ok
 }
 
-// store keeps d as the dialog id names. Locked.
+// store keeps d as the dialog id names. The caller holds s.mu.
 func (s *memoryShard) store(id ID, d *Dialog) {
 	r, n := makeRecord(id, d)
 	s.dialogs[r[:n]] = r

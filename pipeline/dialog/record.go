@@ -3,18 +3,21 @@ package dialog
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
 
 // A Memory keeps each dialog as one string, its record: the ID's key,
 // then the dialog, each string length-prefixed (a uvarint) and the
-// expiry at a fixed place. A proxy keeps tens of thousands of dialogs
-// (those in progress, and the ended ones for 64*T1), and as structs
-// each held some ten strings of its own: pointers the garbage collector
-// followed on every cycle. A record is one object with no pointer in it,
-// and a map entry of two strings that point into it. Reading one back
-// copies nothing: its strings are slices of the record.
+// expiry at a fixed place. A busy proxy keeps tens of thousands of
+// dialogs (those in progress, and the ended ones for 64*T1), and as
+// structs each held some ten strings of its own: pointers the garbage
+// collector followed on every cycle (docs/benchmarks.md). A record is one
+// object with no pointer in it, and a map entry of two strings that point
+// into it. Reading one back copies nothing: its strings are slices of the
+// record. The expiry is kept on the wall clock, as the snapshot file and
+// Redis keep it.
 
 // recordBuffers are where records are written before they are copied
 // into a string of their exact size.
@@ -54,6 +57,7 @@ func makeRecord(id ID, d *Dialog) (string, int) {
 	return r, n
 }
 
+// appendEnd appends the fields of e.
 func appendEnd(b []byte, e *End) []byte {
 	b = appendString(b, e.Target)
 	b = appendString(b, e.Previous)
@@ -73,6 +77,7 @@ func appendEnd(b []byte, e *End) []byte {
 	return b
 }
 
+// appendString appends s, length-prefixed.
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -83,18 +88,26 @@ var errRecord = errors.New("dialog: damaged record")
 
 // recordExpires returns the expiry of the record r whose key is n bytes.
 func recordExpires(r string, n int) time.Time {
-	return fromUnixNano(int64(le64(r[n:])))
+	return fromUnixNano(int64(uint64At(r[n:])))
 }
 
-// unixNano is t in Unix nanoseconds, 0 for the zero time (whose own is
-// out of range).
+// unixNano is t in Unix nanoseconds: 0 for the zero time, and the
+// latest there is for a time past 2262 (a dialog_timeout of centuries),
+// whose own are out of range.
 func unixNano(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.After(latest):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
 
+// latest is the latest time in Unix nanoseconds.
+var latest = time.Unix(0, math.MaxInt64)
+
+// fromUnixNano is the time unixNano returned ns for.
 func fromUnixNano(ns int64) time.Time {
 	if ns == 0 {
 		return time.Time{}
@@ -102,7 +115,8 @@ func fromUnixNano(ns int64) time.Time {
 	return time.Unix(0, ns)
 }
 
-func le64(s string) uint64 {
+// uint64At reads a little-endian uint64 at the start of s.
+func uint64At(s string) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
@@ -117,7 +131,7 @@ func readRecord(r string) (ID, Dialog, error) {
 	id.Tags[1] = rd.string()
 	var d Dialog
 	if rd.err == nil && len(rd.s)-rd.i >= 9 {
-		d.Expires = fromUnixNano(int64(le64(rd.s[rd.i:])))
+		d.Expires = fromUnixNano(int64(uint64At(rd.s[rd.i:])))
 		flags := rd.s[rd.i+8]
 		d.Confirmed, d.Ended = flags&1 != 0, flags&2 != 0
 		rd.i += 9
@@ -141,6 +155,7 @@ type recordReader struct {
 	err error
 }
 
+// uvarint reads a uvarint.
 func (rd *recordReader) uvarint() uint64 {
 	if rd.err != nil {
 		return 0
@@ -158,6 +173,7 @@ func (rd *recordReader) uvarint() uint64 {
 	return 0
 }
 
+// string reads a length-prefixed string, a slice of the record.
 func (rd *recordReader) string() string {
 	n := rd.uvarint()
 	if rd.err != nil || n > uint64(len(rd.s)-rd.i) {
@@ -169,6 +185,7 @@ func (rd *recordReader) string() string {
 	return s
 }
 
+// end reads what appendEnd wrote into e.
 func (rd *recordReader) end(e *End) {
 	e.Target = rd.string()
 	e.Previous = rd.string()

@@ -56,6 +56,11 @@ func TestRecord(t *testing.T) {
 			t.Errorf("test %d: a record with a byte to spare read back", i)
 		}
 	}
+	// A time past what Unix nanoseconds hold reads back as the latest.
+	r, n := makeRecord(ID{}, &Dialog{Expires: time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if got := recordExpires(r, n); !got.Equal(latest) {
+		t.Errorf("an expiry in 2500 read back as %v, want %v", got, latest)
+	}
 	// Two IDs whose strings joined are the same have keys of their own.
 	if a, b := string(appendKey(nil, ID{CallID: "ab", Tags: [2]string{"c", ""}})), string(appendKey(nil, ID{CallID: "a", Tags: [2]string{"bc", ""}})); a == b {
 		t.Errorf("two IDs share the key %q", a)
