@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -26,14 +27,19 @@ import (
 // as a new request, as one after the linger is.
 const maxCompleted = 100000
 
-// completedChunk is the size of the chunks the responses are kept in.
-const completedChunk = 1 << 20
+// The chunks the responses are kept in start at minChunkSize and double
+// with each new one up to completedChunkSize, so that a proxy answering a
+// request now and then keeps a few KiB, not a MiB.
+const (
+	minChunkSize       = 4 << 10
+	completedChunkSize = 1 << 20
+)
 
 // completed remembers the server transactions that ended after their
 // final response, until server.linger after it. Nothing it keeps holds a
-// pointer but its chunks: at 8000 REGISTERs a second it keeps 40,000
-// responses, which as objects of their own (the bytes, the destination, a
-// map entry that points to both) were most of what the collector marked
+// pointer but its chunks: as objects of their own (the bytes, the
+// destination, a map entry that points to both), the responses of the
+// REGISTERs of a busy registrar were most of what the collector marked
 // (docs/benchmarks.md).
 type completed struct {
 	linger time.Duration
@@ -50,12 +56,13 @@ type completed struct {
 	// only appended to, and dropped once the entries in it expired.
 	chunks [][]byte
 	first  uint64
+	grow   int // the size of the next chunk
 }
 
 // completedEntry is what the table keeps of a transaction.
 type completedEntry struct {
-	method uint8 // methodCode
-	until  int64 // since epoch
+	method uint64 // methodHash
+	until  int64  // since epoch
 	// The final response, as sent, and where it went, for a non-INVITE:
 	// n and dn bytes at off in chunk number chunk; n is 0 for an INVITE
 	// answered with a 2xx.
@@ -89,7 +96,7 @@ func newCompleted(linger time.Duration) *completed {
 // add remembers the server transaction whose key hashes to hash (txKeyHash)
 // and that sent res, its final response, in answer to a request of method.
 func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) {
-	e := completedEntry{method: methodCode(method), until: int64(now.Sub(c.epoch) + c.linger)}
+	e := completedEntry{method: methodHash(method), until: int64(now.Sub(c.epoch) + c.linger)}
 	var b *bytes.Buffer
 	if method != sip.INVITE {
 		b = finalBuffers.Get().(*bytes.Buffer)
@@ -128,7 +135,11 @@ func (c *completed) keepLocked(data []byte) (uint64, uint32) {
 			return c.first + uint64(n-1), uint32(len(last))
 		}
 	}
-	chunk := make([]byte, 0, max(completedChunk, len(data)))
+	if c.grow == 0 {
+		c.grow = minChunkSize
+	}
+	chunk := make([]byte, 0, max(c.grow, len(data)))
+	c.grow = min(2*c.grow, completedChunkSize)
 	c.chunks = append(c.chunks, append(chunk, data...))
 	return c.first + uint64(len(c.chunks)-1), 0
 }
@@ -143,7 +154,7 @@ func (c *completed) find(hash uint64, req *sip.Request, now time.Time) (complete
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
 	e, ok := c.m[hash]
-	if !ok || e.method != methodCode(req.Method) || int64(now.Sub(c.epoch)) >= e.until {
+	if !ok || e.method != methodHash(req.Method) || int64(now.Sub(c.epoch)) >= e.until {
 		return completedTx{}, false
 	}
 	var tx completedTx
@@ -179,7 +190,7 @@ func (c *completed) sweepLocked(now time.Time) {
 	case c.head == len(c.fifo):
 		c.fifo, c.head = c.fifo[:0], 0
 		c.first += uint64(len(c.chunks))
-		c.chunks = nil
+		c.chunks, c.grow = nil, 0
 		if len(c.m) == 0 {
 			c.m, c.fifo = nil, nil
 		}
@@ -196,21 +207,15 @@ func (c *completed) sweepLocked(now time.Time) {
 	}
 }
 
-// methodCode is method's place in knownMethods plus one, or 0 for a
-// method not there. The key's hash tells the methods apart (it has the
-// CSeq's) but for the ACK of a 2xx given its INVITE's branch, which the
-// code tells.
-func methodCode(method sip.RequestMethod) uint8 {
-	for i, m := range knownMethods {
-		if m == method {
-			return uint8(i + 1)
-		}
-	}
-	return 0
+// methodHash is what an entry keeps of its request's method. The key's
+// hash tells the methods apart (it has the CSeq's) but for the ACK of a
+// 2xx given its INVITE's branch, or a request line that names another
+// method than its CSeq; this tells those.
+func methodHash(method sip.RequestMethod) uint64 {
+	return maphash.String(methodSeed, string(method))
 }
 
-var knownMethods = [...]sip.RequestMethod{sip.INVITE, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.ACK, sip.CANCEL,
-	sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.INFO, sip.UPDATE, sip.PRACK, sip.PUBLISH}
+var methodSeed = maphash.MakeSeed()
 
 // absorbed handles req, a request sipgo made a new server transaction tx
 // for, if it retransmits a completed one (its key hashes to hash): an

@@ -19,6 +19,10 @@ func TestCompleted(t *testing.T) {
 	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
 	inv := stagetest.Request(t, "INVITE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-inv\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>\nCall-ID: c1\nCSeq: 1 INVITE\n")
 	ack := stagetest.Request(t, "ACK sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-inv\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 1 ACK\n")
+	// Two methods no constant of sipgo names, whose request lines say
+	// other than their CSeq: the key's hash (of the CSeq's) is one.
+	foo := stagetest.Request(t, "FOO sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-foo\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 3 BAZ\n")
+	bar := stagetest.Request(t, "BAR sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-foo\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 3 BAZ\n")
 	byeOK := sip.NewResponseFromRequest(bye, 200, "OK THANKS", nil)
 	invOK := sip.NewResponseFromRequest(inv, 200, "OK", nil)
 	t0 := time.Unix(1000, 0)
@@ -27,25 +31,25 @@ func TestCompleted(t *testing.T) {
 	tests := []struct {
 		name  string
 		req   *sip.Request
+		hash  uint64
 		at    time.Duration // after t0
 		found bool
 		final bool // with a response kept
 	}{
-		{"a BYE retransmitted within the linger", bye, 4 * time.Second, true, true},
-		{"a BYE retransmitted at the end of the linger", bye, linger, false, false},
-		{"an INVITE retransmitted within the linger", inv, time.Second, true, false},
-		{"the ACK of the 2xx with the INVITE's branch", ack, time.Second, false, false},
+		{"a BYE retransmitted within the linger", bye, 1, 4 * time.Second, true, true},
+		{"a BYE retransmitted at the end of the linger", bye, 1, linger, false, false},
+		{"an INVITE retransmitted within the linger", inv, 2, time.Second, true, false},
+		{"the ACK of the 2xx with the INVITE's branch", ack, 2, time.Second, false, false},
+		{"a method retransmitted", foo, 3, time.Second, true, true},
+		{"another method under the key's hash", bar, 3, time.Second, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCompleted(linger)
 			c.add(1, sip.BYE, byeOK, t0)
 			c.add(2, sip.INVITE, invOK, t0)
-			hash := uint64(1)
-			if tc.req.Method != sip.BYE {
-				hash = 2
-			}
-			got, ok := c.find(hash, tc.req, t0.Add(tc.at))
+			c.add(3, foo.Method, byeOK, t0)
+			got, ok := c.find(tc.hash, tc.req, t0.Add(tc.at))
 			if ok != tc.found || (got.final != nil) != tc.final {
 				t.Fatalf("found %v with a final response %v, want %v and %v", ok, got.final != nil, tc.found, tc.final)
 			}
@@ -92,7 +96,7 @@ func TestCompletedExpiry(t *testing.T) {
 // TestCompletedChunks: the responses kept read back as they were added,
 // however many chunks they fill and in whatever order INVITEs (which keep
 // none) come between them; a chunk is dropped once what is in it expired,
-// and not before.
+// and not before; the chunks start small again once the table emptied.
 func TestCompletedChunks(t *testing.T) {
 	bye := stagetest.Request(t, "BYE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>;tag=b\nCall-ID: c1\nCSeq: 2 BYE\n")
 	inv := stagetest.Request(t, "INVITE sip:bob@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-inv\nFrom: <sip:alice@example.org>;tag=a\nTo: <sip:bob@example.org>\nCall-ID: c1\nCSeq: 1 INVITE\n")
@@ -147,27 +151,19 @@ func TestCompletedChunks(t *testing.T) {
 		t.Errorf("%d chunks kept once all expired", len(c.chunks))
 	}
 
+	// A table that emptied starts again with a small chunk.
+	c.add(2, sip.BYE, sip.NewResponseFromRequest(bye, 200, "OK", nil), t0.Add(time.Hour))
+	if len(c.chunks) != 1 || cap(c.chunks[0]) != minChunkSize {
+		t.Errorf("a table that emptied has %d chunks, the first of %d bytes; want one of %d", len(c.chunks), cap(c.chunks[0]), minChunkSize)
+	}
+	c = newCompleted(linger)
+
 	// A response larger than a chunk gets one of its own.
 	big := sip.NewResponseFromRequest(bye, 200, "OK", nil)
-	big.SetBody([]byte(strings.Repeat("b", completedChunk+1)))
+	big.SetBody([]byte(strings.Repeat("b", completedChunkSize+1)))
 	c.add(1, sip.BYE, big, t0)
 	if got, ok := c.find(1, bye, t0); !ok || string(got.final) != big.String() {
 		t.Errorf("a response larger than a chunk: found %v, %d bytes of %d", ok, len(got.final), len(big.String()))
-	}
-}
-
-// TestMethodCode: an entry tells the methods apart that share a key's hash.
-func TestMethodCode(t *testing.T) {
-	codes := map[uint8]sip.RequestMethod{}
-	for _, m := range append(knownMethods[:], "FOO") {
-		code := methodCode(m)
-		if other, ok := codes[code]; ok {
-			t.Errorf("%s and %s have one code, %d", m, other, code)
-		}
-		codes[code] = m
-	}
-	if methodCode(sip.ACK) == methodCode(sip.INVITE) {
-		t.Error("ACK and INVITE share a code")
 	}
 }
 
