@@ -15,21 +15,14 @@ func goroutineID() string {
 	return string(bytes.Fields(buf)[1])
 }
 
-// waitIdle waits until a worker of w waits for work (or fails the test).
-func waitIdle(t *testing.T, w *workers) {
+// waitIdle waits until n workers of w wait for work (or fails the test).
+func waitIdle(t *testing.T, w *workers, n int) {
 	t.Helper()
-	done := make(chan struct{})
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case w.idle <- func() { close(done) }:
-			<-done
-			return
-		default:
-			time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); w.idleCount() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers idle, want %d", w.idleCount(), n)
 		}
 	}
-	t.Fatal("no worker became idle")
 }
 
 func TestWorkers(t *testing.T) {
@@ -41,7 +34,7 @@ func TestWorkers(t *testing.T) {
 			ids := make(chan string, 2)
 			w.run(func() { ids <- goroutineID() })
 			first := <-ids
-			waitIdle(t, w)
+			waitIdle(t, w, 1)
 			w.run(func() { ids <- goroutineID() })
 			if second := <-ids; second != first {
 				t.Errorf("second function ran on goroutine %s, want the worker %s", second, first)
@@ -79,6 +72,42 @@ func TestWorkers(t *testing.T) {
 			wg.Wait()
 			if ran != 5000 {
 				t.Errorf("%d functions ran, want 5000", ran)
+			}
+		}},
+		{"the worker idle the shortest takes the next function", func(t *testing.T, w *workers) {
+			ids := make(chan string, 3)
+			releaseA, releaseB := make(chan struct{}), make(chan struct{})
+			w.run(func() { <-releaseA; ids <- goroutineID() })
+			w.run(func() { <-releaseB; ids <- goroutineID() })
+			close(releaseA)
+			<-ids
+			waitIdle(t, w, 1)
+			close(releaseB)
+			last := <-ids
+			waitIdle(t, w, 2)
+			w.run(func() { ids <- goroutineID() })
+			if got := <-ids; got != last {
+				t.Errorf("the function ran on goroutine %s, want %s, the worker idle the shortest", got, last)
+			}
+		}},
+		{"the workers of a burst end under a lighter load", func(t *testing.T, w *workers) {
+			w.idleFor = 100 * time.Millisecond
+			release := make(chan struct{})
+			for range 8 {
+				w.run(func() { <-release })
+			}
+			close(release)
+			waitIdle(t, w, 8)
+			// One function at a time, more often than the idle time: one
+			// worker does them all, and the seven others end.
+			done := make(chan struct{})
+			for deadline := time.Now().Add(5 * time.Second); w.idleCount() > 1; {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d workers still idle after 5 s of one function at a time", w.idleCount())
+				}
+				w.run(func() { done <- struct{}{} })
+				<-done
+				time.Sleep(5 * time.Millisecond)
 			}
 		}},
 		{"an idle worker ends", func(t *testing.T, w *workers) {
