@@ -35,7 +35,9 @@ import (
 // response stages, instead of the ones sipgo's transaction layer would
 // write directly. A TCP read that does not start with a whole CANCEL is
 // left to sipgo, which then answers the CANCEL itself (its 200 skips the
-// response stages; the branches are still cancelled through tx.OnCancel).
+// response stages; the branches are still cancelled through tx.OnCancel),
+// or, when it finds no INVITE transaction for it yet, hands it over as a
+// request of its own, which handOver matches as it does these.
 //
 // Over a stream it tells the connection's guard of the read, for the
 // header timeout.

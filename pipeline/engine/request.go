@@ -23,6 +23,17 @@ import (
 // is absorbed here (completed); the turn it was given on arrival ends at
 // once.
 func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
+	if req.IsCancel() {
+		// A CANCEL the read filter left to sipgo (over a stream, read
+		// behind its INVITE) for which sipgo found no INVITE transaction
+		// yet: it is matched as the read filter's are, once its INVITE is
+		// served, and answered on the INVITE's connection.
+		e.workers.run(func() {
+			defer tx.Terminate()
+			e.onCancel(req, nil)
+		})
+		return
+	}
 	var turn *turn
 	key, hashed := e.calls.txKey(req) // before onRequest restores the Via
 	if hashed {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,13 +286,26 @@ func (t *transaction) cancel(req *sip.Request, local bool) {
 	if idle && local {
 		t.respond(sip.NewResponseFromRequest(t.req, 487, "Request Terminated", nil), true)
 	}
+	if !local {
+		t.maybeFinish()
+	}
 }
 
 // maybeFinish sends the best final response once every branch is done.
 func (t *transaction) maybeFinish() {
 	t.mu.Lock()
-	if t.finalSent || t.forwarding {
+	if t.forwarding {
 		t.mu.Unlock()
+		return
+	}
+	if t.finalSent {
+		// sipgo answered the caller's CANCEL with its own 487 (cancel):
+		// the transaction is in flight no more once its branches are done.
+		done := !slices.ContainsFunc(t.branches, func(b *branch) bool { return !b.done })
+		t.mu.Unlock()
+		if done {
+			t.settle()
+		}
 		return
 	}
 	for _, b := range t.branches {
