@@ -30,7 +30,11 @@ func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 		// served, and answered on the INVITE's connection.
 		e.workers.run(func() {
 			defer tx.Terminate()
-			e.onCancel(req, nil)
+			var local net.Addr // a UDP CANCEL's 481 goes from the socket that read it
+			if c := tx.Connection(); c != nil && !sip.IsReliable(req.Transport()) {
+				local = c.LocalAddr()
+			}
+			e.onCancel(req, local)
 		})
 		return
 	}
@@ -101,7 +105,11 @@ func (t *transaction) serve() {
 		t.e.invites.Store(t.key, t)
 		t.e.calls.matched(t.turn)
 		tx := t.tx
-		tx.OnCancel(func(cancel *sip.Request) { t.cancel(cancel, false) })
+		if !tx.OnCancel(func(cancel *sip.Request) { t.cancel(cancel, false) }) && errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
+			// sipgo answered a CANCEL (200 and 487) before the hook was
+			// set: the INVITE goes no further.
+			t.cancel(req, false)
+		}
 		// 100 Trying at once, through the response stages, so that sipgo's
 		// own timer never sends one of its own.
 		t.respond(sip.NewResponseFromRequest(req, 100, "Trying", nil), true)

@@ -318,6 +318,12 @@ func (t *transaction) maybeFinish() {
 		t.mu.Unlock()
 		return
 	}
+	if t.finalSent {
+		// sipgo's 487 went upstream while the next round was looked up.
+		t.mu.Unlock()
+		t.settle()
+		return
+	}
 	t.stopRingTimer()
 	best := bestResponse(t.finals)
 	cancelled := t.cancelled
