@@ -2,7 +2,6 @@ package engine
 
 import (
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -298,28 +297,20 @@ func (t *transaction) maybeFinish() {
 		t.mu.Unlock()
 		return
 	}
-	if t.finalSent {
-		// sipgo answered the caller's CANCEL with its own 487 (cancel):
-		// the transaction is in flight no more once its branches are done.
-		done := !slices.ContainsFunc(t.branches, func(b *branch) bool { return !b.done })
-		t.mu.Unlock()
-		if done {
-			t.settle()
-		}
-		return
-	}
 	for _, b := range t.branches {
 		if !b.done {
 			t.mu.Unlock()
 			return
 		}
 	}
-	if t.nextRound() {
+	if !t.finalSent && t.nextRound() {
 		t.mu.Unlock()
 		return
 	}
 	if t.finalSent {
-		// sipgo's 487 went upstream while the next round was looked up.
+		// A final response went upstream already (sipgo's 487 to the
+		// caller's CANCEL, cancel, perhaps while the next round was looked
+		// up): with its branches done, the transaction is in flight no more.
 		t.mu.Unlock()
 		t.settle()
 		return
