@@ -25,9 +25,9 @@ import (
 func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 	if req.IsCancel() {
 		// A CANCEL the read filter left to sipgo (over a stream, read
-		// behind its INVITE) for which sipgo found no INVITE transaction
-		// yet: it is matched as the read filter's are, once its INVITE is
-		// served, and answered on the INVITE's connection.
+		// behind its INVITE; in a datagram it did not recognise) for
+		// which sipgo found no INVITE transaction yet: it is matched as
+		// the read filter's are, once its INVITE is served.
 		e.workers.run(func() {
 			defer tx.Terminate()
 			var local net.Addr // a UDP CANCEL's 481 goes from the socket that read it
