@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"slices"
 	"sync"
 	"time"
 )
@@ -31,12 +30,18 @@ type workers struct {
 	idleFor time.Duration
 
 	mu   sync.Mutex
-	idle []*worker // the most recently idle last
+	top  *worker // the idle worker idle the shortest; nil when none is
+	idle int
 }
 
-// worker is a goroutine of workers; run hands it a function on next.
+// worker is a goroutine of workers; run hands it a function on next. An
+// idle worker is in the stack of idle workers, between above (idle
+// since later) and below, so that one retiring leaves it at no cost
+// whatever its place (thousands of them end together after a burst).
 type worker struct {
-	next chan func()
+	next         chan func()
+	above, below *worker
+	idle         bool
 }
 
 func newWorkers() *workers {
@@ -47,12 +52,10 @@ func newWorkers() *workers {
 // is idle.
 func (w *workers) run(f func()) {
 	w.mu.Lock()
-	if n := len(w.idle); n > 0 {
-		wk := w.idle[n-1]
-		w.idle[n-1] = nil
-		w.idle = w.idle[:n-1]
+	if wk := w.top; wk != nil {
+		w.remove(wk)
 		w.mu.Unlock()
-		wk.next <- f // buffered: the worker took itself off the stack to wait
+		wk.next <- f // buffered: run took the worker off the stack, it waits
 		return
 	}
 	w.mu.Unlock()
@@ -68,7 +71,7 @@ func (w *workers) work(f func()) {
 	for {
 		f()
 		w.mu.Lock()
-		w.idle = append(w.idle, wk)
+		w.push(wk)
 		w.mu.Unlock()
 		timer.Reset(w.idleFor)
 		select {
@@ -88,17 +91,40 @@ func (w *workers) work(f func()) {
 func (w *workers) retire(wk *worker) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	i := slices.Index(w.idle, wk)
-	if i < 0 {
+	if !wk.idle {
 		return false
 	}
-	w.idle = slices.Delete(w.idle, i, i+1)
+	w.remove(wk)
 	return true
+}
+
+// push puts wk on top of the idle stack; w.mu is held.
+func (w *workers) push(wk *worker) {
+	wk.above, wk.below, wk.idle = nil, w.top, true
+	if w.top != nil {
+		w.top.above = wk
+	}
+	w.top = wk
+	w.idle++
+}
+
+// remove takes wk, idle, off the stack wherever it is; w.mu is held.
+func (w *workers) remove(wk *worker) {
+	if wk.above != nil {
+		wk.above.below = wk.below
+	} else {
+		w.top = wk.below
+	}
+	if wk.below != nil {
+		wk.below.above = wk.above
+	}
+	wk.above, wk.below, wk.idle = nil, nil, false
+	w.idle--
 }
 
 // idleCount is the number of workers waiting for work.
 func (w *workers) idleCount() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.idle)
+	return w.idle
 }

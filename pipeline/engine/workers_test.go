@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -108,6 +109,39 @@ func TestWorkers(t *testing.T) {
 				w.run(func() { done <- struct{}{} })
 				<-done
 				time.Sleep(5 * time.Millisecond)
+			}
+		}},
+		{"a function handed over as its worker's idle time ends runs", func(t *testing.T, w *workers) {
+			// Idle times as short as the gaps between functions: run and
+			// a worker's timer race, and run may take a worker off the
+			// stack just as it would retire.
+			w.idleFor = 200 * time.Microsecond
+			var ran atomic.Int64
+			const n = 3000
+			for i := range n {
+				w.run(func() { ran.Add(1) })
+				if i%3 == 0 {
+					time.Sleep(time.Duration(i%400) * time.Microsecond)
+				}
+			}
+			for deadline := time.Now().Add(5 * time.Second); ran.Load() < n; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d functions ran", ran.Load(), n)
+				}
+			}
+		}},
+		{"the workers of a burst end together", func(t *testing.T, w *workers) {
+			w.idleFor = 50 * time.Millisecond
+			release := make(chan struct{})
+			before := runtime.NumGoroutine()
+			for range 2000 {
+				w.run(func() { <-release })
+			}
+			close(release)
+			for deadline := time.Now().Add(5 * time.Second); w.idleCount() > 0 || runtime.NumGoroutine() > before; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d workers idle and %d goroutines 5 s after a burst, want none and %d", w.idleCount(), runtime.NumGoroutine(), before)
+				}
 			}
 		}},
 		{"an idle worker ends", func(t *testing.T, w *workers) {
