@@ -100,16 +100,31 @@ func TestCancelRightAfterInvite(t *testing.T) {
 	e.svc.Sockets = e.Sockets()
 	useFork(t, e, "status = 999")
 	for _, transport := range []string{"UDP", "TCP"} {
-		t.Run(transport, func(t *testing.T) { cancelAfterInvite(t, e, transport) })
+		t.Run(transport, func(t *testing.T) { cancelAfterInvite(t, e, transport, 487) })
 	}
 }
 
-func cancelAfterInvite(t *testing.T, e *Engine, transport string) {
+// TestCancelCrossing200 is TestCancelRightAfterInvite with a callee that
+// answers 200, crossing the proxy's CANCEL: over TCP sipgo often answers
+// the CANCEL itself (200 and 487), and the 2xx that follows goes
+// statelessly; the transaction must still leave the in-flight count.
+func TestCancelCrossing200(t *testing.T) {
+	e := testEngine(t, 65535)
+	e.svc.Sockets = e.Sockets()
+	useFork(t, e, "status = 999")
+	for _, transport := range []string{"UDP", "TCP"} {
+		t.Run(transport, func(t *testing.T) { cancelAfterInvite(t, e, transport, 200) })
+	}
+}
+
+// cancelAfterInvite sends INVITEs each with its CANCEL right behind, the
+// callee answering each INVITE it gets with code.
+func cancelAfterInvite(t *testing.T, e *Engine, transport string, code int) {
 	proxy := e.testAddr(transport)
 	lost := 0
 	const n = 50
 	for i := range n {
-		id := fmt.Sprintf("cancel-cross-%s-%d", transport, i)
+		id := fmt.Sprintf("cancel-cross-%d-%s-%d", code, transport, i)
 		c := &call{id: id, transport: transport, callerTag: "caller-" + id, calleeT: "callee-" + id, seq: 1}
 		c.caller = newWire(t, transport, proxy, false)
 		c.callee = newWire(t, transport, proxy, true)
@@ -118,7 +133,7 @@ func cancelAfterInvite(t *testing.T, e *Engine, transport string) {
 		c.caller.send(inv, cancel)
 		// Wait for the CANCEL's answer, the INVITE's final response and
 		// the end of the proxy's transactions in flight, answering with
-		// 487 each INVITE the callee gets: when and whether it comes is
+		// code each INVITE the callee gets: when and whether it comes is
 		// the proxy's. Over TCP sipgo may answer the CANCEL and send the
 		// 487 itself; the caller here never ACKs, so a transaction left
 		// in flight until sipgo's Timer H would hold a graceful stop.
@@ -142,7 +157,7 @@ func cancelAfterInvite(t *testing.T, e *Engine, transport string) {
 				}
 			case m := <-c.callee.in:
 				if r, ok := m.(*sip.Request); ok && r.IsInvite() {
-					c.callee.send(c.answer(r, 487, "Request Terminated"))
+					c.callee.send(c.answer(r, code, map[int]string{200: "OK", 487: "Request Terminated"}[code]))
 				}
 			case <-tick.C:
 			case <-deadline:

@@ -30,6 +30,9 @@ func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 		// the read filter's are, once its INVITE is served.
 		e.workers.run(func() {
 			defer tx.Terminate()
+			// A datagram the read filter marked (markRFC2543) gets its
+			// Via back, as onRequest gives a request's.
+			restoreVia(req)
 			var local net.Addr // a UDP CANCEL's 481 goes from the socket that read it
 			if c := tx.Connection(); c != nil && !sip.IsReliable(req.Transport()) {
 				local = c.LocalAddr()
@@ -107,8 +110,9 @@ func (t *transaction) serve() {
 		tx := t.tx
 		if !tx.OnCancel(func(cancel *sip.Request) { t.cancel(cancel, false) }) && errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
 			// sipgo answered a CANCEL (200 and 487) before the hook was
-			// set: the INVITE goes no further.
+			// set: the INVITE goes no further, not even to the stages.
 			t.cancel(req, false)
+			return
 		}
 		// 100 Trying at once, through the response stages, so that sipgo's
 		// own timer never sends one of its own.
