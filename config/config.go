@@ -90,6 +90,10 @@ const (
 // collector would run all the time.
 const MinMemoryLimit Size = 64 << 20
 
+// DefaultGCHeadroom is server.gc_headroom's default: at 1000 calls/s a
+// collection about every second rather than several times a second.
+const DefaultGCHeadroom Size = 64 << 20
+
 // DefaultDialogTimeout is server.dialog_timeout's default: Kamailio's
 // dialog module keeps a dialog 12 hours.
 const DefaultDialogTimeout = 12 * time.Hour
@@ -166,6 +170,12 @@ type Server struct {
 	// collector (a collection each time the heap doubles) and the GOGC
 	// and GOMEMLIMIT environment variables. It applies on reload.
 	MemoryLimit Size `toml:"memory_limit"`
+	// GCHeadroom, when no MemoryLimit is set, is the least the heap may
+	// grow past what the last collection found live before the next: a
+	// small live heap is not marked several times a second. A headroom
+	// smaller than the live heap leaves Go's default (the heap doubles).
+	// The GOGC environment variable replaces it. It applies on reload.
+	GCHeadroom Size `toml:"gc_headroom"`
 	// DialogTimeout is how long the proxy keeps a dialog it record-routed
 	// after the last request in it (like Kamailio's dialog default_timeout):
 	// an in-dialog request after that is refused with 481.
@@ -290,6 +300,9 @@ func (f *File) Defaults() {
 	}
 	if f.Server.UDPReceiveBuffer == 0 {
 		f.Server.UDPReceiveBuffer = DefaultUDPReceiveBuffer
+	}
+	if f.Server.GCHeadroom == 0 {
+		f.Server.GCHeadroom = DefaultGCHeadroom
 	}
 	if f.Server.Linger == 0 {
 		f.Server.Linger = Duration(DefaultLinger)
@@ -439,7 +452,7 @@ func (f *File) validate(errs *Errors) {
 		errs.AddAt("server.udp_receive_buffer", fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
 	}
 	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
-		errs.AddAt("server.memory_limit", fmt.Errorf("server: memory_limit: %s is less than %s (0: Go's default collector)", m, MinMemoryLimit))
+		errs.AddAt("server.memory_limit", fmt.Errorf("server: memory_limit: %s is less than %s (0: no limit)", m, MinMemoryLimit))
 	}
 	if d := f.Server.OverloadDelay.D(); d != 0 && (d < MinOverloadDelay || d > MaxOverloadDelay) {
 		errs.AddAt("server.overload_delay", fmt.Errorf("server: overload_delay: %s is not between %s and %s (\"0s\": never refuse for it)", d, MinOverloadDelay, MaxOverloadDelay))

@@ -159,7 +159,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 		}
 	}()
 	gc := &collector{}
-	gc.apply(cfg.Server.MemoryLimit, log)
+	gc.apply(cfg.Server.MemoryLimit, cfg.Server.GCHeadroom, log)
 	stopCerts := make(chan struct{})
 	defer close(stopCerts)
 	certStore, err := openCerts(cfg, log, stopCerts)

@@ -34,7 +34,8 @@ type reloader struct {
 	stateDir string
 	// controlSocket is server.control_socket at start.
 	controlSocket string
-	// gc applies server.memory_limit, which changes on reload.
+	// gc applies server.memory_limit and gc_headroom, which change on
+	// reload.
 	gc   *collector
 	eng  *engine.Engine
 	svc  *pipeline.Services
@@ -152,7 +153,7 @@ func (r *reloader) reloadBy(cause, session string) Outcome {
 	}
 	r.eng.Use(p)
 	if r.gc != nil {
-		r.gc.apply(cfg.Server.MemoryLimit, r.log)
+		r.gc.apply(cfg.Server.MemoryLimit, cfg.Server.GCHeadroom, r.log)
 	}
 	r.hash = cfg.Hash
 	if r.watcher != nil {

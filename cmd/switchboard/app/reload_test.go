@@ -167,7 +167,7 @@ func TestReloadMemoryLimit(t *testing.T) {
 	percent, limit := startGC()
 	r, logs := testReloader(t, goodConfig)
 	gc := &collector{}
-	defer gc.apply(0, r.log)
+	defer gc.apply(0, 0, r.log)
 	r.gc = gc
 	path := r.path
 
@@ -183,9 +183,10 @@ func TestReloadMemoryLimit(t *testing.T) {
 		{"set again", "128MiB", -1, 128 << 20},
 	}
 	for i, tc := range tests {
-		content := goodConfig
+		// A headroom of 4 MiB leaves Go's default GOGC (headroomPercent).
+		content := strings.Replace(goodConfig, "[server]\n", "[server]\ngc_headroom = '4MiB'\n", 1)
 		if tc.limit != "" {
-			content = strings.Replace(goodConfig, "[server]\n", "[server]\nmemory_limit = '"+tc.limit+"'\n", 1)
+			content = strings.Replace(content, "[server]\n", "[server]\nmemory_limit = '"+tc.limit+"'\n", 1)
 		}
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -252,8 +253,8 @@ func TestMemoryLimitWarnings(t *testing.T) {
 		var logs stagetest.Logs
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		gc := &collector{}
-		gc.apply(tc.limit, log)
-		gc.apply(0, log)
+		gc.apply(tc.limit, 0, log)
+		gc.apply(0, 0, log)
 		for _, w := range tc.want {
 			if !strings.Contains(logs.String(), w) {
 				t.Errorf("test %d (%s): the log lacks %q:\n%s", i, tc.name, w, logs.String())
