@@ -92,7 +92,13 @@ const MinMemoryLimit Size = 64 << 20
 
 // DefaultGCHeadroom is server.gc_headroom's default: at 1000 calls/s a
 // collection about every second rather than several times a second.
-const DefaultGCHeadroom Size = 64 << 20
+// MinGCHeadroom, Go's smallest heap goal, leaves Go's default; past
+// MaxGCHeadroom the collector might never run before memory runs out.
+const (
+	DefaultGCHeadroom Size = 64 << 20
+	MinGCHeadroom     Size = 4 << 20
+	MaxGCHeadroom     Size = 64 << 30
+)
 
 // DefaultDialogTimeout is server.dialog_timeout's default: Kamailio's
 // dialog module keeps a dialog 12 hours.
@@ -166,13 +172,13 @@ type Server struct {
 	// MemoryLimit, when set, is the memory the Go runtime may grow to
 	// before the garbage collector runs (Go's GOMEMLIMIT, with GOGC off):
 	// memory set aside for the proxy, like Kamailio's -m. Collections are
-	// rarer and the latency they add with them. Zero leaves Go's default
-	// collector (a collection each time the heap doubles) and the GOGC
-	// and GOMEMLIMIT environment variables. It applies on reload.
+	// rarer and the latency they add with them. Zero sets no limit: the
+	// collector runs by GCHeadroom (or the GOGC and GOMEMLIMIT environment
+	// variables). It applies on reload.
 	MemoryLimit Size `toml:"memory_limit"`
-	// GCHeadroom, when no MemoryLimit is set, is the least the heap may
-	// grow past what the last collection found live before the next: a
-	// small live heap is not marked several times a second. A headroom
+	// GCHeadroom, when no MemoryLimit is set, is about how much the heap
+	// may grow past what the last collection found live before the next:
+	// a small live heap is not marked several times a second. A headroom
 	// smaller than the live heap leaves Go's default (the heap doubles).
 	// The GOGC environment variable replaces it. It applies on reload.
 	GCHeadroom Size `toml:"gc_headroom"`
@@ -450,6 +456,9 @@ func (f *File) validate(errs *Errors) {
 	}
 	if n := f.Server.UDPReceiveBuffer; n != -1 && (n < 65536 || n > 256<<20) {
 		errs.AddAt("server.udp_receive_buffer", fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
+	}
+	if h := f.Server.GCHeadroom; h < MinGCHeadroom || h > MaxGCHeadroom {
+		errs.AddAt("server.gc_headroom", fmt.Errorf("server: gc_headroom: %s is not between %s and %s (%s: Go's default collector)", h, MinGCHeadroom, MaxGCHeadroom, MinGCHeadroom))
 	}
 	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
 		errs.AddAt("server.memory_limit", fmt.Errorf("server: memory_limit: %s is less than %s (0: no limit)", m, MinMemoryLimit))

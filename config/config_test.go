@@ -160,6 +160,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_message_size too small", "[server]\nmax_message_size = 100\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: max_message_size: 100 is not between 1024 and 65535`}},
 		{"max_message_size too large", "[server]\nmax_message_size = 100000\n[[stage]]\nuse='forward'", []string{`server: max_message_size: 100000 is not between 1024 and 65535`}},
 		{"udp_receive_buffer too small", "[server]\nudp_receive_buffer = 1000\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: udp_receive_buffer: 1000 is not between 65536 and 268435456 bytes (-1: the kernel's default)`}},
+		{"gc_headroom too small", "[server]\ngc_headroom = '1MiB'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: gc_headroom: 1MiB is not between 4MiB and 64GiB (4MiB: Go's default collector)`}},
 		{"memory_limit too small", "[server]\nmemory_limit = '16MiB'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: memory_limit: 16MiB is less than 64MiB (0: no limit)`}},
 		{"memory_limit without a number", "[server]\nmemory_limit = 'lots'\n[[stage]]\nuse='forward'", []string{`c.toml:2:1: server: memory_limit:`, `"lots" is not a size such as "512MiB" or "1GiB"`}},
 		{"memory_limit fraction", "[server]\nmemory_limit = 2.5\n[[stage]]\nuse='forward'", []string{`server: memory_limit:`, `not a whole number of bytes`}},

@@ -160,6 +160,7 @@ func serve(cfg *config.File, fileListen []string, watch bool, lg *logs.Logger) i
 	}()
 	gc := &collector{}
 	gc.apply(cfg.Server.MemoryLimit, cfg.Server.GCHeadroom, log)
+	defer gc.stop()
 	stopCerts := make(chan struct{})
 	defer close(stopCerts)
 	certStore, err := openCerts(cfg, log, stopCerts)

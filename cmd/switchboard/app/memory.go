@@ -94,6 +94,18 @@ func (c *collector) apply(limit, headroom config.Size, log *slog.Logger) {
 	c.applied = limit
 }
 
+// stop gives the collector back the setting the process started with,
+// and stops tuning it: the proxy has stopped (a test's, in a process that
+// goes on).
+func (c *collector) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	percent, start := startGC()
+	c.headroom, c.applied, c.percent = 0, 0, 0
+	debug.SetGCPercent(percent)
+	debug.SetMemoryLimit(start)
+}
+
 // cycleMark is garbage whose finalizer runs after the collection that
 // found it: it has a pointer, so that Go's tiny allocator never combines
 // it with another object and delays it.
