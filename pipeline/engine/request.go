@@ -31,7 +31,9 @@ func (e *Engine) handOver(req *sip.Request, tx *sip.ServerTx) {
 		e.workers.run(func() {
 			defer tx.Terminate()
 			// A datagram the read filter marked (markRFC2543) gets its
-			// Via back, as onRequest gives a request's.
+			// Via back, as onRequest gives a request's, once its INVITE's
+			// turn, kept under the marked Via, was waited for.
+			e.calls.awaitInvite(req)
 			restoreVia(req)
 			var local net.Addr // a UDP CANCEL's 481 goes from the socket that read it
 			if c := tx.Connection(); c != nil && !sip.IsReliable(req.Transport()) {
