@@ -657,3 +657,60 @@ func TestTxKeyHash(t *testing.T) {
 		}
 	}
 }
+
+// seenStage is a test stage that notes the methods of the requests it
+// sees, by Call-ID, in the order it sees them.
+type seenStage struct{}
+
+var (
+	seenMu sync.Mutex
+	seen   = map[string][]string{}
+)
+
+func (seenStage) ServeRequest(ctx *pipeline.Context) (pipeline.Verdict, error) {
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	id := ctx.Request.CallID().Value()
+	seen[id] = append(seen[id], string(ctx.Request.Method))
+	return pipeline.Continue, nil
+}
+
+var registerSeen = sync.OnceFunc(func() {
+	pipeline.Register(pipeline.StageInfo{Name: "test_seen", Description: "test", New: func() pipeline.Stage { return new(seenStage) }})
+})
+
+// TestCallOrderStages is TestCallOrder's pairs of requests, with a stage
+// after the one that holds the first: it must see them in the order they
+// arrived too, as the call log does (an ACK's stages run after the BYE's
+// would log the call ended before its last ACK).
+func TestCallOrderStages(t *testing.T) {
+	e := testEngine(t, 65535)
+	e.svc.Sockets = e.Sockets()
+	registerSeen()
+	seenMu.Lock()
+	clear(seen)
+	seenMu.Unlock()
+	useDelay(t, e, `method = "ACK"`, "test_seen")
+	for _, transport := range []string{"UDP", "TCP"} {
+		for _, second := range []string{"BYE", "INVITE"} {
+			t.Run(transport+"/ACK then "+second, func(t *testing.T) {
+				proxy := e.testAddr(transport)
+				for i := range 5 {
+					id := fmt.Sprintf("stages-%s-%s-%d", transport, second, i)
+					c := answered(t, transport, proxy, id)
+					c.caller.send(c.request("ACK", false), c.request(second, false))
+					got := []string{describe(c.callee.next()), describe(c.callee.next())}
+					if strings.Join(got, " ") != "ACK "+second {
+						t.Fatalf("call %d: the callee got %v, want [ACK %s]", i, got, second)
+					}
+					seenMu.Lock()
+					stages := seen[c.invite.CallID().Value()]
+					seenMu.Unlock()
+					if strings.Join(stages, " ") != "INVITE ACK "+second {
+						t.Fatalf("call %d: the stages saw %v, want [INVITE ACK %s]", i, stages, second)
+					}
+				}
+			})
+		}
+	}
+}

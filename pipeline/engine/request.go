@@ -168,14 +168,16 @@ func (t *transaction) serve() {
 		return
 	}
 
+	// The stages see a call's requests in the order they arrived, after
+	// its earlier messages left: a call log must see the ACK before the
+	// BYE behind it, and what the stages decide leaves in order too.
+	t.e.calls.await(t.turn)
 	trace, traced := t.stageTrace(ctx)
 	t.traced = traced
 	verdict, err := t.p.ServeRequest(ctx, trace)
 	t.mu.Lock()
 	t.authUser = ctx.AuthUser
 	t.mu.Unlock()
-	// What the stages decided leaves after the call's earlier messages.
-	t.e.calls.await(t.turn)
 	if err != nil {
 		t.log.Error("stage failed", "error", err)
 		if req.IsAck() {
