@@ -17,10 +17,11 @@ import (
 // is lost before the engine sees it; onMessage, on the socket's reader,
 // still sees it, and gives each message a turn in its call (by Call-ID):
 //
-//   - A request waits, before its stages run, for every earlier message of
-//     its call to leave: ACK then BYE, a 200 then the NOTIFY behind it. Its
-//     stages see the call as those messages left it (a call log, the ACK
-//     before the BYE), and what they decide leaves in order.
+//   - A request waits, before its dialog check and its stages, for every
+//     earlier message of its call to leave: ACK then BYE, a 200 then the
+//     NOTIFY behind it. It sees the call as those messages left it (the
+//     dialog a 200 recorded; a call log, the ACK before the BYE), and what
+//     its stages decide leaves in order.
 //   - A response waits, before it is relayed, for the earlier responses of
 //     its call (of the same branch, branch.take; of another, awaitResponses:
 //     a fork's 180 and the other branch's 200), never for a request, so that

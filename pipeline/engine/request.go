@@ -151,6 +151,11 @@ func (t *transaction) serve() {
 	if !t.admitSource(ctx) {
 		return
 	}
+	// From here on a request sees its call as the call's earlier
+	// messages left it: the dialog a 200 just before it recorded, a call
+	// log's view of the ACK just before a BYE. What it decides leaves in
+	// order too.
+	t.e.calls.await(t.turn)
 	if ctx.SignedRoute && inDialog(req) && !t.checkDialog(ctx) {
 		return
 	}
@@ -168,10 +173,6 @@ func (t *transaction) serve() {
 		return
 	}
 
-	// The stages see a call's requests in the order they arrived, after
-	// its earlier messages left: a call log must see the ACK before the
-	// BYE behind it, and what the stages decide leaves in order too.
-	t.e.calls.await(t.turn)
 	trace, traced := t.stageTrace(ctx)
 	t.traced = traced
 	verdict, err := t.p.ServeRequest(ctx, trace)
