@@ -90,12 +90,13 @@ const (
 // collector would run all the time.
 const MinMemoryLimit Size = 64 << 20
 
-// DefaultGCHeadroom is server.gc_headroom's default: at 1000 calls/s a
-// collection about every second rather than several times a second.
-// MinGCHeadroom, Go's smallest heap goal, leaves Go's default; past
-// MaxGCHeadroom the collector might never run before memory runs out.
+// DefaultGCHeadroom is server.gc_headroom's default, MinGCHeadroom: Go's
+// smallest heap goal, which leaves Go's default collector (in a 30-minute
+// soak a headroom of 64 MiB took no less CPU and had the worse tail,
+// docs/benchmarks.md). Past MaxGCHeadroom the collector might never run
+// before memory runs out.
 const (
-	DefaultGCHeadroom Size = 64 << 20
+	DefaultGCHeadroom      = MinGCHeadroom
 	MinGCHeadroom     Size = 4 << 20
 	MaxGCHeadroom     Size = 64 << 30
 )

@@ -233,7 +233,7 @@ func machineLoad(r *result) string {
 // setupMarkdown renders one setup's options, proxies, summary and steps.
 func setupMarkdown(b *strings.Builder, r *result) {
 	o := r.Opts
-	gc := "its config's own memory settings (examples/seed.toml and minimal.toml set no `server.memory_limit`: the collector with the default `server.gc_headroom` of " + config.DefaultGCHeadroom.String() + ")"
+	gc := "its config's own memory settings (examples/seed.toml and minimal.toml set no `server.memory_limit`: Go's default collector)"
 	if o.MemoryLimit != "" {
 		gc = "`server.memory_limit = \"" + o.MemoryLimit + "\"`"
 	}

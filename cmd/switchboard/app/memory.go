@@ -48,8 +48,8 @@ func (c *collector) apply(limit, headroom config.Size, log *slog.Logger) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	percent, start := startGC()
-	if limit > 0 {
-		headroom = 0
+	if limit > 0 || headroom <= config.MinGCHeadroom {
+		headroom = 0 // the smallest headroom is Go's default
 	} else if os.Getenv("GOGC") != "" {
 		headroom = 0 // the operator's own setting stands
 	}
