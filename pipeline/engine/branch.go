@@ -293,9 +293,6 @@ func (b *branch) onResponse(res *sip.Response) {
 		if b.req.IsInvite() {
 			t.cancelBranches(b, cancelledElsewhere)
 		}
-		// A 2xx after sipgo's 487 to a CANCEL went statelessly, and
-		// respond did not settle: the last branch done does.
-		t.maybeFinish()
 	default:
 		if (code == 401 || code == 407) && b.answerChallenge(res) {
 			return

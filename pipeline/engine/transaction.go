@@ -160,7 +160,10 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	t.runResponseStages(res, local)
 	t.e.svc.Metrics.Message("out", string(t.req.Method), res.StatusCode)
 	if stateless {
+		// A final went up before (sipgo's 487 to a CANCEL, which
+		// settles nothing itself): this one ends the flight as well.
 		t.e.writeStateless(res)
+		t.settle()
 		return
 	}
 	if res.StatusCode >= 200 {

@@ -29,9 +29,8 @@ const workerIdle = 10 * time.Second
 type workers struct {
 	idleFor time.Duration
 
-	mu   sync.Mutex
-	top  *worker // the idle worker idle the shortest; nil when none is
-	idle int
+	mu  sync.Mutex
+	top *worker // the idle worker idle the shortest; nil when none is
 }
 
 // worker is a goroutine of workers; run hands it a function on next. An
@@ -41,7 +40,6 @@ type workers struct {
 type worker struct {
 	next         chan func()
 	above, below *worker
-	idle         bool
 }
 
 func newWorkers() *workers {
@@ -91,8 +89,8 @@ func (w *workers) work(f func()) {
 func (w *workers) retire(wk *worker) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !wk.idle {
-		return false
+	if wk.above == nil && w.top != wk {
+		return false // not on the stack
 	}
 	w.remove(wk)
 	return true
@@ -100,12 +98,11 @@ func (w *workers) retire(wk *worker) bool {
 
 // push puts wk on top of the idle stack; w.mu is held.
 func (w *workers) push(wk *worker) {
-	wk.above, wk.below, wk.idle = nil, w.top, true
+	wk.above, wk.below = nil, w.top
 	if w.top != nil {
 		w.top.above = wk
 	}
 	w.top = wk
-	w.idle++
 }
 
 // remove takes wk, idle, off the stack wherever it is; w.mu is held.
@@ -118,13 +115,16 @@ func (w *workers) remove(wk *worker) {
 	if wk.below != nil {
 		wk.below.above = wk.above
 	}
-	wk.above, wk.below, wk.idle = nil, nil, false
-	w.idle--
+	wk.above, wk.below = nil, nil
 }
 
 // idleCount is the number of workers waiting for work.
 func (w *workers) idleCount() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.idle
+	n := 0
+	for wk := w.top; wk != nil; wk = wk.below {
+		n++
+	}
+	return n
 }
