@@ -90,15 +90,14 @@ const (
 // collector would run all the time.
 const MinMemoryLimit Size = 64 << 20
 
-// DefaultGCHeadroom is server.gc_headroom's default, MinGCHeadroom: Go's
-// smallest heap goal, which leaves Go's default collector (in a 30-minute
+// MinGCHeadroom, Go's smallest heap goal, is the least server.gc_headroom
+// (and leaves Go's default collector, as no headroom does: in a 30-minute
 // soak a headroom of 64 MiB took no less CPU and had the worse tail,
 // docs/benchmarks.md). Past MaxGCHeadroom the collector might never run
 // before memory runs out.
 const (
-	DefaultGCHeadroom      = MinGCHeadroom
-	MinGCHeadroom     Size = 4 << 20
-	MaxGCHeadroom     Size = 64 << 30
+	MinGCHeadroom Size = 4 << 20
+	MaxGCHeadroom Size = 64 << 30
 )
 
 // DefaultDialogTimeout is server.dialog_timeout's default: Kamailio's
@@ -308,9 +307,6 @@ func (f *File) Defaults() {
 	if f.Server.UDPReceiveBuffer == 0 {
 		f.Server.UDPReceiveBuffer = DefaultUDPReceiveBuffer
 	}
-	if f.Server.GCHeadroom == 0 {
-		f.Server.GCHeadroom = DefaultGCHeadroom
-	}
 	if f.Server.Linger == 0 {
 		f.Server.Linger = Duration(DefaultLinger)
 	}
@@ -458,7 +454,7 @@ func (f *File) validate(errs *Errors) {
 	if n := f.Server.UDPReceiveBuffer; n != -1 && (n < 65536 || n > 256<<20) {
 		errs.AddAt("server.udp_receive_buffer", fmt.Errorf("server: udp_receive_buffer: %d is not between 65536 and %d bytes (-1: the kernel's default)", n, 256<<20))
 	}
-	if h := f.Server.GCHeadroom; h < MinGCHeadroom || h > MaxGCHeadroom {
+	if h := f.Server.GCHeadroom; h != 0 && (h < MinGCHeadroom || h > MaxGCHeadroom) {
 		errs.AddAt("server.gc_headroom", fmt.Errorf("server: gc_headroom: %s is not between %s and %s (%s: Go's default collector)", h, MinGCHeadroom, MaxGCHeadroom, MinGCHeadroom))
 	}
 	if m := f.Server.MemoryLimit; m != 0 && m < MinMemoryLimit {
