@@ -74,6 +74,40 @@ func BenchmarkEngineCall(b *testing.B) {
 		func() bool { return c.e.InFlight() == 0 && c.e.Lingering() == 0 })
 }
 
+// BenchmarkEngineRegister measures what one REGISTER costs the proxy, as
+// BenchmarkEngineCall measures a call: the chain of examples/seed.toml
+// with a memory location store, a phone on a raw UDP socket refreshing
+// its binding, one REGISTER at a time, each a transaction of its own.
+func BenchmarkEngineRegister(b *testing.B) {
+	seed, err := os.ReadFile("../../examples/seed.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, chain, _ := strings.Cut(string(seed), "\n[[stage]]")
+	c := newCoreOn(b, "state_dir = \""+b.TempDir()+"\"\n", "[[stage]]"+chain, Options{})
+	c.e.Start()
+	phone := newBenchPhone(b, "alice", netip.MustParseAddrPort(c.addr))
+	phone.register(b)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	cpu := cpuTime()
+	b.ResetTimer()
+	for i := range b.N {
+		phone.registerAgain(b, i+1)
+	}
+	b.StopTimer()
+	cpu = cpuTime() - cpu
+	runtime.ReadMemStats(&after)
+	n := float64(b.N)
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/register")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/register")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/register")
+	pollFor(b, config.DefaultLinger+coreWait, "every transaction to end after the linger",
+		func() bool { return c.e.InFlight() == 0 && c.e.Lingering() == 0 })
+}
+
 // cpuTime is the CPU time the process has used, user and system.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -109,8 +143,13 @@ func newBenchPhone(b *testing.B, name string, proxy netip.AddrPort) *benchPhone 
 }
 
 // register binds the phone's Contact to its name at example.org.
-func (p *benchPhone) register(b *testing.B) {
-	p.start("REGISTER", "sip:example.org", "reg", 0, 1)
+func (p *benchPhone) register(b *testing.B) { p.registerAgain(b, 0) }
+
+// registerAgain sends REGISTER number i of the phone (a Call-ID and a
+// branch of its own) and waits for its 200.
+func (p *benchPhone) registerAgain(b *testing.B, i int) {
+	p.conn.SetReadDeadline(time.Now().Add(coreWait))
+	p.start("REGISTER", "sip:example.org", "reg", i, 1)
 	p.out = append(p.out, "To: <sip:"...)
 	p.out = append(p.out, p.name...)
 	p.out = append(p.out, "@example.org>\r\nCSeq: 1 REGISTER\r\nExpires: 3600\r\n"...)

@@ -19,11 +19,14 @@ import (
 // sipgo keeps a transaction only sipgoAbsorb past its final response
 // (setLinger), and completed keeps, for the rest of the linger, the key's
 // hash and the bytes of the response: what absorbing needs, and nothing
-// the collector has to scan.
+// the collector has to scan. A non-INVITE's final response is sent from
+// those bytes and its sipgo transaction ends at once (sendKept): completed
+// absorbs all its retransmissions.
 
 // maxCompleted bounds the transactions completed remembers: 5 s of 20000
 // answered requests a second, some 100 MB at the most. Past it a request
-// is not remembered, and a retransmission later than sipgoAbsorb is handled
+// is not remembered (its response goes through sipgo's transaction, which
+// absorbs sipgoAbsorb), and a retransmission later than that is handled
 // as a new request, as one after the linger is.
 const maxCompleted = 100000
 
@@ -94,8 +97,11 @@ func newCompleted(linger time.Duration) *completed {
 }
 
 // add remembers the server transaction whose key hashes to hash (txKeyHash)
-// and that sent res, its final response, in answer to a request of method.
-func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) {
+// and that sends res, its final response, in answer to a request of method.
+// For a non-INVITE it returns the response's bytes as kept, for the caller
+// to send (one serialization for the send and the retransmissions); nil
+// for an INVITE, and when the table is full.
+func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response, now time.Time) (kept []byte) {
 	e := completedEntry{method: methodHash(method), until: int64(now.Sub(c.epoch) + c.linger)}
 	var b *bytes.Buffer
 	if method != sip.INVITE {
@@ -111,18 +117,21 @@ func (c *completed) add(hash uint64, method sip.RequestMethod, res *sip.Response
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
 	if len(c.m) >= maxCompleted {
-		return // sipgo still absorbs what comes at once
+		return nil // sipgo still absorbs what comes at once
 	}
 	if c.m == nil {
 		c.m = map[uint64]completedEntry{}
 	}
 	if b != nil {
 		e.chunk, e.off = c.keepLocked(b.Bytes())
+		chunk := c.chunks[e.chunk-c.first]
+		kept = chunk[e.off : e.off+e.n : e.off+e.n] // no one writes a chunk's bytes again
 	} else {
 		e.chunk = c.first + uint64(max(len(c.chunks)-1, 0)) // no data: the chunk in use
 	}
 	c.m[hash] = e
 	c.fifo = append(c.fifo, completedKey{hash: hash, until: e.until, chunk: e.chunk})
+	return kept
 }
 
 // keepLocked copies data into the last chunk, or a new one if it has no

@@ -342,9 +342,10 @@ func (e *Engine) Use(p *pipeline.Pipeline) {
 func (e *Engine) InFlight() int64 { return e.active.Load() }
 
 // Lingering returns the number of transactions that sent their final
-// response and have not ended, with their messages: sipgo keeps them
-// sipgoAbsorb (setLinger), an INVITE answered non-2xx until its ACK (Timer H, the
-// linger), or they wait for a cancelled branch to end.
+// response and have not ended, with their messages: sipgo keeps an
+// INVITE sipgoAbsorb (setLinger; a non-INVITE over UDP ends as its final
+// response is sent, sendKept), an INVITE answered non-2xx until its ACK
+// (Timer H, the linger), or they wait for a cancelled branch to end.
 func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 
 // Completed returns the number of transactions over UDP answered within

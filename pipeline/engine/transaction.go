@@ -2,6 +2,8 @@ package engine
 
 import (
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,7 +183,10 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 		// however late this goroutine runs on. An INVITE answered
 		// otherwise stays with sipgo until its ACK; a refusal is
 		// remembered by refusals, within their bound.
-		t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
+		kept := t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
+		if kept != nil && t.sendKept(res, kept) {
+			return
+		}
 	}
 	err := t.tx.Respond(res)
 	if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
@@ -204,6 +209,31 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 			t.tx.Terminate()
 		}
 	}
+}
+
+// sendKept sends a non-INVITE's final response over UDP as completed kept
+// it, from the socket the request came in on, and ends sipgo's server
+// transaction: completed absorbs the request's retransmissions from now
+// on, as it does once sipgo lets go (setLinger). The response is
+// serialized once, not for the table and again in sipgo's Respond, and
+// sipgo keeps no timer and no parsed message for it. It sends nothing and
+// reports false where sipgo's Respond is left to send the response (and
+// say why it cannot): no UDP socket, a destination that is no address, a
+// response too large for UDP, a failed write.
+func (t *transaction) sendKept(res *sip.Response, kept []byte) bool {
+	conn, ok := t.tx.Connection().(*sip.UDPConnection)
+	if !ok || len(kept) > sip.UDPMTUSize-200 {
+		return false
+	}
+	to, err := netip.ParseAddrPort(res.Destination())
+	if err != nil {
+		return false
+	}
+	if _, err := conn.WriteTo(kept, net.UDPAddrFromAddrPort(to)); err != nil {
+		return false
+	}
+	t.tx.Terminate()
+	return true
 }
 
 func (t *transaction) runResponseStages(res *sip.Response, local bool) {
