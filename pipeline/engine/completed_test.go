@@ -211,8 +211,17 @@ func TestCoreRetransmissionAfterSipgo(t *testing.T) {
 	caller.send(c.addr, bye)
 	again := caller.wait("the 200 to the BYE retransmitted at once", 2, responsesTo(bye, 200)).msg.(*sip.Response)
 	poll(t, "sipgo ended the BYE's transaction", gone)
+	caller.sync()
+	if n := len(caller.find(responsesTo(bye, 200))); n != 2 {
+		t.Errorf("the caller got %d answers to two BYEs:\n%s", n, caller.dump())
+	}
 	caller.send(c.addr, bye)
 	late := caller.wait("the 200 to the BYE retransmitted late", 3, responsesTo(bye, 200)).msg.(*sip.Response)
+	poll(t, "sipgo ended the late BYE's transaction", gone)
+	caller.sync()
+	if n := len(caller.find(responsesTo(bye, 200))); n != 3 {
+		t.Errorf("the caller got %d answers to three BYEs:\n%s", n, caller.dump())
+	}
 	for _, res := range []*sip.Response{again, late} {
 		if res.String() != first.String() {
 			t.Errorf("the BYE's retransmission was answered\n%s\nwant the first answer again\n%s", res, first)

@@ -203,3 +203,42 @@ func sameCodes(a, b []int) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// TestCoreForkNonInvite forks a MESSAGE to two callees that both accept
+// it: the caller gets the first 200 alone (RFC 3261 16.7 step 5: after a
+// final response only an INVITE's 2xx still goes up), and each callee got
+// the MESSAGE once.
+func TestCoreForkNonInvite(t *testing.T) {
+	c := newCore(t, productChain)
+	const id = "fork-message"
+	var callees []*phone
+	for j := range 2 {
+		ph := newPhone(t, fmt.Sprintf("m%d", j+1), answering(nil))
+		c.register(ph, "bobm")
+		callees = append(callees, ph)
+	}
+	caller := newPhone(t, "alice", nil)
+	msg := caller.build(sip.MESSAGE, "sip:bobm@example.org", "sip:bobm@example.org", id, 1)
+	caller.send(c.addr, msg)
+	caller.waitResponse(msg, 200)
+	for _, ph := range callees {
+		ph.waitRequest(sip.MESSAGE, id, 1)
+	}
+	c.idle(t)
+	caller.sync()
+	var finals []int
+	for _, code := range caller.codes(msg) {
+		if code >= 200 {
+			finals = append(finals, code)
+		}
+	}
+	if !sameCodes(finals, []int{200}) {
+		t.Errorf("the caller's finals %v, want one 200; it read:\n%s", finals, caller.dump())
+	}
+	for _, ph := range callees {
+		ph.sync()
+		if n := len(ph.find(requestsOf(sip.MESSAGE, id))); n != 1 {
+			t.Errorf("callee %s got %d MESSAGEs, want 1", ph.name, n)
+		}
+	}
+}

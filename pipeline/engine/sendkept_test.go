@@ -16,8 +16,9 @@ import (
 // TestSendKept checks the send of a non-INVITE's final response from the
 // table of completed transactions: the bytes kept reach the phone and
 // sipgo's server transaction ends at once; where sendKept cannot send (no
-// UDP socket, a destination that is no address, a response too large for
-// UDP) it sends nothing and leaves the transaction to sipgo's Respond.
+// UDP socket, a destination that is no address and port, a response too
+// large for UDP) it sends nothing and leaves the transaction to sipgo's
+// Respond.
 func TestSendKept(t *testing.T) {
 	proxy := listenUDP(t, "127.0.0.1")
 	defer proxy.Close()
@@ -32,6 +33,7 @@ func TestSendKept(t *testing.T) {
 	}{
 		{"a 200 to a phone over UDP", &sip.UDPConnection{PacketConn: proxy, Listener: true}, phone.LocalAddr().String(), 0, true},
 		{"a destination that is a host name", &sip.UDPConnection{PacketConn: proxy, Listener: true}, "phone.example.org:5060", 0, false},
+		{"a destination without a port", &sip.UDPConnection{PacketConn: proxy, Listener: true}, "127.0.0.1:0", 0, false},
 		{"a response too large for UDP", &sip.UDPConnection{PacketConn: proxy, Listener: true}, phone.LocalAddr().String(), sip.UDPMTUSize, false},
 		{"no UDP socket", nil, phone.LocalAddr().String(), 0, false},
 	}

@@ -149,7 +149,9 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 		if res.StatusCode < 300 && !answered && t.mark2543 != "" {
 			t.e.answered2xx2543.Store(t.mark2543, struct{}{})
 		}
-		if sent && res.StatusCode >= 300 {
+		if sent && (res.StatusCode >= 300 || !t.req.IsInvite()) {
+			// RFC 3261 16.7 step 5: after a final response only an
+			// INVITE's 2xx still goes up.
 			t.log.Debug("a second final response not sent", "code", res.StatusCode)
 			return
 		}
@@ -212,27 +214,39 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 }
 
 // sendKept sends a non-INVITE's final response over UDP as completed kept
-// it, from the socket the request came in on, and ends sipgo's server
+// it, on the socket of sipgo's server transaction, and ends that
 // transaction: completed absorbs the request's retransmissions from now
 // on, as it does once sipgo lets go (setLinger). The response is
 // serialized once, not for the table and again in sipgo's Respond, and
-// sipgo keeps no timer and no parsed message for it. It sends nothing and
-// reports false where sipgo's Respond is left to send the response (and
-// say why it cannot): no UDP socket, a destination that is no address, a
-// response too large for UDP, a failed write.
+// sipgo keeps no timer and no parsed message for the transaction. It
+// reports false, having done nothing, where sipgo's Respond is left to
+// send the response (and to say why it cannot): no UDP socket, a
+// destination that is no address and port, a response too large for UDP.
 func (t *transaction) sendKept(res *sip.Response, kept []byte) bool {
 	conn, ok := t.tx.Connection().(*sip.UDPConnection)
 	if !ok || len(kept) > sip.UDPMTUSize-200 {
 		return false
 	}
 	to, err := netip.ParseAddrPort(res.Destination())
-	if err != nil {
+	if err != nil || to.Port() == 0 {
 		return false
 	}
-	if _, err := conn.WriteTo(kept, net.UDPAddrFromAddrPort(to)); err != nil {
-		return false
-	}
+	// Ended before the write, so that a retransmission crossing the
+	// response is a new sipgo transaction, which finds what completed
+	// kept, and not this one, which never left Trying and would drop it.
+	// The reference keeps a socket that is not a listener open for the
+	// write (ending the transaction releases the one it had).
+	conn.Ref(1)
 	t.tx.Terminate()
+	_, err = conn.WriteTo(kept, net.UDPAddrFromAddrPort(to))
+	conn.TryClose()
+	if err != nil {
+		if res.IsSuccess() {
+			t.e.writeStateless(res)
+		} else {
+			t.log.Debug("response not sent", "code", res.StatusCode, "error", err)
+		}
+	}
 	return true
 }
 
