@@ -33,45 +33,22 @@ import (
 // lasts less than the linger: use -benchtime 2000x.
 // SWITCHBOARD_HEAPPROFILE names a file for the heap profile at that point.
 func BenchmarkEngineCall(b *testing.B) {
-	seed, err := os.ReadFile("../../examples/seed.toml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, chain, _ := strings.Cut(string(seed), "\n[[stage]]")
-	c := newCoreOn(b, "state_dir = \""+b.TempDir()+"\"\n", "[[stage]]"+chain, Options{})
-	c.e.Start()
+	c := newSeedCore(b)
 	proxy := netip.MustParseAddrPort(c.addr)
 	caller, callee := newBenchPhone(b, "alice", proxy), newBenchPhone(b, "bob", proxy)
 	caller.peer, callee.peer = callee, caller
 	callee.register(b)
 	caller.call(b, callee, -1) // the first call warms the pools and the location cache
 
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	cpu := cpuTime()
-	b.ResetTimer()
-	for i := range b.N {
-		caller.call(b, callee, i)
-	}
-	b.StopTimer()
-	cpu = cpuTime() - cpu
-	runtime.ReadMemStats(&after)
-	mallocs, allocated := after.Mallocs-before.Mallocs, after.TotalAlloc-before.TotalAlloc
+	heapBefore := measureEach(b, "call", func(i int) { caller.call(b, callee, i) })
+	var after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	if path := os.Getenv("SWITCHBOARD_HEAPPROFILE"); path != "" {
 		writeHeapProfile(b, path)
 	}
-	n := float64(b.N)
-	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/call")
-	b.ReportMetric(float64(mallocs)/n, "allocs/call")
-	b.ReportMetric(float64(allocated)/n, "B/call")
-	b.ReportMetric((float64(after.HeapInuse)-float64(before.HeapInuse))/n, "retained-B/call")
-	// The next run starts once this one's transactions ended, so that
-	// none of them is collected in its measure.
-	pollFor(b, config.DefaultLinger+coreWait, "every transaction to end after the linger",
-		func() bool { return c.e.InFlight() == 0 && c.e.Lingering() == 0 })
+	b.ReportMetric((float64(after.HeapInuse)-float64(heapBefore))/float64(b.N), "retained-B/call")
+	awaitLinger(b, c)
 }
 
 // BenchmarkEngineRegister measures what one REGISTER costs the proxy, as
@@ -79,6 +56,16 @@ func BenchmarkEngineCall(b *testing.B) {
 // with a memory location store, a phone on a raw UDP socket refreshing
 // its binding, one REGISTER at a time, each a transaction of its own.
 func BenchmarkEngineRegister(b *testing.B) {
+	c := newSeedCore(b)
+	phone := newBenchPhone(b, "alice", netip.MustParseAddrPort(c.addr))
+	phone.register(b)
+	measureEach(b, "register", func(i int) { phone.registerAgain(b, i+1) })
+	awaitLinger(b, c)
+}
+
+// newSeedCore starts the engine with the chain of examples/seed.toml and
+// a memory location store.
+func newSeedCore(b *testing.B) *core {
 	seed, err := os.ReadFile("../../examples/seed.toml")
 	if err != nil {
 		b.Fatal(err)
@@ -86,24 +73,35 @@ func BenchmarkEngineRegister(b *testing.B) {
 	_, chain, _ := strings.Cut(string(seed), "\n[[stage]]")
 	c := newCoreOn(b, "state_dir = \""+b.TempDir()+"\"\n", "[[stage]]"+chain, Options{})
 	c.e.Start()
-	phone := newBenchPhone(b, "alice", netip.MustParseAddrPort(c.addr))
-	phone.register(b)
+	return c
+}
 
+// measureEach runs step b.N times and reports what each took of the
+// process, per unit: its CPU time (cpu-ns), allocations and bytes
+// allocated. It returns the heap in use before the first, after a
+// collection.
+func measureEach(b *testing.B, unit string, step func(i int)) (heapBefore uint64) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	cpu := cpuTime()
 	b.ResetTimer()
 	for i := range b.N {
-		phone.registerAgain(b, i+1)
+		step(i)
 	}
 	b.StopTimer()
 	cpu = cpuTime() - cpu
 	runtime.ReadMemStats(&after)
 	n := float64(b.N)
-	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/register")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/register")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/register")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/"+unit)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/"+unit)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/"+unit)
+	return before.HeapInuse
+}
+
+// awaitLinger waits for the benchmark's transactions to end, so that the
+// next run's measure collects none of them.
+func awaitLinger(b *testing.B, c *core) {
 	pollFor(b, config.DefaultLinger+coreWait, "every transaction to end after the linger",
 		func() bool { return c.e.InFlight() == 0 && c.e.Lingering() == 0 })
 }
