@@ -53,8 +53,9 @@ func BenchmarkEngineCall(b *testing.B) {
 
 // BenchmarkEngineRegister measures what one REGISTER costs the proxy, as
 // BenchmarkEngineCall measures a call: the chain of examples/seed.toml
-// with a memory location store, a phone on a raw UDP socket refreshing
-// its binding, one REGISTER at a time, each a transaction of its own.
+// with a memory location store, a phone on a raw UDP socket registering
+// again and again (a new Call-ID each time: the registrar replaces its
+// binding), one REGISTER at a time.
 func BenchmarkEngineRegister(b *testing.B) {
 	c := newSeedCore(b)
 	phone := newBenchPhone(b, "alice", netip.MustParseAddrPort(c.addr))

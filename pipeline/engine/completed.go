@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"hash/maphash"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -20,8 +22,8 @@ import (
 // (setLinger), and completed keeps, for the rest of the linger, the key's
 // hash and the bytes of the response: what absorbing needs, and nothing
 // the collector has to scan. A non-INVITE's final response is sent from
-// those bytes and its sipgo transaction ends at once (sendKept): completed
-// absorbs all its retransmissions.
+// those bytes, and so are the answers to its retransmissions, each sipgo
+// transaction ending as it is sent (writeKept).
 
 // maxCompleted bounds the transactions completed remembers: 5 s of 20000
 // answered requests a second, some 100 MB at the most. Past it a request
@@ -243,6 +245,12 @@ func (e *Engine) absorbed(req *sip.Request, tx *sip.ServerTx, hash uint64) bool 
 		tx.Terminate()
 		return true
 	}
+	if sent, err := writeKept(tx, c.final, c.dest); sent {
+		if err != nil {
+			e.log.Debug("final response to a retransmission not sent", "call_id", callID(req), "error", err)
+		}
+		return true
+	}
 	msg, err := e.parser.ParseSIP(c.final)
 	res, isResponse := msg.(*sip.Response)
 	if err != nil || !isResponse {
@@ -257,4 +265,31 @@ func (e *Engine) absorbed(req *sip.Request, tx *sip.ServerTx, hash uint64) bool 
 		e.log.Debug("final response to a retransmission not sent", "call_id", callID(req), "error", err)
 	}
 	return true
+}
+
+// writeKept ends sipgo's server transaction tx and sends the final
+// response completed kept for it, on tx's socket, to dest: serialized once,
+// and absorbed by completed from then on, with no timer or parsed message
+// in sipgo. It sends nothing and reports false where tx.Respond must send
+// it: no UDP socket, a destination that is no address and port, a
+// response too large for UDP.
+func writeKept(tx *sip.ServerTx, kept []byte, dest string) (sent bool, err error) {
+	conn, ok := tx.Connection().(*sip.UDPConnection)
+	if !ok || len(kept) > sip.UDPMTUSize-200 {
+		return false, nil
+	}
+	to, err := netip.ParseAddrPort(dest)
+	if err != nil || to.Port() == 0 {
+		return false, nil
+	}
+	// Ended first: a retransmission crossing the response is then a new
+	// transaction, which finds the response kept, not this one, which
+	// sipgo would let drop it (in Trying) or answer with a provisional.
+	// The reference keeps a socket that is no listener open for the
+	// write: ending tx releases its own.
+	conn.Ref(1)
+	tx.Terminate()
+	_, err = conn.WriteTo(kept, net.UDPAddrFromAddrPort(to))
+	conn.TryClose()
+	return true, err
 }

@@ -169,7 +169,7 @@ func TestCompletedChunks(t *testing.T) {
 
 // TestCoreRetransmissionAfterSipgo has the caller retransmit its INVITE and
 // its BYE once sipgo ended their transactions (sipgoAbsorb after an
-// INVITE's final response, at once for the BYE's: sendKept) but within
+// INVITE's final response, at once for the BYE's: writeKept) but within
 // server.linger: the INVITE answered with a 2xx is absorbed and the BYE
 // answered again, and neither reaches the callee twice. The ACK, given the INVITE's branch, still goes through.
 func TestCoreRetransmissionAfterSipgo(t *testing.T) {

@@ -344,7 +344,7 @@ func (e *Engine) InFlight() int64 { return e.active.Load() }
 // Lingering returns the number of transactions that sent their final
 // response and have not ended, with their messages: sipgo keeps an
 // INVITE sipgoAbsorb (setLinger; a non-INVITE over UDP ends as its final
-// response is sent, sendKept), an INVITE answered non-2xx until its ACK
+// response is sent, writeKept), an INVITE answered non-2xx until its ACK
 // (Timer H, the linger), or they wait for a cancelled branch to end.
 func (e *Engine) Lingering() int64 { return e.lingering.Load() }
 

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"log/slog"
-	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,10 +130,10 @@ func (t *transaction) settle() {
 
 // respond sends res upstream on the server transaction, after the response
 // stages. local says whether the proxy made it. A transaction sends one
-// final response: a later non-2xx one (two branches ending at once, a
-// CANCEL answered while the stages ran) is not sent. Every 2xx is (RFC 3261
-// 16.7): one after a non-2xx final goes statelessly, since sipgo's server
-// transaction would swallow it.
+// final response: a later one (two branches ending at once, a CANCEL
+// answered while the stages ran) is not sent, but for an INVITE's 2xx (RFC
+// 3261 16.7): one after a non-2xx final goes statelessly, since sipgo's
+// server transaction would swallow it.
 func (t *transaction) respond(res *sip.Response, local bool) {
 	stateless := false
 	if res.StatusCode >= 200 {
@@ -179,20 +177,25 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 	if res.IsSuccess() && t.req.Method == sip.REGISTER {
 		defer t.noteBinding()
 	}
+	var sent bool
+	var err error
 	if res.StatusCode >= 200 && t.transport == "UDP" && t.hashed && !t.refused && (res.IsSuccess() || !t.req.IsInvite()) {
-		// Remembered before it is sent: sipgo's Timer J or L starts with
-		// the send, and a retransmission must find the one or the other
-		// however late this goroutine runs on. An INVITE answered
+		// Remembered before it is sent, so that a retransmission finds
+		// it however late this goroutine runs on: a non-INVITE's is sent
+		// from the bytes kept (writeKept), an INVITE's 2xx by sipgo,
+		// whose Timer L starts with the send. An INVITE answered
 		// otherwise stays with sipgo until its ACK; a refusal is
 		// remembered by refusals, within their bound.
 		kept := t.e.completed.add(t.keyHash, t.req.Method, res, time.Now())
-		if kept != nil && t.sendKept(res, kept) {
-			return
+		if kept != nil {
+			sent, err = writeKept(t.tx, kept, res.Destination())
 		}
 	}
-	err := t.tx.Respond(res)
-	if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
-		t.retransmitFinal(res)
+	if !sent {
+		err = t.tx.Respond(res)
+		if err == nil && res.StatusCode >= 300 && t.req.IsInvite() && t.transport == "UDP" {
+			t.retransmitFinal(res)
+		}
 	}
 	if err != nil {
 		switch {
@@ -211,43 +214,6 @@ func (t *transaction) respond(res *sip.Response, local bool) {
 			t.tx.Terminate()
 		}
 	}
-}
-
-// sendKept sends a non-INVITE's final response over UDP as completed kept
-// it, on the socket of sipgo's server transaction, and ends that
-// transaction: completed absorbs the request's retransmissions from now
-// on, as it does once sipgo lets go (setLinger). The response is
-// serialized once, not for the table and again in sipgo's Respond, and
-// sipgo keeps no timer and no parsed message for the transaction. It
-// reports false, having done nothing, where sipgo's Respond is left to
-// send the response (and to say why it cannot): no UDP socket, a
-// destination that is no address and port, a response too large for UDP.
-func (t *transaction) sendKept(res *sip.Response, kept []byte) bool {
-	conn, ok := t.tx.Connection().(*sip.UDPConnection)
-	if !ok || len(kept) > sip.UDPMTUSize-200 {
-		return false
-	}
-	to, err := netip.ParseAddrPort(res.Destination())
-	if err != nil || to.Port() == 0 {
-		return false
-	}
-	// Ended before the write, so that a retransmission crossing the
-	// response is a new sipgo transaction, which finds what completed
-	// kept, and not this one, which never left Trying and would drop it.
-	// The reference keeps a socket that is not a listener open for the
-	// write (ending the transaction releases the one it had).
-	conn.Ref(1)
-	t.tx.Terminate()
-	_, err = conn.WriteTo(kept, net.UDPAddrFromAddrPort(to))
-	conn.TryClose()
-	if err != nil {
-		if res.IsSuccess() {
-			t.e.writeStateless(res)
-		} else {
-			t.log.Debug("response not sent", "code", res.StatusCode, "error", err)
-		}
-	}
-	return true
 }
 
 func (t *transaction) runResponseStages(res *sip.Response, local bool) {
