@@ -8,14 +8,14 @@ import (
 // workerIdle is how long a worker waits for work before it ends.
 const workerIdle = 10 * time.Second
 
-// workers runs functions on goroutines that outlive them. A request's
-// path through the stages, sipgo's transaction layer and the socket needs
-// 8 to 16 KB of stack; a new goroutine starts with 2 KB (Go sizes new
-// stacks from what its collector last saw, and with server.memory_limit it
-// rarely looks) and grows it by copying, frame by frame, two or three
-// times, for every message: a tenth of the proxy's CPU at 1600 calls/s. A
-// worker keeps the stack it grew. When every worker is busy, run starts
-// another, so a function that blocks (a branch waiting for its final
+// workers runs functions on goroutines that outlive them. A request's path
+// through the stages, sipgo's transaction layer and the socket needs 8 to
+// 16 KB of stack; a new goroutine starts with what Go's collector last
+// found in use on average (2 KB when most goroutines idle in shallow
+// frames) and grows it by copying, frame by frame, two or three times, for
+// every message: a tenth of the proxy's CPU at 1600 calls/s. A worker keeps
+// the stack it grew (see idleReserve). When every worker is busy, run
+// starts another, so a function that blocks (a branch waiting for its final
 // response, a store on the network) never holds up the next: there is no
 // queue and no limit, as with a goroutine per function. A worker left
 // without work for workerIdle ends.
@@ -72,17 +72,42 @@ func (w *workers) work(f func()) {
 		w.push(wk)
 		w.mu.Unlock()
 		timer.Reset(w.idleFor)
-		select {
-		case f = <-wk.next:
-		case <-timer.C:
-			if !w.retire(wk) {
-				f = <-wk.next // run took it off the stack as the timer fired
-				continue
-			}
+		if f = w.wait(wk, timer); f == nil {
 			return
 		}
 	}
 }
+
+// idleReserve is the stack an idle worker keeps in use while it waits.
+// Go's collector halves the stack of a goroutine that uses less than a
+// quarter of it, and sizes new goroutines' stacks from the average in use
+// among those it scans, most of them idle workers: with the reserve a
+// worker's 16 KB stack stays whole, and sipgo's goroutine for each message
+// starts large enough not to grow (docs/benchmarks.md, the tenth round).
+const idleReserve = 6 << 10
+
+// wait returns the next function run hands wk, or nil once wk has waited
+// idleFor and retired; it holds idleReserve of stack while it waits.
+//
+//go:noinline
+func (w *workers) wait(wk *worker, timer *time.Timer) func() {
+	var reserve [idleReserve]byte
+	holdStack(&reserve)
+	select {
+	case f := <-wk.next:
+		return f
+	case <-timer.C:
+		if !w.retire(wk) {
+			return <-wk.next // run took it off the stack as the timer fired
+		}
+		return nil
+	}
+}
+
+// holdStack keeps its argument, and so its caller's frame, on the stack.
+//
+//go:noinline
+func holdStack(*[idleReserve]byte) {}
 
 // retire takes wk off the idle stack, unless run took it first (and is
 // handing it a function).

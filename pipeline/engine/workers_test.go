@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,6 +143,27 @@ func TestWorkers(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("%d workers idle and %d goroutines 5 s after a burst, want none and %d", w.idleCount(), runtime.NumGoroutine(), before)
 				}
+			}
+		}},
+		{"idle workers size the stacks new goroutines start with", func(t *testing.T, w *workers) {
+			// The collector sizes new stacks from the average in use among
+			// the goroutines it scans; with hundreds of idle workers, theirs.
+			w.idleFor = 2 * time.Second
+			const n = 256
+			release := make(chan struct{})
+			var started sync.WaitGroup
+			started.Add(n)
+			for range n {
+				w.run(func() { started.Done(); <-release })
+			}
+			started.Wait()
+			close(release)
+			waitIdle(t, w, n)
+			runtime.GC()
+			sample := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+			metrics.Read(sample)
+			if got := sample[0].Value.Uint64(); got < idleReserve {
+				t.Errorf("new goroutines start with %d bytes of stack, want idleReserve (%d) or more", got, idleReserve)
 			}
 		}},
 		{"an idle worker ends", func(t *testing.T, w *workers) {
