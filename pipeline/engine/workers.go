@@ -46,8 +46,8 @@ func newWorkers() *workers {
 	return &workers{idleFor: workerIdle}
 }
 
-// run calls f on the worker idle the shortest, or on a new one when none
-// is idle.
+// run calls f, which must not be nil, on the worker idle the shortest, or
+// on a new one when none is idle.
 func (w *workers) run(f func()) {
 	w.mu.Lock()
 	if wk := w.top; wk != nil {
@@ -80,10 +80,14 @@ func (w *workers) work(f func()) {
 
 // idleReserve is the stack an idle worker keeps in use while it waits.
 // Go's collector halves the stack of a goroutine that uses less than a
-// quarter of it, and sizes new goroutines' stacks from the average in use
-// among those it scans, most of them idle workers: with the reserve a
-// worker's 16 KB stack stays whole, and sipgo's goroutine for each message
-// starts large enough not to grow (docs/benchmarks.md, the tenth round).
+// quarter of it, and starts new goroutines with the average in use among
+// those it scanned, rounded up to a power of two: with the reserve a
+// worker's 16 KB stack stays whole, and while idle workers are most of the
+// goroutines, sipgo's goroutine for each message starts with 8 KB and does
+// not grow (docs/benchmarks.md, the tenth round). The reserve, the frames
+// of an idle worker and the runtime's stack guard must stay under 8 KB, or
+// every new goroutine starts with 16. With server.memory_limit the
+// collector seldom runs and new goroutines keep starting with 2 KB.
 const idleReserve = 6 << 10
 
 // wait returns the next function run hands wk, or nil once wk has waited
@@ -104,7 +108,8 @@ func (w *workers) wait(wk *worker, timer *time.Timer) func() {
 	}
 }
 
-// holdStack keeps its argument, and so its caller's frame, on the stack.
+// holdStack uses its argument, so that the compiler keeps the array in
+// its caller's frame rather than drop it as unused.
 //
 //go:noinline
 func holdStack(*[idleReserve]byte) {}

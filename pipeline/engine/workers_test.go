@@ -147,9 +147,10 @@ func TestWorkers(t *testing.T) {
 		}},
 		{"idle workers size the stacks new goroutines start with", func(t *testing.T, w *workers) {
 			// The collector sizes new stacks from the average in use among
-			// the goroutines it scans; with hundreds of idle workers, theirs.
-			w.idleFor = 2 * time.Second
-			const n = 256
+			// the goroutines it scans; with four times as many idle workers
+			// as there are other goroutines, mostly theirs.
+			w.idleFor = 5 * time.Second
+			n := max(256, 4*runtime.NumGoroutine())
 			release := make(chan struct{})
 			var started sync.WaitGroup
 			started.Add(n)
