@@ -627,7 +627,12 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 		if _, err := os.Stat(heapProfile(prof)); err == nil {
 			res.Profiles = append(res.Profiles, heapProfile(prof))
 		}
-		res.Shares = append(res.Shares, workShares(ctx, p, workload, rate, prof, res))
+		set := workShares(ctx, p, workload, rate, prof, res)
+		if st.Wall > 0 {
+			span := profileSpan(dur)
+			set.ProxyCPU = time.Duration(float64(st.ProxyCPU) * min(1, float64(span)/float64(st.Wall)))
+		}
+		res.Shares = append(res.Shares, set)
 	}
 	st.Try = try
 	st.judge()
@@ -642,6 +647,9 @@ func workShares(ctx context.Context, p *proxy, workload string, rate int, prof s
 	var err error
 	if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
+	}
+	for _, sh := range set.Shares {
+		set.Sampled += time.Duration(sh.Value)
 	}
 	if _, err := os.Stat(heapProfile(prof)); err == nil {
 		set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")

@@ -45,6 +45,19 @@ type profileSet struct {
 	Rate     int
 	Shares   []profShare
 	Heap     []profShare
+	// Sampled is the CPU time the profile's samples hold, and ProxyCPU
+	// the proxy's CPU time over the profile's span as the step measured
+	// it (0: unknown).
+	Sampled, ProxyCPU time.Duration
+}
+
+// captured is the share of the proxy's CPU time its profile holds (0:
+// unknown).
+func (s profileSet) captured() float64 {
+	if s.ProxyCPU <= 0 {
+		return 0
+	}
+	return float64(s.Sampled) / float64(s.ProxyCPU)
 }
 
 // rateText names the profile's rate: "1000 calls/s", "4000 REGISTERs/s".
@@ -54,6 +67,11 @@ func (s profileSet) rateText() string {
 	}
 	return fmt.Sprintf("%d calls/s", s.Rate)
 }
+
+// profileThin is the share of the proxy's CPU time below which a profile
+// is flagged: on a virtual machine Go's profiler may lose half its
+// samples, not evenly across the code.
+const profileThin = 0.8
 
 // profShare is one owner's share of a profile: CPU time (ns) or bytes in
 // use.
@@ -110,29 +128,31 @@ func sharesOfTraces(text string) ([]profShare, error) {
 		}
 		stack, value = nil, 0
 	}
+	// A trace is its value and leaf on one line, then a frame a line; a
+	// frame may hold spaces: an inlined function's " (inline)", which is
+	// dropped, and a generic function's type arguments
+	// ("sync.(*HashTrieMap[go.shape.interface {},...]).Load").
+	inTrace := false
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "-----------+") {
 			flush()
+			inTrace = true
 			continue
 		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		frame := strings.TrimSuffix(strings.TrimSpace(line), " (inline)")
+		if !inTrace || frame == "" {
+			continue // the header's lines
+		}
+		if len(stack) > 0 {
+			stack = append(stack, frame)
 			continue
 		}
-		if len(f) == 2 && len(stack) == 0 {
-			v, ok := sampleValue(f[0])
-			if !ok {
-				continue // the header's lines
-			}
-			value = v
-			stack = append(stack, f[1])
-			continue
-		}
-		if len(stack) > 0 && len(f) == 1 {
-			stack = append(stack, f[0])
+		v, leaf, ok := strings.Cut(frame, " ")
+		if value, ok = sampleValue(v); ok && leaf != "" {
+			stack = append(stack, strings.TrimSpace(leaf))
 		}
 	}
 	flush()
@@ -206,6 +226,13 @@ func sharesMarkdown(b *strings.Builder, s profileSet) {
 	b.WriteString("| owner | CPU | share |\n|---|--:|--:|\n")
 	for _, sh := range s.Shares {
 		fmt.Fprintf(b, "| %s | %s | %.1f %% |\n", sh.Owner, time.Duration(sh.Value).Round(10*time.Millisecond), 100*sh.Share)
+	}
+	if c := s.captured(); c > 0 {
+		fmt.Fprintf(b, "\nThe profile holds %s of samples, %.0f %% of the %s of CPU the proxy took over its span.", s.Sampled.Round(10*time.Millisecond), 100*c, s.ProxyCPU.Round(10*time.Millisecond))
+		if c < profileThin {
+			b.WriteString(" **A thin profile**: it overstates what runs in long stretches, the collector's marking above all (docs/benchmarks.md, the tenth round).")
+		}
+		b.WriteString("\n")
 	}
 	if len(s.Heap) == 0 {
 		return

@@ -32,7 +32,7 @@ func TestOwner(t *testing.T) {
 func TestSharesOfTraces(t *testing.T) {
 	traces := `File: switchboard
 Type: cpu
-Duration: 9s, Total samples = 400ms (4.44%)
+Duration: 9s, Total samples = 600ms (6.67%)
 -----------+-------------------------------------------------------
      300ms   internal/runtime/syscall/linux.Syscall6
              syscall.sendto
@@ -41,12 +41,25 @@ Duration: 9s, Total samples = 400ms (4.44%)
      100ms   github.com/emiago/sipgo/sip.ParseUri
              github.com/emiago/sipgo/sip.(*Parser).ParseSIP
 -----------+-------------------------------------------------------
+     100ms   internal/sync.(*HashTrieMap[go.shape.interface {},go.shape.interface {}]).Load
+             sync.(*Map).Load
+             github.com/emiago/sipgo/sip.(*transactionStore[go.shape.*uint8]).get
+-----------+-------------------------------------------------------
+      50ms   runtime.nextFreeFast (inline)
+             runtime.mallocgc
+             github.com/emiago/sipgo/sip.NewParams (inline)
+             github.com/emiago/sipgo/sip.(*Parser).ParseSIP
+-----------+-------------------------------------------------------
+      50ms   internal/runtime/syscall/linux.Syscall6
+             syscall.Syscall6 (inline)
+             github.com/emiago/sipgo/sip.(*UDPConnection).WriteTo
+-----------+-------------------------------------------------------
 `
 	got, err := sharesOfTraces(traces)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []profShare{{ownKernel, float64(300 * time.Millisecond), 0.75}, {ownSipgo, float64(100 * time.Millisecond), 0.25}}
+	want := []profShare{{ownKernel, float64(350 * time.Millisecond), 350.0 / 600}, {ownSipgo, float64(200 * time.Millisecond), 200.0 / 600}, {ownAllocSip, float64(50 * time.Millisecond), 50.0 / 600}}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -91,6 +104,10 @@ func TestSharesMarkdown(t *testing.T) {
 			[]string{"Where sb-seed's CPU went at 1000 calls/s", "| " + ownKernel + " | 1s | 50.0 % |", "while the calls at 1000 calls/s ran", "| " + ownSipgo + " | 1.0 MiB | 75.0 % |"}},
 		{profileSet{Target: "sb-seed", Workload: workRegistrations, Rate: 4000, Shares: []profShare{{ownKernel, 1e9, 1}}},
 			[]string{"Where sb-seed's CPU went at 4000 REGISTERs/s"}},
+		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 2e9, 1}}, Sampled: 2 * time.Second, ProxyCPU: 5 * time.Second},
+			[]string{"The profile holds 2s of samples, 40 % of the 5s of CPU", "**A thin profile**"}},
+		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 4.5e9, 1}}, Sampled: 4500 * time.Millisecond, ProxyCPU: 5 * time.Second},
+			[]string{"The profile holds 4.5s of samples, 90 % of the 5s of CPU"}},
 	}
 	for _, tc := range tests {
 		var b strings.Builder
@@ -99,6 +116,9 @@ func TestSharesMarkdown(t *testing.T) {
 			if !strings.Contains(b.String(), want) {
 				t.Errorf("%s at %d: no %q in\n%s", tc.set.Workload, tc.set.Rate, want, b.String())
 			}
+		}
+		if tc.set.captured() >= profileThin && strings.Contains(b.String(), "thin profile") {
+			t.Errorf("a profile holding %.0f %% of the CPU flagged as thin:\n%s", 100*tc.set.captured(), b.String())
 		}
 		if tc.set.Heap == nil && strings.Contains(b.String(), "Who allocated") {
 			t.Errorf("%s: a heap table without a heap profile:\n%s", tc.set.Workload, b.String())

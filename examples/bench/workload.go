@@ -129,7 +129,7 @@ func startProfile(ctx context.Context, o options, p *proxy, rate int, dur time.D
 	pr.wg.Add(1)
 	go func() {
 		defer pr.wg.Done()
-		secs := max(1, int(dur/time.Second)-1)
+		secs := int(profileSpan(dur) / time.Second)
 		pr.err = p.profile(ctx, fmt.Sprintf("profile?seconds=%d", secs), file)
 		if pr.err == nil {
 			// The heap while the load runs: the transactions that
@@ -141,6 +141,12 @@ func startProfile(ctx context.Context, o options, p *proxy, rate int, dur time.D
 		}
 	}()
 	return pr
+}
+
+// profileSpan is how long the CPU profile of a step of dur lasts: all but
+// its last second, a second at least.
+func profileSpan(dur time.Duration) time.Duration {
+	return time.Duration(max(1, int(dur/time.Second)-1)) * time.Second
 }
 
 // wait waits for the profiles and returns the CPU profile's error.
