@@ -628,10 +628,7 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 			res.Profiles = append(res.Profiles, heapProfile(prof))
 		}
 		set := workShares(ctx, p, workload, rate, prof, res)
-		if st.Wall > 0 {
-			span := profileSpan(dur)
-			set.ProxyCPU = time.Duration(float64(st.ProxyCPU) * min(1, float64(span)/float64(st.Wall)))
-		}
+		set.ProxyCPU = st.ProfiledCPU
 		res.Shares = append(res.Shares, set)
 	}
 	st.Try = try

@@ -46,8 +46,8 @@ type profileSet struct {
 	Shares   []profShare
 	Heap     []profShare
 	// Sampled is the CPU time the profile's samples hold, and ProxyCPU
-	// the proxy's CPU time over the profile's span as the step measured
-	// it (0: unknown).
+	// the proxy's CPU time, read from /proc, while the profile was taken
+	// (0: unknown).
 	Sampled, ProxyCPU time.Duration
 }
 
@@ -117,45 +117,16 @@ func sampleValue(s string) (float64, bool) {
 
 // sharesOfTraces charges the samples of pprof's -traces output.
 func sharesOfTraces(text string) ([]profShare, error) {
+	traces, err := parseTraces(text)
+	if err != nil {
+		return nil, err
+	}
 	by := map[string]float64{}
 	var total float64
-	var stack []string
-	var value float64
-	flush := func() {
-		if len(stack) > 0 {
-			by[owner(stack)] += value
-			total += value
-		}
-		stack, value = nil, 0
+	for _, tr := range traces {
+		by[owner(tr.stack)] += tr.value
+		total += tr.value
 	}
-	// A trace is its value and leaf on one line, then a frame a line; a
-	// frame may hold spaces: an inlined function's " (inline)", which is
-	// dropped, and a generic function's type arguments
-	// ("sync.(*HashTrieMap[go.shape.interface {},...]).Load").
-	inTrace := false
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "-----------+") {
-			flush()
-			inTrace = true
-			continue
-		}
-		frame := strings.TrimSuffix(strings.TrimSpace(line), " (inline)")
-		if !inTrace || frame == "" {
-			continue // the header's lines
-		}
-		if len(stack) > 0 {
-			stack = append(stack, frame)
-			continue
-		}
-		v, leaf, ok := strings.Cut(frame, " ")
-		if value, ok = sampleValue(v); ok && leaf != "" {
-			stack = append(stack, strings.TrimSpace(leaf))
-		}
-	}
-	flush()
 	if total == 0 {
 		return nil, fmt.Errorf("no samples")
 	}
@@ -163,8 +134,64 @@ func sharesOfTraces(text string) ([]profShare, error) {
 	for o, v := range by {
 		shares = append(shares, profShare{Owner: o, Value: v, Share: v / total})
 	}
-	slices.SortFunc(shares, func(a, b profShare) int { return cmp.Compare(b.Value, a.Value) })
+	slices.SortFunc(shares, func(a, b profShare) int {
+		return cmp.Or(cmp.Compare(b.Value, a.Value), cmp.Compare(a.Owner, b.Owner))
+	})
 	return shares, nil
+}
+
+// trace is one stack of pprof's -traces output, leaf first, and its
+// value.
+type trace struct {
+	value float64
+	stack []string
+}
+
+// parseTraces reads pprof's -traces output. A trace is its value and leaf
+// on one line, then a frame a line, and ends at a line of dashes; a heap
+// profile's traces start with their labels ("bytes:  48B"), which are
+// skipped. A frame may hold spaces: an inlined function's " (inline)",
+// which is dropped, and a generic function's type arguments
+// ("sync.(*HashTrieMap[go.shape.interface {},...]).Load").
+func parseTraces(text string) ([]trace, error) {
+	var traces []trace
+	var cur trace
+	inTrace := false // past the header
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "-----------+") {
+			if len(cur.stack) > 0 {
+				traces = append(traces, cur)
+			}
+			cur, inTrace = trace{}, true
+			continue
+		}
+		frame := strings.TrimSuffix(strings.TrimSpace(line), " (inline)")
+		if !inTrace || frame == "" {
+			continue
+		}
+		if len(cur.stack) > 0 {
+			cur.stack = append(cur.stack, frame)
+			continue
+		}
+		v, leaf, _ := strings.Cut(frame, " ")
+		if strings.HasSuffix(v, ":") {
+			continue // a label
+		}
+		if value, ok := sampleValue(v); ok && leaf != "" {
+			cur.value = value
+			cur.stack = append(cur.stack, strings.TrimSpace(leaf))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("pprof -traces: %w", err)
+	}
+	if len(cur.stack) > 0 {
+		traces = append(traces, cur)
+	}
+	return traces, nil
 }
 
 // owner charges a sample (its stack, leaf first): background marking to
@@ -228,7 +255,7 @@ func sharesMarkdown(b *strings.Builder, s profileSet) {
 		fmt.Fprintf(b, "| %s | %s | %.1f %% |\n", sh.Owner, time.Duration(sh.Value).Round(10*time.Millisecond), 100*sh.Share)
 	}
 	if c := s.captured(); c > 0 {
-		fmt.Fprintf(b, "\nThe profile holds %s of samples, %.0f %% of the %s of CPU the proxy took over its span.", s.Sampled.Round(10*time.Millisecond), 100*c, s.ProxyCPU.Round(10*time.Millisecond))
+		fmt.Fprintf(b, "\nThe profile holds %s of samples, %.0f %% of the %s of CPU the proxy took while it was taken.", s.Sampled.Round(10*time.Millisecond), 100*c, s.ProxyCPU.Round(10*time.Millisecond))
 		if c < profileThin {
 			b.WriteString(" **A thin profile**: it overstates what runs in long stretches, the collector's marking above all (docs/benchmarks.md, the tenth round).")
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,52 @@ Duration: 9s, Total samples = 600ms (6.67%)
 	}
 	if _, err := sharesOfTraces("File: switchboard\n"); err == nil {
 		t.Error("a profile without samples gave no error")
+	}
+}
+
+// TestParseTraces checks the stacks read from pprof's -traces output, of
+// a CPU profile and of a heap profile (whose traces start with labels).
+func TestParseTraces(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []trace
+	}{
+		{"inlined and generic frames", `Type: cpu
+Duration: 9s, Total samples = 60ms (0.67%)
+-----------+-------------------------------------------------------
+      50ms   runtime.nextFreeFast (inline)
+             github.com/emiago/sipgo/sip.NewParams (inline)
+             github.com/emiago/sipgo/sip.(*Parser).ParseSIP
+-----------+-------------------------------------------------------
+      10ms   internal/sync.(*HashTrieMap[go.shape.interface {},go.shape.interface {}]).Load
+             sync.(*Map).Load
+-----------+-------------------------------------------------------
+`, []trace{
+			{float64(50 * time.Millisecond), []string{"runtime.nextFreeFast", "github.com/emiago/sipgo/sip.NewParams", "github.com/emiago/sipgo/sip.(*Parser).ParseSIP"}},
+			{float64(10 * time.Millisecond), []string{"internal/sync.(*HashTrieMap[go.shape.interface {},go.shape.interface {}]).Load", "sync.(*Map).Load"}},
+		}},
+		{"a heap profile's labels", `Type: inuse_space
+-----------+-------------------------------------------------------
+     bytes:  48B
+    1.50kB   github.com/emiago/sipgo/sip.NewRequest
+             github.com/emiago/sipgo/sip.(*Parser).ParseSIP
+-----------+-------------------------------------------------------
+     bytes:  2MB
+         0   runtime/pprof.allFrames
+-----------+-------------------------------------------------------
+`, []trace{
+			{1.5 * 1024, []string{"github.com/emiago/sipgo/sip.NewRequest", "github.com/emiago/sipgo/sip.(*Parser).ParseSIP"}},
+			{0, []string{"runtime/pprof.allFrames"}},
+		}},
+	}
+	for _, tc := range tests {
+		got, err := parseTraces(tc.text)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -39,6 +39,9 @@ type step struct {
 	Answered float64
 
 	ProxyCPU time.Duration
+	// ProfiledCPU is the proxy's CPU time while its CPU profile was
+	// taken, if one was (0: none, or unknown).
+	ProfiledCPU time.Duration
 	// ProxyPSS is the peak of the proxy's proportional set size, summed
 	// over its processes, sampled every 100 ms; bytes.
 	ProxyPSS int64

@@ -92,6 +92,7 @@ func runCalls(ctx context.Context, o options, p *proxy, workload string, rate in
 	uac.wait(timeout + 10*time.Second)
 	uas.wait(3 * time.Second)
 	profErr := prof.wait()
+	st.ProfiledCPU = prof.cpu
 	st.Wall = uac.wall
 	st.UACCPU, st.UASCPU = uac.cpu(), uas.cpu()
 	m.finish(&st)
@@ -116,6 +117,9 @@ func runCalls(ctx context.Context, o options, p *proxy, workload string, rate in
 type profiling struct {
 	wg  sync.WaitGroup
 	err error
+	// cpu is the proxy's CPU time while the CPU profile was taken (0:
+	// unknown), to tell how much of it the profile's samples hold.
+	cpu time.Duration
 }
 
 // startProfile takes a CPU profile of p for all but the last second of a
@@ -129,8 +133,12 @@ func startProfile(ctx context.Context, o options, p *proxy, rate int, dur time.D
 	pr.wg.Add(1)
 	go func() {
 		defer pr.wg.Done()
-		secs := int(profileSpan(dur) / time.Second)
+		secs := max(1, int(dur/time.Second)-1)
+		before, errBefore := p.cpu()
 		pr.err = p.profile(ctx, fmt.Sprintf("profile?seconds=%d", secs), file)
+		if after, err := p.cpu(); err == nil && errBefore == nil {
+			pr.cpu = after - before
+		}
 		if pr.err == nil {
 			// The heap while the load runs: the transactions that
 			// linger are most of what the garbage collector scans.
@@ -141,12 +149,6 @@ func startProfile(ctx context.Context, o options, p *proxy, rate int, dur time.D
 		}
 	}()
 	return pr
-}
-
-// profileSpan is how long the CPU profile of a step of dur lasts: all but
-// its last second, a second at least.
-func profileSpan(dur time.Duration) time.Duration {
-	return time.Duration(max(1, int(dur/time.Second)-1)) * time.Second
 }
 
 // wait waits for the profiles and returns the CPU profile's error.
@@ -193,6 +195,7 @@ func runRegistrations(ctx context.Context, o options, p *proxy, rate int, dur ti
 	}
 	uac.wait(timeout + 10*time.Second)
 	profErr := prof.wait()
+	st.ProfiledCPU = prof.cpu
 	st.Wall = uac.wall
 	st.UACCPU = uac.cpu()
 	m.finish(&st)
