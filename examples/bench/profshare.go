@@ -257,7 +257,7 @@ func sharesMarkdown(b *strings.Builder, s profileSet) {
 	if c := s.captured(); c > 0 {
 		fmt.Fprintf(b, "\nThe profile holds %s of samples, %.0f %% of the %s of CPU the proxy took while it was taken.", s.Sampled.Round(10*time.Millisecond), 100*c, s.ProxyCPU.Round(10*time.Millisecond))
 		if c < profileThin {
-			b.WriteString(" **A thin profile**: it overstates what runs in long stretches, the collector's marking above all (docs/benchmarks.md, the tenth round).")
+			b.WriteString(" **A thin profile**: it lost samples, not evenly (in the tenth round such profiles put the collector at several times its share by perf; docs/benchmarks.md).")
 		}
 		b.WriteString("\n")
 	}
