@@ -628,7 +628,7 @@ func playStep(ctx context.Context, o options, p *proxy, workload string, rate in
 			res.Profiles = append(res.Profiles, heapProfile(prof))
 		}
 		set := workShares(ctx, p, workload, rate, prof, res)
-		set.ProxyCPU = st.ProfiledCPU
+		set.ProfiledCPU = st.ProfiledCPU
 		res.Shares = append(res.Shares, set)
 	}
 	st.Try = try
@@ -644,9 +644,6 @@ func workShares(ctx context.Context, p *proxy, workload string, rate int, prof s
 	var err error
 	if set.Shares, err = profileShares(ctx, prof, ""); err != nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s: the profile's owners: %v", p.Name, err))
-	}
-	for _, sh := range set.Shares {
-		set.Sampled += time.Duration(sh.Value)
 	}
 	if _, err := os.Stat(heapProfile(prof)); err == nil {
 		set.Heap, _ = profileShares(ctx, heapProfile(prof), "inuse_space")

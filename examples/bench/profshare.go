@@ -45,19 +45,27 @@ type profileSet struct {
 	Rate     int
 	Shares   []profShare
 	Heap     []profShare
-	// Sampled is the CPU time the profile's samples hold, and ProxyCPU
-	// the proxy's CPU time, read from /proc, while the profile was taken
-	// (0: unknown).
-	Sampled, ProxyCPU time.Duration
+	// ProfiledCPU is the proxy's CPU time, read from /proc, while the
+	// CPU profile was taken (0: unknown).
+	ProfiledCPU time.Duration
+}
+
+// sampled is the CPU time the profile's samples hold.
+func (s profileSet) sampled() time.Duration {
+	var sum float64
+	for _, sh := range s.Shares {
+		sum += sh.Value
+	}
+	return time.Duration(sum)
 }
 
 // captured is the share of the proxy's CPU time its profile holds (0:
 // unknown).
 func (s profileSet) captured() float64 {
-	if s.ProxyCPU <= 0 {
+	if s.ProfiledCPU <= 0 {
 		return 0
 	}
-	return float64(s.Sampled) / float64(s.ProxyCPU)
+	return float64(s.sampled()) / float64(s.ProfiledCPU)
 }
 
 // rateText names the profile's rate: "1000 calls/s", "4000 REGISTERs/s".
@@ -255,7 +263,7 @@ func sharesMarkdown(b *strings.Builder, s profileSet) {
 		fmt.Fprintf(b, "| %s | %s | %.1f %% |\n", sh.Owner, time.Duration(sh.Value).Round(10*time.Millisecond), 100*sh.Share)
 	}
 	if c := s.captured(); c > 0 {
-		fmt.Fprintf(b, "\nThe profile holds %s of samples, %.0f %% of the %s of CPU the proxy took while it was taken.", s.Sampled.Round(10*time.Millisecond), 100*c, s.ProxyCPU.Round(10*time.Millisecond))
+		fmt.Fprintf(b, "\nThe profile holds %s of samples, %.0f %% of the %s of CPU the proxy took while it was taken.", s.sampled().Round(10*time.Millisecond), 100*c, s.ProfiledCPU.Round(10*time.Millisecond))
 		if c < profileThin {
 			b.WriteString(" **A thin profile**: it lost samples, not evenly (in the tenth round such profiles put the collector at several times its share by perf; docs/benchmarks.md).")
 		}

@@ -151,9 +151,9 @@ func TestSharesMarkdown(t *testing.T) {
 			[]string{"Where sb-seed's CPU went at 1000 calls/s", "| " + ownKernel + " | 1s | 50.0 % |", "while the calls at 1000 calls/s ran", "| " + ownSipgo + " | 1.0 MiB | 75.0 % |"}},
 		{profileSet{Target: "sb-seed", Workload: workRegistrations, Rate: 4000, Shares: []profShare{{ownKernel, 1e9, 1}}},
 			[]string{"Where sb-seed's CPU went at 4000 REGISTERs/s"}},
-		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 2e9, 1}}, Sampled: 2 * time.Second, ProxyCPU: 5 * time.Second},
+		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 2e9, 1}}, ProfiledCPU: 5 * time.Second},
 			[]string{"The profile holds 2s of samples, 40 % of the 5s of CPU", "**A thin profile**"}},
-		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 4.5e9, 1}}, Sampled: 4500 * time.Millisecond, ProxyCPU: 5 * time.Second},
+		{profileSet{Target: "sb-seed", Workload: workCalls, Rate: 1000, Shares: []profShare{{ownKernel, 4.5e9, 1}}, ProfiledCPU: 5 * time.Second},
 			[]string{"The profile holds 4.5s of samples, 90 % of the 5s of CPU"}},
 	}
 	for _, tc := range tests {
