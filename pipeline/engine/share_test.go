@@ -176,6 +176,32 @@ func TestReaderShareBounded(t *testing.T) {
 	}
 }
 
+// TestReaderShareYields: the reader gives the other goroutines their turn
+// once every yieldEvery datagrams handed on, and the datagram's cost is
+// counted from the end of that turn.
+func TestReaderShareYields(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
+	r.now = func() time.Time { return clock }
+	waits := 0
+	r.wait = func() { waits++; clock = clock.Add(time.Millisecond) }
+	for _, n := range []int{1, yieldEvery - 1, yieldEvery, 3*yieldEvery + 1} {
+		waits, r.handed = 0, 0
+		for range n {
+			if _, _, err := r.ReadFrom(nil); err != nil {
+				t.Fatal(err)
+			}
+			r.yield()
+		}
+		if want := n / yieldEvery; waits != want {
+			t.Errorf("%d datagrams handed on: %d turns given, want %d", n, waits, want)
+		}
+		if n%yieldEvery == 0 && !r.returned.Equal(clock) {
+			t.Errorf("%d datagrams handed on: the last one's cost counted from %v, want the end of the turn, %v", n, r.returned, clock)
+		}
+	}
+}
+
 // BenchmarkReaderShare measures what readerShare adds to a datagram: three
 // readings of the clock (around the read, after the yield) and a bucket's
 // update.
