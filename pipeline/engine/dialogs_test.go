@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -43,13 +44,44 @@ func TestAdmit(t *testing.T) {
 		{"a crossing BYE", "BYE sip:alice@192.0.2.2 SIP/2.0", ended, callee, 0},
 	}
 	for i, tc := range tests {
-		method := strings.Fields(tc.msg)[0]
-		msg, err := sip.ParseMessage([]byte(tc.msg + "\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:bob@a>;tag=1\r\nTo: <sip:alice@b>;tag=2\r\nCall-ID: x\r\nCSeq: 2 " + method + "\r\nContent-Length: 0\r\n\r\n"))
-		if err != nil {
-			t.Fatalf("test %d: %v", i, err)
-		}
-		if code, reason := admit(msg.(*sip.Request), &tc.d, tc.to); code != tc.code {
+		if code, reason := admit(inDialogRequest(t, tc.msg), &tc.d, tc.to); code != tc.code {
 			t.Errorf("test %d (%s): %d %q, want %d", i, tc.name, code, reason, tc.code)
+		}
+	}
+}
+
+// inDialogRequest parses a request line, with optional headers, as a
+// request in a dialog.
+func inDialogRequest(t *testing.T, lines string) *sip.Request {
+	t.Helper()
+	method := strings.Fields(lines)[0]
+	msg, err := sip.ParseMessage([]byte(lines + "\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:bob@a>;tag=1\r\nTo: <sip:alice@b>;tag=2\r\nCall-ID: x\r\nCSeq: 2 " + method + "\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatalf("%q: %v", lines, err)
+	}
+	return msg.(*sip.Request)
+}
+
+// TestRefusalLevel: a request in a dialog that ended is logged at debug,
+// one the dialog forbids as a warning.
+func TestRefusalLevel(t *testing.T) {
+	ended := dialog.Dialog{Confirmed: true, Ended: true}
+	early := dialog.Dialog{}
+	tests := []struct {
+		what string
+		req  string
+		d    dialog.Dialog
+		want slog.Level
+	}{
+		{"the ACK of a 2xx retransmitted after the BYE", "ACK sip:alice@192.0.2.2 SIP/2.0", ended, slog.LevelDebug},
+		{"an ACK in an early dialog", "ACK sip:alice@192.0.2.2 SIP/2.0", early, slog.LevelWarn},
+		{"an INVITE to a gateway", "INVITE sip:+19005550100@198.51.100.1 SIP/2.0", dialog.Dialog{Confirmed: true}, slog.LevelWarn},
+	}
+	callee := dialog.End{Target: "sip:alice@192.0.2.2:5060;transport=udp", Addr: netip.MustParseAddrPort("192.0.2.2:5060"), Transport: "UDP"}
+	for _, tc := range tests {
+		code, _ := admit(inDialogRequest(t, tc.req), &tc.d, callee)
+		if got := refusalLevel(code); got != tc.want {
+			t.Errorf("%s: refused %d, logged at %v, want %v", tc.what, code, got, tc.want)
 		}
 	}
 }
