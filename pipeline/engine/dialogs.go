@@ -60,7 +60,7 @@ func (t *transaction) checkDialog(ctx *pipeline.Context) bool {
 	}
 	_, to := d.Ends(pipeline.FromTag(req))
 	if code, reason := admit(req, &d, *to); code != 0 {
-		t.log.Log(context.Background(), refusalLevel(code), "in-dialog request refused", "code", code, "reason", reason, "request_uri", req.Recipient.String(), "source", ctx.Source.String())
+		t.log.Log(context.Background(), refusalLevel(req, code), "in-dialog request refused", "code", code, "reason", reason, "request_uri", req.Recipient.String(), "source", ctx.Source.String())
 		t.refuseInDialog(ctx, code, reason)
 		return false
 	}
@@ -86,12 +86,12 @@ func admit(req *sip.Request, d *dialog.Dialog, to dialog.End) (int, string) {
 	return 0, ""
 }
 
-// refusalLevel is the level an in-dialog refusal is logged at. A 481 is a
-// dialog that ended: an ACK of a 2xx retransmitted across the BYE, a
-// request that crossed it; an overloaded proxy sees thousands. A 403 is a
-// request the dialog does not allow, worth a warning.
-func refusalLevel(code int) slog.Level {
-	if code == 481 {
+// refusalLevel is the level an in-dialog refusal is logged at. An ACK in
+// a dialog that ended (481) is the ACK of a 2xx retransmitted across the
+// BYE, of which an overloaded proxy sees thousands. Any other refusal is a
+// request the dialog does not allow, a replay among them: a warning.
+func refusalLevel(req *sip.Request, code int) slog.Level {
+	if code == 481 && req.IsAck() {
 		return slog.LevelDebug
 	}
 	return slog.LevelWarn

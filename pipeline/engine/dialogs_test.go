@@ -62,8 +62,8 @@ func inDialogRequest(t *testing.T, lines string) *sip.Request {
 	return msg.(*sip.Request)
 }
 
-// TestRefusalLevel: a request in a dialog that ended is logged at debug,
-// one the dialog forbids as a warning.
+// TestRefusalLevel: an ACK in a dialog that ended is logged at debug; any
+// other request in it, or one the dialog forbids, as a warning.
 func TestRefusalLevel(t *testing.T) {
 	ended := dialog.Dialog{Confirmed: true, Ended: true}
 	early := dialog.Dialog{}
@@ -74,13 +74,15 @@ func TestRefusalLevel(t *testing.T) {
 		want slog.Level
 	}{
 		{"the ACK of a 2xx retransmitted after the BYE", "ACK sip:alice@192.0.2.2 SIP/2.0", ended, slog.LevelDebug},
+		{"an INVITE after the BYE (a replay)", "INVITE sip:alice@192.0.2.2 SIP/2.0", ended, slog.LevelWarn},
 		{"an ACK in an early dialog", "ACK sip:alice@192.0.2.2 SIP/2.0", early, slog.LevelWarn},
 		{"an INVITE to a gateway", "INVITE sip:+19005550100@198.51.100.1 SIP/2.0", dialog.Dialog{Confirmed: true}, slog.LevelWarn},
 	}
 	callee := dialog.End{Target: "sip:alice@192.0.2.2:5060;transport=udp", Addr: netip.MustParseAddrPort("192.0.2.2:5060"), Transport: "UDP"}
 	for _, tc := range tests {
-		code, _ := admit(inDialogRequest(t, tc.req), &tc.d, callee)
-		if got := refusalLevel(code); got != tc.want {
+		req := inDialogRequest(t, tc.req)
+		code, _ := admit(req, &tc.d, callee)
+		if got := refusalLevel(req, code); got != tc.want {
 			t.Errorf("%s: refused %d, logged at %v, want %v", tc.what, code, got, tc.want)
 		}
 	}
