@@ -39,7 +39,7 @@ func BenchmarkReadFilter(b *testing.B) {
 		LocalAddr:  &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5060},
 		RemoteAddr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060},
 	}
-	e.watchParses(fakePacketConn{local: udp.LocalAddr})
+	e.watchParses(e.addShare(fakePacketConn{local: udp.LocalAddr}))
 	tcp := sip.TransportReadProps{
 		Transport:  "TCP",
 		LocalAddr:  &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5060},

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,7 +86,7 @@ type readerShare struct {
 	oob     []byte
 	queued  func(wait time.Duration, now time.Time)
 	reads   uint
-	handed  uint // datagrams handed on, for yieldEvery
+	handed  atomic.Uint64 // datagrams handed on, for yieldEvery (read by tests)
 }
 
 // stampEvery is how often a read asks for the datagram's arrival time: a
@@ -172,8 +173,7 @@ const yieldEvery = 8
 // yieldEvery datagrams handed on; the datagram's cost is counted from the
 // end of the wait.
 func (r *readerShare) yield() {
-	r.handed++
-	if r.handed%yieldEvery != 0 {
+	if r.handed.Add(1)%yieldEvery != 0 {
 		return
 	}
 	r.wait()

@@ -67,6 +67,8 @@ type shareRun struct {
 	used    map[string]time.Duration // the reader's time each source took
 	waited  map[string]time.Duration // the longest a datagram of each waited
 	elapsed time.Duration
+	// saturated: the reader counted as saturated at some read
+	saturated bool
 }
 
 // runShare reads the script through a readerShare that trusts trusted.
@@ -83,6 +85,7 @@ func runShare(script []scripted, trusted string) shareRun {
 			break
 		}
 		d := sock.last
+		run.saturated = run.saturated || r.backlog >= shareBacklog
 		run.read[d.src]++
 		run.waited[d.src] = max(run.waited[d.src], clock.Sub(start.Add(d.at)))
 		r.wait = func() { clock = clock.Add(d.yielded) }
@@ -112,8 +115,9 @@ func TestReaderShare(t *testing.T) {
 	// come while the reader yields (phones on the same machine answer
 	// during inTurn), so that the reader counts as saturated; on one of
 	// them the reader is taken away for longer than a bucket holds: the
-	// OS or the collector, not the datagram.
-	stalled := flow(heavy, 20, ms/5, ms/50, ms/5)
+	// OS or the collector, not the datagram. The reader yields once every
+	// yieldEvery datagrams, for the turns of them all.
+	stalled := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
 	stalled[4].work = 3 * shareBurst
 	tests := []struct {
 		what    string
@@ -125,21 +129,23 @@ func TestReaderShare(t *testing.T) {
 		minRead  int
 		minShare float64
 		maxWait  time.Duration
+		// the script must saturate the reader
+		saturated bool
 	}{
 		// 1000 OPTIONS a second, each 0.1 ms to parse, on a machine so
-		// loaded that the reader waits 0.95 ms for its turn: the reader
-		// is saturated, but the source takes a tenth of it.
-		{"cheap, on a loaded machine", arrivals(flow(heavy, 2000, ms, ms/10, 950*time.Microsecond), phones), "", 2000, 0, 0},
-		{"dear, twice what the reader does", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), "", 0, 0.6, 40 * ms},
-		{"dear, alone", flow(heavy, 400, 5*ms, 10*ms, 0), "", 0, 0.8, 0},
-		{"two dear, half each", arrivals(flow(heavy, 200, 10*ms, 10*ms, 0), flow(phone, 200, 10*ms, 10*ms, 0)), "", 0, 0.4, 0},
-		{"a reader that keeps up", arrivals(flow(heavy, 200, 10*ms, 6*ms, 0), phones), "", 200, 0, 50 * ms},
-		{"dear, trusted", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), heavy, 400, 0, 0},
+		// loaded that the reader waits 0.95 ms a datagram for its turn:
+		// the reader is saturated, but the source takes a tenth of it.
+		{"cheap, on a loaded machine", arrivals(flow(heavy, 2000, ms, ms/10, yieldEvery*950*time.Microsecond), phones), "", 2000, 0, 0, true},
+		{"dear, twice what the reader does", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), "", 0, 0.6, 40 * ms, true},
+		{"dear, alone", flow(heavy, 400, 5*ms, 10*ms, 0), "", 0, 0.8, 0, true},
+		{"two dear, half each", arrivals(flow(heavy, 200, 10*ms, 10*ms, 0), flow(phone, 200, 10*ms, 10*ms, 0)), "", 0, 0.4, 0, true},
+		{"a reader that keeps up", arrivals(flow(heavy, 200, 10*ms, 6*ms, 0), phones), "", 200, 0, 50 * ms, false},
+		{"dear, trusted", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), heavy, 400, 0, 0, true},
 		// Each datagram costs more than shareCharge: the source never
 		// has a full bucket, and is charged in full.
-		{"dearer than a charge, twice what the reader does", arrivals(flow(heavy, 300, 7*ms, 15*ms, 0), phones), "", 0, 0.4, 40 * ms},
-		{"cheap, alone, one stall of the machine", stalled, "", 20, 0, 0},
-		{"cheap, one stall of the machine", arrivals(stalled, phones), "", 20, 0, 0},
+		{"dearer than a charge, twice what the reader does", arrivals(flow(heavy, 300, 7*ms, 15*ms, 0), phones), "", 0, 0.4, 40 * ms, true},
+		{"cheap, alone, one stall of the machine", stalled, "", 20, 0, 0, true},
+		{"cheap, one stall of the machine", arrivals(stalled, phones), "", 20, 0, 0, true},
 	}
 	for i, tc := range tests {
 		run := runShare(tc.script, tc.trusted)
@@ -150,6 +156,11 @@ func TestReaderShare(t *testing.T) {
 		}
 		if tc.maxWait > 0 && run.waited[phone] > tc.maxWait {
 			t.Errorf("test %d (%s): a phone's datagram waited %v, want at most %v", i, tc.what, run.waited[phone], tc.maxWait)
+		}
+		// A source left alone only because the reader kept up would
+		// test nothing of the share.
+		if tc.saturated && !run.saturated {
+			t.Errorf("test %d (%s): the reader never counted as saturated", i, tc.what)
 		}
 	}
 }
@@ -186,7 +197,8 @@ func TestReaderShareYields(t *testing.T) {
 	waits := 0
 	r.wait = func() { waits++; clock = clock.Add(time.Millisecond) }
 	for _, n := range []int{1, yieldEvery - 1, yieldEvery, 3*yieldEvery + 1} {
-		waits, r.handed = 0, 0
+		waits = 0
+		r.handed.Store(0)
 		for range n {
 			if _, _, err := r.ReadFrom(nil); err != nil {
 				t.Fatal(err)
@@ -202,9 +214,9 @@ func TestReaderShareYields(t *testing.T) {
 	}
 }
 
-// BenchmarkReaderShare measures what readerShare adds to a datagram: three
-// readings of the clock (around the read, after the yield) and a bucket's
-// update.
+// BenchmarkReaderShare measures what readerShare adds to a datagram: two
+// readings of the clock around the read, a third after the yield every
+// yieldEvery datagrams, and a bucket's update.
 func BenchmarkReaderShare(b *testing.B) {
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.wait = func() {}
