@@ -17,7 +17,7 @@ import (
 // waits in the kernel's queue, first in first out, instead of in the Go
 // scheduler's (where the newest goroutine runs first and an overflow waits
 // behind everything else). Without the yield the last request is answered
-// first; with it, an answer is about two batches ahead at most. On one
+// first; with it, an answer is a few places ahead at most. On one
 // CPU, as here; with several, handlers also run in parallel and the order
 // is looser. These are requests of different calls; within one call,
 // TestCallOrder checks the order is kept.

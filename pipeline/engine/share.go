@@ -160,14 +160,13 @@ func (r *readerShare) read(b []byte) (int, net.Addr, time.Time, error) {
 }
 
 // yieldEvery is how many datagrams the reader hands on between two
-// yields. A yield at every datagram kept reading and handling in lockstep
-// on one P: the reader waited for the goroutines it had just started
-// while its socket filled and the other core had time to spare
-// (docs/benchmarks.md, the eleventh round). The scheduler runs the newest
-// goroutine of a batch first, so a datagram may be overtaken by the last
-// of its batch, or of the next when the reader's turn comes before the
-// batch ran: about two batches, which TestEngineKeepsOrder allows.
-const yieldEvery = 8
+// yields: one. A batch of 8 let the reader work off a backlog faster on two
+// cores, but then most of its stalls fell between a read and the next,
+// where the share charges the source: in two 30-minute soaks the share held
+// back the callers' own datagrams, which a yield at every datagram never
+// did (docs/benchmarks.md, the eleventh round). A batch needs a share that
+// tells a stall of the machine from a source's cost.
+const yieldEvery = 1
 
 // yield lets the other goroutines run, on the reader, once every
 // yieldEvery datagrams handed on; the datagram's cost is counted from the

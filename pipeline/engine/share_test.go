@@ -215,8 +215,8 @@ func TestReaderShareYields(t *testing.T) {
 }
 
 // BenchmarkReaderShare measures what readerShare adds to a datagram: two
-// readings of the clock around the read, a third after the yield every
-// yieldEvery datagrams, and a bucket's update.
+// readings of the clock around the read, a third after the yield (every
+// yieldEvery datagrams), and a bucket's update.
 func BenchmarkReaderShare(b *testing.B) {
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.wait = func() {}
