@@ -66,7 +66,8 @@ func TestEngineKeepsOrder(t *testing.T) {
 		t.Fatalf("%d answers to %d requests", len(got), n)
 	}
 	// inTurn finds the socket's share by the address sipgo reports; were
-	// it not found, the reader would yield at every datagram instead.
+	// it not found, the share would charge its sources the reader's turns
+	// and yieldEvery would not apply.
 	var handed uint64
 	for _, r := range *e.shares.Load() {
 		handed += r.handed.Load()
