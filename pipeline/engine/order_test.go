@@ -12,8 +12,8 @@ import (
 
 // TestEngineKeepsOrder sends a burst of requests faster than one CPU
 // handles them and checks they are answered in the order they were sent.
-// The socket's reader yields once every yieldEvery datagrams it hands on,
-// so the goroutines of the messages already read run first: a backlog
+// The socket's reader yields before it hands each datagram on, so the
+// goroutines of the messages already read run first: a backlog
 // waits in the kernel's queue, first in first out, instead of in the Go
 // scheduler's (where the newest goroutine runs first and an overflow waits
 // behind everything else). Without the yield the last request is answered
@@ -66,8 +66,7 @@ func TestEngineKeepsOrder(t *testing.T) {
 		t.Fatalf("%d answers to %d requests", len(got), n)
 	}
 	// inTurn finds the socket's share by the address sipgo reports; were
-	// it not found, the share would charge its sources the reader's turns
-	// and yieldEvery would not apply.
+	// it not found, the share would charge its sources the reader's turns.
 	var handed uint64
 	for _, r := range *e.shares.Load() {
 		handed += r.handed.Load()

@@ -86,7 +86,7 @@ type readerShare struct {
 	oob     []byte
 	queued  func(wait time.Duration, now time.Time)
 	reads   uint
-	handed  atomic.Uint64 // datagrams handed on, for yieldEvery (read by tests)
+	handed  atomic.Uint64 // datagrams handed on (yields), for tests
 }
 
 // stampEvery is how often a read asks for the datagram's arrival time: a
@@ -159,22 +159,13 @@ func (r *readerShare) read(b []byte) (int, net.Addr, time.Time, error) {
 	return n, net.UDPAddrFromAddrPort(ap), arrived, nil
 }
 
-// yieldEvery is how many datagrams the reader hands on between two
-// yields: one. A batch of 8 let the reader work off a backlog faster on two
-// cores, but then most of its stalls fell between a read and the next,
-// where the share charges the source: in two 30-minute soaks the share held
-// back the callers' own datagrams, which a yield at every datagram never
-// did (docs/benchmarks.md, the eleventh round). A batch needs a share that
-// tells a stall of the machine from a source's cost.
-const yieldEvery = 1
-
-// yield lets the other goroutines run, on the reader, once every
-// yieldEvery datagrams handed on; the datagram's cost is counted from the
-// end of the wait.
+// yield lets the other goroutines run, on the reader, before each
+// datagram is handed on; the datagram's cost is counted from the end of the
+// wait. A yield every 8 datagrams carried more on two cores, but put the
+// machine's stalls where the share charges a source, and held back phones
+// in a soak (docs/benchmarks.md, the eleventh round).
 func (r *readerShare) yield() {
-	if r.handed.Add(1)%yieldEvery != 0 {
-		return
-	}
+	r.handed.Add(1)
 	r.wait()
 	r.returned = r.now()
 }

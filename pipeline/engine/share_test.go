@@ -115,9 +115,8 @@ func TestReaderShare(t *testing.T) {
 	// come while the reader yields (phones on the same machine answer
 	// during inTurn), so that the reader counts as saturated; on one of
 	// them the reader is taken away for longer than a bucket holds: the
-	// OS or the collector, not the datagram. The reader yields once every
-	// yieldEvery datagrams, for the turns of them all.
-	stalled := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
+	// OS or the collector, not the datagram.
+	stalled := flow(heavy, 20, ms/5, ms/50, ms/5)
 	stalled[4].work = 3 * shareBurst
 	tests := []struct {
 		what    string
@@ -133,9 +132,9 @@ func TestReaderShare(t *testing.T) {
 		saturated bool
 	}{
 		// 1000 OPTIONS a second, each 0.1 ms to parse, on a machine so
-		// loaded that the reader waits 0.95 ms a datagram for its turn:
-		// the reader is saturated, but the source takes a tenth of it.
-		{"cheap, on a loaded machine", arrivals(flow(heavy, 2000, ms, ms/10, yieldEvery*950*time.Microsecond), phones), "", 2000, 0, 0, true},
+		// loaded that the reader waits 0.95 ms for its turn: the reader
+		// is saturated, but the source takes a tenth of it.
+		{"cheap, on a loaded machine", arrivals(flow(heavy, 2000, ms, ms/10, 950*time.Microsecond), phones), "", 2000, 0, 0, true},
 		{"dear, twice what the reader does", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), "", 0, 0.6, 40 * ms, true},
 		{"dear, alone", flow(heavy, 400, 5*ms, 10*ms, 0), "", 0, 0.8, 0, true},
 		{"two dear, half each", arrivals(flow(heavy, 200, 10*ms, 10*ms, 0), flow(phone, 200, 10*ms, 10*ms, 0)), "", 0, 0.4, 0, true},
@@ -188,15 +187,15 @@ func TestReaderShareBounded(t *testing.T) {
 }
 
 // TestReaderShareYields: the reader gives the other goroutines their turn
-// once every yieldEvery datagrams handed on, and the datagram's cost is
-// counted from the end of that turn.
+// at each datagram handed on, counts it, and counts the datagram's cost
+// from the end of that turn.
 func TestReaderShareYields(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
 	waits := 0
 	r.wait = func() { waits++; clock = clock.Add(time.Millisecond) }
-	for _, n := range []int{1, yieldEvery - 1, yieldEvery, 3*yieldEvery + 1} {
+	for _, n := range []int{1, 8, 25} {
 		waits = 0
 		r.handed.Store(0)
 		for range n {
@@ -205,18 +204,18 @@ func TestReaderShareYields(t *testing.T) {
 			}
 			r.yield()
 		}
-		if want := n / yieldEvery; waits != want {
-			t.Errorf("%d datagrams handed on: %d turns given, want %d", n, waits, want)
+		if waits != n || r.handed.Load() != uint64(n) {
+			t.Errorf("%d datagrams handed on: %d turns given, %d counted, want %d", n, waits, r.handed.Load(), n)
 		}
-		if n%yieldEvery == 0 && !r.returned.Equal(clock) {
+		if !r.returned.Equal(clock) {
 			t.Errorf("%d datagrams handed on: the last one's cost counted from %v, want the end of the turn, %v", n, r.returned, clock)
 		}
 	}
 }
 
-// BenchmarkReaderShare measures what readerShare adds to a datagram: two
-// readings of the clock around the read, a third after the yield (every
-// yieldEvery datagrams), and a bucket's update.
+// BenchmarkReaderShare measures what readerShare adds to a datagram: three
+// readings of the clock (around the read, after the yield) and a bucket's
+// update.
 func BenchmarkReaderShare(b *testing.B) {
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.wait = func() {}
