@@ -12,12 +12,12 @@ import (
 
 // TestEngineKeepsOrder sends a burst of requests faster than one CPU
 // handles them and checks they are answered in the order they were sent.
-// The socket's reader yields before it hands each datagram on, so the
-// goroutines of the messages already read run first: a backlog
+// The socket's reader yields once every yieldEvery datagrams it hands on,
+// so the goroutines of the messages already read run first: a backlog
 // waits in the kernel's queue, first in first out, instead of in the Go
 // scheduler's (where the newest goroutine runs first and an overflow waits
 // behind everything else). Without the yield the last request is answered
-// first; with it, an answer is a few places ahead at most. On one
+// first; with it, an answer is about two batches ahead at most. On one
 // CPU, as here; with several, handlers also run in parallel and the order
 // is looser. These are requests of different calls; within one call,
 // TestCallOrder checks the order is kept.
@@ -66,7 +66,7 @@ func TestEngineKeepsOrder(t *testing.T) {
 		t.Fatalf("%d answers to %d requests", len(got), n)
 	}
 	// inTurn finds the socket's share by the address sipgo reports; were
-	// it not found, the share would charge its sources the reader's turns.
+	// it not found, the reader would yield at every datagram instead.
 	var handed uint64
 	for _, r := range *e.shares.Load() {
 		handed += r.handed.Load()

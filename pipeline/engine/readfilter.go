@@ -91,7 +91,8 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 
 // inTurn is called on the UDP reader before a datagram is handed on to a
 // goroutine of its own (sipgo's for a message, the engine's for a CANCEL):
-// it lets the goroutines of the datagrams already read run first. A backlog then waits in the socket's queue,
+// every yieldEvery datagrams, it lets the goroutines of the datagrams
+// already read run first. A backlog then waits in the socket's queue,
 // first in first out, and not in the Go scheduler's, which runs the newest
 // goroutine first and puts an overflow of its run queue behind all the
 // rest (between calls: within one call, callOrder keeps the order).

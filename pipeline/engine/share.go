@@ -24,15 +24,15 @@ const (
 	// others wait: the size of its bucket.
 	shareBurst = 20 * time.Millisecond
 	// shareCharge is the most one datagram is charged when its source's
-	// bucket was full as the reader took it. The reader's time is
-	// wall-clock time, and on a loaded machine the OS or the collector may
-	// take the reader away in the middle of a datagram for longer than a
-	// bucket holds: charged whole, that one stall would empty the bucket
-	// of a source that had not been using the reader, and drop its next
-	// datagrams (a lone phone's BYE). Half a bucket: one stall, however
-	// long, leaves the source half of it, above the empty bucket that
-	// drops. A source that keeps the reader busy has no full bucket, and
-	// is charged all it takes.
+	// bucket was full as the reader took it. A datagram is charged the
+	// reader's CPU time, but the wall clock's where that cannot be read
+	// (the goroutine moved to another thread); the collector's work may
+	// also fall into it. Charged whole, one such stall, longer than a
+	// bucket holds, would empty the bucket of a source that had not been
+	// using the reader, and drop its next datagrams (a lone phone's BYE).
+	// Half a bucket: one stall, however long, leaves the source half of
+	// it, above the empty bucket that drops. A source that keeps the
+	// reader busy has no full bucket, and is charged all it takes.
 	shareCharge = shareBurst / 2
 	// shareBacklog is how many reads in a row must find a datagram
 	// waiting for the reader to count as saturated.
@@ -42,6 +42,11 @@ const (
 	// detector): a read that parks for the next datagram takes longer,
 	// unless they come more often than this.
 	shareWaiting = 200 * time.Microsecond
+	// shareStall is the wall-clock time over a datagram past which the
+	// reader may have been stalled: the datagram is then charged the CPU
+	// time its thread spent (a second system call, only then; a datagram
+	// takes 10 to 30 µs).
+	shareStall = 200 * time.Microsecond
 	// shareSweep is how often the buckets that have filled up again are
 	// forgotten.
 	shareSweep = time.Second
@@ -51,11 +56,14 @@ const (
 )
 
 // readerShare is a UDP socket as sipgo's reader sees it. It charges each
-// source the reader's time over its datagrams: from the end of the turn
-// the reader gives other goroutines (inTurn: its length is the load of the
-// machine, not the datagram's cost) or, without one, from the read that
-// returned the datagram, to the read of the next. Each source has a bucket of that time, refilled at half
-// the wall clock's pace and holding shareBurst at most. While the reader
+// source the reader's time over its datagrams: from the read that returned
+// the datagram, or the end of the turn the reader then gave other
+// goroutines (inTurn: its length is the load of the machine, not the
+// datagram's cost), to the read of the next. Past shareStall, the time is
+// the reader's thread's CPU time (threadCPU), so that a stall of the
+// machine (the OS running SIPp or a build on the reader's core, the host
+// taking the virtual CPU away) is charged to no one. Each source has a bucket of that time,
+// refilled at half the wall clock's pace and holding shareBurst at most. While the reader
 // is saturated (shareBacklog reads in a row found a datagram waiting), a
 // datagram from a source whose bucket is empty is dropped unparsed: only
 // what a source takes above half the reader, and only while others may
@@ -64,13 +72,15 @@ type readerShare struct {
 	net.PacketConn
 	local   net.Addr // the socket's address, as it returns it (compared by pointer)
 	now     func() time.Time
-	wait    func() // gives the other goroutines their turn
+	cpu     func() (time.Duration, bool) // the calling thread's CPU time (threadCPU)
+	wait    func()                       // gives the other goroutines their turn
 	trusted func(netip.Addr) bool
 	log     *slog.Logger
 
-	src      netip.Addr // the source of the datagram last returned, while the reader has it
-	returned time.Time  // when it was returned, or the end of its turn
-	backlog  int        // reads in a row that found a datagram waiting
+	src      netip.Addr    // the source of the datagram last returned, while the reader has it
+	returned time.Time     // when it was returned, or the end of its turn
+	spent    time.Duration // the thread's CPU time then, or -1 when it could not be read
+	backlog  int           // reads in a row that found a datagram waiting
 	swept    time.Time
 	buckets  map[netip.Addr]bucket
 	reported netip.Addr // the source last logged as held back
@@ -86,7 +96,7 @@ type readerShare struct {
 	oob     []byte
 	queued  func(wait time.Duration, now time.Time)
 	reads   uint
-	handed  atomic.Uint64 // datagrams handed on (yields), for tests
+	handed  atomic.Uint64 // datagrams handed on, for yieldEvery (and tests)
 }
 
 // stampEvery is how often a read asks for the datagram's arrival time: a
@@ -108,7 +118,7 @@ func (b bucket) refilled(now time.Time) bucket {
 }
 
 func newReaderShare(c net.PacketConn, trusted func(netip.Addr) bool, log *slog.Logger) *readerShare {
-	return &readerShare{PacketConn: c, now: time.Now, wait: runtime.Gosched,
+	return &readerShare{PacketConn: c, now: time.Now, cpu: threadCPU, wait: runtime.Gosched,
 		trusted: trusted, log: log, buckets: make(map[netip.Addr]bucket), reading: make(chan struct{})}
 }
 
@@ -138,7 +148,7 @@ func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 		if r.backlog >= shareBacklog && r.over(src, now) {
 			continue
 		}
-		r.src, r.returned = src, now
+		r.src, r.returned, r.spent = src, now, r.thread()
 		return n, addr, nil
 	}
 }
@@ -159,21 +169,43 @@ func (r *readerShare) read(b []byte) (int, net.Addr, time.Time, error) {
 	return n, net.UDPAddrFromAddrPort(ap), arrived, nil
 }
 
-// yield lets the other goroutines run, on the reader, before each
-// datagram is handed on; the datagram's cost is counted from the end of the
-// wait. A yield every 8 datagrams carried more on two cores, but put the
-// machine's stalls where the share charges a source, and held back phones
-// in a soak (docs/benchmarks.md, the eleventh round).
+// yieldEvery is how many datagrams the reader hands on between two
+// yields. A yield at every datagram kept reading and handling in lockstep
+// on one P: the reader waited for the goroutines it had just started
+// while its socket filled and the other core had time to spare
+// (docs/benchmarks.md, the eleventh round). The scheduler runs the newest
+// goroutine of a batch first, so a datagram may be overtaken by the last
+// of its batch, or of the next when the reader's turn comes before the
+// batch ran: about two batches, which TestEngineKeepsOrder allows.
+const yieldEvery = 8
+
+// yield lets the other goroutines run, on the reader, once every
+// yieldEvery datagrams handed on; the datagram's cost is counted from the
+// end of the wait.
 func (r *readerShare) yield() {
-	r.handed.Add(1)
+	if r.handed.Add(1)%yieldEvery != 0 {
+		return
+	}
 	r.wait()
-	r.returned = r.now()
+	r.returned, r.spent = r.now(), r.thread()
+}
+
+// thread returns the calling thread's CPU time, or -1 when it cannot be
+// read.
+func (r *readerShare) thread() time.Duration {
+	if d, ok := r.cpu(); ok {
+		return d
+	}
+	return -1
 }
 
 // charge takes the reader's time over the datagram last returned from its
-// source's bucket (shareCharge at most, from a full bucket). A bucket goes
-// down to -shareBurst at most: a source that took the reader while it was
-// idle owes little for it.
+// source's bucket (shareCharge at most, from a full bucket). Past
+// shareStall it is the thread's CPU time, when both readings are of one
+// thread: the CPU time is then no more than the wall clock's (a goroutine
+// that moved to another thread compares two threads' totals, and is
+// charged the wall clock's). A bucket goes down to -shareBurst at most: a
+// source that took the reader while it was idle owes little for it.
 func (r *readerShare) charge(now time.Time) {
 	if !r.src.IsValid() {
 		return
@@ -188,6 +220,11 @@ func (r *readerShare) charge(now time.Time) {
 		b = bucket{shareBurst, r.returned}
 	}
 	cost := now.Sub(r.returned)
+	if cost > shareStall && r.spent >= 0 {
+		if d := r.thread() - r.spent; d >= 0 && d <= cost {
+			cost = d
+		}
+	}
 	if b.refilled(r.returned).left >= shareBurst {
 		cost = min(cost, shareCharge)
 	}

@@ -16,6 +16,7 @@ import (
 type scriptedSocket struct {
 	net.PacketConn
 	clock *time.Time
+	cpu   *time.Duration // the reader's thread's CPU time
 	start time.Time
 	queue []scripted
 	last  scripted // the datagram last read
@@ -27,9 +28,14 @@ const scriptedCopy = 50 * time.Microsecond
 
 // scripted is a datagram from src, arriving at, which costs the reader
 // work once returned, and yield on a machine busy with other goroutines.
+// While the reader has it, the OS may also stall the reader's thread (its
+// wall-clock time, not its CPU's), and the goroutine may move to another
+// thread.
 type scripted struct {
 	src               string
 	at, work, yielded time.Duration
+	stall             time.Duration
+	moved             bool
 }
 
 func (s *scriptedSocket) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -41,6 +47,7 @@ func (s *scriptedSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 		*s.clock = at
 	}
 	*s.clock = s.clock.Add(scriptedCopy)
+	*s.cpu += scriptedCopy
 	return 1, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(s.last.src)), nil
 }
 
@@ -49,7 +56,7 @@ func (s *scriptedSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 func flow(src string, n int, every, work, yielded time.Duration) []scripted {
 	out := make([]scripted, n)
 	for i := range out {
-		out[i] = scripted{src, time.Duration(i) * every, work, yielded}
+		out[i] = scripted{src: src, at: time.Duration(i) * every, work: work, yielded: yielded}
 	}
 	return out
 }
@@ -75,10 +82,14 @@ type shareRun struct {
 func runShare(script []scripted, trusted string) shareRun {
 	start := time.Unix(1000, 0)
 	clock := start
-	sock := &scriptedSocket{clock: &clock, start: start, queue: script}
+	// the CPU time of the thread the reader runs on: another's after a
+	// move, a total of its own
+	cpu, thread := time.Duration(0), time.Duration(0)
+	sock := &scriptedSocket{clock: &clock, cpu: &cpu, start: start, queue: script}
 	r := newReaderShare(sock, func(a netip.Addr) bool { return trusted != "" && a == netip.MustParseAddrPort(trusted).Addr() },
 		slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
+	r.cpu = func() (time.Duration, bool) { return thread + cpu, true }
 	run := shareRun{read: map[string]int{}, used: map[string]time.Duration{}, waited: map[string]time.Duration{}}
 	for {
 		if _, _, err := r.ReadFrom(nil); err != nil {
@@ -88,9 +99,14 @@ func runShare(script []scripted, trusted string) shareRun {
 		run.saturated = run.saturated || r.backlog >= shareBacklog
 		run.read[d.src]++
 		run.waited[d.src] = max(run.waited[d.src], clock.Sub(start.Add(d.at)))
-		r.wait = func() { clock = clock.Add(d.yielded) }
+		// The other goroutines run on the reader's thread during its turn.
+		r.wait = func() { clock = clock.Add(d.yielded); cpu += d.yielded }
 		r.yield()
-		clock = clock.Add(d.work)
+		clock = clock.Add(d.work + d.stall)
+		cpu += d.work
+		if d.moved {
+			thread += time.Hour
+		}
 		run.used[d.src] += d.work
 	}
 	run.elapsed = clock.Sub(start)
@@ -115,9 +131,28 @@ func TestReaderShare(t *testing.T) {
 	// come while the reader yields (phones on the same machine answer
 	// during inTurn), so that the reader counts as saturated; on one of
 	// them the reader is taken away for longer than a bucket holds: the
-	// OS or the collector, not the datagram.
-	stalled := flow(heavy, 20, ms/5, ms/50, ms/5)
+	// OS or the collector, not the datagram. The reader yields once every
+	// yieldEvery datagrams, for the turns of them all. The collector's
+	// work is the reader's CPU time (an assist); the OS's is not, and is
+	// charged as wall-clock time only when the goroutine moved to another
+	// thread meanwhile.
+	stalled := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
 	stalled[4].work = 3 * shareBurst
+	stalledOS := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
+	stalledOS[4].stall = 3 * shareBurst
+	stalledMoved := slices.Clone(stalledOS)
+	stalledMoved[4].moved = true
+	// Two sources that each take 45 % of a saturated reader's CPU, one of
+	// them on a reader that the OS takes away for 5 ms at every tenth of
+	// its datagrams (SIPp and the proxy sharing the cores): charged as
+	// wall-clock time, the stalls would take it past half the reader.
+	busy := flow(heavy, 400, ms, 450*time.Microsecond, 0)
+	for i := range busy {
+		if i%10 == 9 {
+			busy[i].stall = 5 * ms
+		}
+	}
+	busy = arrivals(busy, flow(phone, 400, ms, 450*time.Microsecond, 0))
 	tests := []struct {
 		what    string
 		script  []scripted
@@ -132,9 +167,9 @@ func TestReaderShare(t *testing.T) {
 		saturated bool
 	}{
 		// 1000 OPTIONS a second, each 0.1 ms to parse, on a machine so
-		// loaded that the reader waits 0.95 ms for its turn: the reader
-		// is saturated, but the source takes a tenth of it.
-		{"cheap, on a loaded machine", arrivals(flow(heavy, 2000, ms, ms/10, 950*time.Microsecond), phones), "", 2000, 0, 0, true},
+		// loaded that the reader waits 0.95 ms a datagram for its turn:
+		// the reader is saturated, but the source takes a tenth of it.
+		{"cheap, on a loaded machine", arrivals(flow(heavy, 2000, ms, ms/10, yieldEvery*950*time.Microsecond), phones), "", 2000, 0, 0, true},
 		{"dear, twice what the reader does", arrivals(flow(heavy, 400, 5*ms, 10*ms, 0), phones), "", 0, 0.6, 40 * ms, true},
 		{"dear, alone", flow(heavy, 400, 5*ms, 10*ms, 0), "", 0, 0.8, 0, true},
 		{"two dear, half each", arrivals(flow(heavy, 200, 10*ms, 10*ms, 0), flow(phone, 200, 10*ms, 10*ms, 0)), "", 0, 0.4, 0, true},
@@ -145,6 +180,9 @@ func TestReaderShare(t *testing.T) {
 		{"dearer than a charge, twice what the reader does", arrivals(flow(heavy, 300, 7*ms, 15*ms, 0), phones), "", 0, 0.4, 40 * ms, true},
 		{"cheap, alone, one stall of the machine", stalled, "", 20, 0, 0, true},
 		{"cheap, one stall of the machine", arrivals(stalled, phones), "", 20, 0, 0, true},
+		{"cheap, the OS stalls the reader", arrivals(stalledOS, phones), "", 20, 0, 0, true},
+		{"cheap, the OS stalls the reader, which moves to another thread", arrivals(stalledMoved, phones), "", 20, 0, 0, true},
+		{"two just under half each, the OS stalling the reader", busy, "", 400, 0, 0, true},
 	}
 	for i, tc := range tests {
 		run := runShare(tc.script, tc.trusted)
@@ -170,16 +208,19 @@ func TestReaderShareBounded(t *testing.T) {
 	var script []scripted
 	for i := range shareMaxTracked + 100 {
 		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5060)
-		script = append(script, scripted{ap.String(), 0, time.Microsecond, 0})
+		script = append(script, scripted{src: ap.String(), work: time.Microsecond})
 	}
-	sock := &scriptedSocket{clock: &clock, start: clock, queue: script}
+	var cpu time.Duration
+	sock := &scriptedSocket{clock: &clock, cpu: &cpu, start: clock, queue: script}
 	r := newReaderShare(sock, nil, slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
+	r.cpu = func() (time.Duration, bool) { return cpu, true }
 	for {
 		if _, _, err := r.ReadFrom(nil); err != nil {
 			break
 		}
 		clock = clock.Add(sock.last.work)
+		cpu += sock.last.work
 	}
 	if n := len(r.buckets); n > shareMaxTracked {
 		t.Errorf("%d sources with a bucket, want at most %d", n, shareMaxTracked)
@@ -187,15 +228,15 @@ func TestReaderShareBounded(t *testing.T) {
 }
 
 // TestReaderShareYields: the reader gives the other goroutines their turn
-// at each datagram handed on, counts it, and counts the datagram's cost
-// from the end of that turn.
+// once every yieldEvery datagrams handed on, and the datagram's cost is
+// counted from the end of that turn.
 func TestReaderShareYields(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
 	waits := 0
 	r.wait = func() { waits++; clock = clock.Add(time.Millisecond) }
-	for _, n := range []int{1, 8, 25} {
+	for _, n := range []int{1, yieldEvery - 1, yieldEvery, 3*yieldEvery + 1} {
 		waits = 0
 		r.handed.Store(0)
 		for range n {
@@ -204,18 +245,18 @@ func TestReaderShareYields(t *testing.T) {
 			}
 			r.yield()
 		}
-		if waits != n || r.handed.Load() != uint64(n) {
-			t.Errorf("%d datagrams handed on: %d turns given, %d counted, want %d", n, waits, r.handed.Load(), n)
+		if want := n / yieldEvery; waits != want {
+			t.Errorf("%d datagrams handed on: %d turns given, want %d", n, waits, want)
 		}
-		if !r.returned.Equal(clock) {
+		if n%yieldEvery == 0 && !r.returned.Equal(clock) {
 			t.Errorf("%d datagrams handed on: the last one's cost counted from %v, want the end of the turn, %v", n, r.returned, clock)
 		}
 	}
 }
 
-// BenchmarkReaderShare measures what readerShare adds to a datagram: three
-// readings of the clock (around the read, after the yield) and a bucket's
-// update.
+// BenchmarkReaderShare measures what readerShare adds to a datagram: two
+// readings of the clock around the read, a third after the yield every
+// yieldEvery datagrams, and a bucket's update.
 func BenchmarkReaderShare(b *testing.B) {
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.wait = func() {}
