@@ -62,6 +62,10 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		e.tooLarge(info, data, len(data), limit)
 		return nil, nil
 	}
+	if !stream {
+		// Before the CANCEL's parse, which the share then charges.
+		e.inTurn(info.LocalAddr)
+	}
 	if bytes.HasPrefix(data, []byte("CANCEL ")) {
 		msg, n, err := e.parser.Parse(data, stream)
 		if req, ok := msg.(*sip.Request); ok && err == nil && req.IsCancel() {
@@ -69,8 +73,6 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 			req.SetTransport(transportName(info.Transport))
 			if stream {
 				e.guard.Delivered(addrPort(info.RemoteAddr))
-			} else {
-				e.inTurn(info.LocalAddr)
 			}
 			go e.onCancel(req, info.LocalAddr)
 			if !stream || n >= len(data) {
@@ -82,7 +84,6 @@ func (e *Engine) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		}
 	}
 	if !stream {
-		e.inTurn(info.LocalAddr)
 		data = markRFC2543(data, e.answered2543)
 		e.sawDatagram(info.LocalAddr, info.RemoteAddr, data)
 	}

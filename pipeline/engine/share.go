@@ -23,16 +23,10 @@ const (
 	// (half the reader's time) before its datagrams are dropped while
 	// others wait: the size of its bucket.
 	shareBurst = 20 * time.Millisecond
-	// shareCharge is the most one datagram is charged when its source's
-	// bucket was full as the reader took it. A datagram is charged the
-	// reader's CPU time, but the wall clock's where that cannot be read
-	// (the goroutine moved to another thread); the collector's work may
-	// also fall into it. Charged whole, one such stall, longer than a
-	// bucket holds, would empty the bucket of a source that had not been
-	// using the reader, and drop its next datagrams (a lone phone's BYE).
-	// Half a bucket: one stall, however long, leaves the source half of
-	// it, above the empty bucket that drops. A source that keeps the
-	// reader busy has no full bucket, and is charged all it takes.
+	// shareCharge is the most one datagram is charged from a full bucket:
+	// a stall the CPU time does not leave out (the collector's, or one
+	// charged by the wall clock) leaves a source that had not been using
+	// the reader half its bucket, above the empty one that drops.
 	shareCharge = shareBurst / 2
 	// shareBacklog is how many reads in a row must find a datagram
 	// waiting for the reader to count as saturated.
@@ -43,9 +37,8 @@ const (
 	// unless they come more often than this.
 	shareWaiting = 200 * time.Microsecond
 	// shareStall is the wall-clock time over a datagram past which the
-	// reader may have been stalled: the datagram is then charged the CPU
-	// time its thread spent (a second system call, only then; a datagram
-	// takes 10 to 30 µs).
+	// reader may have been stalled: the datagram is then charged its
+	// thread's CPU time, read a second time only then.
 	shareStall = 200 * time.Microsecond
 	// shareSweep is how often the buckets that have filled up again are
 	// forgotten.
@@ -56,18 +49,13 @@ const (
 )
 
 // readerShare is a UDP socket as sipgo's reader sees it. It charges each
-// source the reader's time over its datagrams: from the read that returned
-// the datagram, or the end of the turn the reader then gave other
-// goroutines (inTurn: its length is the load of the machine, not the
-// datagram's cost), to the read of the next. Past shareStall, the time is
-// the reader's thread's CPU time (threadCPU), so that a stall of the
-// machine (the OS running SIPp or a build on the reader's core, the host
-// taking the virtual CPU away) is charged to no one. Each source has a bucket of that time,
-// refilled at half the wall clock's pace and holding shareBurst at most. While the reader
-// is saturated (shareBacklog reads in a row found a datagram waiting), a
-// datagram from a source whose bucket is empty is dropped unparsed: only
-// what a source takes above half the reader, and only while others may
-// wait behind it. A source in trusted is never dropped.
+// source the reader's time over its datagrams (see charge) from a bucket
+// refilled at half the wall clock's pace and holding shareBurst at most.
+// While the reader is saturated (shareBacklog reads in a row found a
+// datagram waiting), a datagram from a source whose bucket is empty is
+// dropped unparsed: only what a source takes above half the reader, and
+// only while others may wait behind it. A source in trusted is never
+// dropped.
 type readerShare struct {
 	net.PacketConn
 	local   net.Addr // the socket's address, as it returns it (compared by pointer)
@@ -79,7 +67,7 @@ type readerShare struct {
 
 	src      netip.Addr    // the source of the datagram last returned, while the reader has it
 	returned time.Time     // when it was returned, or the end of its turn
-	spent    time.Duration // the thread's CPU time then, or -1 when it could not be read
+	cpuAt    time.Duration // the thread's CPU time then, or -1 when it could not be read
 	backlog  int           // reads in a row that found a datagram waiting
 	swept    time.Time
 	buckets  map[netip.Addr]bucket
@@ -148,7 +136,7 @@ func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 		if r.backlog >= shareBacklog && r.over(src, now) {
 			continue
 		}
-		r.src, r.returned, r.spent = src, now, r.thread()
+		r.src, r.returned, r.cpuAt = src, now, r.cpuTime()
 		return n, addr, nil
 	}
 }
@@ -187,12 +175,12 @@ func (r *readerShare) yield() {
 		return
 	}
 	r.wait()
-	r.returned, r.spent = r.now(), r.thread()
+	r.returned, r.cpuAt = r.now(), r.cpuTime()
 }
 
-// thread returns the calling thread's CPU time, or -1 when it cannot be
+// cpuTime returns the calling thread's CPU time, or -1 when it cannot be
 // read.
-func (r *readerShare) thread() time.Duration {
+func (r *readerShare) cpuTime() time.Duration {
 	if d, ok := r.cpu(); ok {
 		return d
 	}
@@ -200,12 +188,17 @@ func (r *readerShare) thread() time.Duration {
 }
 
 // charge takes the reader's time over the datagram last returned from its
-// source's bucket (shareCharge at most, from a full bucket). Past
-// shareStall it is the thread's CPU time, when both readings are of one
-// thread: the CPU time is then no more than the wall clock's (a goroutine
-// that moved to another thread compares two threads' totals, and is
-// charged the wall clock's). A bucket goes down to -shareBurst at most: a
-// source that took the reader while it was idle owes little for it.
+// source's bucket: from the read that returned it, or the end of the
+// reader's turn (inTurn: the machine's load, not the datagram's cost), to
+// now. Past shareStall it is the thread's CPU time, so that a stall of the
+// machine (another process on the reader's core; the host taking the
+// virtual CPU away, where the kernel accounts steal time) is charged to
+// no one, nor refills the bucket of the source it fell on. A CPU time
+// that is negative or over the wall clock's is taken for a move to
+// another thread (two threads' totals), and the wall clock's is charged.
+// From a full bucket one datagram takes shareCharge at most; a bucket
+// goes down to -shareBurst at most: a source that took the reader while
+// it was idle owes little for it.
 func (r *readerShare) charge(now time.Time) {
 	if !r.src.IsValid() {
 		return
@@ -219,16 +212,17 @@ func (r *readerShare) charge(now time.Time) {
 		}
 		b = bucket{shareBurst, r.returned}
 	}
-	cost := now.Sub(r.returned)
-	if cost > shareStall && r.spent >= 0 {
-		if d := r.thread() - r.spent; d >= 0 && d <= cost {
-			cost = d
+	cost, stalled := now.Sub(r.returned), time.Duration(0)
+	if cost > shareStall && r.cpuAt >= 0 {
+		if d := r.cpuTime() - r.cpuAt; d >= 0 && d <= cost {
+			cost, stalled = d, cost-d
 		}
 	}
 	if b.refilled(r.returned).left >= shareBurst {
 		cost = min(cost, shareCharge)
 	}
-	b = b.refilled(now)
+	b = b.refilled(now.Add(-stalled))
+	b.at = now
 	b.left = max(b.left-cost, -shareBurst)
 	r.buckets[src] = b
 }

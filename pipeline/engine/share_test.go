@@ -117,9 +117,10 @@ func runShare(script []scripted, trusted string) shareRun {
 // more than half of it has the excess of its datagrams dropped, so that
 // the others' wait no more than a few of its datagrams; its share counts
 // what parsing costs, not the turn the reader gives other goroutines, nor
-// more than shareCharge for one datagram from a full bucket; and a source
-// alone, a fair share, a reader that keeps up, a trusted source and one
-// stall of the machine are left alone.
+// the time the OS took the reader away, nor more than shareCharge for one
+// datagram from a full bucket; and a source alone, a fair share, a reader
+// that keeps up, a trusted source and stalls of the machine are left
+// alone.
 func TestReaderShare(t *testing.T) {
 	const (
 		heavy = "192.0.2.66:5060"
@@ -133,26 +134,37 @@ func TestReaderShare(t *testing.T) {
 	// them the reader is taken away for longer than a bucket holds: the
 	// OS or the collector, not the datagram. The reader yields once every
 	// yieldEvery datagrams, for the turns of them all. The collector's
-	// work is the reader's CPU time (an assist); the OS's is not, and is
-	// charged as wall-clock time only when the goroutine moved to another
-	// thread meanwhile.
+	// work is the reader's CPU time (an assist), capped from a full
+	// bucket; the OS's is not, and is charged, as wall-clock time, only
+	// when the goroutine moved to another thread meanwhile. The OS stalls
+	// two datagrams in a row: the second's bucket is not full.
 	stalled := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
 	stalled[4].work = 3 * shareBurst
 	stalledOS := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
-	stalledOS[4].stall = 3 * shareBurst
-	stalledMoved := slices.Clone(stalledOS)
-	stalledMoved[4].moved = true
+	stalledOS[4].stall, stalledOS[5].stall = 3*shareBurst, 3*shareBurst
+	stalledMoved := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
+	stalledMoved[4].stall, stalledMoved[4].moved = 3*shareBurst, true
 	// Two sources that each take 45 % of a saturated reader's CPU, one of
 	// them on a reader that the OS takes away for 5 ms at every tenth of
 	// its datagrams (SIPp and the proxy sharing the cores): charged as
-	// wall-clock time, the stalls would take it past half the reader.
+	// wall-clock time, the stalls would take it past half the reader. Its
+	// goroutine also moves to another thread over one datagram, which is
+	// then charged the wall clock's time, not the two threads' difference.
 	busy := flow(heavy, 400, ms, 450*time.Microsecond, 0)
 	for i := range busy {
 		if i%10 == 9 {
 			busy[i].stall = 5 * ms
 		}
 	}
+	busy[3].moved = true
 	busy = arrivals(busy, flow(phone, 400, ms, 450*time.Microsecond, 0))
+	// A dear source alone on a reader the OS takes away for longer than
+	// each datagram's work: charged its CPU time, it would be refilled
+	// faster than it is charged, were the stalls counted in its refill.
+	dearStalled := flow(heavy, 400, ms, ms, 0)
+	for i := range dearStalled {
+		dearStalled[i].stall = 3 * ms / 2
+	}
 	tests := []struct {
 		what    string
 		script  []scripted
@@ -183,6 +195,7 @@ func TestReaderShare(t *testing.T) {
 		{"cheap, the OS stalls the reader", arrivals(stalledOS, phones), "", 20, 0, 0, true},
 		{"cheap, the OS stalls the reader, which moves to another thread", arrivals(stalledMoved, phones), "", 20, 0, 0, true},
 		{"two just under half each, the OS stalling the reader", busy, "", 400, 0, 0, true},
+		{"dear, the OS stalling the reader", arrivals(dearStalled, phones), "", 0, 0, 100 * ms, true},
 	}
 	for i, tc := range tests {
 		run := runShare(tc.script, tc.trusted)
@@ -227,15 +240,54 @@ func TestReaderShareBounded(t *testing.T) {
 	}
 }
 
+// TestReaderShareCharge: what one datagram is charged, by the wall clock
+// and the thread's CPU time over it, and what its source's bucket holds
+// after.
+func TestReaderShareCharge(t *testing.T) {
+	ms := time.Millisecond
+	src := netip.MustParseAddr("192.0.2.10")
+	tests := []struct {
+		what       string
+		left       time.Duration // the bucket, as of the datagram's return
+		wall       time.Duration
+		cpuAt, cpu time.Duration // -1: could not be read
+		want       time.Duration // the bucket after
+		cpuRead    bool          // the CPU time is read at the next read
+	}{
+		{"within shareStall: the wall clock's", 5 * ms, shareStall, 0, 0, 5*ms + shareStall/2 - shareStall, false},
+		{"the CPU time", 5 * ms, 4 * ms, 10 * ms, 11 * ms, 5*ms + ms/2 - ms, true},
+		{"the CPU time, none read at the return", 5 * ms, 4 * ms, -1, 11 * ms, 5*ms + 2*ms - 4*ms, false},
+		{"the CPU time, none read at the next read", 5 * ms, 4 * ms, 10 * ms, -1, 5*ms + 2*ms - 4*ms, true},
+		{"another thread, behind", 5 * ms, 4 * ms, 10 * ms, 9 * ms, 5*ms + 2*ms - 4*ms, true},
+		{"another thread, ahead", 5 * ms, 4 * ms, 10 * ms, 15 * ms, 5*ms + 2*ms - 4*ms, true},
+		{"a stall of the CPU from a full bucket: shareCharge", shareBurst, 50 * ms, 10 * ms, 60 * ms, shareBurst - shareCharge, true},
+		{"down to -shareBurst at most", 5 * ms, 50 * ms, 10 * ms, 60 * ms, -shareBurst, true},
+	}
+	for _, tc := range tests {
+		start := time.Unix(1000, 0)
+		r := newReaderShare(nil, nil, slog.New(slog.DiscardHandler))
+		read := false
+		r.cpu = func() (time.Duration, bool) { read = true; return tc.cpu, tc.cpu >= 0 }
+		r.buckets[src] = bucket{tc.left, start}
+		r.src, r.returned, r.cpuAt = src, start, tc.cpuAt
+		r.charge(start.Add(tc.wall))
+		if got := r.buckets[src].left; got != tc.want || read != tc.cpuRead {
+			t.Errorf("%s: bucket %v after, CPU time read %v; want %v, %v", tc.what, got, read, tc.want, tc.cpuRead)
+		}
+	}
+}
+
 // TestReaderShareYields: the reader gives the other goroutines their turn
 // once every yieldEvery datagrams handed on, and the datagram's cost is
-// counted from the end of that turn.
+// counted from the end of that turn, in wall-clock and in CPU time.
 func TestReaderShareYields(t *testing.T) {
 	clock := time.Unix(1000, 0)
+	var cpu time.Duration
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
+	r.cpu = func() (time.Duration, bool) { return cpu, true }
 	waits := 0
-	r.wait = func() { waits++; clock = clock.Add(time.Millisecond) }
+	r.wait = func() { waits++; clock = clock.Add(time.Millisecond); cpu += time.Millisecond }
 	for _, n := range []int{1, yieldEvery - 1, yieldEvery, 3*yieldEvery + 1} {
 		waits = 0
 		r.handed.Store(0)
@@ -248,15 +300,17 @@ func TestReaderShareYields(t *testing.T) {
 		if want := n / yieldEvery; waits != want {
 			t.Errorf("%d datagrams handed on: %d turns given, want %d", n, waits, want)
 		}
-		if n%yieldEvery == 0 && !r.returned.Equal(clock) {
-			t.Errorf("%d datagrams handed on: the last one's cost counted from %v, want the end of the turn, %v", n, r.returned, clock)
+		if n%yieldEvery == 0 && (!r.returned.Equal(clock) || r.cpuAt != cpu) {
+			t.Errorf("%d datagrams handed on: the last one's cost counted from %v and %v of CPU, want the end of the turn, %v and %v",
+				n, r.returned, r.cpuAt, clock, cpu)
 		}
 	}
 }
 
 // BenchmarkReaderShare measures what readerShare adds to a datagram: two
-// readings of the clock around the read, a third after the yield every
-// yieldEvery datagrams, and a bucket's update.
+// readings of the clock around the read, one of the thread's CPU time (a
+// system call), a reading of each after the yield every yieldEvery
+// datagrams, and a bucket's update.
 func BenchmarkReaderShare(b *testing.B) {
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.wait = func() {}
