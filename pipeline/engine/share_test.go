@@ -137,7 +137,8 @@ func TestReaderShare(t *testing.T) {
 	// work is the reader's CPU time (an assist), capped from a full
 	// bucket; the OS's is not, and is charged, as wall-clock time, only
 	// when the goroutine moved to another thread meanwhile. The OS stalls
-	// two datagrams in a row: the second's bucket is not full.
+	// two datagrams in a row: charged by the wall clock, the first would
+	// leave the second's bucket not full, and the second would empty it.
 	stalled := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
 	stalled[4].work = 3 * shareBurst
 	stalledOS := flow(heavy, 20, ms/5, ms/50, yieldEvery*ms/5)
@@ -260,7 +261,7 @@ func TestReaderShareCharge(t *testing.T) {
 		{"the CPU time, none read at the next read", 5 * ms, 4 * ms, 10 * ms, -1, 5*ms + 2*ms - 4*ms, true},
 		{"another thread, behind", 5 * ms, 4 * ms, 10 * ms, 9 * ms, 5*ms + 2*ms - 4*ms, true},
 		{"another thread, ahead", 5 * ms, 4 * ms, 10 * ms, 15 * ms, 5*ms + 2*ms - 4*ms, true},
-		{"a stall of the CPU from a full bucket: shareCharge", shareBurst, 50 * ms, 10 * ms, 60 * ms, shareBurst - shareCharge, true},
+		{"a collector's assist from a full bucket: shareCharge", shareBurst, 50 * ms, 10 * ms, 60 * ms, shareBurst - shareCharge, true},
 		{"down to -shareBurst at most", 5 * ms, 50 * ms, 10 * ms, 60 * ms, -shareBurst, true},
 	}
 	for _, tc := range tests {
@@ -271,8 +272,11 @@ func TestReaderShareCharge(t *testing.T) {
 		r.buckets[src] = bucket{tc.left, start}
 		r.src, r.returned, r.cpuAt = src, start, tc.cpuAt
 		r.charge(start.Add(tc.wall))
-		if got := r.buckets[src].left; got != tc.want || read != tc.cpuRead {
-			t.Errorf("%s: bucket %v after, CPU time read %v; want %v, %v", tc.what, got, read, tc.want, tc.cpuRead)
+		// The bucket is as of the charge: a stall left out is not
+		// refilled later either.
+		if got := r.buckets[src]; got.left != tc.want || !got.at.Equal(start.Add(tc.wall)) || read != tc.cpuRead {
+			t.Errorf("%s: bucket %v as of %v after, CPU time read %v; want %v as of %v, %v",
+				tc.what, got.left, got.at, read, tc.want, start.Add(tc.wall), tc.cpuRead)
 		}
 	}
 }
