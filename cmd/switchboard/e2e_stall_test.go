@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,7 +185,8 @@ func TestSecurityOneSourceStallsUDP(t *testing.T) {
 // does not. Not parallel, as the test above: it measures how soon the proxy
 // answers, which other tests' load would change.
 func TestSecurityOneSourceHoldsUDPReader(t *testing.T) {
-	p := secStartProxy(t, false)
+	httpAddr := net.JoinHostPort(proxyIP, strconv.Itoa(freePort(t, "tcp", proxyIP)))
+	p := startProxy(t, secConfig(t, false)+fmt.Sprintf("\n[http]\nlisten = %q\n", httpAddr))
 	routes := "\r\nRoute: " + strings.Repeat("<sip:a@h;lr>,", 4000) + "<sip:a@h;lr>"
 	late, _ := stallAttack(t, p, 12*time.Millisecond, 500, func(_ int, local string) string {
 		return stallRequest(local, nil, routes)
@@ -191,5 +194,12 @@ func TestSecurityOneSourceHoldsUDPReader(t *testing.T) {
 	if len(late) > 0 {
 		t.Errorf("OPTIONS %v of %d not answered within %v while one source sent 80 lists of 4000 Routes a second", late, stallProbes, stallDeadline)
 	}
-	t.Logf("the attacker was held back: %v", p.logSays("udp source held back", 0))
+	// The log names a source held back once; the counter counts every
+	// datagram dropped.
+	logged := p.logSays("udp source held back", 0)
+	dropped := secGauge(t, "http://"+httpAddr, "switchboard_udp_held_back_total")
+	if dropped == "" || logged != (dropped != "0") {
+		t.Errorf("the log says the attacker was held back: %v; switchboard_udp_held_back_total is %q", logged, dropped)
+	}
+	t.Logf("the attacker was held back: %v (%s datagrams dropped)", logged, dropped)
 }

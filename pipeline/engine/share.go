@@ -85,6 +85,7 @@ type readerShare struct {
 	queued  func(wait time.Duration, now time.Time)
 	reads   uint
 	handed  atomic.Uint64 // datagrams handed on, for yieldEvery (and tests)
+	held    atomic.Uint64 // datagrams dropped unparsed (switchboard_udp_held_back_total)
 }
 
 // stampEvery is how often a read asks for the datagram's arrival time: a
@@ -235,6 +236,7 @@ func (r *readerShare) over(src netip.Addr, now time.Time) bool {
 	if !ok || b.refilled(now).left > 0 || r.trusted != nil && r.trusted(src) {
 		return false
 	}
+	r.held.Add(1)
 	if src != r.reported {
 		r.reported = src
 		r.log.Info("udp source held back: it took more than half of the socket's reader", "source", src.String())
@@ -267,6 +269,18 @@ func (e *Engine) addShare(c net.PacketConn) *readerShare {
 	list = append(slices.Clip(list), r)
 	e.shares.Store(&list)
 	return r
+}
+
+// UDPHeldBack returns how many datagrams the UDP sockets' readers dropped
+// unparsed because their source took more than half of a saturated reader.
+func (e *Engine) UDPHeldBack() uint64 {
+	var n uint64
+	if l := e.shares.Load(); l != nil {
+		for _, r := range *l {
+			n += r.held.Load()
+		}
+	}
+	return n
 }
 
 // trustedSource reports whether src is in [server] trusted_sources, or

@@ -76,6 +76,7 @@ type shareRun struct {
 	elapsed time.Duration
 	// saturated: the reader counted as saturated at some read
 	saturated bool
+	held      uint64 // the share's count of datagrams dropped
 }
 
 // runShare reads the script through a readerShare that trusts trusted.
@@ -110,6 +111,7 @@ func runShare(script []scripted, trusted string) shareRun {
 		run.used[d.src] += d.work
 	}
 	run.elapsed = clock.Sub(start)
+	run.held = r.held.Load()
 	return run
 }
 
@@ -207,6 +209,13 @@ func TestReaderShare(t *testing.T) {
 		}
 		if tc.maxWait > 0 && run.waited[phone] > tc.maxWait {
 			t.Errorf("test %d (%s): a phone's datagram waited %v, want at most %v", i, tc.what, run.waited[phone], tc.maxWait)
+		}
+		read := 0
+		for _, n := range run.read {
+			read += n
+		}
+		if want := uint64(len(tc.script) - read); run.held != want {
+			t.Errorf("test %d (%s): %d datagrams counted as held back, want %d", i, tc.what, run.held, want)
 		}
 		// A source left alone only because the reader kept up would
 		// test nothing of the share.

@@ -113,6 +113,9 @@ func New(g Gauges) *Metrics {
 	if g.OverloadRefused != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_overload_refused_total", Help: "New dialog-creating requests refused 503 for a standing queue (server.overload_delay)."}, g.OverloadRefused))
 	}
+	if g.UDPHeldBack != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_udp_held_back_total", Help: "UDP datagrams dropped unparsed because their source took more than half of a saturated socket reader (server.trusted_sources are never dropped)."}, g.UDPHeldBack))
+	}
 	return m
 }
 
@@ -126,6 +129,9 @@ type Gauges struct {
 	QueueDelay, Overloaded func() float64
 	// OverloadRefused is optional: the requests shed, a counter.
 	OverloadRefused func() float64
+	// UDPHeldBack is optional: the datagrams the UDP readers' share
+	// dropped, a counter.
+	UDPHeldBack func() float64
 	// CertificateExpiry returns when each TLS certificate presented
 	// expires, by its file.
 	CertificateExpiry func() map[string]time.Time

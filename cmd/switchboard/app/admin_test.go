@@ -93,7 +93,7 @@ func TestAdmin(t *testing.T) {
 	}{
 		{"GET", "/health", "", 200, []string{`"ok"`}},
 		{"GET", "/ready", "", 200, []string{`"ready"`}},
-		{"GET", "/metrics", "", 200, []string{"switchboard_registrations 2", "switchboard_transactions_in_flight 0", "switchboard_overloaded 0", "switchboard_overload_refused_total 0", "go_goroutines", "switchboard_config_info"}},
+		{"GET", "/metrics", "", 200, []string{"switchboard_registrations 2", "switchboard_transactions_in_flight 0", "switchboard_overloaded 0", "switchboard_overload_refused_total 0", "switchboard_udp_held_back_total 0", "go_goroutines", "switchboard_config_info"}},
 		{"GET", "/admin/registrations", "", 401, []string{"missing or wrong token"}},
 		{"GET", "/admin/registrations", "wrong-token-wrong-token", 401, nil},
 		{"GET", "/admin/registrations", token, 200, []string{`"aor": "alice"`, `"aor": "bob"`, `"contact": "sip:alice@192.0.2.1"`}},

@@ -445,6 +445,7 @@ func gauges(store location.Store, svc *pipeline.Services, eng *engine.Engine) me
 		Completed:       func() float64 { return float64(eng.Completed()) },
 		QueueDelay:      func() float64 { return eng.QueueDelay().Seconds() },
 		OverloadRefused: func() float64 { return float64(eng.OverloadRefused()) },
+		UDPHeldBack:     func() float64 { return float64(eng.UDPHeldBack()) },
 		Overloaded: func() float64 {
 			if eng.Overloaded() {
 				return 1
