@@ -193,14 +193,13 @@ func (r *readerShare) cpuTime() time.Duration {
 // reader's turn (inTurn: the machine's load, not the datagram's cost), to
 // now. Past shareStall it is the thread's CPU time, so that a stall of the
 // machine (another process on the reader's core; the host taking the
-// virtual CPU away, where the kernel accounts steal time) is charged to
-// no one, nor refills the bucket of the source it fell on. A difference
-// of CPU times below zero or over the wall clock's is taken for a move to
-// another thread (two threads' totals), and the wall clock's is charged,
-// as it is where the CPU time cannot be read.
-// From a full bucket one datagram takes shareCharge at most; a bucket
-// goes down to -shareBurst at most: a source that took the reader while
-// it was idle owes little for it.
+// virtual CPU away, where the kernel accounts steal time) is charged to no
+// one, nor refills the bucket of the source it fell on. A difference of CPU
+// times below zero or over the wall clock's is taken for a move to another
+// thread (two threads' totals), and the wall clock's is charged, as it is
+// where the CPU time cannot be read. From a full bucket one datagram takes
+// shareCharge at most; a bucket goes down to -shareBurst at most: a source
+// that took the reader while it was idle owes little for it.
 func (r *readerShare) charge(now time.Time) {
 	if !r.src.IsValid() {
 		return
