@@ -60,8 +60,8 @@ type readerShare struct {
 	net.PacketConn
 	local   net.Addr // the socket's address, as it returns it (compared by pointer)
 	now     func() time.Time
-	cpu     func() (time.Duration, bool) // the calling thread's CPU time (threadCPU)
-	wait    func()                       // gives the other goroutines their turn
+	cpu     func() time.Duration // the calling thread's CPU time, -1 if unknown (threadCPU)
+	wait    func()               // gives the other goroutines their turn
 	trusted func(netip.Addr) bool
 	log     *slog.Logger
 
@@ -137,7 +137,7 @@ func (r *readerShare) ReadFrom(b []byte) (int, net.Addr, error) {
 		if r.backlog >= shareBacklog && r.over(src, now) {
 			continue
 		}
-		r.src, r.returned, r.cpuAt = src, now, r.cpuTime()
+		r.src, r.returned, r.cpuAt = src, now, r.cpu()
 		return n, addr, nil
 	}
 }
@@ -176,16 +176,7 @@ func (r *readerShare) yield() {
 		return
 	}
 	r.wait()
-	r.returned, r.cpuAt = r.now(), r.cpuTime()
-}
-
-// cpuTime returns the calling thread's CPU time, or -1 when it cannot be
-// read.
-func (r *readerShare) cpuTime() time.Duration {
-	if d, ok := r.cpu(); ok {
-		return d
-	}
-	return -1
+	r.returned, r.cpuAt = r.now(), r.cpu()
 }
 
 // charge takes the reader's time over the datagram last returned from its
@@ -215,7 +206,7 @@ func (r *readerShare) charge(now time.Time) {
 	}
 	cost, stalled := now.Sub(r.returned), time.Duration(0)
 	if cost > shareStall && r.cpuAt >= 0 {
-		if d := r.cpuTime() - r.cpuAt; d >= 0 && d <= cost {
+		if d := r.cpu() - r.cpuAt; d >= 0 && d <= cost {
 			cost, stalled = d, cost-d
 		}
 	}

@@ -90,7 +90,7 @@ func runShare(script []scripted, trusted string) shareRun {
 	r := newReaderShare(sock, func(a netip.Addr) bool { return trusted != "" && a == netip.MustParseAddrPort(trusted).Addr() },
 		slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
-	r.cpu = func() (time.Duration, bool) { return thread + cpu, true }
+	r.cpu = func() time.Duration { return thread + cpu }
 	run := shareRun{read: map[string]int{}, used: map[string]time.Duration{}, waited: map[string]time.Duration{}}
 	for {
 		if _, _, err := r.ReadFrom(nil); err != nil {
@@ -237,7 +237,7 @@ func TestReaderShareBounded(t *testing.T) {
 	sock := &scriptedSocket{clock: &clock, cpu: &cpu, start: clock, queue: script}
 	r := newReaderShare(sock, nil, slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
-	r.cpu = func() (time.Duration, bool) { return cpu, true }
+	r.cpu = func() time.Duration { return cpu }
 	for {
 		if _, _, err := r.ReadFrom(nil); err != nil {
 			break
@@ -277,7 +277,7 @@ func TestReaderShareCharge(t *testing.T) {
 		start := time.Unix(1000, 0)
 		r := newReaderShare(nil, nil, slog.New(slog.DiscardHandler))
 		read := false
-		r.cpu = func() (time.Duration, bool) { read = true; return tc.cpu, tc.cpu >= 0 }
+		r.cpu = func() time.Duration { read = true; return tc.cpu }
 		r.buckets[src] = bucket{tc.left, start}
 		r.src, r.returned, r.cpuAt = src, start, tc.cpuAt
 		r.charge(start.Add(tc.wall))
@@ -298,7 +298,7 @@ func TestReaderShareYields(t *testing.T) {
 	var cpu time.Duration
 	r := newReaderShare(fixedSocket{from: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 5060}}, nil, slog.New(slog.DiscardHandler))
 	r.now = func() time.Time { return clock }
-	r.cpu = func() (time.Duration, bool) { return cpu, true }
+	r.cpu = func() time.Duration { return cpu }
 	waits := 0
 	r.wait = func() { waits++; clock = clock.Add(time.Millisecond); cpu += time.Millisecond }
 	for _, n := range []int{1, yieldEvery - 1, yieldEvery, 3*yieldEvery + 1} {

@@ -13,12 +13,13 @@ import (
 // the kernel accounts steal time (CONFIG_PARAVIRT_TIME_ACCOUNTING); it
 // counts the interrupts served on the thread unless the kernel accounts
 // those apart (CONFIG_IRQ_TIME_ACCOUNTING). A raw system call: it cannot
-// block, and the goroutine keeps its thread.
-func threadCPU() (time.Duration, bool) {
+// block, and the goroutine keeps its thread. It returns -1 when the clock
+// cannot be read.
+func threadCPU() time.Duration {
 	var ts unix.Timespec
 	_, _, errno := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_THREAD_CPUTIME_ID, uintptr(unsafe.Pointer(&ts)), 0)
 	if errno != 0 {
-		return 0, false
+		return -1
 	}
-	return time.Duration(ts.Nano()), true
+	return time.Duration(ts.Nano())
 }

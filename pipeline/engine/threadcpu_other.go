@@ -4,6 +4,6 @@ package engine
 
 import "time"
 
-// threadCPU reports no thread CPU time: the reader's share charges the
-// wall clock instead.
-func threadCPU() (time.Duration, bool) { return 0, false }
+// threadCPU reports no thread CPU time (-1): the reader's share charges
+// the wall clock instead.
+func threadCPU() time.Duration { return -1 }
