@@ -226,11 +226,12 @@ func (e *Engine) listen(l config.Listen) error {
 		if err != nil {
 			return err
 		}
-		ap := conn.LocalAddr().(*net.UDPAddr).AddrPort()
-		e.setReceiveBuffer(conn.(*net.UDPConn), ap)
+		udp := conn.(*net.UDPConn)
+		ap := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		e.setReceiveBuffer(udp, ap)
 		e.addSocket("UDP", ap, l.Advertise)
 		e.closers = append(e.closers, conn.Close)
-		share := e.watchParses(e.addShare(conn))
+		share := e.watchParses(e.addShare(rawUDPConn(udp)))
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

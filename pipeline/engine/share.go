@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -80,12 +81,19 @@ type readerShare struct {
 	// stamped is the socket when the kernel stamps each datagram with
 	// its arrival (stampArrivals): queued is then told how long every
 	// stampEvery-th waited to be read.
-	stamped *net.UDPConn
+	stamped msgReader
 	oob     []byte
 	queued  func(wait time.Duration, now time.Time)
 	reads   uint
 	handed  atomic.Uint64 // datagrams handed on, for yieldEvery (and tests)
 	held    atomic.Uint64 // datagrams dropped unparsed (switchboard_udp_held_back_total)
+}
+
+// msgReader is a UDP socket that reads a datagram with its control
+// messages: *net.UDPConn, rawUDP.
+type msgReader interface {
+	syscall.Conn
+	ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error)
 }
 
 // stampEvery is how often a read asks for the datagram's arrival time: a
@@ -249,8 +257,8 @@ func (r *readerShare) sweep(now time.Time) {
 func (e *Engine) addShare(c net.PacketConn) *readerShare {
 	r := newReaderShare(c, e.trustedSource, e.log)
 	r.local = c.LocalAddr()
-	if udp, ok := c.(*net.UDPConn); ok && stampArrivals(udp) {
-		r.stamped, r.oob, r.queued = udp, make([]byte, stampOOB), e.overload.queuedIn()
+	if m, ok := c.(msgReader); ok && stampArrivals(m) {
+		r.stamped, r.oob, r.queued = m, make([]byte, stampOOB), e.overload.queuedIn()
 	}
 	var list []*readerShare
 	if l := e.shares.Load(); l != nil {

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"net"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -13,7 +13,7 @@ var stampOOB = unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))
 
 // stampArrivals asks the kernel to stamp each datagram c receives with the
 // time it arrived (SO_TIMESTAMPNS), and reports whether it will.
-func stampArrivals(c *net.UDPConn) bool {
+func stampArrivals(c syscall.Conn) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return false

@@ -3,7 +3,7 @@
 package engine
 
 import (
-	"net"
+	"syscall"
 	"time"
 )
 
@@ -11,7 +11,7 @@ import (
 var stampOOB = 0
 
 // stampArrivals reports that the kernel stamps no datagram.
-func stampArrivals(*net.UDPConn) bool { return false }
+func stampArrivals(syscall.Conn) bool { return false }
 
 // arrivedAt finds no receive time: no datagram is stamped.
 func arrivedAt([]byte) (time.Time, bool) { return time.Time{}, false }
