@@ -17,11 +17,11 @@ import (
 // socket as the standard ones do, but the Go runtime is not told of them.
 // A system call the runtime is told of wakes its monitor thread (sysmon)
 // from its deep sleep whenever every P was idle, and the monitor then
-// polls every 20 µs for a millisecond or more: a proxy at a third of a core
-// went idle between most datagrams, and the monitor's wakes took a tenth
-// of its CPU (docs/benchmarks.md, the thirteenth round). A datagram's
-// read or write on a non-blocking socket never blocks, so the runtime
-// loses nothing by not knowing.
+// polls every 20 µs for a millisecond or more; a proxy under moderate load
+// goes idle between most datagrams, so the monitor's wakes cost it dearly
+// (docs/benchmarks.md, the thirteenth round). A datagram's read or write
+// on a non-blocking socket never blocks, so the runtime loses nothing by
+// not knowing.
 type rawUDP struct {
 	*net.UDPConn
 	raw syscall.RawConn
