@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -135,7 +136,11 @@ func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
 	if op.errno != 0 {
 		return 0, nil, c.opError("read", nil, os.NewSyscallError("recvfrom", op.errno))
 	}
-	return op.n, c.fromSockaddr(&op.sa), nil
+	from := c.fromSockaddr(&op.sa)
+	if from == nil {
+		return 0, nil, c.opError("read", nil, errNoSource)
+	}
+	return op.n, from, nil
 }
 
 // ReadMsgUDPAddrPort reads the next datagram with its control messages,
@@ -158,7 +163,7 @@ func (c *rawUDP) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr net
 // socket does not speak) goes the standard way, errors and all.
 func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
-	if !ok || ua.Zone != "" {
+	if !ok || ua == nil || ua.Zone != "" {
 		return c.UDPConn.WriteTo(b, addr)
 	}
 	op := getOp()
@@ -235,13 +240,26 @@ func sockaddrAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// zoneNames caches the names of interfaces by index, for link-local
+// sources: looking one up lists every interface.
+var zoneNames sync.Map // uint32 → string
+
 // zoneName names the interface with index id, or gives the index.
 func zoneName(id uint32) string {
-	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
-		return ifi.Name
+	if name, ok := zoneNames.Load(id); ok {
+		return name.(string)
 	}
-	return strconv.FormatUint(uint64(id), 10)
+	name := strconv.FormatUint(uint64(id), 10)
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		name = ifi.Name
+	}
+	zoneNames.Store(id, name)
+	return name
 }
+
+// errNoSource is a datagram read without an IPv4 or IPv6 source, which a
+// UDP socket does not return.
+var errNoSource = errors.New("datagram without an IP source")
 
 // udpAddr is a net.UDPAddr with room for its IP: one allocation a
 // datagram, as net.UDPConn's read makes.

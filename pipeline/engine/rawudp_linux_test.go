@@ -3,9 +3,12 @@ package engine
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestRawUDP checks that rawUDP reads and writes what net.UDPConn does,
@@ -62,6 +65,9 @@ func TestRawUDP(t *testing.T) {
 			}
 
 			// A datagram out, written the raw way, arrives from the socket.
+			if !new(rawOp).setSockaddr(from.(*net.UDPAddr), c.(*rawUDP).v6) {
+				t.Fatalf("%v: WriteTo would not take the raw way", from)
+			}
 			if n, err := c.WriteTo([]byte("SIP/2.0 200 OK"), from); err != nil || n != 14 {
 				t.Fatalf("WriteTo = %d, %v", n, err)
 			}
@@ -155,5 +161,45 @@ func TestRawUDPErrors(t *testing.T) {
 	}
 	if _, _, _, _, err := c.(msgReader).ReadMsgUDPAddrPort(b, nil); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("ReadMsgUDPAddrPort on a closed socket = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestRawSockaddr checks the addresses a raw write names, and that they
+// read back as written: the family the socket speaks, the port in network
+// byte order, and a refusal of what the socket cannot name.
+func TestRawSockaddr(t *testing.T) {
+	cases := []struct {
+		addr   string
+		v6     bool
+		ok     bool
+		family uint16
+		bytes  []byte // the sockaddr's first bytes after the family: the port
+		back   string // as read back
+	}{
+		{"192.0.2.10:5060", false, true, 2, []byte{0x13, 0xc4}, "192.0.2.10:5060"},
+		{"192.0.2.10:5060", true, true, 10, []byte{0x13, 0xc4}, "[::ffff:192.0.2.10]:5060"},
+		{"[2001:db8::1]:65535", true, true, 10, []byte{0xff, 0xff}, "[2001:db8::1]:65535"},
+		{"[2001:db8::1]:5060", false, false, 0, nil, ""},
+		{"192.0.2.10:70000", false, false, 0, nil, ""},
+	}
+	for _, tc := range cases {
+		host, port, _ := net.SplitHostPort(tc.addr)
+		p, _ := strconv.Atoi(port)
+		a := &net.UDPAddr{IP: net.ParseIP(host), Port: p}
+		op := new(rawOp)
+		if ok := op.setSockaddr(a, tc.v6); ok != tc.ok {
+			t.Errorf("%s (IPv6 socket %v): named %v, want %v", tc.addr, tc.v6, ok, tc.ok)
+			continue
+		}
+		if !tc.ok {
+			continue
+		}
+		raw := (*[4]byte)(unsafe.Pointer(&op.sa))
+		if op.sa.Addr.Family != tc.family || raw[2] != tc.bytes[0] || raw[3] != tc.bytes[1] {
+			t.Errorf("%s (IPv6 socket %v): family %d, port bytes % x; want %d, % x", tc.addr, tc.v6, op.sa.Addr.Family, raw[2:4], tc.family, tc.bytes)
+		}
+		if got := sockaddrAddrPort(&op.sa); got != netip.MustParseAddrPort(tc.back) {
+			t.Errorf("%s (IPv6 socket %v): reads back as %v, want %s", tc.addr, tc.v6, got, tc.back)
+		}
 	}
 }
