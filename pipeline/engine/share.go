@@ -73,6 +73,10 @@ type readerShare struct {
 	swept    time.Time
 	buckets  map[netip.Addr]bucket
 	reported netip.Addr // the source last logged as held back
+	// walled counts the datagrams past shareStall charged by the wall
+	// clock (the CPU time unreadable, or the reader moved to another
+	// thread), for the line that names a source held back.
+	walled uint64
 	// reading is closed at sipgo's first read: sipgo has the socket in
 	// its pool then, and sends from it (see awaitUDP).
 	reading     chan struct{}
@@ -213,9 +217,11 @@ func (r *readerShare) charge(now time.Time) {
 		b = bucket{shareBurst, r.returned}
 	}
 	cost, stalled := now.Sub(r.returned), time.Duration(0)
-	if cost > shareStall && r.cpuAt >= 0 {
-		if d := r.cpu() - r.cpuAt; d >= 0 && d <= cost {
+	if cost > shareStall {
+		if d, ok := r.cpuSince(); ok && d <= cost {
 			cost, stalled = d, cost-d
+		} else {
+			r.walled++
 		}
 	}
 	if b.refilled(r.returned).left >= shareBurst {
@@ -225,6 +231,16 @@ func (r *readerShare) charge(now time.Time) {
 	b.at = now
 	b.left = max(b.left-cost, -shareBurst)
 	r.buckets[src] = b
+}
+
+// cpuSince returns the reader's thread's CPU time since cpuAt, or false
+// when either reading is missing or the difference is below zero.
+func (r *readerShare) cpuSince() (time.Duration, bool) {
+	if r.cpuAt < 0 {
+		return 0, false
+	}
+	d := r.cpu() - r.cpuAt
+	return d, d >= 0
 }
 
 // over reports whether src has taken its share and more, and is not
@@ -237,7 +253,8 @@ func (r *readerShare) over(src netip.Addr, now time.Time) bool {
 	r.held.Add(1)
 	if src != r.reported {
 		r.reported = src
-		r.log.Info("udp source held back: it took more than half of the socket's reader", "source", src.String())
+		r.log.Info("udp source held back: it took more than half of the socket's reader", "source", src.String(),
+			"stalls_charged_by_wall_clock", r.walled)
 	}
 	return true
 }

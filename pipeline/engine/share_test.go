@@ -263,15 +263,16 @@ func TestReaderShareCharge(t *testing.T) {
 		cpuAt, cpu time.Duration // -1: could not be read
 		want       time.Duration // the bucket after
 		cpuRead    bool          // the CPU time is read at the next read
+		walled     bool          // a stall charged by the wall clock, and counted
 	}{
-		{"within shareStall: the wall clock's", 5 * ms, shareStall, 0, 0, 5*ms + shareStall/2 - shareStall, false},
-		{"the CPU time", 5 * ms, 4 * ms, 10 * ms, 11 * ms, 5*ms + ms/2 - ms, true},
-		{"the CPU time, none read at the return", 5 * ms, 4 * ms, -1, 11 * ms, 5*ms + 2*ms - 4*ms, false},
-		{"the CPU time, none read at the next read", 5 * ms, 4 * ms, 10 * ms, -1, 5*ms + 2*ms - 4*ms, true},
-		{"another thread, behind", 5 * ms, 4 * ms, 10 * ms, 9 * ms, 5*ms + 2*ms - 4*ms, true},
-		{"another thread, ahead", 5 * ms, 4 * ms, 10 * ms, 15 * ms, 5*ms + 2*ms - 4*ms, true},
-		{"a collector's assist from a full bucket: shareCharge", shareBurst, 50 * ms, 10 * ms, 60 * ms, shareBurst - shareCharge, true},
-		{"down to -shareBurst at most", 5 * ms, 50 * ms, 10 * ms, 60 * ms, -shareBurst, true},
+		{"within shareStall: the wall clock's", 5 * ms, shareStall, 0, 0, 5*ms + shareStall/2 - shareStall, false, false},
+		{"the CPU time", 5 * ms, 4 * ms, 10 * ms, 11 * ms, 5*ms + ms/2 - ms, true, false},
+		{"the CPU time, none read at the return", 5 * ms, 4 * ms, -1, 11 * ms, 5*ms + 2*ms - 4*ms, false, true},
+		{"the CPU time, none read at the next read", 5 * ms, 4 * ms, 10 * ms, -1, 5*ms + 2*ms - 4*ms, true, true},
+		{"another thread, behind", 5 * ms, 4 * ms, 10 * ms, 9 * ms, 5*ms + 2*ms - 4*ms, true, true},
+		{"another thread, ahead", 5 * ms, 4 * ms, 10 * ms, 15 * ms, 5*ms + 2*ms - 4*ms, true, true},
+		{"a collector's assist from a full bucket: shareCharge", shareBurst, 50 * ms, 10 * ms, 60 * ms, shareBurst - shareCharge, true, false},
+		{"down to -shareBurst at most", 5 * ms, 50 * ms, 10 * ms, 60 * ms, -shareBurst, true, false},
 	}
 	for _, tc := range tests {
 		start := time.Unix(1000, 0)
@@ -286,6 +287,9 @@ func TestReaderShareCharge(t *testing.T) {
 		if got := r.buckets[src]; got.left != tc.want || !got.at.Equal(start.Add(tc.wall)) || read != tc.cpuRead {
 			t.Errorf("%s: bucket %v as of %v after, CPU time read %v; want %v as of %v, %v",
 				tc.what, got.left, got.at, read, tc.want, start.Add(tc.wall), tc.cpuRead)
+		}
+		if walled := r.walled == 1; walled != tc.walled {
+			t.Errorf("%s: %d stalls counted as charged by the wall clock, want %v", tc.what, r.walled, tc.walled)
 		}
 	}
 }
