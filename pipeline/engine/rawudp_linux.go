@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -136,7 +137,7 @@ func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
 	if op.errno != 0 {
 		return 0, nil, c.opError("read", nil, os.NewSyscallError("recvfrom", op.errno))
 	}
-	from := c.fromSockaddr(&op.sa)
+	from := fromSockaddr(&op.sa)
 	if from == nil {
 		return 0, nil, c.opError("read", nil, errNoSource)
 	}
@@ -155,7 +156,11 @@ func (c *rawUDP) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr net
 	if op.errno != 0 {
 		return 0, 0, 0, netip.AddrPort{}, c.opError("read", nil, os.NewSyscallError("recvmsg", op.errno))
 	}
-	return op.n, op.oobn, op.flags, sockaddrAddrPort(&op.sa), nil
+	from := sockaddrAddrPort(&op.sa)
+	if !from.IsValid() {
+		return 0, 0, 0, netip.AddrPort{}, c.opError("read", nil, errNoSource)
+	}
+	return op.n, op.oobn, op.flags, from, nil
 }
 
 // WriteTo sends b to addr, as net.UDPConn's does. An address the raw
@@ -211,15 +216,14 @@ func (op *rawOp) setSockaddr(a *net.UDPAddr, v6 bool) bool {
 	return true
 }
 
-// putPort stores port in network byte order.
+// putPort stores port in a sockaddr's port field, in network byte order.
 func putPort(p *uint16, port int) {
-	b := (*[2]byte)(unsafe.Pointer(p))
-	b[0], b[1] = byte(port>>8), byte(port)
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(p))[:], uint16(port))
 }
 
-func getPort(p *uint16) int {
-	b := (*[2]byte)(unsafe.Pointer(p))
-	return int(b[0])<<8 | int(b[1])
+// getPort reads a sockaddr's port field.
+func getPort(p *uint16) uint16 {
+	return binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(p))[:])
 }
 
 // sockaddrAddrPort returns the address in sa, the zero AddrPort when it
@@ -228,14 +232,14 @@ func sockaddrAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
 	switch sa.Addr.Family {
 	case unix.AF_INET:
 		s := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(s.Addr), uint16(getPort(&s.Port)))
+		return netip.AddrPortFrom(netip.AddrFrom4(s.Addr), getPort(&s.Port))
 	case unix.AF_INET6:
 		s := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
 		a := netip.AddrFrom16(s.Addr)
 		if s.Scope_id != 0 {
 			a = a.WithZone(zoneName(s.Scope_id))
 		}
-		return netip.AddrPortFrom(a, uint16(getPort(&s.Port)))
+		return netip.AddrPortFrom(a, getPort(&s.Port))
 	}
 	return netip.AddrPort{}
 }
@@ -270,7 +274,7 @@ type udpAddr struct {
 
 // fromSockaddr returns the source in sa as net.UDPConn's ReadFrom would:
 // 4 bytes of IP from an IPv4 socket, 16 from an IPv6 one.
-func (c *rawUDP) fromSockaddr(sa *unix.RawSockaddrAny) net.Addr {
+func fromSockaddr(sa *unix.RawSockaddrAny) net.Addr {
 	ap := sockaddrAddrPort(sa)
 	if !ap.IsValid() {
 		return nil

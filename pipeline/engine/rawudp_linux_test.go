@@ -42,9 +42,6 @@ func TestRawUDP(t *testing.T) {
 			defer peer.Close()
 			port := std.LocalAddr().(*net.UDPAddr).Port
 			to := &net.UDPAddr{IP: peer.LocalAddr().(*net.UDPAddr).IP, Port: port}
-			if ip := to.IP; ip.IsUnspecified() {
-				to.IP = net.IPv6loopback
-			}
 			deadline := time.Now().Add(5 * time.Second)
 			c.SetDeadline(deadline)
 			peer.SetDeadline(deadline)
